@@ -1,0 +1,105 @@
+// Package config loads director.yaml: strict YAML decoding followed by
+// semantic validation, with every problem reported as file:line: field: message.
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole of director.yaml.
+type Config struct {
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// Instances are the VRRP instances this node takes part in.
+	Instances []Instance `yaml:"instances"`
+
+	// File is where the configuration was read from; set by Load, not by YAML.
+	File string `yaml:"-"`
+}
+
+// Instance is one VRRP virtual router.
+type Instance struct {
+	Name           string   `yaml:"name"`
+	Interface      string   `yaml:"interface"`
+	VRID           int      `yaml:"vrid"`
+	Priority       int      `yaml:"priority"`
+	Version        int      `yaml:"version"`
+	AdvertInterval Duration `yaml:"advert_interval"`
+	// Preempt is a pointer so that "absent" can default to true.
+	Preempt      *bool    `yaml:"preempt"`
+	PreemptDelay Duration `yaml:"preempt_delay"`
+	Unicast      *Unicast `yaml:"unicast"`
+	VIPs         []string `yaml:"vips"`
+	// AuthPass is VRRPv2 simple-text authentication (keepalived's auth_type PASS).
+	AuthPass string `yaml:"auth_pass"`
+	GARP     GARP   `yaml:"garp"`
+	// Notify is an executable run on every state change with the arguments
+	// INSTANCE <name> <STATE> <priority>, like keepalived's notify script.
+	Notify string `yaml:"notify"`
+
+	// Addresses is VIPs parsed; filled in by validation.
+	Addresses []netip.Prefix `yaml:"-"`
+}
+
+// Unicast switches an instance from multicast to unicast adverts.
+type Unicast struct {
+	Source string   `yaml:"source"`
+	Peers  []string `yaml:"peers"`
+
+	SourceAddr netip.Addr   `yaml:"-"`
+	PeerAddrs  []netip.Addr `yaml:"-"`
+}
+
+// GARP controls the announcements a new master sends for its VIPs.
+type GARP struct {
+	// Count is the number of gratuitous ARPs / unsolicited NAs per burst.
+	Count int `yaml:"count"`
+	// Interval is the spacing between announcements of one burst.
+	Interval Duration `yaml:"interval"`
+	// Refresh, when set, repeats a burst this often while master.
+	Refresh Duration `yaml:"refresh"`
+}
+
+// PreemptEnabled reports the effective preempt setting (default true).
+func (in *Instance) PreemptEnabled() bool { return in.Preempt == nil || *in.Preempt }
+
+// Family is 4 or 6, from the instance's VIPs; 0 if it has none.
+func (in *Instance) Family() int {
+	if len(in.Addresses) == 0 {
+		return 0
+	}
+	if in.Addresses[0].Addr().Is4() {
+		return 4
+	}
+	return 6
+}
+
+// Duration is a time.Duration written in YAML as a Go duration string, like 100ms.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML insists on a unit: a bare number is ambiguous between the
+// seconds keepalived uses and the nanoseconds Go would assume.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a duration like 100ms", n.Line)
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration: write it with a unit, like 100ms or 1s", n.Line, n.Value)
+	}
+	if v < 0 {
+		return fmt.Errorf("line %d: duration %s is negative", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration back in the same form it is read.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }

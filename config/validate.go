@@ -1,0 +1,260 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Defaults, chosen to match keepalived where keepalived has one, so that an
+// imported configuration behaves the same.
+const (
+	DefaultPriority       = 100
+	DefaultVersion        = 3
+	DefaultAdvertInterval = time.Second
+	DefaultGARPCount      = 5
+	DefaultGARPInterval   = 10 * time.Millisecond
+	DefaultLogLevel       = "info"
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+type checker struct {
+	file string
+	pos  map[string]int
+	ps   Problems
+}
+
+func (c *checker) errf(field, format string, args ...any) {
+	c.ps = append(c.ps, Problem{File: c.file, Line: lineOf(c.pos, field), Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// set reports whether field was written in the file, so that an explicit 0
+// is checked rather than mistaken for "absent".
+func (c *checker) set(field string) bool {
+	_, ok := c.pos[field]
+	return ok
+}
+
+// validate fills in defaults and checks meaning; decoding has already checked shape.
+func validate(cfg *Config, pos map[string]int) Problems {
+	c := &checker{file: cfg.File, pos: pos}
+	switch cfg.LogLevel {
+	case "":
+		cfg.LogLevel = DefaultLogLevel
+	case "debug", "info", "warn", "error":
+	default:
+		c.errf("log_level", "%q is not one of debug, info, warn, error", cfg.LogLevel)
+	}
+	if len(cfg.Instances) == 0 {
+		c.errf("instances", "at least one instance is needed")
+	}
+	names := map[string]string{}
+	vrids := map[string]string{} // interface/family/vrid -> field
+	vips := map[netip.Addr]string{}
+	for i := range cfg.Instances {
+		f := fmt.Sprintf("instances[%d]", i)
+		in := &cfg.Instances[i]
+		c.instance(f, in)
+		if in.Name != "" {
+			if prev, dup := names[in.Name]; dup {
+				c.errf(f+".name", "instance name %q is already used by %s", in.Name, prev)
+			}
+			names[in.Name] = f
+		}
+		if fam := in.Family(); fam != 0 && in.VRID >= 1 && in.VRID <= 255 {
+			// RFC 5798: a VRID identifies a router per interface and family.
+			k := fmt.Sprintf("%s/%d/%d", in.Interface, fam, in.VRID)
+			if prev, dup := vrids[k]; dup {
+				c.errf(f+".vrid", "vrid %d on %s (IPv%d) is already used by %s", in.VRID, in.Interface, fam, prev)
+			}
+			vrids[k] = f
+		}
+		for j, p := range in.Addresses {
+			if prev, dup := vips[p.Addr()]; dup {
+				c.errf(fmt.Sprintf("%s.vips[%d]", f, j), "VIP %s is already in %s", p.Addr(), prev)
+			}
+			vips[p.Addr()] = f
+		}
+	}
+	return c.ps
+}
+
+func (c *checker) instance(f string, in *Instance) {
+	switch {
+	case in.Name == "":
+		c.errf(f+".name", "required")
+	case !nameRE.MatchString(in.Name):
+		c.errf(f+".name", "%q: use 1-64 letters, digits, '_', '.' or '-'", in.Name)
+	}
+	switch {
+	case in.Interface == "":
+		c.errf(f+".interface", "required")
+	case len(in.Interface) > 15 || strings.ContainsAny(in.Interface, "/ \t"):
+		c.errf(f+".interface", "%q is not a valid interface name", in.Interface)
+	}
+	if in.VRID < 1 || in.VRID > 255 {
+		c.errf(f+".vrid", "must be 1-255, got %d", in.VRID)
+	}
+	if !c.set(f + ".priority") {
+		in.Priority = DefaultPriority
+	} else if in.Priority < 1 || in.Priority > 254 {
+		// 255 is reserved for the address owner, which a floating VIP never has.
+		c.errf(f+".priority", "must be 1-254, got %d", in.Priority)
+	}
+	if !c.set(f + ".version") {
+		in.Version = DefaultVersion
+	}
+	if in.Version != 2 && in.Version != 3 {
+		c.errf(f+".version", "must be 2 or 3, got %d", in.Version)
+	}
+	if !c.set(f + ".advert_interval") {
+		in.AdvertInterval = Duration(DefaultAdvertInterval)
+	}
+	c.interval(f+".advert_interval", in.Version, in.AdvertInterval.D())
+	if in.PreemptDelay.D() > time.Hour {
+		c.errf(f+".preempt_delay", "%s is longer than 1h", in.PreemptDelay.D())
+	}
+	if !in.PreemptEnabled() && in.PreemptDelay > 0 {
+		c.errf(f+".preempt_delay", "has no effect with preempt: false")
+	}
+	c.vips(f, in)
+	if in.Unicast != nil {
+		c.unicast(f+".unicast", in)
+	}
+	if in.AuthPass != "" {
+		if in.Version != 2 {
+			c.errf(f+".auth_pass", "authentication exists only in VRRP version 2 (RFC 5798 removed it)")
+		}
+		if len(in.AuthPass) > 8 {
+			c.errf(f+".auth_pass", "at most 8 bytes, got %d", len(in.AuthPass))
+		}
+	}
+	c.garp(f+".garp", &in.GARP)
+	if in.Notify != "" && !filepath.IsAbs(in.Notify) {
+		c.errf(f+".notify", "%q must be an absolute path", in.Notify)
+	}
+}
+
+// interval checks what the wire format can carry: v2 has whole seconds in 8
+// bits, v3 has centiseconds in 12 bits.
+func (c *checker) interval(field string, version int, d time.Duration) {
+	switch version {
+	case 2:
+		if d%time.Second != 0 || d < time.Second || d > 255*time.Second {
+			c.errf(field, "VRRP version 2 needs whole seconds from 1s to 255s, got %s", d)
+		}
+	case 3:
+		if d%(10*time.Millisecond) != 0 || d < 10*time.Millisecond || d > 40950*time.Millisecond {
+			c.errf(field, "VRRP version 3 needs a multiple of 10ms from 10ms to 40.95s, got %s", d)
+		}
+	}
+}
+
+func (c *checker) vips(f string, in *Instance) {
+	if len(in.VIPs) == 0 {
+		c.errf(f+".vips", "at least one VIP is needed")
+		return
+	}
+	if len(in.VIPs) > 255 {
+		c.errf(f+".vips", "at most 255 VIPs fit in an advertisement, got %d", len(in.VIPs))
+	}
+	seen := map[netip.Addr]bool{}
+	for j, s := range in.VIPs {
+		field := fmt.Sprintf("%s.vips[%d]", f, j)
+		p, err := parsePrefix(s)
+		if err != nil {
+			c.errf(field, "%v", err)
+			continue
+		}
+		if len(in.Addresses) > 0 && p.Addr().Is4() != in.Addresses[0].Addr().Is4() {
+			c.errf(field, "%s is not the same address family as %s: use one family per instance", p.Addr(), in.Addresses[0].Addr())
+			continue
+		}
+		if seen[p.Addr()] {
+			c.errf(field, "%s is listed twice", p.Addr())
+			continue
+		}
+		seen[p.Addr()] = true
+		in.Addresses = append(in.Addresses, p)
+	}
+	if in.Version == 2 && in.Family() == 6 {
+		c.errf(f+".version", "VRRP version 2 carries only IPv4; use version 3 for IPv6 VIPs")
+	}
+}
+
+// parsePrefix accepts "10.0.0.100/24" or a bare "10.0.0.100" (a host route).
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not an address or address/prefix", s)
+		}
+		if p.Addr().Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q: a VIP takes no zone", s)
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or address/prefix", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func (c *checker) unicast(f string, in *Instance) {
+	u := in.Unicast
+	fam := in.Family()
+	sameFamily := func(a netip.Addr) bool { return fam == 0 || a.Is4() == (fam == 4) }
+	if u.Source == "" {
+		c.errf(f+".source", "required: the address unicast adverts are sent from")
+	} else if a, err := netip.ParseAddr(u.Source); err != nil {
+		c.errf(f+".source", "%q is not an IP address", u.Source)
+	} else if !sameFamily(a) {
+		c.errf(f+".source", "%s is not the same address family as the VIPs", a)
+	} else {
+		u.SourceAddr = a
+	}
+	if len(u.Peers) == 0 {
+		c.errf(f+".peers", "at least one peer is needed")
+	}
+	seen := map[netip.Addr]bool{}
+	for j, s := range u.Peers {
+		field := fmt.Sprintf("%s.peers[%d]", f, j)
+		a, err := netip.ParseAddr(s)
+		switch {
+		case err != nil:
+			c.errf(field, "%q is not an IP address", s)
+		case !sameFamily(a):
+			c.errf(field, "%s is not the same address family as the VIPs", a)
+		case a == u.SourceAddr:
+			c.errf(field, "%s is this node's own source address", a)
+		case seen[a]:
+			c.errf(field, "%s is listed twice", a)
+		case a.IsMulticast() || a.IsUnspecified():
+			c.errf(field, "%s is not a unicast address", a)
+		default:
+			seen[a] = true
+			u.PeerAddrs = append(u.PeerAddrs, a)
+		}
+	}
+}
+
+func (c *checker) garp(f string, g *GARP) {
+	if !c.set(f + ".count") {
+		g.Count = DefaultGARPCount
+	} else if g.Count < 1 || g.Count > 100 {
+		c.errf(f+".count", "must be 1-100, got %d", g.Count)
+	}
+	if !c.set(f + ".interval") {
+		g.Interval = Duration(DefaultGARPInterval)
+	} else if g.Interval.D() > 10*time.Second {
+		c.errf(f+".interval", "%s is longer than 10s", g.Interval.D())
+	}
+	if g.Refresh > 0 && g.Refresh.D() < time.Second {
+		c.errf(f+".refresh", "%s is shorter than 1s; that would flood the segment", g.Refresh.D())
+	}
+}
