@@ -1,0 +1,119 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/director-lb/director/vrrp/transport"
+)
+
+// FrameReader is the receive side of a socket. *transport.Conn implements it.
+type FrameReader interface {
+	Read(buf []byte) (transport.Frame, error)
+	Source() netip.Addr
+}
+
+// Dispatcher reads one socket and hands each valid advert to the instance
+// with its VRID. Drops that happen before an instance is known are counted
+// here; the rest are counted by the instance.
+type Dispatcher struct {
+	conn FrameReader
+	// Group is the multicast group this socket serves, or invalid for a
+	// unicast socket. It decides the TTL rule and which destinations belong
+	// to this socket (a raw socket sees every VRRP packet on its interface).
+	group     netip.Addr
+	instances map[uint8]*Instance
+	log       *slog.Logger
+
+	mu    sync.Mutex
+	drops map[DropReason]uint64
+}
+
+// NewDispatcher routes packets from conn to instances by VRID.
+func NewDispatcher(conn FrameReader, group netip.Addr, instances []*Instance, log *slog.Logger) *Dispatcher {
+	d := &Dispatcher{conn: conn, group: group, instances: map[uint8]*Instance{}, log: log, drops: map[DropReason]uint64{}}
+	for _, in := range instances {
+		d.instances[in.cfg.VRID] = in
+	}
+	return d
+}
+
+// Drops returns the counts of packets dropped before reaching an instance.
+func (d *Dispatcher) Drops() map[DropReason]uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[DropReason]uint64, len(d.drops))
+	for k, v := range d.drops {
+		out[k] = v
+	}
+	return out
+}
+
+func (d *Dispatcher) drop(r DropReason, src netip.Addr, detail string) {
+	d.mu.Lock()
+	d.drops[r]++
+	n := d.drops[r]
+	d.mu.Unlock()
+	level := slog.LevelWarn
+	if r == DropVRID {
+		// Other virtual routers sharing the segment are normal, not alarming.
+		level = slog.LevelDebug
+	}
+	if n == 1 || n&(n-1) == 0 {
+		d.log.Log(context.Background(), level, "dropped advertisement", "reason", string(r), "from", src, "detail", detail, "count", n)
+	}
+}
+
+// Run reads until the socket is closed or ctx ends.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	buf := make([]byte, 65536)
+	for {
+		f, err := d.conn.Read(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("read VRRP socket: %w", err)
+		}
+		d.Handle(f)
+	}
+}
+
+// Handle checks one frame and delivers it. Exported for tests and fuzzing.
+func (d *Dispatcher) Handle(f transport.Frame) {
+	multicast := d.group.IsValid()
+	switch {
+	case f.Src == d.conn.Source():
+		d.drop(DropOwn, f.Src, "our own packet")
+		return
+	case multicast && f.Dst != d.group:
+		return // a unicast packet: the unicast socket on this interface owns it
+	case !multicast && f.Dst.IsMulticast():
+		return // the multicast socket owns it
+	case multicast && f.TTL != 255:
+		// RFC 5798 7.1: a packet that crossed a router is not from our segment.
+		d.drop(DropTTL, f.Src, fmt.Sprintf("TTL %d", f.TTL))
+		return
+	}
+	p, err := Parse(f.Payload, f.Src, f.Dst)
+	if err != nil {
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			d.drop(pe.Reason, f.Src, pe.Msg)
+		} else {
+			d.drop(DropLength, f.Src, err.Error())
+		}
+		return
+	}
+	in, ok := d.instances[p.VRID]
+	if !ok {
+		d.drop(DropVRID, f.Src, fmt.Sprintf("vrid %d", p.VRID))
+		return
+	}
+	in.Deliver(Received{Src: f.Src, Dst: f.Dst, Packet: p})
+}

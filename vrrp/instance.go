@@ -1,0 +1,360 @@
+package vrrp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Mover holds or gives up an instance's virtual addresses: locally with
+// netlink and gratuitous ARP, or in a cloud API. vip.Local implements it.
+type Mover interface {
+	Take(ctx context.Context) error
+	Announce(ctx context.Context) error
+	Release(ctx context.Context) error
+}
+
+// Sender sends encoded advertisements. *transport.Conn implements it.
+type Sender interface {
+	WriteTo(payload []byte, dst netip.Addr) error
+	Source() netip.Addr
+}
+
+// Clock is the instance's source of time, faked in tests.
+type Clock interface {
+	Now() time.Time
+	NewTimer(d time.Duration) Timer
+}
+
+// Timer is the part of *time.Timer an Instance uses.
+type Timer interface {
+	C() <-chan time.Time
+	Stop() bool
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+func (SystemClock) Now() time.Time { return time.Now() }
+
+func (SystemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
+
+type sysTimer struct{ t *time.Timer }
+
+func (s sysTimer) C() <-chan time.Time { return s.t.C }
+func (s sysTimer) Stop() bool          { return s.t.Stop() }
+
+// InstanceConfig is everything one VRRP instance needs.
+type InstanceConfig struct {
+	Name    string
+	VRID    uint8
+	Machine MachineConfig
+	// Addresses are the VIPs carried in adverts.
+	Addresses []netip.Addr
+	// Peers are the unicast destinations; empty means multicast to Group.
+	Peers []netip.Addr
+	Group netip.Addr
+	// AuthType and AuthData are VRRPv2 authentication (type 1, simple text).
+	AuthType uint8
+	AuthData [8]byte
+	// Notify, if set, is called (off the instance goroutine, in order) on
+	// every change to MASTER, BACKUP, FAULT or STOPPED.
+	Notify func(ctx context.Context, s State, priority uint8)
+	Logger *slog.Logger
+	Clock  Clock
+	// MoveTimeout bounds one Take/Release/Announce call.
+	MoveTimeout time.Duration
+}
+
+// Received is an advertisement that passed the packet-level checks.
+type Received struct {
+	Src, Dst netip.Addr
+	Packet   *Packet
+}
+
+// Stats is a snapshot of an instance for `director state` and metrics.
+type Stats struct {
+	Name           string
+	VRID           uint8
+	State          State
+	Priority       uint8
+	Master         netip.Addr
+	LastTransition time.Time
+	LastReason     string
+	AdvertsSent    uint64
+	AdvertsRecv    uint64
+	Drops          map[DropReason]uint64
+}
+
+// Instance runs one Machine. Deliver and Stats are safe from any goroutine;
+// everything else happens on the goroutine that calls Run.
+type Instance struct {
+	cfg   InstanceConfig
+	m     *Machine
+	send  Sender
+	mover *moverWorker
+	log   *slog.Logger
+	clock Clock
+
+	inbox  chan Received
+	linkCh chan bool
+	prioCh chan uint8
+
+	sent, recv atomic.Uint64
+	mu         sync.Mutex // guards drops and snap
+	drops      map[DropReason]uint64
+	snap       Stats
+	buf        []byte
+}
+
+// inboxSize bounds the queue between the socket and the machine; a flood
+// beyond it is dropped and counted rather than delaying our own timers.
+const inboxSize = 128
+
+// NewInstance prepares an instance; Run starts it.
+func NewInstance(cfg InstanceConfig, send Sender, mover Mover) *Instance {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.MoveTimeout == 0 {
+		cfg.MoveTimeout = 10 * time.Second
+	}
+	if !cfg.Machine.Addr.IsValid() {
+		cfg.Machine.Addr = send.Source()
+	}
+	log := cfg.Logger.With("instance", cfg.Name, "vrid", cfg.VRID)
+	in := &Instance{
+		cfg:    cfg,
+		m:      NewMachine(cfg.Machine),
+		send:   send,
+		log:    log,
+		clock:  cfg.Clock,
+		inbox:  make(chan Received, inboxSize),
+		linkCh: make(chan bool, 1),
+		prioCh: make(chan uint8, 1),
+		drops:  map[DropReason]uint64{},
+	}
+	in.mover = newMoverWorker(mover, log, cfg.MoveTimeout)
+	in.snapshot()
+	return in
+}
+
+// Name is the instance's configured name.
+func (in *Instance) Name() string { return in.cfg.Name }
+
+// Drop counts a packet discarded for this instance.
+func (in *Instance) Drop(r DropReason, src netip.Addr, detail string) {
+	in.mu.Lock()
+	in.drops[r]++
+	n := in.drops[r]
+	in.mu.Unlock()
+	// Log the first of each kind and then sparsely, so a flood cannot fill the journal.
+	if n == 1 || n&(n-1) == 0 {
+		in.log.Warn("dropped advertisement", "reason", string(r), "from", src, "detail", detail, "count", n)
+	}
+}
+
+// Deliver queues a received advert after the per-instance checks. It never
+// blocks: when the queue is full the packet is dropped and counted.
+func (in *Instance) Deliver(r Received) {
+	p := r.Packet
+	switch {
+	case p.Version != in.cfg.Machine.Version:
+		in.Drop(DropVersion, r.Src, fmt.Sprintf("version %d, this instance runs %d", p.Version, in.cfg.Machine.Version))
+		return
+	case len(in.cfg.Peers) > 0 && !slices.Contains(in.cfg.Peers, r.Src):
+		in.Drop(DropStranger, r.Src, "not a configured unicast peer")
+		return
+	case p.Version == V2 && (p.AuthType != in.cfg.AuthType || (p.AuthType == 1 && p.AuthData != in.cfg.AuthData)):
+		in.Drop(DropAuth, r.Src, fmt.Sprintf("auth type %d", p.AuthType))
+		return
+	case p.Version == V2 && p.Interval != in.cfg.Machine.Interval:
+		// RFC 3768 6.4.3: v2 routers must agree on the interval.
+		in.Drop(DropInterval, r.Src, fmt.Sprintf("interval %s, ours %s", p.Interval, in.cfg.Machine.Interval))
+		return
+	}
+	select {
+	case in.inbox <- r:
+	default:
+		in.Drop(DropOverflow, r.Src, "receive queue full")
+	}
+}
+
+// SetLink tells the instance its interface's carrier changed. It never
+// blocks: only the latest state matters.
+func (in *Instance) SetLink(up bool) { latest(in.linkCh, up) }
+
+// SetPriority changes the priority at run time (check tracking).
+func (in *Instance) SetPriority(p uint8) { latest(in.prioCh, p) }
+
+// latest puts v in a one-slot channel, replacing any value not yet taken.
+func latest[T any](ch chan T, v T) {
+	for {
+		select {
+		case ch <- v:
+			return
+		default:
+			select {
+			case <-ch:
+			default:
+			}
+		}
+	}
+}
+
+// Stats returns a snapshot.
+func (in *Instance) Stats() Stats {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	s := in.snap
+	s.AdvertsSent = in.sent.Load()
+	s.AdvertsRecv = in.recv.Load()
+	s.Drops = make(map[DropReason]uint64, len(in.drops))
+	for k, v := range in.drops {
+		s.Drops[k] = v
+	}
+	return s
+}
+
+// Run runs the instance until ctx ends, then stops gracefully: a master
+// sends a priority-0 advert and keeps its VIPs until the new master is
+// heard (or the machine's stop timeout passes), then releases them.
+// linkUp is the carrier state at start.
+func (in *Instance) Run(ctx context.Context, linkUp bool) error {
+	moverCtx, stopMover := context.WithCancel(context.Background())
+	moverDone := make(chan struct{})
+	go func() { defer close(moverDone); in.mover.run(moverCtx) }()
+	// A VIP left behind by a crash must not linger on a node that starts as backup.
+	in.mover.set(false)
+
+	if linkUp {
+		in.apply(in.m.Start(in.clock.Now()))
+	} else {
+		in.apply(in.m.LinkDown(in.clock.Now()))
+	}
+	done := ctx.Done()
+	stopped := false
+	for !stopped {
+		var timerC <-chan time.Time
+		var t Timer
+		if d := in.m.Deadline(); !d.IsZero() {
+			t = in.clock.NewTimer(max(d.Sub(in.clock.Now()), 0))
+			timerC = t.C()
+		}
+		var acts []Action
+		select {
+		case <-done:
+			done = nil // stop once; keep running until the machine says Stopped
+			acts = in.m.Stop(in.clock.Now())
+		case now := <-timerC:
+			_ = now
+			acts = in.m.Timer(in.clock.Now())
+		case r := <-in.inbox:
+			in.recv.Add(1)
+			acts = in.m.Advert(in.clock.Now(), Advert{Src: r.Src, Priority: r.Packet.Priority, Interval: r.Packet.Interval})
+		case up := <-in.linkCh:
+			if up {
+				acts = in.m.LinkUp(in.clock.Now())
+			} else {
+				acts = in.m.LinkDown(in.clock.Now())
+			}
+		case p := <-in.prioCh:
+			acts = in.m.SetPriority(in.clock.Now(), p)
+		}
+		if t != nil {
+			t.Stop()
+		}
+		stopped = in.apply(acts)
+	}
+	stopMover()
+	<-moverDone
+	// Release synchronously so the addresses are gone before the process exits.
+	rctx, cancel := context.WithTimeout(context.Background(), in.cfg.MoveTimeout)
+	defer cancel()
+	if err := in.mover.mover.Release(rctx); err != nil {
+		return fmt.Errorf("instance %s: release VIPs on stop: %w", in.cfg.Name, err)
+	}
+	return nil
+}
+
+// apply carries out the machine's actions in order; it reports whether the
+// machine has finished a graceful stop.
+func (in *Instance) apply(acts []Action) (stopped bool) {
+	for _, a := range acts {
+		switch a.Kind {
+		case ActSendAdvert:
+			in.sendAdvert(a.Priority)
+		case ActTakeVIPs:
+			in.mover.set(true)
+		case ActReleaseVIPs:
+			in.mover.set(false)
+		case ActReannounce:
+			in.mover.announce()
+		case ActTransition:
+			in.transition(a)
+		case ActStopped:
+			stopped = true
+		}
+	}
+	in.snapshot()
+	return stopped
+}
+
+func (in *Instance) transition(a Action) {
+	in.log.Info("state change", "from", a.From.String(), "to", a.To.String(), "reason", a.Reason, "priority", in.m.Priority())
+	in.mu.Lock()
+	in.snap.LastTransition = in.clock.Now()
+	in.snap.LastReason = a.Reason
+	in.mu.Unlock()
+	if in.cfg.Notify != nil && a.To != StateInit {
+		in.mover.notify(in.cfg.Notify, a.To, in.m.Priority())
+	}
+}
+
+func (in *Instance) snapshot() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.snap.Name = in.cfg.Name
+	in.snap.VRID = in.cfg.VRID
+	in.snap.State = in.m.State()
+	in.snap.Priority = in.m.Priority()
+	in.snap.Master = in.m.MasterAddr()
+}
+
+func (in *Instance) sendAdvert(prio uint8) {
+	p := Packet{
+		Version:   in.cfg.Machine.Version,
+		VRID:      in.cfg.VRID,
+		Priority:  prio,
+		Interval:  in.cfg.Machine.Interval,
+		AuthType:  in.cfg.AuthType,
+		AuthData:  in.cfg.AuthData,
+		Addresses: in.cfg.Addresses,
+	}
+	dsts := in.cfg.Peers
+	if len(dsts) == 0 {
+		dsts = []netip.Addr{in.cfg.Group}
+	}
+	src := in.send.Source()
+	for _, dst := range dsts {
+		b, err := p.AppendMarshal(in.buf[:0], src, dst)
+		if err != nil {
+			in.log.Error("encode advertisement", "err", err)
+			return
+		}
+		in.buf = b
+		if err := in.send.WriteTo(b, dst); err != nil {
+			in.log.Warn("send advertisement", "to", dst, "err", err)
+			continue
+		}
+		in.sent.Add(1)
+	}
+}

@@ -1,0 +1,482 @@
+package vrrp
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// State is a state of the VRRP state machine. INIT, BACKUP and MASTER are
+// RFC 5798's; FAULT and STOPPED are keepalived's words for "carrier lost"
+// and "shut down".
+type State uint8
+
+const (
+	StateInit State = iota
+	StateBackup
+	StateMaster
+	StateFault
+	StateStopped
+)
+
+func (s State) String() string {
+	switch s {
+	case StateInit:
+		return "INIT"
+	case StateBackup:
+		return "BACKUP"
+	case StateMaster:
+		return "MASTER"
+	case StateFault:
+		return "FAULT"
+	case StateStopped:
+		return "STOPPED"
+	}
+	return fmt.Sprintf("State(%d)", uint8(s))
+}
+
+// ownerPriority is the priority of the router that owns the virtual
+// addresses; it becomes Master at once and always preempts.
+const ownerPriority = 255
+
+// defaultInterval is used when MachineConfig.Interval is not positive; it is
+// keepalived's and the RFC's default of one second.
+const defaultInterval = time.Second
+
+// MachineConfig is the static configuration of one virtual router.
+type MachineConfig struct {
+	// Version selects the Skew_Time formula and interval learning. Anything
+	// but V2 behaves as V3.
+	Version Version
+	// Priority is 1..254, or 255 for the address owner. 0 is reserved for
+	// "master is leaving" and is raised to 1.
+	Priority uint8
+	// Interval is our Advertisement_Interval; 0 or less means one second.
+	Interval time.Duration
+	// Preempt is the RFC Preempt_Mode; false is keepalived's nopreempt.
+	// The address owner (priority 255) preempts regardless.
+	Preempt bool
+	// PreemptDelay is keepalived's preempt_delay: a Backup keeps deferring
+	// to a lower-priority Master for this long after it first heard it.
+	PreemptDelay time.Duration
+	// Addr is our primary address, the tie-break between equal priorities.
+	Addr netip.Addr
+	// StopTimeout caps how long a stopping Master keeps its addresses while
+	// waiting for a successor. 0 or less means 3*Interval + Skew_Time of our
+	// own priority and interval: a backup that hears our priority-0 advert
+	// takes over within its Skew_Time (< Interval), and this leaves room for
+	// two lost priority-0 adverts before giving up.
+	StopTimeout time.Duration
+}
+
+// Advert is what the caller extracted from a received, already validated
+// advertisement.
+type Advert struct {
+	Src      netip.Addr
+	Priority uint8
+	// Interval is the sender's Max Adver Int (v3) or Adver Int (v2).
+	Interval time.Duration
+}
+
+// ActionKind says what the caller must do.
+type ActionKind uint8
+
+const (
+	ActSendAdvert  ActionKind = iota // send an advertisement with Action.Priority now
+	ActTakeVIPs                      // add the virtual addresses and announce them (GARP / unsolicited NA)
+	ActReleaseVIPs                   // remove the virtual addresses
+	ActReannounce                    // send GARP / NA again for addresses we hold (split-brain repair)
+	ActTransition                    // the state changed: Action.From, Action.To, Action.Reason
+	ActStopped                       // a graceful Stop has finished; the caller may exit
+)
+
+func (k ActionKind) String() string {
+	switch k {
+	case ActSendAdvert:
+		return "SendAdvert"
+	case ActTakeVIPs:
+		return "TakeVIPs"
+	case ActReleaseVIPs:
+		return "ReleaseVIPs"
+	case ActReannounce:
+		return "Reannounce"
+	case ActTransition:
+		return "Transition"
+	case ActStopped:
+		return "Stopped"
+	}
+	return fmt.Sprintf("ActionKind(%d)", uint8(k))
+}
+
+// Action is one step for the caller to perform, in order.
+type Action struct {
+	Kind     ActionKind
+	Priority uint8 // ActSendAdvert: the priority to advertise
+	From, To State // ActTransition
+	Reason   string
+}
+
+// Machine is the VRRP state machine of RFC 5798 section 6.4 (RFC 3768 for
+// v2), plus keepalived's preempt_delay, a FAULT state, split-brain repair and
+// a make-before-break shutdown. It is pure: it reads no clock and does no
+// I/O; it is not safe for concurrent use.
+type Machine struct {
+	cfg   MachineConfig
+	prio  uint8
+	state State
+	mai   time.Duration // Master_Adver_Interval
+	// master is the last known Master; invalid when unknown.
+	master netip.Addr
+
+	// Timers; the zero Time means "not armed". Only the ones that belong to
+	// the current state are ever armed.
+	adverAt time.Time // Adver_Timer (Master, also while stopping)
+	downAt  time.Time // Master_Down_Timer (Backup)
+	stopAt  time.Time // make-before-break cap (stopping Master)
+
+	// stopping is set while a Master that was told to Stop still holds the
+	// addresses and advertises priority 0.
+	stopping bool
+	// successor is the first router heard advertising while stopping;
+	// stopReason says why the stop will finish when stopAt fires.
+	successor  netip.Addr
+	stopReason string
+
+	// lowerSince is when, as Backup, we first heard the current
+	// lower-priority Master (preempt_delay); valid when lowerSeen.
+	lowerSeen  bool
+	lowerSince time.Time
+
+	// lastReassert rate-limits split-brain repair; valid when reasserted.
+	reasserted   bool
+	lastReassert time.Time
+}
+
+// NewMachine returns a machine in INIT. Call Start to run it.
+func NewMachine(cfg MachineConfig) *Machine {
+	if cfg.Version != V2 {
+		cfg.Version = V3
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = defaultInterval
+	}
+	m := &Machine{cfg: cfg, state: StateInit}
+	m.prio = clampPriority(cfg.Priority)
+	m.mai = cfg.Interval
+	return m
+}
+
+func clampPriority(p uint8) uint8 {
+	if p == 0 {
+		return 1
+	}
+	return p
+}
+
+// State returns the current state. A Master that is stopping stays MASTER
+// until it has released the addresses.
+func (m *Machine) State() State { return m.state }
+
+// Priority returns the current effective priority.
+func (m *Machine) Priority() uint8 { return m.prio }
+
+// MasterAdverInterval is the Master's advertisement interval: learned from
+// adverts in v3, always our own Interval in v2 and while we are Master.
+func (m *Machine) MasterAdverInterval() time.Duration { return m.mai }
+
+// SkewTime is RFC 5798's ((256-Priority)*Master_Adver_Interval)/256, or RFC
+// 3768's (256-Priority)/256 seconds for v2.
+func (m *Machine) SkewTime() time.Duration {
+	return skew(m.cfg.Version, m.prio, m.mai)
+}
+
+func skew(v Version, prio uint8, interval time.Duration) time.Duration {
+	if v == V2 {
+		interval = time.Second
+	}
+	return time.Duration(256-int64(prio)) * interval / 256
+}
+
+// MasterDownInterval is 3*Master_Adver_Interval + Skew_Time.
+func (m *Machine) MasterDownInterval() time.Duration {
+	return 3*m.mai + m.SkewTime()
+}
+
+// MasterAddr returns the last known Master, ourselves when Master; invalid
+// when unknown (INIT, FAULT, STOPPED, or a Backup that has heard nobody).
+func (m *Machine) MasterAddr() netip.Addr { return m.master }
+
+// Deadline returns the earliest armed timer, or the zero Time if none is.
+func (m *Machine) Deadline() time.Time {
+	var d time.Time
+	for _, t := range [...]time.Time{m.adverAt, m.downAt, m.stopAt} {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	return d
+}
+
+// Start is the RFC Startup event. It acts only from INIT or STOPPED; in
+// FAULT the machine waits for LinkUp, and a running machine ignores it.
+func (m *Machine) Start(now time.Time) []Action {
+	if m.state != StateInit && m.state != StateStopped {
+		return nil
+	}
+	return m.initialize(now, "startup")
+}
+
+// initialize is RFC 5798 6.4.1: the owner becomes Master at once, anyone
+// else waits a Master_Down_Interval as Backup.
+func (m *Machine) initialize(now time.Time, reason string) []Action {
+	m.stopping = false
+	if m.prio == ownerPriority {
+		return m.becomeMaster(now, reason+", address owner (priority 255)")
+	}
+	return m.becomeBackup(now, reason)
+}
+
+// Stop is the RFC Shutdown event, made graceful. A Master advertises
+// priority 0 but keeps the addresses until a successor advertises (or
+// StopTimeout passes), so that clients never see a gap; any other state
+// stops at once. Calling it again has no effect.
+func (m *Machine) Stop(now time.Time) []Action {
+	if m.stopping || m.state == StateStopped {
+		return nil
+	}
+	if m.state != StateMaster {
+		return m.transition(nil, StateStopped, "shutdown", ActStopped)
+	}
+	timeout := m.cfg.StopTimeout
+	if timeout <= 0 {
+		timeout = 3*m.cfg.Interval + skew(m.cfg.Version, m.prio, m.cfg.Interval)
+	}
+	m.stopping = true
+	m.successor = netip.Addr{}
+	m.stopReason = "no new master within stop timeout"
+	m.stopAt = now.Add(timeout)
+	m.adverAt = now.Add(m.cfg.Interval)
+	return []Action{{Kind: ActSendAdvert, Priority: 0}}
+}
+
+// finishStop ends a make-before-break shutdown.
+func (m *Machine) finishStop(reason string) []Action {
+	m.stopping = false
+	acts := []Action{{Kind: ActReleaseVIPs}}
+	return m.transition(acts, StateStopped, reason, ActStopped)
+}
+
+// Advert handles a received advertisement.
+func (m *Machine) Advert(now time.Time, a Advert) []Action {
+	if a.Src == m.cfg.Addr {
+		return nil // our own advert, looped back
+	}
+	switch {
+	case m.stopping:
+		if a.Priority == 0 {
+			return nil
+		}
+		reason := fmt.Sprintf("new master %v (priority %d) took over", a.Src, a.Priority)
+		if a.Src == m.successor {
+			return m.finishStop(reason)
+		}
+		// The successor's first advert can leave before it has added the
+		// VIPs and sent gratuitous ARP (its mover runs asynchronously), so
+		// keep forwarding until its next advert, or one of its intervals.
+		m.successor = a.Src
+		m.stopReason = reason
+		iv := a.Interval
+		if m.cfg.Version == V2 || iv <= 0 {
+			iv = m.cfg.Interval
+		}
+		if at := now.Add(iv); at.Before(m.stopAt) {
+			m.stopAt = at
+		}
+		return nil
+	case m.state == StateBackup:
+		return m.advertBackup(now, a)
+	case m.state == StateMaster:
+		return m.advertMaster(now, a)
+	}
+	return nil // INIT, FAULT, STOPPED listen to nobody
+}
+
+func (m *Machine) advertBackup(now time.Time, a Advert) []Action {
+	if a.Priority == 0 {
+		// The Master is leaving: the Backup with the highest priority has
+		// the shortest skew and so takes over first.
+		m.downAt = now.Add(m.SkewTime())
+		return nil
+	}
+	m.master = a.Src
+	if a.Priority >= m.prio {
+		m.lowerSeen = false
+	}
+	if !m.preempts() || a.Priority >= m.prio || m.inPreemptDelay(now) {
+		m.learn(a)
+		m.downAt = now.Add(m.MasterDownInterval())
+	}
+	// Otherwise discard: we preempt when the Master_Down_Timer fires.
+	return nil
+}
+
+// preempts reports Preempt_Mode; the owner always preempts (RFC 5798 6.1).
+func (m *Machine) preempts() bool {
+	return m.cfg.Preempt || m.prio == ownerPriority
+}
+
+// inPreemptDelay reports whether a Backup that hears a lower-priority Master
+// should still defer to it, starting the delay on first hearing.
+func (m *Machine) inPreemptDelay(now time.Time) bool {
+	if m.cfg.PreemptDelay <= 0 {
+		return false
+	}
+	if !m.lowerSeen {
+		m.lowerSeen = true
+		m.lowerSince = now
+	}
+	return now.Sub(m.lowerSince) < m.cfg.PreemptDelay
+}
+
+// learn takes the Master's interval from a v3 advert. v2 routers must agree
+// on the interval, and the caller drops adverts that don't.
+func (m *Machine) learn(a Advert) {
+	if m.cfg.Version == V3 && a.Interval > 0 {
+		m.mai = a.Interval
+	}
+}
+
+func (m *Machine) advertMaster(now time.Time, a Advert) []Action {
+	if a.Priority == 0 {
+		// Someone is leaving; make sure its Backups hear us at once.
+		m.adverAt = now.Add(m.cfg.Interval)
+		return []Action{{Kind: ActSendAdvert, Priority: m.prio}}
+	}
+	var reason string
+	switch {
+	case a.Priority > m.prio:
+		reason = fmt.Sprintf("higher priority %d from %v", a.Priority, a.Src)
+	case a.Priority == m.prio && a.Src.Compare(m.cfg.Addr) > 0:
+		reason = fmt.Sprintf("equal priority %d from higher address %v", a.Priority, a.Src)
+	}
+	if reason != "" {
+		acts := []Action{{Kind: ActReleaseVIPs}}
+		acts = m.transition(acts, StateBackup, reason)
+		// transition resets timers and interval for a fresh Backup; keep
+		// what this advert taught us instead.
+		m.learn(a)
+		m.master = a.Src
+		m.downAt = now.Add(m.MasterDownInterval())
+		return acts
+	}
+	// The RFC discards a weaker Master's advert. After a partition heals
+	// both sides are Master; answer at once so the loser steps down now,
+	// and pull clients' ARP/ND caches back. Rate-limited so a misbehaving
+	// peer cannot make us flood.
+	if m.reasserted && now.Sub(m.lastReassert) < m.mai {
+		return nil
+	}
+	m.reasserted = true
+	m.lastReassert = now
+	m.adverAt = now.Add(m.cfg.Interval)
+	return []Action{{Kind: ActSendAdvert, Priority: m.prio}, {Kind: ActReannounce}}
+}
+
+// Timer fires every timer due at or before now, in order.
+func (m *Machine) Timer(now time.Time) []Action {
+	var acts []Action
+	for {
+		switch {
+		case m.stopping && due(m.stopAt, now):
+			acts = append(acts, m.finishStop(m.stopReason)...)
+		case m.state == StateBackup && due(m.downAt, now):
+			acts = append(acts, m.becomeMaster(now, "master down timer expired")...)
+		case m.state == StateMaster && due(m.adverAt, now):
+			p := m.prio
+			if m.stopping {
+				p = 0
+			}
+			// Re-arm from now, not from the missed deadline: a late caller
+			// gets one advert, not a burst.
+			m.adverAt = now.Add(m.cfg.Interval)
+			acts = append(acts, Action{Kind: ActSendAdvert, Priority: p})
+		default:
+			return acts
+		}
+	}
+}
+
+func due(t, now time.Time) bool { return !t.IsZero() && !t.After(now) }
+
+// LinkDown moves any started state to FAULT, releasing the addresses if we
+// hold them; from INIT it records the fault so that LinkUp starts later. A
+// stopping Master simply finishes stopping: nobody can hear it anyway.
+func (m *Machine) LinkDown(now time.Time) []Action {
+	switch {
+	case m.stopping:
+		return m.finishStop("link down while stopping")
+	case m.state == StateFault || m.state == StateStopped:
+		return nil
+	}
+	var acts []Action
+	if m.state == StateMaster {
+		acts = append(acts, Action{Kind: ActReleaseVIPs})
+	}
+	return m.transition(acts, StateFault, "link down")
+}
+
+// LinkUp leaves FAULT the way Start leaves INIT; in any other state it does
+// nothing.
+func (m *Machine) LinkUp(now time.Time) []Action {
+	if m.state != StateFault {
+		return nil
+	}
+	return m.initialize(now, "link up")
+}
+
+// SetPriority changes our priority (check tracking). A Master advertises the
+// new value at once so Backups can preempt without waiting; a Backup just
+// applies the normal rules with the new value from now on.
+func (m *Machine) SetPriority(now time.Time, p uint8) []Action {
+	p = clampPriority(p)
+	if p == m.prio {
+		return nil
+	}
+	m.prio = p
+	if m.state != StateMaster || m.stopping {
+		return nil
+	}
+	m.adverAt = now.Add(m.cfg.Interval)
+	return []Action{{Kind: ActSendAdvert, Priority: p}}
+}
+
+func (m *Machine) becomeMaster(now time.Time, reason string) []Action {
+	acts := []Action{{Kind: ActSendAdvert, Priority: m.prio}, {Kind: ActTakeVIPs}}
+	acts = m.transition(acts, StateMaster, reason)
+	m.master = m.cfg.Addr
+	m.adverAt = now.Add(m.cfg.Interval)
+	return acts
+}
+
+func (m *Machine) becomeBackup(now time.Time, reason string) []Action {
+	acts := m.transition(nil, StateBackup, reason)
+	m.downAt = now.Add(m.MasterDownInterval())
+	return acts
+}
+
+// transition enters state to, resetting everything that belongs to a
+// state, and appends the Transition action and any extra actions to acts.
+// Callers arm the new state's timers afterwards.
+func (m *Machine) transition(acts []Action, to State, reason string, extra ...ActionKind) []Action {
+	from := m.state
+	m.state = to
+	m.adverAt, m.downAt, m.stopAt = time.Time{}, time.Time{}, time.Time{}
+	m.master = netip.Addr{}
+	m.mai = m.cfg.Interval
+	m.lowerSeen = false
+	acts = append(acts, Action{Kind: ActTransition, From: from, To: to, Reason: reason})
+	for _, k := range extra {
+		acts = append(acts, Action{Kind: k})
+	}
+	return acts
+}

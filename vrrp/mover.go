@@ -1,0 +1,137 @@
+package vrrp
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// moverWorker carries out VIP moves off the instance goroutine, so a slow
+// mover (a cloud API) never delays adverts or timers. It reconciles towards
+// the latest wish: when mastership flips mid-move, the move in flight is
+// cancelled and the opposite one starts. Notify hooks run here too, so they
+// stay in order with the moves.
+type moverWorker struct {
+	mover   Mover
+	log     *slog.Logger
+	timeout time.Duration
+
+	mu       sync.Mutex
+	want     bool // hold the VIPs?
+	reannc   bool // an Announce is pending
+	gen      uint64
+	cancelOp context.CancelFunc
+	notes    []func(context.Context)
+	wake     chan struct{}
+}
+
+func newMoverWorker(m Mover, log *slog.Logger, timeout time.Duration) *moverWorker {
+	return &moverWorker{mover: m, log: log, timeout: timeout, wake: make(chan struct{}, 1)}
+}
+
+func (w *moverWorker) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *moverWorker) set(want bool) {
+	w.mu.Lock()
+	if w.want != want {
+		w.want = want
+		w.gen++
+		if w.cancelOp != nil {
+			w.cancelOp()
+		}
+	}
+	w.mu.Unlock()
+	w.poke()
+}
+
+func (w *moverWorker) announce() {
+	w.mu.Lock()
+	w.reannc = true
+	w.mu.Unlock()
+	w.poke()
+}
+
+func (w *moverWorker) notify(f func(context.Context, State, uint8), s State, prio uint8) {
+	w.mu.Lock()
+	w.notes = append(w.notes, func(ctx context.Context) { f(ctx, s, prio) })
+	w.mu.Unlock()
+	w.poke()
+}
+
+// run reconciles until ctx ends. held is unknown at first, so the first
+// pass always performs the wanted operation.
+func (w *moverWorker) run(ctx context.Context) {
+	var held *bool
+	backoff := 100 * time.Millisecond
+	for {
+		w.mu.Lock()
+		want, gen, ann, notes := w.want, w.gen, w.reannc, w.notes
+		w.notes = nil
+		w.reannc = false
+		opCtx, cancel := context.WithTimeout(ctx, w.timeout)
+		w.cancelOp = cancel
+		w.mu.Unlock()
+
+		var err error
+		var op string
+		switch {
+		case held == nil || *held != want:
+			if want {
+				op, err = "take", w.mover.Take(opCtx)
+			} else {
+				op, err = "release", w.mover.Release(opCtx)
+			}
+			if err == nil {
+				held = &want
+			}
+		case ann && want:
+			op, err = "announce", w.mover.Announce(opCtx)
+		}
+		cancel()
+		for _, n := range notes {
+			nctx, ncancel := context.WithTimeout(ctx, 30*time.Second)
+			n(nctx)
+			ncancel()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		w.mu.Lock()
+		changed := w.gen != gen
+		w.mu.Unlock()
+		var wait <-chan time.Time
+		if err != nil && !changed {
+			w.log.Error("VIP move failed, will retry", "op", op, "err", err, "retry_in", backoff)
+			if ann {
+				w.announce()
+			}
+			wait = time.After(backoff)
+			backoff = min(backoff*2, 5*time.Second)
+		} else if err == nil {
+			backoff = 100 * time.Millisecond
+		}
+		if changed {
+			continue
+		}
+		if wait != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-wait:
+			case <-w.wake:
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+		}
+	}
+}
