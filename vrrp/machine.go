@@ -348,9 +348,14 @@ func (m *Machine) learn(a Advert) {
 
 func (m *Machine) advertMaster(now time.Time, a Advert) []Action {
 	if a.Priority == 0 {
-		// Someone is leaving; make sure its Backups hear us at once.
-		m.adverAt = now.Add(m.cfg.Interval)
-		return []Action{{Kind: ActSendAdvert, Priority: m.prio}}
+		// Another Master is leaving: a stopping peer, or the loser of a
+		// split brain stepping down. Its clients must find us now, so
+		// re-announce as well as advertise (the RFC asks only the advert).
+		if m.reasserted && now.Sub(m.lastReassert) < m.mai {
+			m.adverAt = now.Add(m.cfg.Interval)
+			return []Action{{Kind: ActSendAdvert, Priority: m.prio}}
+		}
+		return m.reassert(now)
 	}
 	var reason string
 	switch {
@@ -360,7 +365,11 @@ func (m *Machine) advertMaster(now time.Time, a Advert) []Action {
 		reason = fmt.Sprintf("equal priority %d from higher address %v", a.Priority, a.Src)
 	}
 	if reason != "" {
-		acts := []Action{{Kind: ActReleaseVIPs}}
+		// The priority-0 advert tells the winner we are leaving. Without it,
+		// if the winner's advert reached us first after a partition heals,
+		// it would never learn that clients followed us, and would not
+		// re-announce the VIPs to pull them back.
+		acts := []Action{{Kind: ActSendAdvert, Priority: 0}, {Kind: ActReleaseVIPs}}
 		acts = m.transition(acts, StateBackup, reason)
 		// transition resets timers and interval for a fresh Backup; keep
 		// what this advert taught us instead.
@@ -376,6 +385,11 @@ func (m *Machine) advertMaster(now time.Time, a Advert) []Action {
 	if m.reasserted && now.Sub(m.lastReassert) < m.mai {
 		return nil
 	}
+	return m.reassert(now)
+}
+
+// reassert advertises and re-announces the VIPs at once.
+func (m *Machine) reassert(now time.Time) []Action {
 	m.reasserted = true
 	m.lastReassert = now
 	m.adverAt = now.Add(m.cfg.Interval)

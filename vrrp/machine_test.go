@@ -292,7 +292,7 @@ func TestOwnerAlwaysPreempts(t *testing.T) {
 	m.Start(t0)
 	// Knock it to Backup with another owner at a higher address.
 	expect(t, "equal from higher", m.Advert(at(100*time.Millisecond), Advert{Src: addrHigh, Priority: 255, Interval: time.Second}),
-		release, trans(StateMaster, StateBackup, "equal priority 255 from higher address 10.0.0.13"))
+		send(0), release, trans(StateMaster, StateBackup, "equal priority 255 from higher address 10.0.0.13"))
 	down := m.Deadline()
 	expect(t, "lower advert", m.Advert(at(time.Second), Advert{Src: addrLow, Priority: 254, Interval: time.Second}))
 	expectDeadline(t, m, down)
@@ -420,9 +420,12 @@ func TestPreemptDelay(t *testing.T) {
 func TestMasterPriorityZero(t *testing.T) {
 	m, became := master(t, cfg(100))
 	now := became.Add(300 * time.Millisecond)
-	expect(t, "priority 0", m.Advert(now, Advert{Src: addrHigh, Priority: 0, Interval: time.Second}), send(100))
+	// Another master leaving (a split-brain loser): advertise and re-announce.
+	expect(t, "priority 0", m.Advert(now, Advert{Src: addrHigh, Priority: 0, Interval: time.Second}), send(100), reannoun)
 	expectDeadline(t, m, now.Add(time.Second))
 	expectState(t, m, StateMaster)
+	// Rate-limited: within Master_Adver_Interval only the RFC's advert.
+	expect(t, "priority 0 again", m.Advert(now.Add(time.Millisecond), Advert{Src: addrHigh, Priority: 0, Interval: time.Second}), send(100))
 }
 
 func TestMasterStepsDown(t *testing.T) {
@@ -444,7 +447,7 @@ func TestMasterStepsDown(t *testing.T) {
 			m, became := master(t, c)
 			now := became.Add(500 * time.Millisecond)
 			expect(t, "Advert", m.Advert(now, Advert{Src: tc.src, Priority: tc.prio, Interval: 2 * time.Second}),
-				release, trans(StateMaster, StateBackup, tc.reason))
+				send(0), release, trans(StateMaster, StateBackup, tc.reason))
 			expectState(t, m, StateBackup)
 			if m.MasterAdverInterval() != 2*time.Second {
 				t.Errorf("MAI = %v, want learned 2s", m.MasterAdverInterval())
@@ -648,7 +651,7 @@ func TestSetPriority(t *testing.T) {
 		}
 		// Now an advert at 90 beats us.
 		expect(t, "advert", m.Advert(now.Add(1500*time.Millisecond), Advert{Src: addrLow, Priority: 90, Interval: time.Second}),
-			release, trans(StateMaster, StateBackup, "higher priority 90"))
+			send(0), release, trans(StateMaster, StateBackup, "higher priority 90"))
 	})
 	t.Run("backup", func(t *testing.T) {
 		m := started(t, cfg(100))
@@ -1075,7 +1078,7 @@ func TestSimSplitBrainHeals(t *testing.T) {
 	acts := mb.Advert(now, Advert{Src: a.Addr, Priority: 100, Interval: a.Interval})
 	expect(t, "B reasserts", acts, send(100), reannoun)
 	expect(t, "A steps down", ma.Advert(now, Advert{Src: b.Addr, Priority: acts[0].Priority, Interval: b.Interval}),
-		release, trans(StateMaster, StateBackup, "higher address 10.0.0.2"))
+		send(0), release, trans(StateMaster, StateBackup, "higher address 10.0.0.2"))
 }
 
 func BenchmarkAdvert(b *testing.B) {
