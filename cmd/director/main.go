@@ -1,0 +1,166 @@
+// Command director runs and controls a director load balancer node.
+//
+// Usage:
+//
+//	director <command> [flags]
+//
+// The commands are:
+//
+//	run        run the daemon
+//	validate   check a configuration file
+//	version    print the version
+//
+// Use "director <command> -h" for a command's flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/daemon"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+const defaultConfig = "/etc/director/director.yaml"
+
+const usage = `director runs a pair of Linux load balancers: VRRP election, VIP failover
+and (later) kernel IPVS, as a replacement for keepalived.
+
+Usage:
+
+	director <command> [flags]
+
+The commands are:
+
+	run        run the daemon
+	validate   check a configuration file and exit
+	version    print the version and exit
+
+Use "director <command> -h" for more about a command.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the exit, so tests can drive it.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(rest, stderr)
+	case "validate":
+		return cmdValidate(rest, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "director", buildVersion())
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "director: unknown command %q\nRun 'director help' for usage.\n", cmd)
+	return 2
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: director %s\n\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("validate", "validate [-c file]\n\nValidate checks a configuration and lists every problem as file:line: field: message.", stderr)
+	path := fs.String("c", defaultConfig, "configuration `file`")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok, %d instance(s)\n", cfg.File, len(cfg.Instances))
+	return 0
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	fs := newFlags("run", "run [-c file]\n\nRun starts the daemon in the foreground. SIGTERM or SIGINT stops it gracefully:\na master hands its VIPs to the peer before it exits. A second signal exits at once.", stderr)
+	path := fs.String("c", defaultConfig, "configuration `file`")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	log.Info("starting", "version", buildVersion(), "config", cfg.File)
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	go func() {
+		stopping := false
+		for s := range sigs {
+			switch {
+			case s == syscall.SIGHUP:
+				log.Warn("SIGHUP received: live reload is not implemented yet; restart to apply a new configuration")
+			case stopping:
+				log.Warn("second signal: exiting without handover", "signal", s.String())
+				os.Exit(1)
+			default:
+				log.Info("stopping", "signal", s.String())
+				stopping = true
+				stop()
+			}
+		}
+	}()
+
+	d, err := daemon.New(cfg, log)
+	if err != nil {
+		log.Error("start failed", "err", err)
+		return 1
+	}
+	if err := d.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("stopped with error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated by config
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCmd(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("instances:\n  - {name: web, interface: eth0, vrid: 51, vips: [10.0.0.100/24]}\n"), 0o600)
+	code, out, errOut := runCmd("validate", "-c", good)
+	if code != 0 || !strings.Contains(out, "good.yaml: ok, 1 instance(s)") {
+		t.Fatalf("validate good: code %d, out %q, err %q", code, out, errOut)
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("instances:\n  - name: web\n    interface: eth0\n    vrid: 300\n    priorty: 5\n    vips: [10.0.0.100]\n"), 0o600)
+	code, _, errOut = runCmd("validate", "-c", bad)
+	if code != 1 {
+		t.Fatalf("validate bad: code %d, want 1", code)
+	}
+	if !strings.Contains(errOut, bad+":5: priorty: unknown field") {
+		t.Errorf("stderr = %q", errOut)
+	}
+
+	code, _, errOut = runCmd("validate", "-c", filepath.Join(dir, "missing.yaml"))
+	if code != 1 || !strings.Contains(errOut, "no such file") {
+		t.Errorf("missing file: code %d, err %q", code, errOut)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	if code, _, errOut := runCmd(); code != 2 || !strings.Contains(errOut, "Usage:") {
+		t.Errorf("no args: code %d, err %q", code, errOut)
+	}
+	if code, _, errOut := runCmd("frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("unknown: code %d, err %q", code, errOut)
+	}
+	if code, out, _ := runCmd("help"); code != 0 || !strings.Contains(out, "validate") {
+		t.Errorf("help: code %d", code)
+	}
+	if code, _, errOut := runCmd("validate", "-x"); code != 2 || !strings.Contains(errOut, "usage: director validate") {
+		t.Errorf("bad flag: code %d, err %q", code, errOut)
+	}
+	if code, out, _ := runCmd("version"); code != 0 || !strings.HasPrefix(out, "director ") {
+		t.Errorf("version: code %d out %q", code, out)
+	}
+}
+
+func TestRunRefusesBadConfig(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("instances:\n  - {name: web, interface: eth0, vrid: 0, priority: 255, vips: [x]}\n"), 0o600)
+	code, _, errOut := runCmd("run", "-c", bad)
+	if code != 1 {
+		t.Fatalf("code %d", code)
+	}
+	// Every error is listed, not only the first.
+	for _, want := range []string{"vrid: must be 1-255", "priority: must be 1-254", `vips[0]: "x" is not an address`} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}
