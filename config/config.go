@@ -16,6 +16,10 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// Instances are the VRRP instances this node takes part in.
 	Instances []Instance `yaml:"instances"`
+	// IPVS holds settings for the kernel load balancer as a whole.
+	IPVS IPVS `yaml:"ipvs"`
+	// Services are the IPVS virtual services.
+	Services []Service `yaml:"services"`
 
 	// File is where the configuration was read from; set by Load, not by YAML.
 	File string `yaml:"-"`

@@ -49,8 +49,8 @@ func validate(cfg *Config, pos map[string]int) Problems {
 	default:
 		c.errf("log_level", "%q is not one of debug, info, warn, error", cfg.LogLevel)
 	}
-	if len(cfg.Instances) == 0 {
-		c.errf("instances", "at least one instance is needed")
+	if len(cfg.Instances) == 0 && len(cfg.Services) == 0 {
+		c.errf("instances", "at least one instance or service is needed")
 	}
 	names := map[string]string{}
 	vrids := map[string]string{} // interface/family/vrid -> field
@@ -80,6 +80,7 @@ func validate(cfg *Config, pos map[string]int) Problems {
 			vips[p.Addr()] = f
 		}
 	}
+	c.ipvs(cfg)
 	return c.ps
 }
 

@@ -1,0 +1,102 @@
+package config
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+const svcBase = `instances:
+  - {name: web, interface: eth0, vrid: 51, vips: [10.0.0.100/24]}
+services:
+  - name: http
+    vip: 10.0.0.100
+    port: 80
+    scheduler: wrr
+    real_servers:
+      - {address: 10.0.0.21, weight: 3}
+      - {address: 10.0.0.22}
+`
+
+func TestServicesGood(t *testing.T) {
+	y := svcBase + `  - name: dns
+    vip: 10.0.0.100
+    port: 53
+    protocol: udp
+    scheduler: sh
+    scheduler_flags: [sh-fallback, sh-port]
+    forwarding: nat
+    persistence: {timeout: 60s, netmask: 255.255.255.0}
+    sorry_server: 10.0.0.30
+    real_servers:
+      - {address: 10.0.0.21, port: 5353, upper_threshold: 100, lower_threshold: 10, forwarding: dr}
+  - name: marked
+    fwmark: 7
+    family: 6
+    persistence: {}
+    real_servers: [{address: 'fd00::21'}]
+ipvs:
+  drain_timeout: 30s
+  sync: {interface: eth0, sync_id: 5}
+`
+	cfg, err := Parse("d.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	http, dns, mark := cfg.Services[0], cfg.Services[1], cfg.Services[2]
+	if http.Protocol != "tcp" || http.Forwarding != "dr" || http.RealServers[1].EffectiveWeight() != 1 || http.RealServers[0].EffectiveWeight() != 3 {
+		t.Errorf("http defaults: %+v", http)
+	}
+	if http.RealServers[0].Port != 80 || http.Addr != netip.MustParseAddr("10.0.0.100") {
+		t.Errorf("http real server port/addr: %+v", http)
+	}
+	if dns.Persistence.Bits != 24 || dns.Persistence.Timeout.D() != time.Minute || dns.Sorry != netip.MustParseAddrPort("10.0.0.30:53") {
+		t.Errorf("dns: %+v %+v", dns.Persistence, dns.Sorry)
+	}
+	if mark.AddrFamily != 6 || mark.Persistence.Bits != 128 || mark.Persistence.Timeout.D() != 300*time.Second || mark.Scheduler != "wlc" {
+		t.Errorf("fwmark: %+v", mark)
+	}
+	if !cfg.IPVS.BackupServices() || cfg.IPVS.DrainTimeout.D() != 30*time.Second || cfg.IPVS.ResyncInterval.D() != DefaultResyncInterval {
+		t.Errorf("ipvs: %+v", cfg.IPVS)
+	}
+}
+
+func TestServicesBad(t *testing.T) {
+	cases := []struct{ name, from, to, want string }{
+		{"wrong family", "{address: 10.0.0.22}", "{address: 'fd00::22'}", "d.yaml:10: services[0].real_servers[1].address: fd00::22 is not the same address family"},
+		{"duplicate service", "", "  - {name: http2, vip: 10.0.0.100, port: 80, real_servers: [{address: 10.0.0.21}]}\n", "d.yaml:11: services[1]: duplicate service: the same as services[0]"},
+		{"unknown scheduler", "scheduler: wrr", "scheduler: fastest", `d.yaml:7: services[0].scheduler: unknown scheduler "fastest"`},
+		{"real server twice", "{address: 10.0.0.22}", "{address: 10.0.0.21, port: 80}", "d.yaml:10: services[0].real_servers[1].address: real server 10.0.0.21:80 is listed twice"},
+		{"port out of range", "port: 80", "port: 70000", "d.yaml:6: services[0].port: must be 1-65535, got 70000"},
+		{"bad protocol", "port: 80", "port: 80\n    protocol: icmp", `services[0].protocol: "icmp" is not one of`},
+		{"flag for other scheduler", "scheduler: wrr", "scheduler: wrr\n    scheduler_flags: [sh-port]", `"sh-port" applies to the sh scheduler, not wrr`},
+		{"bad forwarding", "scheduler: wrr", "scheduler: wrr\n    forwarding: magic", `services[0].forwarding: "magic" is not one of`},
+		{"no real servers", "    real_servers:\n      - {address: 10.0.0.21, weight: 3}\n      - {address: 10.0.0.22}\n", "", "services[0].real_servers: at least one real server"},
+		{"weight", "weight: 3", "weight: -1", "real_servers[0].weight: must be 0-65535, got -1"},
+		{"thresholds", "weight: 3", "upper_threshold: 5, lower_threshold: 9", "lower_threshold: 9 is above upper_threshold 5"},
+		{"netmask", "scheduler: wrr", "scheduler: wrr\n    persistence: {netmask: 255.0.255.0}", "is not a contiguous mask"},
+		{"persistence timeout", "scheduler: wrr", "scheduler: wrr\n    persistence: {timeout: 1500ms}", "persistence.timeout: must be whole seconds"},
+		{"fwmark with vip", "port: 80", "port: 80\n    fwmark: 3", "services[0].fwmark: a firewall-mark service has no vip"},
+		{"unknown instance", "scheduler: wrr", "scheduler: wrr\n    instance: nope", `services[0].instance: no instance is named "nope"`},
+		{"sorry family", "scheduler: wrr", "scheduler: wrr\n    sorry_server: '[fd00::1]:80'", "sorry_server: fd00::1 is not the same address family"},
+		{"sync", "", "ipvs: {sync: {sync_id: 300}}\n", "ipvs.sync.interface: required"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			y := svcBase
+			if tc.from == "" {
+				y += tc.to
+			} else {
+				if !strings.Contains(y, tc.from) {
+					t.Fatalf("base lacks %q", tc.from)
+				}
+				y = strings.Replace(y, tc.from, tc.to, 1)
+			}
+			_, err := Parse("d.yaml", []byte(y))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v\nwant %q", err, tc.want)
+			}
+		})
+	}
+}

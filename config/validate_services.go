@@ -1,0 +1,268 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Schedulers are the kernel's IPVS schedulers (Linux 6.1 ships them all as modules).
+var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"}
+
+// SchedulerFlags are ipvsadm's -b flags; sh-* belong to sh and mh-* to mh.
+var SchedulerFlags = []string{"sh-fallback", "sh-port", "mh-fallback", "mh-port"}
+
+// Forwardings are the packet-forwarding methods: direct routing (DSR), NAT, tunnel.
+var Forwardings = []string{"dr", "nat", "tunnel"}
+
+const (
+	DefaultScheduler      = "wlc" // ipvsadm's default
+	DefaultDrainTimeout   = 5 * time.Minute
+	DefaultResyncInterval = 10 * time.Second
+	DefaultStateFile      = "/run/director/ipvs-owned.json"
+)
+
+func (c *checker) ipvs(cfg *Config) {
+	ip := &cfg.IPVS
+	if !c.set("ipvs.drain_timeout") {
+		ip.DrainTimeout = Duration(DefaultDrainTimeout)
+	}
+	if !c.set("ipvs.resync_interval") {
+		ip.ResyncInterval = Duration(DefaultResyncInterval)
+	} else if ip.ResyncInterval.D() < 100*time.Millisecond {
+		c.errf("ipvs.resync_interval", "%s is shorter than 100ms", ip.ResyncInterval.D())
+	}
+	if ip.StateFile == "" {
+		ip.StateFile = DefaultStateFile
+	}
+	if s := ip.Sync; s != nil {
+		if s.Interface == "" {
+			c.errf("ipvs.sync.interface", "required: the interface sync messages use")
+		}
+		if s.SyncID < 0 || s.SyncID > 255 {
+			c.errf("ipvs.sync.sync_id", "must be 0-255, got %d", s.SyncID)
+		}
+	}
+	type key struct {
+		fam   int
+		proto string
+		addr  netip.Addr
+		port  int
+		mark  int
+	}
+	seen := map[key]string{}
+	names := map[string]string{}
+	instances := map[string]bool{}
+	for _, in := range cfg.Instances {
+		instances[in.Name] = true
+	}
+	for i := range cfg.Services {
+		f := fmt.Sprintf("services[%d]", i)
+		s := &cfg.Services[i]
+		c.service(f, s)
+		if s.Name != "" {
+			if prev, dup := names[s.Name]; dup {
+				c.errf(f+".name", "service name %q is already used by %s", s.Name, prev)
+			}
+			names[s.Name] = f
+		}
+		if s.Instance != "" && !instances[s.Instance] {
+			c.errf(f+".instance", "no instance is named %q", s.Instance)
+		}
+		if s.AddrFamily == 0 {
+			continue
+		}
+		k := key{fam: s.AddrFamily, proto: s.Protocol, addr: s.Addr, port: s.Port, mark: s.FWMark}
+		if prev, dup := seen[k]; dup {
+			c.errf(f, "duplicate service: the same as %s", prev)
+		}
+		seen[k] = f
+	}
+}
+
+func (c *checker) service(f string, s *Service) {
+	switch {
+	case s.Name == "":
+		c.errf(f+".name", "required")
+	case !nameRE.MatchString(s.Name):
+		c.errf(f+".name", "%q: use 1-64 letters, digits, '_', '.' or '-'", s.Name)
+	}
+	if s.FWMark != 0 {
+		if s.VIP != "" || s.Port != 0 || s.Protocol != "" {
+			c.errf(f+".fwmark", "a firewall-mark service has no vip, port or protocol")
+		}
+		if s.FWMark < 1 || s.FWMark > 0xffffffff {
+			c.errf(f+".fwmark", "must be 1-4294967295, got %d", s.FWMark)
+		}
+		switch s.Family {
+		case 0, 4:
+			s.AddrFamily = 4
+		case 6:
+			s.AddrFamily = 6
+		default:
+			c.errf(f+".family", "must be 4 or 6, got %d", s.Family)
+		}
+	} else {
+		if s.Family != 0 {
+			c.errf(f+".family", "only for firewall-mark services; the VIP gives the family")
+		}
+		a, err := netip.ParseAddr(s.VIP)
+		switch {
+		case s.VIP == "":
+			c.errf(f+".vip", "required (or fwmark)")
+		case err != nil || a.Zone() != "":
+			c.errf(f+".vip", "%q is not an IP address", s.VIP)
+		default:
+			s.Addr = a
+			s.AddrFamily = family(a)
+		}
+		if s.Port < 1 || s.Port > 65535 {
+			c.errf(f+".port", "must be 1-65535, got %d", s.Port)
+		}
+		switch s.Protocol {
+		case "":
+			s.Protocol = "tcp"
+		case "tcp", "udp", "sctp":
+		default:
+			c.errf(f+".protocol", "%q is not one of tcp, udp, sctp", s.Protocol)
+		}
+	}
+	if s.Scheduler == "" {
+		s.Scheduler = DefaultScheduler
+	} else if !slices.Contains(Schedulers, s.Scheduler) {
+		c.errf(f+".scheduler", "unknown scheduler %q; the kernel has %s", s.Scheduler, strings.Join(Schedulers, ", "))
+	}
+	for j, fl := range s.SchedulerFlags {
+		field := fmt.Sprintf("%s.scheduler_flags[%d]", f, j)
+		switch {
+		case !slices.Contains(SchedulerFlags, fl):
+			c.errf(field, "unknown flag %q; known: %s", fl, strings.Join(SchedulerFlags, ", "))
+		case !strings.HasPrefix(fl, s.Scheduler+"-"):
+			c.errf(field, "%q applies to the %s scheduler, not %s", fl, strings.SplitN(fl, "-", 2)[0], s.Scheduler)
+		}
+	}
+	if s.Forwarding == "" {
+		s.Forwarding = "dr"
+	} else if !slices.Contains(Forwardings, s.Forwarding) {
+		c.errf(f+".forwarding", "%q is not one of dr, nat, tunnel", s.Forwarding)
+	}
+	if p := s.Persistence; p != nil {
+		c.persistence(f+".persistence", p, s.AddrFamily)
+	}
+	if s.SorryServer != "" {
+		ap, err := parseHostPort(s.SorryServer, s.Port)
+		switch {
+		case err != nil:
+			c.errf(f+".sorry_server", "%v", err)
+		case s.AddrFamily != 0 && family(ap.Addr()) != s.AddrFamily:
+			c.errf(f+".sorry_server", "%s is not the same address family as the service", ap.Addr())
+		default:
+			s.Sorry = ap
+		}
+	}
+	if len(s.RealServers) == 0 {
+		c.errf(f+".real_servers", "at least one real server is needed")
+	}
+	seen := map[netip.AddrPort]string{}
+	for j := range s.RealServers {
+		rf := fmt.Sprintf("%s.real_servers[%d]", f, j)
+		r := &s.RealServers[j]
+		a, err := netip.ParseAddr(r.Address)
+		if err != nil || a.Zone() != "" {
+			c.errf(rf+".address", "%q is not an IP address", r.Address)
+			continue
+		}
+		r.Addr = a
+		if s.AddrFamily != 0 && family(a) != s.AddrFamily && (s.Forwarding != "tunnel" && r.Forwarding != "tunnel") {
+			c.errf(rf+".address", "%s is not the same address family as the service (only tunnel forwarding may mix)", a)
+		}
+		if r.Port == 0 {
+			r.Port = s.Port
+		}
+		if r.Port < 0 || r.Port > 65535 {
+			c.errf(rf+".port", "must be 1-65535, got %d", r.Port)
+		}
+		if r.Weight != nil && (*r.Weight < 0 || *r.Weight > 65535) {
+			c.errf(rf+".weight", "must be 0-65535, got %d", *r.Weight)
+		}
+		if r.UpperThreshold < 0 {
+			c.errf(rf+".upper_threshold", "must not be negative")
+		}
+		if r.LowerThreshold < 0 {
+			c.errf(rf+".lower_threshold", "must not be negative")
+		}
+		if r.UpperThreshold > 0 && r.LowerThreshold > r.UpperThreshold {
+			c.errf(rf+".lower_threshold", "%d is above upper_threshold %d", r.LowerThreshold, r.UpperThreshold)
+		}
+		if r.Forwarding != "" && !slices.Contains(Forwardings, r.Forwarding) {
+			c.errf(rf+".forwarding", "%q is not one of dr, nat, tunnel", r.Forwarding)
+		}
+		ap := netip.AddrPortFrom(a, uint16(r.Port))
+		if prev, dup := seen[ap]; dup {
+			c.errf(rf+".address", "real server %s is listed twice (also %s)", ap, prev)
+		}
+		seen[ap] = rf
+	}
+}
+
+func (c *checker) persistence(f string, p *Persistence, fam int) {
+	if !c.set(f + ".timeout") {
+		p.Timeout = Duration(300 * time.Second) // ipvsadm's default
+	}
+	if t := p.Timeout.D(); t < time.Second || t%time.Second != 0 || t > 0xffffffff*time.Second {
+		c.errf(f+".timeout", "must be whole seconds, at least 1s, got %s", t)
+	}
+	max := 32
+	if fam == 6 {
+		max = 128
+	}
+	if p.Netmask == "" {
+		p.Bits = max
+		return
+	}
+	if n, err := strconv.Atoi(p.Netmask); err == nil {
+		if n < 1 || n > max {
+			c.errf(f+".netmask", "prefix length must be 1-%d, got %d", max, n)
+		}
+		p.Bits = n
+		return
+	}
+	m, err := netip.ParseAddr(p.Netmask)
+	if err != nil || !m.Is4() || fam == 6 {
+		c.errf(f+".netmask", "%q: write a prefix length, or a dotted IPv4 mask like 255.255.255.0", p.Netmask)
+		return
+	}
+	b := m.As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	ones := 0
+	for v&0x80000000 != 0 {
+		ones++
+		v <<= 1
+	}
+	if v != 0 || ones == 0 {
+		c.errf(f+".netmask", "%s is not a contiguous mask", p.Netmask)
+	}
+	p.Bits = ones
+}
+
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return 4
+	}
+	return 6
+}
+
+// parseHostPort accepts "addr", "addr:port" or "[v6]:port"; a missing port is def.
+func parseHostPort(s string, def int) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q is not an address or address:port", s)
+	}
+	return netip.AddrPortFrom(a, uint16(def)), nil
+}
