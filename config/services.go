@@ -22,6 +22,9 @@ type IPVS struct {
 type Sync struct {
 	Interface string `yaml:"interface"`
 	SyncID    int    `yaml:"sync_id"`
+	// Instance is the VRRP instance whose mastership decides the daemon's
+	// role (master sends, backup receives); by default the first instance.
+	Instance string `yaml:"instance"`
 }
 
 // BackupServices reports the effective services_on_backup (default true).

@@ -46,6 +46,13 @@ func (c *checker) ipvs(cfg *Config) {
 			c.errf("ipvs.sync.sync_id", "must be 0-255, got %d", s.SyncID)
 		}
 	}
+	instances := map[string]bool{}
+	for _, in := range cfg.Instances {
+		instances[in.Name] = true
+	}
+	if s := ip.Sync; s != nil && s.Instance != "" && !instances[s.Instance] {
+		c.errf("ipvs.sync.instance", "no instance is named %q", s.Instance)
+	}
 	type key struct {
 		fam   int
 		proto string
@@ -55,10 +62,6 @@ func (c *checker) ipvs(cfg *Config) {
 	}
 	seen := map[key]string{}
 	names := map[string]string{}
-	instances := map[string]bool{}
-	for _, in := range cfg.Instances {
-		instances[in.Name] = true
-	}
 	for i := range cfg.Services {
 		f := fmt.Sprintf("services[%d]", i)
 		s := &cfg.Services[i]
@@ -71,6 +74,9 @@ func (c *checker) ipvs(cfg *Config) {
 		}
 		if s.Instance != "" && !instances[s.Instance] {
 			c.errf(f+".instance", "no instance is named %q", s.Instance)
+		}
+		if !ip.BackupServices() && s.Instance == "" && !followsSome(cfg, s) {
+			c.errf(f+".instance", "services_on_backup is false, so name the VRRP instance this service follows (its VIP is in none)")
 		}
 		if s.AddrFamily == 0 {
 			continue
@@ -265,4 +271,20 @@ func parseHostPort(s string, def int) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("%q is not an address or address:port", s)
 	}
 	return netip.AddrPortFrom(a, uint16(def)), nil
+}
+
+// followsSome reports whether a service without an explicit instance can be
+// tied to one: an instance holds its VIP, or there is only one instance.
+func followsSome(cfg *Config, s *Service) bool {
+	if len(cfg.Instances) == 1 {
+		return true
+	}
+	for _, in := range cfg.Instances {
+		for _, p := range in.Addresses {
+			if p.Addr() == s.Addr {
+				return true
+			}
+		}
+	}
+	return false
 }

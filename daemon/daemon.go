@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/ipvs"
+	"github.com/director-lb/director/ipvs/syncd"
 	"github.com/director-lb/director/vip"
 	"github.com/director-lb/director/vrrp"
 	"github.com/director-lb/director/vrrp/transport"
@@ -23,6 +25,7 @@ type Daemon struct {
 	cfg *config.Config
 	log *slog.Logger
 
+	dp          *dataplane // nil without services
 	instances   []*vrrp.Instance
 	byIface     map[string][]*vrrp.Instance
 	dispatchers []*vrrp.Dispatcher
@@ -41,6 +44,12 @@ type connKey struct {
 // New opens the sockets and prepares the instances; Run starts them.
 func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	d := &Daemon{cfg: cfg, log: log, byIface: map[string][]*vrrp.Instance{}}
+	if len(cfg.Services) > 0 {
+		if err := d.openDataplane(); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	conns := map[connKey]*transport.Conn{}
 	members := map[connKey][]*vrrp.Instance{}
 	for i := range cfg.Instances {
@@ -75,7 +84,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 			return nil, fmt.Errorf("instance %s: %w", ic.Name, err)
 		}
 		d.closers = append(d.closers, mover.Close)
-		in := vrrp.NewInstance(instanceConfig(ic, conn, log), conn, mover)
+		icfg := instanceConfig(ic, conn, log)
+		if d.dp != nil {
+			name := ic.Name
+			icfg.OnState = func(s vrrp.State) { d.dp.onState(name, s) }
+		}
+		in := vrrp.NewInstance(icfg, conn, mover)
 		d.instances = append(d.instances, in)
 		d.byIface[ic.Interface] = append(d.byIface[ic.Interface], in)
 		members[k] = append(members[k], in)
@@ -88,6 +102,29 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 		d.dispatchers = append(d.dispatchers, vrrp.NewDispatcher(c, group, members[k], log.With("iface", k.iface, "socket", socketName(k))))
 	}
 	return d, nil
+}
+
+// openDataplane connects to the kernel's IPVS; with services configured, a
+// kernel without IPVS is a start-up error rather than a silent no-op.
+func (d *Daemon) openDataplane() error {
+	k, err := ipvs.NewNetlink()
+	if err != nil {
+		return fmt.Errorf("open IPVS (is the ip_vs module loaded?): %w", err)
+	}
+	d.closers = append(d.closers, k.Close)
+	var sc *syncd.Client
+	if d.cfg.IPVS.Sync != nil {
+		if sc, err = syncd.Dial(); err != nil {
+			return err
+		}
+		d.closers = append(d.closers, sc.Close)
+	}
+	dp, err := newDataplane(d.cfg, k, sc, d.log.With("part", "ipvs"))
+	if err != nil {
+		return err
+	}
+	d.dp = dp
+	return nil
 }
 
 func socketName(k connKey) string {
@@ -171,13 +208,27 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}()
 	}
 
+	// The dataplane outlives the instances: a stopping master keeps
+	// forwarding until its successor has taken over.
+	dpCtx, stopDP := context.WithCancel(context.Background())
+	dpDone := make(chan struct{})
+	if d.dp != nil {
+		go func() { defer close(dpDone); d.dp.run(dpCtx) }()
+	} else {
+		close(dpDone)
+	}
+	defer func() { stopDP(); <-dpDone }()
+
 	errs := make(chan error, len(d.instances))
 	for iface, ins := range d.byIface {
 		for _, in := range ins {
 			go func() { errs <- in.Run(ctx, initial[iface]) }()
 		}
 	}
-	d.log.Info("director running", "instances", len(d.instances))
+	d.log.Info("director running", "instances", len(d.instances), "services", len(d.cfg.Services))
+	if len(d.instances) == 0 {
+		<-ctx.Done() // IPVS only: nothing to hand over
+	}
 	var all []error
 	for range d.instances {
 		if err := <-errs; err != nil {

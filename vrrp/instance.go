@@ -65,6 +65,9 @@ type InstanceConfig struct {
 	// Notify, if set, is called (off the instance goroutine, in order) on
 	// every change to MASTER, BACKUP, FAULT or STOPPED.
 	Notify func(ctx context.Context, s State, priority uint8)
+	// OnState, if set, is called on the instance goroutine after every
+	// change of state. It must not block.
+	OnState func(s State)
 	Logger *slog.Logger
 	Clock  Clock
 	// MoveTimeout bounds one Take/Release/Announce call.
@@ -314,6 +317,9 @@ func (in *Instance) transition(a Action) {
 	in.snap.LastTransition = in.clock.Now()
 	in.snap.LastReason = a.Reason
 	in.mu.Unlock()
+	if in.cfg.OnState != nil {
+		in.cfg.OnState(a.To)
+	}
 	if in.cfg.Notify != nil && a.To != StateInit {
 		in.mover.notify(in.cfg.Notify, a.To, in.m.Priority())
 	}

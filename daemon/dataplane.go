@@ -1,0 +1,212 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/ipvs"
+	"github.com/director-lb/director/ipvs/syncd"
+	"github.com/director-lb/director/vrrp"
+)
+
+// Desired turns the configuration's services into the IPVS model.
+func Desired(cfg *config.Config) []ipvs.Service {
+	out := make([]ipvs.Service, 0, len(cfg.Services))
+	for i := range cfg.Services {
+		out = append(out, desiredService(&cfg.Services[i]))
+	}
+	return out
+}
+
+var forwards = map[string]ipvs.Forward{"dr": ipvs.Route, "nat": ipvs.Masq, "tunnel": ipvs.Tunnel}
+
+var protocols = map[string]ipvs.Protocol{"tcp": ipvs.TCP, "udp": ipvs.UDP, "sctp": ipvs.SCTP}
+
+func desiredService(s *config.Service) ipvs.Service {
+	svc := ipvs.Service{
+		Key:       ipvs.ServiceKey{Family: s.AddrFamily, FWMark: uint32(s.FWMark)},
+		Scheduler: s.Scheduler,
+	}
+	if s.FWMark == 0 {
+		svc.Key.Protocol = protocols[s.Protocol]
+		svc.Key.Addr = s.Addr
+		svc.Key.Port = uint16(s.Port)
+	}
+	for _, f := range s.SchedulerFlags {
+		switch f {
+		case "sh-fallback", "mh-fallback":
+			svc.Flags |= ipvs.FlagSchedFallback
+		case "sh-port", "mh-port":
+			svc.Flags |= ipvs.FlagSchedPort
+		}
+	}
+	if p := s.Persistence; p != nil {
+		svc.Persistent = true
+		svc.Timeout = p.Timeout.D()
+		svc.Netmask = p.Bits
+	}
+	for _, r := range s.RealServers {
+		fwd := forwards[s.Forwarding]
+		if r.Forwarding != "" {
+			fwd = forwards[r.Forwarding]
+		}
+		svc.Destinations = append(svc.Destinations, ipvs.Destination{
+			Addr:    r.Addr,
+			Port:    uint16(r.Port),
+			Weight:  int32(r.EffectiveWeight()),
+			Forward: fwd,
+			Upper:   uint32(r.UpperThreshold),
+			Lower:   uint32(r.LowerThreshold),
+		})
+	}
+	if s.Sorry.IsValid() {
+		svc.Sorry = &ipvs.Destination{Addr: s.Sorry.Addr(), Port: s.Sorry.Port(), Weight: 1, Forward: forwards[s.Forwarding]}
+	}
+	return svc
+}
+
+// followedInstance is the VRRP instance a service follows when services are
+// installed on the master only: the configured one, or the one whose VIPs
+// hold the service address, or the only instance there is.
+func followedInstance(cfg *config.Config, s *config.Service) string {
+	if s.Instance != "" {
+		return s.Instance
+	}
+	for _, in := range cfg.Instances {
+		for _, p := range in.Addresses {
+			if p.Addr() == s.Addr {
+				return in.Name
+			}
+		}
+	}
+	if len(cfg.Instances) == 1 {
+		return cfg.Instances[0].Name
+	}
+	return ""
+}
+
+// drainPoll is how often draining real servers are checked for connections.
+const drainPoll = time.Second
+
+// dataplane keeps the kernel's IPVS table and sync daemon in step with the
+// configuration and with VRRP mastership. It runs on its own goroutine so
+// that kernel calls never hold up VRRP.
+type dataplane struct {
+	cfg      *config.Config
+	rec      *ipvs.Reconciler
+	sync     *syncd.Client // nil when sync is off
+	log      *slog.Logger
+	all      []ipvs.Service
+	follows  []string // per service: the instance it follows
+	syncInst string
+
+	mu      sync.Mutex
+	masters map[string]bool
+	kick    chan struct{}
+}
+
+func newDataplane(cfg *config.Config, k ipvs.Kernel, sc *syncd.Client, log *slog.Logger) (*dataplane, error) {
+	rec, err := ipvs.New(ipvs.Config{
+		Kernel:       k,
+		StatePath:    cfg.IPVS.StateFile,
+		DrainTimeout: cfg.IPVS.DrainTimeout.D(),
+		Logger:       log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	dp := &dataplane{cfg: cfg, rec: rec, sync: sc, log: log, all: Desired(cfg), masters: map[string]bool{}, kick: make(chan struct{}, 1)}
+	for i := range cfg.Services {
+		dp.follows = append(dp.follows, followedInstance(cfg, &cfg.Services[i]))
+	}
+	if s := cfg.IPVS.Sync; s != nil {
+		dp.syncInst = s.Instance
+		if dp.syncInst == "" && len(cfg.Instances) > 0 {
+			dp.syncInst = cfg.Instances[0].Name
+		}
+	}
+	return dp, nil
+}
+
+// onState is called on an instance's goroutine; it must not block.
+func (dp *dataplane) onState(instance string, s vrrp.State) {
+	dp.mu.Lock()
+	changed := dp.masters[instance] != (s == vrrp.StateMaster)
+	dp.masters[instance] = s == vrrp.StateMaster
+	dp.mu.Unlock()
+	if changed {
+		select {
+		case dp.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// desired is what the table should hold now: every service, or on a node
+// configured for master-only services, those of instances it is master of.
+func (dp *dataplane) desired() []ipvs.Service {
+	if dp.cfg.IPVS.BackupServices() {
+		return dp.all
+	}
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	var out []ipvs.Service
+	for i, s := range dp.all {
+		if dp.masters[dp.follows[i]] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (dp *dataplane) syncRole() syncd.Role {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	if dp.masters[dp.syncInst] {
+		return syncd.Master
+	}
+	return syncd.Backup
+}
+
+// run applies the table at start, after every mastership change and every
+// resync interval, until ctx ends.
+func (dp *dataplane) run(ctx context.Context) {
+	tick := time.NewTicker(dp.cfg.IPVS.ResyncInterval.D())
+	defer tick.Stop()
+	var role syncd.Role
+	for {
+		res, err := dp.rec.Apply(ctx, dp.desired())
+		if err != nil {
+			dp.log.Error("ipvs: apply incomplete, will retry", "err", err, "result", res.String())
+		} else if res.Changed() {
+			dp.log.Info("ipvs: table updated", "result", res.String())
+		}
+		// Draining real servers are deleted as soon as their connections
+		// end, so look again soon rather than at the next resync.
+		var soon <-chan time.Time
+		if res.Draining > 0 || err != nil {
+			soon = time.After(drainPoll)
+		}
+		if dp.sync != nil {
+			if r := dp.syncRole(); r != role {
+				s := dp.cfg.IPVS.Sync
+				if err := dp.sync.Ensure(syncd.Config{Role: r, Interface: s.Interface, SyncID: uint8(s.SyncID)}); err != nil {
+					dp.log.Error("ipvs: sync daemon", "err", err)
+				} else {
+					dp.log.Info("ipvs: sync daemon running", "role", r.String(), "iface", s.Interface, "sync_id", s.SyncID)
+					role = r
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-dp.kick:
+		case <-tick.C:
+		case <-soon:
+		}
+	}
+}
