@@ -68,8 +68,8 @@ type InstanceConfig struct {
 	// OnState, if set, is called on the instance goroutine after every
 	// change of state. It must not block.
 	OnState func(s State)
-	Logger *slog.Logger
-	Clock  Clock
+	Logger  *slog.Logger
+	Clock   Clock
 	// MoveTimeout bounds one Take/Release/Announce call.
 	MoveTimeout time.Duration
 }
