@@ -33,7 +33,7 @@ func WatchCarrier(ctx context.Context, ifname string) (<-chan bool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("watch carrier of %s: get network namespace: %w", ifname, err)
 	}
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE) // only rtnetlink: asking for every family fails on kernels without xfrm_user
 	if err != nil {
 		_ = ns.Close()
 		return nil, fmt.Errorf("watch carrier of %s: %w", ifname, err)

@@ -1,0 +1,58 @@
+# director: see README.md. Every target installs what it needs.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+FUZZTIME  ?= 20s
+LABFLAGS  ?=
+
+export CGO_ENABLED = 0
+
+.PHONY: all build test unit lab demo bench fuzz install vet clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/director ./cmd/director
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags lab ./labtests/...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+# Unit tests (some use network namespaces, so run as root), then the lab.
+test: vet unit lab
+
+unit:
+	$(GO) test -count=1 ./...
+
+# The lab boots User-Mode Linux with real IPVS; it installs its Debian packages itself.
+lab:
+	$(GO) test -tags lab -count=1 -timeout 30m $(LABFLAGS) ./labtests/
+
+demo:
+	$(GO) test -tags lab -count=1 -timeout 10m -run '^TestDemo$$' -v ./labtests/ 2>&1 | grep -v '^=== RUN\|^--- PASS\|^PASS$$\|^ok '
+
+# Go benchmarks, then the lab figures beside keepalived in the same run.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	LAB_FIGURES=1 $(GO) test -tags lab -count=1 -timeout 30m -run '^TestLabFigures$$' -v ./labtests/
+
+# Each fuzz target for FUZZTIME; the seed corpora under testdata/fuzz run in `make unit` too.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+install: build
+	install -D -m 0755 bin/director $(DESTDIR)$(PREFIX)/sbin/director
+	install -D -m 0644 systemd/director.service $(DESTDIR)/etc/systemd/system/director.service
+	@if [ ! -e $(DESTDIR)/etc/director/director.yaml ]; then \
+	  install -D -m 0640 configs/multicast-lb1.yaml $(DESTDIR)/etc/director/director.yaml; \
+	  echo "installed example configuration /etc/director/director.yaml: edit it"; fi
+
+clean:
+	rm -rf bin labtests/.work

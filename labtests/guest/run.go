@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/director-lb/director/labtests/labplan"
+)
+
+// runner executes one plan inside the guest.
+type runner struct {
+	log   *slog.Logger
+	plan  labplan.Plan
+	procs *procs
+	vips  *vipWatch
+	probe *prober // the running prober, if any
+	res   labplan.Results
+}
+
+func runMain(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	planPath := fs.String("plan", "", "plan JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(*planPath)
+	if err != nil {
+		return fmt.Errorf("read plan: %w", err)
+	}
+	var plan labplan.Plan
+	if err := json.Unmarshal(b, &plan); err != nil {
+		return fmt.Errorf("decode plan: %w", err)
+	}
+	r := &runner{log: log, plan: plan, procs: newProcs(), vips: newVIPWatch(log)}
+	r.res.Plan, r.res.Started = plan.Name, time.Now()
+	runErr := r.execute(ctx)
+	if runErr != nil {
+		r.res.Error = runErr.Error()
+		log.Error("plan failed", "err", runErr)
+	}
+	return errors.Join(runErr, r.writeResults())
+}
+
+func (r *runner) execute(ctx context.Context) error {
+	// Deferred in reverse: daemons stop first (their VIP changes still
+	// recorded), then the prober, servers and the watcher.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	defer func() {
+		if r.probe != nil {
+			r.probe.stop()
+		}
+	}()
+
+	r.log.Info("guest up", "plan", r.plan.Name, "params", r.plan.Params.Describe())
+	if err := loadModules(ctx, r.plan.Paths.ModRoot, r.plan.Modules); err != nil {
+		return err
+	}
+	if err := buildTopology(r.plan.Sysctls); err != nil {
+		return fmt.Errorf("topology: %w", err)
+	}
+	stopServers, err := startHTTPServers()
+	if err != nil {
+		return err
+	}
+	defer stopServers()
+	for _, n := range []string{labplan.LB1, labplan.LB2} {
+		if err := r.vips.start(watchCtx, n); err != nil {
+			return err
+		}
+	}
+	defer r.procs.stopAll(3 * time.Second)
+	r.res.Ready = time.Now()
+	r.log.Info("topology ready", "took", r.res.Ready.Sub(r.res.Started).Round(time.Millisecond))
+
+	stepsCtx, cancel := context.WithTimeout(ctx, r.plan.Timeout.D())
+	defer cancel()
+	r.runSteps(stepsCtx)
+	r.res.Finished = time.Now()
+	if stepsCtx.Err() != nil && ctx.Err() == nil {
+		return fmt.Errorf("plan timeout %v reached", r.plan.Timeout)
+	}
+	return nil
+}
+
+func (r *runner) runSteps(ctx context.Context) {
+	failed := false
+	for i, s := range r.plan.Steps {
+		sr := labplan.StepResult{Index: i, Step: s, Probe: -1}
+		if failed {
+			sr.Skipped = true
+			r.res.Steps = append(r.res.Steps, sr)
+			continue
+		}
+		h, ok := handlers[s.Kind]
+		sr.Start = time.Now()
+		var err error
+		if !ok {
+			err = fmt.Errorf("no handler for step kind %q", s.Kind)
+		} else if ctx.Err() != nil {
+			err = ctx.Err()
+		} else {
+			err = h(ctx, r, s, &sr)
+		}
+		sr.End = time.Now()
+		sr.OK = err == nil
+		took := sr.Took().Round(time.Millisecond)
+		switch {
+		case err != nil:
+			sr.Err = err.Error()
+			r.log.Warn(fmt.Sprintf("step %d failed: %s", i, s), "took", took, "err", err)
+			failed = !s.MayFail
+		case s.Kind != labplan.KindSay:
+			r.log.Info(fmt.Sprintf("step %d: %s", i, s), "took", took)
+		}
+		r.res.Steps = append(r.res.Steps, sr)
+	}
+}
+
+func (r *runner) writeResults() error {
+	r.res.VIP = r.vips.timeline()
+	if r.res.Finished.IsZero() {
+		r.res.Finished = time.Now()
+	}
+	b, err := json.MarshalIndent(r.res, "", " ")
+	if err != nil {
+		return fmt.Errorf("encode results: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(r.plan.Paths.Out, "results.json"), b, 0o644); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,331 @@
+// Package labtests boots a User-Mode Linux guest with a small network (a
+// client, two load balancers, two real servers on one bridge), runs a
+// declarative plan in it and returns what happened: step times, the
+// client's view of the VIP and which load balancer held the VIP when.
+//
+// The scenario tests are behind the "lab" build tag and need root:
+//
+//	go test -tags lab ./labtests/ -v
+package labtests
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/director-lb/director/labtests/labplan"
+)
+
+// Shorthands for the shared types.
+type (
+	Plan    = labplan.Plan
+	Params  = labplan.Params
+	Step    = labplan.Step
+	Results = labplan.Results
+)
+
+// guestOut is where the init script mounts the run directory in the guest.
+const guestOut = "/mnt/out"
+
+// bootMargin covers boot, module loading, topology and teardown on top of
+// the plan's own timeout.
+const bootMargin = 45 * time.Second
+
+// Options tune one boot.
+type Options struct {
+	// Console receives every line of the guest console as it arrives.
+	Console func(line string)
+	// Limit is the hard wall-clock limit of the boot, after which the
+	// guest is killed; zero means the plan's timeout plus a boot margin.
+	Limit time.Duration
+}
+
+var bootSeq atomic.Int64
+
+// Boot runs plan in a fresh guest and returns its results. The run
+// directory labtests/.work/runs/<plan name>/ keeps the plan, the configs,
+// the init script, results.json and the logs afterwards.
+func (l *Lab) Boot(ctx context.Context, plan Plan, opts Options) (*Results, error) {
+	if plan.Timeout == 0 {
+		plan.Timeout = labplan.Duration(defaultTimeout(plan.Steps))
+	}
+	if err := plan.Validate(); err != nil {
+		return nil, fmt.Errorf("plan %s: %w", plan.Name, err)
+	}
+	dir := l.ws.runDir(safeName(plan.Name))
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("clean run dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("run dir: %w", err)
+	}
+	if err := l.writeRunDir(ctx, dir, &plan); err != nil {
+		return nil, err
+	}
+	limit := opts.Limit
+	if limit == 0 {
+		limit = plan.Timeout.D() + bootMargin
+	}
+	consoleErr := l.boot(ctx, dir, limit, opts)
+	res, err := readResults(dir)
+	if err != nil {
+		return nil, errors.Join(consoleErr, err, fmt.Errorf("console:\n%s", tail(res.Logs["console"], 40)))
+	}
+	if res.Error != "" {
+		return res, fmt.Errorf("guest: %s", res.Error)
+	}
+	return res, consoleErr
+}
+
+func defaultTimeout(steps []Step) time.Duration {
+	total := 10 * time.Second
+	for _, s := range steps {
+		total += s.Duration.D()
+	}
+	return total
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func safeName(s string) string {
+	s = strings.Trim(unsafeChars.ReplaceAllString(s, "_"), "_")
+	if s == "" {
+		return "run"
+	}
+	return s
+}
+
+// writeRunDir fills in the plan's nodes and paths, writes the daemon
+// configs, plan.json and init.sh.
+func (l *Lab) writeRunDir(ctx context.Context, dir string, plan *Plan) error {
+	plan.Paths = labplan.Paths{Out: guestOut, GuestBin: l.ws.bin("guest"), ModRoot: l.ws.modRoot()}
+	plan.Nodes = nil
+	for _, n := range []string{labplan.LB1, labplan.LB2} {
+		name, body, err := labplan.ConfigFile(plan.Params, n)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			return fmt.Errorf("write config: %w", err)
+		}
+		plan.Nodes = append(plan.Nodes, labplan.Node{Name: n, Impl: plan.Params.Impl[n], Config: name})
+		if plan.Params.Impl[n] == labplan.Director && plan.Paths.DirectorBin == "" {
+			bin, err := l.director(ctx)
+			if err != nil {
+				return fmt.Errorf("director does not build: %w", err)
+			}
+			plan.Paths.DirectorBin = bin
+		}
+	}
+	b, err := json.MarshalIndent(plan, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode plan: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "plan.json"), b, 0o644); err != nil {
+		return fmt.Errorf("write plan: %w", err)
+	}
+	init := InitScript(dir, plan.Paths.GuestBin, l.ws.modRoot())
+	if err := os.WriteFile(filepath.Join(dir, "init.sh"), []byte(init), 0o755); err != nil {
+		return fmt.Errorf("write init: %w", err)
+	}
+	return nil
+}
+
+// InitScript is the guest's PID 1. The root file system is the host's,
+// read only; everything writable is a tmpfs, except the run directory,
+// mounted read-write from the host to bring results back.
+//
+// The kernel's module autoloader is pointed at a wrapper that runs modprobe
+// with -d modRoot, so that modules load on demand as on a real machine
+// (a netlink family, a qdisc, ip_vs), not only those the plan lists.
+func InitScript(hostDir, guestBin, modRoot string) string {
+	return fmt.Sprintf(`#!/bin/sh
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /var/tmp
+mount -t tmpfs tmpfs /mnt
+mkdir -p %[3]s /run/netns /run/lock
+printf '#!/bin/sh\nexec /usr/sbin/modprobe -d %[4]s "$@"\n' > /run/modprobe
+chmod 755 /run/modprobe
+echo /run/modprobe > /proc/sys/kernel/modprobe
+if mount -t hostfs -o %[1]s none %[3]s; then
+	%[2]s run -plan %[3]s/plan.json 2>&1
+	echo "lab: guest exited with status $?"
+	sync
+else
+	echo "lab: cannot mount the run directory"
+fi
+poweroff -f
+`, hostDir, guestBin, guestOut, modRoot)
+}
+
+// boot runs linux.uml until it powers off or the deadline passes, then
+// makes sure none of its processes and no umid directory remain.
+func (l *Lab) boot(ctx context.Context, dir string, limit time.Duration, opts Options) error {
+	umid := fmt.Sprintf("lab-%d-%d", os.Getpid(), bootSeq.Add(1))
+	umlDir := filepath.Join(dir, "uml")
+	args := []string{
+		"mem=768M", "root=/dev/root", "rootfstype=hostfs", "rootflags=/", "ro",
+		"init=" + filepath.Join(dir, "init.sh"), "con=null", "con0=null,fd:2",
+		"umid=" + umid, "uml_dir=" + umlDir, "quiet",
+	}
+	cmd := exec.Command("linux.uml", args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TMPDIR=/tmp"}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	console, err := os.Create(filepath.Join(dir, "console.log"))
+	if err != nil {
+		return fmt.Errorf("console log: %w", err)
+	}
+	defer console.Close()
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			line := strings.TrimRight(sc.Text(), "\r")
+			fmt.Fprintln(console, line)
+			if opts.Console != nil {
+				opts.Console(line)
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	})
+	if err := cmd.Start(); err != nil {
+		pw.Close()
+		wg.Wait()
+		return fmt.Errorf("start linux.uml: %w", err)
+	}
+	pgid := cmd.Process.Pid
+	// UML runs each guest process as a host process in our group; killing
+	// the group is the only sure way to leave nothing behind.
+	killGroup := func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) }
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	var bootErr error
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case err := <-exited:
+		if err != nil {
+			bootErr = fmt.Errorf("linux.uml: %w", err)
+		}
+	case <-timer.C:
+		killGroup()
+		<-exited
+		bootErr = fmt.Errorf("guest still running after %v: killed", limit)
+	case <-ctx.Done():
+		killGroup()
+		<-exited
+		bootErr = fmt.Errorf("guest interrupted: %w", ctx.Err())
+	}
+	killGroup()
+	pw.Close()
+	wg.Wait()
+	if err := os.RemoveAll(umlDir); err != nil {
+		bootErr = errors.Join(bootErr, fmt.Errorf("remove uml dir: %w", err))
+	}
+	return bootErr
+}
+
+// readResults loads results.json and the run directory's logs. The
+// returned Results is never nil, so the console survives a missing file.
+func readResults(dir string) (*Results, error) {
+	res := &Results{Dir: dir, Logs: map[string]string{}}
+	for _, name := range []string{"console", labplan.LB1, labplan.LB2} {
+		if b, err := os.ReadFile(filepath.Join(dir, name+".log")); err == nil {
+			res.Logs[name] = string(b)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return res, fmt.Errorf("guest wrote no results: %w", err)
+	}
+	logs := res.Logs
+	if err := json.Unmarshal(b, res); err != nil {
+		return res, fmt.Errorf("decode results: %w", err)
+	}
+	res.Logs, res.Dir = logs, dir
+	return res, nil
+}
+
+// Run boots plan and fails the test if the guest or any step (not marked
+// Tolerant) failed. The guest console is streamed into the test log unless
+// opts supplies another Console.
+func Run(t testing.TB, plan Plan, opts ...Options) *Results {
+	t.Helper()
+	o := Options{Console: func(line string) { t.Log(line) }}
+	if len(opts) > 0 && opts[0].Console != nil {
+		o.Console = opts[0].Console
+	}
+	ctx := t.Context()
+	lab, err := NewLab(ctx, t.Logf)
+	if err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+	start := time.Now()
+	res, err := lab.Boot(ctx, plan, o)
+	t.Logf("lab %s: %v wall time, run dir %s", plan.Name, time.Since(start).Round(10*time.Millisecond), lab.ws.runDir(safeName(plan.Name)))
+	if err != nil {
+		if res != nil {
+			t.Fatalf("lab %s: %v\n%s", plan.Name, err, Diagnose(res))
+		}
+		t.Fatalf("lab %s: %v", plan.Name, err)
+	}
+	var bad []string
+	for _, s := range res.Failed() {
+		if !s.Step.MayFail {
+			bad = append(bad, fmt.Sprintf("step %d %s: %s", s.Index, s.Step, s.Err))
+		}
+	}
+	if len(bad) > 0 {
+		t.Fatalf("lab %s (%s): %s\n%s", plan.Name, plan.Params.Describe(), strings.Join(bad, "\n"), Diagnose(res))
+	}
+	return res
+}
+
+// Diagnose renders what a failure message needs: the step list with times,
+// the VIP timeline and the tail of each daemon's log.
+func Diagnose(res *Results) string {
+	var b strings.Builder
+	base := res.Ready
+	if base.IsZero() {
+		base = res.Started
+	}
+	b.WriteString("steps (seconds since topology ready):\n")
+	for _, s := range res.Steps {
+		state := "ok"
+		switch {
+		case s.Skipped:
+			state = "skipped"
+		case !s.OK:
+			state = "FAILED: " + s.Err
+		}
+		fmt.Fprintf(&b, "  %+8.3fs %-40s %s\n", s.Start.Sub(base).Seconds(), s.Step, state)
+	}
+	b.WriteString("VIP timeline:\n")
+	b.WriteString(res.Timeline(base))
+	for _, n := range []string{labplan.LB1, labplan.LB2} {
+		fmt.Fprintf(&b, "---- %s log (tail) ----\n%s\n", n, tail(res.Logs[n], 25))
+	}
+	return b.String()
+}

@@ -1,0 +1,114 @@
+package labplan
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// Fixed VRRP identity of the lab's one virtual router.
+const (
+	VRID         = 51
+	InstanceName = "web"
+)
+
+// peer returns the other load balancer.
+func peer(node string) string {
+	if node == LB1 {
+		return LB2
+	}
+	return LB1
+}
+
+func lbAddrs(node string) (self, other string, err error) {
+	h, ok := HostByName(node)
+	if !ok || (node != LB1 && node != LB2) {
+		return "", "", fmt.Errorf("%q is not a load balancer", node)
+	}
+	o, _ := HostByName(peer(node))
+	return h.IPv4.Addr().String(), o.IPv4.Addr().String(), nil
+}
+
+// KeepalivedConfig renders keepalived.conf for node. All instances start in
+// BACKUP so that priority alone decides, as with director.
+func KeepalivedConfig(p Params, node string) (string, error) {
+	self, other, err := lbAddrs(node)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "global_defs {\n    router_id %s\n", node)
+	if p.Version == 3 {
+		// Sub-second advert_int is accepted only when the global version is 3.
+		b.WriteString("    vrrp_version 3\n")
+	}
+	b.WriteString("}\n\n")
+	fmt.Fprintf(&b, "vrrp_instance %s {\n", InstanceName)
+	b.WriteString("    state BACKUP\n    interface eth0\n")
+	fmt.Fprintf(&b, "    virtual_router_id %d\n", VRID)
+	fmt.Fprintf(&b, "    priority %d\n", p.Priority[node])
+	fmt.Fprintf(&b, "    advert_int %s\n", strconv.FormatFloat(p.Advert.D().Seconds(), 'f', -1, 64))
+	if !p.Preempt {
+		b.WriteString("    nopreempt\n")
+	}
+	if p.Unicast {
+		fmt.Fprintf(&b, "    unicast_src_ip %s\n    unicast_peer {\n        %s\n    }\n", self, other)
+	}
+	fmt.Fprintf(&b, "    virtual_ipaddress {\n        %s dev eth0\n    }\n}\n", VIP4)
+	return b.String(), nil
+}
+
+// DirectorConfig renders director.yaml for node.
+func DirectorConfig(p Params, node string) (string, error) {
+	self, other, err := lbAddrs(node)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString("log_level: debug\ninstances:\n")
+	fmt.Fprintf(&b, "  - name: %s\n    interface: eth0\n    vrid: %d\n", InstanceName, VRID)
+	fmt.Fprintf(&b, "    priority: %d\n    version: %d\n", p.Priority[node], p.Version)
+	fmt.Fprintf(&b, "    advert_interval: %s\n    preempt: %t\n", p.Advert.D(), p.Preempt)
+	if p.Unicast {
+		fmt.Fprintf(&b, "    unicast:\n      source: %s\n      peers: [%s]\n", self, other)
+	}
+	fmt.Fprintf(&b, "    vips: [%s]\n", VIP4)
+	return b.String(), nil
+}
+
+// ConfigFile returns the file name and contents of node's configuration for
+// the implementation p selects for it.
+func ConfigFile(p Params, node string) (name, body string, err error) {
+	switch impl := p.Impl[node]; impl {
+	case Keepalived:
+		body, err = KeepalivedConfig(p, node)
+		return node + ".keepalived.conf", body, err
+	case Director:
+		body, err = DirectorConfig(p, node)
+		return node + ".director.yaml", body, err
+	default:
+		return "", "", fmt.Errorf("%s: unknown implementation %q", node, impl)
+	}
+}
+
+// DaemonArgv is the command line, inside node's namespace, that runs n's
+// daemon in the foreground with its logs on stderr.
+func DaemonArgv(n Node, paths Paths) ([]string, error) {
+	conf := path.Join(paths.Out, n.Config)
+	switch n.Impl {
+	case Keepalived:
+		run := path.Join("/run", n.Name)
+		return []string{"keepalived", "-n", "-l", "-G", "-D", "-f", conf,
+			"-p", path.Join(run, "keepalived.pid"),
+			"-r", path.Join(run, "vrrp.pid"),
+			"-c", path.Join(run, "checker.pid")}, nil
+	case Director:
+		if paths.DirectorBin == "" {
+			return nil, fmt.Errorf("%s: no director binary in plan", n.Name)
+		}
+		return []string{paths.DirectorBin, "run", "-c", conf}, nil
+	default:
+		return nil, fmt.Errorf("%s: unknown implementation %q", n.Name, n.Impl)
+	}
+}

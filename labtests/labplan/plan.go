@@ -1,0 +1,310 @@
+package labplan
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Duration is a time.Duration that reads and writes JSON as "1.5s" so plans
+// and results stay readable.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON writes d as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Impl names the VRRP implementation run on a load balancer node.
+type Impl string
+
+// Implementations the lab knows how to configure and start.
+const (
+	Director   Impl = "director"
+	Keepalived Impl = "keepalived"
+)
+
+// Params are the VRRP settings of one scenario.
+type Params struct {
+	// Version is 2 or 3.
+	Version int `json:"version"`
+	// Advert is the advertisement interval: whole seconds for version 2,
+	// centiseconds for version 3.
+	Advert  Duration `json:"advert"`
+	Unicast bool     `json:"unicast,omitempty"`
+	Preempt bool     `json:"preempt"`
+	// Priority and Impl are keyed by node name (LB1, LB2).
+	Priority map[string]int  `json:"priority"`
+	Impl     map[string]Impl `json:"impl"`
+}
+
+// DefaultParams is VRRPv3 every 100 ms over multicast, lb1 at priority 150
+// and lb2 at 100, preemption on, impl on both nodes.
+func DefaultParams(impl Impl) Params {
+	return Params{
+		Version:  3,
+		Advert:   Duration(100 * time.Millisecond),
+		Preempt:  true,
+		Priority: map[string]int{LB1: 150, LB2: 100},
+		Impl:     map[string]Impl{LB1: impl, LB2: impl},
+	}
+}
+
+// Validate reports settings that one of the implementations could not
+// express, before a guest is booted for nothing.
+func (p Params) Validate() error {
+	var errs []error
+	a := p.Advert.D()
+	switch p.Version {
+	case 2:
+		if a < time.Second || a%time.Second != 0 || a > 255*time.Second {
+			errs = append(errs, fmt.Errorf("VRRPv2 advert %v: must be 1..255 whole seconds", a))
+		}
+	case 3:
+		if a < 10*time.Millisecond || a%(10*time.Millisecond) != 0 || a > 40950*time.Millisecond {
+			errs = append(errs, fmt.Errorf("VRRPv3 advert %v: must be 10ms..40.95s in centiseconds", a))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("VRRP version %d: want 2 or 3", p.Version))
+	}
+	for _, n := range []string{LB1, LB2} {
+		if pr := p.Priority[n]; pr < 1 || pr > 254 {
+			errs = append(errs, fmt.Errorf("%s priority %d: want 1..254", n, pr))
+		}
+		switch p.Impl[n] {
+		case Director, Keepalived:
+		default:
+			errs = append(errs, fmt.Errorf("%s implementation %q: want %q or %q", n, p.Impl[n], Director, Keepalived))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Describe is a short label such as "v3/100ms/multicast/keepalived+director".
+func (p Params) Describe() string {
+	mode := "multicast"
+	if p.Unicast {
+		mode = "unicast"
+	}
+	impl := string(p.Impl[LB1])
+	if p.Impl[LB2] != p.Impl[LB1] {
+		impl += "+" + string(p.Impl[LB2])
+	}
+	return fmt.Sprintf("v%d/%v/%s/%s", p.Version, p.Advert, mode, impl)
+}
+
+// Node is a load balancer as the guest sees it: which daemon to run and the
+// configuration file (a name inside the run directory) to give it.
+type Node struct {
+	Name   string `json:"name"`
+	Impl   Impl   `json:"impl"`
+	Config string `json:"config"`
+}
+
+// Paths are absolute paths as seen inside the guest. The host's root file
+// system is the guest's (read-only), so host paths outside /tmp work as is.
+type Paths struct {
+	// Out is where the run directory is mounted read-write in the guest.
+	Out         string `json:"out"`
+	GuestBin    string `json:"guest_bin"`
+	DirectorBin string `json:"director_bin,omitempty"`
+	// ModRoot is a directory whose lib/modules links to the UML modules,
+	// for modprobe -d.
+	ModRoot string `json:"mod_root"`
+}
+
+// Plan is everything the guest program needs; the guest starts with an empty
+// environment, so nothing may come from anywhere else.
+type Plan struct {
+	Name   string `json:"name"`
+	Params Params `json:"params"`
+	Nodes  []Node `json:"nodes"`
+	Steps  []Step `json:"steps"`
+	// Timeout caps the whole step list inside the guest.
+	Timeout Duration `json:"timeout"`
+	// Modules are loaded before the topology is built; empty means
+	// DefaultModules.
+	Modules []string `json:"modules,omitempty"`
+	// Sysctls maps a host name to /proc/sys keys ("net/ipv4/neigh/eth0/...")
+	// and values, set once its eth0 exists.
+	Sysctls map[string]map[string]string `json:"sysctls,omitempty"`
+	Paths   Paths                        `json:"paths"`
+}
+
+// DefaultModules are the UML kernel modules every scenario needs.
+func DefaultModules() []string {
+	return []string{"veth", "bridge", "ipv6", "nf_tables"}
+}
+
+// Node returns the node called name.
+func (p Plan) Node(name string) (Node, bool) {
+	for _, n := range p.Nodes {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return Node{}, false
+}
+
+// StepKind names what a step does. The guest keeps one handler per kind.
+type StepKind string
+
+// Step kinds.
+const (
+	KindStart         StepKind = "start"          // start Node's daemon
+	KindRestart       StepKind = "restart"        // stop Node's daemon if running, start it again
+	KindSignal        StepKind = "signal"         // send Signal (TERM or KILL) to Node's daemon
+	KindWaitExit      StepKind = "wait_exit"      // wait up to Duration for Node's daemon to exit
+	KindWaitVIP       StepKind = "wait_vip"       // wait up to Duration until Node's eth0 holds the VIP
+	KindWaitNoVIP     StepKind = "wait_no_vip"    // wait up to Duration until Node's eth0 lost the VIP
+	KindSleep         StepKind = "sleep"          // sleep Duration
+	KindProbeStart    StepKind = "probe_start"    // start the client's HTTP prober against the VIP
+	KindProbeStop     StepKind = "probe_stop"     // stop it and keep its samples
+	KindCut           StepKind = "cut"            // take Node's bridge port down
+	KindHeal          StepKind = "heal"           // bring Node's bridge port up again
+	KindPartition     StepKind = "partition"      // drop VRRP between lb1 and lb2 only
+	KindHealPartition StepKind = "heal_partition" // undo partition
+	KindExec          StepKind = "exec"           // run Argv in Node's namespace ("" = guest root)
+	KindSay           StepKind = "say"            // print Text on the console
+)
+
+// Step is one action of a plan. Fields that a kind does not use stay empty.
+type Step struct {
+	Kind     StepKind `json:"kind"`
+	Node     string   `json:"node,omitempty"`
+	Duration Duration `json:"duration,omitempty"`
+	Signal   string   `json:"signal,omitempty"`
+	Argv     []string `json:"argv,omitempty"`
+	Text     string   `json:"text,omitempty"`
+	// Label lets a test find this step's result (Results.Step).
+	Label string `json:"label,omitempty"`
+	// MayFail keeps the plan going when this step fails; by default the
+	// first failure ends the plan.
+	MayFail bool `json:"may_fail,omitempty"`
+}
+
+// As returns s with a label.
+func (s Step) As(label string) Step { s.Label = label; return s }
+
+// Tolerant returns s marked so that its failure does not end the plan.
+func (s Step) Tolerant() Step { s.MayFail = true; return s }
+
+func (s Step) String() string {
+	var b strings.Builder
+	b.WriteString(string(s.Kind))
+	for _, f := range []string{s.Node, s.Signal} {
+		if f != "" {
+			b.WriteString(" " + f)
+		}
+	}
+	if s.Duration != 0 {
+		b.WriteString(" " + s.Duration.String())
+	}
+	if len(s.Argv) > 0 {
+		b.WriteString(" " + strings.Join(s.Argv, " "))
+	}
+	if s.Text != "" {
+		b.WriteString(" " + fmt.Sprintf("%q", s.Text))
+	}
+	if s.Label != "" {
+		b.WriteString(" [" + s.Label + "]")
+	}
+	return b.String()
+}
+
+// Step constructors, one per kind.
+
+func Start(node string) Step   { return Step{Kind: KindStart, Node: node} }
+func Restart(node string) Step { return Step{Kind: KindRestart, Node: node} }
+
+// Signal sends sig ("TERM" or "KILL") to node's daemon. KILL goes to the
+// daemon's whole process group, so that a forking daemon such as keepalived
+// really crashes instead of its children shutting down cleanly.
+func Signal(node, sig string) Step { return Step{Kind: KindSignal, Node: node, Signal: sig} }
+func WaitExit(node string, d time.Duration) Step {
+	return Step{Kind: KindWaitExit, Node: node, Duration: Duration(d)}
+}
+func WaitVIP(node string, d time.Duration) Step {
+	return Step{Kind: KindWaitVIP, Node: node, Duration: Duration(d)}
+}
+func WaitNoVIP(node string, d time.Duration) Step {
+	return Step{Kind: KindWaitNoVIP, Node: node, Duration: Duration(d)}
+}
+func Sleep(d time.Duration) Step { return Step{Kind: KindSleep, Duration: Duration(d)} }
+func ProbeStart() Step           { return Step{Kind: KindProbeStart} }
+func ProbeStop() Step            { return Step{Kind: KindProbeStop} }
+func Cut(node string) Step       { return Step{Kind: KindCut, Node: node} }
+func Heal(node string) Step      { return Step{Kind: KindHeal, Node: node} }
+func Partition() Step            { return Step{Kind: KindPartition} }
+func HealPartition() Step        { return Step{Kind: KindHealPartition} }
+func Exec(node string, argv ...string) Step {
+	return Step{Kind: KindExec, Node: node, Argv: argv}
+}
+func Say(text string) Step { return Step{Kind: KindSay, Text: text} }
+
+// Validate checks the plan before boot: unknown kinds, missing nodes, a KILL
+// or TERM spelled differently.
+func (p Plan) Validate() error {
+	var errs []error
+	if err := p.Params.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for h := range p.Sysctls {
+		if _, ok := HostByName(h); !ok {
+			errs = append(errs, fmt.Errorf("sysctls for unknown host %q", h))
+		}
+	}
+	lbs := map[string]bool{LB1: true, LB2: true}
+	for i, s := range p.Steps {
+		bad := func(format string, a ...any) {
+			errs = append(errs, fmt.Errorf("step %d (%s): %s", i, s.Kind, fmt.Sprintf(format, a...)))
+		}
+		switch s.Kind {
+		case KindStart, KindRestart, KindWaitExit, KindWaitVIP, KindWaitNoVIP:
+			if !lbs[s.Node] {
+				bad("node %q is not a load balancer", s.Node)
+			}
+		case KindSignal:
+			if !lbs[s.Node] {
+				bad("node %q is not a load balancer", s.Node)
+			}
+			if s.Signal != "TERM" && s.Signal != "KILL" {
+				bad("signal %q: want TERM or KILL", s.Signal)
+			}
+		case KindCut, KindHeal:
+			if _, ok := HostByName(s.Node); !ok {
+				bad("unknown host %q", s.Node)
+			}
+		case KindExec:
+			if _, ok := HostByName(s.Node); !ok && s.Node != "" {
+				bad("unknown host %q", s.Node)
+			}
+			if len(s.Argv) == 0 {
+				bad("empty argv")
+			}
+		case KindSleep, KindProbeStart, KindProbeStop, KindPartition, KindHealPartition, KindSay:
+		default:
+			bad("unknown kind")
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,265 @@
+package labplan
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Results is what the guest writes back (results.json in the run directory),
+// plus the daemon logs the host attaches.
+type Results struct {
+	Plan string `json:"plan"`
+	// Started is when the guest program began; Ready when the topology and
+	// the HTTP servers were up; Finished when the plan ended.
+	Started  time.Time    `json:"started"`
+	Ready    time.Time    `json:"ready"`
+	Finished time.Time    `json:"finished"`
+	Steps    []StepResult `json:"steps"`
+	Probes   []ProbeRun   `json:"probes"`
+	// VIP records every change of which load balancer's eth0 holds a VIP,
+	// starting with one event per node and address at watch start.
+	VIP []HolderEvent `json:"vip"`
+	// Error is a failure outside any step (setup, timeout).
+	Error string `json:"error,omitempty"`
+
+	// Logs maps a log name (lb1, lb2, guest, console) to its text. The
+	// host fills it from the run directory.
+	Logs map[string]string `json:"-"`
+	// Dir is the host's run directory.
+	Dir string `json:"-"`
+}
+
+// StepResult is one executed (or skipped) step.
+type StepResult struct {
+	Index int       `json:"index"`
+	Step  Step      `json:"step"`
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	OK    bool      `json:"ok"`
+	// Skipped steps were never run because an earlier step failed.
+	Skipped bool   `json:"skipped,omitempty"`
+	Err     string `json:"err,omitempty"`
+	// Exec is the captured output of exec steps; wait_exit steps record
+	// the daemon's exit code here too.
+	Exec *ExecOutput `json:"exec,omitempty"`
+	// Probe is the index in Results.Probes of the run a probe_stop ended,
+	// or -1.
+	Probe int `json:"probe"`
+}
+
+// Took is the step's duration.
+func (s StepResult) Took() time.Duration { return s.End.Sub(s.Start) }
+
+// ExecOutput is a command's captured output.
+type ExecOutput struct {
+	Stdout   string `json:"stdout,omitempty"`
+	Stderr   string `json:"stderr,omitempty"`
+	ExitCode int    `json:"exit_code"`
+}
+
+// Sample is one HTTP request of the prober.
+type Sample struct {
+	// At is the send time.
+	At   time.Time `json:"at"`
+	Took Duration  `json:"took"`
+	OK   bool      `json:"ok"`
+	// From is the responder's name (the response body).
+	From string `json:"from,omitempty"`
+	Err  string `json:"err,omitempty"`
+}
+
+// ProbeRun is the prober's record between a probe_start and a probe_stop.
+type ProbeRun struct {
+	Start   time.Time `json:"start"`
+	Stop    time.Time `json:"stop"`
+	Samples []Sample  `json:"samples"`
+}
+
+// Between returns the part of the run whose requests were sent within
+// [from, to); a zero to means until the end.
+func (r ProbeRun) Between(from, to time.Time) ProbeRun {
+	out := ProbeRun{Start: from, Stop: to}
+	if to.IsZero() || to.After(r.Stop) {
+		out.Stop = r.Stop
+	}
+	if from.Before(r.Start) {
+		out.Start = r.Start
+	}
+	for _, s := range r.Samples {
+		if !s.At.Before(from) && (to.IsZero() || s.At.Before(to)) {
+			out.Samples = append(out.Samples, s)
+		}
+	}
+	return out
+}
+
+// ProbeStats summarises a ProbeRun.
+type ProbeStats struct {
+	Total, Failed int
+	// LongestOutage runs from the first failed request's send time to the
+	// next successful request's send time; an outage still open at the end
+	// runs to the run's stop time and leaves Recovered false.
+	LongestOutage time.Duration
+	OutageFrom    time.Time
+	Recovered     bool
+	Responders    map[string]int
+}
+
+// Stats computes the run's statistics.
+func (r ProbeRun) Stats() ProbeStats {
+	st := ProbeStats{Responders: map[string]int{}, Recovered: true}
+	var open bool
+	var from time.Time
+	longest := func(from, to time.Time, recovered bool) {
+		if d := to.Sub(from); d > st.LongestOutage {
+			st.LongestOutage, st.OutageFrom, st.Recovered = d, from, recovered
+		}
+	}
+	for _, s := range r.Samples {
+		st.Total++
+		if !s.OK {
+			st.Failed++
+			if !open {
+				open, from = true, s.At
+			}
+			continue
+		}
+		st.Responders[s.From]++
+		if open {
+			open = false
+			longest(from, s.At, true)
+		}
+	}
+	if open {
+		end := r.Stop
+		if end.IsZero() && len(r.Samples) > 0 {
+			last := r.Samples[len(r.Samples)-1]
+			end = last.At.Add(last.Took.D())
+		}
+		longest(from, end, false)
+	}
+	return st
+}
+
+// Responder returns the only responder, or "" when there were several or
+// none.
+func (st ProbeStats) Responder() string {
+	if len(st.Responders) != 1 {
+		return ""
+	}
+	for k := range st.Responders {
+		return k
+	}
+	return ""
+}
+
+func (st ProbeStats) String() string {
+	var rs []string
+	for _, k := range slices.Sorted(maps.Keys(st.Responders)) {
+		rs = append(rs, fmt.Sprintf("%s=%d", k, st.Responders[k]))
+	}
+	s := fmt.Sprintf("%d requests, %d failed, longest outage %v, responders %s",
+		st.Total, st.Failed, st.LongestOutage.Round(time.Millisecond), strings.Join(rs, " "))
+	if !st.Recovered {
+		s += " (NOT recovered)"
+	}
+	return s
+}
+
+// HolderEvent records that Node's eth0 gained (Held) or lost Addr.
+type HolderEvent struct {
+	At   time.Time `json:"at"`
+	Node string    `json:"node"`
+	Addr string    `json:"addr"`
+	Held bool      `json:"held"`
+}
+
+// HoldersAt returns, sorted, the nodes whose eth0 held addr at t, by
+// replaying the events up to and including t.
+func HoldersAt(events []HolderEvent, addr string, t time.Time) []string {
+	held := map[string]bool{}
+	for _, e := range events {
+		if e.Addr != addr || e.At.After(t) {
+			continue
+		}
+		held[e.Node] = e.Held
+	}
+	var out []string
+	for n, h := range held {
+		if h {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// VIP4Addr is the IPv4 VIP as recorded in HolderEvent.Addr.
+var VIP4Addr = VIP4.Addr().String()
+
+// Holders returns the nodes holding the IPv4 VIP at t.
+func (r *Results) Holders(t time.Time) []string { return HoldersAt(r.VIP, VIP4Addr, t) }
+
+// FinalHolders returns the nodes holding the IPv4 VIP when the plan ended.
+func (r *Results) FinalHolders() []string { return r.Holders(r.Finished) }
+
+// VIPChanges returns the IPv4 VIP events within [from, to].
+func (r *Results) VIPChanges(from, to time.Time) []HolderEvent {
+	var out []HolderEvent
+	for _, e := range r.VIP {
+		if e.Addr == VIP4Addr && !e.At.Before(from) && !e.At.After(to) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Step returns the result of the step labelled label.
+func (r *Results) Step(label string) (StepResult, bool) {
+	for _, s := range r.Steps {
+		if s.Step.Label == label {
+			return s, true
+		}
+	}
+	return StepResult{}, false
+}
+
+// Failed returns the steps that ran and failed.
+func (r *Results) Failed() []StepResult {
+	var out []StepResult
+	for _, s := range r.Steps {
+		if !s.OK && !s.Skipped {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ProbeOf returns the probe run that the step labelled label (a probe_stop)
+// ended.
+func (r *Results) ProbeOf(label string) (ProbeRun, bool) {
+	s, ok := r.Step(label)
+	if !ok || s.Probe < 0 || s.Probe >= len(r.Probes) {
+		return ProbeRun{}, false
+	}
+	return r.Probes[s.Probe], true
+}
+
+// Timeline renders the IPv4 VIP events relative to base, one per line.
+func (r *Results) Timeline(base time.Time) string {
+	var b strings.Builder
+	for _, e := range r.VIP {
+		if e.Addr != VIP4Addr {
+			continue
+		}
+		verb := "lost"
+		if e.Held {
+			verb = "holds"
+		}
+		fmt.Fprintf(&b, "%+8.3fs %s %s %s\n", e.At.Sub(base).Seconds(), e.Node, verb, e.Addr)
+	}
+	return b.String()
+}

@@ -1,0 +1,193 @@
+package labtests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// debPackages are the Debian packages the lab needs, with one file each
+// that proves the package is installed.
+var debPackages = []struct{ pkg, file string }{
+	{"user-mode-linux", "/usr/bin/linux.uml"},
+	{"kmod", "/usr/sbin/modprobe"},
+	{"ipvsadm", "/usr/sbin/ipvsadm"},
+	{"keepalived", "/usr/sbin/keepalived"},
+	{"tcpdump", "/usr/bin/tcpdump"},
+	{"iproute2", "/usr/sbin/ip"},
+	{"nftables", "/usr/sbin/nft"},
+}
+
+// umlModules is where Debian's user-mode-linux keeps the guest's modules.
+const umlModules = "/usr/lib/uml/modules"
+
+// missingPackages lists the packages whose proof file is absent.
+func missingPackages(exists func(string) bool) []string {
+	var out []string
+	for _, p := range debPackages {
+		if !exists(p.file) {
+			out = append(out, p.pkg)
+		}
+	}
+	if !exists(umlModules) && !contains(out, "user-mode-linux") {
+		out = append(out, "user-mode-linux")
+	}
+	return out
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// ensurePackages installs the lab's Debian packages when any is missing,
+// as on a fresh CI machine: one apt-get update, one apt-get install.
+func ensurePackages(ctx context.Context, logf func(string, ...any)) error {
+	missing := missingPackages(fileExists)
+	if len(missing) == 0 {
+		return nil
+	}
+	logf("lab: installing missing Debian packages: %s", strings.Join(missing, " "))
+	all := make([]string, 0, len(debPackages))
+	for _, p := range debPackages {
+		all = append(all, p.pkg)
+	}
+	for _, argv := range [][]string{
+		{"apt-get", "update"},
+		append([]string{"apt-get", "install", "-y", "--no-install-recommends"}, all...),
+	} {
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, tail(string(out), 20))
+		}
+	}
+	if still := missingPackages(fileExists); len(still) > 0 {
+		return fmt.Errorf("packages still missing after apt-get install: %s", strings.Join(still, " "))
+	}
+	return nil
+}
+
+// workspace is the lab's directory tree on the host, under
+// labtests/.work: never under /tmp, which the guest hides behind a tmpfs.
+type workspace struct {
+	moduleRoot string // the Go module's root
+	work       string // labtests/.work
+}
+
+func (w workspace) bin(name string) string { return filepath.Join(w.work, "bin", name) }
+func (w workspace) modRoot() string        { return filepath.Join(w.work, "modroot") }
+func (w workspace) runDir(name string) string {
+	return filepath.Join(w.work, "runs", name)
+}
+
+// findWorkspace locates the module from the current directory, which is
+// the package directory under go test and anywhere inside it under go run.
+func findWorkspace(ctx context.Context) (workspace, error) {
+	out, err := exec.CommandContext(ctx, goTool(), "env", "GOMOD").Output()
+	if err != nil {
+		return workspace{}, fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return workspace{}, errors.New("not inside the director Go module")
+	}
+	root := filepath.Dir(gomod)
+	return workspace{moduleRoot: root, work: filepath.Join(root, "labtests", ".work")}, nil
+}
+
+// goTool finds the go command even when PATH lost /usr/local/go/bin (sudo).
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	if p := filepath.Join(os.Getenv("GOROOT"), "bin", "go"); os.Getenv("GOROOT") != "" && fileExists(p) {
+		return p
+	}
+	return "/usr/local/go/bin/go"
+}
+
+// buildStatic builds pkg (relative to the module root) into out with cgo
+// off, so the binary runs unchanged inside the guest.
+func buildStatic(ctx context.Context, w workspace, pkg, out string) error {
+	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", out, pkg)
+	cmd.Dir = w.moduleRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+// makeModRoot creates <work>/modroot/lib/modules -> /usr/lib/uml/modules,
+// the layout modprobe -d expects.
+func makeModRoot(w workspace) error {
+	lib := filepath.Join(w.modRoot(), "lib")
+	if err := os.MkdirAll(lib, 0o755); err != nil {
+		return fmt.Errorf("modroot: %w", err)
+	}
+	link := filepath.Join(lib, "modules")
+	if dst, err := os.Readlink(link); err == nil && dst == umlModules {
+		return nil
+	}
+	_ = os.Remove(link)
+	if err := os.Symlink(umlModules, link); err != nil {
+		return fmt.Errorf("modroot: %w", err)
+	}
+	return nil
+}
+
+// Lab is the prepared host side: packages present, module root linked,
+// guest program built. Preparing again is cheap (go build's cache), so each
+// test may make its own.
+type Lab struct {
+	ws   workspace
+	logf func(string, ...any)
+}
+
+// NewLab prepares the host for booting guests. logf receives progress
+// messages (package installation).
+func NewLab(ctx context.Context, logf func(string, ...any)) (*Lab, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the lab must run as root (it boots User-Mode Linux and may apt-get install)")
+	}
+	if err := ensurePackages(ctx, logf); err != nil {
+		return nil, err
+	}
+	ws, err := findWorkspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := makeModRoot(ws); err != nil {
+		return nil, err
+	}
+	if err := buildStatic(ctx, ws, "./labtests/guest", ws.bin("guest")); err != nil {
+		return nil, err
+	}
+	return &Lab{ws: ws, logf: logf}, nil
+}
+
+// director builds the daemon from ./cmd/director.
+func (l *Lab) director(ctx context.Context) (string, error) {
+	out := l.ws.bin("director")
+	return out, buildStatic(ctx, l.ws, "./cmd/director", out)
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("[... %d lines omitted]", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
