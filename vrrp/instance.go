@@ -107,6 +107,7 @@ type Instance struct {
 	inbox  chan Received
 	linkCh chan bool
 	prioCh chan uint8
+	reqCh  chan request
 
 	sent, recv atomic.Uint64
 	mu         sync.Mutex // guards drops and snap
@@ -143,6 +144,7 @@ func NewInstance(cfg InstanceConfig, send Sender, mover Mover) *Instance {
 		inbox:  make(chan Received, inboxSize),
 		linkCh: make(chan bool, 1),
 		prioCh: make(chan uint8, 1),
+		reqCh:  make(chan request),
 		drops:  map[DropReason]uint64{},
 	}
 	in.mover = newMoverWorker(mover, log, cfg.MoveTimeout)
@@ -213,6 +215,28 @@ func latest[T any](ch chan T, v T) {
 	}
 }
 
+// request is a manual command carried to the instance goroutine.
+type request struct {
+	failover bool // false: failback
+	reply    chan error
+}
+
+// Failback makes this node master now, as a one-time preemption.
+func (in *Instance) Failback(ctx context.Context) error { return in.request(ctx, false) }
+
+// Failover hands mastership to the peer with a make-before-break handover.
+func (in *Instance) Failover(ctx context.Context) error { return in.request(ctx, true) }
+
+func (in *Instance) request(ctx context.Context, failover bool) error {
+	r := request{failover: failover, reply: make(chan error, 1)}
+	select {
+	case in.reqCh <- r:
+	case <-ctx.Done():
+		return fmt.Errorf("instance %s is not running: %w", in.cfg.Name, ctx.Err())
+	}
+	return <-r.reply
+}
+
 // Stats returns a snapshot.
 func (in *Instance) Stats() Stats {
 	in.mu.Lock()
@@ -271,6 +295,14 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 			}
 		case p := <-in.prioCh:
 			acts = in.m.SetPriority(in.clock.Now(), p)
+		case r := <-in.reqCh:
+			var err error
+			if r.failover {
+				acts, err = in.m.Failover(in.clock.Now())
+			} else {
+				acts, err = in.m.Failback(in.clock.Now())
+			}
+			r.reply <- err
 		}
 		if t != nil {
 			t.Stop()

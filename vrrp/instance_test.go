@@ -307,3 +307,37 @@ func TestDispatcherDrops(t *testing.T) {
 		t.Errorf("overflow drops = %d, want 11", got)
 	}
 }
+
+func TestInstanceFailoverFailback(t *testing.T) {
+	w := &wire{cut: map[netip.Addr]bool{}}
+	ev := &eventLog{}
+	a := startNode(t, w, ev, "a", "10.0.0.11", 150, 20*time.Millisecond)
+	b := startNode(t, w, ev, "b", "10.0.0.12", 100, 20*time.Millisecond)
+	eventually(t, "a master", func() bool { return a.in.Stats().State == StateMaster && b.in.Stats().State == StateBackup })
+
+	ctx := context.Background()
+	if err := b.in.Failover(ctx); err == nil {
+		t.Error("failover on the backup succeeded")
+	}
+	if err := a.in.Failover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b master after failover", func() bool { return b.in.Stats().State == StateMaster && b.mover.Held() && !a.mover.Held() })
+	evs := ev.snapshot()
+	j := len(evs) - 1
+	for j >= 0 && evs[j] != "a:release" {
+		j--
+	}
+	if i := slices.Index(evs, "b:take"); i < 0 || j < i {
+		t.Fatalf("want b:take before a:release, got %v", evs)
+	}
+	// a has the higher priority and preempt on, yet the failover sticks.
+	time.Sleep(200 * time.Millisecond)
+	if a.in.Stats().State != StateBackup {
+		t.Fatal("a preempted right after a manual failover")
+	}
+	if err := a.in.Failback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a master after failback", func() bool { return a.in.Stats().State == StateMaster && !b.mover.Held() })
+}

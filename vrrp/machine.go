@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -142,6 +143,21 @@ type Machine struct {
 	successor  netip.Addr
 	stopReason string
 
+	// holding is set while a Backup that was just Master keeps the VIPs
+	// until its successor has surely taken them (make-before-break):
+	// holdFor's next advert, or holdUntil. holdFor is invalid until the
+	// successor is known.
+	holding   bool
+	holdFor   netip.Addr
+	holdUntil time.Time
+
+	// yielding disables preemption after a manual failover, until we are
+	// Master again, so that the handover sticks.
+	yielding bool
+
+	// masterPrio is the priority the known Master advertised.
+	masterPrio uint8
+
 	// lowerSince is when, as Backup, we first heard the current
 	// lower-priority Master (preempt_delay); valid when lowerSeen.
 	lowerSeen  bool
@@ -209,7 +225,7 @@ func (m *Machine) MasterAddr() netip.Addr { return m.master }
 // Deadline returns the earliest armed timer, or the zero Time if none is.
 func (m *Machine) Deadline() time.Time {
 	var d time.Time
-	for _, t := range [...]time.Time{m.adverAt, m.downAt, m.stopAt} {
+	for _, t := range [...]time.Time{m.adverAt, m.downAt, m.stopAt, m.holdUntil} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -285,11 +301,7 @@ func (m *Machine) Advert(now time.Time, a Advert) []Action {
 		// keep forwarding until its next advert, or one of its intervals.
 		m.successor = a.Src
 		m.stopReason = reason
-		iv := a.Interval
-		if m.cfg.Version == V2 || iv <= 0 {
-			iv = m.cfg.Interval
-		}
-		if at := now.Add(iv); at.Before(m.stopAt) {
+		if at := now.Add(m.successorInterval(a)); at.Before(m.stopAt) {
 			m.stopAt = at
 		}
 		return nil
@@ -302,6 +314,22 @@ func (m *Machine) Advert(now time.Time, a Advert) []Action {
 }
 
 func (m *Machine) advertBackup(now time.Time, a Advert) []Action {
+	var acts []Action
+	if m.holding && a.Priority > 0 {
+		switch {
+		case a.Src == m.holdFor:
+			acts = m.releaseHeld()
+		case !m.holdFor.IsValid():
+			m.holdFor = a.Src
+			if at := now.Add(m.successorInterval(a)); at.Before(m.holdUntil) {
+				m.holdUntil = at
+			}
+		}
+	}
+	return append(acts, m.advertBackupRFC(now, a)...)
+}
+
+func (m *Machine) advertBackupRFC(now time.Time, a Advert) []Action {
 	if a.Priority == 0 {
 		// The Master is leaving: the Backup with the highest priority has
 		// the shortest skew and so takes over first.
@@ -309,6 +337,7 @@ func (m *Machine) advertBackup(now time.Time, a Advert) []Action {
 		return nil
 	}
 	m.master = a.Src
+	m.masterPrio = a.Priority
 	if a.Priority >= m.prio {
 		m.lowerSeen = false
 	}
@@ -322,7 +351,7 @@ func (m *Machine) advertBackup(now time.Time, a Advert) []Action {
 
 // preempts reports Preempt_Mode; the owner always preempts (RFC 5798 6.1).
 func (m *Machine) preempts() bool {
-	return m.cfg.Preempt || m.prio == ownerPriority
+	return (m.cfg.Preempt && !m.yielding) || m.prio == ownerPriority
 }
 
 // inPreemptDelay reports whether a Backup that hears a lower-priority Master
@@ -365,16 +394,12 @@ func (m *Machine) advertMaster(now time.Time, a Advert) []Action {
 		reason = fmt.Sprintf("equal priority %d from higher address %v", a.Priority, a.Src)
 	}
 	if reason != "" {
-		// The priority-0 advert tells the winner we are leaving. Without it,
-		// if the winner's advert reached us first after a partition heals,
-		// it would never learn that clients followed us, and would not
-		// re-announce the VIPs to pull them back.
-		acts := []Action{{Kind: ActSendAdvert, Priority: 0}, {Kind: ActReleaseVIPs}}
-		acts = m.transition(acts, StateBackup, reason)
+		acts := m.stepDown(now, reason, a.Src, now.Add(m.successorInterval(a)))
 		// transition resets timers and interval for a fresh Backup; keep
 		// what this advert taught us instead.
 		m.learn(a)
 		m.master = a.Src
+		m.masterPrio = a.Priority
 		m.downAt = now.Add(m.MasterDownInterval())
 		return acts
 	}
@@ -386,6 +411,68 @@ func (m *Machine) advertMaster(now time.Time, a Advert) []Action {
 		return nil
 	}
 	return m.reassert(now)
+}
+
+// stepDown leaves MASTER for BACKUP. The priority-0 advert tells the new
+// Master we are leaving: without it, if the winner's advert reached us
+// first after a partition heals, it would never learn that clients
+// followed us, and would not re-announce the VIPs to pull them back. The
+// VIPs stay until the successor (succ, or the first router heard) has
+// surely taken them, or until the deadline: make-before-break.
+func (m *Machine) stepDown(now time.Time, reason string, succ netip.Addr, until time.Time) []Action {
+	acts := m.transition([]Action{{Kind: ActSendAdvert, Priority: 0}}, StateBackup, reason)
+	m.holding, m.holdFor, m.holdUntil = true, succ, until
+	return acts
+}
+
+// releaseHeld ends a make-before-break hold.
+func (m *Machine) releaseHeld() []Action {
+	m.holding, m.holdFor, m.holdUntil = false, netip.Addr{}, time.Time{}
+	return []Action{{Kind: ActReleaseVIPs}}
+}
+
+// successorInterval is how long to wait for a new Master's next advert.
+func (m *Machine) successorInterval(a Advert) time.Duration {
+	if m.cfg.Version == V2 || a.Interval <= 0 {
+		return m.cfg.Interval
+	}
+	return a.Interval
+}
+
+// ErrNotBackup and ErrNotMaster refuse a manual handover in the wrong state.
+var (
+	ErrNotBackup = errors.New("not BACKUP")
+	ErrNotMaster = errors.New("not MASTER")
+)
+
+// Failback makes a Backup Master now: a one-time preemption, even with
+// preempt off. It refuses when the current Master outranks us, since that
+// Master would win straight back.
+func (m *Machine) Failback(now time.Time) ([]Action, error) {
+	if m.state != StateBackup || m.stopping {
+		if m.state == StateMaster {
+			return nil, fmt.Errorf("already MASTER: %w", ErrNotBackup)
+		}
+		return nil, fmt.Errorf("state is %s: %w", m.state, ErrNotBackup)
+	}
+	if m.master.IsValid() && (m.masterPrio > m.prio || (m.masterPrio == m.prio && m.master.Compare(m.cfg.Addr) > 0)) {
+		return nil, fmt.Errorf("master %v has priority %d, ours is %d: it would take over again", m.master, m.masterPrio, m.prio)
+	}
+	return m.becomeMaster(now, "failback requested"), nil
+}
+
+// Failover hands mastership to the peer: the Master advertises priority 0,
+// becomes Backup holding the VIPs until the successor has them, and does
+// not preempt again until it is next Master. If nobody takes over, the
+// Master_Down_Timer makes us Master again rather than leave the VIPs dark.
+func (m *Machine) Failover(now time.Time) ([]Action, error) {
+	if m.state != StateMaster || m.stopping {
+		return nil, fmt.Errorf("state is %s: %w", m.state, ErrNotMaster)
+	}
+	acts := m.stepDown(now, "failover requested", netip.Addr{}, now.Add(m.MasterDownInterval()))
+	m.yielding = true
+	m.downAt = now.Add(m.MasterDownInterval())
+	return acts, nil
 }
 
 // reassert advertises and re-announces the VIPs at once.
@@ -404,7 +491,10 @@ func (m *Machine) Timer(now time.Time) []Action {
 		case m.stopping && due(m.stopAt, now):
 			acts = append(acts, m.finishStop(m.stopReason)...)
 		case m.state == StateBackup && due(m.downAt, now):
+			// Before the hold: becoming Master keeps held VIPs without a gap.
 			acts = append(acts, m.becomeMaster(now, "master down timer expired")...)
+		case m.holding && due(m.holdUntil, now):
+			acts = append(acts, m.releaseHeld()...)
 		case m.state == StateMaster && due(m.adverAt, now):
 			p := m.prio
 			if m.stopping {
@@ -465,6 +555,10 @@ func (m *Machine) SetPriority(now time.Time, p uint8) []Action {
 }
 
 func (m *Machine) becomeMaster(now time.Time, reason string) []Action {
+	// Still holding from a recent step-down: Take is idempotent, so the
+	// VIPs simply stay.
+	m.holding, m.holdFor, m.holdUntil = false, netip.Addr{}, time.Time{}
+	m.yielding = false
 	acts := []Action{{Kind: ActSendAdvert, Priority: m.prio}, {Kind: ActTakeVIPs}}
 	acts = m.transition(acts, StateMaster, reason)
 	m.master = m.cfg.Addr
@@ -482,10 +576,14 @@ func (m *Machine) becomeBackup(now time.Time, reason string) []Action {
 // state, and appends the Transition action and any extra actions to acts.
 // Callers arm the new state's timers afterwards.
 func (m *Machine) transition(acts []Action, to State, reason string, extra ...ActionKind) []Action {
+	if m.holding && to != StateMaster {
+		acts = append(acts, m.releaseHeld()...)
+	}
 	from := m.state
 	m.state = to
 	m.adverAt, m.downAt, m.stopAt = time.Time{}, time.Time{}, time.Time{}
 	m.master = netip.Addr{}
+	m.masterPrio = 0
 	m.mai = m.cfg.Interval
 	m.lowerSeen = false
 	acts = append(acts, Action{Kind: ActTransition, From: from, To: to, Reason: reason})

@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"errors"
 	"fmt"
 	"math/rand"
 	"net/netip"
@@ -292,7 +293,7 @@ func TestOwnerAlwaysPreempts(t *testing.T) {
 	m.Start(t0)
 	// Knock it to Backup with another owner at a higher address.
 	expect(t, "equal from higher", m.Advert(at(100*time.Millisecond), Advert{Src: addrHigh, Priority: 255, Interval: time.Second}),
-		send(0), release, trans(StateMaster, StateBackup, "equal priority 255 from higher address 10.0.0.13"))
+		send(0), trans(StateMaster, StateBackup, "equal priority 255 from higher address 10.0.0.13"))
 	down := m.Deadline()
 	expect(t, "lower advert", m.Advert(at(time.Second), Advert{Src: addrLow, Priority: 254, Interval: time.Second}))
 	expectDeadline(t, m, down)
@@ -409,6 +410,8 @@ func TestPreemptDelay(t *testing.T) {
 		expectState(t, m, StateMaster)
 		m.Advert(at(10*time.Second), Advert{Src: addrHigh, Priority: 200, Interval: time.Second})
 		expectState(t, m, StateBackup)
+		// Make-before-break: the VIPs go one successor interval later.
+		expect(t, "hold expires", m.Timer(at(11*time.Second)), release)
 		// A new lower master later gets a fresh 5s of deference.
 		for i := 20; i <= 24; i++ {
 			m.Advert(at(time.Duration(i)*time.Second), lower)
@@ -447,15 +450,18 @@ func TestMasterStepsDown(t *testing.T) {
 			m, became := master(t, c)
 			now := became.Add(500 * time.Millisecond)
 			expect(t, "Advert", m.Advert(now, Advert{Src: tc.src, Priority: tc.prio, Interval: 2 * time.Second}),
-				send(0), release, trans(StateMaster, StateBackup, tc.reason))
+				send(0), trans(StateMaster, StateBackup, tc.reason))
 			expectState(t, m, StateBackup)
 			if m.MasterAdverInterval() != 2*time.Second {
 				t.Errorf("MAI = %v, want learned 2s", m.MasterAdverInterval())
 			}
-			expectDeadline(t, m, now.Add(7218750*time.Microsecond))
+			// The VIPs stay until the new master's next advert (2s).
+			expectDeadline(t, m, now.Add(2*time.Second))
 			if m.MasterAddr() != tc.src {
 				t.Errorf("MasterAddr = %v, want %v", m.MasterAddr(), tc.src)
 			}
+			expect(t, "second advert", m.Advert(now.Add(time.Second), Advert{Src: tc.src, Priority: tc.prio, Interval: 2 * time.Second}), release)
+			expectDeadline(t, m, now.Add(time.Second+7218750*time.Microsecond))
 		})
 	}
 }
@@ -651,7 +657,7 @@ func TestSetPriority(t *testing.T) {
 		}
 		// Now an advert at 90 beats us.
 		expect(t, "advert", m.Advert(now.Add(1500*time.Millisecond), Advert{Src: addrLow, Priority: 90, Interval: time.Second}),
-			send(0), release, trans(StateMaster, StateBackup, "higher priority 90"))
+			send(0), trans(StateMaster, StateBackup, "higher priority 90"))
 	})
 	t.Run("backup", func(t *testing.T) {
 		m := started(t, cfg(100))
@@ -777,7 +783,9 @@ func (s *sim) apply(i int, acts []Action) {
 	if n.m.State() != n.state {
 		s.t.Fatalf("node %d: State() = %v, transitions say %v", i, n.m.State(), n.state)
 	}
-	if n.holds != (n.state == StateMaster) {
+	// A Master holds the VIPs; so may a Backup that just stepped down,
+	// until its successor has them (make-before-break).
+	if n.holds != (n.state == StateMaster) && !(n.holds && n.state == StateBackup && n.m.holding) {
 		s.t.Fatalf("node %d: holds VIPs = %v in %v", i, n.holds, n.state)
 	}
 }
@@ -1078,7 +1086,7 @@ func TestSimSplitBrainHeals(t *testing.T) {
 	acts := mb.Advert(now, Advert{Src: a.Addr, Priority: 100, Interval: a.Interval})
 	expect(t, "B reasserts", acts, send(100), reannoun)
 	expect(t, "A steps down", ma.Advert(now, Advert{Src: b.Addr, Priority: acts[0].Priority, Interval: b.Interval}),
-		send(0), release, trans(StateMaster, StateBackup, "higher address 10.0.0.2"))
+		send(0), trans(StateMaster, StateBackup, "higher address 10.0.0.2"))
 }
 
 func BenchmarkAdvert(b *testing.B) {
@@ -1103,5 +1111,70 @@ func BenchmarkAdvert(b *testing.B) {
 			now = now.Add(time.Millisecond)
 			m.Advert(now, adv)
 		}
+	})
+}
+
+func TestStepDownHoldExpires(t *testing.T) {
+	m, became := master(t, cfg(100))
+	now := became.Add(100 * time.Millisecond)
+	m.Advert(now, Advert{Src: addrLow, Priority: 200, Interval: time.Second})
+	// Adverts from others don't end the hold; only the successor's or the timer.
+	expect(t, "other", m.Advert(now.Add(10*time.Millisecond), Advert{Src: addrHigh, Priority: 50, Interval: time.Second}))
+	expect(t, "before", m.Timer(now.Add(time.Second-1)))
+	expect(t, "expiry", m.Timer(now.Add(time.Second)), release)
+	expectState(t, m, StateBackup)
+}
+
+func TestFailbackAndFailover(t *testing.T) {
+	c := cfg(100)
+	c.Preempt = false
+	t.Run("failback from backup", func(t *testing.T) {
+		m := started(t, c)
+		m.Advert(at(time.Second), Advert{Src: addrLow, Priority: 50, Interval: time.Second})
+		acts, err := m.Failback(at(2 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(t, "failback", acts, send(100), take, trans(StateBackup, StateMaster, "failback requested"))
+		if _, err := m.Failback(at(3 * time.Second)); !errors.Is(err, ErrNotBackup) {
+			t.Errorf("failback as master: err = %v", err)
+		}
+	})
+	t.Run("failback refused against a stronger master", func(t *testing.T) {
+		m := started(t, c)
+		m.Advert(at(time.Second), Advert{Src: addrLow, Priority: 200, Interval: time.Second})
+		if _, err := m.Failback(at(2 * time.Second)); err == nil || !strings.Contains(err.Error(), "priority 200") {
+			t.Errorf("err = %v", err)
+		}
+		expectState(t, m, StateBackup)
+	})
+	t.Run("failover hands over and does not preempt back", func(t *testing.T) {
+		pc := cfg(100)
+		m, became := master(t, pc)
+		if _, err := (NewMachine(pc)).Failover(became); !errors.Is(err, ErrNotMaster) {
+			t.Errorf("failover in INIT: %v", err)
+		}
+		now := became.Add(100 * time.Millisecond)
+		acts, err := m.Failover(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(t, "failover", acts, send(0), trans(StateMaster, StateBackup, "failover requested"))
+		// The peer (lower priority) takes over: first advert names it, the second releases.
+		lower := Advert{Src: addrLow, Priority: 50, Interval: time.Second}
+		expect(t, "successor", m.Advert(now.Add(700*time.Millisecond), lower))
+		expect(t, "successor again", m.Advert(now.Add(1700*time.Millisecond), lower), release)
+		// Preempt is on, but a manual failover sticks: lower adverts are accepted.
+		for i := 2; i < 10; i++ {
+			m.Advert(now.Add(time.Duration(i)*time.Second+700*time.Millisecond), lower)
+		}
+		expect(t, "no preemption", m.Timer(now.Add(10*time.Second)))
+		expectState(t, m, StateBackup)
+	})
+	t.Run("failover with nobody to take over comes back", func(t *testing.T) {
+		m, became := master(t, cfg(100))
+		m.Failover(became)
+		acts := m.Timer(became.Add(m.MasterDownInterval()))
+		expect(t, "back", acts, send(100), take, trans(StateBackup, StateMaster, "master down timer expired"))
 	})
 }
