@@ -14,6 +14,8 @@ import (
 type Config struct {
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// ControlSocket is the daemon's root-only control socket.
+	ControlSocket string `yaml:"control_socket"`
 	// Instances are the VRRP instances this node takes part in.
 	Instances []Instance `yaml:"instances"`
 	// IPVS holds settings for the kernel load balancer as a whole.

@@ -18,6 +18,7 @@ const (
 	DefaultGARPCount      = 5
 	DefaultGARPInterval   = 10 * time.Millisecond
 	DefaultLogLevel       = "info"
+	DefaultControlSocket  = "/run/director/director.sock"
 )
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -48,6 +49,11 @@ func validate(cfg *Config, pos map[string]int) Problems {
 	case "debug", "info", "warn", "error":
 	default:
 		c.errf("log_level", "%q is not one of debug, info, warn, error", cfg.LogLevel)
+	}
+	if cfg.ControlSocket == "" {
+		cfg.ControlSocket = DefaultControlSocket
+	} else if !filepath.IsAbs(cfg.ControlSocket) {
+		c.errf("control_socket", "%q must be an absolute path", cfg.ControlSocket)
 	}
 	if len(cfg.Instances) == 0 && len(cfg.Services) == 0 {
 		c.errf("instances", "at least one instance or service is needed")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/control"
 	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/ipvs/syncd"
 	"github.com/director-lb/director/vip"
@@ -22,8 +23,10 @@ import (
 
 // Daemon is one running director.
 type Daemon struct {
-	cfg *config.Config
-	log *slog.Logger
+	cfg     *config.Config
+	log     *slog.Logger
+	version string
+	started time.Time
 
 	dp          *dataplane // nil without services
 	instances   []*vrrp.Instance
@@ -42,8 +45,8 @@ type connKey struct {
 }
 
 // New opens the sockets and prepares the instances; Run starts them.
-func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, log: log, byIface: map[string][]*vrrp.Instance{}}
+func New(cfg *config.Config, version string, log *slog.Logger) (*Daemon, error) {
+	d := &Daemon{cfg: cfg, log: log, version: version, started: time.Now(), byIface: map[string][]*vrrp.Instance{}}
 	if len(cfg.Services) > 0 {
 		if err := d.openDataplane(); err != nil {
 			d.Close()
@@ -99,7 +102,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 		if !k.source.IsValid() {
 			group = transport.MulticastGroup(k.family)
 		}
-		d.dispatchers = append(d.dispatchers, vrrp.NewDispatcher(c, group, members[k], log.With("iface", k.iface, "socket", socketName(k))))
+		d.dispatchers = append(d.dispatchers, vrrp.NewDispatcher(c, k.iface, group, members[k], log.With("iface", k.iface, "socket", socketName(k))))
 	}
 	return d, nil
 }
@@ -184,6 +187,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	ctl, err := control.Listen(d.cfg.ControlSocket, d, d.log)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := ctl.Serve(); err != nil {
+			d.log.Error("control socket stopped", "err", err)
+		}
+	}()
+	defer ctl.Close()
+
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 	initial := map[string]bool{}

@@ -22,7 +22,8 @@ type FrameReader interface {
 // with its VRID. Drops that happen before an instance is known are counted
 // here; the rest are counted by the instance.
 type Dispatcher struct {
-	conn FrameReader
+	conn  FrameReader
+	iface string
 	// Group is the multicast group this socket serves, or invalid for a
 	// unicast socket. It decides the TTL rule and which destinations belong
 	// to this socket (a raw socket sees every VRRP packet on its interface).
@@ -35,13 +36,16 @@ type Dispatcher struct {
 }
 
 // NewDispatcher routes packets from conn to instances by VRID.
-func NewDispatcher(conn FrameReader, group netip.Addr, instances []*Instance, log *slog.Logger) *Dispatcher {
-	d := &Dispatcher{conn: conn, group: group, instances: map[uint8]*Instance{}, log: log, drops: map[DropReason]uint64{}}
+func NewDispatcher(conn FrameReader, iface string, group netip.Addr, instances []*Instance, log *slog.Logger) *Dispatcher {
+	d := &Dispatcher{conn: conn, iface: iface, group: group, instances: map[uint8]*Instance{}, log: log, drops: map[DropReason]uint64{}}
 	for _, in := range instances {
 		d.instances[in.cfg.VRID] = in
 	}
 	return d
 }
+
+// Interface is the interface the socket is bound to.
+func (d *Dispatcher) Interface() string { return d.iface }
 
 // Drops returns the counts of packets dropped before reaching an instance.
 func (d *Dispatcher) Drops() map[DropReason]uint64 {

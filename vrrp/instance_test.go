@@ -120,7 +120,7 @@ func startNode(t *testing.T, w *wire, ev *eventLog, name string, addr string, pr
 		Group:     netip.MustParseAddr("224.0.0.18"),
 		Logger:    quietLog(),
 	}, n, mv)
-	n.disp = NewDispatcher(n, netip.MustParseAddr("224.0.0.18"), []*Instance{in}, quietLog())
+	n.disp = NewDispatcher(n, "eth0", netip.MustParseAddr("224.0.0.18"), []*Instance{in}, quietLog())
 	w.mu.Lock()
 	w.nodes = append(w.nodes, n)
 	w.mu.Unlock()
@@ -260,7 +260,7 @@ func TestDispatcherDrops(t *testing.T) {
 
 	mcast := mk(InstanceConfig{Name: "m", VRID: 1})
 	v2 := mk(InstanceConfig{Name: "v2", VRID: 2, Machine: MachineConfig{Version: V2}, AuthType: 1, AuthData: [8]byte{'p', 'w'}})
-	d := NewDispatcher(fakeFrames{src: own}, group, []*Instance{mcast, v2}, quietLog())
+	d := NewDispatcher(fakeFrames{src: own}, "eth0", group, []*Instance{mcast, v2}, quietLog())
 
 	d.Handle(transport.Frame{Src: own, Dst: group, TTL: 255, Payload: good})
 	d.Handle(transport.Frame{Src: peer, Dst: group, TTL: 64, Payload: good})
@@ -288,7 +288,7 @@ func TestDispatcherDrops(t *testing.T) {
 
 	// Unicast: only listed peers.
 	uni := mk(InstanceConfig{Name: "u", VRID: 3, Peers: []netip.Addr{peer}})
-	ud := NewDispatcher(fakeFrames{src: own}, netip.Addr{}, []*Instance{uni}, quietLog())
+	ud := NewDispatcher(fakeFrames{src: own}, "eth0", netip.Addr{}, []*Instance{uni}, quietLog())
 	stranger := netip.MustParseAddr("10.0.0.66")
 	ud.Handle(transport.Frame{Src: stranger, Dst: own, TTL: 255, Payload: adv(V3, 3, time.Second, stranger, own)})
 	ud.Handle(transport.Frame{Src: peer, Dst: own, TTL: 17, Payload: adv(V3, 3, time.Second, peer, own)}) // TTL not checked in unicast

@@ -45,6 +45,9 @@ The commands are:
 
 	run        run the daemon
 	validate   check a configuration file and exit
+	state      show the running daemon's VRRP instances and services
+	failback   make this node master now (one-time preemption)
+	failover   hand mastership to the peer
 	version    print the version and exit
 
 Use "director <command> -h" for more about a command.
@@ -66,6 +69,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(rest, stderr)
 	case "validate":
 		return cmdValidate(rest, stdout, stderr)
+	case "state":
+		return cmdState(rest, stdout, stderr)
+	case "failback", "failover":
+		return cmdHandover(cmd, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "director", buildVersion())
 		return 0
@@ -147,7 +154,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		}
 	}()
 
-	d, err := daemon.New(cfg, log)
+	d, err := daemon.New(cfg, buildVersion(), log)
 	if err != nil {
 		log.Error("start failed", "err", err)
 		return 1

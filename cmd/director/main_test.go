@@ -71,3 +71,16 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestHandoverWithoutDaemon(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	for _, cmd := range []string{"failback", "failover", "state"} {
+		code, _, errOut := runCmd(cmd, "-socket", sock)
+		if code != 1 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, "no director daemon is running") {
+			t.Errorf("%s: code %d, stderr %q; want 1 and one line", cmd, code, errOut)
+		}
+	}
+	if code, _, _ := runCmd("failback", "-socket", sock, "a", "b"); code != 2 {
+		t.Errorf("two instances: code %d", code)
+	}
+}

@@ -43,6 +43,9 @@ func KeepalivedConfig(p Params, node string) (string, error) {
 		// Sub-second advert_int is accepted only when the global version is 3.
 		b.WriteString("    vrrp_version 3\n")
 	}
+	if p.IPVS != nil && p.IPVS.Sync {
+		fmt.Fprintf(&b, "    lvs_sync_daemon eth0 %s id %d\n", InstanceName, SyncID)
+	}
 	b.WriteString("}\n\n")
 	fmt.Fprintf(&b, "vrrp_instance %s {\n", InstanceName)
 	b.WriteString("    state BACKUP\n    interface eth0\n")
@@ -56,6 +59,9 @@ func KeepalivedConfig(p Params, node string) (string, error) {
 		fmt.Fprintf(&b, "    unicast_src_ip %s\n    unicast_peer {\n        %s\n    }\n", self, other)
 	}
 	fmt.Fprintf(&b, "    virtual_ipaddress {\n        %s dev eth0\n    }\n}\n", VIP4)
+	if p.IPVS != nil {
+		keepalivedIPVS(&b, p.IPVS)
+	}
 	return b.String(), nil
 }
 
@@ -66,7 +72,8 @@ func DirectorConfig(p Params, node string) (string, error) {
 		return "", err
 	}
 	var b strings.Builder
-	b.WriteString("log_level: debug\ninstances:\n")
+	// /run is one tmpfs for every namespace in the guest: one socket per node.
+	fmt.Fprintf(&b, "log_level: debug\ncontrol_socket: /run/%s/director.sock\ninstances:\n", node)
 	fmt.Fprintf(&b, "  - name: %s\n    interface: eth0\n    vrid: %d\n", InstanceName, VRID)
 	fmt.Fprintf(&b, "    priority: %d\n    version: %d\n", p.Priority[node], p.Version)
 	fmt.Fprintf(&b, "    advert_interval: %s\n    preempt: %t\n", p.Advert.D(), p.Preempt)
@@ -74,6 +81,9 @@ func DirectorConfig(p Params, node string) (string, error) {
 		fmt.Fprintf(&b, "    unicast:\n      source: %s\n      peers: [%s]\n", self, other)
 	}
 	fmt.Fprintf(&b, "    vips: [%s]\n", VIP4)
+	if p.IPVS != nil {
+		directorIPVS(&b, p.IPVS, node)
+	}
 	return b.String(), nil
 }
 

@@ -141,6 +141,7 @@ func TestDirectorConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `log_level: debug
+control_socket: /run/lb1/director.sock
 instances:
   - name: web
     interface: eth0

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/control"
+)
+
+func socketFlag(fs interface {
+	String(name, value, usage string) *string
+}) *string {
+	return fs.String("socket", config.DefaultControlSocket, "control socket `path` of the daemon")
+}
+
+func cmdState(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("state", "state [-json] [-socket path]\n\nState shows each VRRP instance (state, priority, master, last transition and why,\nadverts sent, received and dropped by reason) and each service's real servers.", stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	sock := socketFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	st, err := control.NewClient(*sock).State(context.Background())
+	if err != nil {
+		fmt.Fprintln(stderr, "director:", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(st)
+		return 0
+	}
+	printState(stdout, st)
+	return 0
+}
+
+func printState(w io.Writer, st control.State) {
+	fmt.Fprintf(w, "director %s, config %s, up %s\n\n", st.Version, st.Config, time.Since(st.Started).Round(time.Second))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "INSTANCE\tVRID\tIFACE\tSTATE\tPRIO\tMASTER\tSINCE\tREASON\tSENT\tRECV\tDROPPED")
+	for _, in := range st.Instances {
+		since := "-"
+		if !in.LastTransition.IsZero() {
+			since = time.Since(in.LastTransition).Round(time.Second).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%d\t%s\n", in.Name, in.VRID, in.Interface, in.State, in.Priority,
+			orDash(in.Master), since, in.LastReason, in.AdvertsSent, in.AdvertsRecv, drops(in.Drops))
+	}
+	tw.Flush()
+	if len(st.Services) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tVIRTUAL\tREAL SERVER\tWEIGHT\tCONFIGURED\tHEALTH\tREASON")
+	for _, s := range st.Services {
+		for _, r := range s.RealServers {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.Name, s.Key, r.Address, r.Weight, r.ConfiguredWeight, orDash(r.Health), r.Reason)
+		}
+	}
+	tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func drops(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "0"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+func cmdHandover(cmd string, args []string, stdout, stderr io.Writer) int {
+	what := map[string]string{
+		"failback": "Failback makes this node master of INSTANCE (all instances if none is named) now,\nas a one-time preemption, even with preempt: false. The current master hands\nover make-before-break. It waits for the outcome.",
+		"failover": "Failover hands mastership of INSTANCE (all if none is named) to the peer,\nmake-before-break, and waits until the peer is master. This node does not\npreempt back until it is master again.",
+	}[cmd]
+	fs := newFlags(cmd, cmd+" [-socket path] [-timeout d] [INSTANCE]\n\n"+what, stderr)
+	sock := socketFlag(fs)
+	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the outcome")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintf(stderr, "director %s: at most one instance\n", cmd)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	c := control.NewClient(*sock)
+	f := c.Failback
+	if cmd == "failover" {
+		f = c.Failover
+	}
+	if err := f(ctx, fs.Arg(0)); err != nil {
+		fmt.Fprintf(stderr, "director %s: %v\n", cmd, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s done\n", cmd)
+	return 0
+}

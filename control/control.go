@@ -1,0 +1,190 @@
+// Package control is the daemon's local control socket: a small HTTP/JSON
+// API on a unix socket that only root may use. The director commands
+// (state, failback, failover) are its clients.
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// DefaultSocket is where the daemon listens unless configured otherwise.
+const DefaultSocket = "/run/director/director.sock"
+
+// Backend is what the daemon exposes to the socket.
+type Backend interface {
+	State() State
+	// Failback and Failover act on one instance, or on all when name is "".
+	Failback(ctx context.Context, name string) error
+	Failover(ctx context.Context, name string) error
+}
+
+// State is the daemon's state as `director state` shows it.
+type State struct {
+	Version   string          `json:"version"`
+	Config    string          `json:"config"`
+	Started   time.Time       `json:"started"`
+	Instances []InstanceState `json:"instances"`
+	Services  []ServiceState  `json:"services,omitempty"`
+}
+
+// InstanceState is one VRRP instance.
+type InstanceState struct {
+	Name           string            `json:"name"`
+	VRID           uint8             `json:"vrid"`
+	Interface      string            `json:"interface"`
+	State          string            `json:"state"`
+	Priority       uint8             `json:"priority"`
+	Master         string            `json:"master,omitempty"`
+	LastTransition time.Time         `json:"last_transition"`
+	LastReason     string            `json:"last_reason"`
+	AdvertsSent    uint64            `json:"adverts_sent"`
+	AdvertsRecv    uint64            `json:"adverts_received"`
+	Drops          map[string]uint64 `json:"drops,omitempty"`
+}
+
+// ServiceState is one IPVS service as configured.
+type ServiceState struct {
+	Name        string            `json:"name"`
+	Key         string            `json:"key"`
+	RealServers []RealServerState `json:"real_servers"`
+}
+
+// RealServerState is one real server's configured and current weight.
+type RealServerState struct {
+	Address          string `json:"address"`
+	ConfiguredWeight int    `json:"configured_weight"`
+	Weight           int    `json:"weight"`
+	Health           string `json:"health,omitempty"`
+	Reason           string `json:"reason,omitempty"`
+}
+
+// Server serves a Backend on a unix socket.
+type Server struct {
+	path string
+	b    Backend
+	log  *slog.Logger
+	srv  *http.Server
+	ln   net.Listener
+}
+
+// Listen creates the socket (mode 0600 in a 0700 directory); a stale socket
+// from a crashed daemon is replaced, a live one is an error.
+func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("control socket directory: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("control socket %s: another director is running", path)
+	}
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	s := &Server{path: path, b: b, log: log, ln: ln}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/state", s.state)
+	mux.HandleFunc("POST /v1/failback", s.handover(b.Failback))
+	mux.HandleFunc("POST /v1/failover", s.handover(b.Failover))
+	s.srv = &http.Server{
+		Handler:           rootOnly(mux),
+		ConnContext:       withPeer,
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	return s, nil
+}
+
+// Serve serves until Close.
+func (s *Server) Serve() error {
+	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	return nil
+}
+
+// Close stops serving and removes the socket.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	os.Remove(s.path)
+	return err
+}
+
+type peerKey struct{}
+
+// withPeer records the connecting process's uid (SO_PEERCRED), so that
+// permissions do not rest on the file mode alone.
+func withPeer(ctx context.Context, c net.Conn) context.Context {
+	uid := -1
+	if uc, ok := c.(*net.UnixConn); ok {
+		if raw, err := uc.SyscallConn(); err == nil {
+			raw.Control(func(fd uintptr) {
+				if cred, err := syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED); err == nil {
+					uid = int(cred.Uid)
+				}
+			})
+		}
+	}
+	return context.WithValue(ctx, peerKey{}, uid)
+}
+
+func rootOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uid, _ := r.Context().Value(peerKey{}).(int)
+		if uid != 0 && uid != os.Geteuid() {
+			writeErr(w, http.StatusForbidden, fmt.Errorf("permission denied: uid %d is not root", uid))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) state(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.b.State())
+}
+
+// maxWait bounds how long a handover request waits for its outcome.
+const maxWait = 30 * time.Second
+
+func (s *Server) handover(f func(context.Context, string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), maxWait)
+		defer cancel()
+		name := r.URL.Query().Get("instance")
+		if err := f(ctx, name); err != nil {
+			writeErr(w, http.StatusConflict, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"result": "ok"})
+	}
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeErr(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, errorBody{Error: err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}

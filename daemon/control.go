@@ -1,0 +1,128 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/vrrp"
+)
+
+// State implements control.Backend.
+func (d *Daemon) State() control.State {
+	st := control.State{Version: d.version, Config: d.cfg.File, Started: d.started}
+	for i, in := range d.instances {
+		s := in.Stats()
+		is := control.InstanceState{
+			Name:           s.Name,
+			VRID:           s.VRID,
+			Interface:      d.cfg.Instances[i].Interface,
+			State:          s.State.String(),
+			Priority:       s.Priority,
+			LastTransition: s.LastTransition,
+			LastReason:     s.LastReason,
+			AdvertsSent:    s.AdvertsSent,
+			AdvertsRecv:    s.AdvertsRecv,
+			Drops:          map[string]uint64{},
+		}
+		if s.Master.IsValid() {
+			is.Master = s.Master.String()
+		}
+		for r, n := range s.Drops {
+			is.Drops[string(r)] += n
+		}
+		st.Instances = append(st.Instances, is)
+	}
+	// Drops counted before an instance was known belong to no instance;
+	// show them on every instance of that socket's interface.
+	for _, disp := range d.dispatchers {
+		for r, n := range disp.Drops() {
+			for i := range st.Instances {
+				if st.Instances[i].Interface == disp.Interface() {
+					st.Instances[i].Drops[string(r)] += n
+				}
+			}
+		}
+	}
+	for _, s := range d.cfg.Services {
+		ss := control.ServiceState{Name: s.Name, Key: desiredService(&s).Key.String()}
+		for _, r := range s.RealServers {
+			ss.RealServers = append(ss.RealServers, control.RealServerState{
+				Address:          fmt.Sprintf("%s:%d", r.Addr, r.Port),
+				ConfiguredWeight: r.EffectiveWeight(),
+				Weight:           r.EffectiveWeight(),
+			})
+		}
+		st.Services = append(st.Services, ss)
+	}
+	return st
+}
+
+// pick returns the named instance, or all of them for "".
+func (d *Daemon) pick(name string) ([]*vrrp.Instance, error) {
+	if name == "" {
+		return d.instances, nil
+	}
+	for _, in := range d.instances {
+		if in.Name() == name {
+			return []*vrrp.Instance{in}, nil
+		}
+	}
+	return nil, fmt.Errorf("no instance named %q", name)
+}
+
+// Failback implements control.Backend: it makes this node master of the
+// instances and waits until it is.
+func (d *Daemon) Failback(ctx context.Context, name string) error {
+	ins, err := d.pick(name)
+	if err != nil {
+		return err
+	}
+	for _, in := range ins {
+		if err := in.Failback(ctx); err != nil {
+			return fmt.Errorf("failback %s: %w", in.Name(), err)
+		}
+	}
+	return waitFor(ctx, ins, "MASTER", func(s vrrp.Stats) bool { return s.State == vrrp.StateMaster })
+}
+
+// Failover implements control.Backend: it hands the instances to the peer
+// and waits until the peer is master.
+func (d *Daemon) Failover(ctx context.Context, name string) error {
+	ins, err := d.pick(name)
+	if err != nil {
+		return err
+	}
+	for _, in := range ins {
+		if err := in.Failover(ctx); err != nil {
+			return fmt.Errorf("failover %s: %w", in.Name(), err)
+		}
+	}
+	return waitFor(ctx, ins, "BACKUP with the peer as master", func(s vrrp.Stats) bool {
+		return s.State == vrrp.StateBackup && s.Master.IsValid()
+	})
+}
+
+func waitFor(ctx context.Context, ins []*vrrp.Instance, what string, ok func(vrrp.Stats) bool) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		done := true
+		var last vrrp.Stats
+		for _, in := range ins {
+			if s := in.Stats(); !ok(s) {
+				done, last = false, s
+				break
+			}
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("instance %s: not %s in time (state %s: %s)", last.Name, what, last.State, last.LastReason)
+		case <-t.C:
+		}
+	}
+}
