@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	sd "github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/director-lb/director/config"
 	"github.com/director-lb/director/control"
 	"github.com/director-lb/director/ipvs"
@@ -240,6 +242,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	d.log.Info("director running", "instances", len(d.instances), "services", len(d.cfg.Services))
+	d.notify(sd.SdNotifyReady)
+	go d.watchdog(watchCtx)
+	go func() {
+		<-ctx.Done()
+		d.notify(sd.SdNotifyStopping)
+	}()
 	if len(d.instances) == 0 {
 		<-ctx.Done() // IPVS only: nothing to hand over
 	}

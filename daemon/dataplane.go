@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -106,6 +107,23 @@ type dataplane struct {
 	mu      sync.Mutex
 	masters map[string]bool
 	kick    chan struct{}
+	pings   chan chan struct{}
+}
+
+// ping returns once the dataplane loop has answered (for the watchdog).
+func (dp *dataplane) ping(ctx context.Context) error {
+	ch := make(chan struct{})
+	select {
+	case dp.pings <- ch:
+	case <-ctx.Done():
+		return fmt.Errorf("ipvs loop does not answer: %w", ctx.Err())
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ipvs loop does not answer: %w", ctx.Err())
+	}
 }
 
 func newDataplane(cfg *config.Config, k ipvs.Kernel, sc *syncd.Client, log *slog.Logger) (*dataplane, error) {
@@ -118,7 +136,7 @@ func newDataplane(cfg *config.Config, k ipvs.Kernel, sc *syncd.Client, log *slog
 	if err != nil {
 		return nil, err
 	}
-	dp := &dataplane{cfg: cfg, rec: rec, sync: sc, log: log, all: Desired(cfg), masters: map[string]bool{}, kick: make(chan struct{}, 1)}
+	dp := &dataplane{cfg: cfg, rec: rec, sync: sc, log: log, all: Desired(cfg), masters: map[string]bool{}, kick: make(chan struct{}, 1), pings: make(chan chan struct{})}
 	for i := range cfg.Services {
 		dp.follows = append(dp.follows, followedInstance(cfg, &cfg.Services[i]))
 	}
@@ -201,12 +219,19 @@ func (dp *dataplane) run(ctx context.Context) {
 				}
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-dp.kick:
-		case <-tick.C:
-		case <-soon:
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				return
+			case ch := <-dp.pings:
+				close(ch) // answer the watchdog and keep waiting
+			case <-dp.kick:
+				waiting = false
+			case <-tick.C:
+				waiting = false
+			case <-soon:
+				waiting = false
+			}
 		}
 	}
 }

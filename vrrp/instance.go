@@ -218,7 +218,20 @@ func latest[T any](ch chan T, v T) {
 // request is a manual command carried to the instance goroutine.
 type request struct {
 	failover bool // false: failback
+	ping     bool // only prove the goroutine is alive
 	reply    chan error
+}
+
+// Ping returns once the instance goroutine has answered: the watchdog's
+// proof that the VRRP loop is not stuck.
+func (in *Instance) Ping(ctx context.Context) error {
+	r := request{ping: true, reply: make(chan error, 1)}
+	select {
+	case in.reqCh <- r:
+		return <-r.reply
+	case <-ctx.Done():
+		return fmt.Errorf("instance %s does not answer: %w", in.cfg.Name, ctx.Err())
+	}
 }
 
 // Failback makes this node master now, as a one-time preemption.
@@ -297,9 +310,11 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 			acts = in.m.SetPriority(in.clock.Now(), p)
 		case r := <-in.reqCh:
 			var err error
-			if r.failover {
+			switch {
+			case r.ping:
+			case r.failover:
 				acts, err = in.m.Failover(in.clock.Now())
-			} else {
+			default:
 				acts, err = in.m.Failback(in.clock.Now())
 			}
 			r.reply <- err
