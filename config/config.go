@@ -13,15 +13,15 @@ import (
 // Config is the whole of director.yaml.
 type Config struct {
 	// LogLevel is debug, info, warn or error.
-	LogLevel string `yaml:"log_level"`
+	LogLevel string `yaml:"log_level,omitempty"`
 	// ControlSocket is the daemon's root-only control socket.
-	ControlSocket string `yaml:"control_socket"`
+	ControlSocket string `yaml:"control_socket,omitempty"`
 	// Instances are the VRRP instances this node takes part in.
-	Instances []Instance `yaml:"instances"`
+	Instances []Instance `yaml:"instances,omitempty"`
 	// IPVS holds settings for the kernel load balancer as a whole.
-	IPVS IPVS `yaml:"ipvs"`
+	IPVS IPVS `yaml:"ipvs,omitempty"`
 	// Services are the IPVS virtual services.
-	Services []Service `yaml:"services"`
+	Services []Service `yaml:"services,omitempty"`
 
 	// File is where the configuration was read from; set by Load, not by YAML.
 	File string `yaml:"-"`
@@ -29,23 +29,23 @@ type Config struct {
 
 // Instance is one VRRP virtual router.
 type Instance struct {
-	Name           string   `yaml:"name"`
-	Interface      string   `yaml:"interface"`
-	VRID           int      `yaml:"vrid"`
-	Priority       int      `yaml:"priority"`
-	Version        int      `yaml:"version"`
-	AdvertInterval Duration `yaml:"advert_interval"`
+	Name           string   `yaml:"name,omitempty"`
+	Interface      string   `yaml:"interface,omitempty"`
+	VRID           int      `yaml:"vrid,omitempty"`
+	Priority       int      `yaml:"priority,omitempty"`
+	Version        int      `yaml:"version,omitempty"`
+	AdvertInterval Duration `yaml:"advert_interval,omitempty"`
 	// Preempt is a pointer so that "absent" can default to true.
-	Preempt      *bool    `yaml:"preempt"`
-	PreemptDelay Duration `yaml:"preempt_delay"`
-	Unicast      *Unicast `yaml:"unicast"`
-	VIPs         []string `yaml:"vips"`
+	Preempt      *bool    `yaml:"preempt,omitempty"`
+	PreemptDelay Duration `yaml:"preempt_delay,omitempty"`
+	Unicast      *Unicast `yaml:"unicast,omitempty"`
+	VIPs         []string `yaml:"vips,omitempty"`
 	// AuthPass is VRRPv2 simple-text authentication (keepalived's auth_type PASS).
-	AuthPass string `yaml:"auth_pass"`
-	GARP     GARP   `yaml:"garp"`
+	AuthPass string `yaml:"auth_pass,omitempty"`
+	GARP     GARP   `yaml:"garp,omitempty"`
 	// Notify is an executable run on every state change with the arguments
 	// INSTANCE <name> <STATE> <priority>, like keepalived's notify script.
-	Notify string `yaml:"notify"`
+	Notify string `yaml:"notify,omitempty"`
 
 	// Addresses is VIPs parsed; filled in by validation.
 	Addresses []netip.Prefix `yaml:"-"`
@@ -53,8 +53,8 @@ type Instance struct {
 
 // Unicast switches an instance from multicast to unicast adverts.
 type Unicast struct {
-	Source string   `yaml:"source"`
-	Peers  []string `yaml:"peers"`
+	Source string   `yaml:"source,omitempty"`
+	Peers  []string `yaml:"peers,omitempty"`
 
 	SourceAddr netip.Addr   `yaml:"-"`
 	PeerAddrs  []netip.Addr `yaml:"-"`
@@ -63,11 +63,11 @@ type Unicast struct {
 // GARP controls the announcements a new master sends for its VIPs.
 type GARP struct {
 	// Count is the number of gratuitous ARPs / unsolicited NAs per burst.
-	Count int `yaml:"count"`
+	Count int `yaml:"count,omitempty"`
 	// Interval is the spacing between announcements of one burst.
-	Interval Duration `yaml:"interval"`
+	Interval Duration `yaml:"interval,omitempty"`
 	// Refresh, when set, repeats a burst this often while master.
-	Refresh Duration `yaml:"refresh"`
+	Refresh Duration `yaml:"refresh,omitempty"`
 }
 
 // PreemptEnabled reports the effective preempt setting (default true).

@@ -6,25 +6,25 @@ import "net/netip"
 type IPVS struct {
 	// ServicesOnBackup installs services on a backup too (default true), so
 	// that a takeover only has to move the VIP.
-	ServicesOnBackup *bool `yaml:"services_on_backup"`
+	ServicesOnBackup *bool `yaml:"services_on_backup,omitempty"`
 	// DrainTimeout bounds how long a removed real server keeps its
 	// connections at weight 0 before it is deleted.
-	DrainTimeout Duration `yaml:"drain_timeout"`
+	DrainTimeout Duration `yaml:"drain_timeout,omitempty"`
 	// ResyncInterval is how often the kernel table is re-read and drift repaired.
-	ResyncInterval Duration `yaml:"resync_interval"`
+	ResyncInterval Duration `yaml:"resync_interval,omitempty"`
 	// StateFile records which services director owns, across restarts.
-	StateFile string `yaml:"state_file"`
+	StateFile string `yaml:"state_file,omitempty"`
 	// Sync runs the kernel's connection-sync daemon between the pair.
-	Sync *Sync `yaml:"sync"`
+	Sync *Sync `yaml:"sync,omitempty"`
 }
 
 // Sync configures the IPVS connection synchronisation daemon.
 type Sync struct {
-	Interface string `yaml:"interface"`
-	SyncID    int    `yaml:"sync_id"`
+	Interface string `yaml:"interface,omitempty"`
+	SyncID    int    `yaml:"sync_id,omitempty"`
 	// Instance is the VRRP instance whose mastership decides the daemon's
 	// role (master sends, backup receives); by default the first instance.
-	Instance string `yaml:"instance"`
+	Instance string `yaml:"instance,omitempty"`
 }
 
 // BackupServices reports the effective services_on_backup (default true).
@@ -32,23 +32,23 @@ func (i *IPVS) BackupServices() bool { return i.ServicesOnBackup == nil || *i.Se
 
 // Service is one IPVS virtual service.
 type Service struct {
-	Name string `yaml:"name"`
+	Name string `yaml:"name,omitempty"`
 	// VIP, Port and Protocol name the service, or FWMark does.
-	VIP      string `yaml:"vip"`
-	Port     int    `yaml:"port"`
-	Protocol string `yaml:"protocol"`
-	FWMark   int    `yaml:"fwmark"`
+	VIP      string `yaml:"vip,omitempty"`
+	Port     int    `yaml:"port,omitempty"`
+	Protocol string `yaml:"protocol,omitempty"`
+	FWMark   int    `yaml:"fwmark,omitempty"`
 	// Family is 4 or 6 for a firewall-mark service (default 4).
-	Family         int          `yaml:"family"`
-	Scheduler      string       `yaml:"scheduler"`
-	SchedulerFlags []string     `yaml:"scheduler_flags"`
-	Forwarding     string       `yaml:"forwarding"`
-	Persistence    *Persistence `yaml:"persistence"`
-	SorryServer    string       `yaml:"sorry_server"`
+	Family         int          `yaml:"family,omitempty"`
+	Scheduler      string       `yaml:"scheduler,omitempty"`
+	SchedulerFlags []string     `yaml:"scheduler_flags,omitempty"`
+	Forwarding     string       `yaml:"forwarding,omitempty"`
+	Persistence    *Persistence `yaml:"persistence,omitempty"`
+	SorryServer    string       `yaml:"sorry_server,omitempty"`
 	// Instance is the VRRP instance whose mastership the service follows when
 	// services_on_backup is false; by default the one holding the VIP.
-	Instance    string       `yaml:"instance"`
-	RealServers []RealServer `yaml:"real_servers"`
+	Instance    string       `yaml:"instance,omitempty"`
+	RealServers []RealServer `yaml:"real_servers,omitempty"`
 
 	// Filled in by validation.
 	Addr       netip.Addr     `yaml:"-"`
@@ -58,22 +58,22 @@ type Service struct {
 
 // Persistence makes a client stick to one real server.
 type Persistence struct {
-	Timeout Duration `yaml:"timeout"`
+	Timeout Duration `yaml:"timeout,omitempty"`
 	// Netmask groups clients: a prefix length (32 = per address) or, for
 	// IPv4, a dotted mask as ipvsadm writes it.
-	Netmask string `yaml:"netmask"`
+	Netmask string `yaml:"netmask,omitempty"`
 
 	Bits int `yaml:"-"`
 }
 
 // RealServer is one destination of a service.
 type RealServer struct {
-	Address        string `yaml:"address"`
-	Port           int    `yaml:"port"`
-	Weight         *int   `yaml:"weight"`
-	UpperThreshold int    `yaml:"upper_threshold"`
-	LowerThreshold int    `yaml:"lower_threshold"`
-	Forwarding     string `yaml:"forwarding"`
+	Address        string `yaml:"address,omitempty"`
+	Port           int    `yaml:"port,omitempty"`
+	Weight         *int   `yaml:"weight,omitempty"`
+	UpperThreshold int    `yaml:"upper_threshold,omitempty"`
+	LowerThreshold int    `yaml:"lower_threshold,omitempty"`
+	Forwarding     string `yaml:"forwarding,omitempty"`
 
 	Addr netip.Addr `yaml:"-"`
 }

@@ -70,6 +70,10 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, out 
 	if out == nil {
 		return nil
 	}
+	if raw, ok := out.(*rawBody); ok {
+		*raw = body
+		return nil
+	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("control socket: bad reply: %w", err)
 	}
@@ -87,6 +91,27 @@ func (c *Client) State(ctx context.Context) (State, error) {
 func (c *Client) Failback(ctx context.Context, instance string) error {
 	return c.do(ctx, http.MethodPost, "/v1/failback", url.Values{"instance": {instance}}, nil)
 }
+
+// Reload asks the daemon to re-read its configuration.
+func (c *Client) Reload(ctx context.Context, dryRun bool) (ReloadResult, error) {
+	var r ReloadResult
+	q := url.Values{}
+	if dryRun {
+		q.Set("dry_run", "1")
+	}
+	err := c.do(ctx, http.MethodPost, "/v1/reload", q, &r)
+	return r, err
+}
+
+// RunningConfig fetches the configuration in force, as YAML.
+func (c *Client) RunningConfig(ctx context.Context) ([]byte, error) {
+	var raw rawBody
+	err := c.do(ctx, http.MethodGet, "/v1/config", nil, &raw)
+	return raw, err
+}
+
+// rawBody takes a reply as it is, not as JSON.
+type rawBody []byte
 
 // Failover asks the daemon to hand instance ("" = all) to the peer.
 func (c *Client) Failover(ctx context.Context, instance string) error {

@@ -26,6 +26,11 @@ type Backend interface {
 	// Failback and Failover act on one instance, or on all when name is "".
 	Failback(ctx context.Context, name string) error
 	Failover(ctx context.Context, name string) error
+	// Reload re-reads the configuration file; with dryRun it only reports
+	// the changes it would apply.
+	Reload(ctx context.Context, dryRun bool) ([]string, error)
+	// RunningConfig is the configuration in force, as YAML.
+	RunningConfig() ([]byte, error)
 }
 
 // State is the daemon's state as `director state` shows it.
@@ -101,6 +106,8 @@ func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
 	mux.HandleFunc("GET /v1/state", s.state)
 	mux.HandleFunc("POST /v1/failback", s.handover(b.Failback))
 	mux.HandleFunc("POST /v1/failover", s.handover(b.Failover))
+	mux.HandleFunc("POST /v1/reload", s.reload)
+	mux.HandleFunc("GET /v1/config", s.config)
 	s.srv = &http.Server{
 		Handler:           rootOnly(mux),
 		ConnContext:       withPeer,
@@ -155,6 +162,34 @@ func rootOnly(h http.Handler) http.Handler {
 
 func (s *Server) state(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.b.State())
+}
+
+// ReloadResult is the reply to a reload.
+type ReloadResult struct {
+	DryRun  bool     `json:"dry_run"`
+	Changes []string `json:"changes"`
+}
+
+func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), maxWait)
+	defer cancel()
+	dry := r.URL.Query().Get("dry_run") == "1"
+	changes, err := s.b.Reload(ctx, dry)
+	if err != nil {
+		writeErr(w, http.StatusConflict, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ReloadResult{DryRun: dry, Changes: changes})
+}
+
+func (s *Server) config(w http.ResponseWriter, r *http.Request) {
+	b, err := s.b.RunningConfig()
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/yaml")
+	w.Write(b)
 }
 
 // maxWait bounds how long a handover request waits for its outcome.

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -29,6 +30,11 @@ func (f *fakeBackend) Failover(_ context.Context, n string) error {
 	f.calls = append(f.calls, "failover:"+n)
 	return nil
 }
+func (f *fakeBackend) Reload(_ context.Context, dry bool) ([]string, error) {
+	f.calls = append(f.calls, fmt.Sprintf("reload:%v", dry))
+	return []string{"instance web: priority 100 -> 120"}, nil
+}
+func (f *fakeBackend) RunningConfig() ([]byte, error) { return []byte("log_level: info\n"), nil }
 
 func serve(t *testing.T, b Backend) string {
 	t.Helper()
@@ -78,7 +84,14 @@ func TestClientServer(t *testing.T) {
 	if err := c.Failback(ctx, "nope"); err == nil || err.Error() != `no instance "nope"` {
 		t.Errorf("failback error = %v", err)
 	}
-	if got := strings.Join(b.calls, ","); got != "failback:web,failover:,failback:nope" {
+	r, err := c.Reload(ctx, true)
+	if err != nil || !r.DryRun || len(r.Changes) != 1 {
+		t.Errorf("Reload = %+v, %v", r, err)
+	}
+	if y, err := c.RunningConfig(ctx); err != nil || string(y) != "log_level: info\n" {
+		t.Errorf("RunningConfig = %q, %v", y, err)
+	}
+	if got := strings.Join(b.calls, ","); got != "failback:web,failover:,failback:nope,reload:true" {
 		t.Errorf("calls = %s", got)
 	}
 	// A second daemon on the same socket is refused.

@@ -5,19 +5,29 @@ import (
 	"fmt"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/director-lb/director/control"
 	"github.com/director-lb/director/vrrp"
 )
 
 // State implements control.Backend.
 func (d *Daemon) State() control.State {
-	st := control.State{Version: d.version, Config: d.cfg.File, Started: d.started}
-	for i, in := range d.instances {
-		s := in.Stats()
+	d.mu.Lock()
+	cfg := d.cfg
+	running := append([]*runningInstance(nil), d.running...)
+	var disps []*vrrp.Dispatcher
+	for _, s := range d.sockets {
+		disps = append(disps, s.disp)
+	}
+	d.mu.Unlock()
+	st := control.State{Version: d.version, Config: cfg.File, Started: d.started}
+	for _, r := range running {
+		s := r.in.Stats()
 		is := control.InstanceState{
 			Name:           s.Name,
 			VRID:           s.VRID,
-			Interface:      d.cfg.Instances[i].Interface,
+			Interface:      r.cfg.Interface,
 			State:          s.State.String(),
 			Priority:       s.Priority,
 			LastTransition: s.LastTransition,
@@ -36,7 +46,7 @@ func (d *Daemon) State() control.State {
 	}
 	// Drops counted before an instance was known belong to no instance;
 	// show them on every instance of that socket's interface.
-	for _, disp := range d.dispatchers {
+	for _, disp := range disps {
 		for r, n := range disp.Drops() {
 			for i := range st.Instances {
 				if st.Instances[i].Interface == disp.Interface() {
@@ -45,7 +55,7 @@ func (d *Daemon) State() control.State {
 			}
 		}
 	}
-	for _, s := range d.cfg.Services {
+	for _, s := range cfg.Services {
 		ss := control.ServiceState{Name: s.Name, Key: desiredService(&s).Key.String()}
 		for _, r := range s.RealServers {
 			ss.RealServers = append(ss.RealServers, control.RealServerState{
@@ -61,10 +71,11 @@ func (d *Daemon) State() control.State {
 
 // pick returns the named instance, or all of them for "".
 func (d *Daemon) pick(name string) ([]*vrrp.Instance, error) {
+	all := d.instances()
 	if name == "" {
-		return d.instances, nil
+		return all, nil
 	}
-	for _, in := range d.instances {
+	for _, in := range all {
 		if in.Name() == name {
 			return []*vrrp.Instance{in}, nil
 		}
@@ -125,4 +136,21 @@ func waitFor(ctx context.Context, ins []*vrrp.Instance, what string, ok func(vrr
 		case <-t.C:
 		}
 	}
+}
+
+// RunningConfig implements control.Backend.
+func (d *Daemon) RunningConfig() ([]byte, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return yaml.Marshal(d.cfg)
+}
+
+// Reload implements control.Backend with ReloadFile.
+func (d *Daemon) Reload(ctx context.Context, dryRun bool) ([]string, error) {
+	changes, err := d.ReloadFile(ctx, dryRun)
+	out := make([]string, len(changes))
+	for i, c := range changes {
+		out[i] = c.String()
+	}
+	return out, err
 }

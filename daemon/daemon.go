@@ -1,6 +1,7 @@
 // Package daemon wires a validated configuration to the real world: VRRP
-// sockets, VIP movers, carrier watchers and notify hooks. cmd/director stays
-// a thin main around it.
+// sockets, VIP movers, carrier watchers, notify hooks and the IPVS
+// dataplane, and changes them in place on reload. cmd/director stays a thin
+// main around it.
 package daemon
 
 import (
@@ -25,17 +26,32 @@ import (
 
 // Daemon is one running director.
 type Daemon struct {
-	cfg     *config.Config
 	log     *slog.Logger
+	level   *slog.LevelVar
 	version string
 	started time.Time
 
-	dp          *dataplane // nil without services
-	instances   []*vrrp.Instance
-	byIface     map[string][]*vrrp.Instance
-	dispatchers []*vrrp.Dispatcher
-	conns       []*transport.Conn
-	closers     []func() error
+	reloadMu sync.Mutex // serialises reloads
+	mu       sync.Mutex // guards the fields below
+	cfg      *config.Config
+	running  []*runningInstance // in configuration order
+	sockets  map[connKey]*socket
+	carriers map[string]*carrier
+
+	dp      *dataplane // nil without services
+	closers []func() error
+
+	runCtx context.Context // set by Run; instances started by a reload use it
+}
+
+// runningInstance is one VRRP instance and what it owns.
+type runningInstance struct {
+	cfg    config.Instance
+	in     *vrrp.Instance
+	sock   *socket
+	mover  *vip.Local
+	cancel context.CancelFunc
+	done   chan error
 }
 
 // connKey identifies one socket: instances that share an interface, family
@@ -46,65 +62,35 @@ type connKey struct {
 	source netip.Addr // invalid for multicast
 }
 
-// New opens the sockets and prepares the instances; Run starts them.
-func New(cfg *config.Config, version string, log *slog.Logger) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, log: log, version: version, started: time.Now(), byIface: map[string][]*vrrp.Instance{}}
+type socket struct {
+	key   connKey
+	conn  *transport.Conn
+	disp  *vrrp.Dispatcher
+	users int
+	done  chan struct{}
+}
+
+// carrier watches one interface for the instances on it.
+type carrier struct {
+	up     bool
+	cancel context.CancelFunc
+}
+
+// New prepares a daemon: it opens IPVS if services are configured, so that
+// a kernel without IPVS fails at start. Run opens the VRRP sockets.
+func New(cfg *config.Config, version string, level *slog.LevelVar, log *slog.Logger) (*Daemon, error) {
+	if level == nil {
+		level = new(slog.LevelVar)
+	}
+	d := &Daemon{
+		cfg: cfg, log: log, level: level, version: version, started: time.Now(),
+		sockets: map[connKey]*socket{}, carriers: map[string]*carrier{},
+	}
 	if len(cfg.Services) > 0 {
 		if err := d.openDataplane(); err != nil {
 			d.Close()
 			return nil, err
 		}
-	}
-	conns := map[connKey]*transport.Conn{}
-	members := map[connKey][]*vrrp.Instance{}
-	for i := range cfg.Instances {
-		ic := &cfg.Instances[i]
-		k := connKey{iface: ic.Interface, family: ic.Family()}
-		if ic.Unicast != nil {
-			k.source = ic.Unicast.SourceAddr
-		}
-		conn, ok := conns[k]
-		if !ok {
-			c, err := transport.Listen(transport.Options{
-				Interface: k.iface, Family: k.family, Multicast: !k.source.IsValid(), Source: k.source,
-			})
-			if err != nil {
-				d.Close()
-				return nil, fmt.Errorf("instance %s: open VRRP socket on %s: %w", ic.Name, ic.Interface, err)
-			}
-			conn = c
-			conns[k] = c
-			d.conns = append(d.conns, c)
-		}
-		mover, err := vip.NewLocal(vip.Config{
-			Interface: ic.Interface,
-			Addresses: ic.Addresses,
-			Count:     ic.GARP.Count,
-			Spacing:   ic.GARP.Interval.D(),
-			Refresh:   ic.GARP.Refresh.D(),
-			Logger:    log.With("instance", ic.Name),
-		})
-		if err != nil {
-			d.Close()
-			return nil, fmt.Errorf("instance %s: %w", ic.Name, err)
-		}
-		d.closers = append(d.closers, mover.Close)
-		icfg := instanceConfig(ic, conn, log)
-		if d.dp != nil {
-			name := ic.Name
-			icfg.OnState = func(s vrrp.State) { d.dp.onState(name, s) }
-		}
-		in := vrrp.NewInstance(icfg, conn, mover)
-		d.instances = append(d.instances, in)
-		d.byIface[ic.Interface] = append(d.byIface[ic.Interface], in)
-		members[k] = append(members[k], in)
-	}
-	for k, c := range conns {
-		group := netip.Addr{}
-		if !k.source.IsValid() {
-			group = transport.MulticastGroup(k.family)
-		}
-		d.dispatchers = append(d.dispatchers, vrrp.NewDispatcher(c, k.iface, group, members[k], log.With("iface", k.iface, "socket", socketName(k))))
 	}
 	return d, nil
 }
@@ -139,6 +125,14 @@ func socketName(k connKey) string {
 	return fmt.Sprintf("multicast IPv%d", k.family)
 }
 
+func keyOf(ic *config.Instance) connKey {
+	k := connKey{iface: ic.Interface, family: ic.Family()}
+	if ic.Unicast != nil {
+		k.source = ic.Unicast.SourceAddr
+	}
+	return k
+}
+
 func instanceConfig(ic *config.Instance, conn *transport.Conn, log *slog.Logger) vrrp.InstanceConfig {
 	c := vrrp.InstanceConfig{
 		Name: ic.Name,
@@ -170,25 +164,21 @@ func instanceConfig(ic *config.Instance, conn *transport.Conn, log *slog.Logger)
 	return c
 }
 
-// Instances returns the running instances (for state reporting).
-func (d *Daemon) Instances() []*vrrp.Instance { return d.instances }
+// instances returns the running VRRP instances.
+func (d *Daemon) instances() []*vrrp.Instance {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]*vrrp.Instance, len(d.running))
+	for i, r := range d.running {
+		out[i] = r.in
+	}
+	return out
+}
 
-// Run runs every instance until ctx ends, then stops them gracefully and
-// waits for each to hand over its VIPs.
+// Run runs until ctx ends, then stops every instance gracefully (a master
+// hands its VIPs over first) and releases everything.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.Close()
-	recvCtx, stopRecv := context.WithCancel(context.Background())
-	defer stopRecv()
-	var recvWG sync.WaitGroup
-	for _, disp := range d.dispatchers {
-		recvWG.Add(1)
-		go func() {
-			defer recvWG.Done()
-			if err := disp.Run(recvCtx); err != nil {
-				d.log.Error("VRRP receive stopped", "err", err)
-			}
-		}()
-	}
 	ctl, err := control.Listen(d.cfg.ControlSocket, d, d.log)
 	if err != nil {
 		return err
@@ -199,30 +189,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}()
 	defer ctl.Close()
-
-	watchCtx, stopWatch := context.WithCancel(context.Background())
-	defer stopWatch()
-	initial := map[string]bool{}
-	for iface, ins := range d.byIface {
-		ch, err := vip.WatchCarrier(watchCtx, iface)
-		if err != nil {
-			return fmt.Errorf("watch carrier of %s: %w", iface, err)
-		}
-		select {
-		case up := <-ch:
-			initial[iface] = up
-		case <-time.After(5 * time.Second):
-			return fmt.Errorf("watch carrier of %s: no initial state", iface)
-		}
-		go func() {
-			for up := range ch {
-				d.log.Info("carrier changed", "iface", iface, "up", up)
-				for _, in := range ins {
-					in.SetLink(up)
-				}
-			}
-		}()
-	}
 
 	// The dataplane outlives the instances: a stopping master keeps
 	// forwarding until its successor has taken over.
@@ -235,41 +201,221 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer func() { stopDP(); <-dpDone }()
 
-	errs := make(chan error, len(d.instances))
-	for iface, ins := range d.byIface {
-		for _, in := range ins {
-			go func() { errs <- in.Run(ctx, initial[iface]) }()
+	d.mu.Lock()
+	d.runCtx = ctx
+	d.mu.Unlock()
+	for i := range d.cfg.Instances {
+		if err := d.startInstance(d.cfg.Instances[i]); err != nil {
+			d.stopAll()
+			return err
 		}
 	}
-	d.log.Info("director running", "instances", len(d.instances), "services", len(d.cfg.Services))
+	d.log.Info("director running", "instances", len(d.cfg.Instances), "services", len(d.cfg.Services))
 	d.notify(sd.SdNotifyReady)
-	go d.watchdog(watchCtx)
-	go func() {
-		<-ctx.Done()
-		d.notify(sd.SdNotifyStopping)
-	}()
-	if len(d.instances) == 0 {
-		<-ctx.Done() // IPVS only: nothing to hand over
+	wdCtx, stopWD := context.WithCancel(context.Background())
+	defer stopWD()
+	go d.watchdog(wdCtx)
+
+	<-ctx.Done()
+	d.notify(sd.SdNotifyStopping)
+	d.reloadMu.Lock() // no reload may start instances now
+	defer d.reloadMu.Unlock()
+	err = d.stopAll()
+	d.log.Info("director stopped")
+	return err
+}
+
+// startInstance opens what ic needs (socket, carrier watch, mover) and
+// starts it under the run context.
+func (d *Daemon) startInstance(ic config.Instance) error {
+	sock, err := d.acquireSocket(keyOf(&ic))
+	if err != nil {
+		return fmt.Errorf("instance %s: %w", ic.Name, err)
+	}
+	up, err := d.watchCarrier(ic.Interface)
+	if err != nil {
+		d.releaseSocket(sock)
+		return fmt.Errorf("instance %s: %w", ic.Name, err)
+	}
+	mover, err := vip.NewLocal(vip.Config{
+		Interface: ic.Interface,
+		Addresses: ic.Addresses,
+		Count:     ic.GARP.Count,
+		Spacing:   ic.GARP.Interval.D(),
+		Refresh:   ic.GARP.Refresh.D(),
+		Logger:    d.log.With("instance", ic.Name),
+	})
+	if err != nil {
+		d.releaseSocket(sock)
+		return fmt.Errorf("instance %s: %w", ic.Name, err)
+	}
+	icfg := instanceConfig(&ic, sock.conn, d.log)
+	if d.dp != nil {
+		name := ic.Name
+		icfg.OnState = func(s vrrp.State) { d.dp.onState(name, s) }
+	}
+	in := vrrp.NewInstance(icfg, sock.conn, mover)
+	d.mu.Lock()
+	ctx, cancel := context.WithCancel(d.runCtx)
+	ri := &runningInstance{cfg: ic, in: in, sock: sock, mover: mover, cancel: cancel, done: make(chan error, 1)}
+	d.running = append(d.running, ri)
+	d.mu.Unlock()
+	d.updateDispatcher(sock)
+	go func() { ri.done <- in.Run(ctx, up) }()
+	return nil
+}
+
+// stopInstance stops ri gracefully, waits for its handover, and releases
+// what only it used.
+func (d *Daemon) stopInstance(ri *runningInstance) error {
+	ri.cancel()
+	err := <-ri.done
+	ri.mover.Close()
+	d.mu.Lock()
+	for i, r := range d.running {
+		if r == ri {
+			d.running = append(d.running[:i], d.running[i+1:]...)
+			break
+		}
+	}
+	d.mu.Unlock()
+	d.updateDispatcher(ri.sock)
+	d.releaseSocket(ri.sock)
+	return err
+}
+
+// stopAll stops every instance at once and waits for all handovers.
+func (d *Daemon) stopAll() error {
+	d.mu.Lock()
+	rs := append([]*runningInstance(nil), d.running...)
+	d.mu.Unlock()
+	errs := make(chan error, len(rs))
+	for _, r := range rs {
+		go func() { errs <- d.stopInstance(r) }()
 	}
 	var all []error
-	for range d.instances {
+	for range rs {
 		if err := <-errs; err != nil {
 			all = append(all, err)
 		}
 	}
-	stopRecv()
-	for _, c := range d.conns {
-		c.Close()
-	}
-	recvWG.Wait()
-	d.log.Info("director stopped")
 	return errors.Join(all...)
 }
 
-// Close releases sockets and mover resources; it does not remove VIPs (Run does).
+// acquireSocket returns the shared socket for k, opening it on first use.
+func (d *Daemon) acquireSocket(k connKey) (*socket, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s, ok := d.sockets[k]; ok {
+		s.users++
+		return s, nil
+	}
+	c, err := transport.Listen(transport.Options{Interface: k.iface, Family: k.family, Multicast: !k.source.IsValid(), Source: k.source})
+	if err != nil {
+		return nil, fmt.Errorf("open VRRP socket on %s: %w", k.iface, err)
+	}
+	group := netip.Addr{}
+	if !k.source.IsValid() {
+		group = transport.MulticastGroup(k.family)
+	}
+	s := &socket{key: k, conn: c, users: 1, done: make(chan struct{})}
+	s.disp = vrrp.NewDispatcher(c, k.iface, group, nil, d.log.With("iface", k.iface, "socket", socketName(k)))
+	d.sockets[k] = s
+	go func() {
+		defer close(s.done)
+		if err := s.disp.Run(context.Background()); err != nil {
+			d.log.Error("VRRP receive stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// releaseSocket closes s when its last instance is gone.
+func (d *Daemon) releaseSocket(s *socket) {
+	d.mu.Lock()
+	s.users--
+	last := s.users == 0
+	if last {
+		delete(d.sockets, s.key)
+	}
+	d.mu.Unlock()
+	if last {
+		s.conn.Close()
+		<-s.done
+	}
+}
+
+// updateDispatcher gives s's dispatcher the instances now using it.
+func (d *Daemon) updateDispatcher(s *socket) {
+	d.mu.Lock()
+	var ins []*vrrp.Instance
+	for _, r := range d.running {
+		if r.sock == s {
+			ins = append(ins, r.in)
+		}
+	}
+	d.mu.Unlock()
+	s.disp.SetInstances(ins)
+}
+
+// watchCarrier starts watching iface once and returns its current carrier.
+func (d *Daemon) watchCarrier(iface string) (bool, error) {
+	d.mu.Lock()
+	if c, ok := d.carriers[iface]; ok {
+		up := c.up
+		d.mu.Unlock()
+		return up, nil
+	}
+	d.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	ch, err := vip.WatchCarrier(ctx, iface)
+	if err != nil {
+		cancel()
+		return false, fmt.Errorf("watch carrier of %s: %w", iface, err)
+	}
+	var up bool
+	select {
+	case up = <-ch:
+	case <-time.After(5 * time.Second):
+		cancel()
+		return false, fmt.Errorf("watch carrier of %s: no initial state", iface)
+	}
+	d.mu.Lock()
+	d.carriers[iface] = &carrier{up: up, cancel: cancel}
+	d.mu.Unlock()
+	go func() {
+		for up := range ch {
+			d.log.Info("carrier changed", "iface", iface, "up", up)
+			d.mu.Lock()
+			d.carriers[iface].up = up
+			var ins []*vrrp.Instance
+			for _, r := range d.running {
+				if r.cfg.Interface == iface {
+					ins = append(ins, r.in)
+				}
+			}
+			d.mu.Unlock()
+			for _, in := range ins {
+				in.SetLink(up)
+			}
+		}
+	}()
+	return up, nil
+}
+
+// Close releases IPVS, sockets and watchers; it does not remove VIPs (Run does).
 func (d *Daemon) Close() {
-	for _, c := range d.conns {
-		c.Close()
+	d.mu.Lock()
+	socks := make([]*socket, 0, len(d.sockets))
+	for _, s := range d.sockets {
+		socks = append(socks, s)
+	}
+	for _, c := range d.carriers {
+		c.cancel()
+	}
+	d.mu.Unlock()
+	for _, s := range socks {
+		s.conn.Close()
 	}
 	for _, f := range d.closers {
 		f()

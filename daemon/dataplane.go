@@ -96,18 +96,18 @@ const drainPoll = time.Second
 // configuration and with VRRP mastership. It runs on its own goroutine so
 // that kernel calls never hold up VRRP.
 type dataplane struct {
+	rec  *ipvs.Reconciler
+	sync *syncd.Client // nil when sync is off
+	log  *slog.Logger
+
+	mu       sync.Mutex // guards everything below
 	cfg      *config.Config
-	rec      *ipvs.Reconciler
-	sync     *syncd.Client // nil when sync is off
-	log      *slog.Logger
 	all      []ipvs.Service
 	follows  []string // per service: the instance it follows
 	syncInst string
-
-	mu      sync.Mutex
-	masters map[string]bool
-	kick    chan struct{}
-	pings   chan chan struct{}
+	masters  map[string]bool
+	kick     chan struct{}
+	pings    chan chan struct{}
 }
 
 // ping returns once the dataplane loop has answered (for the watchdog).
@@ -136,17 +136,32 @@ func newDataplane(cfg *config.Config, k ipvs.Kernel, sc *syncd.Client, log *slog
 	if err != nil {
 		return nil, err
 	}
-	dp := &dataplane{cfg: cfg, rec: rec, sync: sc, log: log, all: Desired(cfg), masters: map[string]bool{}, kick: make(chan struct{}, 1), pings: make(chan chan struct{})}
+	dp := &dataplane{rec: rec, sync: sc, log: log, masters: map[string]bool{}, kick: make(chan struct{}, 1), pings: make(chan chan struct{})}
+	dp.setConfig(cfg)
+	return dp, nil
+}
+
+// setConfig takes a new configuration (start, reload) and wakes the loop.
+func (dp *dataplane) setConfig(cfg *config.Config) {
+	dp.mu.Lock()
+	dp.cfg = cfg
+	dp.all = Desired(cfg)
+	dp.follows = dp.follows[:0]
 	for i := range cfg.Services {
 		dp.follows = append(dp.follows, followedInstance(cfg, &cfg.Services[i]))
 	}
+	dp.syncInst = ""
 	if s := cfg.IPVS.Sync; s != nil {
 		dp.syncInst = s.Instance
 		if dp.syncInst == "" && len(cfg.Instances) > 0 {
 			dp.syncInst = cfg.Instances[0].Name
 		}
 	}
-	return dp, nil
+	dp.mu.Unlock()
+	select {
+	case dp.kick <- struct{}{}:
+	default:
+	}
 }
 
 // onState is called on an instance's goroutine; it must not block.
@@ -166,11 +181,11 @@ func (dp *dataplane) onState(instance string, s vrrp.State) {
 // desired is what the table should hold now: every service, or on a node
 // configured for master-only services, those of instances it is master of.
 func (dp *dataplane) desired() []ipvs.Service {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
 	if dp.cfg.IPVS.BackupServices() {
 		return dp.all
 	}
-	dp.mu.Lock()
-	defer dp.mu.Unlock()
 	var out []ipvs.Service
 	for i, s := range dp.all {
 		if dp.masters[dp.follows[i]] {
@@ -180,21 +195,29 @@ func (dp *dataplane) desired() []ipvs.Service {
 	return out
 }
 
-func (dp *dataplane) syncRole() syncd.Role {
+// syncWant is the sync daemon to run now, or nil for none.
+func (dp *dataplane) syncWant() *syncd.Config {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
-	if dp.masters[dp.syncInst] {
-		return syncd.Master
+	s := dp.cfg.IPVS.Sync
+	if s == nil {
+		return nil
 	}
-	return syncd.Backup
+	c := &syncd.Config{Role: syncd.Backup, Interface: s.Interface, SyncID: uint8(s.SyncID)}
+	if dp.masters[dp.syncInst] {
+		c.Role = syncd.Master
+	}
+	return c
 }
 
 // run applies the table at start, after every mastership change and every
 // resync interval, until ctx ends.
 func (dp *dataplane) run(ctx context.Context) {
+	dp.mu.Lock()
 	tick := time.NewTicker(dp.cfg.IPVS.ResyncInterval.D())
+	dp.mu.Unlock()
 	defer tick.Stop()
-	var role syncd.Role
+	var have syncd.Config
 	for {
 		res, err := dp.rec.Apply(ctx, dp.desired())
 		if err != nil {
@@ -208,15 +231,12 @@ func (dp *dataplane) run(ctx context.Context) {
 		if res.Draining > 0 || err != nil {
 			soon = time.After(drainPoll)
 		}
-		if dp.sync != nil {
-			if r := dp.syncRole(); r != role {
-				s := dp.cfg.IPVS.Sync
-				if err := dp.sync.Ensure(syncd.Config{Role: r, Interface: s.Interface, SyncID: uint8(s.SyncID)}); err != nil {
-					dp.log.Error("ipvs: sync daemon", "err", err)
-				} else {
-					dp.log.Info("ipvs: sync daemon running", "role", r.String(), "iface", s.Interface, "sync_id", s.SyncID)
-					role = r
-				}
+		if want := dp.syncWant(); dp.sync != nil && want != nil && *want != have {
+			if err := dp.sync.Ensure(*want); err != nil {
+				dp.log.Error("ipvs: sync daemon", "err", err)
+			} else {
+				dp.log.Info("ipvs: sync daemon running", "role", want.Role.String(), "iface", want.Interface, "sync_id", want.SyncID)
+				have = *want
 			}
 		}
 		for waiting := true; waiting; {

@@ -43,7 +43,7 @@ func (d *Daemon) watchdog(ctx context.Context) {
 func (d *Daemon) alive(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for _, in := range d.instances {
+	for _, in := range d.instances() {
 		if err := in.Ping(ctx); err != nil {
 			return err
 		}

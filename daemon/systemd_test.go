@@ -40,7 +40,7 @@ func TestWatchdogPingsOnlyWhileAlive(t *testing.T) {
 		Machine:   vrrp.MachineConfig{Version: vrrp.V3, Priority: 100, Interval: time.Second},
 		Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.100")},
 	}, nullSender{}, &vip.Fake{})
-	d := &Daemon{log: log, instances: []*vrrp.Instance{in}}
+	d := &Daemon{log: log, running: []*runningInstance{{in: in}}}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/director-lb/director/vrrp/transport"
 )
@@ -28,7 +29,7 @@ type Dispatcher struct {
 	// unicast socket. It decides the TTL rule and which destinations belong
 	// to this socket (a raw socket sees every VRRP packet on its interface).
 	group     netip.Addr
-	instances map[uint8]*Instance
+	instances atomic.Pointer[map[uint8]*Instance] // replaced whole on reload
 	log       *slog.Logger
 
 	mu    sync.Mutex
@@ -37,11 +38,18 @@ type Dispatcher struct {
 
 // NewDispatcher routes packets from conn to instances by VRID.
 func NewDispatcher(conn FrameReader, iface string, group netip.Addr, instances []*Instance, log *slog.Logger) *Dispatcher {
-	d := &Dispatcher{conn: conn, iface: iface, group: group, instances: map[uint8]*Instance{}, log: log, drops: map[DropReason]uint64{}}
-	for _, in := range instances {
-		d.instances[in.cfg.VRID] = in
-	}
+	d := &Dispatcher{conn: conn, iface: iface, group: group, log: log, drops: map[DropReason]uint64{}}
+	d.SetInstances(instances)
 	return d
+}
+
+// SetInstances replaces the instances packets are routed to.
+func (d *Dispatcher) SetInstances(instances []*Instance) {
+	m := make(map[uint8]*Instance, len(instances))
+	for _, in := range instances {
+		m[in.cfg.VRID] = in
+	}
+	d.instances.Store(&m)
 }
 
 // Interface is the interface the socket is bound to.
@@ -114,7 +122,7 @@ func (d *Dispatcher) Handle(f transport.Frame) {
 		}
 		return
 	}
-	in, ok := d.instances[p.VRID]
+	in, ok := (*d.instances.Load())[p.VRID]
 	if !ok {
 		d.drop(DropVRID, f.Src, fmt.Sprintf("vrid %d", p.VRID))
 		return

@@ -121,3 +121,47 @@ func cmdHandover(cmd string, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s done\n", cmd)
 	return 0
 }
+
+func cmdReload(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("reload", "reload [-dry-run] [-socket path]\n\nReload makes the running daemon re-read its configuration file and apply the\ndifference (as SIGHUP does). An invalid file is refused and the running\nconfiguration stays. With -dry-run it prints the difference and applies nothing.", stderr)
+	dry := fs.Bool("dry-run", false, "print the changes, apply nothing")
+	sock := socketFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r, err := control.NewClient(*sock).Reload(ctx, *dry)
+	if err != nil {
+		fmt.Fprintln(stderr, "director reload:", err)
+		return 1
+	}
+	printChanges(stdout, r.Changes)
+	return 0
+}
+
+func printChanges(w io.Writer, changes []string) {
+	if len(changes) == 0 {
+		fmt.Fprintln(w, "no changes")
+		return
+	}
+	for _, c := range changes {
+		fmt.Fprintln(w, c)
+	}
+}
+
+// runningConfig fetches the daemon's configuration, or nil when no daemon
+// answers: validate works without one.
+func runningConfig(sock string) *config.Config {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	y, err := control.NewClient(sock).RunningConfig(ctx)
+	if err != nil {
+		return nil
+	}
+	cfg, err := config.Parse("running", y)
+	if err != nil {
+		return nil
+	}
+	return cfg
+}

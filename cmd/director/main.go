@@ -46,6 +46,7 @@ The commands are:
 	run        run the daemon
 	validate   check a configuration file and exit
 	state      show the running daemon's VRRP instances and services
+	reload     make the running daemon re-read its configuration
 	failback   make this node master now (one-time preemption)
 	failover   hand mastership to the peer
 	version    print the version and exit
@@ -71,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(rest, stdout, stderr)
 	case "state":
 		return cmdState(rest, stdout, stderr)
+	case "reload":
+		return cmdReload(rest, stdout, stderr)
 	case "failback", "failover":
 		return cmdHandover(cmd, rest, stdout, stderr)
 	case "version":
@@ -115,7 +118,16 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ok, %d instance(s)\n", cfg.File, len(cfg.Instances))
+	fmt.Fprintf(stdout, "%s: ok, %d instance(s), %d service(s)\n", cfg.File, len(cfg.Instances), len(cfg.Services))
+	// With a daemon running, say what a reload of this file would change.
+	if running := runningConfig(cfg.ControlSocket); running != nil {
+		fmt.Fprintln(stdout, "compared with the running daemon:")
+		var lines []string
+		for _, c := range config.Diff(running, cfg) {
+			lines = append(lines, c.String())
+		}
+		printChanges(stdout, lines)
+	}
 	return 0
 }
 
@@ -130,19 +142,27 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	log := newLogger(stderr, cfg.LogLevel)
+	level := new(slog.LevelVar)
+	log := newLogger(stderr, cfg.LogLevel, level)
 	log.Info("starting", "version", buildVersion(), "config", cfg.File)
 
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
+	// Catch signals before anything can be interrupted half-way.
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	d, err := daemon.New(cfg, buildVersion(), level, log)
+	if err != nil {
+		log.Error("start failed", "err", err)
+		return 1
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
 	go func() {
 		stopping := false
 		for s := range sigs {
 			switch {
 			case s == syscall.SIGHUP:
-				log.Warn("SIGHUP received: live reload is not implemented yet; restart to apply a new configuration")
+				// Reloads are serialised inside the daemon; it logs the outcome.
+				go d.ReloadFile(context.Background(), false)
 			case stopping:
 				log.Warn("second signal: exiting without handover", "signal", s.String())
 				os.Exit(1)
@@ -153,12 +173,6 @@ func cmdRun(args []string, stderr io.Writer) int {
 			}
 		}
 	}()
-
-	d, err := daemon.New(cfg, buildVersion(), log)
-	if err != nil {
-		log.Error("start failed", "err", err)
-		return 1
-	}
 	if err := d.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("stopped with error", "err", err)
 		return 1
@@ -166,8 +180,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	return 0
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
+func newLogger(w io.Writer, level string, lv *slog.LevelVar) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level)) // validated by config
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	lv.Set(l)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv}))
 }

@@ -1,0 +1,129 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+)
+
+// Change is one difference between two configurations, in words.
+type Change struct {
+	What string // "instance web", "service http", "log_level", ...
+	How  string // "added", "removed", "priority 100 -> 120", ...
+}
+
+func (c Change) String() string { return c.What + ": " + c.How }
+
+// InstanceChange says how a reload must treat a VRRP instance.
+type InstanceChange int
+
+const (
+	InstanceSame     InstanceChange = iota // keeps running untouched, in its state
+	InstancePriority                       // only the priority changed: set it live
+	InstanceRestart                        // anything else: stop (handing over), start anew
+)
+
+// CompareInstance decides how a reload applies new to a running old.
+func CompareInstance(old, new *Instance) InstanceChange {
+	if reflect.DeepEqual(old, new) {
+		return InstanceSame
+	}
+	o := *old
+	o.Priority = new.Priority
+	if reflect.DeepEqual(&o, new) {
+		return InstancePriority
+	}
+	return InstanceRestart
+}
+
+// Diff lists what changes from old to new, as a reload would apply it.
+func Diff(old, new *Config) []Change {
+	var out []Change
+	add := func(what, format string, args ...any) {
+		out = append(out, Change{What: what, How: fmt.Sprintf(format, args...)})
+	}
+	if old.LogLevel != new.LogLevel {
+		add("log_level", "%s -> %s", old.LogLevel, new.LogLevel)
+	}
+	if old.ControlSocket != new.ControlSocket {
+		add("control_socket", "%s -> %s (takes effect at restart)", old.ControlSocket, new.ControlSocket)
+	}
+	oldIn := map[string]*Instance{}
+	for i := range old.Instances {
+		oldIn[old.Instances[i].Name] = &old.Instances[i]
+	}
+	newIn := map[string]bool{}
+	for i := range new.Instances {
+		n := &new.Instances[i]
+		newIn[n.Name] = true
+		o, ok := oldIn[n.Name]
+		what := "instance " + n.Name
+		switch {
+		case !ok:
+			add(what, "added")
+		case CompareInstance(o, n) == InstancePriority:
+			add(what, "priority %d -> %d", o.Priority, n.Priority)
+		case CompareInstance(o, n) == InstanceRestart:
+			add(what, "changed: restarted (a master hands over first)")
+		}
+	}
+	for _, o := range old.Instances {
+		if !newIn[o.Name] {
+			add("instance "+o.Name, "removed (a master hands over first)")
+		}
+	}
+	if !reflect.DeepEqual(old.IPVS, new.IPVS) {
+		add("ipvs", "settings changed")
+	}
+	oldSvc := map[string]*Service{}
+	for i := range old.Services {
+		oldSvc[old.Services[i].Name] = &old.Services[i]
+	}
+	newSvc := map[string]bool{}
+	for i := range new.Services {
+		n := &new.Services[i]
+		newSvc[n.Name] = true
+		o, ok := oldSvc[n.Name]
+		what := "service " + n.Name
+		if !ok {
+			add(what, "added")
+			continue
+		}
+		if reflect.DeepEqual(o, n) {
+			continue
+		}
+		oc, nc := *o, *n
+		oc.RealServers, nc.RealServers = nil, nil
+		if !reflect.DeepEqual(oc, nc) {
+			add(what, "service settings changed")
+		}
+		oldRS := map[string]RealServer{}
+		for _, r := range o.RealServers {
+			oldRS[fmt.Sprintf("%s:%d", r.Addr, r.Port)] = r
+		}
+		seen := map[string]bool{}
+		for _, r := range n.RealServers {
+			k := fmt.Sprintf("%s:%d", r.Addr, r.Port)
+			seen[k] = true
+			or, ok := oldRS[k]
+			switch {
+			case !ok:
+				add(what, "real server %s added", k)
+			case or.EffectiveWeight() != r.EffectiveWeight():
+				add(what, "real server %s weight %d -> %d", k, or.EffectiveWeight(), r.EffectiveWeight())
+			case !reflect.DeepEqual(or, r):
+				add(what, "real server %s changed", k)
+			}
+		}
+		for _, r := range o.RealServers {
+			if k := fmt.Sprintf("%s:%d", r.Addr, r.Port); !seen[k] {
+				add(what, "real server %s removed (drained)", k)
+			}
+		}
+	}
+	for _, o := range old.Services {
+		if !newSvc[o.Name] {
+			add("service "+o.Name, "removed (drained)")
+		}
+	}
+	return out
+}

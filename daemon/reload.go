@@ -1,0 +1,121 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	sd "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/director-lb/director/config"
+)
+
+// ReloadFile re-reads the configuration file the daemon runs and applies the
+// difference. An invalid file is refused, every problem logged, and the
+// running configuration stays. With dryRun nothing is applied.
+func (d *Daemon) ReloadFile(ctx context.Context, dryRun bool) ([]config.Change, error) {
+	d.mu.Lock()
+	path := d.cfg.File
+	d.mu.Unlock()
+	next, err := config.Load(path)
+	if err != nil {
+		var ps config.Problems
+		if errors.As(err, &ps) {
+			for _, p := range ps {
+				d.log.Error("reload refused: invalid configuration", "problem", p.Error())
+			}
+		} else {
+			d.log.Error("reload refused", "err", err)
+		}
+		return nil, fmt.Errorf("configuration not reloaded, the running one stays: %w", err)
+	}
+	return d.Apply(ctx, next, dryRun)
+}
+
+// Apply moves the running daemon to next, changing only what differs:
+// unchanged VRRP instances keep running in their state (a master stays
+// master), a priority change is applied live, other changed or removed
+// instances hand over and stop, the IPVS table is reconciled (removed real
+// servers drain) and the log level follows.
+func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([]config.Change, error) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	d.mu.Lock()
+	prev := d.cfg
+	running := append([]*runningInstance(nil), d.running...)
+	started := d.runCtx != nil && d.runCtx.Err() == nil
+	d.mu.Unlock()
+	changes := config.Diff(prev, next)
+	if dryRun {
+		return changes, nil
+	}
+	if !started {
+		return nil, errors.New("the daemon is not running")
+	}
+	if len(next.Services) > 0 && d.dp == nil {
+		return nil, errors.New("services added to a daemon started without any: restart director to open IPVS")
+	}
+	d.notify(sd.SdNotifyReloading)
+	defer d.notify(sd.SdNotifyReady)
+	d.log.Info("reloading", "changes", len(changes))
+	for _, c := range changes {
+		d.log.Info("reload", "what", c.What, "change", c.How)
+	}
+
+	byName := map[string]*runningInstance{}
+	for _, r := range running {
+		byName[r.cfg.Name] = r
+	}
+	var start []config.Instance
+	var stop []*runningInstance
+	for _, n := range next.Instances {
+		r, ok := byName[n.Name]
+		if !ok {
+			start = append(start, n)
+			continue
+		}
+		delete(byName, n.Name)
+		switch config.CompareInstance(&r.cfg, &n) {
+		case config.InstancePriority:
+			r.in.SetPriority(uint8(n.Priority))
+			d.mu.Lock()
+			r.cfg = n
+			d.mu.Unlock()
+		case config.InstanceRestart:
+			stop = append(stop, r)
+			start = append(start, n)
+		}
+	}
+	for _, r := range byName {
+		stop = append(stop, r)
+	}
+	var errs []error
+	// Stop before start: a changed instance keeps its VRID on its socket.
+	for _, r := range stop {
+		if err := d.stopInstance(r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	d.mu.Lock()
+	d.cfg = next
+	d.mu.Unlock()
+	for _, n := range start {
+		if err := d.startInstance(n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if d.dp != nil {
+		d.dp.setConfig(next)
+	}
+	var lv slog.Level
+	if lv.UnmarshalText([]byte(next.LogLevel)) == nil {
+		d.level.Set(lv)
+	}
+	if err := errors.Join(errs...); err != nil {
+		d.log.Error("reload applied with errors", "err", err)
+		return changes, err
+	}
+	d.log.Info("reloaded", "changes", len(changes))
+	return changes, nil
+}
