@@ -46,9 +46,11 @@
 //
 // # Drift
 //
-// Every Apply re-reads the kernel, so whatever changed it behind the
-// director's back (ipvsadm -C, a deleted destination, a changed weight) is
-// put back; Run re-applies the last desired state periodically. A write that
+// Apply re-reads the kernel unless Config.CacheFor lets it plan against the
+// reconciler's view (its last full read plus its own writes); Resync and Run
+// always re-read, so whatever changed the table behind the director's back
+// (ipvsadm -C, a deleted destination, a changed weight) is put back at the
+// latest on the next Resync. A write that
 // fixes an object whose desired state did not change since the previous
 // Apply counts as a repair and is logged at warning level.
 package ipvs

@@ -1,6 +1,7 @@
 package ipvs
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -34,6 +35,9 @@ type Op struct {
 	Dest    netip.AddrPort
 	Weight  int32
 	Err     error // what the call returned
+	// Batch numbers the Batch call (from 1) that carried a write, in the
+	// order of calls; 0 for a call of its own.
+	Batch int
 }
 
 func (o Op) String() string {
@@ -58,10 +62,11 @@ func (o Op) String() string {
 // kernel uses (EEXIST, ESRCH, ENOENT), records every call, and can be told
 // to fail calls. It is safe for concurrent use.
 type Fake struct {
-	mu    sync.Mutex
-	svcs  map[ServiceKey]*Service
-	ops   []Op
-	fault func(Op) error
+	mu      sync.Mutex
+	svcs    map[ServiceKey]*Service
+	ops     []Op
+	fault   func(Op) error
+	batches int // Batch calls so far
 }
 
 var _ Kernel = (*Fake)(nil)
@@ -70,7 +75,9 @@ var _ Kernel = (*Fake)(nil)
 func NewFake() *Fake { return &Fake{svcs: map[ServiceKey]*Service{}} }
 
 // SetFault installs fn, which sees every call before it runs. A non-nil
-// return fails the call with that error and leaves the table unchanged. fn
+// return fails the call with that error and leaves the table unchanged,
+// except for an error matching ErrOutcomeUnknown: then the write is carried
+// out all the same, as when the kernel did it but its answer was lost. fn
 // runs without the Fake's lock held, so it may change the table through
 // Put, Remove and the like to simulate a concurrent actor. nil removes it.
 func (f *Fake) SetFault(fn func(Op) error) {
@@ -89,6 +96,64 @@ func (f *Fake) FailNext(kind OpKind, err error) {
 		}
 		return out
 	})
+}
+
+// Batching returns a view of f that is also a Batcher, as Netlink is. Both
+// share the table and the record of calls.
+func (f *Fake) Batching() *BatchFake { return &BatchFake{f} }
+
+// BatchFake is a Fake that takes batches. A batch behaves as the kernel
+// handles one: writes run in order, each on its own, and every one is
+// recorded as a call (with Op.Batch set) and sees the fault hook.
+type BatchFake struct{ *Fake }
+
+var _ Batcher = (*BatchFake)(nil)
+
+// Batch implements Batcher.
+func (b *BatchFake) Batch(ws []Write) []error {
+	b.mu.Lock()
+	b.batches++
+	n := b.batches
+	b.mu.Unlock()
+	errs := make([]error, len(ws))
+	for i, w := range ws {
+		errs[i] = b.write(w, n)
+	}
+	return errs
+}
+
+// Batches reports how many Batch calls were made so far.
+func (f *Fake) Batches() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.batches
+}
+
+// write performs one write, recorded as part of batch n (0: none).
+func (f *Fake) write(w Write, n int) error {
+	key, d := w.Service.Key, w.Dest
+	o := Op{Kind: w.Kind, Service: key, Batch: n}
+	if w.Kind == OpCreateDestination || w.Kind == OpUpdateDestination || w.Kind == OpDeleteDestination {
+		o.Dest = d.AddrPort()
+		if w.Kind != OpDeleteDestination {
+			o.Weight = d.Weight
+		}
+	}
+	switch w.Kind {
+	case OpCreateService:
+		return f.call(o, func() error { return f.createService(w.Service) })
+	case OpUpdateService:
+		return f.call(o, func() error { return f.updateService(w.Service) })
+	case OpDeleteService:
+		return f.call(o, func() error { return f.deleteService(key) })
+	case OpCreateDestination:
+		return f.call(o, func() error { return f.createDest(key, d) })
+	case OpUpdateDestination:
+		return f.call(o, func() error { return f.updateDest(key, d) })
+	case OpDeleteDestination:
+		return f.call(o, func() error { return f.deleteDest(key, d) })
+	}
+	return fmt.Errorf("ipvs: %q is not a write", w.Kind)
 }
 
 // Ops returns every call so far, reads included.
@@ -204,8 +269,11 @@ func (f *Fake) call(o Op, fn func() error) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err == nil {
+	switch {
+	case err == nil:
 		err = fn()
+	case errors.Is(err, ErrOutcomeUnknown):
+		_ = fn()
 	}
 	o.Err = err
 	f.ops = append(f.ops, o)
@@ -238,96 +306,110 @@ func (f *Fake) Service(key ServiceKey) (Service, error) {
 
 // CreateService implements Kernel.
 func (f *Fake) CreateService(s Service) error {
-	return f.call(Op{Kind: OpCreateService, Service: s.Key}, func() error {
-		if f.svcs[s.Key] != nil {
-			return syscall.EEXIST
-		}
-		c := s
-		c.Destinations, c.Sorry = nil, nil
-		f.svcs[s.Key] = &c
-		return nil
-	})
+	return f.write(Write{Kind: OpCreateService, Service: s}, 0)
 }
 
 // UpdateService implements Kernel.
 func (f *Fake) UpdateService(s Service) error {
-	return f.call(Op{Kind: OpUpdateService, Service: s.Key}, func() error {
-		old := f.svcs[s.Key]
-		if old == nil {
-			return syscall.ESRCH
-		}
-		c := s
-		c.Destinations, c.Sorry = old.Destinations, nil
-		f.svcs[s.Key] = &c
-		return nil
-	})
+	return f.write(Write{Kind: OpUpdateService, Service: s}, 0)
 }
 
 // DeleteService implements Kernel.
 func (f *Fake) DeleteService(key ServiceKey) error {
-	return f.call(Op{Kind: OpDeleteService, Service: key}, func() error {
-		if f.svcs[key] == nil {
-			return syscall.ESRCH
-		}
-		delete(f.svcs, key)
-		return nil
-	})
+	return f.write(Write{Kind: OpDeleteService, Service: Service{Key: key}}, 0)
 }
 
 // CreateDestination implements Kernel.
 func (f *Fake) CreateDestination(key ServiceKey, d Destination) error {
-	return f.call(Op{Kind: OpCreateDestination, Service: key, Dest: d.AddrPort(), Weight: d.Weight}, func() error {
-		s := f.svcs[key]
-		if s == nil {
-			return syscall.ESRCH
-		}
-		if err := fakeCheckDest(d); err != nil {
-			return err
-		}
-		if destIndex(s, d.AddrPort()) >= 0 {
-			return syscall.EEXIST
-		}
-		d.ActiveConns, d.InactiveConns = 0, 0
-		s.Destinations = append(s.Destinations, d)
-		return nil
-	})
+	return f.write(Write{Kind: OpCreateDestination, Service: Service{Key: key}, Dest: d}, 0)
 }
 
 // UpdateDestination implements Kernel. Connection counters are kept.
 func (f *Fake) UpdateDestination(key ServiceKey, d Destination) error {
-	return f.call(Op{Kind: OpUpdateDestination, Service: key, Dest: d.AddrPort(), Weight: d.Weight}, func() error {
-		s := f.svcs[key]
-		if s == nil {
-			return syscall.ESRCH
-		}
-		if err := fakeCheckDest(d); err != nil {
-			return err
-		}
-		i := destIndex(s, d.AddrPort())
-		if i < 0 {
-			return syscall.ENOENT
-		}
-		old := s.Destinations[i]
-		d.ActiveConns, d.InactiveConns = old.ActiveConns, old.InactiveConns
-		s.Destinations[i] = d
-		return nil
-	})
+	return f.write(Write{Kind: OpUpdateDestination, Service: Service{Key: key}, Dest: d}, 0)
 }
 
 // DeleteDestination implements Kernel.
 func (f *Fake) DeleteDestination(key ServiceKey, d Destination) error {
-	return f.call(Op{Kind: OpDeleteDestination, Service: key, Dest: d.AddrPort()}, func() error {
-		s := f.svcs[key]
-		if s == nil {
-			return syscall.ESRCH
-		}
-		i := destIndex(s, d.AddrPort())
-		if i < 0 {
-			return syscall.ENOENT
-		}
-		s.Destinations = slices.Delete(s.Destinations, i, i+1)
-		return nil
-	})
+	return f.write(Write{Kind: OpDeleteDestination, Service: Service{Key: key}, Dest: d}, 0)
+}
+
+// The table changes below run with f.mu held.
+
+func (f *Fake) createService(s Service) error {
+	if f.svcs[s.Key] != nil {
+		return syscall.EEXIST
+	}
+	c := s
+	c.Destinations, c.Sorry = nil, nil
+	f.svcs[s.Key] = &c
+	return nil
+}
+
+func (f *Fake) updateService(s Service) error {
+	old := f.svcs[s.Key]
+	if old == nil {
+		return syscall.ESRCH
+	}
+	c := s
+	c.Destinations, c.Sorry = old.Destinations, nil
+	f.svcs[s.Key] = &c
+	return nil
+}
+
+func (f *Fake) deleteService(key ServiceKey) error {
+	if f.svcs[key] == nil {
+		return syscall.ESRCH
+	}
+	delete(f.svcs, key)
+	return nil
+}
+
+func (f *Fake) createDest(key ServiceKey, d Destination) error {
+	s := f.svcs[key]
+	if s == nil {
+		return syscall.ESRCH
+	}
+	if err := fakeCheckDest(d); err != nil {
+		return err
+	}
+	if destIndex(s, d.AddrPort()) >= 0 {
+		return syscall.EEXIST
+	}
+	d.ActiveConns, d.InactiveConns = 0, 0
+	s.Destinations = append(s.Destinations, d)
+	return nil
+}
+
+func (f *Fake) updateDest(key ServiceKey, d Destination) error {
+	s := f.svcs[key]
+	if s == nil {
+		return syscall.ESRCH
+	}
+	if err := fakeCheckDest(d); err != nil {
+		return err
+	}
+	i := destIndex(s, d.AddrPort())
+	if i < 0 {
+		return syscall.ENOENT
+	}
+	old := s.Destinations[i]
+	d.ActiveConns, d.InactiveConns = old.ActiveConns, old.InactiveConns
+	s.Destinations[i] = d
+	return nil
+}
+
+func (f *Fake) deleteDest(key ServiceKey, d Destination) error {
+	s := f.svcs[key]
+	if s == nil {
+		return syscall.ESRCH
+	}
+	i := destIndex(s, d.AddrPort())
+	if i < 0 {
+		return syscall.ENOENT
+	}
+	s.Destinations = slices.Delete(s.Destinations, i, i+1)
+	return nil
 }
 
 // fakeCheckDest mirrors the kernel's own range checks.

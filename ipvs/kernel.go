@@ -41,3 +41,31 @@ func svcGone(err error) bool { return errors.Is(err, syscall.ESRCH) }
 // destGone reports a destination operation on a destination (ENOENT) or
 // service (ESRCH) that is not there.
 func destGone(err error) bool { return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ESRCH) }
+
+// Write is one change to the table, as a Batcher takes it. Kind is one of
+// OpCreateService, OpUpdateService, OpDeleteService, OpCreateDestination,
+// OpUpdateDestination and OpDeleteDestination. Service is the whole service
+// for service creates and updates (its Destinations are ignored); the other
+// kinds use only Service.Key. Dest is the destination of destination writes.
+type Write struct {
+	Kind    OpKind
+	Service Service
+	Dest    Destination
+}
+
+// Batcher is a Kernel that can send many writes in one round trip, as
+// netlink allows. The Reconciler uses it when the Kernel has it.
+type Batcher interface {
+	Kernel
+	// Batch performs ws in order, each on its own: a failed write does not
+	// stop the ones after it (a destination create after its service's
+	// failed create fails in turn, with ESRCH). It returns one error per
+	// write, nil for success, with the errnos described on Kernel. Writes
+	// whose answer was lost fail with an error matching ErrOutcomeUnknown:
+	// they may or may not have happened.
+	Batch(ws []Write) []error
+}
+
+// ErrOutcomeUnknown marks a batched write whose answer never came back (the
+// socket lost it, or the batch could not be sent whole).
+var ErrOutcomeUnknown = errors.New("outcome unknown")

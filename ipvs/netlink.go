@@ -15,19 +15,21 @@ import (
 )
 
 // Netlink is the Kernel of the running system, spoken to over generic
-// netlink with github.com/cloudflare/ipvs (one request per call; the
-// library has no batching).
+// netlink. Reads and single writes go through github.com/cloudflare/ipvs
+// (one request per call); Batch sends many writes per system call on a
+// socket of its own.
 type Netlink struct {
 	mu sync.Mutex // the library makes no promise about concurrent use
 	c  lib.Client
+	b  *batchConn // nil: Batch falls back to one call per write
 }
 
-var _ Kernel = (*Netlink)(nil)
+var _ Batcher = (*Netlink)(nil)
 
-// NewNetlink opens an IPVS netlink socket. The socket belongs to the network
-// namespace of the calling OS thread for its whole life: to program another
-// namespace, call NewNetlink from a goroutine that has locked its thread and
-// entered that namespace.
+// NewNetlink opens the IPVS netlink sockets. They belong to the network
+// namespace of the calling OS thread for their whole life: to program
+// another namespace, call NewNetlink from a goroutine that has locked its
+// thread and entered that namespace.
 //
 // The kernel refuses (EINVAL) an IPv4 destination whose address has no
 // unicast route in that namespace, so program IPVS after the interfaces.
@@ -36,15 +38,40 @@ func NewNetlink() (*Netlink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open IPVS netlink socket (is the ip_vs module loaded?): %w", err)
 	}
-	return &Netlink{c: c}, nil
+	b, err := dialBatch()
+	if err != nil {
+		if cl, ok := c.(io.Closer); ok {
+			cl.Close()
+		}
+		return nil, fmt.Errorf("open IPVS netlink socket for batches: %w", err)
+	}
+	return &Netlink{c: c, b: b}, nil
 }
 
-// Close releases the socket.
+// Close releases the sockets.
 func (n *Netlink) Close() error {
+	var errs []error
 	if c, ok := n.c.(io.Closer); ok {
-		return c.Close()
+		errs = append(errs, c.Close())
 	}
-	return nil
+	if n.b != nil {
+		errs = append(errs, n.b.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Batch implements Batcher.
+func (n *Netlink) Batch(ws []Write) []error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.b != nil {
+		return n.b.batch(ws)
+	}
+	errs := make([]error, len(ws))
+	for i, w := range ws {
+		errs[i] = n.write(w)
+	}
+	return errs
 }
 
 // Services implements Kernel.
@@ -110,44 +137,61 @@ func (n *Netlink) destinations(ls lib.Service) ([]Destination, error) {
 
 // CreateService implements Kernel.
 func (n *Netlink) CreateService(s Service) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return errnoOf(n.c.CreateService(toLibService(s)))
+	return n.locked(Write{Kind: OpCreateService, Service: s})
 }
 
 // UpdateService implements Kernel.
 func (n *Netlink) UpdateService(s Service) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return errnoOf(n.c.UpdateService(toLibService(s)))
+	return n.locked(Write{Kind: OpUpdateService, Service: s})
 }
 
 // DeleteService implements Kernel.
 func (n *Netlink) DeleteService(key ServiceKey) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return errnoOf(n.c.RemoveService(toLibService(Service{Key: key})))
+	return n.locked(Write{Kind: OpDeleteService, Service: Service{Key: key}})
 }
 
 // CreateDestination implements Kernel.
 func (n *Netlink) CreateDestination(key ServiceKey, d Destination) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return errnoOf(n.c.CreateDestination(toLibService(Service{Key: key}), toLibDest(d)))
+	return n.locked(Write{Kind: OpCreateDestination, Service: Service{Key: key}, Dest: d})
 }
 
 // UpdateDestination implements Kernel.
 func (n *Netlink) UpdateDestination(key ServiceKey, d Destination) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return errnoOf(n.c.UpdateDestination(toLibService(Service{Key: key}), toLibDest(d)))
+	return n.locked(Write{Kind: OpUpdateDestination, Service: Service{Key: key}, Dest: d})
 }
 
 // DeleteDestination implements Kernel.
 func (n *Netlink) DeleteDestination(key ServiceKey, d Destination) error {
+	return n.locked(Write{Kind: OpDeleteDestination, Service: Service{Key: key}, Dest: d})
+}
+
+func (n *Netlink) locked(w Write) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return errnoOf(n.c.RemoveDestination(toLibService(Service{Key: key}), toLibDest(d)))
+	return n.write(w)
+}
+
+// write performs one write through the library, with n.mu held.
+func (n *Netlink) write(w Write) error {
+	ls := toLibService(w.Service)
+	var err error
+	switch w.Kind {
+	case OpCreateService:
+		err = n.c.CreateService(ls)
+	case OpUpdateService:
+		err = n.c.UpdateService(ls)
+	case OpDeleteService:
+		err = n.c.RemoveService(ls)
+	case OpCreateDestination:
+		err = n.c.CreateDestination(ls, toLibDest(w.Dest))
+	case OpUpdateDestination:
+		err = n.c.UpdateDestination(ls, toLibDest(w.Dest))
+	case OpDeleteDestination:
+		err = n.c.RemoveDestination(ls, toLibDest(w.Dest))
+	default:
+		return fmt.Errorf("ipvs: %q is not a write", w.Kind)
+	}
+	return errnoOf(err)
 }
 
 // errnoOf reduces a netlink error to its errno, so that messages read

@@ -1,10 +1,12 @@
 package ipvs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"syscall"
@@ -25,7 +27,17 @@ type Config struct {
 	// DrainTimeout: 0 means DefaultDrainTimeout; a negative value deletes
 	// removed destinations at once, without draining.
 	DrainTimeout time.Duration
-	// Now is the clock used for draining; nil means time.Now.
+	// CacheFor lets Apply plan against the reconciler's own view of the
+	// kernel (its last full read, kept up to date with its own writes) for
+	// this long after that read, instead of re-reading the whole table on
+	// every pass, which takes seconds for thousands of destinations.
+	// Services whose state matters beyond the view are still read, one by
+	// one: those losing destinations (the drain needs connection counts)
+	// and those a failed write left in doubt. Zero re-reads the whole
+	// table on every Apply. Resync always re-reads it, so drift is
+	// repaired at the latest on the next Resync, or Apply after CacheFor.
+	CacheFor time.Duration
+	// Now is the clock used for draining and CacheFor; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger // nil means slog.Default()
 }
@@ -65,6 +77,21 @@ type Reconciler struct {
 	desired    []Service // last desired state, normalized; nil before the first Apply
 	applied    bool
 	prev       map[ServiceKey]*Service // desired state of the previous pass, for repair accounting
+
+	// raw is the last desired state as given, indexed by normalized key
+	// in rawIdx: SetWeight re-normalizes one service from it, because the
+	// sorry-server rule needs to know which destination is the sorry one.
+	raw    []Service
+	rawIdx map[ServiceKey]int
+
+	cacheFor time.Duration
+	// view is the kernel's table as last read in full, updated with every
+	// write since (and single-service re-reads); nil until a full read.
+	view   map[ServiceKey]*Service
+	viewAt time.Time // when the full read happened
+	// doubt holds services whose view a failed or unanswered write may
+	// have made wrong; they are re-read before their next use.
+	doubt map[ServiceKey]bool
 }
 
 // New returns a Reconciler and loads the ownership state file. An
@@ -83,6 +110,8 @@ func New(cfg Config) (*Reconciler, error) {
 		log:          cfg.Logger,
 		owned:        map[ServiceKey]bool{},
 		drains:       map[drainID]time.Time{},
+		cacheFor:     cfg.CacheFor,
+		doubt:        map[ServiceKey]bool{},
 	}
 	if r.drainTimeout == 0 {
 		r.drainTimeout = DefaultDrainTimeout
@@ -128,19 +157,35 @@ func (r *Reconciler) Apply(ctx context.Context, desired []Service) (Result, erro
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.desired, r.applied = want, true
-	return r.apply(ctx, want)
+	r.keepRaw(desired)
+	return r.apply(ctx, want, false)
 }
 
-// Resync re-applies the last desired state, repairing drift. Before the
-// first Apply it does nothing: an unknown desired state must not be read as
-// an empty one, which would remove every owned service.
+// Resync re-reads the whole kernel table and re-applies the last desired
+// state, repairing drift. Before the first Apply it does nothing: an
+// unknown desired state must not be read as an empty one, which would
+// remove every owned service.
 func (r *Reconciler) Resync(ctx context.Context) (Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.applied {
 		return Result{}, nil
 	}
-	return r.apply(ctx, r.desired)
+	return r.apply(ctx, r.desired, true)
+}
+
+// keepRaw remembers desired (already validated) for SetWeight.
+func (r *Reconciler) keepRaw(desired []Service) {
+	r.raw = make([]Service, len(desired))
+	r.rawIdx = make(map[ServiceKey]int, len(desired))
+	for i, s := range desired {
+		r.raw[i] = cloneService(s)
+		k := s.Key
+		if k.Family == 4 {
+			k.Addr = k.Addr.Unmap() // as normalize does
+		}
+		r.rawIdx[k] = i
+	}
 }
 
 // Run calls Resync every interval until ctx ends, logging failures, and
@@ -163,7 +208,7 @@ func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-func (r *Reconciler) apply(ctx context.Context, want []Service) (Result, error) {
+func (r *Reconciler) apply(ctx context.Context, want []Service, full bool) (Result, error) {
 	var res Result
 	var errs []error
 	fail := func(err error) {
@@ -183,38 +228,31 @@ func (r *Reconciler) apply(ctx context.Context, want []Service) (Result, error) 
 		fail(err)
 	}
 
-	list, err := r.k.Services()
-	if err != nil {
-		fail(fmt.Errorf("ipvs: read kernel table: %w", err))
-		return res, errors.Join(errs...)
-	}
-	cur := make(map[ServiceKey]*Service, len(list))
-	for i := range list {
-		sortDests(&list[i])
-		cur[list[i].Key] = &list[i]
-	}
+	now := r.now()
 	wantIdx := make(map[ServiceKey]*Service, len(want))
 	for i := range want {
 		wantIdx[want[i].Key] = &want[i]
 	}
+	if full || !r.viewFresh(now) || r.refresh(wantIdx) != nil {
+		if err := r.readAll(now); err != nil {
+			fail(fmt.Errorf("ipvs: read kernel table: %w", err))
+			return res, errors.Join(errs...)
+		}
+	}
+	cur := r.view
 	r.pruneDrains(cur, wantIdx)
 
-	now := r.now()
 	d := r.differ(now)
+	var todo []svcPlan
 	for _, p := range d.plan(cur, want) {
-		if err := ctx.Err(); err != nil {
-			fail(err)
-			break
-		}
 		if p.forget {
 			delete(r.owned, p.key)
 			r.ownedDirty = true
 			continue
 		}
-		if !r.run(ctx, d, p, &res, fail, true) {
-			break
-		}
+		todo = append(todo, p)
 	}
+	r.execute(ctx, d, todo, &res, fail)
 
 	r.prev = wantIdx
 	if err := r.saveOwned(); err != nil {
@@ -227,109 +265,400 @@ func (r *Reconciler) apply(ctx context.Context, want []Service) (Result, error) 
 	return res, errors.Join(errs...)
 }
 
+// viewFresh reports whether Apply may plan against the view.
+func (r *Reconciler) viewFresh(now time.Time) bool {
+	return r.view != nil && r.cacheFor > 0 && now.Sub(r.viewAt) < r.cacheFor
+}
+
+// readAll replaces the view with a full read of the kernel table.
+func (r *Reconciler) readAll(now time.Time) error {
+	list, err := r.k.Services()
+	if err != nil {
+		r.view = nil
+		return err
+	}
+	view := make(map[ServiceKey]*Service, len(list))
+	for i := range list {
+		sortDests(&list[i])
+		view[list[i].Key] = &list[i]
+	}
+	r.view, r.viewAt = view, now
+	clear(r.doubt)
+	return nil
+}
+
+// refresh re-reads, one by one, the services whose view is not enough to
+// plan them: those in doubt, and those that lose destinations, whose
+// connection counts decide between draining and deleting.
+func (r *Reconciler) refresh(want map[ServiceKey]*Service) error {
+	var keys []ServiceKey
+	for k, c := range r.view {
+		w := want[k]
+		if r.doubt[k] || (w == nil && r.owned[k]) || (w != nil && losesDests(c, w)) {
+			keys = append(keys, k)
+		}
+	}
+	for k := range r.doubt {
+		if r.view[k] == nil {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		if err := r.reread(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reread replaces the view of one service with the kernel's.
+func (r *Reconciler) reread(key ServiceKey) error {
+	s, err := r.k.Service(key)
+	switch {
+	case err == nil:
+		sortDests(&s)
+		r.view[key] = &s
+	case svcGone(err):
+		delete(r.view, key)
+	default:
+		return fmt.Errorf("re-read service %s: %w", key, err)
+	}
+	delete(r.doubt, key)
+	return nil
+}
+
+// losesDests reports whether cur holds a destination want does not.
+// Both are sorted.
+func losesDests(cur, want *Service) bool {
+	ws := want.Destinations
+	j := 0
+	for i := range cur.Destinations {
+		ap := cur.Destinations[i].AddrPort()
+		for j < len(ws) && ws[j].AddrPort().Compare(ap) < 0 {
+			j++
+		}
+		if j == len(ws) || ws[j].AddrPort() != ap {
+			return true
+		}
+	}
+	return false
+}
+
+// SetWeight changes the weight of one real server in the last desired
+// state and brings the kernel to it. It is the fast path for health
+// checks: it plans that one service against the reconciler's view of the
+// kernel, so it costs one write whatever the size of the table, and reads
+// the kernel only for a service in doubt or losing a destination (the
+// sorry server, when dst regains weight). Drift elsewhere in that service
+// is left to the next Resync. The sorry-server rule applies as in Apply.
+//
+// dst is the real server as given to Apply (a zero port means the
+// service's); the sorry server itself cannot be set.
+func (r *Reconciler) SetWeight(ctx context.Context, key ServiceKey, dst netip.AddrPort, weight int32) (Result, error) {
+	if key.Family == 4 {
+		key.Addr = key.Addr.Unmap()
+	}
+	dst = netip.AddrPortFrom(dst.Addr().Unmap(), cmp.Or(dst.Port(), key.Port))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.applied {
+		return Result{Errors: 1}, errors.New("ipvs: SetWeight before the first Apply")
+	}
+	i, ok := r.rawIdx[key]
+	if !ok {
+		return Result{Errors: 1}, fmt.Errorf("ipvs: service %s is not in the desired state", key)
+	}
+	raw := cloneService(r.raw[i])
+	j := slices.IndexFunc(raw.Destinations, func(d Destination) bool { return destID(&key, &d) == dst })
+	if j < 0 {
+		return Result{Errors: 1}, fmt.Errorf("ipvs: %s is not a real server of %s", dst, key)
+	}
+	raw.Destinations[j].Weight = weight
+	n, err := normalize(raw)
+	if err != nil {
+		return Result{Errors: 1}, fmt.Errorf("ipvs: invalid weight for %s in %s: %w", dst, key, err)
+	}
+	w, _ := slices.BinarySearchFunc(r.desired, key, func(s Service, k ServiceKey) int { return s.Key.Compare(k) })
+	// This write is a change, not a repair: plan against the service as
+	// it was desired before.
+	prev := map[ServiceKey]*Service{}
+	if p := r.prev[key]; p != nil {
+		old := cloneService(*p)
+		prev[key] = &old
+	}
+	r.raw[i] = raw
+	// In place: r.prev points into r.desired, so later passes measure
+	// repairs against the new weight.
+	r.desired[w] = n
+	return r.applyOne(ctx, &r.desired[w], prev)
+}
+
+// applyOne brings one desired service to the kernel, planned against the
+// view (read alone when the view will not do). prev holds its previous
+// desired state, for repair accounting.
+func (r *Reconciler) applyOne(ctx context.Context, want *Service, prev map[ServiceKey]*Service) (Result, error) {
+	var res Result
+	var errs []error
+	fail := func(err error) {
+		res.Errors++
+		errs = append(errs, err)
+	}
+	key := want.Key
+	now := r.now()
+	var cur *Service
+	if c, ok := r.view[key]; r.view == nil || r.doubt[key] || (ok && losesDests(c, want)) {
+		s, err := r.k.Service(key)
+		switch {
+		case err == nil:
+			sortDests(&s)
+			cur = &s
+		case !svcGone(err):
+			fail(fmt.Errorf("ipvs: read service %s: %w", key, err))
+			return res, errors.Join(errs...)
+		}
+		if r.view != nil {
+			if cur != nil {
+				r.view[key] = cur
+			} else {
+				delete(r.view, key)
+			}
+			delete(r.doubt, key)
+		}
+	} else {
+		cur = c
+	}
+	for id := range r.drains {
+		if id.svc == key && (cur == nil || !hasDest(cur, id.dst) || hasDest(want, id.dst)) {
+			delete(r.drains, id)
+		}
+	}
+	d := r.differ(now)
+	d.prev = prev
+	if ops := d.service(key, cur, want); len(ops) > 0 {
+		r.execute(ctx, d, []svcPlan{{key: key, want: want, ops: ops}}, &res, fail)
+	}
+	res.Draining = len(r.drains)
+	return res, errors.Join(errs...)
+}
+
 func (r *Reconciler) differ(now time.Time) *differ {
 	return &differ{prev: r.prev, drains: r.drains, owned: r.owned, drainTimeout: r.drainTimeout, now: now}
 }
 
-// run executes one service's plan. A create that meets EEXIST, or an update
-// that meets ESRCH/ENOENT, means the kernel changed since it was read: the
-// service is re-read and planned once more (retry). It returns false when
-// ctx ended.
-func (r *Reconciler) run(ctx context.Context, d *differ, p svcPlan, res *Result, fail func(error), retry bool) bool {
-	stale := false
-	for _, o := range p.ops {
-		if err := ctx.Err(); err != nil {
-			fail(err)
-			return false
-		}
-		err := r.exec(o, d.now)
-		if err == nil {
-			r.count(o, res)
-			continue
-		}
-		if retry && ((isCreate(o.kind) && isExist(err)) || (isUpdate(o.kind) && gone(o.kind, err))) {
-			r.log.Info("ipvs: kernel changed under us, re-reading service", "service", p.key.String(), "op", o.describe(), "err", err)
-			stale = true
-			break
-		}
-		r.log.Error("ipvs: kernel write failed", "op", o.describe(), "err", err)
-		if o.svc != nil && errors.Is(err, syscall.ENOENT) {
-			err = fmt.Errorf("%w (is kernel module ip_vs_%s available?)", err, o.svc.Scheduler)
-		}
-		fail(fmt.Errorf("%s: %w", o.describe(), err))
-		if o.kind == opCreateService {
-			break // its destinations would only fail too
-		}
-	}
-	if !stale {
-		return true
-	}
-	fresh, err := r.k.Service(p.key)
-	var cur *Service
-	switch {
-	case err == nil:
-		sortDests(&fresh)
-		cur = &fresh
-	case svcGone(err):
-		if p.want == nil { // an undesired service vanished by itself
-			delete(r.owned, p.key)
-			r.ownedDirty = true
-			return true
-		}
-	default:
-		fail(fmt.Errorf("re-read service %s: %w", p.key, err))
-		return true
-	}
-	p.ops = d.service(p.key, cur, p.want)
-	return r.run(ctx, d, p, res, fail, false)
+// reconcilerBatch is how many writes go to a Batcher per call: the unit
+// between checks of ctx, and after which the writes of a service whose
+// create failed are no longer sent.
+const reconcilerBatch = 2048
+
+// planRun is the progress of one plan.
+type planRun struct {
+	stopped bool // send nothing more of it
+	stale   bool // re-read and re-plan it
 }
 
-// exec performs one op and updates the bookkeeping. Deleting something
-// already gone is success.
-func (r *Reconciler) exec(o op, now time.Time) error {
+// execute carries out plans, batched when the Kernel is a Batcher, and
+// then re-plans, once, the services found changed under us.
+func (r *Reconciler) execute(ctx context.Context, d *differ, plans []svcPlan, res *Result, fail func(error)) {
+	stale := r.runPlans(ctx, d, plans, res, fail, true)
+	if len(stale) == 0 || ctx.Err() != nil {
+		return
+	}
+	again := make([]svcPlan, 0, len(stale))
+	for _, p := range stale {
+		fresh, err := r.k.Service(p.key)
+		var cur *Service
+		switch {
+		case err == nil:
+			sortDests(&fresh)
+			cur = &fresh
+		case svcGone(err):
+			if p.want == nil { // an undesired service vanished by itself
+				delete(r.owned, p.key)
+				r.ownedDirty = true
+				continue
+			}
+		default:
+			fail(fmt.Errorf("re-read service %s: %w", p.key, err))
+			continue
+		}
+		if r.view != nil {
+			if cur != nil {
+				c := cloneService(*cur)
+				r.view[p.key] = &c
+			} else {
+				delete(r.view, p.key)
+			}
+			delete(r.doubt, p.key)
+		}
+		p.ops = d.service(p.key, cur, p.want)
+		again = append(again, p)
+	}
+	r.runPlans(ctx, d, again, res, fail, false)
+}
+
+// runPlans sends the plans' writes in order, in chunks of reconcilerBatch
+// for a Batcher (one at a time otherwise), and settles each answer. A
+// plan stops at a failed service create or, when retry is set, at a
+// write showing the kernel changed under us; it returns the latter.
+func (r *Reconciler) runPlans(ctx context.Context, d *differ, plans []svcPlan, res *Result, fail func(error), retry bool) []svcPlan {
+	b, batching := r.k.(Batcher)
+	size := 1
+	if batching {
+		size = reconcilerBatch
+	}
+	type ref struct{ p, o int }
+	var queue []ref
+	for pi := range plans {
+		for oi, o := range plans[pi].ops {
+			if o.kind == opMarkDrain { // bookkeeping only
+				r.done(o, d.now)
+				continue
+			}
+			queue = append(queue, ref{pi, oi})
+		}
+	}
+	st := make([]planRun, len(plans))
+	chunk := make([]ref, 0, min(size, len(queue)))
+	ws := make([]Write, 0, cap(chunk))
+	for next := 0; next < len(queue); {
+		if err := ctx.Err(); err != nil {
+			fail(err)
+			break
+		}
+		chunk, ws = chunk[:0], ws[:0]
+		for ; next < len(queue) && len(chunk) < size; next++ {
+			q := queue[next]
+			if st[q.p].stopped {
+				continue
+			}
+			chunk = append(chunk, q)
+			ws = append(ws, plans[q.p].ops[q.o].write())
+		}
+		if len(chunk) == 0 {
+			break
+		}
+		var errs []error
+		if batching {
+			errs = b.Batch(ws)
+		} else {
+			errs = []error{call(r.k, ws[0])}
+		}
+		for i, q := range chunk {
+			err := ErrOutcomeUnknown // a Batcher that answered short
+			if i < len(errs) {
+				err = errs[i]
+			}
+			r.settle(&st[q.p], plans[q.p].ops[q.o], err, d.now, res, fail, retry)
+		}
+	}
+	var stale []svcPlan
+	for pi := range plans {
+		if st[pi].stale {
+			stale = append(stale, plans[pi])
+		}
+	}
+	return stale
+}
+
+// settle books the answer to one write. Deleting something already gone
+// is success. A failure puts the service's view in doubt.
+func (r *Reconciler) settle(st *planRun, o op, err error, now time.Time, res *Result, fail func(error), retry bool) {
+	if (o.kind == opDeleteService && svcGone(err)) || (o.kind == opDeleteDest && destGone(err)) {
+		err = nil
+	}
+	if err == nil {
+		r.done(o, now)
+		r.count(o, res)
+		return
+	}
+	r.doubt[o.key] = true
+	if st.stopped {
+		// Batched behind the failure that stopped its plan, which is
+		// reported already (a destination of a service not created).
+		r.log.Debug("ipvs: write after a failed one of its service failed too", "op", o.describe(), "err", err)
+		return
+	}
+	if retry && ((isCreate(o.kind) && isExist(err)) || (isUpdate(o.kind) && gone(o.kind, err))) {
+		r.log.Info("ipvs: kernel changed under us, re-reading service", "service", o.key.String(), "op", o.describe(), "err", err)
+		st.stopped, st.stale = true, true
+		return
+	}
+	r.log.Error("ipvs: kernel write failed", "op", o.describe(), "err", err)
+	if o.svc != nil && errors.Is(err, syscall.ENOENT) {
+		err = fmt.Errorf("%w (is kernel module ip_vs_%s available?)", err, o.svc.Scheduler)
+	}
+	fail(fmt.Errorf("%s: %w", o.describe(), err))
+	if o.kind == opCreateService {
+		st.stopped = true // its destinations would only fail too
+	}
+}
+
+// done updates the bookkeeping and the view after a write succeeded.
+func (r *Reconciler) done(o op, now time.Time) {
 	id := drainID{o.key, o.dest.AddrPort()}
-	var err error
 	switch o.kind {
-	case opCreateService:
-		err = r.k.CreateService(*o.svc)
-	case opUpdateService:
-		err = r.k.UpdateService(*o.svc)
 	case opDeleteService:
-		if err = r.k.DeleteService(o.key); err == nil || svcGone(err) {
-			err = nil
-			delete(r.owned, o.key)
-			r.ownedDirty = true
-			for id := range r.drains {
-				if id.svc == o.key {
-					delete(r.drains, id)
-				}
+		delete(r.owned, o.key)
+		r.ownedDirty = true
+		for id := range r.drains {
+			if id.svc == o.key {
+				delete(r.drains, id)
 			}
 		}
-	case opCreateDest:
-		if err = r.k.CreateDestination(o.key, o.dest); err == nil {
-			delete(r.drains, id)
-		}
-	case opUpdateDest:
-		if err = r.k.UpdateDestination(o.key, o.dest); err == nil {
-			delete(r.drains, id)
-		}
+	case opCreateDest, opUpdateDest, opDeleteDest:
+		delete(r.drains, id)
 	case opDrainDest:
-		d := o.dest
-		d.Weight = 0
-		if err = r.k.UpdateDestination(o.key, d); err == nil {
-			if _, ok := r.drains[id]; !ok {
-				r.drains[id] = now
-			}
-		}
-	case opDeleteDest:
-		if err = r.k.DeleteDestination(o.key, o.dest); err == nil || destGone(err) {
-			err = nil
-			delete(r.drains, id)
+		if _, ok := r.drains[id]; !ok {
+			r.drains[id] = now
 		}
 	case opMarkDrain:
 		r.drains[id] = now
 	}
-	return err
+	if r.view != nil && !viewApply(r.view, o) {
+		r.doubt[o.key] = true
+	}
+}
+
+// write is the kernel write that performs o.
+func (o op) write() Write {
+	w := Write{Service: Service{Key: o.key}, Dest: o.dest}
+	switch o.kind {
+	case opCreateService:
+		w.Kind, w.Service = OpCreateService, *o.svc
+	case opUpdateService:
+		w.Kind, w.Service = OpUpdateService, *o.svc
+	case opDeleteService:
+		w.Kind = OpDeleteService
+	case opCreateDest:
+		w.Kind = OpCreateDestination
+	case opUpdateDest:
+		w.Kind = OpUpdateDestination
+	case opDrainDest:
+		w.Kind = OpUpdateDestination
+		w.Dest.Weight = 0
+	case opDeleteDest:
+		w.Kind = OpDeleteDestination
+	}
+	return w
+}
+
+// call performs w with the Kernel's single-write methods.
+func call(k Kernel, w Write) error {
+	switch w.Kind {
+	case OpCreateService:
+		return k.CreateService(w.Service)
+	case OpUpdateService:
+		return k.UpdateService(w.Service)
+	case OpDeleteService:
+		return k.DeleteService(w.Service.Key)
+	case OpCreateDestination:
+		return k.CreateDestination(w.Service.Key, w.Dest)
+	case OpUpdateDestination:
+		return k.UpdateDestination(w.Service.Key, w.Dest)
+	case OpDeleteDestination:
+		return k.DeleteDestination(w.Service.Key, w.Dest)
+	}
+	return fmt.Errorf("ipvs: %q is not a write", w.Kind)
 }
 
 func isCreate(k opKind) bool { return k == opCreateService || k == opCreateDest }
@@ -373,6 +702,12 @@ func (r *Reconciler) count(o op, res *Result) {
 	if o.repair {
 		res.Repaired++
 		r.log.Warn("ipvs: repaired drift, "+done, attrs...)
+		return
+	}
+	if done == "created" {
+		// Programming a large table creates thousands of entries; the
+		// caller logs the pass's totals. Changes to a live table stay visible.
+		r.log.Debug("ipvs: "+done, attrs...)
 		return
 	}
 	r.log.Info("ipvs: "+done, attrs...)

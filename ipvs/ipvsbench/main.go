@@ -1,0 +1,642 @@
+// Command ipvsbench times IPVS programming in a User-Mode Linux guest (the
+// host kernel has no IPVS): the director's batched reconciler beside the
+// one-request-per-write path and `ipvsadm -R` of the same rules, one
+// weight change through Reconciler.SetWeight, and full reads
+// (`ipvsadm -Ln`, the reconciler's own, `director status -n`).
+//
+// On the host, as root:
+//
+//	go run ./ipvs/ipvsbench [-services 1000] [-dests 10] [-work DIR]
+//
+// boots the guest, runs itself inside (-guest) and prints the figures;
+// the guest writes them to DIR/results.json. Compare figures of one run:
+// UML timings are noisy from run to run.
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/director-lb/director/ipvs"
+)
+
+func main() {
+	var o options
+	flag.IntVar(&o.services, "services", 1000, "virtual services")
+	flag.IntVar(&o.dests, "dests", 10, "real servers per service")
+	flag.IntVar(&o.samples, "samples", 21, "samples of each single-weight timing")
+	flag.BoolVar(&o.old, "old", true, "also time the one-request-per-write path")
+	flag.StringVar(&o.work, "work", "", "host: work directory, outside /tmp (default labtests/.work/perf under the repository)")
+	flag.DurationVar(&o.limit, "limit", 20*time.Minute, "host: longest the guest may run")
+	flag.BoolVar(&o.guest, "guest", false, "run the measurements here (inside the guest)")
+	flag.StringVar(&o.out, "out", "", "guest: directory for results.json")
+	flag.StringVar(&o.director, "director", "", "guest: director binary whose `status -n` to time")
+	flag.Parse()
+	var err error
+	if o.guest {
+		err = guest(o)
+	} else {
+		err = host(o)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ipvsbench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	services, dests, samples int
+	old, guest               bool
+	work, out, director      string
+	limit                    time.Duration
+}
+
+// Results is what one guest run measured. Durations are in seconds.
+type Results struct {
+	Services, Dests, Writes int
+	Kernel                  string
+
+	BatchedApply  float64 // (a) Apply from empty, batched
+	BatchedVerify string  // "ok" when a full read matched the desired table
+	ReaderFull    float64 // Netlink.Services on the full table
+	ResyncNoop    float64 // Resync of the converged table: full read and diff
+
+	SetWeight      Stats   // (d) SetWeight on the full table
+	SetWeightSmall Stats   // SetWeight on a 10 x 10 table
+	CachedApply    Stats   // Apply of the whole desired state, one weight changed, CacheFor set
+	UncachedApply  float64 // the same without CacheFor: a full read each time
+
+	DeleteAll float64 // Apply of nothing, without draining: batched deletes
+
+	// Checks of Batch against the real kernel: each failure attributed to
+	// its write, none lost, in a mixed batch and in a batch that all fails.
+	BatchErrnos   string
+	BatchAllFail  string
+	AllFailWrites int
+
+	OldApply float64 `json:",omitempty"` // (b) Apply from empty, one request per write
+
+	IpvsadmRestore   float64 // (c) ipvsadm -R of the same rules
+	IpvsadmRestoreOK string
+	IpvsadmList      float64 // (e) ipvsadm -Ln
+	IpvsadmListLines int
+	DirectorStatus   float64 `json:",omitempty"` // director status -n
+	DirectorStatusOK string  `json:",omitempty"`
+}
+
+// Stats summarizes timings in milliseconds.
+type Stats struct {
+	N                 int
+	Min, Median, Max  float64
+	SamplesMillis     []float64
+	VerifiedInKernel  bool
+	KernelReadsPerSet int `json:",omitempty"`
+}
+
+func statsOf(ds []time.Duration) Stats {
+	ms := make([]float64, len(ds))
+	for i, d := range ds {
+		ms[i] = float64(d.Microseconds()) / 1000
+	}
+	s := Stats{N: len(ms), SamplesMillis: ms}
+	if len(ms) == 0 {
+		return s
+	}
+	sorted := slices.Clone(ms)
+	slices.Sort(sorted)
+	s.Min, s.Median, s.Max = sorted[0], sorted[len(sorted)/2], sorted[len(sorted)-1]
+	return s
+}
+
+// table is n services of m real servers, as in ipvs's own benchmarks:
+// VIPs 10.1.x.y:80, real servers 10.2.j.1:80, wrr, direct routing.
+func table(n, m int, weight int32) []ipvs.Service {
+	out := make([]ipvs.Service, 0, n)
+	for i := range n {
+		k := ipvs.ServiceKey{Family: 4, Protocol: ipvs.TCP, Addr: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Port: 80}
+		s := ipvs.Service{Key: k, Scheduler: "wrr"}
+		for j := range m {
+			s.Destinations = append(s.Destinations, ipvs.Destination{
+				Addr: netip.AddrFrom4([4]byte{10, 2, byte((j + 1) >> 8), byte(j + 1)}), Port: 80, Weight: weight, Forward: ipvs.Route,
+			})
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// rules renders t for ipvsadm -R.
+func rules(t []ipvs.Service) string {
+	var b strings.Builder
+	for _, s := range t {
+		vip := netip.AddrPortFrom(s.Key.Addr, s.Key.Port)
+		fmt.Fprintf(&b, "-A -t %s -s %s\n", vip, s.Scheduler)
+		for _, d := range s.Destinations {
+			fmt.Fprintf(&b, "-a -t %s -r %s -g -w %d\n", vip, d.AddrPort(), d.Weight)
+		}
+	}
+	return b.String()
+}
+
+// unbatched hides Netlink's Batch, so the Reconciler writes one request
+// at a time, as before batching.
+type unbatched struct{ ipvs.Kernel }
+
+func guest(o options) (err error) {
+	if o.out == "" {
+		return errors.New("-guest needs -out")
+	}
+	res := Results{Services: o.services, Dests: o.dests, Writes: o.services * (1 + o.dests)}
+	defer func() {
+		b, jerr := json.MarshalIndent(res, "", "  ")
+		if jerr == nil {
+			jerr = os.WriteFile(filepath.Join(o.out, "results.json"), append(b, '\n'), 0o644)
+		}
+		err = errors.Join(err, jerr)
+		fmt.Println(summary(res))
+	}()
+	var uts syscall.Utsname
+	if syscall.Uname(&uts) == nil {
+		res.Kernel = cstr(uts.Release[:])
+	}
+	ctx := context.Background()
+	quiet := slog.New(slog.DiscardHandler)
+	nl, err := ipvs.NewNetlink()
+	if err != nil {
+		return err
+	}
+	defer nl.Close()
+	if err := flush(); err != nil {
+		return err
+	}
+	res.AllFailWrites = 5000
+	res.BatchErrnos, res.BatchAllFail = checkBatch(nl, res.AllFailWrites)
+	if err := flush(); err != nil {
+		return err
+	}
+
+	// SetWeight on a small table, for comparison with the big one.
+	small := table(10, 10, 1)
+	rec, err := ipvs.New(ipvs.Config{Kernel: nl, DrainTimeout: -1, Logger: quiet})
+	if err != nil {
+		return err
+	}
+	if _, err := rec.Apply(ctx, small); err != nil {
+		return fmt.Errorf("small table: %w", err)
+	}
+	if res.SetWeightSmall, err = timeSetWeight(ctx, rec, nl, small[5], o.samples); err != nil {
+		return err
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+
+	// (a) Batched Apply from empty.
+	want := table(o.services, o.dests, 1)
+	rec, err = ipvs.New(ipvs.Config{Kernel: nl, DrainTimeout: -1, CacheFor: time.Hour, Logger: quiet})
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	r, err := rec.Apply(ctx, want)
+	res.BatchedApply = time.Since(t0).Seconds()
+	if err != nil || r.Created != res.Writes {
+		return fmt.Errorf("batched apply: %v (%v)", err, r)
+	}
+	t0 = time.Now()
+	got, err := nl.Services()
+	res.ReaderFull = time.Since(t0).Seconds()
+	if err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	res.BatchedVerify = verify(got, want)
+
+	// (d) One weight change.
+	mid := want[len(want)/2]
+	if res.SetWeight, err = timeSetWeight(ctx, rec, nl, mid, o.samples); err != nil {
+		return err
+	}
+	var cached []time.Duration
+	for i := range o.samples {
+		w := int32(10 + i%2)
+		want[len(want)/2].Destinations[0].Weight = w
+		t0 := time.Now()
+		r, err := rec.Apply(ctx, want)
+		cached = append(cached, time.Since(t0))
+		if err != nil || r.Updated != 1 {
+			return fmt.Errorf("cached apply: %v (%v)", err, r)
+		}
+	}
+	res.CachedApply = statsOf(cached)
+	res.CachedApply.VerifiedInKernel = weightIs(nl, mid.Key, mid.Destinations[0].AddrPort(), want[len(want)/2].Destinations[0].Weight)
+
+	t0 = time.Now()
+	if r, err := rec.Resync(ctx); err != nil || r.Changed() {
+		return fmt.Errorf("resync: %v (%v)", err, r)
+	}
+	res.ResyncNoop = time.Since(t0).Seconds()
+
+	plain, err := ipvs.New(ipvs.Config{Kernel: nl, DrainTimeout: -1, Logger: quiet})
+	if err != nil {
+		return err
+	}
+	if _, err := plain.Apply(ctx, want); err != nil {
+		return err
+	}
+	want[len(want)/2].Destinations[0].Weight = 42
+	t0 = time.Now()
+	if r, err := plain.Apply(ctx, want); err != nil || r.Updated != 1 {
+		return fmt.Errorf("uncached apply: %v (%v)", err, r)
+	}
+	res.UncachedApply = time.Since(t0).Seconds()
+
+	t0 = time.Now()
+	if r, err := plain.Apply(ctx, nil); err != nil || r.Deleted != o.services {
+		return fmt.Errorf("delete all: %v (%v)", err, r)
+	}
+	res.DeleteAll = time.Since(t0).Seconds()
+	if err := flush(); err != nil {
+		return err
+	}
+
+	// (b) One request per write.
+	if o.old {
+		old, err := ipvs.New(ipvs.Config{Kernel: unbatched{nl}, DrainTimeout: -1, Logger: quiet})
+		if err != nil {
+			return err
+		}
+		t0 = time.Now()
+		r, err := old.Apply(ctx, table(o.services, o.dests, 1))
+		res.OldApply = time.Since(t0).Seconds()
+		if err != nil || r.Created != res.Writes {
+			return fmt.Errorf("unbatched apply: %v (%v)", err, r)
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+
+	// (c) ipvsadm -R, then (e) ipvsadm -Ln and director status -n.
+	t0 = time.Now()
+	cmd := exec.Command("ipvsadm", "-R")
+	cmd.Stdin = strings.NewReader(rules(table(o.services, o.dests, 1)))
+	out, err := cmd.CombinedOutput()
+	res.IpvsadmRestore = time.Since(t0).Seconds()
+	if err != nil {
+		return fmt.Errorf("ipvsadm -R: %w: %s", err, out)
+	}
+	if got, err := nl.Services(); err != nil {
+		res.IpvsadmRestoreOK = err.Error()
+	} else {
+		res.IpvsadmRestoreOK = verify(got, table(o.services, o.dests, 1))
+	}
+	t0 = time.Now()
+	out, err = exec.Command("ipvsadm", "-Ln").Output()
+	res.IpvsadmList = time.Since(t0).Seconds()
+	if err != nil {
+		return fmt.Errorf("ipvsadm -Ln: %w", err)
+	}
+	res.IpvsadmListLines = strings.Count(string(out), "\n")
+	if o.director != "" {
+		var stderr strings.Builder
+		cmd := exec.Command(o.director, "status", "-n")
+		cmd.Stderr = &stderr
+		t0 = time.Now()
+		dout, err := cmd.Output()
+		res.DirectorStatus = time.Since(t0).Seconds()
+		res.DirectorStatusOK = "ok"
+		switch {
+		case err != nil:
+			first, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
+			res.DirectorStatusOK = fmt.Sprintf("failed: %v: %s", err, first)
+		case string(dout) != string(out):
+			res.DirectorStatusOK = "output differs from ipvsadm -Ln"
+		}
+	}
+	return flush()
+}
+
+// checkBatch sends batches whose answers are known in advance and reports
+// "ok" or what differed.
+func checkBatch(nl *ipvs.Netlink, n int) (mixed, allFail string) {
+	a := ipvs.Service{Key: ipvs.ServiceKey{Family: 4, Protocol: ipvs.TCP, Addr: netip.MustParseAddr("10.9.0.1"), Port: 80}, Scheduler: "rr"}
+	missing := ipvs.ServiceKey{Family: 4, Protocol: ipvs.TCP, Addr: netip.MustParseAddr("10.9.0.2"), Port: 80}
+	x := ipvs.Destination{Addr: netip.MustParseAddr("10.2.0.1"), Port: 80, Weight: 1, Forward: ipvs.Route}
+	y := ipvs.Destination{Addr: netip.MustParseAddr("10.2.0.2"), Port: 80, Weight: 1, Forward: ipvs.Route}
+	ws := []ipvs.Write{
+		{Kind: ipvs.OpCreateService, Service: a},
+		{Kind: ipvs.OpCreateDestination, Service: a, Dest: x},
+		{Kind: ipvs.OpCreateDestination, Service: a, Dest: x},
+		{Kind: ipvs.OpCreateDestination, Service: ipvs.Service{Key: missing}, Dest: x},
+		{Kind: ipvs.OpUpdateDestination, Service: a, Dest: y},
+		{Kind: ipvs.OpCreateService, Service: a},
+		{Kind: ipvs.OpDeleteService, Service: a},
+	}
+	want := []error{nil, nil, syscall.EEXIST, syscall.ESRCH, syscall.ENOENT, syscall.EEXIST, nil}
+	mixed = "ok"
+	for i, err := range nl.Batch(ws) {
+		if !errors.Is(err, want[i]) || (want[i] == nil && err != nil) {
+			mixed = fmt.Sprintf("write %d (%s): %v, want %v", i, ws[i].Kind, err, want[i])
+			break
+		}
+	}
+	ws = ws[:0]
+	for i := range n {
+		d := x
+		d.Port = uint16(1000 + i)
+		ws = append(ws, ipvs.Write{Kind: ipvs.OpCreateDestination, Service: ipvs.Service{Key: missing}, Dest: d})
+	}
+	allFail = "ok"
+	for i, err := range nl.Batch(ws) {
+		if err != syscall.ESRCH {
+			allFail = fmt.Sprintf("write %d: %v, want ESRCH", i, err)
+			break
+		}
+	}
+	return mixed, allFail
+}
+
+// timeSetWeight flips the weight of svc's first real server samples
+// times and checks the kernel holds the last one.
+func timeSetWeight(ctx context.Context, rec *ipvs.Reconciler, nl *ipvs.Netlink, svc ipvs.Service, samples int) (Stats, error) {
+	dst := svc.Destinations[0].AddrPort()
+	var ds []time.Duration
+	var w int32
+	for i := range samples {
+		w = int32(2 + i%2)
+		t0 := time.Now()
+		r, err := rec.SetWeight(ctx, svc.Key, dst, w)
+		ds = append(ds, time.Since(t0))
+		if err != nil || r.Updated != 1 {
+			return Stats{}, fmt.Errorf("SetWeight: %v (%v)", err, r)
+		}
+	}
+	s := statsOf(ds)
+	s.VerifiedInKernel = weightIs(nl, svc.Key, dst, w)
+	return s, nil
+}
+
+func weightIs(nl *ipvs.Netlink, key ipvs.ServiceKey, dst netip.AddrPort, w int32) bool {
+	s, err := nl.Service(key)
+	if err != nil {
+		return false
+	}
+	i := slices.IndexFunc(s.Destinations, func(d ipvs.Destination) bool { return d.AddrPort() == dst })
+	return i >= 0 && s.Destinations[i].Weight == w
+}
+
+// verify compares a kernel read with the desired table.
+func verify(got, want []ipvs.Service) string {
+	line := func(s ipvs.Service) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s %s", s.Key, s.Scheduler)
+		ds := slices.Clone(s.Destinations)
+		slices.SortFunc(ds, func(a, b ipvs.Destination) int { return a.AddrPort().Compare(b.AddrPort()) })
+		for _, d := range ds {
+			fmt.Fprintf(&b, " %s/%s/%d", d.AddrPort(), d.Forward, d.Weight)
+		}
+		return b.String()
+	}
+	render := func(t []ipvs.Service) []string {
+		var out []string
+		for _, s := range t {
+			out = append(out, line(s))
+		}
+		slices.Sort(out)
+		return out
+	}
+	g, w := render(got), render(want)
+	if len(g) != len(w) {
+		return fmt.Sprintf("%d services in the kernel, want %d", len(g), len(w))
+	}
+	for i := range g {
+		if g[i] != w[i] {
+			return fmt.Sprintf("kernel %q, want %q", g[i], w[i])
+		}
+	}
+	return "ok"
+}
+
+func flush() error {
+	if out, err := exec.Command("ipvsadm", "-C").CombinedOutput(); err != nil {
+		return fmt.Errorf("ipvsadm -C: %w: %s", err, out)
+	}
+	return nil
+}
+
+func cstr(b []int8) string {
+	var s []byte
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		s = append(s, byte(c))
+	}
+	return string(s)
+}
+
+func summary(r Results) string {
+	var b strings.Builder
+	ratio := func(a, b float64) string {
+		if a <= 0 || b <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1fx", a/b)
+	}
+	fmt.Fprintf(&b, "ipvsbench: %d services x %d real servers (%d writes), kernel %s\n", r.Services, r.Dests, r.Writes, r.Kernel)
+	fmt.Fprintf(&b, "  (a) director Apply from empty, batched   %8.3f s  (table check: %s)\n", r.BatchedApply, r.BatchedVerify)
+	if r.OldApply > 0 {
+		fmt.Fprintf(&b, "  (b) director Apply, one request/write    %8.3f s  (%s the batched time)\n", r.OldApply, ratio(r.OldApply, r.BatchedApply))
+	}
+	fmt.Fprintf(&b, "  (c) ipvsadm -R                           %8.3f s  (%s the batched time; table check: %s)\n", r.IpvsadmRestore, ratio(r.IpvsadmRestore, r.BatchedApply), r.IpvsadmRestoreOK)
+	fmt.Fprintf(&b, "  (d) SetWeight, full table    median %7.2f ms  min %.2f  max %.2f  (n=%d, in kernel: %v)\n", r.SetWeight.Median, r.SetWeight.Min, r.SetWeight.Max, r.SetWeight.N, r.SetWeight.VerifiedInKernel)
+	fmt.Fprintf(&b, "      SetWeight, 10x10 table   median %7.2f ms  min %.2f  max %.2f\n", r.SetWeightSmall.Median, r.SetWeightSmall.Min, r.SetWeightSmall.Max)
+	fmt.Fprintf(&b, "      Apply, CacheFor set      median %7.2f ms  min %.2f  max %.2f  (in kernel: %v)\n", r.CachedApply.Median, r.CachedApply.Min, r.CachedApply.Max, r.CachedApply.VerifiedInKernel)
+	fmt.Fprintf(&b, "      Apply, no cache (re-read) %8.3f s\n", r.UncachedApply)
+	fmt.Fprintf(&b, "  (e) ipvsadm -Ln                          %8.3f s  (%d lines)\n", r.IpvsadmList, r.IpvsadmListLines)
+	if r.DirectorStatusOK != "" {
+		fmt.Fprintf(&b, "      director status -n                   %8.3f s  (%s)\n", r.DirectorStatus, r.DirectorStatusOK)
+	}
+	fmt.Fprintf(&b, "      director full read (Services)        %8.3f s\n", r.ReaderFull)
+	fmt.Fprintf(&b, "      director Resync, nothing to do       %8.3f s\n", r.ResyncNoop)
+	fmt.Fprintf(&b, "      director Apply of nothing (deletes)  %8.3f s\n", r.DeleteAll)
+	fmt.Fprintf(&b, "  checks: errnos in a mixed batch: %s; %d failing writes in one batch: %s\n", r.BatchErrnos, r.AllFailWrites, r.BatchAllFail)
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// host boots a UML guest that runs this program with -guest.
+func host(o options) error {
+	if os.Geteuid() != 0 {
+		return errors.New("run as root: the guest needs it")
+	}
+	for _, bin := range []string{"/usr/bin/linux.uml", "/usr/sbin/ipvsadm", "/usr/sbin/modprobe"} {
+		if _, err := os.Stat(bin); err != nil {
+			return fmt.Errorf("%s missing (apt-get install user-mode-linux kmod ipvsadm): %w", bin, err)
+		}
+	}
+	work := o.work
+	if work == "" {
+		top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+		if err != nil {
+			return errors.New("not in the repository: give -work")
+		}
+		work = filepath.Join(strings.TrimSpace(string(top)), "labtests", ".work", "perf")
+	}
+	work, err := filepath.Abs(work)
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(work+"/", "/tmp/") {
+		return errors.New("-work must be outside /tmp: the guest mounts a tmpfs there")
+	}
+	out := filepath.Join(work, "out")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(out, "results.json"))
+
+	// This very program, copied where the guest can see it.
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	bin := filepath.Join(work, "ipvsbench")
+	if err := copyFile(self, bin); err != nil {
+		return err
+	}
+	modRoot := filepath.Join(work, "modroot")
+	if err := os.MkdirAll(filepath.Join(modRoot, "lib"), 0o755); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(filepath.Join(modRoot, "lib", "modules")); err != nil {
+		if err := os.Symlink("/usr/lib/uml/modules", filepath.Join(modRoot, "lib", "modules")); err != nil {
+			return err
+		}
+	}
+	args := fmt.Sprintf("-guest -out /mnt/out -services %d -dests %d -samples %d -old=%v", o.services, o.dests, o.samples, o.old)
+	if dir := buildDirector(work); dir != "" {
+		args += " -director " + dir
+	}
+	init := fmt.Sprintf(`#!/bin/sh
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /var/tmp
+mount -t tmpfs tmpfs /mnt
+mkdir -p /mnt/out
+printf '#!/bin/sh\nexec /usr/sbin/modprobe -d %[1]s "$@"\n' > /run/modprobe
+chmod 755 /run/modprobe
+echo /run/modprobe > /proc/sys/kernel/modprobe
+modprobe -a -d %[1]s ip_vs ip_vs_wrr ip_vs_rr dummy
+ip link set lo up
+# Real servers need a unicast route.
+ip link add bench0 type dummy && ip link set bench0 up && ip addr add 10.255.255.254/8 dev bench0
+if mount -t hostfs -o %[2]s none /mnt/out; then
+	%[3]s %[4]s
+	echo "ipvsbench: guest exited with status $?"
+	sync
+else
+	echo "ipvsbench: cannot mount %[2]s"
+fi
+poweroff -f
+`, modRoot, out, bin, args)
+	initPath := filepath.Join(work, "init.sh")
+	if err := os.WriteFile(initPath, []byte(init), 0o755); err != nil {
+		return err
+	}
+	console, err := os.Create(filepath.Join(work, "console.log"))
+	if err != nil {
+		return err
+	}
+	defer console.Close()
+	umlDir := filepath.Join(work, "uml")
+	cmd := exec.Command("linux.uml", "mem=1024M", "root=/dev/root", "rootfstype=hostfs", "rootflags=/", "ro",
+		"init="+initPath, "con=null", "con0=null,fd:2", fmt.Sprintf("umid=ipvsbench-%d", os.Getpid()), "uml_dir="+umlDir, "quiet")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TMPDIR=" + work}
+	cmd.Stdout, cmd.Stderr = console, console
+	fmt.Fprintf(os.Stderr, "ipvsbench: booting the guest (console: %s)\n", console.Name())
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start linux.uml: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(o.limit):
+		err = fmt.Errorf("guest still running after %s", o.limit)
+	}
+	// UML runs guest processes as host processes in its group.
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	if err != nil && !errors.Is(err, os.ErrProcessDone) {
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	os.RemoveAll(umlDir)
+	b, rerr := os.ReadFile(filepath.Join(out, "results.json"))
+	if rerr != nil {
+		return errors.Join(err, fmt.Errorf("no results (see %s): %w", console.Name(), rerr))
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return err
+	}
+	fmt.Println(summary(res))
+	fmt.Printf("results: %s\n", filepath.Join(out, "results.json"))
+	if log, _ := os.ReadFile(console.Name()); strings.Contains(string(log), "ipvsbench:") && !strings.Contains(string(log), "exited with status 0") {
+		return fmt.Errorf("guest run failed, see %s", console.Name())
+	}
+	return nil
+}
+
+// buildDirector builds cmd/director for `director status -n`, if this is
+// the repository and it builds; "" otherwise.
+func buildDirector(work string) string {
+	bin := filepath.Join(work, "director")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/director")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "ipvsbench: no director binary, skipping director status: %v %s\n", err, cmp.Or(strings.TrimSpace(string(out)), ""))
+		return ""
+	}
+	return bin
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".new"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
