@@ -27,6 +27,7 @@ import (
 
 	"github.com/director-lb/director/config"
 	"github.com/director-lb/director/daemon"
+	"github.com/director-lb/director/ipvs/ipvsadm"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -45,6 +46,7 @@ The commands are:
 
 	run        run the daemon
 	validate   check a configuration file and exit
+	status     print the kernel's IPVS table exactly as ipvsadm -Ln does
 	state      show the running daemon's VRRP instances and services
 	reload     make the running daemon re-read its configuration
 	failback   make this node master now (one-time preemption)
@@ -74,6 +76,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdState(rest, stdout, stderr)
 	case "reload":
 		return cmdReload(rest, stdout, stderr)
+	case "status":
+		// Reads the kernel directly, so it works while the daemon is down.
+		return ipvsadm.Main(rest, stdout, stderr)
 	case "failback", "failover":
 		return cmdHandover(cmd, rest, stdout, stderr)
 	case "version":
