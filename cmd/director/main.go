@@ -28,6 +28,7 @@ import (
 	"github.com/director-lb/director/config"
 	"github.com/director-lb/director/daemon"
 	"github.com/director-lb/director/ipvs/ipvsadm"
+	"github.com/director-lb/director/kaimport"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -51,6 +52,7 @@ The commands are:
 	reload     make the running daemon re-read its configuration
 	failback   make this node master now (one-time preemption)
 	failover   hand mastership to the peer
+	import-keepalived  convert a keepalived.conf to director.yaml
 	version    print the version and exit
 
 Use "director <command> -h" for more about a command.
@@ -76,6 +78,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdState(rest, stdout, stderr)
 	case "reload":
 		return cmdReload(rest, stdout, stderr)
+	case "import-keepalived":
+		return kaimport.Main(rest, stdout, stderr)
 	case "status":
 		// Reads the kernel directly, so it works while the daemon is down.
 		return ipvsadm.Main(rest, stdout, stderr)

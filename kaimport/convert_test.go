@@ -1,0 +1,474 @@
+package kaimport
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/director-lb/director/config"
+)
+
+const mainConf = "/etc/keepalived/keepalived.conf"
+
+// convertString converts one in-memory keepalived.conf.
+func convertString(t *testing.T, src string, opts Options) ([]byte, Report, error) {
+	t.Helper()
+	return convertFS(memFS{mainConf: src}, mainConf, opts)
+}
+
+// load converts src, which must succeed, and loads the result (without its
+// checks) with director's loader.
+func load(t *testing.T, src string) (*config.Config, Report) {
+	t.Helper()
+	opts := testOptions
+	opts.Checks = false
+	data, rep, err := convertString(t, src, opts)
+	if err != nil {
+		t.Fatalf("convert: %v\n%v", err, rep.Findings)
+	}
+	cfg, err := config.Parse("out.yaml", data)
+	if err != nil {
+		t.Fatalf("config.Parse: %v\n%s", err, data)
+	}
+	return cfg, rep
+}
+
+// find returns the first finding about keyword, or fails.
+func find(t *testing.T, rep Report, keyword string) Finding {
+	t.Helper()
+	for _, f := range rep.Findings {
+		if f.Keyword == keyword {
+			return f
+		}
+	}
+	t.Fatalf("no finding about %s in %v", keyword, rep.Findings)
+	return Finding{}
+}
+
+const instance = `
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        192.0.2.10/24
+    }
+}
+`
+
+func TestMisspelledBlockIsAnError(t *testing.T) {
+	for _, src := range []string{
+		instance + "vrrp_instnace VI_2 {\n interface eth0\n}\n",
+		instance + "virtual_server 192.0.2.10 80 {\n protocol TCP\n real_sever 192.0.2.20 80 {\n }\n}\n",
+		"vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipadress {\n 192.0.2.10\n }\n}\n",
+	} {
+		data, rep, err := convertString(t, src, testOptions)
+		if err == nil || data != nil {
+			t.Errorf("converted despite a misspelled block:\n%s", src)
+			continue
+		}
+		var f *Finding
+		for i := range rep.Findings {
+			if strings.Contains(rep.Findings[i].Msg, "unknown block") {
+				f = &rep.Findings[i]
+			}
+		}
+		if f == nil || f.Level != Error || !strings.Contains(f.Msg, "did you mean") || f.Pos.Line == 0 {
+			t.Errorf("findings = %v, want an unknown-block error with a suggestion and a line", rep.Findings)
+		}
+	}
+}
+
+func TestUnknownSimpleKeywordIsAWarning(t *testing.T) {
+	src := strings.Replace(instance, "interface eth0", "interface eth0\n    priorty 150", 1)
+	cfg, rep := load(t, src)
+	f := find(t, rep, "priorty")
+	if f.Level != Warning || f.Pos != (Pos{File: mainConf, Line: 4}) || !strings.Contains(f.Msg, "did you mean priority?") {
+		t.Errorf("finding = %v", f)
+	}
+	if cfg.Instances[0].Priority != 100 {
+		t.Errorf("priority = %d, want the default 100", cfg.Instances[0].Priority)
+	}
+}
+
+func TestUnsupportedKeywordsAreReported(t *testing.T) {
+	cases := []struct {
+		snippet, keyword string
+		level            Level
+		line             int
+	}{
+		{"notify_master /bin/m.sh", "notify_master", Warning, 4},
+		{"notify_backup /bin/b.sh", "notify_backup", Warning, 4},
+		{"notify_fault /bin/f.sh", "notify_fault", Warning, 4},
+		{"track_script {\n chk\n }", "track_script", Warning, 4},
+		{"track_interface {\n eth1\n }", "track_interface", Warning, 4},
+		{"state MASTER", "state", Note, 4},
+		{"use_vmac", "use_vmac", Warning, 4},
+	}
+	for _, c := range cases {
+		src := strings.Replace(instance, "interface eth0", "interface eth0\n    "+c.snippet, 1)
+		_, rep := load(t, src)
+		if f := find(t, rep, c.keyword); f.Level != c.level || f.Pos.Line != c.line {
+			t.Errorf("%s: finding = %v, want %v at line %d", c.keyword, f, c.level, c.line)
+		}
+	}
+	top := []struct{ snippet, keyword string }{
+		{"vrrp_script chk {\n script /bin/true\n}", "vrrp_script"},
+		{"vrrp_sync_group G {\n group {\n VI_1\n }\n}", "vrrp_sync_group"},
+		{"virtual_server group G {\n real_server 192.0.2.20 80 {\n }\n}", "virtual_server"},
+		{"virtual_server 192.0.2.10 80 {\n protocol TCP\n real_server 192.0.2.20 80 {\n MISC_CHECK {\n misc_path /bin/true\n }\n }\n}", "MISC_CHECK"},
+		{"virtual_server 192.0.2.10 80 {\n protocol TCP\n real_server 192.0.2.20 80 {\n HTTP_GET {\n url {\n path /\n digest abc\n }\n }\n }\n}", "digest"},
+	}
+	for _, c := range top {
+		_, rep := load(t, instance+c.snippet+"\n")
+		if f := find(t, rep, c.keyword); f.Level != Warning {
+			t.Errorf("%s: finding = %v, want a warning", c.keyword, f)
+		}
+	}
+}
+
+func TestKeepalivedDefaultsAreWrittenOut(t *testing.T) {
+	cfg, rep := load(t, instance+`
+virtual_server 192.0.2.10 53 {
+    persistence_timeout
+    real_server 192.0.2.20 53 {
+    }
+}`)
+	in := cfg.Instances[0]
+	if in.Version != 2 || in.Priority != 100 || in.AdvertInterval.D() != time.Second || !in.PreemptEnabled() {
+		t.Errorf("instance = version %d priority %d advert %s preempt %v; want keepalived's 2, 100, 1s, true",
+			in.Version, in.Priority, in.AdvertInterval.D(), in.PreemptEnabled())
+	}
+	s := cfg.Services[0]
+	if s.Protocol != "udp" || s.Forwarding != "nat" || s.Scheduler != "wlc" || s.Persistence.Timeout.D() != 6*time.Minute {
+		t.Errorf("service = %s %s %s %s; want keepalived's udp, nat, wlc, 6m", s.Protocol, s.Forwarding, s.Scheduler, s.Persistence.Timeout.D())
+	}
+	if f := find(t, rep, "virtual_server"); f.Level != Warning || !strings.Contains(f.Msg, "UDP") {
+		t.Errorf("missing protocol finding = %v", f)
+	}
+}
+
+func TestInstanceConversion(t *testing.T) {
+	cfg, rep := load(t, `
+global_defs {
+    vrrp_version 3
+    vrrp_garp_master_repeat 2
+    vrrp_garp_interval 0.1
+    vrrp_garp_master_refresh 30
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 255
+    advert_int 0.5
+    nopreempt
+    unicast_src_ip 192.0.2.1
+    unicast_peer {
+        192.0.2.2
+        192.0.2.3
+    }
+    virtual_ipaddress {
+        192.0.2.10/24
+        192.0.2.11
+    }
+    notify /usr/local/bin/notify.sh
+}
+vrrp_instance VI_2 {
+    interface eth1
+    virtual_router_id 52
+    version 2
+    preempt_delay 2.5
+    garp_master_repeat 7
+    authentication {
+        auth_type PASS
+        auth_pass 0123456789
+    }
+    virtual_ipaddress {
+        198.51.100.10
+    }
+}`)
+	a, b := cfg.Instances[0], cfg.Instances[1]
+	if a.Priority != 254 || a.Version != 3 || a.AdvertInterval.D() != 500*time.Millisecond || a.PreemptEnabled() {
+		t.Errorf("VI_1 = priority %d version %d advert %s preempt %v", a.Priority, a.Version, a.AdvertInterval.D(), a.PreemptEnabled())
+	}
+	if a.Unicast == nil || a.Unicast.Source != "192.0.2.1" || strings.Join(a.Unicast.Peers, ",") != "192.0.2.2,192.0.2.3" {
+		t.Errorf("VI_1 unicast = %+v", a.Unicast)
+	}
+	if strings.Join(a.VIPs, ",") != "192.0.2.10/24,192.0.2.11" || a.Notify != "/usr/local/bin/notify.sh" {
+		t.Errorf("VI_1 vips %v notify %q", a.VIPs, a.Notify)
+	}
+	if a.GARP.Count != 2 || a.GARP.Interval.D() != 100*time.Millisecond || a.GARP.Refresh.D() != 30*time.Second {
+		t.Errorf("VI_1 garp = %+v", a.GARP)
+	}
+	if b.Version != 2 || b.PreemptDelay.D() != 2500*time.Millisecond || b.AuthPass != "01234567" || b.GARP.Count != 7 {
+		t.Errorf("VI_2 = version %d preempt_delay %s auth %q garp %d", b.Version, b.PreemptDelay.D(), b.AuthPass, b.GARP.Count)
+	}
+	if f := find(t, rep, "priority"); f.Level != Warning || f.Pos.Line != 11 {
+		t.Errorf("priority 255 finding = %v", f)
+	}
+	if f := find(t, rep, "auth_pass"); f.Level != Note {
+		t.Errorf("auth_pass truncation finding = %v", f)
+	}
+}
+
+func TestAuthenticationWithVersion3IsDropped(t *testing.T) {
+	src := strings.Replace(instance, "interface eth0", "interface eth0\n version 3\n authentication {\n auth_type PASS\n auth_pass x\n }", 1)
+	cfg, rep := load(t, src)
+	if cfg.Instances[0].AuthPass != "" {
+		t.Errorf("auth_pass = %q on a version 3 instance", cfg.Instances[0].AuthPass)
+	}
+	if f := find(t, rep, "authentication"); f.Level != Warning {
+		t.Errorf("finding = %v", f)
+	}
+}
+
+func TestNotify(t *testing.T) {
+	cases := []struct {
+		line  string
+		level Level
+		ok    bool
+	}{
+		{`notify "/bin/notify.sh --all"`, Warning, true},
+		{`notify /bin/notify.sh root`, Note, true},
+		{`notify notify.sh`, Error, false},
+	}
+	for _, c := range cases {
+		src := strings.Replace(instance, "interface eth0", "interface eth0\n "+c.line, 1)
+		_, rep, err := convertString(t, src, testOptions)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: err = %v", c.line, err)
+		}
+		if f := find(t, rep, "notify"); f.Level != c.level {
+			t.Errorf("%s: finding = %v, want %v", c.line, f, c.level)
+		}
+	}
+}
+
+// checksOf converts src with checks and returns the decoded YAML.
+func checksOf(t *testing.T, src string) map[string]any {
+	t.Helper()
+	data, rep, err := convertString(t, src, testOptions)
+	if err != nil {
+		t.Fatalf("convert: %v %v", err, rep.Findings)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+func service(doc map[string]any, i int) map[string]any {
+	return doc["services"].([]any)[i].(map[string]any)
+}
+
+func TestChecksInheritAndShare(t *testing.T) {
+	doc := checksOf(t, instance+`
+virtual_server 192.0.2.10 80 {
+    protocol TCP
+    delay_loop 7
+    connect_timeout 4
+    virtualhost vs.example.com
+    real_server 192.0.2.20 80 {
+        HTTP_GET {
+            url {
+                path /a
+            }
+        }
+    }
+    real_server 192.0.2.21 80 {
+        retry 0
+        HTTP_GET {
+            url {
+                path /a
+            }
+        }
+    }
+}
+virtual_server 192.0.2.10 81 {
+    protocol TCP
+    delay_loop 7
+    real_server 192.0.2.20 81 {
+        TCP_CHECK {
+        }
+    }
+    real_server 192.0.2.21 81 {
+        TCP_CHECK {
+        }
+    }
+}`)
+	// Different retries: each real server keeps its own check.
+	s0 := service(doc, 0)
+	if _, shared := s0["check"]; shared {
+		t.Errorf("service 0 has a shared check although its servers differ: %v", s0["check"])
+	}
+	rs := s0["real_servers"].([]any)
+	c0 := rs[0].(map[string]any)["check"].(map[string]any)
+	c1 := rs[1].(map[string]any)["check"].(map[string]any)
+	want0 := map[string]any{"type": "http", "path": "/a", "status": "200-299", "host": "vs.example.com",
+		"connect_timeout": "4s", "interval": "7s", "retries": 1, "retry_delay": "3s"}
+	for k, v := range want0 {
+		if c0[k] != v {
+			t.Errorf("rs0 check %s = %v, want %v", k, c0[k], v)
+		}
+	}
+	if c1["retries"] != 0 || c1["interval"] != "7s" {
+		t.Errorf("rs1 check = %v, want retries 0 and the service's interval", c1)
+	}
+	// Equal checks: written once, on the service.
+	s1 := service(doc, 1)
+	c, shared := s1["check"].(map[string]any)
+	if !shared || c["type"] != "tcp" || c["interval"] != "7s" || c["retry_delay"] != "1s" {
+		t.Errorf("service 1 check = %v, want a shared tcp check", s1["check"])
+	}
+	for _, r := range s1["real_servers"].([]any) {
+		if _, own := r.(map[string]any)["check"]; own {
+			t.Errorf("real server keeps its own check beside the shared one: %v", r)
+		}
+	}
+}
+
+func TestValidationErrorsPointAtKeepalivedLines(t *testing.T) {
+	src := instance + `
+vrrp_instance VI_2 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        192.0.2.11/24
+    }
+}`
+	_, rep, err := convertString(t, src, testOptions)
+	if err == nil {
+		t.Fatal("duplicate vrid converted")
+	}
+	f := rep.Findings[0]
+	if f.Level != Error || f.Pos.Line != 12 || !strings.Contains(f.Msg, "already used") {
+		t.Errorf("finding = %v, want the duplicate vrid at line 12", f)
+	}
+}
+
+func TestMissingRequiredSettings(t *testing.T) {
+	_, rep, err := convertString(t, "vrrp_instance VI_1 {\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n", testOptions)
+	if err == nil {
+		t.Fatal("converted without interface and vrid")
+	}
+	var msgs []string
+	for _, f := range rep.Findings {
+		msgs = append(msgs, f.Msg)
+	}
+	got := strings.Join(msgs, "\n")
+	if !strings.Contains(got, "no interface") || !strings.Contains(got, "no virtual_router_id") || rep.Count(Error) != 2 {
+		t.Errorf("findings:\n%s\nwant exactly the missing interface and virtual_router_id", got)
+	}
+}
+
+func TestSyncDaemon(t *testing.T) {
+	cfg, _ := load(t, "global_defs {\n lvs_sync_daemon eth1 inst VI_1\n}\n"+instance)
+	if s := cfg.IPVS.Sync; s == nil || s.Interface != "eth1" || s.Instance != "VI_1" || s.SyncID != 51 {
+		t.Errorf("sync = %+v, want eth1, VI_1 and the instance's vrid 51 as the id", s)
+	}
+	cfg, rep := load(t, "global_defs {\n lvs_sync_daemon eth1 id 9 maxlen 1400\n}\n"+instance)
+	if s := cfg.IPVS.Sync; s == nil || s.SyncID != 9 || s.Instance != "" {
+		t.Errorf("sync = %+v", s)
+	}
+	if f := find(t, rep, "lvs_sync_daemon"); f.Level != Warning || !strings.Contains(f.Msg, "maxlen") {
+		t.Errorf("finding = %v", f)
+	}
+}
+
+func TestSchedulerFlagsAndForwarding(t *testing.T) {
+	cfg, _ := load(t, instance+`
+virtual_server 192.0.2.10 80 {
+    protocol TCP
+    lvs_sched sh
+    flag-1
+    flag-2
+    lvs_method TUN
+    real_server 192.0.2.20 80 {
+        lvs_method DR
+        weight 0
+        uthreshold 10
+        lthreshold 5
+    }
+}`)
+	s := cfg.Services[0]
+	if strings.Join(s.SchedulerFlags, ",") != "sh-fallback,sh-port" || s.Forwarding != "tunnel" {
+		t.Errorf("service flags %v forwarding %s", s.SchedulerFlags, s.Forwarding)
+	}
+	r := s.RealServers[0]
+	if r.Forwarding != "dr" || r.EffectiveWeight() != 0 || r.UpperThreshold != 10 || r.LowerThreshold != 5 {
+		t.Errorf("real server = %+v", r)
+	}
+}
+
+func TestFindingsInInputOrder(t *testing.T) {
+	// The dev warning is found when the instance is finished, after the
+	// keyword on line 9 was walked; the report is sorted all the same.
+	src := strings.Replace(instance, "192.0.2.10/24", "192.0.2.10/24 dev eth9", 1) +
+		"virtual_server 192.0.2.10 80 {\n frobnicate\n real_server 192.0.2.20 80 {\n }\n}\n"
+	_, rep := load(t, src)
+	if len(rep.Findings) < 3 {
+		t.Fatalf("want at least 3 findings, got %v", rep.Findings)
+	}
+	for i := 1; i < len(rep.Findings); i++ {
+		// The note about -checks=false has no line, and comes last.
+		if l := rep.Findings[i].Pos.Line; l != 0 && l < rep.Findings[i-1].Pos.Line {
+			t.Errorf("findings out of order: %v", rep.Findings)
+		}
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	cases := []struct {
+		a, b string
+		d    int
+	}{
+		{"vrrp_instnace", "vrrp_instance", 1}, // a transposition
+		{"priorty", "priority", 1},
+		{"virtual_ipadress", "virtual_ipaddress", 1},
+		{"abc", "abc", 0},
+		{"lb_algo", "vrrp_instance", 3}, // capped at the limit
+	}
+	for _, c := range cases {
+		if got := editDistance(c.a, c.b, 3); got != c.d {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.d)
+		}
+	}
+	if s := suggest("nopremept", instanceBlock.names()); s != "nopreempt" {
+		t.Errorf("suggest(nopremept) = %q", s)
+	}
+	if s := suggest("xyzzy", instanceBlock.names()); s != "" {
+		t.Errorf("suggest(xyzzy) = %q, want none", s)
+	}
+}
+
+func mustParse(t *testing.T, data []byte) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("out.yaml", data)
+	if err != nil {
+		t.Fatalf("config.Parse: %v\n%s", err, data)
+	}
+	return cfg
+}
+
+func TestServiceWithoutRealServersIsSkipped(t *testing.T) {
+	cfg, rep := load(t, instance+"virtual_server 192.0.2.10 80 {\n protocol TCP\n}\n")
+	if len(cfg.Services) != 0 {
+		t.Errorf("services = %+v, want none", cfg.Services)
+	}
+	if f := find(t, rep, "virtual_server"); f.Level != Warning || f.Pos.Line != 9 || !strings.Contains(f.Msg, "no real_server") {
+		t.Errorf("finding = %v", f)
+	}
+}
+
+func TestPreemptDelayWithNopreemptIsDropped(t *testing.T) {
+	src := strings.Replace(instance, "interface eth0", "interface eth0\n nopreempt\n preempt_delay 5", 1)
+	cfg, rep := load(t, src)
+	if in := cfg.Instances[0]; in.PreemptEnabled() || in.PreemptDelay != 0 {
+		t.Errorf("preempt %v delay %s, want false and none", in.PreemptEnabled(), in.PreemptDelay.D())
+	}
+	if f := find(t, rep, "preempt_delay"); f.Level != Warning || f.Pos.Line != 5 {
+		t.Errorf("finding = %v", f)
+	}
+}

@@ -1,0 +1,127 @@
+package kaimport
+
+import "strings"
+
+// The keepalived keywords (2.2, from keepalived.conf(5)) that the importer
+// recognises but does not convert, per block, with what to tell the user.
+// Notes are for settings with no effect on how the pair behaves; warnings
+// for behaviour director will not reproduce.
+
+// kw gives every name in the space-separated list the same level and message.
+func kw(level Level, msg, names string) map[string]known {
+	m := map[string]known{}
+	for _, n := range strings.Fields(names) {
+		m[n] = known{level: level, msg: msg}
+	}
+	return m
+}
+
+func union(ms ...map[string]known) map[string]known {
+	out := map[string]known{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+const (
+	unsupported = "not supported by director; ignored"
+	noProcess   = "ignored: a keepalived process setting with no director equivalent"
+	noEmail     = "ignored: director sends no email; watch its log or use notify"
+	noTracking  = "not supported: director cannot track this yet, so the instance's priority and state will not follow it"
+)
+
+var topKnown = union(
+	kw(Warning, "block not supported: director cannot run tracking scripts yet; instances that track it keep their priority", "vrrp_script"),
+	kw(Warning, "block not supported: director runs each instance on its own; put VIPs that must move together in one instance", "vrrp_sync_group"),
+	kw(Warning, "block not supported: director cannot track this yet, so the priority and state of instances that track it will not follow it", "vrrp_track_process track_file vrrp_track_file bfd_instance track_group"),
+	kw(Warning, "block not supported: director spaces gratuitous ARPs per instance (garp.interval)", "garp_group"),
+	kw(Warning, "block not supported: configure these with the system's network configuration", "static_ipaddress static_routes static_rules"),
+	kw(Warning, "block not supported: director follows the carrier state the kernel reports, without delays", "linkbeat_interfaces interface_up_down_delays"),
+	kw(Warning, "block not supported: the services that use the group are skipped", "virtual_server_group"),
+	kw(Warning, "block not supported: director's https checks use no client certificate", "SSL"),
+	kw(Warning, "not supported: run director itself in the namespace (ip netns exec)", "net_namespace net_namespace_ipvs namespace_with_ipsets"),
+	kw(Warning, unsupported, "linkbeat_use_polling"),
+	kw(Note, noProcess, "instance use_pid_dir child_wait_time"),
+)
+
+var globalKnown = union(
+	kw(Note, noEmail, "notification_email notification_email_from smtp_server smtp_helo_name smtp_connect_timeout smtp_alert smtp_alert_vrrp smtp_alert_checker no_email_faults no_checker_emails"),
+	kw(Note, "ignored: director has no router id", "router_id lvs_id"),
+	kw(Note, "ignored: director runs notify scripts as its own user", "script_user enable_script_security"),
+	kw(Note, "ignored: director always accepts unicast adverts only from the listed peers", "vrrp_check_unicast_src"),
+	kw(Note, "ignored: director removes only the services it created, and leaves others alone", "lvs_flush lvs_flush_on_stop"),
+	kw(Note, noProcess, "process_names process_name vrrp_process_name checker_process_name bfd_process_name "+
+		"tmp_config_directory config_save_dir use_pid_dir instance child_wait_time data_use_instance "+
+		"reload_check_config reload_time_file reload_repeat reload_file random_seed umask include_check "+
+		"dynamic_interfaces log_unknown_vrids checker_log_all_failures rs_init_notifies "+
+		"max_auto_priority min_auto_priority_delay vrrp_priority checker_priority bfd_priority "+
+		"vrrp_no_swap checker_no_swap bfd_no_swap vrrp_cpu_affinity checker_cpu_affinity bfd_cpu_affinity "+
+		"vrrp_rt_priority checker_rt_priority bfd_rt_priority vrrp_rlimit_rttime checker_rlimit_rttime bfd_rlimit_rttime "+
+		"vrrp_netlink_cmd_rcv_bufs vrrp_netlink_cmd_rcv_bufs_force vrrp_netlink_monitor_rcv_bufs vrrp_netlink_monitor_rcv_bufs_force "+
+		"lvs_netlink_cmd_rcv_bufs lvs_netlink_cmd_rcv_bufs_force lvs_netlink_monitor_rcv_bufs lvs_netlink_monitor_rcv_bufs_force "+
+		"process_monitor_rcv_bufs process_monitor_rcv_bufs_force vrrp_rx_bufs_policy vrrp_rx_bufs_multiplier "+
+		"fifo_write_vrrp_states_on_reload"),
+	kw(Warning, "not supported: director sends one burst of gratuitous ARPs on becoming master, and garp.refresh bursts after", "vrrp_garp_master_delay vrrp_garp_lower_prio_delay vrrp_garp_lower_prio_repeat vrrp_garp_master_refresh_repeat vrrp_garp_extra_if"),
+	kw(Warning, "not supported: director uses the standard VRRP groups 224.0.0.18 and ff02::12", "vrrp_mcast_group4 vrrp_mcast_group6"),
+	kw(Warning, "not supported: director accepts the VIPs on every node and installs no firewall rules", "vrrp_iptables vrrp_ipsets nftables nftables_priority nftables_counters nftables_ifindex nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark"),
+	kw(Warning, "not supported: director has no notify FIFOs; use an instance's notify script", "notify_fifo notify_fifo_script vrrp_notify_fifo vrrp_notify_fifo_script lvs_notify_fifo lvs_notify_fifo_script vrrp_notify_priority_changes"),
+	kw(Warning, "not supported: director has no SNMP or D-Bus interface", "snmp_socket enable_snmp_vrrp enable_snmp_checker enable_snmp_rfc enable_snmp_rfcv2 enable_snmp_rfcv3 enable_traps enable_dbus dbus_service_name"),
+	kw(Warning, "not supported: run these from the systemd unit (ExecStartPre=, ExecStopPost=)", "startup_script startup_script_timeout shutdown_script shutdown_script_timeout"),
+	kw(Warning, "not supported: run director itself in the namespace (ip netns exec)", "net_namespace net_namespace_ipvs namespace_with_ipsets"),
+	kw(Warning, unsupported, "vrrp_strict vrrp_skip_check_adv_addr vrrp_down_timer_adverts vrrp_lower_prio_no_advert "+
+		"vrrp_higher_prio_send_advert lvs_timeouts disable_local_igmp vmac_prefix vmac_addr_prefix "+
+		"vrrp_startup_delay linkbeat_use_polling default_interface"),
+)
+
+const notifyHint = "not supported: director runs one notify script, for every state, with the arguments INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>; call this script from it when the third argument is the state it is for"
+
+var instanceKnown = union(
+	kw(Warning, notifyHint, "notify_master notify_backup notify_fault notify_stop notify_deleted notify_master_rx_lower_pri"),
+	kw(Warning, noTracking, "track_script track_interface track_file track_process track_bfd track_src_ip"),
+	kw(Warning, "not supported: director adds only the instance's vips; add these with a notify script", "virtual_ipaddress_excluded virtual_routes virtual_rules"),
+	kw(Warning, "not supported: director keeps the interface's own MAC address and announces moves with gratuitous ARP", "use_vmac use_vmac_addr vmac_xmit_base use_ipvlan"),
+	kw(Warning, "not supported: director sends one burst of gratuitous ARPs on becoming master, and garp.refresh bursts after", "garp_master_delay garp_lower_prio_delay garp_lower_prio_repeat garp_master_refresh_repeat garp_extra_if"),
+	kw(Warning, "not supported: director always tracks the carrier of the instance's interface", "dont_track_primary linkbeat_use_polling"),
+	kw(Note, "ignored: director always accepts unicast adverts only from the listed peers", "check_unicast_src"),
+	kw(Note, "ignored: the VIPs decide the address family", "native_ipv6"),
+	kw(Note, noEmail, "smtp_alert"),
+	kw(Note, noProcess, "debug kernel_rx_buf_size"),
+	kw(Warning, "not supported: use lvs_sync_daemon in global_defs", "lvs_sync_daemon_interface"),
+	kw(Warning, unsupported, "accept no_accept strict_mode skip_check_adv_addr mcast_dst_ip unicast_ttl unicast_fault_no_peer "+
+		"old_unicast_checksum down_timer_adverts lower_prio_no_advert higher_prio_send_advert promote_secondaries vrf "+
+		"notify_priority_changes"),
+)
+
+var serviceKnown = union(
+	kw(Warning, "not supported: director does not switch to the sorry server on a quorum of weights", "quorum hysteresis quorum_up quorum_down"),
+	kw(Warning, "not supported: director starts real servers as its checks decide", "alpha omega"),
+	kw(Note, "ignored: director spreads the start of its checks on its own", "warmup"),
+	kw(Note, noEmail, "smtp_alert"),
+	kw(Note, "ignored: director has no SNMP", "snmp_name"),
+	kw(Warning, unsupported, "ops persistence_engine ha_suspend sorry_server_inhibit sorry_server_lvs_method"),
+)
+
+const uncheckedMsg = "checker not supported: it is not converted, and unless the real server has another check it will not be health checked"
+
+var realServerKnown = union(
+	kw(Warning, uncheckedMsg, "SMTP_CHECK DNS_CHECK MISC_CHECK BFD_CHECK UDP_CHECK PING_CHECK FILE_CHECK"),
+	kw(Warning, "not supported: director logs real server changes but runs no script", "notify_up notify_down"),
+	kw(Warning, "not supported: director starts real servers as its checks decide", "alpha"),
+	kw(Note, "ignored: director spreads the start of its checks on its own", "warmup"),
+	kw(Note, noEmail, "smtp_alert"),
+	kw(Note, "ignored: director has no SNMP", "snmp_name"),
+	kw(Warning, unsupported, "track_file"),
+)
+
+var checkerKnown = union(
+	kw(Warning, "not supported: director checks the real server's own address, from the system's choice of source", "connect_ip bindto bind_if bind_port fwmark"),
+	kw(Warning, "not supported: director starts real servers as its checks decide", "alpha"),
+	kw(Note, "ignored: director spreads the start of its checks on its own", "warmup"),
+	kw(Note, "ignored: director logs every state change", "log_all_failures"),
+	kw(Warning, unsupported, "http_protocol fast_recovery enable_sni"),
+)
+
+var urlKnown = kw(Warning, "not supported: only the path and status are converted", "regex regex_no_match regex_options regex_stack regex_min_offset regex_max_offset")

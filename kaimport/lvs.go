@@ -1,0 +1,625 @@
+package kaimport
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// keepalived's LVS defaults, written out because director's differ.
+const (
+	kaScheduler      = "wlc"
+	kaForwarding     = "nat" // director's default is dr
+	kaPersistTimeout = 6 * time.Minute
+	kaConnectTimeout = 5 * time.Second
+	kaDelayLoop      = time.Minute
+	kaRetry          = 1
+	kaHTTPRetryDelay = 3 * time.Second
+	kaTCPRetryDelay  = time.Second
+)
+
+// checkDefaults are the check settings a virtual server, a real server or a
+// checker may set; the nearest one wins.
+type checkDefaults struct {
+	connectTimeout *time.Duration
+	interval       *time.Duration // delay_loop
+	retries        *int
+	retryDelay     *time.Duration
+	host           *string // virtualhost
+}
+
+// merge fills d's unset fields from outer.
+func (d checkDefaults) merge(outer checkDefaults) checkDefaults {
+	if d.connectTimeout == nil {
+		d.connectTimeout = outer.connectTimeout
+	}
+	if d.interval == nil {
+		d.interval = outer.interval
+	}
+	if d.retries == nil {
+		d.retries = outer.retries
+	}
+	if d.retryDelay == nil {
+		d.retryDelay = outer.retryDelay
+	}
+	if d.host == nil {
+		d.host = outer.host
+	}
+	return d
+}
+
+// checkSettings are the handlers for the settings shared by virtual server,
+// real server and checker blocks.
+func checkSettings[T any](get func(T) *checkDefaults) map[string]handler[T] {
+	dur := func(set func(*checkDefaults, time.Duration)) handler[T] {
+		return func(c *converter, st T, n *Node) {
+			if d, ok := c.secondsArg(n); ok {
+				set(get(st), d)
+			}
+		}
+	}
+	retry := func(c *converter, st T, n *Node) {
+		if v, ok := c.intArg(n, 0, 1000); ok {
+			get(st).retries = &v
+		}
+	}
+	return map[string]handler[T]{
+		"connect_timeout":    dur(func(d *checkDefaults, v time.Duration) { d.connectTimeout = &v }),
+		"delay_loop":         dur(func(d *checkDefaults, v time.Duration) { d.interval = &v }),
+		"delay_before_retry": dur(func(d *checkDefaults, v time.Duration) { d.retryDelay = &v }),
+		"retry":              retry,
+		"nb_get_retry":       retry, // the old name, still common in HTTP_GET blocks
+		"virtualhost": func(c *converter, st T, n *Node) {
+			if c.args(n, 1, 1) {
+				h := n.Args[0]
+				get(st).host = &h
+			}
+		},
+	}
+}
+
+// merged returns a copy of a with b's entries added.
+func merged[T any](a, b map[string]handler[T]) map[string]handler[T] {
+	m := make(map[string]handler[T], len(a)+len(b))
+	for k, v := range a {
+		m[k] = v
+	}
+	for k, v := range b {
+		m[k] = v
+	}
+	return m
+}
+
+// ---- virtual_server ----
+
+type svcState struct {
+	pos      Pos
+	out      outService
+	at       map[string]Pos
+	defaults checkDefaults
+	flags    []schedFlag
+	rss      []*rsState
+	grainPos Pos
+	grain    string
+	persist  *time.Duration
+	failed   map[string]bool
+}
+
+// serviceFields and realServerFields map keywords to the fields they set.
+var serviceFields = map[string]string{
+	"lvs_sched": "scheduler", "lb_algo": "scheduler", "lvs_method": "forwarding", "lb_kind": "forwarding",
+	"protocol": "protocol", "persistence_timeout": "persistence", "persistence_granularity": "persistence",
+	"sorry_server": "sorry_server", "ip_family": "family", "real_server": "real_servers",
+}
+
+var realServerFields = map[string]string{
+	"weight": "weight", "uthreshold": "upper_threshold", "lthreshold": "lower_threshold", "lvs_method": "forwarding",
+}
+
+type schedFlag struct {
+	name string
+	pos  Pos
+}
+
+var serviceBlock = &block[*svcState]{
+	name: "virtual_server",
+	simple: merged(checkSettings(func(s *svcState) *checkDefaults { return &s.defaults }), map[string]handler[*svcState]{
+		"lvs_sched":  scheduler,
+		"lb_algo":    scheduler,
+		"lvs_method": serviceForwarding,
+		"lb_kind":    serviceForwarding,
+		"protocol": func(c *converter, st *svcState, n *Node) {
+			if !c.args(n, 1, 1) {
+				return
+			}
+			switch p := strings.ToLower(n.Args[0]); p {
+			case "tcp", "udp", "sctp":
+				st.out.Protocol = p
+				st.at["protocol"] = n.Pos
+			default:
+				c.rep.add(n.Pos, Error, n.Key, "want TCP, UDP or SCTP, got %q", n.Args[0])
+			}
+		},
+		"persistence_timeout": func(c *converter, st *svcState, n *Node) {
+			d := kaPersistTimeout // keepalived's default when no value is given
+			if len(n.Args) > 0 {
+				v, ok := c.intArg(n, 1, 1<<31-1)
+				if !ok {
+					return
+				}
+				d = time.Duration(v) * time.Second
+			}
+			st.persist = &d
+			st.at["persistence"] = n.Pos
+			st.at["persistence.timeout"] = n.Pos
+		},
+		"persistence_granularity": func(c *converter, st *svcState, n *Node) {
+			if c.args(n, 1, 1) {
+				st.grain, st.grainPos = n.Args[0], n.Pos
+			}
+		},
+		"sorry_server": func(c *converter, st *svcState, n *Node) {
+			if !c.args(n, 1, 2) {
+				return
+			}
+			s := n.Args[0]
+			if len(n.Args) == 2 {
+				p, ok := c.parseInt(n, n.Args[1], 1, 65535)
+				if !ok {
+					return
+				}
+				s = joinHostPort(s, p)
+			}
+			st.out.SorryServer = s
+			st.at["sorry_server"] = n.Pos
+		},
+		"ip_family": func(c *converter, st *svcState, n *Node) {
+			if !c.args(n, 1, 1) {
+				return
+			}
+			switch n.Args[0] {
+			case "inet":
+				st.out.Family = 4
+			case "inet6":
+				st.out.Family = 6
+			default:
+				c.rep.add(n.Pos, Error, n.Key, "want inet or inet6, got %q", n.Args[0])
+				return
+			}
+			st.at["family"] = n.Pos
+		},
+		"inhibit_on_failure": func(c *converter, _ *svcState, n *Node) { c.boolArg(n) },
+		"flag-1":             schedFlagHandler,
+		"flag-2":             schedFlagHandler,
+		"flag-3":             schedFlagHandler,
+		"sh-port":            schedFlagHandler,
+		"sh-fallback":        schedFlagHandler,
+		"mh-port":            schedFlagHandler,
+		"mh-fallback":        schedFlagHandler,
+	}),
+	blocks: map[string]handler[*svcState]{
+		"real_server": func(c *converter, st *svcState, n *Node) { c.realServer(st, n) },
+	},
+	known: serviceKnown,
+}
+
+func scheduler(c *converter, st *svcState, n *Node) {
+	if c.args(n, 1, 1) {
+		st.out.Scheduler = n.Args[0]
+		st.at["scheduler"] = n.Pos
+	}
+}
+
+func serviceForwarding(c *converter, st *svcState, n *Node) {
+	if f, ok := c.forwarding(n); ok {
+		st.out.Forwarding = f
+		st.at["forwarding"] = n.Pos
+	}
+}
+
+func schedFlagHandler(c *converter, st *svcState, n *Node) {
+	c.args(n, 0, 0)
+	st.flags = append(st.flags, schedFlag{name: n.Key, pos: n.Pos})
+}
+
+// forwarding reads lvs_method/lb_kind NAT|DR|TUN [tunnel options].
+func (c *converter) forwarding(n *Node) (string, bool) {
+	if !c.args(n, 1, -1) {
+		return "", false
+	}
+	switch strings.ToUpper(n.Args[0]) {
+	case "NAT":
+		c.args(n, 1, 1)
+		return "nat", true
+	case "DR":
+		c.args(n, 1, 1)
+		return "dr", true
+	case "TUN":
+		if len(n.Args) > 1 && !(len(n.Args) == 3 && n.Args[1] == "type" && n.Args[2] == "ipip") {
+			c.rep.add(n.Pos, Warning, n.Key, "tunnel options %q not supported: director uses plain IPIP", strings.Join(n.Args[1:], " "))
+		}
+		return "tunnel", true
+	}
+	c.rep.add(n.Pos, Error, n.Key, "want NAT, DR or TUN, got %q", n.Args[0])
+	return "", false
+}
+
+func joinHostPort(host string, port int) string {
+	if strings.Contains(host, ":") {
+		return fmt.Sprintf("[%s]:%d", host, port)
+	}
+	return fmt.Sprintf("%s:%d", host, port)
+}
+
+// virtualServer reads virtual_server ADDR PORT | fwmark N | group NAME.
+func (c *converter) virtualServer(n *Node) {
+	st := &svcState{pos: n.Pos, at: map[string]Pos{}}
+	switch {
+	case len(n.Args) >= 1 && n.Args[0] == "group":
+		c.rep.add(n.Pos, Warning, n.Key, "virtual_server group not supported: this service is skipped; write one virtual_server per address (or a fwmark service)")
+		return
+	case len(n.Args) >= 1 && n.Args[0] == "fwmark":
+		if !c.args(n, 2, 2) {
+			return
+		}
+		v, err := strconv.ParseUint(n.Args[1], 10, 32)
+		if err != nil || v == 0 {
+			c.rep.add(n.Pos, Error, n.Key, "fwmark: want a number from 1 to 4294967295, got %q", n.Args[1])
+			return
+		}
+		st.out.FWMark = int(v)
+		st.out.Name = fmt.Sprintf("fwmark-%d", v)
+		st.at["fwmark"] = n.Pos
+	case len(n.Args) == 1:
+		c.rep.add(n.Pos, Warning, n.Key, "a virtual server without a port (every port, persistent) is not supported: this service is skipped")
+		return
+	default:
+		if !c.args(n, 2, 2) {
+			return
+		}
+		port, ok := c.parseInt(n, n.Args[1], 1, 65535)
+		if !ok {
+			return
+		}
+		st.out.VIP, st.out.Port = n.Args[0], port
+		st.at["vip"], st.at["port"] = n.Pos, n.Pos
+	}
+	st.at["name"] = n.Pos
+	st.failed = walk(c, serviceBlock, st, n.Block)
+	if len(st.rss) == 0 && !st.failed["real_server"] {
+		c.rep.add(n.Pos, Warning, n.Key, "no real_server: keepalived ignores this service, and it is not converted")
+		return
+	}
+	if st.out.FWMark == 0 {
+		if st.out.Protocol == "" {
+			// keepalived leaves the protocol 0, which the kernel takes as UDP.
+			c.rep.add(n.Pos, Warning, n.Key, "no protocol: keepalived makes this a UDP service (the kernel's default), and so does the conversion; add protocol TCP if you meant TCP")
+			st.out.Protocol = "udp"
+		}
+		// Names allow letters, digits, '.', '_' and '-': IPv6 colons become '_'.
+		st.out.Name = fmt.Sprintf("%s-%s-%d", st.out.Protocol, strings.ReplaceAll(st.out.VIP, ":", "_"), st.out.Port)
+	} else if st.out.Protocol != "" {
+		c.rep.add(st.at["protocol"], Note, "protocol", "ignored: a firewall-mark service covers every protocol the mark is set on")
+		st.out.Protocol = ""
+	}
+	c.svcs = append(c.svcs, st)
+}
+
+// ---- real_server ----
+
+type rsState struct {
+	pos      Pos
+	out      outRealServer
+	at       map[string]Pos
+	defaults checkDefaults
+	checks   []*checkState
+	failed   map[string]bool
+}
+
+var realServerBlock = &block[*rsState]{
+	name: "real_server",
+	simple: merged(checkSettings(func(r *rsState) *checkDefaults { return &r.defaults }), map[string]handler[*rsState]{
+		"weight": func(c *converter, st *rsState, n *Node) {
+			if v, ok := c.intArg(n, 0, 65535); ok {
+				st.out.Weight = &v
+				st.at["weight"] = n.Pos
+			}
+		},
+		"uthreshold": func(c *converter, st *rsState, n *Node) {
+			if v, ok := c.intArg(n, 0, 1<<31-1); ok {
+				st.out.UpperThreshold = v
+				st.at["upper_threshold"] = n.Pos
+			}
+		},
+		"lthreshold": func(c *converter, st *rsState, n *Node) {
+			if v, ok := c.intArg(n, 0, 1<<31-1); ok {
+				st.out.LowerThreshold = v
+				st.at["lower_threshold"] = n.Pos
+			}
+		},
+		"lvs_method": func(c *converter, st *rsState, n *Node) {
+			if f, ok := c.forwarding(n); ok {
+				st.out.Forwarding = f
+				st.at["forwarding"] = n.Pos
+			}
+		},
+		// director sets a failed real server's weight to 0, which is what
+		// inhibit_on_failure asks for.
+		"inhibit_on_failure": func(c *converter, _ *rsState, n *Node) { c.boolArg(n) },
+	}),
+	blocks: map[string]handler[*rsState]{
+		"HTTP_GET":  func(c *converter, st *rsState, n *Node) { c.checker(st, n, "http") },
+		"SSL_GET":   func(c *converter, st *rsState, n *Node) { c.checker(st, n, "https") },
+		"TCP_CHECK": func(c *converter, st *rsState, n *Node) { c.checker(st, n, "tcp") },
+	},
+	known: realServerKnown,
+}
+
+func (c *converter) realServer(svc *svcState, n *Node) {
+	if !c.args(n, 1, 2) {
+		return
+	}
+	st := &rsState{pos: n.Pos, at: map[string]Pos{"address": n.Pos}}
+	st.out.Address = n.Args[0]
+	if len(n.Args) == 2 {
+		p, ok := c.parseInt(n, n.Args[1], 1, 65535)
+		if !ok {
+			return
+		}
+		st.out.Port = p
+		st.at["port"] = n.Pos
+	}
+	st.failed = walk(c, realServerBlock, st, n.Block)
+	svc.rss = append(svc.rss, st)
+}
+
+// ---- health checkers ----
+
+type checkState struct {
+	pos         Pos
+	keyword     string // HTTP_GET, SSL_GET, TCP_CHECK
+	kind        string // http, https, tcp
+	own         checkDefaults
+	path        string
+	status      string
+	urlHost     *string
+	connectPort int
+	urls        int
+}
+
+// resolvedCheck is one health check with every default applied; equal
+// checks on every real server of a service are written once, on the service.
+type resolvedCheck struct {
+	Type           string
+	Path           string
+	Status         string
+	Host           string
+	ConnectPort    int
+	ConnectTimeout time.Duration
+	Interval       time.Duration
+	Retries        int
+	RetryDelay     time.Duration
+}
+
+var checkerBlock = &block[*checkState]{
+	name: "a health checker",
+	simple: merged(checkSettings(func(k *checkState) *checkDefaults { return &k.own }), map[string]handler[*checkState]{
+		"connect_port": func(c *converter, st *checkState, n *Node) {
+			if v, ok := c.intArg(n, 1, 65535); ok {
+				st.connectPort = v
+			}
+		},
+	}),
+	blocks: map[string]handler[*checkState]{
+		"url": func(c *converter, st *checkState, n *Node) { c.url(st, n) },
+	},
+	known: checkerKnown,
+}
+
+func (c *converter) checker(rs *rsState, n *Node, kind string) {
+	c.args(n, 0, 0)
+	st := &checkState{pos: n.Pos, keyword: n.Key, kind: kind}
+	walk(c, checkerBlock, st, n.Block)
+	if kind == "tcp" && st.urls > 0 {
+		c.rep.add(n.Pos, Warning, n.Key, "url blocks belong to HTTP_GET and SSL_GET; ignored")
+		st.path, st.status, st.urlHost = "", "", nil
+	}
+	if kind != "tcp" && st.urls == 0 {
+		c.rep.add(n.Pos, Warning, n.Key, "no url block: converted as a check of /")
+		st.path = "/"
+	}
+	rs.checks = append(rs.checks, st)
+}
+
+// url reads url { path P  status_code C...  digest D  virtualhost H }.
+func (c *converter) url(st *checkState, n *Node) {
+	c.args(n, 0, 0)
+	st.urls++
+	if st.urls > 1 {
+		c.rep.add(n.Pos, Warning, n.Key, "only the first url of a checker is converted; director checks one path")
+		return
+	}
+	for _, it := range n.Block {
+		switch it.Key {
+		case "path":
+			if c.args(it, 1, 1) {
+				st.path = it.Args[0]
+			}
+		case "status_code":
+			if !c.args(it, 1, -1) {
+				continue
+			}
+			if codes, ok := c.statusCodes(it); ok {
+				st.status = codes
+			}
+		case "virtualhost":
+			if c.args(it, 1, 1) {
+				h := it.Args[0]
+				st.urlHost = &h
+			}
+		case "digest":
+			c.rep.add(it.Pos, Warning, it.Key, "not supported: director does not compare a digest of the body; only the status is checked")
+		default:
+			if k, ok := urlKnown[it.Key]; ok {
+				c.rep.add(it.Pos, k.level, it.Key, "%s", k.msg)
+				continue
+			}
+			c.unknown("url", []string{"digest", "path", "regex", "regex_no_match", "status_code", "virtualhost"}, it)
+		}
+	}
+}
+
+// statusCodes checks status_code values (200, 200-299) and joins them with
+// commas.
+func (c *converter) statusCodes(n *Node) (string, bool) {
+	for _, a := range n.Args {
+		lo, hi, isRange := strings.Cut(a, "-")
+		if !isRange {
+			hi = lo
+		}
+		l, err1 := strconv.Atoi(lo)
+		h, err2 := strconv.Atoi(hi)
+		if err1 != nil || err2 != nil || l < 100 || h > 599 || l > h {
+			c.rep.add(n.Pos, Error, n.Key, "want status codes or ranges like 200 or 200-299, got %q", a)
+			return "", false
+		}
+	}
+	return strings.Join(n.Args, ","), true
+}
+
+// resolve applies the checker's, real server's, virtual server's and then
+// keepalived's defaults.
+func (k *checkState) resolve(rs, vs checkDefaults) *resolvedCheck {
+	d := k.own.merge(rs).merge(vs)
+	r := &resolvedCheck{
+		Type:           k.kind,
+		Path:           k.path,
+		Status:         k.status,
+		ConnectPort:    k.connectPort,
+		ConnectTimeout: kaConnectTimeout,
+		Interval:       kaDelayLoop,
+		Retries:        kaRetry,
+		RetryDelay:     kaTCPRetryDelay,
+	}
+	if k.kind != "tcp" {
+		r.RetryDelay = kaHTTPRetryDelay
+		if r.Status == "" {
+			r.Status = "200-299" // keepalived's default
+		}
+	}
+	if d.connectTimeout != nil {
+		r.ConnectTimeout = *d.connectTimeout
+	}
+	if d.interval != nil {
+		r.Interval = *d.interval
+	}
+	if d.retries != nil {
+		r.Retries = *d.retries
+	}
+	if d.retryDelay != nil {
+		r.RetryDelay = *d.retryDelay
+	}
+	if k.kind != "tcp" {
+		switch {
+		case k.urlHost != nil:
+			r.Host = *k.urlHost
+		case d.host != nil:
+			r.Host = *d.host
+		}
+	}
+	return r
+}
+
+// finishService applies keepalived's defaults, resolves flags and checks,
+// and records where each field came from.
+func (c *converter) finishService(st *svcState, path string) outService {
+	o := st.out
+	c.origin[path] = st.pos
+	c.markBad(path, st.failed, serviceFields)
+	if o.Scheduler == "" {
+		o.Scheduler = kaScheduler
+	}
+	if o.Forwarding == "" {
+		o.Forwarding = kaForwarding
+	}
+	for _, f := range st.flags {
+		name := f.name
+		if strings.HasPrefix(name, "flag-") {
+			name = flagName(o.Scheduler, name)
+			if name == "" {
+				c.rep.add(f.pos, Warning, f.name, "not supported with scheduler %s; ignored", o.Scheduler)
+				continue
+			}
+		}
+		st.at[fmt.Sprintf("scheduler_flags[%d]", len(o.SchedulerFlags))] = f.pos
+		o.SchedulerFlags = append(o.SchedulerFlags, name)
+	}
+	if st.persist != nil {
+		o.Persistence = &outPersistence{Timeout: fmtDuration(*st.persist), Netmask: st.grain}
+		if st.grain != "" {
+			st.at["persistence.netmask"] = st.grainPos
+		}
+	} else if st.grain != "" {
+		c.rep.add(st.grainPos, Warning, "persistence_granularity", "has no effect without persistence_timeout; ignored")
+	}
+	var checks []*resolvedCheck
+	for j, rs := range st.rss {
+		r := rs.out
+		rp := fmt.Sprintf("%s.real_servers[%d]", path, j)
+		c.origin[rp] = rs.pos
+		c.markBad(rp, rs.failed, realServerFields)
+		if r.Weight == nil {
+			one := 1 // keepalived's default, and director's
+			r.Weight = &one
+		}
+		if len(rs.checks) > 1 {
+			c.rep.add(rs.checks[1].pos, Warning, rs.checks[1].keyword, "only the first health check of a real server is converted; keepalived needed all of them to pass")
+		}
+		if len(rs.checks) > 0 {
+			r.check = rs.checks[0].resolve(rs.defaults, st.defaults)
+			c.origin[rp+".check"] = rs.checks[0].pos
+		}
+		checks = append(checks, r.check)
+		c.note(rp, rs.at)
+		o.RealServers = append(o.RealServers, r)
+	}
+	if shared := sharedCheck(checks); shared != nil {
+		o.check = shared
+		c.origin[path+".check"] = st.rss[0].checks[0].pos
+		for j := range o.RealServers {
+			o.RealServers[j].check = nil
+		}
+	}
+	c.note(path, st.at)
+	return o
+}
+
+// sharedCheck returns the check every real server has, if they all have the
+// same one (and there is more than one server to share it).
+func sharedCheck(checks []*resolvedCheck) *resolvedCheck {
+	if len(checks) < 2 {
+		return nil
+	}
+	for _, k := range checks {
+		if k == nil || *k != *checks[0] {
+			return nil
+		}
+	}
+	return checks[0]
+}
+
+// flagName maps ipvsadm's generic flag-N to the scheduler's own flag names.
+func flagName(sched, flag string) string {
+	switch sched + " " + flag {
+	case "sh flag-1":
+		return "sh-fallback"
+	case "sh flag-2":
+		return "sh-port"
+	case "mh flag-1":
+		return "mh-fallback"
+	case "mh flag-2":
+		return "mh-port"
+	}
+	return ""
+}

@@ -1,0 +1,163 @@
+package kaimport
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// fmtDuration writes d the way director.yaml examples do: 1s, 300s, 100ms.
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0s"
+	case d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
+	case d%time.Millisecond == 0:
+		return fmt.Sprintf("%dms", d/time.Millisecond)
+	}
+	return d.String()
+}
+
+// The output types mirror config's, with omitempty and in the order a
+// person would write them; config's own types would print every zero value.
+type outConfig struct {
+	Instances []outInstance `yaml:"instances,omitempty"`
+	IPVS      *outIPVS      `yaml:"ipvs,omitempty"`
+	Services  []outService  `yaml:"services,omitempty"`
+}
+
+type outInstance struct {
+	Name           string      `yaml:"name"`
+	Interface      string      `yaml:"interface,omitempty"`
+	VRID           int         `yaml:"vrid,omitempty"`
+	Priority       int         `yaml:"priority"`
+	Version        int         `yaml:"version"`
+	AdvertInterval string      `yaml:"advert_interval"`
+	Preempt        *bool       `yaml:"preempt,omitempty"`
+	PreemptDelay   string      `yaml:"preempt_delay,omitempty"`
+	Unicast        *outUnicast `yaml:"unicast,omitempty"`
+	VIPs           []string    `yaml:"vips"`
+	AuthPass       string      `yaml:"auth_pass,omitempty"`
+	GARP           *outGARP    `yaml:"garp,omitempty"`
+	Notify         string      `yaml:"notify,omitempty"`
+}
+
+type outUnicast struct {
+	Source string   `yaml:"source,omitempty"`
+	Peers  []string `yaml:"peers"`
+}
+
+type outGARP struct {
+	Count    *int   `yaml:"count,omitempty"`
+	Interval string `yaml:"interval,omitempty"`
+	Refresh  string `yaml:"refresh,omitempty"`
+}
+
+type outIPVS struct {
+	Sync *outSync `yaml:"sync,omitempty"`
+}
+
+type outSync struct {
+	Interface string `yaml:"interface"`
+	SyncID    int    `yaml:"sync_id"`
+	Instance  string `yaml:"instance,omitempty"`
+}
+
+type outService struct {
+	Name           string          `yaml:"name"`
+	VIP            string          `yaml:"vip,omitempty"`
+	Port           int             `yaml:"port,omitempty"`
+	Protocol       string          `yaml:"protocol,omitempty"`
+	FWMark         int             `yaml:"fwmark,omitempty"`
+	Family         int             `yaml:"family,omitempty"`
+	Scheduler      string          `yaml:"scheduler"`
+	SchedulerFlags []string        `yaml:"scheduler_flags,omitempty"`
+	Forwarding     string          `yaml:"forwarding"`
+	Persistence    *outPersistence `yaml:"persistence,omitempty"`
+	SorryServer    string          `yaml:"sorry_server,omitempty"`
+	Check          *yaml.Node      `yaml:"check,omitempty"`
+	RealServers    []outRealServer `yaml:"real_servers"`
+
+	check *resolvedCheck // the service-wide check, if every real server shares one
+}
+
+type outPersistence struct {
+	Timeout string `yaml:"timeout"`
+	Netmask string `yaml:"netmask,omitempty"`
+}
+
+type outRealServer struct {
+	Address        string     `yaml:"address"`
+	Port           int        `yaml:"port,omitempty"`
+	Weight         *int       `yaml:"weight,omitempty"`
+	UpperThreshold int        `yaml:"upper_threshold,omitempty"`
+	LowerThreshold int        `yaml:"lower_threshold,omitempty"`
+	Forwarding     string     `yaml:"forwarding,omitempty"`
+	Check          *yaml.Node `yaml:"check,omitempty"`
+
+	check *resolvedCheck
+}
+
+// render writes out as YAML, with or without the health checks.
+func render(out *outConfig, checks bool, source string) ([]byte, error) {
+	doc := *out
+	doc.Services = make([]outService, len(out.Services))
+	for i, s := range out.Services {
+		s.RealServers = slices.Clone(s.RealServers)
+		if checks && s.check != nil {
+			s.Check = checkNode(s.check)
+		}
+		for j := range s.RealServers {
+			if r := &s.RealServers[j]; checks && r.check != nil {
+				r.Check = checkNode(r.check)
+			}
+		}
+		doc.Services[i] = s
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# director.yaml converted from %s by director import-keepalived.\n", source)
+	b.WriteString("# Read the import report before using it: it lists what was not carried over.\n\n")
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, fmt.Errorf("encode director.yaml: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encode director.yaml: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// checkNode writes one health check. It is the only place that names the
+// check: keys, so that it alone changes if the checks schema does.
+func checkNode(ck *resolvedCheck) *yaml.Node {
+	m := &yaml.Node{Kind: yaml.MappingNode}
+	add := func(k, v string, tag string) {
+		m.Content = append(m.Content,
+			&yaml.Node{Kind: yaml.ScalarNode, Value: k},
+			&yaml.Node{Kind: yaml.ScalarNode, Value: v, Tag: tag})
+	}
+	add("type", ck.Type, "!!str")
+	if ck.Path != "" {
+		add("path", ck.Path, "!!str")
+	}
+	if ck.Status != "" {
+		add("status", ck.Status, "!!str")
+	}
+	if ck.Host != "" {
+		add("host", ck.Host, "!!str")
+	}
+	if ck.ConnectPort != 0 {
+		add("connect_port", strconv.Itoa(ck.ConnectPort), "!!int")
+	}
+	add("connect_timeout", fmtDuration(ck.ConnectTimeout), "!!str")
+	add("interval", fmtDuration(ck.Interval), "!!str")
+	add("retries", strconv.Itoa(ck.Retries), "!!int")
+	add("retry_delay", fmtDuration(ck.RetryDelay), "!!str")
+	return m
+}
