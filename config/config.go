@@ -18,6 +18,8 @@ type Config struct {
 	ControlSocket string `yaml:"control_socket,omitempty"`
 	// Instances are the VRRP instances this node takes part in.
 	Instances []Instance `yaml:"instances,omitempty"`
+	// Metrics, if Listen is set, serves Prometheus metrics there.
+	Metrics Metrics `yaml:"metrics,omitempty"`
 	// IPVS holds settings for the kernel load balancer as a whole.
 	IPVS IPVS `yaml:"ipvs,omitempty"`
 	// Services are the IPVS virtual services.
@@ -25,6 +27,13 @@ type Config struct {
 
 	// File is where the configuration was read from; set by Load, not by YAML.
 	File string `yaml:"-"`
+}
+
+// Metrics is the Prometheus endpoint; off unless Listen is set.
+type Metrics struct {
+	// Listen is host:port, e.g. 127.0.0.1:9105. Binding beyond loopback
+	// is the operator's explicit choice.
+	Listen string `yaml:"listen,omitempty"`
 }
 
 // Instance is one VRRP virtual router.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"regexp"
@@ -54,6 +55,11 @@ func validate(cfg *Config, pos map[string]int) Problems {
 		cfg.ControlSocket = DefaultControlSocket
 	} else if !filepath.IsAbs(cfg.ControlSocket) {
 		c.errf("control_socket", "%q must be an absolute path", cfg.ControlSocket)
+	}
+	if l := cfg.Metrics.Listen; l != "" {
+		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
+			c.errf("metrics.listen", "%q is not host:port (like 127.0.0.1:9105)", l)
+		}
 	}
 	if len(cfg.Instances) == 0 && len(cfg.Services) == 0 {
 		c.errf("instances", "at least one instance or service is needed")

@@ -52,6 +52,7 @@ type InstanceState struct {
 	Master         string            `json:"master,omitempty"`
 	LastTransition time.Time         `json:"last_transition"`
 	LastReason     string            `json:"last_reason"`
+	Transitions    uint64            `json:"transitions"`
 	AdvertsSent    uint64            `json:"adverts_sent"`
 	AdvertsRecv    uint64            `json:"adverts_received"`
 	Drops          map[string]uint64 `json:"drops,omitempty"`

@@ -32,6 +32,7 @@ func (d *Daemon) State() control.State {
 			Priority:       s.Priority,
 			LastTransition: s.LastTransition,
 			LastReason:     s.LastReason,
+			Transitions:    s.Transitions,
 			AdvertsSent:    s.AdvertsSent,
 			AdvertsRecv:    s.AdvertsRecv,
 			Drops:          map[string]uint64{},

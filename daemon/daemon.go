@@ -201,6 +201,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer func() { stopDP(); <-dpDone }()
 
+	if addr := d.cfg.Metrics.Listen; addr != "" {
+		m := newMetrics(d)
+		if d.dp != nil {
+			d.dp.onPass = m.observe
+		}
+		mctx, stopMetrics := context.WithCancel(context.Background())
+		defer stopMetrics()
+		go func() {
+			if err := m.serve(mctx, addr); err != nil {
+				d.log.Error("metrics endpoint stopped", "err", err)
+			}
+		}()
+	}
 	d.mu.Lock()
 	d.runCtx = ctx
 	d.mu.Unlock()

@@ -108,6 +108,8 @@ type dataplane struct {
 	masters  map[string]bool
 	kick     chan struct{}
 	pings    chan chan struct{}
+	// onPass, if set, observes every reconcile pass (metrics); set before run.
+	onPass func(ipvs.Result, time.Duration, error)
 }
 
 // ping returns once the dataplane loop has answered (for the watchdog).
@@ -219,7 +221,11 @@ func (dp *dataplane) run(ctx context.Context) {
 	defer tick.Stop()
 	var have syncd.Config
 	for {
+		began := time.Now()
 		res, err := dp.rec.Apply(ctx, dp.desired())
+		if dp.onPass != nil {
+			dp.onPass(res, time.Since(began), err)
+		}
 		if err != nil {
 			dp.log.Error("ipvs: apply incomplete, will retry", "err", err, "result", res.String())
 		} else if res.Changed() {

@@ -89,6 +89,7 @@ type Stats struct {
 	Master         netip.Addr
 	LastTransition time.Time
 	LastReason     string
+	Transitions    uint64
 	AdvertsSent    uint64
 	AdvertsRecv    uint64
 	Drops          map[DropReason]uint64
@@ -362,6 +363,7 @@ func (in *Instance) transition(a Action) {
 	in.log.Info("state change", "from", a.From.String(), "to", a.To.String(), "reason", a.Reason, "priority", in.m.Priority())
 	in.mu.Lock()
 	in.snap.LastTransition = in.clock.Now()
+	in.snap.Transitions++
 	in.snap.LastReason = a.Reason
 	in.mu.Unlock()
 	if in.cfg.OnState != nil {

@@ -1,0 +1,138 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/director-lb/director/ipvs"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics is the daemon's own registry: no global state, so tests and
+// several daemons in one process do not collide.
+type metrics struct {
+	reg *prometheus.Registry
+
+	reconcileSeconds prometheus.Histogram
+	reconcileErrors  prometheus.Counter
+	ipvsWrites       *prometheus.CounterVec
+}
+
+func newMetrics(d *Daemon) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		reconcileSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "director_ipvs_reconcile_duration_seconds",
+			Help:    "Time of one pass of the IPVS reconciler.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+		}),
+		reconcileErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "director_ipvs_reconcile_errors_total",
+			Help: "Failed kernel calls during IPVS reconciliation.",
+		}),
+		ipvsWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "director_ipvs_writes_total",
+			Help: "IPVS table writes by kind; kind=repaired counts writes that undid drift.",
+		}, []string{"kind"}),
+	}
+	m.reg.MustRegister(m.reconcileSeconds, m.reconcileErrors, m.ipvsWrites, &stateCollector{d: d},
+		prometheus.NewGoCollector())
+	bi := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "director_build_info",
+		Help:        "Build information; always 1.",
+		ConstLabels: prometheus.Labels{"version": d.version, "goversion": runtime.Version()},
+	})
+	bi.Set(1)
+	m.reg.MustRegister(bi)
+	return m
+}
+
+// serve exposes the registry on addr until ctx ends.
+func (m *metrics) serve(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+var (
+	descState = prometheus.NewDesc("director_vrrp_state",
+		"1 for the state each VRRP instance is in, 0 for the others.", []string{"instance", "state"}, nil)
+	descPriority = prometheus.NewDesc("director_vrrp_priority",
+		"Current priority of each VRRP instance.", []string{"instance"}, nil)
+	descTransitions = prometheus.NewDesc("director_vrrp_transitions_total",
+		"State changes of each VRRP instance.", []string{"instance"}, nil)
+	descSent = prometheus.NewDesc("director_vrrp_adverts_sent_total",
+		"Advertisements sent.", []string{"instance"}, nil)
+	descRecv = prometheus.NewDesc("director_vrrp_adverts_received_total",
+		"Advertisements received and accepted for processing.", []string{"instance"}, nil)
+	descDrops = prometheus.NewDesc("director_vrrp_adverts_dropped_total",
+		"Advertisements dropped, by reason.", []string{"instance", "reason"}, nil)
+	descWeight = prometheus.NewDesc("director_real_server_weight",
+		"Weight of each real server: configured and current.", []string{"service", "real_server", "kind"}, nil)
+)
+
+var vrrpStates = []string{"INIT", "BACKUP", "MASTER", "FAULT", "STOPPED"}
+
+// stateCollector reads the daemon's state at scrape time, so counters are
+// never copied twice and a scrape always sees the live values.
+type stateCollector struct{ d *Daemon }
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descState, descPriority, descTransitions, descSent, descRecv, descDrops, descWeight} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.d.State()
+	for _, in := range st.Instances {
+		for _, s := range vrrpStates {
+			v := 0.0
+			if in.State == s {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, in.Name, s)
+		}
+		ch <- prometheus.MustNewConstMetric(descPriority, prometheus.GaugeValue, float64(in.Priority), in.Name)
+		ch <- prometheus.MustNewConstMetric(descTransitions, prometheus.CounterValue, float64(in.Transitions), in.Name)
+		ch <- prometheus.MustNewConstMetric(descSent, prometheus.CounterValue, float64(in.AdvertsSent), in.Name)
+		ch <- prometheus.MustNewConstMetric(descRecv, prometheus.CounterValue, float64(in.AdvertsRecv), in.Name)
+		for r, n := range in.Drops {
+			ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(n), in.Name, r)
+		}
+	}
+	for _, s := range st.Services {
+		for _, r := range s.RealServers {
+			ch <- prometheus.MustNewConstMetric(descWeight, prometheus.GaugeValue, float64(r.ConfiguredWeight), s.Name, r.Address, "configured")
+			ch <- prometheus.MustNewConstMetric(descWeight, prometheus.GaugeValue, float64(r.Weight), s.Name, r.Address, "current")
+		}
+	}
+}
+
+// observe records one reconcile pass.
+func (m *metrics) observe(res ipvs.Result, took time.Duration, err error) {
+	m.reconcileSeconds.Observe(took.Seconds())
+	m.reconcileErrors.Add(float64(res.Errors))
+	for kind, n := range map[string]int{"created": res.Created, "updated": res.Updated, "deleted": res.Deleted, "drained": res.Drained, "repaired": res.Repaired} {
+		m.ipvsWrites.WithLabelValues(kind).Add(float64(n))
+	}
+}

@@ -1,0 +1,78 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/ipvs"
+	"github.com/director-lb/director/vip"
+	"github.com/director-lb/director/vrrp"
+)
+
+func TestMetrics(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	in := vrrp.NewInstance(vrrp.InstanceConfig{
+		Name: "web", VRID: 1, Logger: log,
+		Machine:   vrrp.MachineConfig{Version: vrrp.V3, Priority: 120, Interval: 10 * time.Millisecond},
+		Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.100")},
+		Group:     netip.MustParseAddr("224.0.0.18"),
+	}, nullSender{}, &vip.Fake{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, true) }()
+	defer func() { cancel(); <-done }()
+	for in.Stats().State != vrrp.StateMaster {
+		time.Sleep(5 * time.Millisecond)
+	}
+	d := &Daemon{log: log, version: "v-test", cfg: &config.Config{}, running: []*runningInstance{{in: in, cfg: config.Instance{Name: "web", Interface: "eth0"}}}}
+	m := newMetrics(d)
+	m.observe(ipvs.Result{Created: 3, Repaired: 1, Errors: 2}, 5*time.Millisecond, nil)
+
+	fams, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		for _, mt := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range mt.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			switch {
+			case mt.GetGauge() != nil:
+				got[key] = mt.GetGauge().GetValue()
+			case mt.GetCounter() != nil:
+				got[key] = mt.GetCounter().GetValue()
+			case mt.GetHistogram() != nil:
+				got[key] = float64(mt.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	for key, want := range map[string]float64{
+		"director_vrrp_state,instance=web,state=MASTER":                    1,
+		"director_vrrp_state,instance=web,state=BACKUP":                    0,
+		"director_vrrp_priority,instance=web":                              120,
+		"director_vrrp_transitions_total,instance=web":                     2,
+		"director_ipvs_writes_total,kind=created":                          3,
+		"director_ipvs_writes_total,kind=repaired":                         1,
+		"director_ipvs_reconcile_errors_total":                             2,
+		"director_ipvs_reconcile_duration_seconds":                         1,
+		"director_build_info,goversion=" + goVersion() + ",version=v-test": 1,
+	} {
+		if v, ok := got[key]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", key, v, ok, want)
+		}
+	}
+	if got["director_vrrp_adverts_sent_total,instance=web"] < 1 {
+		t.Error("no adverts counted")
+	}
+}
+
+func goVersion() string { return runtime.Version() }
