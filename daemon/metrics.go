@@ -75,17 +75,17 @@ func (m *metrics) serve(ctx context.Context, addr string) error {
 
 var (
 	descState = prometheus.NewDesc("director_vrrp_state",
-		"1 for the state each VRRP instance is in, 0 for the others.", []string{"instance", "state"}, nil)
+		"1 for the state each VRRP instance is in, 0 for the others.", []string{"vrrp_instance", "state"}, nil)
 	descPriority = prometheus.NewDesc("director_vrrp_priority",
-		"Current priority of each VRRP instance.", []string{"instance"}, nil)
+		"Current priority of each VRRP instance.", []string{"vrrp_instance"}, nil)
 	descTransitions = prometheus.NewDesc("director_vrrp_transitions_total",
-		"State changes of each VRRP instance.", []string{"instance"}, nil)
+		"State changes of each VRRP instance.", []string{"vrrp_instance"}, nil)
 	descSent = prometheus.NewDesc("director_vrrp_adverts_sent_total",
-		"Advertisements sent.", []string{"instance"}, nil)
+		"Advertisements sent.", []string{"vrrp_instance"}, nil)
 	descRecv = prometheus.NewDesc("director_vrrp_adverts_received_total",
-		"Advertisements received and accepted for processing.", []string{"instance"}, nil)
+		"Advertisements received and accepted for processing.", []string{"vrrp_instance"}, nil)
 	descDrops = prometheus.NewDesc("director_vrrp_adverts_dropped_total",
-		"Advertisements dropped, by reason.", []string{"instance", "reason"}, nil)
+		"Advertisements dropped, by reason.", []string{"vrrp_instance", "reason"}, nil)
 	descWeight = prometheus.NewDesc("director_real_server_weight",
 		"Weight of each real server: configured and current.", []string{"service", "real_server", "kind"}, nil)
 )
