@@ -56,10 +56,10 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	for key, want := range map[string]float64{
-		"director_vrrp_state,vrrp_instance=web,state=MASTER":                    1,
-		"director_vrrp_state,vrrp_instance=web,state=BACKUP":                    0,
-		"director_vrrp_priority,vrrp_instance=web":                              120,
-		"director_vrrp_transitions_total,vrrp_instance=web":                     2,
+		"director_vrrp_state,state=MASTER,vrrp_instance=web":               1,
+		"director_vrrp_state,state=BACKUP,vrrp_instance=web":               0,
+		"director_vrrp_priority,vrrp_instance=web":                         120,
+		"director_vrrp_transitions_total,vrrp_instance=web":                2,
 		"director_ipvs_writes_total,kind=created":                          3,
 		"director_ipvs_writes_total,kind=repaired":                         1,
 		"director_ipvs_reconcile_errors_total":                             2,
