@@ -8,8 +8,8 @@ import (
 
 // Snapshot is the kernel IPVS state that every listing is printed from.
 // Reading it and formatting it are separate steps so that golden tests can
-// format a snapshot captured on a real IPVS kernel. It is also the schema of
-// `--json` (see doc.go); parts that were not asked for are left out.
+// format a snapshot captured on a real IPVS kernel. Its JSON form is what
+// --snapshot prints; --json prints parts of it (see doc.go).
 type Snapshot struct {
 	// Version is the kernel's IPVS version, e.g. "1.2.1".
 	Version string `json:"version,omitempty"`
@@ -24,8 +24,6 @@ type Snapshot struct {
 	// ConnTable is the raw text of /proc/net/ip_vs_conn. Kept raw because
 	// ipvsadm's output depends on quirks of how it reads that file.
 	ConnTable string `json:"conn_table,omitempty"`
-	// Connections is the parsed form of ConnTable, filled for --json only.
-	Connections []Conn `json:"connections,omitempty"`
 }
 
 // Service is one IPVS virtual service with its destinations.
@@ -102,7 +100,7 @@ type Daemon struct {
 	TTL       uint8       `json:"ttl,omitempty"`
 }
 
-// Conn is one entry of /proc/net/ip_vs_conn.
+// Conn is one entry of /proc/net/ip_vs_conn, as --json -c prints it.
 type Conn struct {
 	Protocol    string         `json:"protocol"`
 	Client      netip.AddrPort `json:"client"`
