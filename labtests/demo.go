@@ -29,6 +29,11 @@ func DemoSummary(res *Results) string {
 			fmt.Fprintf(&b, "%-9s %s\n", label+":", run.Stats())
 		}
 	}
+	if run, ok := res.ProbeOf("steady"); ok {
+		st := run.Stats()
+		fmt.Fprintf(&b, "balance:  rs1 answered %d and rs2 %d of %d requests; the load balancers' own servers %d\n",
+			st.Responders[lp.RS1], st.Responders[lp.RS2], st.Total, st.Responders[lp.LB1]+st.Responders[lp.LB2])
+	}
 	if el, ok := res.Step(LabelElected); ok && el.OK {
 		fmt.Fprintf(&b, "election:  lb1 held the VIP %v after start\n", el.End.Sub(res.Steps[0].Start).Round(time.Millisecond))
 	}
@@ -39,6 +44,6 @@ func DemoSummary(res *Results) string {
 	return b.String()
 }
 
-// DemoParams are the demo's settings: director on both nodes, VRRPv3
-// every 100 ms.
-func DemoParams(impl lp.Impl) Params { return lp.DefaultParams(impl) }
+// DemoParams are the demo's settings: impl on both nodes, VRRPv3 every
+// 100 ms, the lab's IPVS services.
+func DemoParams(impl lp.Impl) Params { return IPVSParams(impl) }

@@ -96,8 +96,23 @@ func TestPartition(t *testing.T) {
 		if got := res.Holders(take.End); !slices.Equal(got, []string{lp.LB1, lp.LB2}) {
 			t.Errorf("holders during the partition = %v, want both", got)
 		}
+		// After the heal the loser steps down. director's loser sends a
+		// priority-0 advert, so the winner re-announces and the client
+		// follows at once, with default neighbour timers; keepalived
+		// needs the plan's fast client timers (see FailoverPlan).
+		run, _ := res.ProbeOf(LabelProbe)
+		rec, _ := res.Step(LabelRecover)
+		after := run.Between(rec.Start, time.Time{}).Stats()
+		t.Logf("after the heal (%s, fast client neighbour timers %t): %s", impl, FailoverPlan("", p, FailPartition).Sysctls != nil, after)
+		if impl == lp.Director && after.Failed > maxHealFailures {
+			t.Errorf("after the heal the client saw %s, want at most %d failures", after, maxHealFailures)
+		}
 	})
 }
+
+// maxHealFailures allows for a request in flight while the loser lets the
+// VIP go and one more while the winner's gratuitous ARP is on its way.
+const maxHealFailures = 2
 
 func TestUnicast(t *testing.T) {
 	eachImpl(t, func(t *testing.T, impl lp.Impl) {

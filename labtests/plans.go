@@ -86,14 +86,18 @@ func FailoverPlan(name string, p Params, how Failure) Plan {
 	final := settle(p)
 	var sysctls map[string]map[string]string
 	if how == FailPartition {
-		// When the partition heals, lb2 may step down before any of its
-		// adverts reaches lb1; lb1, master all along, then has no reason
-		// to send a gratuitous ARP and the client keeps lb2's MAC until
-		// its ARP entry expires (up to a minute by default). Short client
-		// neighbour timers bound that to about two seconds, so the test
-		// checks that lb1 alone serves the VIP without waiting a minute.
-		sysctls = map[string]map[string]string{lp.Client: FastNeighbour()}
 		final = 4 * time.Second
+		if p.Impl[lp.LB1] == lp.Keepalived || p.Impl[lp.LB2] == lp.Keepalived {
+			// When the partition heals, keepalived's lb2 may step down
+			// before any of its adverts reaches lb1; lb1, master all
+			// along, then has no reason to send a gratuitous ARP and the
+			// client keeps lb2's MAC until its ARP entry expires (up to a
+			// minute by default). Short client neighbour timers bound that
+			// to about two seconds. director's loser sends a priority-0
+			// advert as it steps down, so its winner re-announces at once:
+			// a director pair runs with the default timers.
+			sysctls = map[string]map[string]string{lp.Client: FastNeighbour()}
+		}
 	}
 	steps = append(steps, lp.Sleep(final), lp.ProbeStop().As(LabelProbe))
 	return Plan{Name: name, Params: p, Steps: steps, Sysctls: sysctls}
@@ -171,28 +175,44 @@ func FiguresPlan(name string, p Params, how Failure, cycles int) Plan {
 // CycleLabel labels the probe_stop of cycle i of a FiguresPlan.
 func CycleLabel(i int) string { return fmt.Sprintf("cycle-%d", i) }
 
-// DemoPlan tells the story of a failover with running commentary.
+// DemoPlan tells the story of a DSR load balancer pair with running
+// commentary: balancing over both real servers, a failover, the old
+// master's return, and the IPVS table as an operator sees it.
 func DemoPlan(p Params) Plan {
 	say := lp.Say
 	vip := lp.VIP4.Addr().String()
-	return Plan{Name: "demo", Params: p, Steps: []Step{
+	// One wait is enough for the story: the echo service's rs2 is the
+	// last entry a fresh daemon writes.
+	wait := waitTable(lp.LB1, 10*time.Second)
+	steps := []Step{
 		say(fmt.Sprintf("lb1 (priority %d) and lb2 (priority %d) run %s, VRRP %s; VIP %s",
 			p.Priority[lp.LB1], p.Priority[lp.LB2], p.Impl[lp.LB1], p.Describe(), vip)),
+		say("both program kernel IPVS: http://" + vip + "/ round-robin over rs1 and rs2, direct server return"),
 		say("starting both load balancers; the higher priority should win the election"),
 		lp.Start(lp.LB1),
 		lp.Start(lp.LB2),
 		lp.WaitVIP(lp.LB1, electTimeout(p)).As(LabelElected),
-		say("lb1 holds the VIP. The client now requests http://" + vip + "/ every 10 ms for 2 s"),
+	}
+	steps = append(steps,
+		wait[len(wait)-1],
+		say("lb1 holds the VIP; its IPVS table:"),
+		lp.Status(lp.LB1, "-Ln"),
+		say("the client requests http://"+vip+"/ every 10 ms for 2 s; rs1 and rs2 answer it directly"),
 		lp.ProbeStart(),
-		lp.Sleep(2 * time.Second),
+		lp.Sleep(2*time.Second),
 		lp.ProbeStop().As("steady"),
+		say("lb1's counters (IPVS adds them up every 2 s): packets in, none out, as the replies bypass it"),
+		lp.Sleep(2*time.Second),
+		lp.Status(lp.LB1, "-Ln", "--stats"),
 		say("cutting lb1 off the network segment; lb2 should notice the missing adverts and take over"),
 		lp.ProbeStart(),
-		lp.Sleep(500 * time.Millisecond),
+		lp.Sleep(500*time.Millisecond),
 		lp.Cut(lp.LB1).As(LabelFail),
 		lp.WaitVIP(lp.LB2, takeoverTimeout(p)).As(LabelTakeover),
 		lp.Sleep(time.Second),
 		lp.ProbeStop().As("failover"),
+		say("lb2 had the same services installed all along, so only the VIP moved; its connection counts:"),
+		lp.Status(lp.LB2, "-Ln"),
 		say("lb1 is back on the segment; with the higher priority it preempts lb2"),
 		lp.ProbeStart(),
 		lp.Heal(lp.LB1).As(LabelRecover),
@@ -203,5 +223,6 @@ func DemoPlan(p Params) Plan {
 		lp.Exec(lp.LB1, "ip", "-br", "-4", "addr", "show", "dev", "eth0"),
 		lp.Exec(lp.LB2, "ip", "-br", "-4", "addr", "show", "dev", "eth0"),
 		say("done"),
-	}}
+	)
+	return Plan{Name: "demo", Params: p, Steps: steps}
 }

@@ -183,6 +183,14 @@ func (l *Lab) director(ctx context.Context) (string, error) {
 	return out, buildStatic(ctx, l.ws, "./cmd/director", out)
 }
 
+// hasStatus reports whether the director binary has the status command
+// (it is being added): its help names it, where an unknown command would
+// not.
+func hasStatus(ctx context.Context, bin string) bool {
+	out, _ := exec.CommandContext(ctx, bin, "status", "-h").CombinedOutput()
+	return strings.Contains(string(out), "director status")
+}
+
 // tail returns the last n lines of s.
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")

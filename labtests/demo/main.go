@@ -1,6 +1,8 @@
 // Command demo boots the lab with director on both load balancers and
-// prints a running commentary: the election, the client's traffic, a
-// failover and the old master's return. Run it as root from the module:
+// prints a running commentary: the election, the client's requests
+// balanced over two real servers with direct server return, the IPVS
+// table, a failover and the old master's return. Run it as root from the
+// module:
 //
 //	go run ./labtests/demo            # director on both nodes
 //	go run ./labtests/demo -impl keepalived

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -139,7 +140,13 @@ func getOnce(addr string, timeout time.Duration) labplan.Sample {
 func shortErr(err error) string {
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Err != nil {
-		return oe.Op + ": " + oe.Err.Error()
+		inner := oe.Err
+		// "read: read: connection reset by peer" says it twice.
+		var se *os.SyscallError
+		if errors.As(inner, &se) && se.Err != nil {
+			inner = se.Err
+		}
+		return oe.Op + ": " + inner.Error()
 	}
 	return err.Error()
 }

@@ -21,7 +21,12 @@ type runner struct {
 	procs *procs
 	vips  *vipWatch
 	probe *prober // the running prober, if any
-	res   labplan.Results
+	// conns are the client's open long-lived connections, if any.
+	conns *connSet
+	// configs maps a node to the configuration file its next start uses
+	// when a use_config step changed it.
+	configs map[string]string
+	res     labplan.Results
 }
 
 func runMain(ctx context.Context, log *slog.Logger, args []string) error {
@@ -38,7 +43,7 @@ func runMain(ctx context.Context, log *slog.Logger, args []string) error {
 	if err := json.Unmarshal(b, &plan); err != nil {
 		return fmt.Errorf("decode plan: %w", err)
 	}
-	r := &runner{log: log, plan: plan, procs: newProcs(), vips: newVIPWatch(log)}
+	r := &runner{log: log, plan: plan, procs: newProcs(), vips: newVIPWatch(log), configs: map[string]string{}}
 	r.res.Plan, r.res.Started = plan.Name, time.Now()
 	runErr := r.execute(ctx)
 	if runErr != nil {
@@ -57,10 +62,13 @@ func (r *runner) execute(ctx context.Context) error {
 		if r.probe != nil {
 			r.probe.stop()
 		}
+		if r.conns != nil {
+			r.conns.close()
+		}
 	}()
 
 	r.log.Info("guest up", "plan", r.plan.Name, "params", r.plan.Params.Describe())
-	if err := loadModules(ctx, r.plan.Paths.ModRoot, r.plan.Modules); err != nil {
+	if err := loadModules(ctx, r.plan.Paths.ModRoot, r.plan.ModuleList()); err != nil {
 		return err
 	}
 	if err := buildTopology(r.plan.Sysctls); err != nil {
@@ -71,6 +79,11 @@ func (r *runner) execute(ctx context.Context) error {
 		return err
 	}
 	defer stopServers()
+	stopEcho, err := startEchoServers()
+	if err != nil {
+		return err
+	}
+	defer stopEcho()
 	for _, n := range []string{labplan.LB1, labplan.LB2} {
 		if err := r.vips.start(watchCtx, n); err != nil {
 			return err
@@ -93,7 +106,7 @@ func (r *runner) execute(ctx context.Context) error {
 func (r *runner) runSteps(ctx context.Context) {
 	failed := false
 	for i, s := range r.plan.Steps {
-		sr := labplan.StepResult{Index: i, Step: s, Probe: -1}
+		sr := labplan.StepResult{Index: i, Step: s, Probe: -1, Conns: -1}
 		if failed {
 			sr.Skipped = true
 			r.res.Steps = append(r.res.Steps, sr)

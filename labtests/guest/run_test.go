@@ -60,7 +60,9 @@ func TestEveryKindHasAHandler(t *testing.T) {
 		labplan.KindStart, labplan.KindRestart, labplan.KindSignal, labplan.KindWaitExit,
 		labplan.KindWaitVIP, labplan.KindWaitNoVIP, labplan.KindSleep, labplan.KindProbeStart,
 		labplan.KindProbeStop, labplan.KindCut, labplan.KindHeal, labplan.KindPartition,
-		labplan.KindHealPartition, labplan.KindExec, labplan.KindSay,
+		labplan.KindHealPartition, labplan.KindExec, labplan.KindSay, labplan.KindUseConfig,
+		labplan.KindWaitExec, labplan.KindStatus, labplan.KindConnsOpen, labplan.KindConnsCheck,
+		labplan.KindConnsClose,
 	}
 	for _, k := range kinds {
 		if handlers[k] == nil {

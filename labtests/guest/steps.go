@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -45,12 +47,21 @@ var handlers = map[labplan.StepKind]handler{
 	labplan.KindHealPartition: stepHealPartition,
 	labplan.KindExec:          stepExec,
 	labplan.KindSay:           stepSay,
+	labplan.KindUseConfig:     stepUseConfig,
+	labplan.KindWaitExec:      stepWaitExec,
+	labplan.KindStatus:        stepStatus,
+	labplan.KindConnsOpen:     stepConnsOpen,
+	labplan.KindConnsCheck:    stepConnsCheck,
+	labplan.KindConnsClose:    stepConnsClose,
 }
 
 func (r *runner) startDaemon(node string) error {
 	n, ok := r.plan.Node(node)
 	if !ok {
 		return fmt.Errorf("no node %q in plan", node)
+	}
+	if c, ok := r.configs[node]; ok {
+		n.Config = c
 	}
 	argv, err := labplan.DaemonArgv(n, r.plan.Paths)
 	if err != nil {
@@ -197,31 +208,149 @@ func stepExec(ctx context.Context, r *runner, s labplan.Step, sr *labplan.StepRe
 	if d == 0 {
 		d = 10 * time.Second
 	}
+	out, err := execIn(ctx, s.Node, s.Argv, d)
+	sr.Exec = out
+	// Shown on the console too: exec steps are how the demo and the
+	// tests show state (addresses, ipvsadm -Ln, director status).
+	r.show(s.Node, out.Stdout)
+	return err
+}
+
+// execIn runs argv in namespace node ("" = guest root) for up to d and
+// captures its output.
+func execIn(ctx context.Context, node string, argv []string, d time.Duration) (*labplan.ExecOutput, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	argv := s.Argv
-	if s.Node != "" {
-		argv = append([]string{"ip", "netns", "exec", s.Node}, argv...)
+	full := argv
+	if node != "" {
+		full = append([]string{"ip", "netns", "exec", node}, argv...)
 	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd := exec.CommandContext(ctx, full[0], full[1:]...)
 	cmd.Env = []string{guestPath, "HOME=/root"}
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	sr.Exec = &labplan.ExecOutput{Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: -1}
+	out := &labplan.ExecOutput{Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: -1}
 	if cmd.ProcessState != nil {
-		sr.Exec.ExitCode = cmd.ProcessState.ExitCode()
-	}
-	// Shown on the console too: exec steps are how the demo and the
-	// tests show state (addresses, ipvsadm -Ln, director status).
-	for _, line := range strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n") {
-		if line != "" {
-			r.log.Info(s.Node + "$ " + line)
-		}
+		out.ExitCode = cmd.ProcessState.ExitCode()
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", strings.Join(s.Argv, " "), err)
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			err = fmt.Errorf("%w: %s", err, msg)
+		}
+		return out, fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
 	}
+	return out, nil
+}
+
+// show prints a command's output on the console, one line per record.
+func (r *runner) show(node, stdout string) {
+	for _, line := range strings.Split(strings.TrimRight(stdout, "\n"), "\n") {
+		if line != "" {
+			r.log.Info(node + "$ " + line)
+		}
+	}
+}
+
+func stepUseConfig(_ context.Context, r *runner, s labplan.Step, _ *labplan.StepResult) error {
+	n, ok := r.plan.Node(s.Node)
+	if !ok {
+		return fmt.Errorf("no node %q in plan", s.Node)
+	}
+	c, ok := n.Variants[s.Variant]
+	if !ok {
+		return fmt.Errorf("%s has no configuration variant %q", s.Node, s.Variant)
+	}
+	r.configs[s.Node] = c
+	return nil
+}
+
+// stepWaitExec polls a command until its output matches (or, Absent,
+// stops matching). The step's duration is then how long that took, which
+// is how the tests time a repair or a drain. The output is shown only on
+// failure: plans show state with exec and status steps.
+func stepWaitExec(ctx context.Context, r *runner, s labplan.Step, sr *labplan.StepResult) error {
+	re, err := regexp.Compile(s.Match)
+	if err != nil {
+		return fmt.Errorf("match: %w", err)
+	}
+	deadline := time.Now().Add(s.Duration.D())
+	for {
+		out, err := execIn(ctx, s.Node, s.Argv, 5*time.Second)
+		sr.Exec = out
+		if err == nil && re.MatchString(out.Stdout) != s.Absent {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			r.show(s.Node, out.Stdout)
+			want := "match"
+			if s.Absent {
+				want = "stop matching"
+			}
+			return errors.Join(fmt.Errorf("output of %q did not %s %q within %v", strings.Join(s.Argv, " "), want, s.Match, s.Duration), err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// stepStatus shows node's IPVS table the way an operator would: with
+// "director status" where the node runs a director that has it, else
+// with ipvsadm, which takes the same arguments.
+func stepStatus(ctx context.Context, r *runner, s labplan.Step, sr *labplan.StepResult) error {
+	args := s.Argv
+	if len(args) == 0 {
+		args = []string{"-Ln"}
+	}
+	argv := append([]string{"ipvsadm"}, args...)
+	if n, ok := r.plan.Node(s.Node); ok && n.Impl == labplan.Director && r.plan.Paths.DirectorStatus {
+		argv = append([]string{r.plan.Paths.DirectorBin, "status"}, args...)
+	}
+	r.log.Info(s.Node + "$ " + strings.Join(append([]string{filepath.Base(argv[0])}, argv[1:]...), " "))
+	out, err := execIn(ctx, s.Node, argv, 10*time.Second)
+	sr.Exec = out
+	r.show(s.Node, out.Stdout)
+	return err
+}
+
+func stepConnsOpen(_ context.Context, r *runner, s labplan.Step, sr *labplan.StepResult) error {
+	if r.conns != nil {
+		return errors.New("connections already open")
+	}
+	addr := net.JoinHostPort(labplan.VIP4Addr, strconv.Itoa(labplan.EchoPort))
+	raw, err := dialIn(labplan.Client, addr, s.Count)
+	if err != nil {
+		return err
+	}
+	cs, err := openConns(raw, s.Interval.D())
+	if err != nil {
+		return err
+	}
+	r.conns = cs
+	sr.Exec = &labplan.ExecOutput{Stdout: cs.servers()}
+	r.log.Info(fmt.Sprintf("opened %d connections to %s: %s", s.Count, addr, cs.servers()))
+	return nil
+}
+
+func stepConnsCheck(_ context.Context, r *runner, _ labplan.Step, _ *labplan.StepResult) error {
+	if r.conns == nil {
+		return errors.New("no connections open")
+	}
+	return r.conns.check()
+}
+
+func stepConnsClose(_ context.Context, r *runner, _ labplan.Step, sr *labplan.StepResult) error {
+	if r.conns == nil {
+		return errors.New("no connections open")
+	}
+	set := r.conns.close()
+	r.conns = nil
+	r.res.Conns = append(r.res.Conns, set)
+	sr.Conns = len(r.res.Conns) - 1
+	r.log.Info(fmt.Sprintf("connections #%d: %s", sr.Conns, set.Stats()))
 	return nil
 }
 

@@ -42,9 +42,6 @@ func runIn(ctx context.Context, ns string, stdin []byte, argv ...string) (string
 }
 
 func loadModules(ctx context.Context, modRoot string, mods []string) error {
-	if len(mods) == 0 {
-		mods = labplan.DefaultModules()
-	}
 	// One modprobe for all: every process start is slow in UML.
 	if _, err := run(ctx, append([]string{"modprobe", "-a", "-d", modRoot}, mods...)...); err != nil {
 		return fmt.Errorf("load modules: %w", err)

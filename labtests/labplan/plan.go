@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -55,6 +56,8 @@ type Params struct {
 	// Priority and Impl are keyed by node name (LB1, LB2).
 	Priority map[string]int  `json:"priority"`
 	Impl     map[string]Impl `json:"impl"`
+	// IPVS, when set, gives both nodes the lab's IPVS services.
+	IPVS *IPVS `json:"ipvs,omitempty"`
 }
 
 // DefaultParams is VRRPv3 every 100 ms over multicast, lb1 at priority 150
@@ -85,6 +88,11 @@ func (p Params) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("VRRP version %d: want 2 or 3", p.Version))
+	}
+	if p.IPVS != nil {
+		if err := p.IPVS.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, n := range []string{LB1, LB2} {
 		if pr := p.Priority[n]; pr < 1 || pr > 254 {
@@ -118,6 +126,9 @@ type Node struct {
 	Name   string `json:"name"`
 	Impl   Impl   `json:"impl"`
 	Config string `json:"config"`
+	// Variants maps a variant name (Plan.Variants) to its configuration
+	// file, for use_config steps.
+	Variants map[string]string `json:"variants,omitempty"`
 }
 
 // Paths are absolute paths as seen inside the guest. The host's root file
@@ -127,6 +138,9 @@ type Paths struct {
 	Out         string `json:"out"`
 	GuestBin    string `json:"guest_bin"`
 	DirectorBin string `json:"director_bin,omitempty"`
+	// DirectorStatus is true when DirectorBin has the status command
+	// (an ipvsadm -Ln lookalike); status steps fall back to ipvsadm.
+	DirectorStatus bool `json:"director_status,omitempty"`
 	// ModRoot is a directory whose lib/modules links to the UML modules,
 	// for modprobe -d.
 	ModRoot string `json:"mod_root"`
@@ -147,12 +161,36 @@ type Plan struct {
 	// Sysctls maps a host name to /proc/sys keys ("net/ipv4/neigh/eth0/...")
 	// and values, set once its eth0 exists.
 	Sysctls map[string]map[string]string `json:"sysctls,omitempty"`
-	Paths   Paths                        `json:"paths"`
+	// Variants are other parameter sets whose configurations are written
+	// next to the main ones; a use_config step makes a node's next start
+	// use one (to restart a daemon with a changed configuration).
+	Variants map[string]Params `json:"variants,omitempty"`
+	// Files are written into the run directory before boot, by name, for
+	// steps to read (Paths.Out + "/" + name in the guest).
+	Files map[string]string `json:"-"`
+	Paths Paths             `json:"paths"`
 }
 
 // DefaultModules are the UML kernel modules every scenario needs.
 func DefaultModules() []string {
 	return []string{"veth", "bridge", "ipv6", "nf_tables"}
+}
+
+// IPVSModules are loaded on top of DefaultModules when a plan configures
+// IPVS. The core is loaded up front (schedulers still load on demand) so
+// that a daemon's first netlink request finds the family.
+func IPVSModules() []string { return []string{"ip_vs", "ip_vs_rr"} }
+
+// ModuleList is what the guest loads for p.
+func (p Plan) ModuleList() []string {
+	mods := p.Modules
+	if len(mods) == 0 {
+		mods = DefaultModules()
+	}
+	if p.Params.IPVS != nil {
+		mods = append(append([]string(nil), mods...), IPVSModules()...)
+	}
+	return mods
 }
 
 // Node returns the node called name.
@@ -185,6 +223,12 @@ const (
 	KindHealPartition StepKind = "heal_partition" // undo partition
 	KindExec          StepKind = "exec"           // run Argv in Node's namespace ("" = guest root)
 	KindSay           StepKind = "say"            // print Text on the console
+	KindUseConfig     StepKind = "use_config"     // Node's next (re)start uses configuration Variant
+	KindWaitExec      StepKind = "wait_exec"      // run Argv in Node every 100 ms until its output matches Match (or, Absent, stops matching), up to Duration
+	KindStatus        StepKind = "status"         // show Node's IPVS table: "director status Argv" when available, else "ipvsadm Argv"
+	KindConnsOpen     StepKind = "conns_open"     // open Count long-lived connections from the client to VIP:EchoPort; Interval > 0 streams a message every Interval
+	KindConnsCheck    StepKind = "conns_check"    // one echo round trip on every idle connection still alive
+	KindConnsClose    StepKind = "conns_close"    // close the connections and keep their record
 )
 
 // Step is one action of a plan. Fields that a kind does not use stay empty.
@@ -197,6 +241,15 @@ type Step struct {
 	Text     string   `json:"text,omitempty"`
 	// Label lets a test find this step's result (Results.Step).
 	Label string `json:"label,omitempty"`
+	// Match is wait_exec's regular expression, matched against stdout;
+	// Absent waits until it no longer matches.
+	Match  string `json:"match,omitempty"`
+	Absent bool   `json:"absent,omitempty"`
+	// Variant names a Plan.Variants entry (use_config).
+	Variant string `json:"variant,omitempty"`
+	// Count and Interval shape conns_open.
+	Count    int      `json:"count,omitempty"`
+	Interval Duration `json:"interval,omitempty"`
 	// MayFail keeps the plan going when this step fails; by default the
 	// first failure ends the plan.
 	MayFail bool `json:"may_fail,omitempty"`
@@ -211,7 +264,7 @@ func (s Step) Tolerant() Step { s.MayFail = true; return s }
 func (s Step) String() string {
 	var b strings.Builder
 	b.WriteString(string(s.Kind))
-	for _, f := range []string{s.Node, s.Signal} {
+	for _, f := range []string{s.Node, s.Signal, s.Variant} {
 		if f != "" {
 			b.WriteString(" " + f)
 		}
@@ -219,8 +272,22 @@ func (s Step) String() string {
 	if s.Duration != 0 {
 		b.WriteString(" " + s.Duration.String())
 	}
+	if s.Count != 0 {
+		fmt.Fprintf(&b, " %d", s.Count)
+	}
+	if s.Interval != 0 {
+		b.WriteString(" every " + s.Interval.String())
+	}
 	if len(s.Argv) > 0 {
 		b.WriteString(" " + strings.Join(s.Argv, " "))
+	}
+	if s.Match != "" {
+		if s.Absent {
+			b.WriteString(" !~")
+		} else {
+			b.WriteString(" =~")
+		}
+		fmt.Fprintf(&b, " %q", s.Match)
 	}
 	if s.Text != "" {
 		b.WriteString(" " + fmt.Sprintf("%q", s.Text))
@@ -261,12 +328,52 @@ func Exec(node string, argv ...string) Step {
 }
 func Say(text string) Step { return Step{Kind: KindSay, Text: text} }
 
+// UseConfig makes node's next start or restart use configuration variant.
+func UseConfig(node, variant string) Step {
+	return Step{Kind: KindUseConfig, Node: node, Variant: variant}
+}
+
+// WaitExec runs argv in node until its stdout matches the regular
+// expression match, for up to d.
+func WaitExec(node string, d time.Duration, match string, argv ...string) Step {
+	return Step{Kind: KindWaitExec, Node: node, Duration: Duration(d), Match: match, Argv: argv}
+}
+
+// WaitExecAbsent runs argv in node until its stdout no longer matches match.
+func WaitExecAbsent(node string, d time.Duration, match string, argv ...string) Step {
+	s := WaitExec(node, d, match, argv...)
+	s.Absent = true
+	return s
+}
+
+// Status shows node's IPVS table with ipvsadm-style arguments.
+func Status(node string, args ...string) Step { return Step{Kind: KindStatus, Node: node, Argv: args} }
+
+// ConnsOpen opens n long-lived connections from the client to the VIP's
+// echo service; with every > 0 each sends a message and checks its echo
+// every interval, otherwise they stay idle until conns_check.
+func ConnsOpen(n int, every time.Duration) Step {
+	return Step{Kind: KindConnsOpen, Count: n, Interval: Duration(every)}
+}
+func ConnsCheck() Step { return Step{Kind: KindConnsCheck} }
+func ConnsClose() Step { return Step{Kind: KindConnsClose} }
+
 // Validate checks the plan before boot: unknown kinds, missing nodes, a KILL
 // or TERM spelled differently.
 func (p Plan) Validate() error {
 	var errs []error
 	if err := p.Params.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	for name, v := range p.Variants {
+		if err := v.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("variant %s: %w", name, err))
+		}
+		for _, n := range []string{LB1, LB2} {
+			if v.Impl[n] != p.Params.Impl[n] {
+				errs = append(errs, fmt.Errorf("variant %s: %s runs %s, not %s", name, n, v.Impl[n], p.Params.Impl[n]))
+			}
+		}
 	}
 	for h := range p.Sysctls {
 		if _, ok := HostByName(h); !ok {
@@ -294,14 +401,41 @@ func (p Plan) Validate() error {
 			if _, ok := HostByName(s.Node); !ok {
 				bad("unknown host %q", s.Node)
 			}
-		case KindExec:
+		case KindExec, KindWaitExec:
 			if _, ok := HostByName(s.Node); !ok && s.Node != "" {
 				bad("unknown host %q", s.Node)
 			}
 			if len(s.Argv) == 0 {
 				bad("empty argv")
 			}
-		case KindSleep, KindProbeStart, KindProbeStop, KindPartition, KindHealPartition, KindSay:
+			if s.Kind == KindWaitExec {
+				if _, err := regexp.Compile(s.Match); err != nil || s.Match == "" {
+					bad("match %q: want a regular expression (%v)", s.Match, err)
+				}
+				if s.Duration <= 0 {
+					bad("no timeout")
+				}
+			}
+		case KindUseConfig:
+			if !lbs[s.Node] {
+				bad("node %q is not a load balancer", s.Node)
+			}
+			if _, ok := p.Variants[s.Variant]; !ok {
+				bad("no configuration variant %q", s.Variant)
+			}
+		case KindStatus:
+			if _, ok := HostByName(s.Node); !ok {
+				bad("unknown host %q", s.Node)
+			}
+		case KindConnsOpen:
+			if s.Count < 1 {
+				bad("count %d: want at least one connection", s.Count)
+			}
+			if s.Interval < 0 {
+				bad("negative interval")
+			}
+		case KindSleep, KindProbeStart, KindProbeStop, KindPartition, KindHealPartition, KindSay,
+			KindConnsCheck, KindConnsClose:
 		default:
 			bad("unknown kind")
 		}

@@ -19,6 +19,8 @@ type Results struct {
 	Finished time.Time    `json:"finished"`
 	Steps    []StepResult `json:"steps"`
 	Probes   []ProbeRun   `json:"probes"`
+	// Conns are the long-lived connection sets, one per conns_close.
+	Conns []ConnSet `json:"conns,omitempty"`
 	// VIP records every change of which load balancer's eth0 holds a VIP,
 	// starting with one event per node and address at watch start.
 	VIP []HolderEvent `json:"vip"`
@@ -48,6 +50,9 @@ type StepResult struct {
 	// Probe is the index in Results.Probes of the run a probe_stop ended,
 	// or -1.
 	Probe int `json:"probe"`
+	// Conns is the index in Results.Conns of the set a conns_close
+	// closed, or -1.
+	Conns int `json:"conns"`
 }
 
 // Took is the step's duration.
@@ -217,6 +222,16 @@ func (r *Results) VIPChanges(from, to time.Time) []HolderEvent {
 	return out
 }
 
+// ConnsOf returns the connection set that the step labelled label (a
+// conns_close) closed.
+func (r *Results) ConnsOf(label string) (ConnSet, bool) {
+	s, ok := r.Step(label)
+	if !ok || s.Conns < 0 || s.Conns >= len(r.Conns) {
+		return ConnSet{}, false
+	}
+	return r.Conns[s.Conns], true
+}
+
 // Step returns the result of the step labelled label.
 func (r *Results) Step(label string) (StepResult, bool) {
 	for _, s := range r.Steps {
@@ -262,4 +277,81 @@ func (r *Results) Timeline(base time.Time) string {
 		fmt.Fprintf(&b, "%+8.3fs %s %s %s\n", e.At.Sub(base).Seconds(), e.Node, verb, e.Addr)
 	}
 	return b.String()
+}
+
+// Conn is the record of one long-lived client connection through the VIP.
+type Conn struct {
+	// Local is the client's address:port, as ipvsadm -Lnc shows it.
+	Local string `json:"local"`
+	// Server is the real server that greeted the connection.
+	Server string    `json:"server"`
+	Opened time.Time `json:"opened"`
+	// Echoed counts messages sent and echoed back intact.
+	Echoed int `json:"echoed"`
+	// SlowestEcho is the longest round trip of one message: a failover
+	// shows as a stall here before (or instead of) a death.
+	SlowestEcho Duration `json:"slowest_echo"`
+	// Died is when the connection failed (reset, timeout, wrong echo);
+	// zero when it was alive until closed.
+	Died time.Time `json:"died,omitzero"`
+	Err  string    `json:"err,omitempty"`
+}
+
+// Alive reports whether the connection lived until it was closed.
+func (c Conn) Alive() bool { return c.Died.IsZero() }
+
+// ConnSet is a conns_open's connections, recorded at conns_close.
+type ConnSet struct {
+	Opened   time.Time `json:"opened"`
+	Closed   time.Time `json:"closed"`
+	Interval Duration  `json:"interval"`
+	Conns    []Conn    `json:"conns"`
+}
+
+// ConnStats summarises a ConnSet.
+type ConnStats struct {
+	Total, Died int
+	// Servers counts connections per real server.
+	Servers     map[string]int
+	Echoed      int
+	SlowestEcho time.Duration
+	// Errors counts the distinct reasons of deaths.
+	Errors map[string]int
+}
+
+// Stats summarises the set.
+func (cs ConnSet) Stats() ConnStats { return cs.StatsBetween(time.Time{}, time.Time{}) }
+
+// StatsBetween is Stats counting only deaths within [from, to); a zero
+// time leaves that side open.
+func (cs ConnSet) StatsBetween(from, to time.Time) ConnStats {
+	st := ConnStats{Servers: map[string]int{}, Errors: map[string]int{}}
+	for _, c := range cs.Conns {
+		st.Total++
+		st.Servers[c.Server]++
+		st.Echoed += c.Echoed
+		st.SlowestEcho = max(st.SlowestEcho, c.SlowestEcho.D())
+		if c.Alive() || c.Died.Before(from) || (!to.IsZero() && !c.Died.Before(to)) {
+			continue
+		}
+		st.Died++
+		st.Errors[c.Err]++
+	}
+	return st
+}
+
+func (st ConnStats) String() string {
+	var rs, es []string
+	for _, k := range slices.Sorted(maps.Keys(st.Servers)) {
+		rs = append(rs, fmt.Sprintf("%s=%d", k, st.Servers[k]))
+	}
+	for _, k := range slices.Sorted(maps.Keys(st.Errors)) {
+		es = append(es, fmt.Sprintf("%q x%d", k, st.Errors[k]))
+	}
+	s := fmt.Sprintf("%d connections (%s), %d died, %d echoes, slowest echo %v",
+		st.Total, strings.Join(rs, " "), st.Died, st.Echoed, st.SlowestEcho.Round(time.Millisecond))
+	if len(es) > 0 {
+		s += ": " + strings.Join(es, ", ")
+	}
+	return s
 }
