@@ -1,0 +1,157 @@
+package checks
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Real servers that misbehave on purpose. Each must give a clean DOWN
+// within the timeout, leave no goroutine behind and read a bounded amount.
+
+func readRequest(c net.Conn) {
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil || line == "\r\n" {
+			return
+		}
+	}
+}
+
+// writeForever writes chunk until the peer goes away.
+func writeForever(c net.Conn, chunk []byte) {
+	for {
+		if _, err := c.Write(chunk); err != nil {
+			return
+		}
+	}
+}
+
+// trickle writes s over and over, one byte at a time, slowly.
+func trickle(c net.Conn, s string) {
+	for {
+		for i := range len(s) {
+			if _, err := c.Write([]byte{s[i]}); err != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// hold reads whatever comes and never answers.
+func hold(c net.Conn) { io.Copy(io.Discard, c) }
+
+func TestMisbehavingServers(t *testing.T) {
+	// Cases that must time out get a short timeout; the others a long one
+	// they must not need.
+	const short, long = 400 * time.Millisecond, 5 * time.Second
+	http := func(body string) Spec { return Spec{Type: TypeHTTP, HTTP: HTTPSpec{Body: body}} }
+	tests := []struct {
+		name    string
+		spec    Spec
+		handle  func(net.Conn)
+		reason  string
+		timeout bool
+	}{
+		{"garbage", http(""), func(c net.Conn) {
+			readRequest(c)
+			c.Write([]byte("\x00\xff\x13garbage here\r\n\r\n"))
+		}, "read response: malformed HTTP", false},
+		{"endless body", http("ok"), func(c net.Conn) {
+			readRequest(c)
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"))
+			writeForever(c, bytes.Repeat([]byte("a"), 32<<10))
+		}, "body does not match /ok/", false},
+		{"endless chunked body", http("ok"), func(c net.Conn) {
+			readRequest(c)
+			c.Write([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"))
+			writeForever(c, bytes.Repeat([]byte("10\r\naaaaaaaaaaaaaaaa\r\n"), 1<<10))
+		}, "body does not match /ok/", false},
+		{"endless header", http(""), func(c net.Conn) {
+			readRequest(c)
+			c.Write([]byte("HTTP/1.1 200 OK\r\n"))
+			writeForever(c, []byte("X-Filler: "+strings.Repeat("f", 1000)+"\r\n"))
+		}, "response header longer than 65536 bytes", false},
+		{"reset after request", http(""), func(c net.Conn) {
+			readRequest(c)
+			c.(*net.TCPConn).SetLinger(0)
+		}, "read response: connection reset by peer", false},
+		{"close without answer", http(""), func(c net.Conn) {
+			readRequest(c)
+		}, "read response: connection closed by server", false},
+		{"slow status line", http(""), func(c net.Conn) {
+			readRequest(c)
+			trickle(c, "HTTP/1.1 200 OK ")
+		}, "timeout after 400ms (read response)", true},
+		{"slow body", http("never"), func(c net.Conn) {
+			readRequest(c)
+			c.Write([]byte("HTTP/1.1 200 OK\r\n\r\n"))
+			trickle(c, "abc")
+		}, "timeout after 400ms (read body)", true},
+		{"silent", http(""), hold, "timeout after 400ms (read response)", true},
+		{"plain text to TLS", Spec{Type: TypeHTTPS}, func(c net.Conn) {
+			c.Read(make([]byte, 512))
+			c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+		}, "TLS handshake: tls: first record does not look like a TLS handshake", false},
+		{"TLS silent", Spec{Type: TypeHTTPS}, hold, "timeout after 400ms (TLS handshake)", true},
+		{"TCP expect, slow reply", Spec{Type: TypeTCP, TCP: TCPSpec{Send: "PING\r\n", Expect: "PONG"}}, func(c net.Conn) {
+			trickle(c, "PANG")
+		}, "timeout after 400ms (wait for reply)", true},
+		{"TCP expect, endless reply", Spec{Type: TypeTCP, TCP: TCPSpec{Expect: "PONG"}}, func(c net.Conn) {
+			writeForever(c, bytes.Repeat([]byte("P"), 32<<10))
+		}, `reply (65536 bytes) does not contain "PONG"`, false},
+		{"TCP regexp, endless reply", Spec{Type: TypeTCP, TCP: TCPSpec{ExpectRegex: "^PONG"}}, func(c net.Conn) {
+			writeForever(c, []byte("PPPPPPPPPPPPPPPP"))
+		}, "reply (65536 bytes) does not match /^PONG/", false},
+		{"TCP expect, reset", Spec{Type: TypeTCP, TCP: TCPSpec{Send: "PING\r\n", Expect: "PONG"}}, func(c net.Conn) {
+			c.Read(make([]byte, 16))
+			c.(*net.TCPConn).SetLinger(0)
+		}, "wait for reply: connection reset by peer", false},
+		{"DNS over TCP, garbage", Spec{Type: TypeDNS, DNS: DNSSpec{Protocol: "tcp"}}, func(c net.Conn) {
+			c.Read(make([]byte, 512))
+			writeForever(c, []byte("garbage!"))
+		}, "DNS reply does not carry the query's ID", false},
+		{"DNS over TCP, silent", Spec{Type: TypeDNS, DNS: DNSSpec{Protocol: "tcp"}}, hold,
+			"timeout after 400ms (wait for reply)", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			noLeaks(t)
+			ln := listen(t)
+			stop := serveConns(ln, tc.handle)
+			defer stop()
+			p := mustProber(t, tc.spec)
+
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			timeout := long
+			if tc.timeout {
+				timeout = short
+			}
+			r := probe(t, p, addrOf(t, ln.Addr()), timeout)
+			took := time.Since(start)
+			runtime.ReadMemStats(&after)
+
+			wantDown(t, r, tc.reason)
+			if r.TimedOut != tc.timeout {
+				t.Errorf("TimedOut = %v, want %v", r.TimedOut, tc.timeout)
+			}
+			if tc.timeout && took > timeout+600*time.Millisecond { // slack for a busy machine
+				t.Errorf("took %v with a %v timeout", took, timeout)
+			}
+			// The whole process allocated little while the server offered
+			// an unbounded stream: reads are capped.
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+				t.Errorf("allocated %d bytes during one probe", alloc)
+			}
+		})
+	}
+}

@@ -1,0 +1,80 @@
+package checks
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Target is where one probe goes: the real server's address with the
+// check's connect_ip/connect_port overrides already applied.
+type Target struct {
+	Addr netip.AddrPort
+	// Source is the local address to bind to; the zero Addr lets the
+	// kernel choose.
+	Source netip.Addr
+	// Server is the real server the check decides about (for MISC_CHECK
+	// commands, which get it in their environment).
+	Server netip.AddrPort
+}
+
+// Prober carries out one attempt of a check. It must return by the
+// context's deadline and must not keep goroutines running after it returns.
+type Prober interface {
+	Probe(ctx context.Context, t Target) Result
+}
+
+// Result is the outcome of one attempt, or of a whole round.
+type Result struct {
+	OK bool
+	// Reason says why the attempt failed ("HTTP status 503, want
+	// 200-299"), or briefly what succeeded ("HTTP 200").
+	Reason string
+	// TimedOut is set when the attempt ran out of time.
+	TimedOut bool
+	// Latency is the wall time the attempt took.
+	Latency time.Duration
+	// Weight is a dynamic weight (MISC_CHECK misc_dynamic), if HasWeight.
+	Weight    int
+	HasWeight bool
+}
+
+func success(format string, args ...any) Result {
+	return Result{OK: true, Reason: fmt.Sprintf(format, args...)}
+}
+
+func failure(format string, args ...any) Result {
+	return Result{Reason: clip(fmt.Sprintf(format, args...))}
+}
+
+// maxReason keeps reasons that quote a real server's bytes readable in logs.
+const maxReason = 200
+
+func clip(s string) string {
+	if len(s) <= maxReason {
+		return s
+	}
+	return s[:maxReason] + "..."
+}
+
+// Health is what the checks currently believe about a real server.
+type Health int
+
+const (
+	// Unknown: no round has finished yet (see the package comment).
+	Unknown Health = iota
+	Up
+	Down
+)
+
+func (h Health) String() string {
+	switch h {
+	case Up:
+		return "up"
+	case Down:
+		return "down"
+	default:
+		return "unknown"
+	}
+}
