@@ -76,3 +76,6 @@ func (f *Fake) Held() bool {
 	defer f.mu.Unlock()
 	return f.held
 }
+
+// Present reports Held, like Local.Present after a restart.
+func (f *Fake) Present(context.Context) (bool, error) { return f.Held(), nil }

@@ -155,6 +155,39 @@ func (l *Local) Announce(ctx context.Context) error {
 	return l.startBurst()
 }
 
+// Present reports whether every configured address is on the interface
+// now, as after a restart that followed a crash. If so, Local counts them
+// as held, so that Announce and Release work on them.
+func (l *Local) Present(ctx context.Context) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	link, err := netlink.LinkByName(l.cfg.Interface)
+	if err != nil {
+		return false, fmt.Errorf("check addresses on %s: %w", l.cfg.Interface, err)
+	}
+	addrs, err := listAddrs(link)
+	if err != nil {
+		return false, fmt.Errorf("check addresses on %s: %w", l.cfg.Interface, err)
+	}
+	for _, p := range l.cfg.Addresses {
+		found := false
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == p.Addr() {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false, nil
+		}
+	}
+	l.held = true
+	return true, nil
+}
+
 // heldAddrs returns the configured addresses without prefix lengths.
 func (l *Local) heldAddrs() []netip.Addr {
 	out := make([]netip.Addr, len(l.cfg.Addresses))

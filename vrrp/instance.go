@@ -153,6 +153,27 @@ func NewInstance(cfg InstanceConfig, send Sender, mover Mover) *Instance {
 	return in
 }
 
+// presenceChecker is implemented by movers that can tell whether the VIPs
+// are on this node now (vip.Local).
+type presenceChecker interface {
+	Present(ctx context.Context) (bool, error)
+}
+
+func (in *Instance) present() bool {
+	pc, ok := in.mover.mover.(presenceChecker)
+	if !ok {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), in.cfg.MoveTimeout)
+	defer cancel()
+	held, err := pc.Present(ctx)
+	if err != nil {
+		in.log.Warn("cannot tell whether the VIPs are held; starting without them", "err", err)
+		return false
+	}
+	return held
+}
+
 // Name is the instance's configured name.
 func (in *Instance) Name() string { return in.cfg.Name }
 
@@ -270,15 +291,25 @@ func (in *Instance) Stats() Stats {
 // heard (or the machine's stop timeout passes), then releases them.
 // linkUp is the carrier state at start.
 func (in *Instance) Run(ctx context.Context, linkUp bool) error {
+	held := linkUp && in.present()
+	if held {
+		in.mover.assume(true) // before the worker starts, so it does not release them
+	}
 	moverCtx, stopMover := context.WithCancel(context.Background())
 	moverDone := make(chan struct{})
 	go func() { defer close(moverDone); in.mover.run(moverCtx) }()
-	// A VIP left behind by a crash must not linger on a node that starts as backup.
-	in.mover.set(false)
-
-	if linkUp {
+	switch {
+	case linkUp && held:
+		// Restarted after a crash while master: the kernel still forwards
+		// for the VIPs. Keep them as a make-before-break hold: we become
+		// master again without a gap, or let go once another master is
+		// heard, instead of dropping them first.
+		in.apply(in.m.StartHolding(in.clock.Now()))
+	case linkUp:
+		in.mover.set(false)
 		in.apply(in.m.Start(in.clock.Now()))
-	} else {
+	default:
+		in.mover.set(false)
 		in.apply(in.m.LinkDown(in.clock.Now()))
 	}
 	done := ctx.Done()
@@ -295,12 +326,14 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 		case <-done:
 			done = nil // stop once; keep running until the machine says Stopped
 			acts = in.m.Stop(in.clock.Now())
-		case now := <-timerC:
-			_ = now
-			acts = in.m.Timer(in.clock.Now())
+		case <-timerC:
+			// After a stall, the advert that would have reset the timer may
+			// be queued already; select picks at random, so hear it first
+			// rather than take over for a few milliseconds.
+			acts = in.drainInbox()
+			acts = append(acts, in.m.Timer(in.clock.Now())...)
 		case r := <-in.inbox:
-			in.recv.Add(1)
-			acts = in.m.Advert(in.clock.Now(), Advert{Src: r.Src, Priority: r.Packet.Priority, Interval: r.Packet.Interval})
+			acts = in.advert(r)
 		case up := <-in.linkCh:
 			if up {
 				acts = in.m.LinkUp(in.clock.Now())
@@ -334,6 +367,24 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 		return fmt.Errorf("instance %s: release VIPs on stop: %w", in.cfg.Name, err)
 	}
 	return nil
+}
+
+func (in *Instance) advert(r Received) []Action {
+	in.recv.Add(1)
+	return in.m.Advert(in.clock.Now(), Advert{Src: r.Src, Priority: r.Packet.Priority, Interval: r.Packet.Interval})
+}
+
+// drainInbox handles every advert already queued.
+func (in *Instance) drainInbox() []Action {
+	var acts []Action
+	for {
+		select {
+		case r := <-in.inbox:
+			acts = append(acts, in.advert(r)...)
+		default:
+			return acts
+		}
+	}
 }
 
 // apply carries out the machine's actions in order; it reports whether the

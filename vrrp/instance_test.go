@@ -341,3 +341,30 @@ func TestInstanceFailoverFailback(t *testing.T) {
 	}
 	eventually(t, "a master after failback", func() bool { return a.in.Stats().State == StateMaster && !b.mover.Held() })
 }
+
+type presentMover struct{ logMover }
+
+func (m *presentMover) Present(context.Context) (bool, error) { return true, nil }
+
+// A node restarted after a crash finds its VIPs and keeps them: no release
+// before it is master again.
+func TestInstanceRestartKeepsHeldVIPs(t *testing.T) {
+	ev := &eventLog{}
+	mv := &presentMover{logMover{name: "a", log: ev, held: true}}
+	n := &wireNode{w: &wire{cut: map[netip.Addr]bool{}}, addr: netip.MustParseAddr("10.0.0.11")}
+	in := NewInstance(InstanceConfig{
+		Name: "a", VRID: 7, Logger: quietLog(),
+		Machine:   MachineConfig{Version: V3, Priority: 100, Interval: 20 * time.Millisecond},
+		Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.100")},
+		Group:     netip.MustParseAddr("224.0.0.18"),
+	}, n, mv)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, true) }()
+	eventually(t, "master", func() bool { return in.Stats().State == StateMaster })
+	if evs := ev.snapshot(); slices.Contains(evs, "a:release") || !mv.Held() {
+		t.Errorf("VIPs released on the way back to master: %v", evs)
+	}
+	cancel()
+	<-done
+}

@@ -252,6 +252,18 @@ func (m *Machine) initialize(now time.Time, reason string) []Action {
 	return m.becomeBackup(now, reason)
 }
 
+// StartHolding is Start for a node that finds the VIPs already on it (a
+// restart after a crash): it starts as Backup but holds them, as after a
+// step-down, until another master has surely taken them, or it becomes
+// Master itself when the Master_Down_Timer fires, without a gap.
+func (m *Machine) StartHolding(now time.Time) []Action {
+	acts := m.Start(now)
+	if m.state == StateBackup {
+		m.holding, m.holdFor, m.holdUntil = true, netip.Addr{}, m.downAt
+	}
+	return acts
+}
+
 // Stop is the RFC Shutdown event, made graceful. A Master advertises
 // priority 0 but keeps the addresses until a successor advertises (or
 // StopTimeout passes), so that clients never see a gap; any other state

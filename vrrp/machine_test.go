@@ -1178,3 +1178,19 @@ func TestFailbackAndFailover(t *testing.T) {
 		expect(t, "back", acts, send(100), take, trans(StateBackup, StateMaster, "master down timer expired"))
 	})
 }
+
+func TestStartHolding(t *testing.T) {
+	t.Run("nobody else: master without a gap", func(t *testing.T) {
+		m := NewMachine(cfg(100))
+		expect(t, "start", m.StartHolding(t0), trans(StateInit, StateBackup, "startup"))
+		expect(t, "down", m.Timer(t0.Add(m.MasterDownInterval())), send(100), take, trans(StateBackup, StateMaster, "master down timer expired"))
+	})
+	t.Run("another master: let go at its second advert", func(t *testing.T) {
+		m := NewMachine(cfg(100))
+		m.StartHolding(t0)
+		high := Advert{Src: addrHigh, Priority: 200, Interval: time.Second}
+		expect(t, "first", m.Advert(at(100*time.Millisecond), high))
+		expect(t, "second", m.Advert(at(1100*time.Millisecond), high), release)
+		expectState(t, m, StateBackup)
+	})
+}

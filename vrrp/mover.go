@@ -24,6 +24,7 @@ type moverWorker struct {
 	cancelOp context.CancelFunc
 	notes    []func(context.Context)
 	wake     chan struct{}
+	assumed  *bool // what is held at start, if known
 }
 
 func newMoverWorker(m Mover, log *slog.Logger, timeout time.Duration) *moverWorker {
@@ -50,6 +51,15 @@ func (w *moverWorker) set(want bool) {
 	w.poke()
 }
 
+// assume records that the VIPs are already held (want and have), so the
+// worker neither takes nor announces them until told otherwise.
+func (w *moverWorker) assume(held bool) {
+	w.mu.Lock()
+	w.want = held
+	w.assumed = &held
+	w.mu.Unlock()
+}
+
 func (w *moverWorker) announce() {
 	w.mu.Lock()
 	w.reannc = true
@@ -67,7 +77,9 @@ func (w *moverWorker) notify(f func(context.Context, State, uint8), s State, pri
 // run reconciles until ctx ends. held is unknown at first, so the first
 // pass always performs the wanted operation.
 func (w *moverWorker) run(ctx context.Context) {
-	var held *bool
+	w.mu.Lock()
+	held := w.assumed
+	w.mu.Unlock()
 	backoff := 100 * time.Millisecond
 	for {
 		w.mu.Lock()
