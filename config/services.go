@@ -49,6 +49,16 @@ type Service struct {
 	// services_on_backup is false; by default the one holding the VIP.
 	Instance    string       `yaml:"instance,omitempty"`
 	RealServers []RealServer `yaml:"real_servers,omitempty"`
+	// Checks apply to every real server that has none of its own.
+	Checks []Check `yaml:"checks,omitempty"`
+	// OnFailure is drain (weight 0, the default) or remove.
+	OnFailure string `yaml:"on_failure,omitempty"`
+	// SlowStart ramps a recovered real server up to its weight over this long.
+	SlowStart Duration `yaml:"slow_start,omitempty"`
+	// Quorum is the live weight below which the service fails over to its
+	// sorry server; it comes back at Quorum+Hysteresis.
+	Quorum     int `yaml:"quorum,omitempty"`
+	Hysteresis int `yaml:"hysteresis,omitempty"`
 
 	// Filled in by validation.
 	Addr       netip.Addr     `yaml:"-"`
@@ -74,6 +84,8 @@ type RealServer struct {
 	UpperThreshold int    `yaml:"upper_threshold,omitempty"`
 	LowerThreshold int    `yaml:"lower_threshold,omitempty"`
 	Forwarding     string `yaml:"forwarding,omitempty"`
+	// Checks replace the service's checks for this server; [] means none.
+	Checks *[]Check `yaml:"checks,omitempty"`
 
 	Addr netip.Addr `yaml:"-"`
 }

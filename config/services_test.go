@@ -100,3 +100,39 @@ func TestServicesBad(t *testing.T) {
 		})
 	}
 }
+
+func TestChecksConfig(t *testing.T) {
+	y := svcBase + `    quorum: 2
+    hysteresis: 1
+    slow_start: 10s
+    checks:
+      - {type: http, interval: 1s, timeout: 500ms, rise: 2, fall: 2, http: {path: /health, status: ["200-299"]}}
+`
+	y = strings.Replace(y, "      - {address: 10.0.0.22}\n", "      - {address: 10.0.0.22, checks: [{type: tcp, connect_port: 8080}]}\n      - {address: 10.0.0.23, checks: []}\n", 1)
+	cfg, err := Parse("d.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Services[0]
+	if got := s.ChecksOf(&s.RealServers[0]); len(got) != 1 || got[0].Spec.HTTP.Path != "/health" || got[0].Spec.Interval != time.Second {
+		t.Errorf("rs1 checks = %+v", got)
+	}
+	if got := s.ChecksOf(&s.RealServers[1]); len(got) != 1 || got[0].Spec.ConnectPort != 8080 {
+		t.Errorf("rs2 checks = %+v", got)
+	}
+	if got := s.ChecksOf(&s.RealServers[2]); len(got) != 0 {
+		t.Errorf("rs3 has checks %+v, want none", got)
+	}
+	for _, tc := range []struct{ check, want string }{
+		{"{type: http, http: {body: '(['}}", "services[0].checks[0]:"},
+		{"{type: http, interval: 1s, timeout: 2s}", "timeout"},
+		{"{type: carrier-pigeon}", "services[0].checks[0]:"},
+		{"{type: tcp, connect_port: 70000}", "connect_port: must be 1-65535"},
+	} {
+		bad := svcBase + "    checks:\n      - " + tc.check + "\n"
+		_, err := Parse("d.yaml", []byte(bad))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "d.yaml:") {
+			t.Errorf("%s: error = %v, want %q with a line", tc.check, err, tc.want)
+		}
+	}
+}

@@ -172,6 +172,7 @@ func (c *checker) service(f string, s *Service) {
 	if len(s.RealServers) == 0 {
 		c.errf(f+".real_servers", "at least one real server is needed")
 	}
+	c.serviceChecks(f, s)
 	seen := map[netip.AddrPort]string{}
 	for j := range s.RealServers {
 		rf := fmt.Sprintf("%s.real_servers[%d]", f, j)
