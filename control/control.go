@@ -62,6 +62,8 @@ type InstanceState struct {
 type ServiceState struct {
 	Name        string            `json:"name"`
 	Key         string            `json:"key"`
+	QuorumLost  bool              `json:"quorum_lost,omitempty"`
+	Sorry       bool              `json:"sorry_server_in_use,omitempty"`
 	RealServers []RealServerState `json:"real_servers"`
 }
 

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -56,14 +57,32 @@ func (d *Daemon) State() control.State {
 			}
 		}
 	}
+	ws := d.dp.currentWeights()
 	for _, s := range cfg.Services {
 		ss := control.ServiceState{Name: s.Name, Key: desiredService(&s).Key.String()}
+		cur := map[netip.AddrPort]int{}
+		if w, ok := ws[s.Name]; ok {
+			for _, sw := range w.Servers {
+				if sw.Present {
+					cur[sw.Server] = sw.Weight
+				}
+			}
+			ss.QuorumLost, ss.Sorry = w.QuorumLost, w.Sorry
+		}
 		for _, r := range s.RealServers {
-			ss.RealServers = append(ss.RealServers, control.RealServerState{
-				Address:          fmt.Sprintf("%s:%d", r.Addr, r.Port),
+			ap := netip.AddrPortFrom(r.Addr, uint16(r.Port))
+			rs := control.RealServerState{
+				Address:          ap.String(),
 				ConfiguredWeight: r.EffectiveWeight(),
 				Weight:           r.EffectiveWeight(),
-			})
+			}
+			if w, ok := cur[ap]; ok || ws != nil {
+				rs.Weight = w
+			}
+			if d.dp != nil {
+				rs.Health, rs.Reason = d.dp.health.status(s.Name, ap)
+			}
+			ss.RealServers = append(ss.RealServers, rs)
 		}
 		st.Services = append(st.Services, ss)
 	}

@@ -114,6 +114,14 @@ func (d *Daemon) openDataplane() error {
 	if err != nil {
 		return err
 	}
+	h := newHealth(d.log.With("part", "checks"))
+	h.onChange = dp.poke
+	if err := h.setConfig(d.cfg); err != nil {
+		h.close()
+		return fmt.Errorf("health checks: %w", err)
+	}
+	d.closers = append(d.closers, func() error { h.close(); return nil })
+	dp.health = h
 	d.dp = dp
 	return nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/director-lb/director/checks"
 	"github.com/director-lb/director/config"
 	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/ipvs/syncd"
@@ -108,6 +110,8 @@ type dataplane struct {
 	masters  map[string]bool
 	kick     chan struct{}
 	pings    chan chan struct{}
+	// health, if set, decides the real servers' weights; set before run.
+	health *health
 	// onPass, if set, observes every reconcile pass (metrics); set before run.
 	onPass func(ipvs.Result, time.Duration, error)
 }
@@ -185,16 +189,68 @@ func (dp *dataplane) onState(instance string, s vrrp.State) {
 func (dp *dataplane) desired() []ipvs.Service {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
+	all := dp.all
+	if dp.health != nil {
+		all = withWeights(dp.cfg, dp.all, dp.health.weights())
+	}
 	if dp.cfg.IPVS.BackupServices() {
-		return dp.all
+		return all
 	}
 	var out []ipvs.Service
-	for i, s := range dp.all {
+	for i, s := range all {
 		if dp.masters[dp.follows[i]] {
 			out = append(out, s)
 		}
 	}
 	return out
+}
+
+// withWeights applies health-decided weights to the configured services: a
+// failed server gets weight 0 (or is left out with on_failure: remove), and
+// with every weight at 0 the reconciler puts the sorry server in.
+func withWeights(cfg *config.Config, all []ipvs.Service, ws map[string]checks.ServiceWeights) []ipvs.Service {
+	out := make([]ipvs.Service, len(all))
+	for i, s := range all {
+		w, ok := ws[cfg.Services[i].Name]
+		if !ok {
+			out[i] = s
+			continue
+		}
+		byAddr := make(map[netip.AddrPort]checks.ServerWeight, len(w.Servers))
+		for _, sw := range w.Servers {
+			byAddr[sw.Server] = sw
+		}
+		s.Destinations = nil
+		for _, d := range all[i].Destinations {
+			sw, ok := byAddr[d.AddrPort()]
+			switch {
+			case !ok:
+			case !sw.Present:
+				continue
+			default:
+				d.Weight = int32(sw.Weight)
+			}
+			s.Destinations = append(s.Destinations, d)
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// currentWeights is what health decided now, for state.
+func (dp *dataplane) currentWeights() map[string]checks.ServiceWeights {
+	if dp == nil || dp.health == nil {
+		return nil
+	}
+	return dp.health.weights()
+}
+
+// poke asks the loop for a pass soon (health changed).
+func (dp *dataplane) poke() {
+	select {
+	case dp.kick <- struct{}{}:
+	default:
+	}
 }
 
 // syncWant is the sync daemon to run now, or nil for none.

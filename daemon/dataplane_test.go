@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,4 +117,104 @@ func TestDataplaneMasterOnly(t *testing.T) {
 	wait("[TCP 10.0.0.100:80 UDP 10.0.0.101:53]")
 	dp.onState("web", vrrp.StateBackup)
 	wait("[UDP 10.0.0.101:53]")
+}
+
+// A failing check drains its real server through the reconciler, and the
+// sorry server takes over when no real server has weight.
+func TestDataplaneHealth(t *testing.T) {
+	var mu sync.Mutex
+	code := map[string]int{}
+	srv := func(name string) string {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			w.WriteHeader(code[name])
+		}))
+		t.Cleanup(s.Close)
+		mu.Lock()
+		code[name] = 200
+		mu.Unlock()
+		return strings.TrimPrefix(s.URL, "http://")
+	}
+	set := func(name string, c int) { mu.Lock(); code[name] = c; mu.Unlock() }
+	a1, a2 := netip.MustParseAddrPort(srv("a")), netip.MustParseAddrPort(srv("b"))
+	y := fmt.Sprintf(`instances:
+  - {name: web, interface: eth0, vrid: 51, vips: [127.0.0.100/32]}
+ipvs: {resync_interval: 1h}
+services:
+  - name: http
+    vip: 127.0.0.100
+    port: 80
+    sorry_server: 127.0.0.9:80
+    checks: [{type: http, interval: 50ms, timeout: 40ms, rise: 1, fall: 1}]
+    real_servers:
+      - {address: 127.0.0.1, port: %d, weight: 5}
+      - {address: 127.0.0.1, port: %d, weight: 7}
+`, a1.Port(), a2.Port())
+	cfg, err := config.Parse("d.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.IPVS.StateFile = ""
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	k := ipvs.NewFake()
+	dp, err := newDataplane(cfg, k, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHealth(log)
+	h.onChange = dp.poke
+	if err := h.setConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer h.close()
+	dp.health = h
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); dp.run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	weights := func() string {
+		var parts []string
+		for _, s := range k.Snapshot() {
+			for _, d := range s.Destinations {
+				parts = append(parts, fmt.Sprintf("%d:%d", d.Port, d.Weight))
+			}
+		}
+		return strings.Join(parts, " ")
+	}
+	wait := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for weights() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("destinations %q, want %q", weights(), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	p1, p2 := a1.Port(), a2.Port()
+	both := fmt.Sprintf("%d:5 %d:7", min(p1, p2), max(p1, p2))
+	if p1 > p2 {
+		both = fmt.Sprintf("%d:7 %d:5", p2, p1)
+	}
+	wait(both)
+	set("a", 503)
+	if p1 < p2 {
+		wait(fmt.Sprintf("%d:0 %d:7", p1, p2))
+	} else {
+		wait(fmt.Sprintf("%d:7 %d:0", p2, p1))
+	}
+	set("b", 503)
+	// Both down: weight 0 and the sorry server (port 80) in.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(weights(), "80:1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no sorry server: %q", weights())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	set("a", 200)
+	set("b", 200)
+	wait(both)
 }

@@ -106,6 +106,9 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 		}
 	}
 	if d.dp != nil {
+		if err := d.dp.health.setConfig(next); err != nil {
+			errs = append(errs, err)
+		}
 		d.dp.setConfig(next)
 	}
 	var lv slog.Level
