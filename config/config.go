@@ -55,6 +55,8 @@ type Instance struct {
 	// Notify is an executable run on every state change with the arguments
 	// INSTANCE <name> <STATE> <priority>, like keepalived's notify script.
 	Notify string `yaml:"notify,omitempty"`
+	// EC2, if set, moves the VIPs through the EC2 API too.
+	EC2 *EC2 `yaml:"ec2,omitempty"`
 
 	// Addresses is VIPs parsed; filled in by validation.
 	Addresses []netip.Prefix `yaml:"-"`

@@ -172,3 +172,30 @@ func TestLoadMissing(t *testing.T) {
 		t.Fatalf("err = %v, want not-exist", err)
 	}
 }
+
+func TestEC2Config(t *testing.T) {
+	y := `instances:
+  - name: web
+    interface: ens5
+    vrid: 51
+    unicast: {source: 10.0.1.11, peers: [10.0.1.12]}
+    vips: [10.0.1.100/24]
+    ec2:
+      allocation_ids: [eipalloc-0123456789abcdef0]
+      move_timeout: 15s
+`
+	cfg, err := Parse("d.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := cfg.Instances[0].EC2.Cloud
+	if len(cc.VIPs) != 1 || cc.Interface != "ens5" || len(cc.EIPs) != 1 || cc.MoveTimeout != 15*time.Second {
+		t.Errorf("cloud config = %+v", cc)
+	}
+	bad := strings.Replace(y, "    unicast: {source: 10.0.1.11, peers: [10.0.1.12]}\n", "", 1)
+	bad = strings.Replace(bad, "eipalloc-0123456789abcdef0", "eip-bogus", 1)
+	_, err = Parse("d.yaml", []byte(bad))
+	if err == nil || !strings.Contains(err.Error(), "instances[0].ec2: EC2 has no multicast") || !strings.Contains(err.Error(), "eip-bogus") {
+		t.Errorf("error = %v", err)
+	}
+}

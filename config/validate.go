@@ -147,6 +147,9 @@ func (c *checker) instance(f string, in *Instance) {
 		}
 	}
 	c.garp(f+".garp", &in.GARP)
+	if in.EC2 != nil && len(in.Addresses) > 0 {
+		c.ec2(f+".ec2", in)
+	}
 	if in.Notify != "" && !filepath.IsAbs(in.Notify) {
 		c.errf(f+".notify", "%q must be an absolute path", in.Notify)
 	}

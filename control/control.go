@@ -56,6 +56,22 @@ type InstanceState struct {
 	AdvertsSent    uint64            `json:"adverts_sent"`
 	AdvertsRecv    uint64            `json:"adverts_received"`
 	Drops          map[string]uint64 `json:"drops,omitempty"`
+	Cloud          *CloudState       `json:"cloud,omitempty"`
+}
+
+// CloudState is an instance's EC2 mover.
+type CloudState struct {
+	InstanceID       string   `json:"instance_id"`
+	ENI              string   `json:"eni"`
+	Holding          bool     `json:"holding"`
+	Verified         bool     `json:"verified"`
+	MovesInProgress  int      `json:"moves_in_progress"`
+	Moves            uint64   `json:"moves"`
+	FailedMoves      uint64   `json:"failed_moves"`
+	LastMoveDuration string   `json:"last_move_duration,omitempty"`
+	LastError        string   `json:"last_error,omitempty"`
+	PermissionErrors uint64   `json:"permission_errors"`
+	Suspended        []string `json:"suspended,omitempty"`
 }
 
 // ServiceState is one IPVS service as configured.

@@ -44,6 +44,20 @@ func (d *Daemon) State() control.State {
 		for r, n := range s.Drops {
 			is.Drops[string(r)] += n
 		}
+		if r.cloud != nil {
+			cs := r.cloud.Status()
+			is.Cloud = &control.CloudState{
+				InstanceID: cs.InstanceID, ENI: cs.ENI, Holding: cs.Holding, Verified: cs.Verified,
+				MovesInProgress: cs.MovesInProgress, Moves: cs.Moves, FailedMoves: cs.FailedMoves,
+				LastError: cs.LastError, PermissionErrors: cs.PermissionErrors,
+			}
+			if cs.LastMoveDuration > 0 {
+				is.Cloud.LastMoveDuration = cs.LastMoveDuration.String()
+			}
+			for _, pe := range cs.Suspended {
+				is.Cloud.Suspended = append(is.Cloud.Suspended, pe.Error())
+			}
+		}
 		st.Instances = append(st.Instances, is)
 	}
 	// Drops counted before an instance was known belong to no instance;

@@ -15,6 +15,7 @@ import (
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/director-lb/director/cloud"
 	"github.com/director-lb/director/config"
 	"github.com/director-lb/director/control"
 	"github.com/director-lb/director/ipvs"
@@ -49,7 +50,8 @@ type runningInstance struct {
 	cfg    config.Instance
 	in     *vrrp.Instance
 	sock   *socket
-	mover  *vip.Local
+	closer func() error    // the mover's
+	cloud  *cloud.EC2Mover // nil unless the instance moves its VIPs through EC2
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -258,7 +260,7 @@ func (d *Daemon) startInstance(ic config.Instance) error {
 		d.releaseSocket(sock)
 		return fmt.Errorf("instance %s: %w", ic.Name, err)
 	}
-	mover, err := vip.NewLocal(vip.Config{
+	local, err := vip.NewLocal(vip.Config{
 		Interface: ic.Interface,
 		Addresses: ic.Addresses,
 		Count:     ic.GARP.Count,
@@ -270,7 +272,24 @@ func (d *Daemon) startInstance(ic config.Instance) error {
 		d.releaseSocket(sock)
 		return fmt.Errorf("instance %s: %w", ic.Name, err)
 	}
+	var mover vrrp.Mover = local
+	closer := local.Close
 	icfg := instanceConfig(&ic, sock.conn, d.log)
+	var ec2 *cloud.EC2Mover
+	if ic.EC2 != nil {
+		// The EC2 mover wraps the local one: the VIP must be on the
+		// interface too, so that IPVS receives its packets.
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ec2, err = cloud.New(dctx, ic.EC2.Cloud, local, cloud.Options{Logger: d.log.With("instance", ic.Name, "part", "ec2")})
+		cancel()
+		if err != nil {
+			local.Close()
+			d.releaseSocket(sock)
+			return fmt.Errorf("instance %s: EC2: %w", ic.Name, err)
+		}
+		mover, closer = ec2, func() error { ec2.Close(); return local.Close() }
+		icfg.MoveTimeout = max(icfg.MoveTimeout, ic.EC2.Cloud.MoveTimeout+5*time.Second)
+	}
 	if d.dp != nil {
 		name := ic.Name
 		icfg.OnState = func(s vrrp.State) { d.dp.onState(name, s) }
@@ -278,7 +297,7 @@ func (d *Daemon) startInstance(ic config.Instance) error {
 	in := vrrp.NewInstance(icfg, sock.conn, mover)
 	d.mu.Lock()
 	ctx, cancel := context.WithCancel(d.runCtx)
-	ri := &runningInstance{cfg: ic, in: in, sock: sock, mover: mover, cancel: cancel, done: make(chan error, 1)}
+	ri := &runningInstance{cfg: ic, in: in, sock: sock, closer: closer, cloud: ec2, cancel: cancel, done: make(chan error, 1)}
 	d.running = append(d.running, ri)
 	d.mu.Unlock()
 	d.updateDispatcher(sock)
@@ -291,7 +310,7 @@ func (d *Daemon) startInstance(ic config.Instance) error {
 func (d *Daemon) stopInstance(ri *runningInstance) error {
 	ri.cancel()
 	err := <-ri.done
-	ri.mover.Close()
+	ri.closer()
 	d.mu.Lock()
 	for i, r := range d.running {
 		if r == ri {

@@ -101,6 +101,11 @@ func (w *moverWorker) run(ctx context.Context) {
 			}
 			if err == nil {
 				held = &want
+			} else {
+				// A failed move may have done part of its work (a local
+				// address added, a cloud call made): unknown, so the next
+				// wish is always carried out, even a Release.
+				held = nil
 			}
 		case ann && want:
 			op, err = "announce", w.mover.Announce(opCtx)

@@ -55,6 +55,18 @@ func printState(w io.Writer, st control.State) {
 			orDash(in.Master), since, in.LastReason, in.AdvertsSent, in.AdvertsRecv, drops(in.Drops))
 	}
 	tw.Flush()
+	for _, in := range st.Instances {
+		if c := in.Cloud; c != nil {
+			fmt.Fprintf(w, "\n%s on EC2: instance %s, ENI %s, holding %t, verified %t, moves %d (in progress %d, failed %d), last move %s\n",
+				in.Name, c.InstanceID, c.ENI, c.Holding, c.Verified, c.Moves, c.MovesInProgress, c.FailedMoves, orDash(c.LastMoveDuration))
+			if c.LastError != "" {
+				fmt.Fprintf(w, "  last error: %s\n", c.LastError)
+			}
+			for _, s := range c.Suspended {
+				fmt.Fprintf(w, "  suspended: %s\n", s)
+			}
+		}
+	}
 	if len(st.Services) == 0 {
 		return
 	}

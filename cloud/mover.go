@@ -1,0 +1,780 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+)
+
+// Mover is a VRRP instance's VIP mover; vrrp.Mover and vip.Mover have this
+// shape, and vip.Local is the usual local one.
+type Mover interface {
+	Take(ctx context.Context) error
+	Announce(ctx context.Context) error
+	Release(ctx context.Context) error
+}
+
+// EC2Mover moves a VRRP instance's VIPs on EC2: the VIPs are secondary
+// private IPs reassigned to this instance's ENI, the Elastic IPs are
+// re-associated with them, and a composed local mover adds the VIPs to the
+// interface. Calls are serialised; all are safe from any goroutine.
+type EC2Mover struct {
+	cfg   EC2Config
+	api   EC2API
+	meta  MetadataAPI
+	local Mover
+	log   *slog.Logger
+
+	// opMu serialises moves, including the background recheck.
+	opMu sync.Mutex
+
+	mu       sync.Mutex // guards everything below
+	id       Identity
+	holding  bool // between Take and Release
+	verified bool // every VIP seen on our ENI since the hold began
+	contest  contestState
+	perm     map[string]*PermissionError // per action, while its calls are suspended
+	st       Status
+
+	recheckStop context.CancelFunc
+	recheckDone chan struct{}
+}
+
+// contestState tracks VIPs taken away by another ENI while we are master.
+type contestState struct {
+	streak int
+	last   time.Time
+	until  time.Time
+}
+
+var _ Mover = (*EC2Mover)(nil)
+
+// NewWithClients returns a mover using ready clients and a resolved
+// identity (New does the discovery). meta and local may be nil: without
+// meta the metadata service's local-ipv4s is not checked; without local no
+// address is added on the host.
+func NewWithClients(cfg EC2Config, id Identity, api EC2API, meta MetadataAPI, local Mover, log *slog.Logger) (*EC2Mover, error) {
+	cfg, err := cfg.WithDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("ec2 mover: %w", err)
+	}
+	if id.ENI == "" {
+		return nil, errors.New("ec2 mover: no ENI")
+	}
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	m := &EC2Mover{
+		cfg: cfg, api: api, meta: meta, local: local, id: id,
+		log: log.With("eni", id.ENI, "vips", cfg.VIPs),
+	}
+	return m, nil
+}
+
+// Identity returns the instance, region and ENI the mover works for.
+func (m *EC2Mover) Identity() Identity {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.id
+}
+
+// Take makes this node the holder: it adds the VIPs locally, reassigns
+// them to our ENI, re-associates the Elastic IPs, and returns once EC2
+// shows all of it (or ctx or Config.MoveTimeout ends). A cancelled Take
+// stops at once and leaves whatever requests were in flight to EC2.
+func (m *EC2Mover) Take(ctx context.Context) error {
+	m.stopRecheck()
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	m.mu.Lock()
+	if !m.holding {
+		m.holding, m.verified, m.contest = true, false, contestState{}
+	}
+	// Act before looking unless the VIPs were seen on our ENI during this
+	// hold: on a promotion they are almost always elsewhere, and a read
+	// first would only add a round trip.
+	optimistic := !m.verified
+	m.mu.Unlock()
+	err := m.move(ctx, "take", optimistic, func(ctx context.Context) error { return m.local.Take(ctx) })
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// The caller gave up: mastership flipped mid-move. A failed Take
+		// counts as not taken, so no Release may follow; undo the local
+		// step here. What reached EC2 stays for the next master to override.
+		m.mu.Lock()
+		m.holding, m.verified = false, false
+		m.mu.Unlock()
+		if m.local != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.CallTimeout)
+			defer cancel()
+			if rerr := m.local.Release(rctx); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("undo local addresses: %w", rerr))
+			}
+		}
+	}
+	return err
+}
+
+// Announce re-asserts the hold (VRRP calls it on split-brain repair): it
+// verifies that the VIPs and EIPs are still ours and takes back what is
+// not, after a backoff if another ENI took it while we were master.
+func (m *EC2Mover) Announce(ctx context.Context) error {
+	m.mu.Lock()
+	holding := m.holding
+	m.mu.Unlock()
+	if !holding {
+		return m.Take(ctx)
+	}
+	m.stopRecheck()
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	return m.move(ctx, "announce", false, func(ctx context.Context) error { return m.local.Announce(ctx) })
+}
+
+// Release stops holding: the local addresses go at once; with
+// UnassignOnRelease the VIPs are also unassigned from our ENI (which
+// disassociates their EIPs), otherwise they stay for the next master to
+// take, so that nothing is unreachable in between.
+func (m *EC2Mover) Release(ctx context.Context) error {
+	m.stopRecheck()
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	m.mu.Lock()
+	m.holding, m.verified, m.contest = false, false, contestState{}
+	m.mu.Unlock()
+	var errs []error
+	if m.local != nil {
+		if err := m.local.Release(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("release local addresses: %w", err))
+		}
+	}
+	if m.cfg.UnassignOnRelease {
+		errs = append(errs, m.unassign(ctx))
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		m.noteError(err)
+	}
+	return err
+}
+
+// Close stops the background recheck. It does not release anything.
+func (m *EC2Mover) Close() error {
+	m.stopRecheck()
+	return nil
+}
+
+// move runs one Take or Announce: the local step first (it is instant and
+// lets IPVS accept the VIPs' packets the moment the VPC delivers them),
+// then the EC2 side.
+func (m *EC2Mover) move(ctx context.Context, what string, optimistic bool, local func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.MoveTimeout)
+	defer cancel()
+	start := time.Now()
+	m.mu.Lock()
+	m.st.MovesInProgress++
+	m.mu.Unlock()
+
+	var localErr error
+	if m.local != nil {
+		if err := local(ctx); err != nil {
+			localErr = fmt.Errorf("%s local addresses: %w", what, err)
+		}
+	}
+	acted, err := m.converge(ctx, optimistic)
+	err = errors.Join(err, localErr)
+	took := time.Since(start)
+
+	m.mu.Lock()
+	m.st.MovesInProgress--
+	if err == nil && acted {
+		m.st.Moves++
+		m.st.LastMoveDuration = took
+		m.st.LastMoveAt = time.Now()
+	}
+	m.mu.Unlock()
+	if err != nil {
+		m.noteError(err)
+		if errors.Is(err, context.Canceled) {
+			// VRRP changed its mind (or is stopping): not a fault.
+			m.log.Info("EC2 VIP move cancelled", "op", what, "after", took)
+		} else {
+			m.log.Warn("EC2 VIP move incomplete", "op", what, "after", took, "err", err)
+		}
+		return err
+	}
+	if acted {
+		m.log.Info("VIPs and Elastic IPs verified on this ENI", "op", what, "took", took)
+	}
+	if m.cfg.Recheck > 0 {
+		m.startRecheck()
+	}
+	return nil
+}
+
+func (m *EC2Mover) noteError(err error) {
+	m.mu.Lock()
+	m.st.LastError = err.Error()
+	m.st.LastErrorAt = time.Now()
+	m.st.FailedMoves++
+	m.mu.Unlock()
+}
+
+// converge drives EC2 towards "every VIP on our ENI, every EIP on its VIP"
+// and returns once a read confirms it. acted reports whether it had to
+// send any change.
+func (m *EC2Mover) converge(ctx context.Context, optimistic bool) (acted bool, err error) {
+	needAssign := optimistic
+	var needAssoc []EIP
+	if optimistic {
+		needAssoc = slices.Clone(m.cfg.EIPs)
+	}
+	redrive := m.cfg.RedriveAfter
+	var lastAssign time.Time
+	lastAssoc := map[string]time.Time{}     // last successful association
+	assocWait := map[string]time.Duration{} // pause after a failed one
+	missingStreak := 0
+	for {
+		if needAssign {
+			if err := m.waitContest(ctx); err != nil {
+				return acted, err
+			}
+			if err := m.assign(ctx); err != nil {
+				return acted, err
+			}
+			acted, needAssign, lastAssign = true, false, time.Now()
+		}
+
+		// The associations and a verification read go out together:
+		// after a reassignment the EIP usually moved with the private IP
+		// already, and then the read confirms it without waiting.
+		assocErrs := make([]error, len(needAssoc))
+		var wg sync.WaitGroup
+		for i, e := range needAssoc {
+			wg.Go(func() { assocErrs[i] = m.associate(ctx, e) })
+		}
+		obs, obsErr := m.observe(ctx)
+		wg.Wait()
+		var fatal error
+		for i, e := range needAssoc {
+			id := e.AllocationID
+			switch err := assocErrs[i]; {
+			case err == nil:
+				acted = true
+				lastAssoc[id] = time.Now()
+				delete(assocWait, id)
+			case isFatal(err):
+				fatal = errors.Join(fatal, err)
+			default:
+				// Often the private IP is not on our ENI yet as far as
+				// EC2's association path can tell; try again shortly.
+				lastAssoc[id] = time.Now()
+				assocWait[id] = min(max(2*assocWait[id], m.cfg.PollInterval), m.cfg.RedriveAfter)
+				m.log.Debug("Elastic IP association failed; will retry", "allocation", id, "err", err)
+			}
+		}
+		associated := len(needAssoc) > 0
+		needAssoc = nil
+		if obsErr != nil {
+			return acted, errors.Join(obsErr, fatal)
+		}
+		if obs.complete(m.cfg) {
+			m.setVerified()
+			if fatal != nil {
+				m.log.Warn("EC2 state is as wanted although a call failed", "err", fatal)
+			}
+			return acted, nil
+		}
+		if fatal != nil {
+			return acted, fatal
+		}
+
+		if missing := obs.missingVIPs(m.cfg); len(missing) > 0 {
+			missingStreak++
+			switch {
+			case m.wasVerified() && missingStreak >= 2:
+				// Seen on our ENI during this hold, now gone twice in a
+				// row: another ENI took it (split brain, or a person).
+				m.contested(missing)
+				needAssign, missingStreak = true, 0
+			case !m.wasVerified() && (lastAssign.IsZero() || time.Since(lastAssign) >= redrive):
+				if !lastAssign.IsZero() {
+					m.log.Info("VIP assignment still not visible; sending it again", "missing", missing, "after", time.Since(lastAssign).Round(time.Millisecond))
+					redrive = min(2*redrive, m.cfg.MoveTimeout)
+				}
+				needAssign = true
+			}
+		} else {
+			missingStreak = 0
+			if obs.eniSeen {
+				m.setVerified()
+			}
+		}
+		for _, e := range m.cfg.EIPs {
+			if obs.eipOK(e) {
+				continue
+			}
+			// Associate only once the private IP is ours (or on its way).
+			if !obs.onENI[e.PrivateIP] && lastAssign.IsZero() {
+				continue
+			}
+			id := e.AllocationID
+			wait := m.cfg.RedriveAfter
+			if w, failed := assocWait[id]; failed {
+				wait = w
+			}
+			if last, ok := lastAssoc[id]; !ok || time.Since(last) >= wait {
+				needAssoc = append(needAssoc, e)
+			}
+		}
+		// A read taken alongside associations may predate them: look
+		// again at once. Otherwise give EC2 time.
+		if associated && !needAssign && len(needAssoc) == 0 {
+			continue
+		}
+		if !needAssign && len(needAssoc) == 0 {
+			if err := sleep(ctx, m.cfg.PollInterval); err != nil {
+				return acted, fmt.Errorf("verify VIPs on %s: %w", m.id.ENI, err)
+			}
+		}
+	}
+}
+
+// isFatal reports errors that a retry within this move cannot cure.
+func isFatal(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Kind == KindNotFound || ae.Kind == KindCanceled
+	}
+	var pe *PermissionError
+	return errors.As(err, &pe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func (m *EC2Mover) assign(ctx context.Context) error {
+	ips := make([]string, len(m.cfg.VIPs))
+	for i, v := range m.cfg.VIPs {
+		ips[i] = v.String()
+	}
+	return m.call(ctx, "AssignPrivateIpAddresses", func(ctx context.Context) error {
+		_, err := m.api.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{
+			NetworkInterfaceId: aws.String(m.id.ENI),
+			PrivateIpAddresses: ips,
+			AllowReassignment:  aws.Bool(true),
+		})
+		return err
+	})
+}
+
+func (m *EC2Mover) associate(ctx context.Context, e EIP) error {
+	return m.call(ctx, "AssociateAddress", func(ctx context.Context) error {
+		_, err := m.api.AssociateAddress(ctx, &ec2.AssociateAddressInput{
+			AllocationId:       aws.String(e.AllocationID),
+			NetworkInterfaceId: aws.String(m.id.ENI),
+			PrivateIpAddress:   aws.String(e.PrivateIP.String()),
+			AllowReassociation: aws.Bool(true),
+		})
+		return err
+	})
+}
+
+// unassign removes the VIPs from our ENI, one by one so that a VIP the next
+// master already took does not spoil the others.
+func (m *EC2Mover) unassign(ctx context.Context) error {
+	var errs []error
+	for _, v := range m.cfg.VIPs {
+		err := m.call(ctx, "UnassignPrivateIpAddresses", func(ctx context.Context) error {
+			_, err := m.api.UnassignPrivateIpAddresses(ctx, &ec2.UnassignPrivateIpAddressesInput{
+				NetworkInterfaceId: aws.String(m.id.ENI),
+				PrivateIpAddresses: []string{v.String()},
+			})
+			return err
+		})
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Kind == KindInvalid {
+			// "not assigned to interface": someone else holds it already.
+			m.log.Debug("VIP was no longer on our ENI", "vip", v, "err", err)
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// observation is one verification read of EC2 (and the metadata service).
+type observation struct {
+	eni      string              // our ENI
+	eniSeen  bool                // Describe listed it
+	onENI    map[netip.Addr]bool // private IPs Describe shows on it
+	eips     map[string]eipView  // allocation ID → where it points
+	imdsSeen bool                // local-ipv4s was read
+	imdsIPs  map[netip.Addr]bool
+}
+
+type eipView struct {
+	eni string
+	ip  netip.Addr
+}
+
+// complete reports whether everything is where it should be. The metadata
+// service only counts when it answered: it confirms the remapping reached
+// the instance, but an unreachable IMDS must not block a failover.
+func (o observation) complete(cfg EC2Config) bool {
+	if !o.eniSeen || len(o.missingVIPs(cfg)) > 0 {
+		return false
+	}
+	for _, v := range cfg.VIPs {
+		if o.imdsSeen && !o.imdsIPs[v] {
+			return false
+		}
+	}
+	for _, e := range cfg.EIPs {
+		if !o.eipOK(e) {
+			return false
+		}
+	}
+	return true
+}
+
+// missingVIPs lists the VIPs Describe positively shows absent from our ENI;
+// a read that did not list the ENI proves nothing.
+func (o observation) missingVIPs(cfg EC2Config) []netip.Addr {
+	if !o.eniSeen {
+		return nil
+	}
+	var out []netip.Addr
+	for _, v := range cfg.VIPs {
+		if !o.onENI[v] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// eipOK reports whether e points at our ENI and its VIP.
+func (o observation) eipOK(e EIP) bool {
+	v, ok := o.eips[e.AllocationID]
+	return ok && v.eni == o.eni && v.ip == e.PrivateIP
+}
+
+// observe reads our ENI, the Elastic IPs and the metadata service's view
+// of our ENI in parallel.
+func (m *EC2Mover) observe(ctx context.Context) (observation, error) {
+	obs := observation{eni: m.id.ENI, onENI: map[netip.Addr]bool{}, eips: map[string]eipView{}}
+	var niOut *ec2.DescribeNetworkInterfacesOutput
+	var addrOut *ec2.DescribeAddressesOutput
+	var niErr, addrErr error
+	var imdsList string
+	var imdsErr error = errors.New("not read")
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		niErr = m.call(ctx, "DescribeNetworkInterfaces", func(ctx context.Context) error {
+			var err error
+			niOut, err = m.api.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{m.id.ENI}})
+			return err
+		})
+	})
+	if len(m.cfg.EIPs) > 0 {
+		allocs := make([]string, len(m.cfg.EIPs))
+		for i, e := range m.cfg.EIPs {
+			allocs[i] = e.AllocationID
+		}
+		wg.Go(func() {
+			addrErr = m.call(ctx, "DescribeAddresses", func(ctx context.Context) error {
+				var err error
+				addrOut, err = m.api.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{AllocationIds: allocs})
+				return err
+			})
+		})
+	}
+	m.mu.Lock()
+	mac := m.id.MAC
+	m.mu.Unlock()
+	if m.meta != nil && mac != "" {
+		wg.Go(func() {
+			ictx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
+			defer cancel()
+			imdsList, imdsErr = readMetadata(ictx, m.meta, "network/interfaces/macs/"+mac+"/local-ipv4s")
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(niErr, addrErr); err != nil {
+		return obs, err
+	}
+	if niOut != nil {
+		for _, ni := range niOut.NetworkInterfaces {
+			if aws.ToString(ni.NetworkInterfaceId) != m.id.ENI {
+				continue
+			}
+			obs.eniSeen = true
+			for _, p := range ni.PrivateIpAddresses {
+				if a, err := netip.ParseAddr(aws.ToString(p.PrivateIpAddress)); err == nil {
+					obs.onENI[a] = true
+				}
+			}
+			m.learnMAC(aws.ToString(ni.MacAddress))
+		}
+	}
+	if addrOut != nil {
+		for _, a := range addrOut.Addresses {
+			id := aws.ToString(a.AllocationId)
+			if id == "" {
+				continue
+			}
+			ip, _ := netip.ParseAddr(aws.ToString(a.PrivateIpAddress))
+			obs.eips[id] = eipView{eni: aws.ToString(a.NetworkInterfaceId), ip: ip}
+		}
+	}
+	if imdsErr == nil {
+		obs.imdsSeen, obs.imdsIPs = true, parseAddrList(imdsList)
+	} else if mac != "" && m.meta != nil {
+		m.log.Debug("could not read local-ipv4s from IMDS; relying on EC2 alone", "err", imdsErr)
+	}
+	return obs, nil
+}
+
+// learnMAC records our ENI's MAC from Describe when the configuration named
+// the ENI directly, so that the metadata service can confirm remaps too.
+func (m *EC2Mover) learnMAC(mac string) {
+	if mac == "" {
+		return
+	}
+	m.mu.Lock()
+	if m.id.MAC == "" {
+		m.id.MAC = mac
+	}
+	m.mu.Unlock()
+}
+
+func (m *EC2Mover) setVerified() {
+	m.mu.Lock()
+	if m.holding {
+		m.verified = true
+	}
+	m.mu.Unlock()
+}
+
+func (m *EC2Mover) wasVerified() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.verified
+}
+
+// contested records that another ENI took VIPs from us while we are
+// master, and sets the backoff before we take them back: exponential in
+// the number of recent contests, so that two nodes that both believe they
+// are master (a partition of the VRRP path while both reach the EC2 API)
+// do not flip the VIP back and forth at API speed. VRRP settles it.
+func (m *EC2Mover) contested(missing []netip.Addr) {
+	m.mu.Lock()
+	now := time.Now()
+	c := &m.contest
+	if now.Sub(c.last) > m.cfg.ContestWindow {
+		c.streak = 0
+	}
+	c.streak++
+	c.last = now
+	d := m.cfg.ContestBackoff
+	for i := 1; i < c.streak && d < m.cfg.ContestBackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, m.cfg.ContestBackoffMax)
+	d += rand.N(d/4 + 1)
+	c.until = now.Add(d)
+	m.verified = false
+	m.st.Contests++
+	streak := c.streak
+	m.mu.Unlock()
+	m.log.Warn("another network interface took the VIP while this node is master (split brain or a manual move); backing off before taking it back",
+		"missing", missing, "backoff", d.Round(time.Millisecond), "recent_contests", streak)
+}
+
+// waitContest waits out a contest backoff, or fails at once if it outlasts
+// ctx: the caller (the VRRP mover worker) retries later.
+func (m *EC2Mover) waitContest(ctx context.Context) error {
+	m.mu.Lock()
+	until := m.contest.until
+	m.mu.Unlock()
+	wait := time.Until(until)
+	if wait <= 0 {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok && dl.Before(until) {
+		return fmt.Errorf("%w until %s", ErrContestBackoff, until.Format(time.TimeOnly+".000"))
+	}
+	if err := sleep(ctx, wait); err != nil {
+		return fmt.Errorf("%w: %w", ErrContestBackoff, err)
+	}
+	return nil
+}
+
+// call sends one EC2 request with a per-call timeout, retrying throttled,
+// failed (5xx), unanswered and garbled requests with exponential backoff
+// and jitter until ctx ends. A permission error suspends calls for op for
+// PermissionBackoff.
+func (m *EC2Mover) call(ctx context.Context, op string, do func(context.Context) error) error {
+	backoff := m.cfg.RetryBase
+	for attempt := 1; ; attempt++ {
+		if err := m.suspended(op); err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
+		err := do(cctx)
+		cancel()
+		m.mu.Lock()
+		m.st.APICalls++
+		m.mu.Unlock()
+		if err == nil {
+			return nil
+		}
+		kind, code := Classify(ctx, err)
+		switch kind {
+		case KindCanceled:
+			return &APIError{Op: op, Kind: kind, Err: fmt.Errorf("%w (during: %v)", ctx.Err(), err)}
+		case KindPermission:
+			return m.suspend(op, code, err)
+		case KindNotFound, KindInvalid:
+			return &APIError{Op: op, Kind: kind, Code: code, Err: err}
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		m.mu.Lock()
+		m.st.Retries++
+		if kind == KindThrottle {
+			m.st.Throttles++
+		}
+		m.mu.Unlock()
+		m.log.Warn("EC2 call failed; retrying", "op", op, "kind", kind.String(), "code", code, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
+		if serr := sleep(ctx, wait); serr != nil {
+			return &APIError{Op: op, Kind: KindCanceled, Code: code, Err: fmt.Errorf("%w (last error: %v)", serr, err)}
+		}
+		backoff = min(2*backoff, m.cfg.RetryMax)
+	}
+}
+
+// suspended returns the permission error while calls for op are
+// suspended. Suspension is per action: a policy lacking AssociateAddress
+// must not stop AssignPrivateIpAddresses, which moves the EIP along anyway.
+func (m *EC2Mover) suspended(op string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	pe, ok := m.perm[op]
+	if !ok {
+		return nil
+	}
+	if time.Now().After(pe.Until) {
+		delete(m.perm, op)
+		return nil
+	}
+	cp := *pe
+	return &cp
+}
+
+// suspend records a permission error and stops API calls for a while.
+func (m *EC2Mover) suspend(op, code string, err error) error {
+	pe := &PermissionError{Op: op, Code: code, Message: apiMessage(err), Until: time.Now().Add(m.cfg.PermissionBackoff), Err: err}
+	m.mu.Lock()
+	if m.perm == nil {
+		m.perm = map[string]*PermissionError{}
+	}
+	m.perm[op] = pe
+	m.st.PermissionErrors++
+	m.mu.Unlock()
+	m.log.Error("EC2 refused a call for lack of permission; fix the instance role's IAM policy", "op", op, "code", code, "message", pe.Message, "next_attempt", pe.Until.Format(time.TimeOnly))
+	cp := *pe
+	return &cp
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// startRecheck starts the background verification if it is not running.
+func (m *EC2Mover) startRecheck() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.recheckStop != nil || !m.holding {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	m.recheckStop, m.recheckDone = cancel, done
+	go func() {
+		defer close(done)
+		t := time.NewTicker(m.cfg.Recheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			m.recheck(ctx)
+		}
+	}()
+}
+
+// stopRecheck stops the background verification and waits for it. It must
+// not be called with opMu held.
+func (m *EC2Mover) stopRecheck() {
+	m.mu.Lock()
+	stop, done := m.recheckStop, m.recheckDone
+	m.recheckStop, m.recheckDone = nil, nil
+	m.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+// recheck verifies and repairs the hold once.
+func (m *EC2Mover) recheck(ctx context.Context) {
+	// A move in progress verifies anyway.
+	if !m.opMu.TryLock() {
+		return
+	}
+	defer m.opMu.Unlock()
+	m.mu.Lock()
+	holding, backoff := m.holding, time.Now().Before(m.contest.until)
+	m.mu.Unlock()
+	// During a contest backoff there is nothing to do but wait; the
+	// first tick after it takes the VIPs back.
+	if !holding || backoff {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.MoveTimeout)
+	defer cancel()
+	start := time.Now()
+	acted, err := m.converge(ctx, false)
+	switch {
+	case errors.Is(err, ErrContestBackoff):
+		m.log.Debug("background VIP check backs off", "err", err)
+	case err != nil && ctx.Err() == nil:
+		m.noteError(err)
+		m.log.Warn("background VIP check failed", "err", err)
+	case err == nil && acted:
+		m.mu.Lock()
+		m.st.Moves++
+		m.st.LastMoveDuration = time.Since(start)
+		m.st.LastMoveAt = time.Now()
+		m.mu.Unlock()
+		m.log.Info("background check repaired the VIPs", "took", time.Since(start))
+	}
+}
