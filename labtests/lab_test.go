@@ -34,6 +34,12 @@ func TestElection(t *testing.T) {
 // does, the lower one never claims it again; the client reaches lb1 without
 // a single failure. (Before lb1 wins, lb2 may legitimately be master for a
 // moment if its daemon came up first: that is logged, not failed.)
+// startRace: both daemons start within milliseconds in the lab, so their
+// first Master_Down_Timers can expire within one advert of each other; the
+// loser then steps down on the first advert it hears. A claim later than
+// this is a real election fault.
+const startRace = 100 * time.Millisecond
+
 func checkElection(t *testing.T, res *Results) {
 	t.Helper()
 	elected, _ := res.Step(LabelElected)
@@ -43,7 +49,7 @@ func checkElection(t *testing.T, res *Results) {
 	for _, e := range res.VIPChanges(res.Started, res.Finished) {
 		switch {
 		case e.Node != lp.LB2 || !e.Held:
-		case e.At.After(elected.End):
+		case e.At.After(elected.End.Add(startRace)):
 			t.Errorf("lb2 (lower priority) claimed the VIP %v after lb1 had it\n%s", e.At.Sub(elected.End), Diagnose(res))
 		default:
 			t.Logf("note: lb2 was master for a moment during start-up (%v after topology ready)", e.At.Sub(res.Ready))
