@@ -34,10 +34,14 @@ lab:
 demo:
 	$(GO) run ./labtests/demo
 
-# Go benchmarks, then the lab figures beside keepalived in the same run.
+# Go benchmarks; then, in User-Mode Linux, IPVS programming beside ipvsadm -R
+# and the failover figures beside keepalived, each in one run; then the
+# health-check capacity on loopback.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./ipvs/ipvsbench
 	LAB_FIGURES=1 $(GO) test -tags lab -count=1 -timeout 30m -run '^TestLabFigures$$' -v ./labtests/
+	$(GO) run ./checks/cmd/checkbench -targets 1000 -interval 1s -duration 20s
 
 # Each fuzz target for FUZZTIME; the seed corpora under testdata/fuzz run in `make unit` too.
 fuzz:
