@@ -116,16 +116,26 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("validate", "validate [-c file]\n\nValidate checks a configuration and lists every problem as file:line: field: message.", stderr)
+// loadFlagged parses a command's -c flag and loads that configuration; on
+// failure it returns nil and the exit code (2 usage, 1 bad configuration).
+func loadFlagged(name, synopsis string, args []string, stderr io.Writer) (*config.Config, int) {
+	fs := newFlags(name, synopsis, stderr)
 	path := fs.String("c", defaultConfig, "configuration `file`")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return nil, 2
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return nil, 1
+	}
+	return cfg, 0
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	cfg, code := loadFlagged("validate", "validate [-c file]\n\nValidate checks a configuration and lists every problem as file:line: field: message.", args, stderr)
+	if cfg == nil {
+		return code
 	}
 	fmt.Fprintf(stdout, "%s: ok, %d instance(s), %d service(s)\n", cfg.File, len(cfg.Instances), len(cfg.Services))
 	// With a daemon running, say what a reload of this file would change.
@@ -141,15 +151,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdRun(args []string, stderr io.Writer) int {
-	fs := newFlags("run", "run [-c file]\n\nRun starts the daemon in the foreground. SIGTERM or SIGINT stops it gracefully:\na master hands its VIPs to the peer before it exits. A second signal exits at once.", stderr)
-	path := fs.String("c", defaultConfig, "configuration `file`")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+	cfg, code := loadFlagged("run", "run [-c file]\n\nRun starts the daemon in the foreground. SIGTERM or SIGINT stops it gracefully:\na master hands its VIPs to the peer before it exits. A second signal exits at once.", args, stderr)
+	if cfg == nil {
+		return code
 	}
 	level := new(slog.LevelVar)
 	log := newLogger(stderr, cfg.LogLevel, level)
