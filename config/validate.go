@@ -70,13 +70,8 @@ func validate(cfg *Config, pos map[string]int) Problems {
 	for i := range cfg.Instances {
 		f := fmt.Sprintf("instances[%d]", i)
 		in := &cfg.Instances[i]
+		c.uniqueName(f, "instance", in.Name, names)
 		c.instance(f, in)
-		if in.Name != "" {
-			if prev, dup := names[in.Name]; dup {
-				c.errf(f+".name", "instance name %q is already used by %s", in.Name, prev)
-			}
-			names[in.Name] = f
-		}
 		if fam := in.Family(); fam != 0 && in.VRID >= 1 && in.VRID <= 255 {
 			// RFC 5798: a VRID identifies a router per interface and family.
 			k := fmt.Sprintf("%s/%d/%d", in.Interface, fam, in.VRID)
@@ -96,13 +91,23 @@ func validate(cfg *Config, pos map[string]int) Problems {
 	return c.ps
 }
 
-func (c *checker) instance(f string, in *Instance) {
+// uniqueName checks the form of an instance's or service's name and that
+// no earlier one uses it.
+func (c *checker) uniqueName(f, kind, name string, seen map[string]string) {
 	switch {
-	case in.Name == "":
+	case name == "":
 		c.errf(f+".name", "required")
-	case !nameRE.MatchString(in.Name):
-		c.errf(f+".name", "%q: use 1-64 letters, digits, '_', '.' or '-'", in.Name)
+	case !nameRE.MatchString(name):
+		c.errf(f+".name", "%q: use 1-64 letters, digits, '_', '.' or '-'", name)
+	default:
+		if prev, dup := seen[name]; dup {
+			c.errf(f+".name", "%s name %q is already used by %s", kind, name, prev)
+		}
+		seen[name] = f
 	}
+}
+
+func (c *checker) instance(f string, in *Instance) {
 	switch {
 	case in.Interface == "":
 		c.errf(f+".interface", "required")

@@ -65,13 +65,8 @@ func (c *checker) ipvs(cfg *Config) {
 	for i := range cfg.Services {
 		f := fmt.Sprintf("services[%d]", i)
 		s := &cfg.Services[i]
+		c.uniqueName(f, "service", s.Name, names)
 		c.service(f, s)
-		if s.Name != "" {
-			if prev, dup := names[s.Name]; dup {
-				c.errf(f+".name", "service name %q is already used by %s", s.Name, prev)
-			}
-			names[s.Name] = f
-		}
 		if s.Instance != "" && !instances[s.Instance] {
 			c.errf(f+".instance", "no instance is named %q", s.Instance)
 		}
@@ -90,12 +85,6 @@ func (c *checker) ipvs(cfg *Config) {
 }
 
 func (c *checker) service(f string, s *Service) {
-	switch {
-	case s.Name == "":
-		c.errf(f+".name", "required")
-	case !nameRE.MatchString(s.Name):
-		c.errf(f+".name", "%q: use 1-64 letters, digits, '_', '.' or '-'", s.Name)
-	}
 	if s.FWMark != 0 {
 		if s.VIP != "" || s.Port != 0 || s.Protocol != "" {
 			c.errf(f+".fwmark", "a firewall-mark service has no vip, port or protocol")
