@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -18,38 +19,144 @@ import (
 	"github.com/director-lb/director/labtests/labplan"
 )
 
-// startHTTPServers runs, in every host that has one, an HTTP server on :80
-// answering with the host's name, so the prober can tell which host
-// answered for the VIP. They run inside this process: each listener was
-// opened in its host's namespace.
-func startHTTPServers() (stop func(), err error) {
-	var servers []*http.Server
-	stop = func() {
-		for _, s := range servers {
-			_ = s.Close()
-		}
-	}
+// httpServers are the hosts' HTTP servers on :80, each answering with its
+// host's name, so the prober can tell which host answered for the VIP.
+// They run inside this process (each listener opened in its host's
+// namespace) so that serve steps can stop, slow or flap them.
+type httpServers struct {
+	mu      sync.Mutex
+	servers map[string]*httpServer
+}
+
+// httpServer is one host's server. delay and flapStop are guarded by
+// httpServers.mu.
+type httpServer struct {
+	host     string
+	srv      *http.Server // nil while down
+	delay    time.Duration
+	flapStop chan struct{}
+}
+
+func startHTTPServers() (*httpServers, error) {
+	hs := &httpServers{servers: map[string]*httpServer{}}
 	for _, h := range labplan.Hosts() {
 		if !h.HTTP {
 			continue
 		}
-		ln, err := listenIn(h.Name, ":80")
-		if err != nil {
-			stop()
+		s := &httpServer{host: h.Name}
+		hs.servers[h.Name] = s
+		if err := hs.up(s); err != nil {
+			hs.stop()
 			return nil, err
 		}
-		body := h.Name + "\n"
-		srv := &http.Server{
-			Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-				w.Header().Set("Connection", "close")
-				io.WriteString(w, body)
-			}),
-			ReadHeaderTimeout: 2 * time.Second,
-		}
-		servers = append(servers, srv)
-		go func() { _ = srv.Serve(ln) }()
 	}
-	return stop, nil
+	return hs, nil
+}
+
+// up starts s listening unless it already is; callers hold mu or own hs.
+func (hs *httpServers) up(s *httpServer) error {
+	if s.srv != nil {
+		return nil
+	}
+	ln, err := listenIn(s.host, ":80")
+	if err != nil {
+		return err
+	}
+	body := s.host + "\n"
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			hs.mu.Lock()
+			d := s.delay
+			hs.mu.Unlock()
+			time.Sleep(d)
+			w.Header().Set("Connection", "close")
+			io.WriteString(w, body)
+		}),
+		ReadHeaderTimeout: 2 * time.Second,
+	}
+	s.srv = srv
+	go func() { _ = srv.Serve(ln) }()
+	return nil
+}
+
+// down closes s's listener and connections: new connections are refused,
+// as when a web server is killed.
+func (hs *httpServers) down(s *httpServer) {
+	if s.srv != nil {
+		_ = s.srv.Close()
+		s.srv = nil
+	}
+}
+
+// set puts host's server in mode (labplan.Serve*); d is the slow delay or
+// the flap half period.
+func (hs *httpServers) set(host, mode string, d time.Duration) error {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	s, ok := hs.servers[host]
+	if !ok {
+		return fmt.Errorf("%s runs no HTTP server", host)
+	}
+	if s.flapStop != nil {
+		close(s.flapStop)
+		s.flapStop = nil
+	}
+	s.delay = 0
+	switch mode {
+	case labplan.ServeUp:
+		return hs.up(s)
+	case labplan.ServeDown:
+		hs.down(s)
+		return nil
+	case labplan.ServeSlow:
+		s.delay = d
+		return hs.up(s)
+	case labplan.ServeFlap:
+		stop := make(chan struct{})
+		s.flapStop = stop
+		go hs.flap(s, d, stop)
+		return nil
+	}
+	return fmt.Errorf("unknown mode %q", mode)
+}
+
+// flap takes s down and up again every d until stop is closed, leaving it
+// in whatever state the next serve step sets.
+func (hs *httpServers) flap(s *httpServer, d time.Duration, stop chan struct{}) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for on := false; ; on = !on {
+		hs.mu.Lock()
+		select {
+		case <-stop:
+			hs.mu.Unlock()
+			return
+		default:
+		}
+		if on {
+			_ = hs.up(s)
+		} else {
+			hs.down(s)
+		}
+		hs.mu.Unlock()
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (hs *httpServers) stop() {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	for _, s := range hs.servers {
+		if s.flapStop != nil {
+			close(s.flapStop)
+			s.flapStop = nil
+		}
+		hs.down(s)
+	}
 }
 
 // prober requests http://addr/ from inside a namespace every interval,

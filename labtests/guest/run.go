@@ -23,6 +23,8 @@ type runner struct {
 	probe *prober // the running prober, if any
 	// conns are the client's open long-lived connections, if any.
 	conns *connSet
+	// web are the hosts' HTTP servers (serve steps change them).
+	web *httpServers
 	// configs maps a node to the configuration file its next start uses
 	// when a use_config step changed it.
 	configs map[string]string
@@ -74,11 +76,17 @@ func (r *runner) execute(ctx context.Context) error {
 	if err := buildTopology(r.plan.Sysctls); err != nil {
 		return fmt.Errorf("topology: %w", err)
 	}
-	stopServers, err := startHTTPServers()
+	web, err := startHTTPServers()
 	if err != nil {
 		return err
 	}
-	defer stopServers()
+	defer web.stop()
+	r.web = web
+	stopDNS, err := startDNSServers()
+	if err != nil {
+		return err
+	}
+	defer stopDNS()
 	stopEcho, err := startEchoServers()
 	if err != nil {
 		return err

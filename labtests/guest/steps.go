@@ -53,6 +53,8 @@ var handlers = map[labplan.StepKind]handler{
 	labplan.KindConnsOpen:     stepConnsOpen,
 	labplan.KindConnsCheck:    stepConnsCheck,
 	labplan.KindConnsClose:    stepConnsClose,
+	labplan.KindServe:         stepServe,
+	labplan.KindDNSQuery:      stepDNSQuery,
 }
 
 func (r *runner) startDaemon(node string) error {
@@ -208,7 +210,12 @@ func stepExec(ctx context.Context, r *runner, s labplan.Step, sr *labplan.StepRe
 	if d == 0 {
 		d = 10 * time.Second
 	}
-	out, err := execIn(ctx, s.Node, s.Argv, d)
+	argv := s.Argv
+	if argv[0] == "director" && r.plan.Paths.DirectorBin != "" {
+		// The binary is not on the guest's PATH; plans name it "director".
+		argv = append([]string{r.plan.Paths.DirectorBin}, argv[1:]...)
+	}
+	out, err := execIn(ctx, s.Node, argv, d)
 	sr.Exec = out
 	// Shown on the console too: exec steps are how the demo and the
 	// tests show state (addresses, ipvsadm -Ln, director status).

@@ -3,6 +3,7 @@ package labplan
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -29,6 +30,15 @@ type IPVS struct {
 	// Sync runs the kernel's connection sync daemon on eth0, its role
 	// following VRRP mastership.
 	Sync bool `json:"sync,omitempty"`
+	// Checks, when set, health-check the HTTP service's real servers
+	// (and the DNS service's).
+	Checks *Checks `json:"checks,omitempty"`
+	// SorryServer gives the HTTP service the Sorry host as its sorry
+	// server, used while the live weight is below Quorum (0 = default).
+	SorryServer bool `json:"sorry_server,omitempty"`
+	Quorum      int  `json:"quorum,omitempty"`
+	// DNS adds a UDP service on VIP:DNSPort over the same real servers.
+	DNS bool `json:"dns,omitempty"`
 }
 
 // SyncID is the sync daemon id of the lab's pair.
@@ -67,6 +77,9 @@ func (v *IPVS) Validate() error {
 			errs = append(errs, fmt.Errorf("ipvs: %q is not a real server", n))
 		}
 	}
+	if c := v.Checks; c != nil && (c.Interval <= 0 || c.Timeout <= 0 || c.Timeout > c.Interval) {
+		errs = append(errs, errors.New("ipvs: checks want 0 < timeout <= interval"))
+	}
 	if v.ResyncInterval < 0 || v.DrainTimeout < 0 {
 		errs = append(errs, errors.New("ipvs: negative interval"))
 	}
@@ -93,24 +106,109 @@ func directorIPVS(b *strings.Builder, v *IPVS, node string) {
 	b.WriteString("services:\n")
 	for _, s := range Services() {
 		fmt.Fprintf(b, "  - name: %s\n    vip: %s\n    port: %d\n    protocol: tcp\n", s.Name, VIP4.Addr(), s.Port)
-		fmt.Fprintf(b, "    scheduler: %s\n    forwarding: dr\n    real_servers:\n", v.scheduler())
-		for _, rs := range v.realServers() {
-			h, _ := HostByName(rs)
-			fmt.Fprintf(b, "      - {address: %s}\n", h.IPv4.Addr())
+		fmt.Fprintf(b, "    scheduler: %s\n    forwarding: dr\n", v.scheduler())
+		if s.Port == HTTPPort {
+			if v.SorryServer {
+				h, _ := HostByName(Sorry)
+				fmt.Fprintf(b, "    sorry_server: %s:%d\n", h.IPv4.Addr(), HTTPPort)
+			}
+			if v.Quorum > 0 {
+				fmt.Fprintf(b, "    quorum: %d\n", v.Quorum)
+			}
+			if v.Checks != nil {
+				v.Checks.director(b, "http", "        http: {path: /, status: [\"200\"]}\n")
+			}
 		}
+		v.directorRealServers(b)
+	}
+	if v.DNS {
+		fmt.Fprintf(b, "  - name: dns\n    vip: %s\n    port: %d\n    protocol: udp\n", VIP4.Addr(), DNSPort)
+		fmt.Fprintf(b, "    scheduler: %s\n    forwarding: dr\n", v.scheduler())
+		if v.Checks != nil {
+			v.Checks.director(b, "dns", "        dns: {protocol: udp, type: A, name: "+DNSName+"}\n")
+		}
+		v.directorRealServers(b)
 	}
 }
 
-// keepalivedIPVS renders virtual_server blocks (no health checks: a real
-// server without a checker counts as up) and, for Sync, the sync daemon.
+// DNSName is the name the lab's DNS servers are asked for; they answer
+// any A question with their own address.
+const DNSName = "lab.test"
+
+func (v *IPVS) directorRealServers(b *strings.Builder) {
+	b.WriteString("    real_servers:\n")
+	for _, rs := range v.realServers() {
+		h, _ := HostByName(rs)
+		fmt.Fprintf(b, "      - {address: %s}\n", h.IPv4.Addr())
+	}
+}
+
+// keepalivedIPVS renders virtual_server blocks and, for Sync, the sync
+// daemon. Only the HTTP service gets checkers (HTTP_GET, with Checks); a
+// real server without a checker counts as up. Sorry servers and DNS are
+// director-only in the lab.
 func keepalivedIPVS(b *strings.Builder, v *IPVS) {
 	for _, s := range Services() {
 		fmt.Fprintf(b, "\nvirtual_server %s %d {\n", VIP4.Addr(), s.Port)
 		fmt.Fprintf(b, "    lb_algo %s\n    lb_kind DR\n    protocol TCP\n", v.scheduler())
+		checked := v.Checks != nil && s.Port == HTTPPort
+		if checked {
+			fmt.Fprintf(b, "    delay_loop %s\n", strconv.FormatFloat(v.Checks.Interval.D().Seconds(), 'f', -1, 64))
+		}
 		for _, rs := range v.realServers() {
 			h, _ := HostByName(rs)
-			fmt.Fprintf(b, "    real_server %s %d {\n        weight 1\n    }\n", h.IPv4.Addr(), s.Port)
+			fmt.Fprintf(b, "    real_server %s %d {\n        weight 1\n", h.IPv4.Addr(), s.Port)
+			if checked {
+				v.Checks.keepalived(b)
+			}
+			b.WriteString("    }\n")
 		}
 		b.WriteString("}\n")
 	}
+}
+
+// DNSPort is the UDP service of IPVS.DNS.
+const DNSPort = 53
+
+// Checks are the health-check settings given to the lab's services (HTTP
+// checks of GET / on the HTTP service; DNS checks on the DNS service),
+// rendered for director and, as HTTP_GET, for keepalived.
+type Checks struct {
+	Interval   Duration `json:"interval"`
+	Timeout    Duration `json:"timeout"`
+	Retries    int      `json:"retries,omitempty"`
+	RetryDelay Duration `json:"retry_delay,omitempty"`
+	Rise       int      `json:"rise,omitempty"`
+	Fall       int      `json:"fall,omitempty"`
+}
+
+// director renders a service's checks: one check of typ, with body
+// (its type-specific settings) appended.
+func (c *Checks) director(b *strings.Builder, typ, body string) {
+	fmt.Fprintf(b, "    checks:\n      - type: %s\n        interval: %s\n        timeout: %s\n", typ, c.Interval, c.Timeout)
+	if c.Retries > 0 {
+		fmt.Fprintf(b, "        retries: %d\n", c.Retries)
+	}
+	if c.RetryDelay > 0 {
+		fmt.Fprintf(b, "        retry_delay: %s\n", c.RetryDelay)
+	}
+	if c.Rise > 0 {
+		fmt.Fprintf(b, "        rise: %d\n", c.Rise)
+	}
+	if c.Fall > 0 {
+		fmt.Fprintf(b, "        fall: %d\n", c.Fall)
+	}
+	b.WriteString(body)
+}
+
+// keepalived renders the HTTP_GET checker of one real_server. keepalived
+// has no rise/fall; its timers are whole or fractional seconds.
+func (c *Checks) keepalived(b *strings.Builder) {
+	secs := func(d Duration) string { return strconv.FormatFloat(d.D().Seconds(), 'f', -1, 64) }
+	b.WriteString("        HTTP_GET {\n            url {\n                path /\n                status_code 200\n            }\n")
+	fmt.Fprintf(b, "            connect_timeout %s\n            retry %d\n", secs(c.Timeout), c.Retries)
+	if c.RetryDelay > 0 {
+		fmt.Fprintf(b, "            delay_before_retry %s\n", secs(c.RetryDelay))
+	}
+	b.WriteString("        }\n")
 }

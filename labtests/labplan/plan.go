@@ -229,6 +229,16 @@ const (
 	KindConnsOpen     StepKind = "conns_open"     // open Count long-lived connections from the client to VIP:EchoPort; Interval > 0 streams a message every Interval
 	KindConnsCheck    StepKind = "conns_check"    // one echo round trip on every idle connection still alive
 	KindConnsClose    StepKind = "conns_close"    // close the connections and keep their record
+	KindServe         StepKind = "serve"          // set real server Node's HTTP server to Mode (ServeUp, ...)
+	KindDNSQuery      StepKind = "dns_query"      // send Count A queries from the client to VIP:DNSPort, one every Interval; stdout lists the answers
+)
+
+// HTTP server modes of a real server (serve steps).
+const (
+	ServeUp   = "up"   // answers at once with its name
+	ServeDown = "down" // listener closed: connections are refused
+	ServeSlow = "slow" // answers after Duration
+	ServeFlap = "flap" // alternates down and up, Duration each, until the next serve step
 )
 
 // Step is one action of a plan. Fields that a kind does not use stay empty.
@@ -250,6 +260,8 @@ type Step struct {
 	// Count and Interval shape conns_open.
 	Count    int      `json:"count,omitempty"`
 	Interval Duration `json:"interval,omitempty"`
+	// Mode is a serve step's HTTP server mode.
+	Mode string `json:"mode,omitempty"`
 	// MayFail keeps the plan going when this step fails; by default the
 	// first failure ends the plan.
 	MayFail bool `json:"may_fail,omitempty"`
@@ -264,7 +276,7 @@ func (s Step) Tolerant() Step { s.MayFail = true; return s }
 func (s Step) String() string {
 	var b strings.Builder
 	b.WriteString(string(s.Kind))
-	for _, f := range []string{s.Node, s.Signal, s.Variant} {
+	for _, f := range []string{s.Node, s.Signal, s.Variant, s.Mode} {
 		if f != "" {
 			b.WriteString(" " + f)
 		}
@@ -356,6 +368,18 @@ func ConnsOpen(n int, every time.Duration) Step {
 	return Step{Kind: KindConnsOpen, Count: n, Interval: Duration(every)}
 }
 func ConnsCheck() Step { return Step{Kind: KindConnsCheck} }
+
+// Serve sets real server rs's HTTP server to mode; d is the delay of
+// ServeSlow and the half period of ServeFlap.
+func Serve(rs, mode string, d time.Duration) Step {
+	return Step{Kind: KindServe, Node: rs, Mode: mode, Duration: Duration(d)}
+}
+
+// DNSQuery sends n A queries for DNSName from the client to VIP:DNSPort,
+// one every interval, each on a new socket.
+func DNSQuery(n int, every time.Duration) Step {
+	return Step{Kind: KindDNSQuery, Count: n, Interval: Duration(every)}
+}
 func ConnsClose() Step { return Step{Kind: KindConnsClose} }
 
 // Validate checks the plan before boot: unknown kinds, missing nodes, a KILL
@@ -433,6 +457,23 @@ func (p Plan) Validate() error {
 			}
 			if s.Interval < 0 {
 				bad("negative interval")
+			}
+		case KindServe:
+			if h, ok := HostByName(s.Node); !ok || !h.RealServer {
+				bad("%q is not a real server", s.Node)
+			}
+			switch s.Mode {
+			case ServeUp, ServeDown:
+			case ServeSlow, ServeFlap:
+				if s.Duration <= 0 {
+					bad("mode %s needs a duration", s.Mode)
+				}
+			default:
+				bad("unknown mode %q", s.Mode)
+			}
+		case KindDNSQuery:
+			if s.Count < 1 || s.Interval < 0 {
+				bad("count %d interval %v: want at least one query", s.Count, s.Interval)
 			}
 		case KindSleep, KindProbeStart, KindProbeStop, KindPartition, KindHealPartition, KindSay,
 			KindConnsCheck, KindConnsClose:

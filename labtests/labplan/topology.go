@@ -11,6 +11,9 @@ const (
 	LB2    = "lb2"
 	RS1    = "rs1"
 	RS2    = "rs2"
+	// Sorry is the sorry server: a real server (VIP on lo) that no
+	// service balances to until quorum is lost.
+	Sorry = "sorry"
 )
 
 // Addresses on the shared segment.
@@ -40,6 +43,7 @@ func Hosts() []Host {
 		{Name: LB2, IPv4: p4("10.0.0.12/24"), IPv6: p6("fd00::12/64"), HTTP: true},
 		{Name: RS1, IPv4: p4("10.0.0.21/24"), IPv6: p6("fd00::21/64"), HTTP: true, RealServer: true},
 		{Name: RS2, IPv4: p4("10.0.0.22/24"), IPv6: p6("fd00::22/64"), HTTP: true, RealServer: true},
+		{Name: Sorry, IPv4: p4("10.0.0.30/24"), IPv6: p6("fd00::30/64"), HTTP: true, RealServer: true},
 	}
 }
 
