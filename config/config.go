@@ -55,11 +55,25 @@ type Instance struct {
 	// Notify is an executable run on every state change with the arguments
 	// INSTANCE <name> <STATE> <priority>, like keepalived's notify script.
 	Notify string `yaml:"notify,omitempty"`
+	// Track lowers (or raises) the priority with the health of services and
+	// real servers, with keepalived's track weights.
+	Track []Track `yaml:"track,omitempty"`
 	// EC2, if set, moves the VIPs through the EC2 API too.
 	EC2 *EC2 `yaml:"ec2,omitempty"`
 
 	// Addresses is VIPs parsed; filled in by validation.
 	Addresses []netip.Prefix `yaml:"-"`
+}
+
+// Track is one thing an instance's priority follows.
+type Track struct {
+	// Service is tracked by its quorum: down while quorum is lost.
+	Service string `yaml:"service,omitempty"`
+	// RealServer is "service/address:port", down while its checks fail.
+	RealServer string `yaml:"real_server,omitempty"`
+	// Weight > 0 is added while up; < 0 is added while down; 0 puts the
+	// instance in FAULT while down.
+	Weight int `yaml:"weight"`
 }
 
 // Unicast switches an instance from multicast to unicast adverts.

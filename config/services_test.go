@@ -136,3 +136,17 @@ func TestChecksConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestTrackConfig(t *testing.T) {
+	y := strings.Replace(svcBase, "vips: [10.0.0.100/24]}", "vips: [10.0.0.100/24], track: [{service: http, weight: -60}, {real_server: http/10.0.0.21:80, weight: 0}]}", 1)
+	if _, err := Parse("d.yaml", []byte(y)); err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(svcBase, "vips: [10.0.0.100/24]}", "vips: [10.0.0.100/24], track: [{service: nope, weight: -60}, {real_server: http/10.0.0.99:80}, {service: http, real_server: x}]}", 1)
+	_, err := Parse("d.yaml", []byte(bad))
+	for _, want := range []string{`track[0].service: no service is named "nope"`, `track[1].real_server: "http/10.0.0.99:80" is not`, "track[2]: name exactly one"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}

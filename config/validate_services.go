@@ -62,6 +62,7 @@ func (c *checker) ipvs(cfg *Config) {
 	}
 	seen := map[key]string{}
 	names := map[string]string{}
+	defer c.tracks(cfg) // needs the services validated
 	for i := range cfg.Services {
 		f := fmt.Sprintf("services[%d]", i)
 		s := &cfg.Services[i]
@@ -277,4 +278,32 @@ func followsSome(cfg *Config, s *Service) bool {
 		}
 	}
 	return false
+}
+
+// tracks checks every instance's track list against the services.
+func (c *checker) tracks(cfg *Config) {
+	servers := map[string]bool{}
+	services := map[string]bool{}
+	for _, s := range cfg.Services {
+		services[s.Name] = true
+		for _, r := range s.RealServers {
+			servers[fmt.Sprintf("%s/%s", s.Name, netip.AddrPortFrom(r.Addr, uint16(r.Port)))] = true
+		}
+	}
+	for i, in := range cfg.Instances {
+		for j, t := range in.Track {
+			f := fmt.Sprintf("instances[%d].track[%d]", i, j)
+			switch {
+			case (t.Service == "") == (t.RealServer == ""):
+				c.errf(f, "name exactly one of service or real_server")
+			case t.Service != "" && !services[t.Service]:
+				c.errf(f+".service", "no service is named %q", t.Service)
+			case t.RealServer != "" && !servers[t.RealServer]:
+				c.errf(f+".real_server", "%q is not service/address:port of a configured real server", t.RealServer)
+			}
+			if t.Weight < -253 || t.Weight > 253 {
+				c.errf(f+".weight", "must be -253 to 253, got %d", t.Weight)
+			}
+		}
+	}
 }

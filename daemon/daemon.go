@@ -54,6 +54,10 @@ type runningInstance struct {
 	cloud  *cloud.EC2Mover // nil unless the instance moves its VIPs through EC2
 	cancel context.CancelFunc
 	done   chan error
+	// Last values given to the instance, so that only changes are sent.
+	prio  int
+	fault bool
+	link  bool
 }
 
 // connKey identifies one socket: instances that share an interface, family
@@ -117,7 +121,7 @@ func (d *Daemon) openDataplane() error {
 		return err
 	}
 	h := newHealth(d.log.With("part", "checks"))
-	h.onChange = dp.poke
+	h.onChange = func() { dp.poke(); d.retrack() }
 	if err := h.setConfig(d.cfg); err != nil {
 		h.close()
 		return fmt.Errorf("health checks: %w", err)
@@ -297,11 +301,12 @@ func (d *Daemon) startInstance(ic config.Instance) error {
 	in := vrrp.NewInstance(icfg, sock.conn, mover)
 	d.mu.Lock()
 	ctx, cancel := context.WithCancel(d.runCtx)
-	ri := &runningInstance{cfg: ic, in: in, sock: sock, closer: closer, cloud: ec2, cancel: cancel, done: make(chan error, 1)}
+	ri := &runningInstance{cfg: ic, in: in, sock: sock, closer: closer, cloud: ec2, cancel: cancel, done: make(chan error, 1), prio: ic.Priority, link: up}
 	d.running = append(d.running, ri)
 	d.mu.Unlock()
 	d.updateDispatcher(sock)
 	go func() { ri.done <- in.Run(ctx, up) }()
+	d.retrack()
 	return nil
 }
 
@@ -428,16 +433,8 @@ func (d *Daemon) watchCarrier(iface string) (bool, error) {
 			d.log.Info("carrier changed", "iface", iface, "up", up)
 			d.mu.Lock()
 			d.carriers[iface].up = up
-			var ins []*vrrp.Instance
-			for _, r := range d.running {
-				if r.cfg.Interface == iface {
-					ins = append(ins, r.in)
-				}
-			}
 			d.mu.Unlock()
-			for _, in := range ins {
-				in.SetLink(up)
-			}
+			d.retrack()
 		}
 	}()
 	return up, nil

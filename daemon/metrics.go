@@ -88,6 +88,10 @@ var (
 		"Advertisements dropped, by reason.", []string{"vrrp_instance", "reason"}, nil)
 	descWeight = prometheus.NewDesc("director_real_server_weight",
 		"Weight of each real server: configured and current.", []string{"service", "real_server", "kind"}, nil)
+	descHealth = prometheus.NewDesc("director_real_server_up",
+		"1 while a real server's checks pass, 0 while they fail (absent before the first result).", []string{"service", "real_server"}, nil)
+	descQuorum = prometheus.NewDesc("director_service_quorum_lost",
+		"1 while a service is below its quorum (the sorry server is in).", []string{"service"}, nil)
 )
 
 var vrrpStates = []string{"INIT", "BACKUP", "MASTER", "FAULT", "STOPPED"}
@@ -97,7 +101,7 @@ var vrrpStates = []string{"INIT", "BACKUP", "MASTER", "FAULT", "STOPPED"}
 type stateCollector struct{ d *Daemon }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descPriority, descTransitions, descSent, descRecv, descDrops, descWeight} {
+	for _, d := range []*prometheus.Desc{descState, descPriority, descTransitions, descSent, descRecv, descDrops, descWeight, descHealth, descQuorum} {
 		ch <- d
 	}
 }
@@ -121,7 +125,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for _, s := range st.Services {
+		ch <- prometheus.MustNewConstMetric(descQuorum, prometheus.GaugeValue, b2f(s.QuorumLost), s.Name)
 		for _, r := range s.RealServers {
+			if r.Health == "up" || r.Health == "down" {
+				ch <- prometheus.MustNewConstMetric(descHealth, prometheus.GaugeValue, b2f(r.Health == "up"), s.Name, r.Address)
+			}
 			ch <- prometheus.MustNewConstMetric(descWeight, prometheus.GaugeValue, float64(r.ConfiguredWeight), s.Name, r.Address, "configured")
 			ch <- prometheus.MustNewConstMetric(descWeight, prometheus.GaugeValue, float64(r.Weight), s.Name, r.Address, "current")
 		}
@@ -135,4 +143,11 @@ func (m *metrics) observe(res ipvs.Result, took time.Duration, err error) {
 	for kind, n := range map[string]int{"created": res.Created, "updated": res.Updated, "deleted": res.Deleted, "drained": res.Drained, "repaired": res.Repaired} {
 		m.ipvsWrites.WithLabelValues(kind).Add(float64(n))
 	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -78,9 +78,9 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 		delete(byName, n.Name)
 		switch config.CompareInstance(&r.cfg, &n) {
 		case config.InstancePriority:
-			r.in.SetPriority(uint8(n.Priority))
 			d.mu.Lock()
 			r.cfg = n
+			r.prio = 0 // retrack below sets the new priority, tracks applied
 			d.mu.Unlock()
 		case config.InstanceRestart:
 			stop = append(stop, r)
@@ -111,6 +111,7 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 		}
 		d.dp.setConfig(next)
 	}
+	d.retrack()
 	var lv slog.Level
 	if lv.UnmarshalText([]byte(next.LogLevel)) == nil {
 		d.level.Set(lv)

@@ -1,0 +1,85 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/ipvs"
+	"github.com/director-lb/director/vip"
+	"github.com/director-lb/director/vrrp"
+)
+
+// A tracked real server that fails lowers the instance's priority by its
+// weight, and restores it when it recovers.
+func TestTrackLowersPriority(t *testing.T) {
+	var code atomic.Int32
+	code.Store(200)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(int(code.Load())) }))
+	defer srv.Close()
+	ap := netip.MustParseAddrPort(strings.TrimPrefix(srv.URL, "http://"))
+	y := fmt.Sprintf(`instances:
+  - {name: web, interface: eth0, vrid: 51, priority: 150, vips: [127.0.0.100/32], track: [{real_server: "http/%s", weight: -60}]}
+ipvs: {resync_interval: 1h}
+services:
+  - name: http
+    vip: 127.0.0.100
+    port: 80
+    checks: [{type: http, interval: 50ms, timeout: 40ms, rise: 1, fall: 1}]
+    real_servers: [{address: 127.0.0.1, port: %d}]
+`, ap, ap.Port())
+	cfg, err := config.Parse("d.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.IPVS.StateFile = ""
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dp, err := newDataplane(cfg, ipvs.NewFake(), nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := vrrp.NewInstance(vrrp.InstanceConfig{
+		Name: "web", VRID: 51, Logger: log,
+		Machine:   vrrp.MachineConfig{Version: vrrp.V3, Priority: 150, Interval: time.Second},
+		Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.100")},
+		Group:     netip.MustParseAddr("224.0.0.18"),
+	}, nullSender{}, &vip.Fake{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, true) }()
+	defer func() { cancel(); <-done }()
+
+	d := &Daemon{log: log, cfg: cfg, dp: dp, carriers: map[string]*carrier{},
+		running: []*runningInstance{{in: in, cfg: cfg.Instances[0], prio: 150, link: true}}}
+	h := newHealth(log)
+	h.onChange = d.retrack
+	dp.health = h
+	if err := h.setConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer h.close()
+
+	wait := func(want uint8) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for in.Stats().Priority != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("priority %d, want %d", in.Stats().Priority, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	code.Store(503)
+	wait(90)
+	code.Store(200)
+	wait(150)
+}
