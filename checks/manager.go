@@ -22,7 +22,10 @@ type Options struct {
 	// the Manager's methods, except Close. An event of a check that was
 	// removed meanwhile may still arrive: ignore IDs you no longer know.
 	OnEvent func(Event)
-	Logger  *slog.Logger
+	// OnResult, if set, sees every attempt's result (for metrics). It is
+	// called on the check's own goroutine and must not block.
+	OnResult func(ID, Result)
+	Logger   *slog.Logger
 	// NewProber builds a check's prober; the package's NewProber by default.
 	NewProber func(Spec) (Prober, error)
 	// StartSpread bounds when a new check runs its first round: at a random
@@ -77,6 +80,7 @@ type Manager struct {
 	spread    time.Duration
 	jitter    float64
 	onEvent   func(Event)
+	onResult  func(ID, Result)
 	maxFlight int
 
 	rndMu sync.Mutex // a leaf lock: rounds take it while holding an entry's
@@ -123,7 +127,7 @@ type entry struct {
 func NewManager(o Options) *Manager {
 	m := &Manager{
 		clock: o.Clock, log: o.Logger, newProber: o.NewProber, spread: o.StartSpread,
-		jitter: o.Jitter, onEvent: o.OnEvent, rnd: o.Rand, maxFlight: o.MaxInFlight,
+		jitter: o.Jitter, onEvent: o.OnEvent, onResult: o.OnResult, rnd: o.Rand, maxFlight: o.MaxInFlight,
 		entries: make(map[ID]*entry), evDone: make(chan struct{}),
 	}
 	if m.clock == nil {
@@ -365,6 +369,9 @@ func (m *Manager) attempt(e *entry) {
 		return
 	}
 	r := m.probe(e)
+	if m.onResult != nil {
+		m.onResult(e.id, r)
+	}
 
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -219,6 +219,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		m := newMetrics(d)
 		if d.dp != nil {
 			d.dp.onPass = m.observe
+			f := m.checkResult
+			d.dp.health.observe.Store(&f)
 		}
 		mctx, stopMetrics := context.WithCancel(context.Background())
 		defer stopMetrics()

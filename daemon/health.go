@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/director-lb/director/checks"
@@ -23,7 +24,9 @@ type health struct {
 	services []healthService
 	quorum   map[string]bool // service name -> quorum lost (hysteresis memory)
 	onChange func()          // called after the weights changed
-	timer    *time.Timer     // next slow-start step
+	// observe, if set, sees every check attempt (metrics); set before checks run.
+	observe atomic.Pointer[func(checks.Result)]
+	timer   *time.Timer // next slow-start step
 }
 
 type healthService struct {
@@ -40,7 +43,7 @@ type healthServer struct {
 
 func newHealth(log *slog.Logger) *health {
 	h := &health{log: log, now: time.Now, quorum: map[string]bool{}}
-	h.mgr = checks.NewManager(checks.Options{Logger: log, OnEvent: h.event})
+	h.mgr = checks.NewManager(checks.Options{Logger: log, OnEvent: h.event, OnResult: h.result})
 	return h
 }
 
@@ -76,11 +79,16 @@ func (h *health) setConfig(cfg *config.Config) error {
 	return err
 }
 
+// event follows a transition; the Manager has logged it, with its reason.
 func (h *health) event(e checks.Event) {
-	h.log.Info("real server health changed", "server", e.ID.Server.String(), "check", e.ID.String(),
-		"from", e.Prev.String(), "to", e.Status.Health.String(), "reason", e.Reason())
 	if h.onChange != nil {
 		h.onChange()
+	}
+}
+
+func (h *health) result(_ checks.ID, r checks.Result) {
+	if f := h.observe.Load(); f != nil {
+		(*f)(r)
 	}
 }
 

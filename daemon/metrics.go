@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/director-lb/director/checks"
 	"github.com/director-lb/director/ipvs"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -23,6 +24,8 @@ type metrics struct {
 	reconcileSeconds prometheus.Histogram
 	reconcileErrors  prometheus.Counter
 	ipvsWrites       *prometheus.CounterVec
+	checkSeconds     prometheus.Histogram
+	checkResults     *prometheus.CounterVec
 }
 
 func newMetrics(d *Daemon) *metrics {
@@ -42,7 +45,16 @@ func newMetrics(d *Daemon) *metrics {
 			Help: "IPVS table writes by kind; kind=repaired counts writes that undid drift.",
 		}, []string{"kind"}),
 	}
-	m.reg.MustRegister(m.reconcileSeconds, m.reconcileErrors, m.ipvsWrites, &stateCollector{d: d},
+	m.checkSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "director_check_duration_seconds",
+		Help:    "Latency of health-check attempts.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
+	})
+	m.checkResults = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "director_check_results_total",
+		Help: "Health-check attempts by result (ok, fail, timeout).",
+	}, []string{"result"})
+	m.reg.MustRegister(m.checkSeconds, m.checkResults, m.reconcileSeconds, m.reconcileErrors, m.ipvsWrites, &stateCollector{d: d},
 		prometheus.NewGoCollector())
 	bi := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "director_build_info",
@@ -133,6 +145,19 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descWeight, prometheus.GaugeValue, float64(r.ConfiguredWeight), s.Name, r.Address, "configured")
 			ch <- prometheus.MustNewConstMetric(descWeight, prometheus.GaugeValue, float64(r.Weight), s.Name, r.Address, "current")
 		}
+	}
+}
+
+// checkResult records one health-check attempt.
+func (m *metrics) checkResult(r checks.Result) {
+	m.checkSeconds.Observe(r.Latency.Seconds())
+	switch {
+	case r.OK:
+		m.checkResults.WithLabelValues("ok").Inc()
+	case r.TimedOut:
+		m.checkResults.WithLabelValues("timeout").Inc()
+	default:
+		m.checkResults.WithLabelValues("fail").Inc()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/director-lb/director/checks"
 	"github.com/director-lb/director/config"
 	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/vip"
@@ -33,6 +34,8 @@ func TestMetrics(t *testing.T) {
 	d := &Daemon{log: log, version: "v-test", cfg: &config.Config{}, running: []*runningInstance{{in: in, cfg: config.Instance{Name: "web", Interface: "eth0"}}}}
 	m := newMetrics(d)
 	m.observe(ipvs.Result{Created: 3, Repaired: 1, Errors: 2}, 5*time.Millisecond, nil)
+	m.checkResult(checks.Result{OK: true, Latency: time.Millisecond})
+	m.checkResult(checks.Result{TimedOut: true, Latency: time.Second})
 
 	fams, err := m.reg.Gather()
 	if err != nil {
@@ -64,6 +67,9 @@ func TestMetrics(t *testing.T) {
 		"director_ipvs_writes_total,kind=repaired":                         1,
 		"director_ipvs_reconcile_errors_total":                             2,
 		"director_ipvs_reconcile_duration_seconds":                         1,
+		"director_check_duration_seconds":                                  2,
+		"director_check_results_total,result=ok":                           1,
+		"director_check_results_total,result=timeout":                      1,
 		"director_build_info,goversion=" + goVersion() + ",version=v-test": 1,
 	} {
 		if v, ok := got[key]; !ok || v != want {
