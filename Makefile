@@ -9,7 +9,7 @@ LABFLAGS  ?=
 
 export CGO_ENABLED = 0
 
-.PHONY: all build test unit lab demo bench fuzz install vet clean
+.PHONY: all build test unit verify-unit lab demo bench fuzz install vet clean
 
 all: build
 
@@ -21,8 +21,12 @@ vet:
 	$(GO) vet -tags lab ./labtests/...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
-# Unit tests (some use network namespaces, so run as root), then the lab.
-test: vet unit lab
+# Unit tests (some use network namespaces, so run as root), the unit file,
+# then the lab.
+test: vet unit verify-unit lab
+
+verify-unit: build
+	sh systemd/verify.sh bin/director
 
 unit:
 	$(GO) test -count=1 ./...
