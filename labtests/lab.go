@@ -153,6 +153,11 @@ func (l *Lab) writeRunDir(ctx context.Context, dir string, plan *Plan) error {
 			plan.Paths.DirectorStatus = hasStatus(ctx, bin)
 		}
 	}
+	if plan.Params.EC2 {
+		if err := l.writeEC2(ctx, dir, plan); err != nil {
+			return err
+		}
+	}
 	for name, body := range plan.Files {
 		if name != safeName(name) {
 			return fmt.Errorf("plan file name %q: use letters, digits, '.', '_' and '-'", name)
@@ -171,6 +176,24 @@ func (l *Lab) writeRunDir(ctx context.Context, dir string, plan *Plan) error {
 	init := InitScript(dir, plan.Paths.GuestBin, l.ws.modRoot())
 	if err := os.WriteFile(filepath.Join(dir, "init.sh"), []byte(init), 0o755); err != nil {
 		return fmt.Errorf("write init: %w", err)
+	}
+	return nil
+}
+
+// writeEC2 builds the fake EC2 region's binary and writes its seed, for
+// the guest to run in host AWS.
+func (l *Lab) writeEC2(ctx context.Context, dir string, plan *Plan) error {
+	bin := l.ws.bin("ec2fake")
+	if err := buildStatic(ctx, l.ws, "./cloud/ec2fake/cmd/ec2fake", bin); err != nil {
+		return fmt.Errorf("ec2fake does not build: %w", err)
+	}
+	plan.Paths.EC2FakeBin = bin
+	seed, err := labplan.EC2Seed()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, labplan.EC2SeedFile), []byte(seed), 0o644); err != nil {
+		return fmt.Errorf("write ec2 seed: %w", err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	lp "github.com/director-lb/director/labtests/labplan"
 )
@@ -74,7 +75,9 @@ func statusPlan(name string) Plan {
 	}
 	mods := append(lp.DefaultModules(), "ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_wlc", "ip_vs_lc", "ip_vs_sh",
 		"ip_vs_mh", "ip_vs_sed", "ip_vs_nq", "ip_vs_lblc", "ip_vs_lblcr", "ip_vs_dh", "ip_vs_fo", "ip_vs_ovf")
-	return Plan{Name: name, Params: p, Steps: steps, Modules: mods}
+	// Every exec starts a process in UML, slow on a busy host: give the
+	// many short steps room.
+	return Plan{Name: name, Params: p, Steps: steps, Modules: mods, Timeout: lp.Duration(3 * time.Minute)}
 }
 
 // TestStatusMatchesIpvsadm diffs director status against the real ipvsadm

@@ -98,6 +98,11 @@ func (r *runner) execute(ctx context.Context) error {
 		}
 	}
 	defer r.procs.stopAll(3 * time.Second)
+	if r.plan.Params.EC2 {
+		if err := r.startEC2(ctx); err != nil {
+			return err
+		}
+	}
 	r.res.Ready = time.Now()
 	r.log.Info("topology ready", "took", r.res.Ready.Sub(r.res.Started).Round(time.Millisecond))
 

@@ -80,6 +80,11 @@ func (r *runner) startDaemon(node string) error {
 	fmt.Fprintf(logf, "==== %s started at %s: %s\n", node, time.Now().Format(time.RFC3339Nano), strings.Join(argv, " "))
 	cmd := exec.Command("ip", append([]string{"netns", "exec", node}, argv...)...)
 	cmd.Env = []string{guestPath, "HOME=/root"}
+	if r.plan.Params.EC2 {
+		// The AWS SDK's default chain reads credentials from the
+		// environment; the fake accepts these.
+		cmd.Env = append(cmd.Env, labplan.EC2Env()...)
+	}
 	return r.procs.start(node, cmd, logf)
 }
 

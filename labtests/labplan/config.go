@@ -81,6 +81,9 @@ func DirectorConfig(p Params, node string) (string, error) {
 		fmt.Fprintf(&b, "    unicast:\n      source: %s\n      peers: [%s]\n", self, other)
 	}
 	fmt.Fprintf(&b, "    vips: [%s]\n", VIP4)
+	if p.EC2 {
+		directorEC2(&b, node)
+	}
 	if p.IPVS != nil {
 		directorIPVS(&b, p.IPVS, node)
 	}

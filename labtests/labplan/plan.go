@@ -58,6 +58,9 @@ type Params struct {
 	Impl     map[string]Impl `json:"impl"`
 	// IPVS, when set, gives both nodes the lab's IPVS services.
 	IPVS *IPVS `json:"ipvs,omitempty"`
+	// EC2 gives each director instance an ec2 block pointing at the fake
+	// EC2 region in host AWS, which the guest then runs.
+	EC2 bool `json:"ec2,omitempty"`
 }
 
 // DefaultParams is VRRPv3 every 100 ms over multicast, lb1 at priority 150
@@ -94,7 +97,13 @@ func (p Params) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if p.EC2 && !p.Unicast {
+		errs = append(errs, errors.New("EC2 needs unicast VRRP"))
+	}
 	for _, n := range []string{LB1, LB2} {
+		if p.EC2 && p.Impl[n] != Director {
+			errs = append(errs, fmt.Errorf("EC2: %s runs %q; only director moves VIPs through EC2", n, p.Impl[n]))
+		}
 		if pr := p.Priority[n]; pr < 1 || pr > 254 {
 			errs = append(errs, fmt.Errorf("%s priority %d: want 1..254", n, pr))
 		}
@@ -141,6 +150,8 @@ type Paths struct {
 	// DirectorStatus is true when DirectorBin has the status command
 	// (an ipvsadm -Ln lookalike); status steps fall back to ipvsadm.
 	DirectorStatus bool `json:"director_status,omitempty"`
+	// EC2FakeBin is cmd/ec2fake, for plans with Params.EC2.
+	EC2FakeBin string `json:"ec2fake_bin,omitempty"`
 	// ModRoot is a directory whose lib/modules links to the UML modules,
 	// for modprobe -d.
 	ModRoot string `json:"mod_root"`

@@ -44,6 +44,8 @@ func Hosts() []Host {
 		{Name: RS1, IPv4: p4("10.0.0.21/24"), IPv6: p6("fd00::21/64"), HTTP: true, RealServer: true},
 		{Name: RS2, IPv4: p4("10.0.0.22/24"), IPv6: p6("fd00::22/64"), HTTP: true, RealServer: true},
 		{Name: Sorry, IPv4: p4("10.0.0.30/24"), IPv6: p6("fd00::30/64"), HTTP: true, RealServer: true},
+		// The fake EC2 region (EC2 plans only run something there).
+		{Name: AWS, IPv4: p4("10.0.0.40/24"), IPv6: p6("fd00::40/64")},
 	}
 }
 

@@ -1,0 +1,108 @@
+package labtests
+
+import (
+	"encoding/json"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/director-lb/director/cloud/ec2fake"
+	"github.com/director-lb/director/config"
+	lp "github.com/director-lb/director/labtests/labplan"
+)
+
+func TestEC2FailbackPlan(t *testing.T) {
+	plan := EC2FailbackPlan("x")
+	if err := plan.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got := labels(plan)
+	order := []string{LabelElected, LabelEC2LB1, LabelFail, LabelTakeover, LabelEC2LB2, LabelRecover,
+		LabelHealedState, LabelFailback, LabelEC2Back, LabelProbe, LabelStateLB2}
+	last := -1
+	for _, want := range order {
+		i := slices.Index(got, want)
+		if i <= last {
+			t.Fatalf("label %q at %d, want after %d: %v", want, i, last, got)
+		}
+		last = i
+	}
+	// EC2 without unicast, or with keepalived, cannot be expressed.
+	p := EC2Params()
+	p.Unicast = false
+	if p.Validate() == nil {
+		t.Error("EC2 over multicast validated")
+	}
+	p = EC2Params()
+	p.Impl[lp.LB2] = lp.Keepalived
+	if p.Validate() == nil {
+		t.Error("EC2 with keepalived validated")
+	}
+}
+
+// The generated configuration must pass director's own validation, with
+// each node naming its own instance, ENI and metadata port.
+func TestEC2DirectorConfig(t *testing.T) {
+	for _, n := range []string{lp.LB1, lp.LB2} {
+		body, err := lp.DirectorConfig(EC2Params(), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Parse(n+".yaml", []byte(body))
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", n, err, body)
+		}
+		e := c.Instances[0].EC2
+		want := lp.EC2Nodes()[n]
+		if e == nil || e.ENI != want.ENI || e.InstanceID != want.Instance || !strings.HasSuffix(e.IMDSEndpoint, ":"+strconv.Itoa(want.IMDSPort)) {
+			t.Errorf("%s: ec2 block %+v, want %+v", n, e, want)
+		}
+	}
+}
+
+// The seed must load into the fake, and EC2Holds must tell the holder
+// from the other node in the fake's real snapshot format.
+func TestEC2SeedAndHolds(t *testing.T) {
+	seed, err := lp.EC2Seed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ec2fake.LoadSeed(strings.NewReader(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ec2fake.FromSeed(ec2fake.Options{}, s); err != nil {
+		t.Fatalf("fake rejects the seed: %v", err)
+	}
+	vip := netip.MustParseAddr(lp.VIP4Addr)
+	nodes := lp.EC2Nodes()
+	state := func(ipENI, eipENI string) string {
+		st := ec2fake.State{
+			IPs: map[netip.Addr]string{vip: ipENI, netip.MustParseAddr("10.0.0.11"): nodes[lp.LB1].ENI,
+				netip.MustParseAddr("10.0.0.12"): nodes[lp.LB2].ENI},
+			Associations: map[string]ec2fake.AssociationState{lp.EC2AllocID: {AssociationID: "eipassoc-1", ENI: eipENI, PrivateIP: vip}},
+			Calls:        3,
+		}
+		b, err := json.MarshalIndent(st, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	a, b := nodes[lp.LB1].ENI, nodes[lp.LB2].ENI
+	for _, c := range []struct {
+		ip, eip, node string
+		want          bool
+	}{
+		{a, a, lp.LB1, true}, {a, a, lp.LB2, false},
+		{b, b, lp.LB2, true}, {b, b, lp.LB1, false},
+		{a, b, lp.LB1, false}, {b, a, lp.LB1, false},
+	} {
+		if got := regexp.MustCompile(EC2Holds(c.node)).MatchString(state(c.ip, c.eip)); got != c.want {
+			t.Errorf("VIP on %s, EIP on %s: EC2Holds(%s) = %t", c.ip, c.eip, c.node, got)
+		}
+	}
+}
