@@ -312,6 +312,9 @@ func guest(o options) (err error) {
 	}
 	res.IpvsadmListLines = strings.Count(string(out), "\n")
 	if o.director != "" {
+		// ipvsadm ran already (-R), so its binary is in the page cache; warm
+		// director's too, or the first read of it over hostfs is timed.
+		exec.Command(o.director, "version").Run()
 		var stderr strings.Builder
 		cmd := exec.Command(o.director, "status", "-n")
 		cmd.Stderr = &stderr
