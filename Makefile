@@ -26,6 +26,7 @@ vet:
 test: vet unit verify-unit lab
 
 verify-unit: build
+	@command -v systemd-analyze >/dev/null || { apt-get update -qq && apt-get install -y -qq systemd >/dev/null; }
 	sh systemd/verify.sh bin/director
 
 unit:
