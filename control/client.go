@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -112,6 +113,15 @@ func (c *Client) RunningConfig(ctx context.Context) ([]byte, error) {
 
 // rawBody takes a reply as it is, not as JSON.
 type rawBody []byte
+
+// RealServer asks the daemon to drain, disable, enable or re-weight a real server.
+func (c *Client) RealServer(ctx context.Context, target, action string, weight int) error {
+	q := url.Values{"target": {target}, "action": {action}}
+	if action == "weight" {
+		q.Set("weight", strconv.Itoa(weight))
+	}
+	return c.do(ctx, http.MethodPost, "/v1/realserver", q, nil)
+}
 
 // Failover asks the daemon to hand instance ("" = all) to the peer.
 func (c *Client) Failover(ctx context.Context, instance string) error {

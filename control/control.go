@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -31,6 +32,9 @@ type Backend interface {
 	Reload(ctx context.Context, dryRun bool) ([]string, error)
 	// RunningConfig is the configuration in force, as YAML.
 	RunningConfig() ([]byte, error)
+	// RealServer drains, disables, enables or re-weights a real server
+	// ("addr:port" in every service, or "service/addr:port").
+	RealServer(ctx context.Context, target, action string, weight int) error
 }
 
 // State is the daemon's state as `director state` shows it.
@@ -89,6 +93,7 @@ type RealServerState struct {
 	ConfiguredWeight int    `json:"configured_weight"`
 	Weight           int    `json:"weight"`
 	Health           string `json:"health,omitempty"`
+	Override         string `json:"override,omitempty"`
 	Reason           string `json:"reason,omitempty"`
 }
 
@@ -127,6 +132,7 @@ func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
 	mux.HandleFunc("POST /v1/failover", s.handover(b.Failover))
 	mux.HandleFunc("POST /v1/reload", s.reload)
 	mux.HandleFunc("GET /v1/config", s.config)
+	mux.HandleFunc("POST /v1/realserver", s.realServer)
 	s.srv = &http.Server{
 		Handler:           rootOnly(mux),
 		ConnContext:       withPeer,
@@ -199,6 +205,24 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ReloadResult{DryRun: dry, Changes: changes})
+}
+
+func (s *Server) realServer(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	weight := 0
+	if v := q.Get("weight"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("weight %q is not a number", v))
+			return
+		}
+		weight = n
+	}
+	if err := s.b.RealServer(r.Context(), q.Get("target"), q.Get("action"), weight); err != nil {
+		writeErr(w, http.StatusConflict, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"result": "ok"})
 }
 
 func (s *Server) config(w http.ResponseWriter, r *http.Request) {

@@ -35,6 +35,10 @@ func (f *fakeBackend) Reload(_ context.Context, dry bool) ([]string, error) {
 	return []string{"instance web: priority 100 -> 120"}, nil
 }
 func (f *fakeBackend) RunningConfig() ([]byte, error) { return []byte("log_level: info\n"), nil }
+func (f *fakeBackend) RealServer(_ context.Context, target, action string, w int) error {
+	f.calls = append(f.calls, fmt.Sprintf("%s:%s:%d", action, target, w))
+	return nil
+}
 
 func serve(t *testing.T, b Backend) string {
 	t.Helper()
@@ -91,7 +95,10 @@ func TestClientServer(t *testing.T) {
 	if y, err := c.RunningConfig(ctx); err != nil || string(y) != "log_level: info\n" {
 		t.Errorf("RunningConfig = %q, %v", y, err)
 	}
-	if got := strings.Join(b.calls, ","); got != "failback:web,failover:,failback:nope,reload:true" {
+	if err := c.RealServer(ctx, "10.0.0.21:80", "weight", 7); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(b.calls, ","); got != "failback:web,failover:,failback:nope,reload:true,weight:10.0.0.21:80:7" {
 		t.Errorf("calls = %s", got)
 	}
 	// A second daemon on the same socket is refused.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -95,12 +97,27 @@ func (d *Daemon) State() control.State {
 			}
 			if d.dp != nil {
 				rs.Health, rs.Reason = d.dp.health.status(s.Name, ap)
+				rs.Override = d.dp.overrideOf(s.Name, ap)
+				switch {
+				case rs.Override == "drain" || rs.Override == "disable":
+					rs.Weight = 0
+				case strings.HasPrefix(rs.Override, "weight ") && rs.Weight > 0:
+					rs.Weight, _ = strconv.Atoi(strings.TrimPrefix(rs.Override, "weight "))
+				}
 			}
 			ss.RealServers = append(ss.RealServers, rs)
 		}
 		st.Services = append(st.Services, ss)
 	}
 	return st
+}
+
+// RealServer implements control.Backend.
+func (d *Daemon) RealServer(_ context.Context, target, action string, weight int) error {
+	if d.dp == nil {
+		return fmt.Errorf("no services are configured")
+	}
+	return d.dp.setOverride(target, action, weight)
 }
 
 // pick returns the named instance, or all of them for "".

@@ -110,6 +110,9 @@ type dataplane struct {
 	masters  map[string]bool
 	kick     chan struct{}
 	pings    chan chan struct{}
+	// overrides are the operator's runtime decisions; overridesPath keeps them.
+	overrides     map[overrideKey]override
+	overridesPath string
 	// health, if set, decides the real servers' weights; set before run.
 	health *health
 	// onPass, if set, observes every reconcile pass (metrics); set before run.
@@ -143,6 +146,13 @@ func newDataplane(cfg *config.Config, k ipvs.Kernel, sc *syncd.Client, log *slog
 		return nil, err
 	}
 	dp := &dataplane{rec: rec, sync: sc, log: log, masters: map[string]bool{}, kick: make(chan struct{}, 1), pings: make(chan chan struct{})}
+	dp.overridesPath = overridesFile(cfg.IPVS.StateFile)
+	if dp.overrides, err = loadOverrides(dp.overridesPath); err != nil {
+		return nil, err
+	}
+	if len(dp.overrides) > 0 {
+		log.Info("runtime overrides in force", "overrides", sortedKeys(dp.overrides))
+	}
 	dp.setConfig(cfg)
 	return dp, nil
 }
@@ -193,6 +203,11 @@ func (dp *dataplane) desired() []ipvs.Service {
 	if dp.health != nil {
 		all = withWeights(dp.cfg, dp.all, dp.health.weights())
 	}
+	names := make([]string, len(dp.cfg.Services))
+	for i := range dp.cfg.Services {
+		names[i] = dp.cfg.Services[i].Name
+	}
+	all = applyOverrides(names, all, dp.overrides)
 	if dp.cfg.IPVS.BackupServices() {
 		return all
 	}
@@ -235,6 +250,68 @@ func withWeights(cfg *config.Config, all []ipvs.Service, ws map[string]checks.Se
 		out[i] = s
 	}
 	return out
+}
+
+// setOverride records (or with mode "enable", clears) an operator override,
+// persists it and wakes the loop.
+func (dp *dataplane) setOverride(target, mode string, weight int) error {
+	k, err := parseOverrideTarget(target)
+	if err != nil {
+		return err
+	}
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	if !dp.knows(k) {
+		return fmt.Errorf("no configured real server %s", k)
+	}
+	switch mode {
+	case "enable":
+		delete(dp.overrides, k)
+	case "drain", "disable":
+		dp.overrides[k] = override{Mode: mode}
+	case "weight":
+		if weight < 0 || weight > ipvs.MaxWeight {
+			return fmt.Errorf("weight %d is not 0-%d", weight, ipvs.MaxWeight)
+		}
+		dp.overrides[k] = override{Mode: mode, Weight: weight}
+	default:
+		return fmt.Errorf("unknown action %q", mode)
+	}
+	if err := saveOverrides(dp.overridesPath, dp.overrides); err != nil {
+		return err
+	}
+	dp.log.Info("runtime override", "real_server", string(k), "action", mode, "weight", weight)
+	select {
+	case dp.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// knows reports whether k names a configured real server. dp.mu is held.
+func (dp *dataplane) knows(k overrideKey) bool {
+	for _, s := range dp.cfg.Services {
+		for _, r := range s.RealServers {
+			ap := netip.AddrPortFrom(r.Addr, uint16(r.Port)).String()
+			if string(k) == ap || string(k) == s.Name+"/"+ap {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// overrideOf is a real server's override as state shows it, or "".
+func (dp *dataplane) overrideOf(service string, ap netip.AddrPort) string {
+	if dp == nil {
+		return ""
+	}
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	if o, ok := lookupOverride(dp.overrides, service, ap); ok {
+		return describeOverride(o)
+	}
+	return ""
 }
 
 // currentWeights is what health decided now, for state.

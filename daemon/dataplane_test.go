@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -217,4 +218,57 @@ services:
 	set("a", 200)
 	set("b", 200)
 	wait(both)
+}
+
+// Operator overrides change the table, persist, and come back after a restart.
+func TestDataplaneOverrides(t *testing.T) {
+	cfg := loadCfg(t, "true")
+	cfg.IPVS.StateFile = filepath.Join(t.TempDir(), "ipvs-owned.json")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	k := ipvs.NewFake()
+	dp, err := newDataplane(cfg, k, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dests := func(svc []ipvs.Service) string {
+		var parts []string
+		for _, d := range svc[0].Destinations {
+			parts = append(parts, fmt.Sprintf("%s:%d", d.AddrPort(), d.Weight))
+		}
+		return strings.Join(parts, " ")
+	}
+	if got := dests(dp.desired()); got != "10.0.0.21:80:3 10.0.0.22:8080:1" {
+		t.Fatalf("desired = %s", got)
+	}
+	for _, step := range []struct {
+		target, action string
+		weight         int
+		want           string
+	}{
+		{"10.0.0.21:80", "drain", 0, "10.0.0.21:80:0 10.0.0.22:8080:1"},
+		{"http/10.0.0.22:8080", "disable", 0, "10.0.0.21:80:0"},
+		{"10.0.0.21:80", "weight", 9, "10.0.0.21:80:9"},
+		{"10.0.0.21:80", "enable", 0, "10.0.0.21:80:3"},
+	} {
+		if err := dp.setOverride(step.target, step.action, step.weight); err != nil {
+			t.Fatalf("%s %s: %v", step.action, step.target, err)
+		}
+		if got := dests(dp.desired()); got != step.want {
+			t.Errorf("after %s %s: %s, want %s", step.action, step.target, got, step.want)
+		}
+	}
+	if err := dp.setOverride("10.0.0.99:80", "drain", 0); err == nil {
+		t.Error("override of an unknown real server accepted")
+	}
+	if err := dp.setOverride("nonsense", "drain", 0); err == nil {
+		t.Error("bad target accepted")
+	}
+	// The disable of rs2 is still in force after a restart.
+	dp2, err := newDataplane(cfg, k, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dests(dp2.desired()); got != "10.0.0.21:80:3" {
+		t.Errorf("after restart: %s, want rs2 still disabled", got)
+	}
 }

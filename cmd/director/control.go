@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -72,10 +73,10 @@ func printState(w io.Writer, st control.State) {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tVIRTUAL\tREAL SERVER\tWEIGHT\tCONFIGURED\tHEALTH\tREASON")
+	fmt.Fprintln(tw, "SERVICE\tVIRTUAL\tREAL SERVER\tWEIGHT\tCONFIGURED\tOVERRIDE\tHEALTH\tREASON")
 	for _, s := range st.Services {
 		for _, r := range s.RealServers {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.Name, s.Key, r.Address, r.Weight, r.ConfiguredWeight, orDash(r.Health), r.Reason)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Name, s.Key, r.Address, r.Weight, r.ConfiguredWeight, orDash(r.Override), orDash(r.Health), r.Reason)
 		}
 	}
 	tw.Flush()
@@ -176,4 +177,44 @@ func runningConfig(sock string) *config.Config {
 		return nil
 	}
 	return cfg
+}
+
+// cmdRealServer is drain, enable, disable and weight.
+func cmdRealServer(cmd string, args []string, stdout, stderr io.Writer) int {
+	what := map[string]string{
+		"drain":   "drain RS\n\nDrain sets the real server's weight to 0: no new connections, the existing ones finish.",
+		"disable": "disable RS\n\nDisable removes the real server from its services.",
+		"enable":  "enable RS\n\nEnable undoes drain, disable and weight: health checks and the configuration decide again.",
+		"weight":  "weight RS N\n\nWeight sets the real server's weight to N while its checks pass.",
+	}[cmd]
+	fs := newFlags(cmd, "["+"-socket path] "+what+"\n\nRS is ADDRESS:PORT (in every service) or SERVICE/ADDRESS:PORT. The decision\nsurvives reloads and restarts; director state shows it.", stderr)
+	sock := socketFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	want := 1
+	if cmd == "weight" {
+		want = 2
+	}
+	if fs.NArg() != want {
+		fs.Usage()
+		return 2
+	}
+	w := 0
+	if cmd == "weight" {
+		n, err := strconv.Atoi(fs.Arg(1))
+		if err != nil {
+			fmt.Fprintf(stderr, "director weight: %q is not a number\n", fs.Arg(1))
+			return 2
+		}
+		w = n
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := control.NewClient(*sock).RealServer(ctx, fs.Arg(0), cmd, w); err != nil {
+		fmt.Fprintf(stderr, "director %s: %v\n", cmd, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s %s done\n", cmd, fs.Arg(0))
+	return 0
 }

@@ -52,6 +52,10 @@ The commands are:
 	reload     make the running daemon re-read its configuration
 	failback   make this node master now (one-time preemption)
 	failover   hand mastership to the peer
+	drain      stop new connections to a real server (weight 0)
+	disable    remove a real server from its services
+	enable     undo drain, disable and weight
+	weight     set a real server's weight at run time
 	import-keepalived  convert a keepalived.conf to director.yaml
 	version    print the version and exit
 
@@ -85,6 +89,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return ipvsadm.Main(rest, stdout, stderr)
 	case "failback", "failover":
 		return cmdHandover(cmd, rest, stdout, stderr)
+	case "drain", "enable", "disable", "weight":
+		return cmdRealServer(cmd, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "director", buildVersion())
 		return 0
