@@ -66,22 +66,7 @@ func FuzzDiffModes(f *testing.F) {
 			}
 		}
 
-		switch fb.n(4) {
-		case 0:
-			fake.Flush()
-		case 1:
-			for _, s := range fake.Snapshot() {
-				for _, d := range s.Destinations {
-					if fb.n(2) == 0 {
-						fake.RemoveDest(s.Key, d.AddrPort())
-					} else {
-						fake.Edit(s.Key, d.AddrPort(), func(d *Destination) { d.Weight += int32(fb.n(3)) })
-					}
-				}
-			}
-		case 2:
-			fake.Put(fuzzService(&fb, fuzzKeys[fb.n(len(fuzzKeys))]))
-		}
+		fuzzDrift(&fb, fake)
 
 		// With faults, a pass towards a third desired state fails some of
 		// its writes (some of them done all the same, answers lost) before
@@ -91,20 +76,8 @@ func FuzzDiffModes(f *testing.F) {
 		if faults {
 			desired3 = fuzzState(&fb)
 		}
-		owned1 := rec.Owned()
-		wantKeys := map[ServiceKey]bool{}
-		for _, s := range desired2 {
-			wantKeys[s.Key] = true
-		}
-		for _, s := range desired3 {
-			wantKeys[s.Key] = true // adopted by the faulty pass if foreign
-		}
-		var foreign []Service
-		for _, s := range fake.Snapshot() {
-			if !wantKeys[s.Key] && !slices.Contains(owned1, s.Key) {
-				foreign = append(foreign, s)
-			}
-		}
+		// desired3's services are adopted by the faulty pass if foreign.
+		foreign := foreignOf(fake, rec.Owned(), desired2, desired3)
 		if cache {
 			// The view cannot see the drift; a Resync does.
 			if _, err := rec.Resync(ctx); err != nil {
@@ -124,38 +97,7 @@ func FuzzDiffModes(f *testing.F) {
 			clk.Advance(drain + time.Second)
 		}
 
-		var writes []string
-		for pass := range 3 {
-			fake.ResetOps()
-			res, err := rec.Apply(ctx, desired2)
-			if err != nil {
-				t.Fatalf("pass %d: %v", pass, err)
-			}
-			writes = writes[:0]
-			for _, o := range fake.Writes() {
-				writes = append(writes, o.String())
-			}
-			if pass == 2 && (len(writes) != 0 || res.Changed()) {
-				t.Fatalf("third pass still writes: %q (%v)", writes, res)
-			}
-			clk.Advance(drain + time.Second)
-		}
-
-		want := NewFake()
-		n, err := normalizeAll(desired2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range append(n, foreign...) {
-			want.Put(s)
-		}
-		kernel := dump(fake.Snapshot())
-		if exp := dump(want.Snapshot()); kernel != exp {
-			t.Fatalf("table:\n%s\nwant:\n%s", kernel, exp)
-		}
-		if len(rec.Owned()) != len(n) {
-			t.Fatalf("owned %v, want the %d desired keys", rec.Owned(), len(n))
-		}
+		kernel := convergeTo(t, ctx, rec, fake, clk, drain, desired2, foreign)
 		var view []Service
 		for _, s := range rec.view {
 			view = append(view, *s)

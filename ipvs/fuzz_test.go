@@ -2,7 +2,6 @@ package ipvs
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -111,66 +110,88 @@ func FuzzDiff(f *testing.F) {
 			t.Fatalf("first Apply: %v", err)
 		}
 
-		// Drift: an operator flushes, deletes, re-weights or adds by hand.
-		switch fb.n(4) {
-		case 0:
-			fake.Flush()
-		case 1:
-			for _, s := range fake.Snapshot() {
-				for _, d := range s.Destinations {
-					if fb.n(2) == 0 {
-						fake.RemoveDest(s.Key, d.AddrPort())
-					} else {
-						fake.Edit(s.Key, d.AddrPort(), func(d *Destination) { d.Weight += int32(fb.n(3)) })
-					}
+		fuzzDrift(&fb, fake)
+
+		foreign := foreignOf(fake, rec.Owned(), desired2)
+
+		convergeTo(t, ctx, rec, fake, clk, drain, desired2, foreign)
+	})
+}
+
+// fuzzDrift changes the table behind the reconciler's back, as an operator
+// would: a flush, deleted or re-weighted destinations, a hand-made service.
+func fuzzDrift(fb *fuzzBytes, fake *Fake) {
+	switch fb.n(4) {
+	case 0:
+		fake.Flush()
+	case 1:
+		for _, s := range fake.Snapshot() {
+			for _, d := range s.Destinations {
+				if fb.n(2) == 0 {
+					fake.RemoveDest(s.Key, d.AddrPort())
+				} else {
+					fake.Edit(s.Key, d.AddrPort(), func(d *Destination) { d.Weight += int32(fb.n(3)) })
 				}
 			}
-		case 2:
-			fake.Put(fuzzService(&fb, fuzzKeys[fb.n(len(fuzzKeys))]))
 		}
+	case 2:
+		fake.Put(fuzzService(fb, fuzzKeys[fb.n(len(fuzzKeys))]))
+	}
+}
 
-		owned1 := rec.Owned()
-		wantKeys := map[ServiceKey]bool{}
-		for _, s := range desired2 {
-			wantKeys[s.Key] = true
+// foreignOf lists the services in the table that no desired state names
+// and the reconciler does not own: it must leave them as they are.
+func foreignOf(fake *Fake, owned []ServiceKey, desired ...[]Service) []Service {
+	want := map[ServiceKey]bool{}
+	for _, d := range desired {
+		for _, s := range d {
+			want[s.Key] = true
 		}
-		var foreign []Service
-		for _, s := range fake.Snapshot() {
-			if !wantKeys[s.Key] && !slices.Contains(owned1, s.Key) {
-				foreign = append(foreign, s)
-			}
+	}
+	var foreign []Service
+	for _, s := range fake.Snapshot() {
+		if !want[s.Key] && !slices.Contains(owned, s.Key) {
+			foreign = append(foreign, s)
 		}
+	}
+	return foreign
+}
 
-		var writes []string
-		for pass := range 3 {
-			fake.ResetOps()
-			res, err := rec.Apply(ctx, desired2)
-			if err != nil {
-				t.Fatalf("pass %d: %v", pass, err)
-			}
-			writes = writes[:0]
-			for _, o := range fake.Writes() {
-				writes = append(writes, o.String())
-			}
-			if pass == 2 && (len(writes) != 0 || res.Changed()) {
-				t.Fatalf("third pass still writes: %q (%v)", writes, res)
-			}
-			clk.Advance(drain + time.Second)
-		}
-
-		want := NewFake()
-		n, err := normalizeAll(desired2)
+// convergeTo applies desired three times: the third pass must write
+// nothing, and the table must then be desired plus the foreign services,
+// with exactly the desired keys owned. It returns the table as dump prints it.
+func convergeTo(t *testing.T, ctx context.Context, rec *Reconciler, fake *Fake, clk *clock, drain time.Duration, desired, foreign []Service) string {
+	t.Helper()
+	var writes []string
+	for pass := range 3 {
+		fake.ResetOps()
+		res, err := rec.Apply(ctx, desired)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("pass %d: %v", pass, err)
 		}
-		for _, s := range append(n, foreign...) {
-			want.Put(s)
+		writes = writes[:0]
+		for _, o := range fake.Writes() {
+			writes = append(writes, o.String())
 		}
-		if got, exp := dump(fake.Snapshot()), dump(want.Snapshot()); got != exp {
-			t.Fatalf("table:\n%s\nwant:\n%s", got, exp)
+		if pass == 2 && (len(writes) != 0 || res.Changed()) {
+			t.Fatalf("third pass still writes: %q (%v)", writes, res)
 		}
-		if got := fmt.Sprint(rec.Owned()); len(rec.Owned()) != len(n) {
-			t.Fatalf("owned %s, want the %d desired keys", got, len(n))
-		}
-	})
+		clk.Advance(drain + time.Second)
+	}
+	want := NewFake()
+	n, err := normalizeAll(desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range append(n, foreign...) {
+		want.Put(s)
+	}
+	kernel := dump(fake.Snapshot())
+	if exp := dump(want.Snapshot()); kernel != exp {
+		t.Fatalf("table:\n%s\nwant:\n%s", kernel, exp)
+	}
+	if len(rec.Owned()) != len(n) {
+		t.Fatalf("owned %v, want the %d desired keys", rec.Owned(), len(n))
+	}
+	return kernel
 }
