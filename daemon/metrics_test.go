@@ -1,10 +1,8 @@
 package daemon
 
 import (
-	"context"
 	"io"
 	"log/slog"
-	"net/netip"
 	"runtime"
 	"testing"
 	"time"
@@ -12,22 +10,13 @@ import (
 	"github.com/director-lb/director/checks"
 	"github.com/director-lb/director/config"
 	"github.com/director-lb/director/ipvs"
-	"github.com/director-lb/director/vip"
 	"github.com/director-lb/director/vrrp"
 )
 
 func TestMetrics(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	in := vrrp.NewInstance(vrrp.InstanceConfig{
-		Name: "web", VRID: 1, Logger: log,
-		Machine:   vrrp.MachineConfig{Version: vrrp.V3, Priority: 120, Interval: 10 * time.Millisecond},
-		Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.100")},
-		Group:     netip.MustParseAddr("224.0.0.18"),
-	}, nullSender{}, &vip.Fake{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, true) }()
-	defer func() { cancel(); <-done }()
+	in := testInstance(log, 120, 10*time.Millisecond)
+	runInstance(t, in)
 	for in.Stats().State != vrrp.StateMaster {
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -22,6 +22,25 @@ type nullSender struct{}
 func (nullSender) WriteTo([]byte, netip.Addr) error { return nil }
 func (nullSender) Source() netip.Addr               { return netip.MustParseAddr("10.0.0.11") }
 
+// testInstance is a VRRP instance on a sender that goes nowhere and a fake
+// mover, alone on its "segment", so it becomes master by itself.
+func testInstance(log *slog.Logger, prio uint8, interval time.Duration) *vrrp.Instance {
+	return vrrp.NewInstance(vrrp.InstanceConfig{
+		Name: "web", VRID: 51, Logger: log,
+		Machine:   vrrp.MachineConfig{Version: vrrp.V3, Priority: prio, Interval: interval},
+		Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.100")},
+		Group:     netip.MustParseAddr("224.0.0.18"),
+	}, nullSender{}, &vip.Fake{})
+}
+
+// runInstance runs in until the test ends.
+func runInstance(t *testing.T, in *vrrp.Instance) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, true) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
 // The watchdog pings systemd only while the VRRP loop answers.
 func TestWatchdogPingsOnlyWhileAlive(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "notify")
@@ -35,11 +54,7 @@ func TestWatchdogPingsOnlyWhileAlive(t *testing.T) {
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	in := vrrp.NewInstance(vrrp.InstanceConfig{
-		Name: "web", VRID: 1, Logger: log,
-		Machine:   vrrp.MachineConfig{Version: vrrp.V3, Priority: 100, Interval: time.Second},
-		Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.100")},
-	}, nullSender{}, &vip.Fake{})
+	in := testInstance(log, 100, time.Second)
 	d := &Daemon{log: log, running: []*runningInstance{{in: in}}}
 
 	ctx, cancel := context.WithCancel(context.Background())

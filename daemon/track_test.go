@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,8 +14,6 @@ import (
 
 	"github.com/director-lb/director/config"
 	"github.com/director-lb/director/ipvs"
-	"github.com/director-lb/director/vip"
-	"github.com/director-lb/director/vrrp"
 )
 
 // A tracked real server that fails lowers the instance's priority by its
@@ -47,16 +44,8 @@ services:
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := vrrp.NewInstance(vrrp.InstanceConfig{
-		Name: "web", VRID: 51, Logger: log,
-		Machine:   vrrp.MachineConfig{Version: vrrp.V3, Priority: 150, Interval: time.Second},
-		Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.100")},
-		Group:     netip.MustParseAddr("224.0.0.18"),
-	}, nullSender{}, &vip.Fake{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx, true) }()
-	defer func() { cancel(); <-done }()
+	in := testInstance(log, 150, time.Second)
+	runInstance(t, in)
 
 	d := &Daemon{log: log, cfg: cfg, dp: dp, carriers: map[string]*carrier{},
 		running: []*runningInstance{{in: in, cfg: cfg.Instances[0], prio: 150, link: true}}}
