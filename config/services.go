@@ -16,6 +16,10 @@ type IPVS struct {
 	StateFile string `yaml:"state_file,omitempty"`
 	// Sync runs the kernel's connection-sync daemon between the pair.
 	Sync *Sync `yaml:"sync,omitempty"`
+	// Sysctl sets net.ipv4.vs.* at start and reload, over director's
+	// defaults (ipvs.DefaultSysctls), which keep new connections off
+	// drained and failed real servers.
+	Sysctl map[string]int `yaml:"sysctl,omitempty"`
 }
 
 // Sync configures the IPVS connection synchronisation daemon.

@@ -1,10 +1,13 @@
 package config
 
 import (
+	"maps"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/director-lb/director/ipvs"
 )
 
 const svcBase = `instances:
@@ -60,6 +63,17 @@ ipvs:
 	if !cfg.IPVS.BackupServices() || cfg.IPVS.DrainTimeout.D() != 30*time.Second || cfg.IPVS.ResyncInterval.D() != DefaultResyncInterval {
 		t.Errorf("ipvs: %+v", cfg.IPVS)
 	}
+	if want := ipvs.DefaultSysctls(); !maps.Equal(cfg.IPVS.Sysctl, want) {
+		t.Errorf("sysctl = %v, want the defaults %v", cfg.IPVS.Sysctl, want)
+	}
+	// The operator's values go over the defaults.
+	cfg, err = Parse("d.yaml", []byte(svcBase+"ipvs:\n  sysctl: {conn_reuse_mode: 1, sloppy_tcp: 1}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.IPVS.Sysctl; s["conn_reuse_mode"] != 1 || s["sloppy_tcp"] != 1 || s["expire_nodest_conn"] != 1 {
+		t.Errorf("sysctl over defaults = %v", s)
+	}
 }
 
 func TestServicesBad(t *testing.T) {
@@ -81,6 +95,7 @@ func TestServicesBad(t *testing.T) {
 		{"unknown instance", "scheduler: wrr", "scheduler: wrr\n    instance: nope", `services[0].instance: no instance is named "nope"`},
 		{"sorry family", "scheduler: wrr", "scheduler: wrr\n    sorry_server: '[fd00::1]:80'", "sorry_server: fd00::1 is not the same address family"},
 		{"sync", "", "ipvs: {sync: {sync_id: 300}}\n", "ipvs.sync.interface: required"},
+		{"sysctl name", "", "ipvs:\n  sysctl:\n    conn_reuse_mode: 1\n    conn_reuse: 2\n", "d.yaml:14: ipvs.sysctl.conn_reuse: not an IPVS setting"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

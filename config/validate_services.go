@@ -2,11 +2,14 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/director-lb/director/ipvs"
 )
 
 // Schedulers are the kernel's IPVS schedulers (Linux 6.1 ships them all as modules).
@@ -38,6 +41,15 @@ func (c *checker) ipvs(cfg *Config) {
 	if ip.StateFile == "" {
 		ip.StateFile = DefaultStateFile
 	}
+	want := ipvs.DefaultSysctls()
+	for _, n := range slices.Sorted(maps.Keys(ip.Sysctl)) {
+		if !ipvs.KnownSysctl(n) {
+			c.errf("ipvs.sysctl."+n, "not an IPVS setting director manages (one of %s)", strings.Join(ipvs.Sysctls, ", "))
+			continue
+		}
+		want[n] = ip.Sysctl[n]
+	}
+	ip.Sysctl = want
 	if s := ip.Sync; s != nil {
 		if s.Interface == "" {
 			c.errf("ipvs.sync.interface", "required: the interface sync messages use")

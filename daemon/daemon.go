@@ -120,6 +120,7 @@ func (d *Daemon) openDataplane() error {
 	if err != nil {
 		return err
 	}
+	dp.sysctlDir = ipvs.SysctlDir
 	h := newHealth(d.log.With("part", "checks"))
 	h.onChange = func() { dp.poke(); d.retrack() }
 	if err := h.setConfig(d.cfg); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"sync"
 	"time"
@@ -113,10 +114,39 @@ type dataplane struct {
 	// overrides are the operator's runtime decisions; overridesPath keeps them.
 	overrides     map[overrideKey]override
 	overridesPath string
+	// sysctlDir, if set, is where net.ipv4.vs.* are written (set before
+	// run; unset in unit tests so they never touch the host's kernel).
+	sysctlDir string
 	// health, if set, decides the real servers' weights; set before run.
 	health *health
 	// onPass, if set, observes every reconcile pass (metrics); set before run.
 	onPass func(ipvs.Result, time.Duration, error)
+}
+
+// sysctlState remembers what the dataplane last wrote to net.ipv4.vs.*, so
+// that settings are written once per start or reload and a failure is
+// logged once, not every pass.
+type sysctlState struct {
+	done    map[string]int
+	lastErr string
+}
+
+func (s *sysctlState) ensure(dir string, want map[string]int, log *slog.Logger) {
+	if dir == "" || maps.Equal(s.done, want) {
+		return
+	}
+	changes, err := ipvs.SetSysctls(dir, want)
+	for _, c := range changes {
+		log.Info("ipvs: sysctl set", "name", "net.ipv4.vs."+c.Name, "old", c.Old, "new", c.New)
+	}
+	if err != nil {
+		if msg := err.Error(); msg != s.lastErr {
+			log.Error("ipvs: sysctl, will retry", "err", err)
+			s.lastErr = msg
+		}
+		return
+	}
+	s.done, s.lastErr = want, ""
 }
 
 // ping returns once the dataplane loop has answered (for the watchdog).
@@ -353,12 +383,19 @@ func (dp *dataplane) run(ctx context.Context) {
 	dp.mu.Unlock()
 	defer tick.Stop()
 	var have syncd.Config
+	var sysctls sysctlState
 	for {
 		began := time.Now()
 		res, err := dp.rec.Apply(ctx, dp.desired())
 		if dp.onPass != nil {
 			dp.onPass(res, time.Since(began), err)
 		}
+		// After Apply: its first netlink call loads ip_vs, which creates
+		// the sysctls.
+		dp.mu.Lock()
+		want := dp.cfg.IPVS.Sysctl
+		dp.mu.Unlock()
+		sysctls.ensure(dp.sysctlDir, want, dp.log)
 		if err != nil {
 			dp.log.Error("ipvs: apply incomplete, will retry", "err", err, "result", res.String())
 		} else if res.Changed() {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -271,4 +272,47 @@ func TestDataplaneOverrides(t *testing.T) {
 	if got := dests(dp2.desired()); got != "10.0.0.21:80:3" {
 		t.Errorf("after restart: %s, want rs2 still disabled", got)
 	}
+}
+
+// The dataplane writes the configured IPVS sysctls on its first pass and
+// again when a reload changes them.
+func TestDataplaneSysctls(t *testing.T) {
+	cfg := loadCfg(t, "true")
+	cfg.IPVS.StateFile = ""
+	dir := t.TempDir()
+	for _, n := range []string{"conn_reuse_mode", "expire_nodest_conn", "expire_quiescent_template"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("0\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dp, err := newDataplane(cfg, ipvs.NewFake(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp.sysctlDir = dir
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); dp.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	wait := func(name, want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			b, _ := os.ReadFile(filepath.Join(dir, name))
+			if string(b) == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s = %q, want %q", name, b, want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	wait("conn_reuse_mode", "3")
+	wait("expire_nodest_conn", "1")
+	wait("expire_quiescent_template", "1")
+	next := *cfg
+	next.IPVS.Sysctl = map[string]int{"conn_reuse_mode": 1, "expire_nodest_conn": 1, "expire_quiescent_template": 1}
+	dp.setConfig(&next)
+	wait("conn_reuse_mode", "1")
 }
