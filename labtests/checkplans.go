@@ -14,7 +14,8 @@ const (
 	LabelFlapping = "flapping" // wait_exec (expected to time out) for the flapping server's weight 0
 	LabelSorryIn  = "sorry-in" // wait_exec until the sorry server is in the table
 	LabelSorryOut = "sorry-out"
-	LabelDNS      = "dns" // dns_query
+	LabelSysctl   = "sysctl" // exec: lb1's net.ipv4.vs.conn_reuse_mode as director set it
+	LabelDNS      = "dns"    // dns_query
 	LabelState    = "state"
 )
 
@@ -97,10 +98,12 @@ func CheckFailPlan(name string, p Params, how CheckFailure) Plan {
 	return Plan{Name: name, Params: p, Steps: steps}
 }
 
-// FlapChecks check every 200 ms with rise and fall 3: three results in a
-// row take at least 400 ms, longer than one flap half period (FlapHalf).
+// FlapChecks check every 200 ms with rise 3 and fall 4: three results in
+// a row take at least 400 ms, longer than one flap half period (FlapHalf).
+// Fall is 4 because a 300 ms down phase holds two checks, and three at
+// its edges (one caught by the server going down mid-answer), never four.
 func FlapChecks() *lp.Checks {
-	return &lp.Checks{Interval: lp.Duration(200 * time.Millisecond), Timeout: lp.Duration(150 * time.Millisecond), Rise: 3, Fall: 3}
+	return &lp.Checks{Interval: lp.Duration(200 * time.Millisecond), Timeout: lp.Duration(150 * time.Millisecond), Rise: 3, Fall: 4}
 }
 
 // FlapHalf is how long the flapping rs2 stays down, then up.
@@ -117,6 +120,10 @@ func FlapPlan(name string, p Params) Plan {
 		lp.ProbeStart(),
 		lp.Serve(lp.RS2, lp.ServeFlap, FlapHalf),
 		lb1Table(4*time.Second, destRE(lp.RS2, lp.HTTPPort, 0, -1), false).As(LabelFlapping).Tolerant(),
+		// Up long enough for a passed check to clear the failures the
+		// last flaps left, so that the fall count starts at the failure.
+		lp.Serve(lp.RS2, lp.ServeUp, 0),
+		lp.Sleep(3*FlapChecks().Interval.D()),
 		lp.Serve(lp.RS2, lp.ServeDown, 0).As(LabelFail),
 		lb1Table(5*time.Second, up, true).As(LabelOut),
 		lp.Sleep(time.Second),
@@ -124,6 +131,7 @@ func FlapPlan(name string, p Params) Plan {
 		lb1Table(5*time.Second, up, false).As(LabelIn),
 		lp.Sleep(500*time.Millisecond),
 		lp.ProbeStop().As(LabelProbe),
+		lp.Exec(lp.LB1, "cat", "/proc/sys/net/ipv4/vs/conn_reuse_mode").As(LabelSysctl),
 	)
 	return Plan{Name: name, Params: p, Steps: steps}
 }
