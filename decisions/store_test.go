@@ -1,0 +1,335 @@
+package decisions
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+func ov(target string, a Action, w int, at time.Time, node string) Decision {
+	return Decision{Kind: KindOverride, Target: target, Action: a, Weight: w, At: at, Node: node}
+}
+
+func reg(target string, a Action, w int, at time.Time, node string) Decision {
+	return Decision{Kind: KindRegistration, Target: target, Action: a, Weight: w, At: at, Node: node}
+}
+
+func mem(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open("", func() time.Time { return t0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mustPut(t *testing.T, s *Store, d Decision) bool {
+	t.Helper()
+	ch, err := s.Put(d)
+	if err != nil {
+		t.Fatalf("put %+v: %v", d, err)
+	}
+	return ch
+}
+
+func TestLastWriterWins(t *testing.T) {
+	const rs = "web/10.0.0.21:80"
+	tests := []struct {
+		name   string
+		local  Decision
+		remote Decision
+		want   Decision
+	}{
+		{"older remote loses", ov(rs, ActionDrain, 0, t0, "lb1"), ov(rs, ActionDisable, 0, t0.Add(-time.Second), "lb2"), ov(rs, ActionDrain, 0, t0, "lb1")},
+		{"newer remote wins", ov(rs, ActionDrain, 0, t0, "lb1"), ov(rs, ActionWeight, 7, t0.Add(time.Nanosecond), "lb2"), ov(rs, ActionWeight, 7, t0.Add(time.Nanosecond), "lb2")},
+		{"tie: greater node wins", ov(rs, ActionDrain, 0, t0, "lb1"), ov(rs, ActionDisable, 0, t0, "lb2"), ov(rs, ActionDisable, 0, t0, "lb2")},
+		{"tie: lesser node loses", ov(rs, ActionDrain, 0, t0, "lb2"), ov(rs, ActionDisable, 0, t0, "lb1"), ov(rs, ActionDrain, 0, t0, "lb2")},
+		{"tombstone beats older live", ov(rs, ActionDisable, 0, t0, "lb1"), ov(rs, ActionEnable, 0, t0.Add(time.Minute), "lb2"), ov(rs, ActionEnable, 0, t0.Add(time.Minute), "lb2")},
+		{"newer live beats tombstone", ov(rs, ActionEnable, 0, t0, "lb1"), ov(rs, ActionDrain, 0, t0.Add(time.Minute), "lb2"), ov(rs, ActionDrain, 0, t0.Add(time.Minute), "lb2")},
+		{"older live loses to tombstone", ov(rs, ActionEnable, 0, t0, "lb1"), ov(rs, ActionDrain, 0, t0.Add(-time.Minute), "lb2"), ov(rs, ActionEnable, 0, t0, "lb1")},
+		{"deregister beats older register", reg(rs, ActionRegister, 1, t0, "lb1"), reg(rs, ActionDeregister, 0, t0.Add(time.Second), "lb1"), reg(rs, ActionDeregister, 0, t0.Add(time.Second), "lb1")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Both orders must give the same result: that is what makes
+			// the two nodes converge.
+			a, b := mem(t), mem(t)
+			mustPut(t, a, tc.local)
+			if _, err := a.Merge([]Decision{tc.remote}); err != nil {
+				t.Fatal(err)
+			}
+			mustPut(t, b, tc.remote)
+			if _, err := b.Merge([]Decision{tc.local}); err != nil {
+				t.Fatal(err)
+			}
+			for name, s := range map[string]*Store{"local first": a, "remote first": b} {
+				got := s.Snapshot()
+				if len(got) != 1 || got[0] != tc.want {
+					t.Errorf("%s: got %+v, want %+v", name, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestPutReportsChange(t *testing.T) {
+	s := mem(t)
+	d := ov("10.0.0.21:80", ActionDrain, 0, t0, "lb1")
+	if !mustPut(t, s, d) {
+		t.Error("first put: not changed")
+	}
+	if mustPut(t, s, d) {
+		t.Error("same decision again: changed")
+	}
+	if mustPut(t, s, ov("10.0.0.21:80", ActionDisable, 0, t0.Add(-time.Hour), "lb1")) {
+		t.Error("older decision: changed")
+	}
+	// A zero At takes the store's clock.
+	s2, _ := Open("", func() time.Time { return t0.Add(time.Hour) })
+	mustPut(t, s2, ov("[2001:db8::0001]:80", ActionDrain, 0, time.Time{}, "lb1"))
+	got := s2.Snapshot()
+	if len(got) != 1 || !got[0].At.Equal(t0.Add(time.Hour)) || got[0].Target != "[2001:db8::1]:80" {
+		t.Errorf("got %+v, want At=%v and canonical target", got, t0.Add(time.Hour))
+	}
+}
+
+func TestMergeSkipsInvalid(t *testing.T) {
+	s := mem(t)
+	changed, err := s.Merge([]Decision{
+		ov("10.0.0.21:80", ActionDrain, 0, t0, "lb2"),
+		ov("nonsense", ActionDrain, 0, t0, "lb2"),
+		reg("10.0.0.22:80", ActionRegister, 1, t0, "lb2"), // no service
+		reg("web/10.0.0.22:80", ActionRegister, 1, t0, "lb2"),
+	})
+	if err == nil || !strings.Contains(err.Error(), "nonsense") || !strings.Contains(err.Error(), "SERVICE/ADDRESS:PORT") {
+		t.Errorf("err = %v, want both invalid entries reported", err)
+	}
+	if len(changed) != 2 || len(s.Snapshot()) != 2 {
+		t.Errorf("changed %+v, snapshot %+v: want the 2 valid ones", changed, s.Snapshot())
+	}
+	changed, err = s.Merge(s.Snapshot())
+	if err != nil || len(changed) != 0 {
+		t.Errorf("re-merge: changed %v err %v, want nothing", changed, err)
+	}
+}
+
+func TestOverrideLookup(t *testing.T) {
+	s := mem(t)
+	ap := netip.MustParseAddrPort("10.0.0.21:80")
+	mustPut(t, s, ov("10.0.0.21:80", ActionDisable, 0, t0, "lb1"))
+	mustPut(t, s, ov("web/10.0.0.21:80", ActionWeight, 3, t0, "lb1"))
+	if d, ok := s.Override("web", ap); !ok || d.Action != ActionWeight || d.Weight != 3 {
+		t.Errorf("web: %+v %v, want the service-specific weight 3", d, ok)
+	}
+	if d, ok := s.Override("api", ap); !ok || d.Action != ActionDisable {
+		t.Errorf("api: %+v %v, want the all-services disable", d, ok)
+	}
+	// Enabling the service-specific one falls back to the general one.
+	mustPut(t, s, ov("web/10.0.0.21:80", ActionEnable, 0, t0.Add(time.Second), "lb1"))
+	if d, ok := s.Override("web", ap); !ok || d.Action != ActionDisable {
+		t.Errorf("web after enable: %+v %v, want disable", d, ok)
+	}
+	mustPut(t, s, ov("10.0.0.21:80", ActionEnable, 0, t0.Add(time.Second), "lb1"))
+	if d, ok := s.Override("web", ap); ok {
+		t.Errorf("after both enabled: %+v, want none", d)
+	}
+}
+
+func TestRegistrations(t *testing.T) {
+	s := mem(t)
+	mustPut(t, s, reg("web/10.0.0.32:80", ActionRegister, 2, t0, "lb1"))
+	mustPut(t, s, reg("web/10.0.0.31:80", ActionRegister, 1, t0, "lb1"))
+	mustPut(t, s, reg("web/10.0.0.33:80", ActionDeregister, 0, t0, "lb1"))
+	mustPut(t, s, reg("web/x/10.0.0.34:80", ActionRegister, 1, t0, "lb1"))
+	mustPut(t, s, reg("api/10.0.0.35:80", ActionRegister, 1, t0, "lb1"))
+	var got []string
+	for _, d := range s.Registrations("web") {
+		got = append(got, d.Target)
+	}
+	want := []string{"web/10.0.0.31:80", "web/10.0.0.32:80"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestPrune(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "decisions.json")
+	now := t0
+	s, err := Open(path, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, s, ov("10.0.0.1:80", ActionEnable, 0, t0.Add(-48*time.Hour), "lb1"))
+	mustPut(t, s, ov("10.0.0.2:80", ActionEnable, 0, t0.Add(-time.Hour), "lb1"))
+	mustPut(t, s, ov("10.0.0.3:80", ActionDrain, 0, t0.Add(-48*time.Hour), "lb1"))
+	mustPut(t, s, reg("web/10.0.0.4:80", ActionDeregister, 0, t0.Add(-48*time.Hour), "lb1"))
+	n, err := s.Prune(24 * time.Hour)
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d (%v), want 2", n, err)
+	}
+	s2, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range s2.Snapshot() {
+		got = append(got, d.Target)
+	}
+	if want := []string{"10.0.0.2:80", "10.0.0.3:80"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("after prune and reopen: %v, want %v", got, want)
+	}
+}
+
+func TestPersistRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "decisions.json")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Snapshot()) != 0 {
+		t.Fatal("missing file: not empty")
+	}
+	local := time.FixedZone("X", 3600)
+	mustPut(t, s, ov("web/10.0.0.21:80", ActionWeight, 3, t0.In(local).Add(123*time.Nanosecond), "lb1"))
+	mustPut(t, s, ov("[2001:db8::1]:443", ActionEnable, 0, t0, "lb2"))
+	mustPut(t, s, reg("web/10.0.0.40:8080", ActionRegister, 0, t0, "lb2"))
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	if _, err := os.Stat(path + ".tmp"); err == nil {
+		t.Error("temporary file left behind")
+	}
+	s2, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s2.Snapshot(), s.Snapshot(); !reflect.DeepEqual(got, want) {
+		t.Errorf("reopened:\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestPersistFailureChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "decisions.json")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A directory where the temporary file goes makes every write fail,
+	// even for root.
+	if err := os.Mkdir(path+".tmp", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ov("10.0.0.1:80", ActionDrain, 0, t0, "lb1")); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("put: err %v, want one naming %s", err, path)
+	}
+	if ch, err := s.Merge([]Decision{ov("10.0.0.2:80", ActionDrain, 0, t0, "lb2")}); err == nil || ch != nil {
+		t.Errorf("merge: changed %v err %v, want error", ch, err)
+	}
+	if got := s.Snapshot(); len(got) != 0 {
+		t.Errorf("after failed writes: %+v, want empty", got)
+	}
+}
+
+func TestMigrateOldOverrides(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "overrides.json")
+	old := `{"svc/10.0.0.21:80": {"mode":"drain"}, "10.0.0.22:80": {"mode":"weight","weight":3}, "[2001:db8::0:1]:80": {"mode":"disable"}}`
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := os.Chtimes(path, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Decision{
+		ov("10.0.0.22:80", ActionWeight, 3, mtime, "local"),
+		ov("[2001:db8::1]:80", ActionDisable, 0, mtime, "local"),
+		ov("svc/10.0.0.21:80", ActionDrain, 0, mtime, "local"),
+	}
+	if got := s.Snapshot(); !reflect.DeepEqual(got, want) {
+		t.Errorf("migrated:\n%+v\nwant\n%+v", got, want)
+	}
+	// The first change rewrites the file in the new format.
+	mustPut(t, s, ov("10.0.0.22:80", ActionEnable, 0, mtime.Add(time.Hour), "lb1"))
+	b, _ := os.ReadFile(path)
+	if !strings.Contains(string(b), `"version": 1`) {
+		t.Errorf("not rewritten in the new format:\n%s", b)
+	}
+	s2, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s2.Snapshot(); len(got) != 3 || got[0].Action != ActionEnable {
+		t.Errorf("reopened: %+v", got)
+	}
+}
+
+func TestCorruptFile(t *testing.T) {
+	for name, content := range map[string]string{
+		"truncated":       `{"version":1,"decisions":[`,
+		"bad version":     `{"version":2,"decisions":[]}`,
+		"invalid entry":   `{"version":1,"decisions":[{"kind":"override","target":"10.0.0.1:80","action":"explode","at":"2026-01-01T00:00:00Z","node":"a"}]}`,
+		"old bad mode":    `{"10.0.0.1:80":{"mode":"explode"}}`,
+		"old bad target":  `{"10.0.0.1":{"mode":"drain"}}`,
+		"old extra field": `{"10.0.0.1:80":{"mode":"drain","colour":"red"}}`,
+		"not an object":   `[1,2,3]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "decisions.json")
+			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Open(path, nil); err == nil || !strings.Contains(err.Error(), path) {
+				t.Errorf("err = %v, want an error naming %s", err, path)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	good := ov("web/10.0.0.1:80", ActionWeight, 5, t0, "lb1")
+	if err := good.Validate(); err != nil {
+		t.Fatalf("good decision: %v", err)
+	}
+	tests := []struct {
+		name string
+		d    Decision
+		want string
+	}{
+		{"bad kind", Decision{Kind: "pet", Target: "10.0.0.1:80", Action: ActionDrain, At: t0, Node: "a"}, "kind"},
+		{"override with register", ov("10.0.0.1:80", ActionRegister, 0, t0, "a"), "action"},
+		{"registration with drain", reg("web/10.0.0.1:80", ActionDrain, 0, t0, "a"), "action"},
+		{"registration without service", reg("10.0.0.1:80", ActionRegister, 0, t0, "a"), "SERVICE/ADDRESS:PORT"},
+		{"no port", ov("10.0.0.1", ActionDrain, 0, t0, "a"), "ADDRESS:PORT"},
+		{"empty service", ov("/10.0.0.1:80", ActionDrain, 0, t0, "a"), "empty service"},
+		{"hostname", ov("web/example.com:80", ActionDrain, 0, t0, "a"), "ADDRESS:PORT"},
+		{"weight too big", ov("10.0.0.1:80", ActionWeight, 65536, t0, "a"), "weight"},
+		{"negative weight", reg("web/10.0.0.1:80", ActionRegister, -1, t0, "a"), "weight"},
+		{"weight on drain", ov("10.0.0.1:80", ActionDrain, 2, t0, "a"), "no weight"},
+		{"zero time", ov("10.0.0.1:80", ActionDrain, 0, time.Time{}, "a"), "time"},
+		{"no node", ov("10.0.0.1:80", ActionDrain, 0, t0, ""), "node"},
+		{"long target", ov(strings.Repeat("s", 400)+"/10.0.0.1:80", ActionDrain, 0, t0, "a"), "longer"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.d.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}

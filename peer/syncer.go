@@ -1,0 +1,292 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SyncPath is where a director accepts the peer's state.
+const SyncPath = "/v1/peer/sync"
+
+const (
+	defaultInterval = 5 * time.Second
+	defaultTimeout  = 2 * time.Second
+	minToken        = 16
+	// maxBackoff caps the wait between attempts to an unreachable peer.
+	maxBackoff = time.Minute
+)
+
+// Config configures a Syncer.
+type Config struct {
+	// Peer is "host:port" of the other director's API listener; "" means
+	// no peer (the handler still serves).
+	Peer string
+	// Token is the shared secret, at least 16 bytes.
+	Token string
+	// Interval is the full sync period (default 5s).
+	Interval time.Duration
+	// Client is used for outgoing syncs; nil is a client with a 2s timeout.
+	Client *http.Client
+}
+
+// Status is how the pairing is doing, for state and metrics.
+type Status struct {
+	Peer     string `json:"peer,omitempty"`
+	PeerNode string `json:"peer_node,omitempty"`
+	PeerHash string `json:"peer_hash,omitempty"`
+	// HashMismatch is true when the peer's configuration hash, last heard,
+	// differs from ours.
+	HashMismatch bool `json:"hash_mismatch"`
+	// LastContact is when we last heard from the peer, either direction.
+	LastContact time.Time `json:"last_contact,omitzero"`
+	// LastError is the error of the last outgoing sync, "" if it worked.
+	LastError string `json:"last_error,omitempty"`
+	Contacts  uint64 `json:"contacts"` // successful outgoing syncs
+	Failures  uint64 `json:"failures"` // failed outgoing syncs
+	Received  uint64 `json:"received"` // accepted incoming syncs
+}
+
+// Syncer exchanges State with the peer in both directions.
+type Syncer struct {
+	cfg   Config
+	url   string
+	local func() State
+	merge func(State)
+	log   *slog.Logger
+	kick  chan struct{}
+
+	mu         sync.Mutex
+	st         Status
+	loggedErr  string    // last error logged, to log each error once
+	loggedHash [2]string // (ours, theirs) last logged as a difference
+}
+
+// New checks cfg and makes a Syncer. local gives our State; merge takes
+// the peer's and is called for both directions, possibly concurrently.
+func New(cfg Config, local func() State, merge func(State), log *slog.Logger) (*Syncer, error) {
+	if len(cfg.Token) < minToken {
+		return nil, fmt.Errorf("peer token: need at least %d bytes, have %d", minToken, len(cfg.Token))
+	}
+	if cfg.Interval < 0 {
+		return nil, fmt.Errorf("peer sync interval %v is negative", cfg.Interval)
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = defaultInterval
+	}
+	if cfg.Peer != "" {
+		if _, _, err := net.SplitHostPort(cfg.Peer); err != nil {
+			return nil, fmt.Errorf("peer address %q: want HOST:PORT: %w", cfg.Peer, err)
+		}
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: defaultTimeout}
+	}
+	if local == nil || merge == nil {
+		return nil, errors.New("peer: local and merge are required")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Syncer{
+		cfg:   cfg,
+		url:   "http://" + cfg.Peer + SyncPath,
+		local: local,
+		merge: merge,
+		log:   log.With("peer", cfg.Peer),
+		kick:  make(chan struct{}, 1),
+		st:    Status{Peer: cfg.Peer},
+	}, nil
+}
+
+// Handler serves POST SyncPath: it merges the peer's State and replies
+// with ours.
+func (s *Syncer) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+SyncPath, s.serveSync)
+	return mux
+}
+
+func (s *Syncer) serveSync(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(r) {
+		s.log.Warn("peer sync refused: bad or missing token", "remote", r.RemoteAddr)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="director"`)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	remote, err := Decode(http.MaxBytesReader(w, r.Body, MaxStateSize+1))
+	if err != nil {
+		s.log.Warn("peer sync refused", "remote", r.RemoteAddr, "err", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	local := s.local()
+	if remote.Node == local.Node {
+		// Equal node names would break last-writer-wins tie-breaks and
+		// most likely mean we are talking to ourselves.
+		msg := fmt.Sprintf("peer has our own node name %q", local.Node)
+		s.log.Warn("peer sync refused", "remote", r.RemoteAddr, "err", msg)
+		http.Error(w, msg, http.StatusConflict)
+		return
+	}
+	s.merge(remote)
+	s.heard(remote, local.ConfigHash, true)
+	b, err := json.Marshal(s.local())
+	if err != nil {
+		http.Error(w, "encode state: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+func (s *Syncer) authorized(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) == 1
+}
+
+// Kick asks for a sync soon, without waiting (after a local decision).
+func (s *Syncer) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run syncs with the peer at once, then every Interval and on Kick, until
+// ctx ends. After failures it waits longer (up to a minute), but a Kick
+// still syncs at once. With no peer it only waits for ctx.
+func (s *Syncer) Run(ctx context.Context) {
+	if s.cfg.Peer == "" {
+		<-ctx.Done()
+		return
+	}
+	failures := 0
+	for {
+		if err := s.syncOnce(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+		} else {
+			failures = 0
+		}
+		t := time.NewTimer(backoff(s.cfg.Interval, failures))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-s.kick:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// backoff doubles the wait per consecutive failure, up to maxBackoff (or
+// the interval, if that is longer).
+func backoff(interval time.Duration, failures int) time.Duration {
+	d := interval
+	for i := 0; i < failures && d < maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, max(interval, maxBackoff))
+}
+
+// syncOnce posts our State to the peer and merges its reply.
+func (s *Syncer) syncOnce(ctx context.Context) error {
+	local := s.local()
+	err := s.exchange(ctx, local)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.st.Failures++
+		s.st.LastError = err.Error()
+		if ctx.Err() == nil && err.Error() != s.loggedErr {
+			s.log.Warn("peer sync failed", "err", err)
+		}
+		s.loggedErr = err.Error()
+		return err
+	}
+	s.st.Contacts++
+	s.st.LastError = ""
+	if s.loggedErr != "" {
+		s.log.Info("peer sync works again")
+		s.loggedErr = ""
+	}
+	return nil
+}
+
+func (s *Syncer) exchange(ctx context.Context, local State) error {
+	body, err := json.Marshal(local)
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("peer sync: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.cfg.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("peer sync: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("peer sync: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	remote, err := Decode(resp.Body)
+	if err != nil {
+		return fmt.Errorf("peer sync reply: %w", err)
+	}
+	if remote.Node == local.Node {
+		return fmt.Errorf("peer sync reply: peer has our own node name %q", local.Node)
+	}
+	s.merge(remote)
+	s.heard(remote, local.ConfigHash, false)
+	return nil
+}
+
+// heard records the peer's identity and logs a configuration difference
+// once per change of either hash.
+func (s *Syncer) heard(remote State, ourHash string, inbound bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.PeerNode = remote.Node
+	s.st.PeerHash = remote.ConfigHash
+	s.st.LastContact = time.Now()
+	if inbound {
+		s.st.Received++
+	}
+	// Hex case is not significant; an empty hash is unknown, not different.
+	mismatch := ourHash != "" && remote.ConfigHash != "" && !strings.EqualFold(ourHash, remote.ConfigHash)
+	s.st.HashMismatch = mismatch
+	pair := [2]string{strings.ToLower(ourHash), strings.ToLower(remote.ConfigHash)}
+	switch {
+	case mismatch && pair != s.loggedHash:
+		s.log.Warn("peer configuration differs", "peer_node", remote.Node, "our_hash", ourHash, "peer_hash", remote.ConfigHash)
+		s.loggedHash = pair
+	case !mismatch && s.loggedHash != [2]string{}:
+		s.log.Info("peer configuration matches again", "peer_node", remote.Node)
+		s.loggedHash = [2]string{}
+	}
+}
+
+// Status reports how the pairing is doing.
+func (s *Syncer) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st
+}
