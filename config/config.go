@@ -24,6 +24,10 @@ type Config struct {
 	IPVS IPVS `yaml:"ipvs,omitempty"`
 	// Services are the IPVS virtual services.
 	Services []Service `yaml:"services,omitempty"`
+	// Node names this director to its peer; the host name by default.
+	Node string `yaml:"node,omitempty"`
+	// API, if Listen is set, serves the peer sync and self-registration.
+	API API `yaml:"api,omitempty"`
 
 	// File is where the configuration was read from; set by Load, not by YAML.
 	File string `yaml:"-"`

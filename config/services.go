@@ -57,6 +57,8 @@ type Service struct {
 	Checks []Check `yaml:"checks,omitempty"`
 	// OnFailure is drain (weight 0, the default) or remove.
 	OnFailure string `yaml:"on_failure,omitempty"`
+	// Registration, if set, lets real servers add themselves through the API.
+	Registration *Registration `yaml:"registration,omitempty"`
 	// SlowStart ramps a recovered real server up to its weight over this long.
 	SlowStart Duration `yaml:"slow_start,omitempty"`
 	// Quorum is the live weight below which the service fails over to its

@@ -61,6 +61,7 @@ func validate(cfg *Config, pos map[string]int) Problems {
 			c.errf("metrics.listen", "%q is not host:port (like 127.0.0.1:9105)", l)
 		}
 	}
+	c.api(cfg)
 	if len(cfg.Instances) == 0 && len(cfg.Services) == 0 {
 		c.errf("instances", "at least one instance or service is needed")
 	}

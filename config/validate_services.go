@@ -171,8 +171,11 @@ func (c *checker) service(f string, s *Service) {
 			s.Sorry = ap
 		}
 	}
-	if len(s.RealServers) == 0 {
-		c.errf(f+".real_servers", "at least one real server is needed")
+	if len(s.RealServers) == 0 && s.Registration == nil {
+		c.errf(f+".real_servers", "at least one real server is needed (or registration, for a pool that fills itself)")
+	}
+	if s.Registration != nil {
+		c.registration(f+".registration", s)
 	}
 	c.serviceChecks(f, s)
 	seen := map[netip.AddrPort]string{}

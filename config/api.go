@@ -1,0 +1,144 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// API is director's HTTP listener for its peer and its real servers; off
+// unless Listen is set.
+type API struct {
+	// Listen is host:port on the load balancers' own network.
+	Listen string `yaml:"listen,omitempty"`
+	// Peer is the other director's api.listen. With it the pair replicate
+	// runtime decisions and compare configuration hashes.
+	Peer string `yaml:"peer,omitempty"`
+	// PeerTokenFile holds the secret both nodes share (mode 0600).
+	PeerTokenFile string `yaml:"peer_token_file,omitempty"`
+	// SyncInterval is how often the pair exchange state when nothing changed.
+	SyncInterval Duration `yaml:"sync_interval,omitempty"`
+	// RegistrationTokenFile, if set, enables /v1/register and
+	// /v1/deregister for real servers that present this token.
+	RegistrationTokenFile string `yaml:"registration_token_file,omitempty"`
+}
+
+// Registration lets real servers join a service's pool themselves.
+type Registration struct {
+	// Allowed are the prefixes a registered address must be in.
+	Allowed []string `yaml:"allowed,omitempty"`
+	// MaxWeight caps a registration's weight (default 100).
+	MaxWeight int `yaml:"max_weight,omitempty"`
+
+	Prefixes []netip.Prefix `yaml:"-"`
+}
+
+// DefaultSyncInterval is api.sync_interval when unset.
+const DefaultSyncInterval = 5 * time.Second
+
+// DefaultRegistrationMaxWeight is registration.max_weight when unset.
+const DefaultRegistrationMaxWeight = 100
+
+func (c *checker) api(cfg *Config) {
+	if cfg.Node == "" {
+		// The peer needs a name that differs from its own; the host name
+		// does, on a pair of machines.
+		if h, err := os.Hostname(); err == nil {
+			cfg.Node = h
+		}
+	}
+	a := &cfg.API
+	hostPort := func(field, v string) {
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			c.errf(field, "%q is not host:port (like 10.0.0.11:9310)", v)
+		}
+	}
+	if a.Listen != "" {
+		hostPort("api.listen", a.Listen)
+	}
+	if a.Peer != "" {
+		hostPort("api.peer", a.Peer)
+		if a.Listen == "" {
+			c.errf("api.peer", "needs api.listen: the peer syncs with this node's listener too")
+		}
+		if a.PeerTokenFile == "" {
+			c.errf("api.peer_token_file", "required with api.peer: the pair authenticate each other with it")
+		}
+	}
+	for field, p := range map[string]string{"api.peer_token_file": a.PeerTokenFile, "api.registration_token_file": a.RegistrationTokenFile} {
+		if p != "" && !filepath.IsAbs(p) {
+			c.errf(field, "%q must be an absolute path", p)
+		}
+	}
+	if a.RegistrationTokenFile != "" && a.Listen == "" {
+		c.errf("api.registration_token_file", "needs api.listen to serve registrations")
+	}
+	if !c.set("api.sync_interval") {
+		a.SyncInterval = Duration(DefaultSyncInterval)
+	} else if a.SyncInterval.D() < 100*time.Millisecond {
+		c.errf("api.sync_interval", "%s is shorter than 100ms", a.SyncInterval.D())
+	}
+}
+
+func (c *checker) registration(f string, s *Service) {
+	r := s.Registration
+	if r.MaxWeight == 0 {
+		r.MaxWeight = DefaultRegistrationMaxWeight
+	} else if r.MaxWeight < 0 || r.MaxWeight > 65535 {
+		c.errf(f+".max_weight", "must be 1-65535, got %d", r.MaxWeight)
+	}
+	if s.FWMark != 0 {
+		c.errf(f, "a firewall-mark service has no port for registrations to match")
+	}
+	if len(r.Allowed) == 0 {
+		c.errf(f+".allowed", "list the prefixes registered real servers may use")
+	}
+	r.Prefixes = r.Prefixes[:0]
+	for i, a := range r.Allowed {
+		p, err := netip.ParsePrefix(a)
+		switch {
+		case err != nil:
+			c.errf(fmt.Sprintf("%s.allowed[%d]", f, i), "%q is not a prefix like 10.0.0.0/24", a)
+		case s.AddrFamily != 0 && family(p.Addr()) != s.AddrFamily:
+			c.errf(fmt.Sprintf("%s.allowed[%d]", f, i), "%s is not the same address family as the service", p)
+		default:
+			r.Prefixes = append(r.Prefixes, p.Masked())
+		}
+	}
+}
+
+// PairHash is a digest of the part of the configuration both nodes of a
+// pair must share: instances (without what is per node: priority,
+// interface, unicast addresses, notify, tracking, EC2 identity) and the
+// services. Peers compare it to notice a pair that has drifted apart.
+func PairHash(cfg *Config) string {
+	type inst struct {
+		Name, Version, AuthPass string
+		VRID                    int
+		Advert                  time.Duration
+		VIPs                    []string
+		Unicast                 bool
+	}
+	view := struct {
+		Instances []inst
+		Services  []Service
+		Sysctl    map[string]int
+	}{Services: cfg.Services, Sysctl: cfg.IPVS.Sysctl}
+	for _, in := range cfg.Instances {
+		view.Instances = append(view.Instances, inst{
+			Name: in.Name, Version: fmt.Sprint(in.Version), AuthPass: in.AuthPass, VRID: in.VRID,
+			Advert: in.AdvertInterval.D(), VIPs: in.VIPs, Unicast: in.Unicast != nil,
+		})
+	}
+	// Marshalling plain structs, slices and maps cannot fail, and map
+	// keys come out sorted, so equal configurations hash equal.
+	b, _ := json.Marshal(view)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

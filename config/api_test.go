@@ -1,0 +1,85 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestAPIConfig(t *testing.T) {
+	y := svcBase + `    registration: {allowed: [10.0.0.0/24]}
+node: lb1
+api:
+  listen: 10.0.0.11:9310
+  peer: 10.0.0.12:9310
+  peer_token_file: /etc/director/peer.token
+  registration_token_file: /etc/director/register.token
+`
+	cfg, err := Parse("d.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Services[0].Registration
+	if cfg.Node != "lb1" || cfg.API.SyncInterval.D() != DefaultSyncInterval || r.MaxWeight != DefaultRegistrationMaxWeight || len(r.Prefixes) != 1 || r.Prefixes[0].String() != "10.0.0.0/24" {
+		t.Errorf("api = %+v node %q registration %+v", cfg.API, cfg.Node, r)
+	}
+	// A pool that fills itself needs no configured real server.
+	empty := strings.Replace(svcBase, "    real_servers:\n      - {address: 10.0.0.21, weight: 3}\n      - {address: 10.0.0.22}\n", "    registration: {allowed: [10.0.0.0/24]}\n", 1)
+	if _, err := Parse("d.yaml", []byte(empty)); err != nil {
+		t.Errorf("registration pool without real servers: %v", err)
+	}
+}
+
+func TestAPIConfigBad(t *testing.T) {
+	cases := []struct{ add, want string }{
+		{"api: {peer: 10.0.0.12:9310}\n", "d.yaml:11: api.peer: needs api.listen"},
+		{"api: {listen: 10.0.0.11:9310, peer: 10.0.0.12:9310}\n", "api.peer_token_file: required with api.peer"},
+		{"api: {listen: 10.0.0.11}\n", `api.listen: "10.0.0.11" is not host:port`},
+		{"api: {listen: ':9310', registration_token_file: token}\n", `api.registration_token_file: "token" must be an absolute path`},
+		{"api: {registration_token_file: /t}\n", "api.registration_token_file: needs api.listen"},
+		{"api: {listen: ':1', sync_interval: 1ms}\n", "api.sync_interval: 1ms is shorter than 100ms"},
+	}
+	for _, tc := range cases {
+		_, err := Parse("d.yaml", []byte(svcBase+tc.add))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error = %v, want %q", tc.add, err, tc.want)
+		}
+	}
+	reg := []struct{ reg, want string }{
+		{"{}", "services[0].registration.allowed: list the prefixes"},
+		{"{allowed: [10.0.0.0/33]}", `services[0].registration.allowed[0]: "10.0.0.0/33" is not a prefix`},
+		{"{allowed: ['fd00::/64']}", "is not the same address family as the service"},
+		{"{allowed: [10.0.0.0/24], max_weight: -2}", "registration.max_weight: must be 1-65535"},
+	}
+	for _, tc := range reg {
+		_, err := Parse("d.yaml", []byte(svcBase+"    registration: "+tc.reg+"\n"))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error = %v, want %q", tc.reg, err, tc.want)
+		}
+	}
+}
+
+// The pair hash ignores what differs between the two nodes and sees what
+// must not.
+func TestPairHash(t *testing.T) {
+	lb1 := `instances:
+  - {name: web, interface: eth0, vrid: 51, priority: 150, vips: [10.0.0.100/24], unicast: {source: 10.0.0.11, peers: [10.0.0.12]}}
+services:
+  - {name: http, vip: 10.0.0.100, port: 80, real_servers: [{address: 10.0.0.21}]}
+node: lb1
+`
+	lb2 := strings.NewReplacer("priority: 150", "priority: 100", "source: 10.0.0.11", "source: 10.0.0.12", "peers: [10.0.0.12]", "peers: [10.0.0.11]", "node: lb1", "node: lb2", "eth0", "ens5").Replace(lb1)
+	drifted := strings.Replace(lb2, "10.0.0.21", "10.0.0.22", 1)
+	hash := func(y string) string {
+		cfg, err := Parse("d.yaml", []byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return PairHash(cfg)
+	}
+	if hash(lb1) != hash(lb2) {
+		t.Error("per-node settings changed the pair hash")
+	}
+	if hash(lb1) == hash(drifted) {
+		t.Error("a different real server left the pair hash unchanged")
+	}
+}
