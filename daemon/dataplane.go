@@ -11,6 +11,7 @@ import (
 
 	"github.com/director-lb/director/checks"
 	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/decisions"
 	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/ipvs/syncd"
 	"github.com/director-lb/director/vrrp"
@@ -111,9 +112,12 @@ type dataplane struct {
 	masters  map[string]bool
 	kick     chan struct{}
 	pings    chan chan struct{}
-	// overrides are the operator's runtime decisions; overridesPath keeps them.
-	overrides     map[overrideKey]override
-	overridesPath string
+	// store keeps the runtime decisions (overrides, registrations); node
+	// signs this node's own; onDecision, if set, hears of each (the peer
+	// sync). Set before run.
+	store      *decisions.Store
+	node       string
+	onDecision func()
 	// sysctlDir, if set, is where net.ipv4.vs.* are written (set before
 	// run; unset in unit tests so they never touch the host's kernel).
 	sysctlDir string
@@ -176,12 +180,21 @@ func newDataplane(cfg *config.Config, k ipvs.Kernel, sc *syncd.Client, log *slog
 		return nil, err
 	}
 	dp := &dataplane{rec: rec, sync: sc, log: log, masters: map[string]bool{}, kick: make(chan struct{}, 1), pings: make(chan chan struct{})}
-	dp.overridesPath = overridesFile(cfg.IPVS.StateFile)
-	if dp.overrides, err = loadOverrides(dp.overridesPath); err != nil {
-		return nil, err
+	dp.node = cfg.Node
+	if dp.node == "" {
+		dp.node = "local"
 	}
-	if len(dp.overrides) > 0 {
-		log.Info("runtime overrides in force", "overrides", sortedKeys(dp.overrides))
+	if dp.store, err = decisions.Open(overridesFile(cfg.IPVS.StateFile), nil); err != nil {
+		return nil, fmt.Errorf("runtime decisions: %w", err)
+	}
+	var live []string
+	for _, d := range dp.store.Snapshot() {
+		if !d.Tombstone() {
+			live = append(live, string(d.Kind)+" "+d.Target+"="+describeOverride(d))
+		}
+	}
+	if len(live) > 0 {
+		log.Info("runtime decisions in force", "decisions", live)
 	}
 	dp.setConfig(cfg)
 	return dp, nil
@@ -237,7 +250,7 @@ func (dp *dataplane) desired() []ipvs.Service {
 	for i := range dp.cfg.Services {
 		names[i] = dp.cfg.Services[i].Name
 	}
-	all = applyOverrides(names, all, dp.overrides)
+	all = applyOverrides(names, all, dp.store.Override)
 	if dp.cfg.IPVS.BackupServices() {
 		return all
 	}
@@ -282,38 +295,37 @@ func withWeights(cfg *config.Config, all []ipvs.Service, ws map[string]checks.Se
 	return out
 }
 
-// setOverride records (or with mode "enable", clears) an operator override,
-// persists it and wakes the loop.
+// setOverride records an operator override ("enable" withdraws it),
+// persists it, wakes the loop and tells the peer.
 func (dp *dataplane) setOverride(target, mode string, weight int) error {
 	k, err := parseOverrideTarget(target)
 	if err != nil {
 		return err
 	}
-	dp.mu.Lock()
-	defer dp.mu.Unlock()
-	if !dp.knows(k) {
-		return fmt.Errorf("no configured real server %s", k)
-	}
+	dec := decisions.Decision{Kind: decisions.KindOverride, Target: string(k), Action: decisions.Action(mode), Node: dp.node}
 	switch mode {
-	case "enable":
-		delete(dp.overrides, k)
-	case "drain", "disable":
-		dp.overrides[k] = override{Mode: mode}
+	case "enable", "drain", "disable":
 	case "weight":
 		if weight < 0 || weight > ipvs.MaxWeight {
 			return fmt.Errorf("weight %d is not 0-%d", weight, ipvs.MaxWeight)
 		}
-		dp.overrides[k] = override{Mode: mode, Weight: weight}
+		dec.Weight = weight
 	default:
 		return fmt.Errorf("unknown action %q", mode)
 	}
-	if err := saveOverrides(dp.overridesPath, dp.overrides); err != nil {
+	dp.mu.Lock()
+	known := dp.knows(k)
+	dp.mu.Unlock()
+	if !known {
+		return fmt.Errorf("no configured real server %s", k)
+	}
+	if _, err := dp.store.Put(dec); err != nil {
 		return err
 	}
 	dp.log.Info("runtime override", "real_server", string(k), "action", mode, "weight", weight)
-	select {
-	case dp.kick <- struct{}{}:
-	default:
+	dp.poke()
+	if dp.onDecision != nil {
+		dp.onDecision()
 	}
 	return nil
 }
@@ -336,9 +348,7 @@ func (dp *dataplane) overrideOf(service string, ap netip.AddrPort) string {
 	if dp == nil {
 		return ""
 	}
-	dp.mu.Lock()
-	defer dp.mu.Unlock()
-	if o, ok := lookupOverride(dp.overrides, service, ap); ok {
+	if o, ok := dp.store.Override(service, ap); ok {
 		return describeOverride(o)
 	}
 	return ""
