@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/director-lb/director/peer"
 )
 
 // DefaultSocket is where the daemon listens unless configured otherwise.
@@ -44,6 +46,11 @@ type State struct {
 	Started   time.Time       `json:"started"`
 	Instances []InstanceState `json:"instances"`
 	Services  []ServiceState  `json:"services,omitempty"`
+	// Node is this director's name to its peer; ConfigHash is its
+	// config.PairHash; Peer is the pairing, absent without api.peer.
+	Node       string       `json:"node,omitempty"`
+	ConfigHash string       `json:"config_hash,omitempty"`
+	Peer       *peer.Status `json:"peer,omitempty"`
 }
 
 // InstanceState is one VRRP instance.
@@ -95,6 +102,8 @@ type RealServerState struct {
 	Health           string `json:"health,omitempty"`
 	Override         string `json:"override,omitempty"`
 	Reason           string `json:"reason,omitempty"`
+	// Registered is set for a real server that registered itself.
+	Registered bool `json:"registered,omitempty"`
 }
 
 // Server serves a Backend on a unix socket.

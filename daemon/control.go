@@ -17,14 +17,17 @@ import (
 // State implements control.Backend.
 func (d *Daemon) State() control.State {
 	d.mu.Lock()
-	cfg := d.cfg
+	cfg, eff, hash := d.cfg, d.eff, d.pairHash
 	running := append([]*runningInstance(nil), d.running...)
 	var disps []*vrrp.Dispatcher
 	for _, s := range d.sockets {
 		disps = append(disps, s.disp)
 	}
 	d.mu.Unlock()
-	st := control.State{Version: d.version, Config: cfg.File, Started: d.started}
+	if eff == nil {
+		eff = cfg
+	}
+	st := control.State{Version: d.version, Config: cfg.File, Started: d.started, Node: cfg.Node, ConfigHash: hash, Peer: d.peerStatus()}
 	for _, r := range running {
 		s := r.in.Stats()
 		is := control.InstanceState{
@@ -74,7 +77,7 @@ func (d *Daemon) State() control.State {
 		}
 	}
 	ws := d.dp.currentWeights()
-	for _, s := range cfg.Services {
+	for _, s := range eff.Services {
 		ss := control.ServiceState{Name: s.Name, Key: desiredService(&s).Key.String()}
 		cur := map[netip.AddrPort]int{}
 		if w, ok := ws[s.Name]; ok {
@@ -91,6 +94,7 @@ func (d *Daemon) State() control.State {
 				Address:          ap.String(),
 				ConfiguredWeight: r.EffectiveWeight(),
 				Weight:           r.EffectiveWeight(),
+				Registered:       s.Registration != nil && !configured(cfg, s.Name, ap),
 			}
 			if w, ok := cur[ap]; ok || ws != nil {
 				rs.Weight = w

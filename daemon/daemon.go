@@ -41,6 +41,12 @@ type Daemon struct {
 
 	dp      *dataplane // nil without services
 	closers []func() error
+	// eff is cfg with registered real servers added: what the dataplane
+	// and checks run. pairHash is cfg's config.PairHash. api serves the
+	// peer and registrations (nil when off).
+	eff      *config.Config
+	pairHash string
+	api      *apiServer
 
 	runCtx context.Context // set by Run; instances started by a reload use it
 }
@@ -91,6 +97,7 @@ func New(cfg *config.Config, version string, level *slog.LevelVar, log *slog.Log
 	d := &Daemon{
 		cfg: cfg, log: log, level: level, version: version, started: time.Now(),
 		sockets: map[connKey]*socket{}, carriers: map[string]*carrier{},
+		eff: cfg, pairHash: config.PairHash(cfg),
 	}
 	if len(cfg.Services) > 0 {
 		if err := d.openDataplane(); err != nil {
@@ -121,15 +128,15 @@ func (d *Daemon) openDataplane() error {
 		return err
 	}
 	dp.sysctlDir = ipvs.SysctlDir
+	dp.onDecision = d.kickPeer
 	h := newHealth(d.log.With("part", "checks"))
 	h.onChange = func() { dp.poke(); d.retrack() }
-	if err := h.setConfig(d.cfg); err != nil {
-		h.close()
-		return fmt.Errorf("health checks: %w", err)
-	}
 	d.closers = append(d.closers, func() error { h.close(); return nil })
 	dp.health = h
 	d.dp = dp
+	if err := d.applyData(d.cfg); err != nil {
+		return fmt.Errorf("health checks: %w", err)
+	}
 	return nil
 }
 
@@ -204,6 +211,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}()
 	defer ctl.Close()
+	if err := d.restartAPI(d.cfg); err != nil {
+		return err
+	}
+	defer func() {
+		d.mu.Lock()
+		a := d.api
+		d.api = nil
+		d.mu.Unlock()
+		a.close()
+	}()
 
 	// The dataplane outlives the instances: a stopping master keeps
 	// forwarding until its successor has taken over.

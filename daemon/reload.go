@@ -105,11 +105,15 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 			errs = append(errs, err)
 		}
 	}
-	if d.dp != nil {
-		if err := d.dp.health.setConfig(next); err != nil {
-			errs = append(errs, err)
-		}
-		d.dp.setConfig(next)
+	if err := d.applyData(next); err != nil {
+		errs = append(errs, err)
+	}
+	d.mu.Lock()
+	d.pairHash = config.PairHash(next)
+	d.mu.Unlock()
+	// Token files are re-read and the peer hears the new hash at once.
+	if err := d.restartAPI(next); err != nil {
+		errs = append(errs, err)
 	}
 	d.retrack()
 	var lv slog.Level

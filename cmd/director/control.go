@@ -68,6 +68,26 @@ func printState(w io.Writer, st control.State) {
 			}
 		}
 	}
+	if p := st.Peer; p != nil {
+		fmt.Fprintf(w, "\npeer %s (%s): ", p.Peer, orDash(p.PeerNode))
+		switch {
+		case p.LastContact.IsZero():
+			fmt.Fprint(w, "never heard")
+		default:
+			fmt.Fprintf(w, "last heard %s ago", time.Since(p.LastContact).Round(time.Second))
+		}
+		if p.LastError != "" {
+			fmt.Fprintf(w, ", last error: %s", p.LastError)
+		}
+		switch {
+		case p.PeerHash == "":
+		case p.HashMismatch:
+			fmt.Fprintf(w, "\n  CONFIGURATION DIFFERS: ours %.12s, peer's %.12s", st.ConfigHash, p.PeerHash)
+		default:
+			fmt.Fprintf(w, "\n  configuration matches (%.12s)", st.ConfigHash)
+		}
+		fmt.Fprintln(w)
+	}
 	if len(st.Services) == 0 {
 		return
 	}
@@ -76,7 +96,11 @@ func printState(w io.Writer, st control.State) {
 	fmt.Fprintln(tw, "SERVICE\tVIRTUAL\tREAL SERVER\tWEIGHT\tCONFIGURED\tOVERRIDE\tHEALTH\tREASON")
 	for _, s := range st.Services {
 		for _, r := range s.RealServers {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Name, s.Key, r.Address, r.Weight, r.ConfiguredWeight, orDash(r.Override), orDash(r.Health), r.Reason)
+			addr := r.Address
+			if r.Registered {
+				addr += " (registered)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Name, s.Key, addr, r.Weight, r.ConfiguredWeight, orDash(r.Override), orDash(r.Health), r.Reason)
 		}
 	}
 	tw.Flush()

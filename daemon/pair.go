@@ -1,0 +1,297 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/decisions"
+	"github.com/director-lb/director/peer"
+	"github.com/director-lb/director/register"
+)
+
+// apiServer is the HTTP listener of api.listen: the peer sync and, when a
+// registration token is configured, self-registration. A reload replaces
+// it whole (token files are re-read then); decisions live in the store,
+// so nothing is lost with it.
+type apiServer struct {
+	srv    *http.Server
+	syncer *peer.Syncer
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startAPI serves cfg.API if it has a listener; nil otherwise.
+func (d *Daemon) startAPI(cfg *config.Config) (*apiServer, error) {
+	a := cfg.API
+	if a.Listen == "" {
+		return nil, nil
+	}
+	mux := http.NewServeMux()
+	var syncer *peer.Syncer
+	if a.PeerTokenFile != "" {
+		tok, err := register.ReadTokenFile(a.PeerTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("api.peer_token_file: %w", err)
+		}
+		syncer, err = peer.New(peer.Config{Peer: a.Peer, Token: tok, Interval: a.SyncInterval.D()},
+			d.peerState, d.peerMerge, d.log.With("part", "peer"))
+		if err != nil {
+			return nil, fmt.Errorf("peer sync: %w", err)
+		}
+		mux.Handle(peer.SyncPath, syncer.Handler())
+	}
+	if a.RegistrationTokenFile != "" {
+		if d.dp == nil {
+			return nil, errors.New("api.registration_token_file: no services to register into")
+		}
+		tok, err := register.ReadTokenFile(a.RegistrationTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("api.registration_token_file: %w", err)
+		}
+		h, err := register.New(tok, d.pools, registrar{d}, d.log.With("part", "register"))
+		if err != nil {
+			return nil, fmt.Errorf("registration: %w", err)
+		}
+		mux.Handle("/v1/register", h)
+		mux.Handle("/v1/deregister", h)
+	}
+	ln, err := net.Listen("tcp", a.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("api listener: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &apiServer{
+		srv:    &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
+		syncer: syncer, cancel: cancel, done: make(chan struct{}),
+	}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("api listener stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer close(s.done)
+		if syncer != nil {
+			syncer.Run(ctx)
+		}
+	}()
+	d.log.Info("api listening", "listen", a.Listen, "peer", a.Peer, "registration", a.RegistrationTokenFile != "")
+	return s, nil
+}
+
+func (s *apiServer) close() {
+	if s == nil {
+		return
+	}
+	s.cancel()
+	s.srv.Close()
+	<-s.done
+}
+
+// kick asks for a sync with the peer soon (after a local decision).
+func (s *apiServer) kick() {
+	if s != nil && s.syncer != nil {
+		s.syncer.Kick()
+	}
+}
+
+// restartAPI swaps the API listener for one serving cfg.
+func (d *Daemon) restartAPI(cfg *config.Config) error {
+	d.mu.Lock()
+	old := d.api
+	d.api = nil
+	d.mu.Unlock()
+	old.close()
+	s, err := d.startAPI(cfg)
+	d.mu.Lock()
+	d.api = s
+	d.mu.Unlock()
+	return err
+}
+
+func (d *Daemon) kickPeer() {
+	d.mu.Lock()
+	a := d.api
+	d.mu.Unlock()
+	a.kick()
+}
+
+// peerState is what this node tells its peer.
+func (d *Daemon) peerState() peer.State {
+	d.mu.Lock()
+	st := peer.State{Node: d.cfg.Node, ConfigHash: d.pairHash}
+	d.mu.Unlock()
+	if d.dp != nil {
+		st.Decisions = d.dp.store.Snapshot()
+	}
+	return st
+}
+
+// peerMerge takes the peer's decisions: each newer one replaces ours.
+func (d *Daemon) peerMerge(remote peer.State) {
+	if d.dp == nil {
+		return
+	}
+	changed, err := d.dp.store.Merge(remote.Decisions)
+	if err != nil {
+		d.log.Warn("peer sent decisions that were not taken", "peer", remote.Node, "err", err)
+	}
+	regs := false
+	for _, c := range changed {
+		d.log.Info("runtime decision from peer", "peer", remote.Node, "kind", string(c.Kind), "target", c.Target, "action", string(c.Action), "weight", c.Weight, "decided_by", c.Node, "at", c.At)
+		regs = regs || c.Kind == decisions.KindRegistration
+	}
+	if regs {
+		d.refreshRegistrations()
+	} else if len(changed) > 0 {
+		d.dp.poke()
+	}
+}
+
+// peerStatus is the pairing's state, nil without a peer sync.
+func (d *Daemon) peerStatus() *peer.Status {
+	d.mu.Lock()
+	a := d.api
+	d.mu.Unlock()
+	if a == nil || a.syncer == nil {
+		return nil
+	}
+	st := a.syncer.Status()
+	return &st
+}
+
+// pools are the services that take registrations, from the file's configuration.
+func (d *Daemon) pools() map[string]register.Pool {
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	out := map[string]register.Pool{}
+	for _, s := range cfg.Services {
+		if r := s.Registration; r != nil {
+			out[s.Name] = register.Pool{Service: s.Name, Port: s.Port, Allowed: r.Prefixes, MaxWeight: r.MaxWeight, Family: s.AddrFamily}
+		}
+	}
+	return out
+}
+
+// registrar is the register.Backend: registrations are decisions, kept,
+// replicated and turned into real servers like the configured ones.
+type registrar struct{ d *Daemon }
+
+func (r registrar) Register(reg register.Registration) error {
+	d := r.d
+	if configured(d.fileConfig(), reg.Service, reg.Addr) {
+		return nil // already in the file: nothing to add
+	}
+	dec := decisions.Decision{Kind: decisions.KindRegistration, Target: reg.Service + "/" + reg.Addr.String(),
+		Action: decisions.ActionRegister, Weight: reg.Weight, Node: d.dp.node}
+	return d.decide(dec)
+}
+
+func (r registrar) Deregister(service string, ap netip.AddrPort) error {
+	d := r.d
+	if configured(d.fileConfig(), service, ap) {
+		return fmt.Errorf("%s/%s is in the configuration file, not registered: use director drain", service, ap)
+	}
+	target := service + "/" + ap.String()
+	if !slices.ContainsFunc(d.dp.store.Registrations(service), func(x decisions.Decision) bool { return x.Target == target }) {
+		return fmt.Errorf("%s is not registered", target)
+	}
+	return d.decide(decisions.Decision{Kind: decisions.KindRegistration, Target: target, Action: decisions.ActionDeregister, Node: d.dp.node})
+}
+
+// decide records a local registration decision, applies it and tells the peer.
+func (d *Daemon) decide(dec decisions.Decision) error {
+	changed, err := d.dp.store.Put(dec)
+	if err != nil {
+		return err
+	}
+	if changed {
+		d.log.Info("registration", "target", dec.Target, "action", string(dec.Action), "weight", dec.Weight)
+		d.refreshRegistrations()
+		d.kickPeer()
+	}
+	return nil
+}
+
+func (d *Daemon) fileConfig() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// refreshRegistrations re-derives the dataplane's configuration after the
+// registrations changed.
+func (d *Daemon) refreshRegistrations() {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	if err := d.applyData(d.fileConfig()); err != nil {
+		d.log.Error("registrations applied with errors", "err", err)
+	}
+}
+
+// applyData gives the dataplane and the checks cfg plus the registered
+// real servers. Callers hold reloadMu (or run before Run).
+func (d *Daemon) applyData(cfg *config.Config) error {
+	if d.dp == nil {
+		return nil
+	}
+	eff := withRegistrations(cfg, d.dp.store)
+	d.mu.Lock()
+	d.eff = eff
+	d.mu.Unlock()
+	err := d.dp.health.setConfig(eff)
+	d.dp.setConfig(eff)
+	return err
+}
+
+// configured reports whether ap is a real server of service in the file.
+func configured(cfg *config.Config, service string, ap netip.AddrPort) bool {
+	for _, s := range cfg.Services {
+		if s.Name != service {
+			continue
+		}
+		for _, r := range s.RealServers {
+			if r.Addr == ap.Addr() && r.Port == int(ap.Port()) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// withRegistrations is cfg with each registration pool's live
+// registrations added as real servers. A registration the pool no longer
+// allows (the file changed since) is left out; one of a server the file
+// lists is the file's.
+func withRegistrations(cfg *config.Config, st *decisions.Store) *config.Config {
+	out := *cfg
+	out.Services = slices.Clone(cfg.Services)
+	for i := range out.Services {
+		s := &out.Services[i]
+		r := s.Registration
+		if r == nil {
+			continue
+		}
+		for _, dec := range st.Registrations(s.Name) {
+			ap, err := netip.ParseAddrPort(dec.Target[len(s.Name)+1:])
+			if err != nil || int(ap.Port()) != s.Port || configured(cfg, s.Name, ap) ||
+				!slices.ContainsFunc(r.Prefixes, func(p netip.Prefix) bool { return p.Contains(ap.Addr()) }) || dec.Weight > r.MaxWeight {
+				continue
+			}
+			w := dec.Weight
+			if len(s.RealServers) == len(cfg.Services[i].RealServers) {
+				s.RealServers = slices.Clone(s.RealServers)
+			}
+			s.RealServers = append(s.RealServers, config.RealServer{Address: ap.Addr().String(), Addr: ap.Addr(), Port: int(ap.Port()), Weight: &w})
+		}
+	}
+	return &out
+}

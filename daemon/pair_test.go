@@ -1,0 +1,236 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/decisions"
+	"github.com/director-lb/director/ipvs"
+)
+
+const pairConfig = `node: %s
+services:
+  - name: web
+    vip: 10.0.0.100
+    port: 80
+    scheduler: rr
+    registration: {allowed: [10.0.0.0/24], max_weight: 10}
+    real_servers:
+      - {address: 10.0.0.21}%s
+ipvs: {state_file: %s}
+api:
+  listen: %s
+  peer: %s
+  peer_token_file: %s
+  registration_token_file: %s
+  sync_interval: 100ms
+`
+
+// freeAddr is a loopback address nobody listens on yet.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func writeToken(t *testing.T, dir, name, tok string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(tok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// pairNode is a daemon with a fake kernel, its dataplane running and its
+// API serving: enough to exercise the pairing without VRRP or IPVS.
+type pairNode struct {
+	d      *Daemon
+	kernel *ipvs.Fake
+	listen string
+}
+
+func startPairNode(t *testing.T, node, listen, peerAddr, extraRS string) *pairNode {
+	t.Helper()
+	dir := t.TempDir()
+	y := fmt.Sprintf(pairConfig, node, extraRS, filepath.Join(dir, "owned.json"), listen, peerAddr,
+		writeToken(t, dir, "peer.token", "pair-secret-0123456789"), writeToken(t, dir, "reg.token", "register-secret-0123456789"))
+	cfg, err := config.Parse(filepath.Join(dir, "director.yaml"), []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	k := ipvs.NewFake()
+	dp, err := newDataplane(cfg, k, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{cfg: cfg, log: log, level: new(slog.LevelVar), eff: cfg, pairHash: config.PairHash(cfg),
+		sockets: map[connKey]*socket{}, carriers: map[string]*carrier{}}
+	dp.onDecision = d.kickPeer
+	dp.health = newHealth(log)
+	d.dp = dp
+	if err := d.applyData(cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); dp.run(ctx) }()
+	if err := d.restartAPI(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.mu.Lock()
+		a := d.api
+		d.mu.Unlock()
+		a.close()
+		cancel()
+		<-done
+		dp.health.close()
+	})
+	return &pairNode{d: d, kernel: k, listen: listen}
+}
+
+// weights is the fake kernel's web service as "addr:port=weight ...".
+func (n *pairNode) weights() string {
+	var b strings.Builder
+	for _, s := range n.kernel.Snapshot() {
+		for _, d := range s.Destinations {
+			fmt.Fprintf(&b, "%s=%d ", d.AddrPort(), d.Weight)
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func post(t *testing.T, addr, path, token, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+path, bytes.NewBufferString(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// A real server registers on one node and shows up in both tables; an
+// operator's drain on the other node reaches the first; deregistering
+// takes it out of both. A wrong token changes nothing.
+func TestPairReplication(t *testing.T) {
+	a1, a2 := freeAddr(t), freeAddr(t)
+	n1 := startPairNode(t, "lb1", a1, a2, "")
+	n2 := startPairNode(t, "lb2", a2, a1, "")
+	eventually(t, "both tables", func() bool { return n1.weights() == "10.0.0.21:80=1" && n2.weights() == "10.0.0.21:80=1" })
+
+	if code, body := post(t, a1, "/v1/register", "wrong-token-0123456789", `{"service":"web","address":"10.0.0.23","port":80}`); code != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d %s", code, body)
+	}
+	if code, body := post(t, a1, "/v1/register", "register-secret-0123456789", `{"service":"web","address":"10.0.0.23","port":80,"weight":2}`); code != http.StatusOK {
+		t.Fatalf("register: %d %s", code, body)
+	}
+	want := "10.0.0.21:80=1 10.0.0.23:80=2"
+	eventually(t, "the registration in both tables", func() bool { return n1.weights() == want && n2.weights() == want })
+	if st := n2.d.State(); len(st.Services[0].RealServers) != 2 || !st.Services[0].RealServers[1].Registered {
+		t.Errorf("lb2 state = %+v, want the registered server marked", st.Services[0].RealServers)
+	}
+
+	if err := n2.d.dp.setOverride("web/10.0.0.21:80", "drain", 0); err != nil {
+		t.Fatal(err)
+	}
+	want = "10.0.0.21:80=0 10.0.0.23:80=2"
+	eventually(t, "lb2's drain on lb1", func() bool { return n1.weights() == want })
+	if o := n1.d.dp.overrideOf("web", netip.MustParseAddrPort("10.0.0.21:80")); o != "drain" {
+		t.Errorf("lb1 override = %q", o)
+	}
+
+	if code, body := post(t, a2, "/v1/deregister", "register-secret-0123456789", `{"service":"web","address":"10.0.0.23","port":80}`); code != http.StatusOK {
+		t.Fatalf("deregister: %d %s", code, body)
+	}
+	// A removed real server drains (weight 0) before it goes.
+	eventually(t, "deregistration on lb1", func() bool { return len(n1.d.dp.store.Registrations("web")) == 0 })
+	if code, _ := post(t, a1, "/v1/deregister", "register-secret-0123456789", `{"service":"web","address":"10.0.0.21","port":80}`); code == http.StatusOK {
+		t.Error("deregistering a configured real server succeeded")
+	}
+	if st := n1.d.peerStatus(); st == nil || st.PeerNode != "lb2" || st.HashMismatch {
+		t.Errorf("lb1 peer status = %+v, want lb2 with the same configuration", st)
+	}
+}
+
+// Nodes whose services differ report it.
+func TestPairConfigMismatch(t *testing.T) {
+	a1, a2 := freeAddr(t), freeAddr(t)
+	n1 := startPairNode(t, "lb1", a1, a2, "")
+	n2 := startPairNode(t, "lb2", a2, a1, "\n      - {address: 10.0.0.22}")
+	eventually(t, "the mismatch seen on both", func() bool {
+		s1, s2 := n1.d.peerStatus(), n2.d.peerStatus()
+		return s1.HashMismatch && s2.HashMismatch
+	})
+	if st := n1.d.State(); st.ConfigHash == "" || st.Peer == nil || st.Peer.PeerHash == st.ConfigHash {
+		t.Errorf("lb1 state: hash %q peer %+v", st.ConfigHash, st.Peer)
+	}
+}
+
+// withRegistrations adds what the pool still allows, and nothing else.
+func TestWithRegistrations(t *testing.T) {
+	y := fmt.Sprintf(pairConfig, "lb1", "", "/run/x/owned.json", "127.0.0.1:1", "127.0.0.1:2", "/t", "/t")
+	cfg, err := config.Parse("d.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := decisions.Open("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []decisions.Decision{
+		{Kind: decisions.KindRegistration, Target: "web/10.0.0.23:80", Action: decisions.ActionRegister, Weight: 1, Node: "lb1"},
+		{Kind: decisions.KindRegistration, Target: "web/10.0.1.23:80", Action: decisions.ActionRegister, Weight: 1, Node: "lb1"},  // not allowed
+		{Kind: decisions.KindRegistration, Target: "web/10.0.0.24:81", Action: decisions.ActionRegister, Weight: 1, Node: "lb1"},  // wrong port
+		{Kind: decisions.KindRegistration, Target: "web/10.0.0.21:80", Action: decisions.ActionRegister, Weight: 5, Node: "lb1"},  // in the file
+		{Kind: decisions.KindRegistration, Target: "web/10.0.0.25:80", Action: decisions.ActionRegister, Weight: 50, Node: "lb1"}, // over max_weight
+		{Kind: decisions.KindRegistration, Target: "web/10.0.0.26:80", Action: decisions.ActionDeregister, Node: "lb1"},
+	} {
+		if _, err := st.Put(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eff := withRegistrations(cfg, st)
+	var got []string
+	for _, r := range eff.Services[0].RealServers {
+		got = append(got, fmt.Sprintf("%s:%d/%d", r.Addr, r.Port, r.EffectiveWeight()))
+	}
+	if strings.Join(got, " ") != "10.0.0.21:80/1 10.0.0.23:80/1" {
+		t.Errorf("effective real servers = %v", got)
+	}
+	if len(cfg.Services[0].RealServers) != 1 {
+		t.Error("withRegistrations changed the file's configuration")
+	}
+}
