@@ -17,20 +17,26 @@ func (c Change) String() string { return c.What + ": " + c.How }
 type InstanceChange int
 
 const (
-	InstanceSame     InstanceChange = iota // keeps running untouched, in its state
-	InstancePriority                       // only the priority changed: set it live
-	InstanceRestart                        // anything else: stop (handing over), start anew
+	InstanceSame    InstanceChange = iota // keeps running untouched, in its state
+	InstanceLive                          // only priority and VIPs changed: applied live, state kept
+	InstanceRestart                       // anything else: stop (handing over), start anew
 )
 
 // CompareInstance decides how a reload applies new to a running old.
+// Priority and VIPs change live, so a reload that adds a VIP does not make
+// the master hand over; a change of address family, or an instance whose
+// VIPs move through EC2, still restarts.
 func CompareInstance(old, new *Instance) InstanceChange {
 	if reflect.DeepEqual(old, new) {
 		return InstanceSame
 	}
 	o := *old
 	o.Priority = new.Priority
+	if new.EC2 == nil && old.Family() == new.Family() {
+		o.VIPs, o.Addresses = new.VIPs, new.Addresses
+	}
 	if reflect.DeepEqual(&o, new) {
-		return InstancePriority
+		return InstanceLive
 	}
 	return InstanceRestart
 }
@@ -60,8 +66,13 @@ func Diff(old, new *Config) []Change {
 		switch {
 		case !ok:
 			add(what, "added")
-		case CompareInstance(o, n) == InstancePriority:
-			add(what, "priority %d -> %d", o.Priority, n.Priority)
+		case CompareInstance(o, n) == InstanceLive:
+			if o.Priority != n.Priority {
+				add(what, "priority %d -> %d", o.Priority, n.Priority)
+			}
+			if !reflect.DeepEqual(o.VIPs, n.VIPs) {
+				add(what, "vips %v -> %v (applied live: a master stays master)", o.VIPs, n.VIPs)
+			}
 		case CompareInstance(o, n) == InstanceRestart:
 			add(what, "changed: restarted (a master hands over first)")
 		}

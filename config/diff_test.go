@@ -1,6 +1,8 @@
 package config
 
 import (
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,8 +53,18 @@ func TestCompareInstance(t *testing.T) {
 		t.Error("same")
 	}
 	b.Priority = 200
-	if CompareInstance(&a, &b) != InstancePriority {
+	if CompareInstance(&a, &b) != InstanceLive {
 		t.Error("priority only")
+	}
+	b.VIPs = append(slices.Clone(a.VIPs), "10.0.0.101/24")
+	b.Addresses = append(slices.Clone(a.Addresses), netip.MustParsePrefix("10.0.0.101/24"))
+	if CompareInstance(&a, &b) != InstanceLive {
+		t.Error("priority and an added VIP")
+	}
+	c := b
+	c.VIPs, c.Addresses = []string{"fd00::100/64"}, []netip.Prefix{netip.MustParsePrefix("fd00::100/64")}
+	if CompareInstance(&a, &c) != InstanceRestart {
+		t.Error("a VIP of the other family needs a restart")
 	}
 	b.VRID = 9
 	if CompareInstance(&a, &b) != InstanceRestart {

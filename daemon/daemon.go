@@ -57,6 +57,7 @@ type runningInstance struct {
 	in     *vrrp.Instance
 	sock   *socket
 	closer func() error    // the mover's
+	local  *vip.Local      // the local mover (under cloud's, if any)
 	cloud  *cloud.EC2Mover // nil unless the instance moves its VIPs through EC2
 	cancel context.CancelFunc
 	done   chan error
@@ -321,7 +322,7 @@ func (d *Daemon) startInstance(ic config.Instance) error {
 	in := vrrp.NewInstance(icfg, sock.conn, mover)
 	d.mu.Lock()
 	ctx, cancel := context.WithCancel(d.runCtx)
-	ri := &runningInstance{cfg: ic, in: in, sock: sock, closer: closer, cloud: ec2, cancel: cancel, done: make(chan error, 1), prio: ic.Priority, link: up}
+	ri := &runningInstance{cfg: ic, in: in, sock: sock, closer: closer, local: local, cloud: ec2, cancel: cancel, done: make(chan error, 1), prio: ic.Priority, link: up}
 	d.running = append(d.running, ri)
 	d.mu.Unlock()
 	d.updateDispatcher(sock)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"slices"
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
 
@@ -69,6 +71,7 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 	}
 	var start []config.Instance
 	var stop []*runningInstance
+	var errs []error
 	for _, n := range next.Instances {
 		r, ok := byName[n.Name]
 		if !ok {
@@ -77,7 +80,19 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 		}
 		delete(byName, n.Name)
 		switch config.CompareInstance(&r.cfg, &n) {
-		case config.InstancePriority:
+		case config.InstanceLive:
+			if !slices.Equal(r.cfg.Addresses, n.Addresses) {
+				// Addresses first, adverts second: a master never
+				// advertises a VIP it does not hold.
+				if err := r.local.SetAddresses(ctx, n.Addresses); err != nil {
+					errs = append(errs, fmt.Errorf("instance %s: %w", n.Name, err))
+				}
+				addrs := make([]netip.Addr, len(n.Addresses))
+				for i, p := range n.Addresses {
+					addrs[i] = p.Addr()
+				}
+				r.in.SetAddresses(addrs)
+			}
 			d.mu.Lock()
 			r.cfg = n
 			r.prio = 0 // retrack below sets the new priority, tracks applied
@@ -90,7 +105,6 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 	for _, r := range byName {
 		stop = append(stop, r)
 	}
-	var errs []error
 	// Stop before start: a changed instance keeps its VRID on its socket.
 	for _, r := range stop {
 		if err := d.stopInstance(r); err != nil {

@@ -188,6 +188,74 @@ func (l *Local) Present(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// SetAddresses changes the addresses Local manages, as when a reload adds
+// or removes VIPs. While they are held, new ones are added and announced
+// and dropped ones removed; the others stay on the interface throughout,
+// so their traffic carries on.
+func (l *Local) SetAddresses(ctx context.Context, addrs []netip.Prefix) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("set addresses on %s: %w", l.cfg.Interface, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	old := l.cfg.Addresses
+	var dropped []netip.Prefix
+	for _, p := range old {
+		if !slices.Contains(addrs, p) {
+			dropped = append(dropped, p)
+		}
+	}
+	l.cfg.Addresses = slices.Clone(addrs)
+	if !l.held {
+		return nil
+	}
+	link, err := netlink.LinkByName(l.cfg.Interface)
+	if err != nil {
+		return fmt.Errorf("set addresses on %s: %w", l.cfg.Interface, err)
+	}
+	var errs []error
+	if len(dropped) > 0 {
+		// removeAll works on cfg.Addresses: point it at the dropped ones.
+		l.cfg.Addresses = dropped
+		errs = append(errs, l.removeAll(link))
+		l.cfg.Addresses = slices.Clone(addrs)
+	}
+	var added []netip.Addr
+	for _, p := range addrs {
+		if slices.Contains(old, p) {
+			continue
+		}
+		if err := l.add(link, p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		added = append(added, p.Addr())
+	}
+	if len(added) > 0 {
+		l.log.Info("took virtual addresses", "addresses", added)
+	}
+	// Announce the new set (the kept addresses again, harmlessly).
+	l.stopBurst()
+	if l.ann != nil {
+		_ = l.ann.close()
+		l.ann = nil
+	}
+	if len(l.cfg.Addresses) == 0 {
+		return errors.Join(errs...)
+	}
+	ann, err := openAnnouncer(l.cfg.Interface, l.heldAddrs())
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	l.ann = ann
+	errs = append(errs, l.startBurst())
+	l.startRefresh()
+	return errors.Join(errs...)
+}
+
 // heldAddrs returns the configured addresses without prefix lengths.
 func (l *Local) heldAddrs() []netip.Addr {
 	out := make([]netip.Addr, len(l.cfg.Addresses))

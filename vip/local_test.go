@@ -471,3 +471,45 @@ func TestIsOurs(t *testing.T) {
 		}
 	}
 }
+
+// A reload's new VIP is added next to the held ones and a dropped one is
+// removed, without touching the address that stays.
+func TestSetAddresses(t *testing.T) {
+	l := newLab(t, labOptions{})
+	extra := netip.MustParsePrefix("10.0.0.101/24")
+	m := newTestLocal(t, Config{Addresses: []netip.Prefix{vip4}})
+	// Not held: only remembered.
+	if err := l.inDut(func() error { return m.SetAddresses(context.Background(), []netip.Prefix{vip4, extra}) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.findAddr(extra.Addr()); ok {
+		t.Fatalf("%s added while not held", extra)
+	}
+	if err := l.take(m); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []netip.Prefix{vip4, extra} {
+		if _, ok := l.findAddr(p.Addr()); !ok {
+			t.Fatalf("after Take: %s missing", p)
+		}
+	}
+	if err := l.inDut(func() error { return m.SetAddresses(context.Background(), []netip.Prefix{extra, vip6}) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.findAddr(vip4.Addr()); ok {
+		t.Errorf("dropped %s still present", vip4)
+	}
+	for _, p := range []netip.Prefix{extra, vip6} {
+		if _, ok := l.findAddr(p.Addr()); !ok {
+			t.Errorf("after SetAddresses: %s missing", p)
+		}
+	}
+	if err := l.release(m); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []netip.Prefix{vip4, extra, vip6} {
+		if _, ok := l.findAddr(p.Addr()); ok {
+			t.Errorf("after Release: %s still present", p)
+		}
+	}
+}

@@ -108,6 +108,7 @@ type Instance struct {
 	inbox  chan Received
 	linkCh chan bool
 	prioCh chan uint8
+	addrCh chan []netip.Addr
 	reqCh  chan request
 
 	sent, recv atomic.Uint64
@@ -145,6 +146,7 @@ func NewInstance(cfg InstanceConfig, send Sender, mover Mover) *Instance {
 		inbox:  make(chan Received, inboxSize),
 		linkCh: make(chan bool, 1),
 		prioCh: make(chan uint8, 1),
+		addrCh: make(chan []netip.Addr, 1),
 		reqCh:  make(chan request),
 		drops:  map[DropReason]uint64{},
 	}
@@ -221,6 +223,11 @@ func (in *Instance) SetLink(up bool) { latest(in.linkCh, up) }
 
 // SetPriority changes the priority at run time (check tracking).
 func (in *Instance) SetPriority(p uint8) { latest(in.prioCh, p) }
+
+// SetAddresses changes the VIPs the adverts carry (a reload added or
+// removed some); the state is kept. Moving the addresses themselves is the
+// mover's business.
+func (in *Instance) SetAddresses(a []netip.Addr) { latest(in.addrCh, slices.Clone(a)) }
 
 // latest puts v in a one-slot channel, replacing any value not yet taken.
 func latest[T any](ch chan T, v T) {
@@ -342,6 +349,9 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 			}
 		case p := <-in.prioCh:
 			acts = in.m.SetPriority(in.clock.Now(), p)
+		case a := <-in.addrCh:
+			in.cfg.Addresses = a
+			in.log.Info("advertised addresses changed", "addresses", a)
 		case r := <-in.reqCh:
 			var err error
 			switch {

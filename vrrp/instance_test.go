@@ -368,3 +368,60 @@ func TestInstanceRestartKeepsHeldVIPs(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// lastAdvert keeps the last advert an instance sent.
+type lastAdvert struct {
+	mu  sync.Mutex
+	src netip.Addr
+	b   []byte
+}
+
+func (l *lastAdvert) Source() netip.Addr { return l.src }
+
+func (l *lastAdvert) WriteTo(b []byte, _ netip.Addr) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = slices.Clone(b)
+	return nil
+}
+
+func (l *lastAdvert) get() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b
+}
+
+// A master told of new VIPs carries them in its next adverts and stays
+// master: a reload that adds a VIP does not re-elect.
+func TestInstanceSetAddresses(t *testing.T) {
+	la := &lastAdvert{src: netip.MustParseAddr("10.0.0.11")}
+	ev := &eventLog{}
+	mv := &logMover{name: "a", log: ev}
+	vip1, vip2 := netip.MustParseAddr("10.0.0.100"), netip.MustParseAddr("10.0.0.101")
+	in := NewInstance(InstanceConfig{
+		Name: "a", VRID: 7,
+		Machine:   MachineConfig{Version: V3, Priority: 150, Interval: 20 * time.Millisecond, Preempt: true},
+		Addresses: []netip.Addr{vip1},
+		Group:     netip.MustParseAddr("224.0.0.18"),
+		Logger:    quietLog(),
+	}, la, mv)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, true) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, "master", func() bool { return in.Stats().State == StateMaster })
+	transitions := in.Stats().Transitions
+	in.SetAddresses([]netip.Addr{vip1, vip2})
+	want := []netip.Addr{vip1, vip2}
+	eventually(t, "adverts with both VIPs", func() bool {
+		b := la.get()
+		if b == nil {
+			return false
+		}
+		p, err := Parse(b, la.src, netip.MustParseAddr("224.0.0.18"))
+		return err == nil && slices.Equal(p.Addresses, want)
+	})
+	if s := in.Stats(); s.State != StateMaster || s.Transitions != transitions {
+		t.Errorf("after SetAddresses: %s with %d transitions, want MASTER with %d", s.State, s.Transitions, transitions)
+	}
+}
