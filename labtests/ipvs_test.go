@@ -249,6 +249,8 @@ var writeRE = regexp.MustCompile(`ipvs: (created|updated|deleted|draining|repair
 // TestAdoption: lb1's director is killed (SIGKILL) and started again with
 // the same configuration. It must adopt the kernel's table as is: same
 // rules, counters not reset, no write in its log.
+// TestAdoption: kill -9 of the master's daemon; lb2 takes over, and the
+// restarted daemon adopts the kernel table without a write and preempts.
 func TestAdoption(t *testing.T) {
 	res := Run(t, AdoptPlan(name(t), IPVSParams(lp.Director)))
 	before, after := execOut(t, res, LabelRulesBefore), execOut(t, res, LabelRulesAfter)
@@ -275,7 +277,14 @@ func TestAdoption(t *testing.T) {
 	}
 	run, _ := res.ProbeOf(LabelProbe)
 	kill, _ := res.Step(LabelFail)
+	took, _ := res.Step(LabelTakeover)
+	restart, _ := res.Step(LabelRecover)
+	t.Logf("lb2 took over %v after the kill", took.End.Sub(kill.Start).Round(time.Millisecond))
 	t.Logf("client across kill and restart: %s", run.Between(kill.Start, time.Time{}).Stats())
+	// While lb2 is master, the client is served through it.
+	if st := run.Between(took.End.Add(500*time.Millisecond), restart.Start).Stats(); st.Failed != 0 || st.Total < 50 {
+		t.Errorf("with lb2 master after lb1's kill -9 the client saw %s, want no failures", st)
+	}
 	steady := run.Between(run.Stop.Add(-SteadyWindow), time.Time{}).Stats()
 	if steady.Failed != 0 || steady.Total < 10 {
 		t.Errorf("after the restart the client saw %s, want no failures", steady)

@@ -216,8 +216,9 @@ func DrainPlan(name string, p Params) Plan {
 }
 
 // AdoptPlan kills lb1's director (SIGKILL: the table stays in the kernel)
-// under client traffic and starts it again with the same configuration:
-// the new daemon must adopt the table without a single write.
+// under client traffic, lets lb2 take over and serve for a while, and
+// starts lb1 again with the same configuration: the new daemon must adopt
+// the table without a single write, and take the VIP back.
 func AdoptPlan(name string, p Params) Plan {
 	steps := ipvsStart(p)
 	steps = append(steps,
@@ -228,9 +229,10 @@ func AdoptPlan(name string, p Params) Plan {
 		ipvsadm(lp.LB1, "-Sn").As(LabelRulesBefore),
 		ipvsadm(lp.LB1, "-Ln", "--stats", "--exact").As(LabelStatsBefore),
 		lp.Signal(lp.LB1, "KILL").As(LabelFail),
-		lp.Restart(lp.LB1).As(LabelRecover),
-		// lb2 may have taken over in the meantime; lb1 preempts it.
+		lp.WaitVIP(lp.LB2, takeoverTimeout(p)).As(LabelTakeover),
 		lp.Sleep(2*time.Second),
+		lp.Restart(lp.LB1).As(LabelRecover),
+		// lb1 comes back holding its table and preempts lb2.
 		lp.WaitNoVIP(lp.LB2, electTimeout(p)),
 		lp.WaitVIP(lp.LB1, takeoverTimeout(p)).As(LabelBack),
 		lp.Sleep(time.Second),

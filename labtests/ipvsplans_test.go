@@ -23,7 +23,7 @@ func TestIPVSPlans(t *testing.T) {
 		{DSRPlan("dsr", p), []string{LabelIPVSReady, LabelProbe, LabelStats, LabelCounters}},
 		{DriftPlan("drift", p), []string{LabelIPVSReady, LabelClear, LabelRepairClear, LabelDelete, LabelRepairDel, LabelProbe}},
 		{DrainPlan("drain", p), []string{LabelIPVSReady, LabelOpen, LabelRecover, LabelBack, LabelDrained, LabelHeld, LabelCheck, LabelConns, LabelDeleted, LabelProbe}},
-		{AdoptPlan("adopt", p), []string{LabelIPVSReady, LabelRulesBefore, LabelStatsBefore, LabelFail, LabelRecover, LabelBack, LabelRulesAfter, LabelStatsAfter, LabelProbe}},
+		{AdoptPlan("adopt", p), []string{LabelIPVSReady, LabelRulesBefore, LabelStatsBefore, LabelFail, LabelTakeover, LabelRecover, LabelBack, LabelRulesAfter, LabelStatsAfter, LabelProbe}},
 		{SyncPlan("sync", p, true), []string{LabelIPVSReady, LabelOpen, LabelSynced, LabelFail, LabelTakeover, LabelConns}},
 		{DemoPlan(DemoParams(lp.Director)), []string{LabelElected, "steady", LabelFail, LabelTakeover, "failover", LabelRecover, "return"}},
 	} {
