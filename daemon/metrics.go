@@ -104,6 +104,14 @@ var (
 		"1 while a real server's checks pass, 0 while they fail (absent before the first result).", []string{"service", "real_server"}, nil)
 	descQuorum = prometheus.NewDesc("director_service_quorum_lost",
 		"1 while a service is below its quorum (the sorry server is in).", []string{"service"}, nil)
+	descPeerMatch = prometheus.NewDesc("director_peer_config_match",
+		"1 while the peer's configuration hash equals ours, 0 while it differs (absent before the peer is heard).", nil, nil)
+	descPeerContact = prometheus.NewDesc("director_peer_last_contact_timestamp_seconds",
+		"When the peer was last heard, either direction.", nil, nil)
+	descPeerSyncs = prometheus.NewDesc("director_peer_syncs_total",
+		"Syncs with the peer by result: ok and failed (sent by us), received.", []string{"result"}, nil)
+	descRegistered = prometheus.NewDesc("director_registered_real_servers",
+		"Real servers that registered themselves, per service.", []string{"service"}, nil)
 )
 
 var vrrpStates = []string{"INIT", "BACKUP", "MASTER", "FAULT", "STOPPED"}
@@ -113,7 +121,8 @@ var vrrpStates = []string{"INIT", "BACKUP", "MASTER", "FAULT", "STOPPED"}
 type stateCollector struct{ d *Daemon }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descPriority, descTransitions, descSent, descRecv, descDrops, descWeight, descHealth, descQuorum} {
+	for _, d := range []*prometheus.Desc{descState, descPriority, descTransitions, descSent, descRecv, descDrops, descWeight, descHealth, descQuorum,
+		descPeerMatch, descPeerContact, descPeerSyncs, descRegistered} {
 		ch <- d
 	}
 }
@@ -136,8 +145,26 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(n), in.Name, r)
 		}
 	}
+	if p := st.Peer; p != nil {
+		if p.PeerHash != "" {
+			ch <- prometheus.MustNewConstMetric(descPeerMatch, prometheus.GaugeValue, b2f(!p.HashMismatch))
+		}
+		if !p.LastContact.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descPeerContact, prometheus.GaugeValue, float64(p.LastContact.UnixNano())/1e9)
+		}
+		ch <- prometheus.MustNewConstMetric(descPeerSyncs, prometheus.CounterValue, float64(p.Contacts), "ok")
+		ch <- prometheus.MustNewConstMetric(descPeerSyncs, prometheus.CounterValue, float64(p.Failures), "failed")
+		ch <- prometheus.MustNewConstMetric(descPeerSyncs, prometheus.CounterValue, float64(p.Received), "received")
+	}
 	for _, s := range st.Services {
 		ch <- prometheus.MustNewConstMetric(descQuorum, prometheus.GaugeValue, b2f(s.QuorumLost), s.Name)
+		registered := 0
+		for _, r := range s.RealServers {
+			if r.Registered {
+				registered++
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(descRegistered, prometheus.GaugeValue, float64(registered), s.Name)
 		for _, r := range s.RealServers {
 			if r.Health == "up" || r.Health == "down" {
 				ch <- prometheus.MustNewConstMetric(descHealth, prometheus.GaugeValue, b2f(r.Health == "up"), s.Name, r.Address)

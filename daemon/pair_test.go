@@ -197,6 +197,22 @@ func TestPairConfigMismatch(t *testing.T) {
 	if st := n1.d.State(); st.ConfigHash == "" || st.Peer == nil || st.Peer.PeerHash == st.ConfigHash {
 		t.Errorf("lb1 state: hash %q peer %+v", st.ConfigHash, st.Peer)
 	}
+	mfs, err := newMetrics(n1.d).reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "director_peer_config_match" {
+			found = true
+			if v := mf.GetMetric()[0].GetGauge().GetValue(); v != 0 {
+				t.Errorf("director_peer_config_match = %v, want 0", v)
+			}
+		}
+	}
+	if !found {
+		t.Error("no director_peer_config_match metric")
+	}
 }
 
 // withRegistrations adds what the pool still allows, and nothing else.
