@@ -83,3 +83,18 @@ node: lb1
 		t.Error("a different real server left the pair hash unchanged")
 	}
 }
+
+// The example pair's files differ only where a pair may differ.
+func TestExamplePairHash(t *testing.T) {
+	var hashes []string
+	for _, f := range []string{"../configs/dsr-lb1.yaml", "../configs/dsr-lb2.yaml"} {
+		cfg, err := Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, PairHash(cfg))
+	}
+	if hashes[0] != hashes[1] {
+		t.Error("configs/dsr-lb1.yaml and dsr-lb2.yaml hash differently: the peer check would report them")
+	}
+}
