@@ -96,6 +96,10 @@ func followedInstance(cfg *config.Config, s *config.Service) string {
 // drainPoll is how often draining real servers are checked for connections.
 const drainPoll = time.Second
 
+// tombstoneTTL is how long a withdrawn decision (enable, deregister) is
+// remembered; pruned at start.
+const tombstoneTTL = 7 * 24 * time.Hour
+
 // dataplane keeps the kernel's IPVS table and sync daemon in step with the
 // configuration and with VRRP mastership. It runs on its own goroutine so
 // that kernel calls never hold up VRRP.
@@ -186,6 +190,13 @@ func newDataplane(cfg *config.Config, k ipvs.Kernel, sc *syncd.Client, log *slog
 	}
 	if dp.store, err = decisions.Open(overridesFile(cfg.IPVS.StateFile), nil); err != nil {
 		return nil, fmt.Errorf("runtime decisions: %w", err)
+	}
+	// Withdrawn decisions are kept so that the peer cannot bring back what
+	// they withdrew; a week covers any peer that is still in touch.
+	if n, err := dp.store.Prune(tombstoneTTL); err != nil {
+		log.Warn("runtime decisions: prune withdrawn ones", "err", err)
+	} else if n > 0 {
+		log.Info("runtime decisions: dropped old withdrawn ones", "count", n)
 	}
 	var live []string
 	for _, d := range dp.store.Snapshot() {
