@@ -25,6 +25,7 @@ func TestIPVSPlans(t *testing.T) {
 		{DrainPlan("drain", p), []string{LabelIPVSReady, LabelOpen, LabelRecover, LabelBack, LabelDrained, LabelHeld, LabelCheck, LabelConns, LabelDeleted, LabelProbe}},
 		{AdoptPlan("adopt", p), []string{LabelIPVSReady, LabelRulesBefore, LabelStatsBefore, LabelFail, LabelTakeover, LabelRecover, LabelBack, LabelRulesAfter, LabelStatsAfter, LabelProbe}},
 		{SyncPlan("sync", p, true), []string{LabelIPVSReady, LabelOpen, LabelSynced, LabelFail, LabelTakeover, LabelConns}},
+		{PairPlan("pair", PairParams()), []string{LabelIPVSReady, LabelPaired, LabelRegWrong, LabelRegister, LabelRegOnLB2, LabelDrainLB1, LabelDrainOnLB2, LabelFail, LabelTakeover, LabelProbe, LabelPairState}},
 		{DemoPlan(DemoParams(lp.Director)), []string{LabelElected, "steady", LabelFail, LabelTakeover, "failover", LabelRecover, "return"}},
 	} {
 		if err := c.plan.Validate(); err != nil {

@@ -55,6 +55,7 @@ var handlers = map[labplan.StepKind]handler{
 	labplan.KindConnsClose:    stepConnsClose,
 	labplan.KindServe:         stepServe,
 	labplan.KindDNSQuery:      stepDNSQuery,
+	labplan.KindSampleProc:    stepSampleProc,
 }
 
 func (r *runner) startDaemon(node string) error {
@@ -62,9 +63,11 @@ func (r *runner) startDaemon(node string) error {
 	if !ok {
 		return fmt.Errorf("no node %q in plan", node)
 	}
-	if c, ok := r.configs[node]; ok {
-		n.Config = c
+	live, err := r.writeLiveConfig(n)
+	if err != nil {
+		return err
 	}
+	n.Config = live
 	argv, err := labplan.DaemonArgv(n, r.plan.Paths)
 	if err != nil {
 		return err
@@ -122,6 +125,9 @@ func stepSignal(_ context.Context, r *runner, s labplan.Step, _ *labplan.StepRes
 		// The whole group: keepalived's children would otherwise shut
 		// down cleanly when their parent dies.
 		return p.signal(syscall.SIGKILL, true)
+	case "HUP":
+		// Reload: the daemon re-reads its live configuration file.
+		return p.signal(syscall.SIGHUP, false)
 	}
 	return fmt.Errorf("unsupported signal %q", s.Signal)
 }
@@ -210,17 +216,21 @@ func stepHealPartition(ctx context.Context, _ *runner, _ labplan.Step, _ *labpla
 	return err
 }
 
+// argv is a plan's command line as the guest runs it: the director
+// binary is not on the guest's PATH, and plans name it "director".
+func (r *runner) argv(argv []string) []string {
+	if len(argv) > 0 && argv[0] == "director" && r.plan.Paths.DirectorBin != "" {
+		return append([]string{r.plan.Paths.DirectorBin}, argv[1:]...)
+	}
+	return argv
+}
+
 func stepExec(ctx context.Context, r *runner, s labplan.Step, sr *labplan.StepResult) error {
 	d := s.Duration.D()
 	if d == 0 {
 		d = 10 * time.Second
 	}
-	argv := s.Argv
-	if argv[0] == "director" && r.plan.Paths.DirectorBin != "" {
-		// The binary is not on the guest's PATH; plans name it "director".
-		argv = append([]string{r.plan.Paths.DirectorBin}, argv[1:]...)
-	}
-	out, err := execIn(ctx, s.Node, argv, d)
+	out, err := execIn(ctx, s.Node, r.argv(s.Argv), d)
 	sr.Exec = out
 	// Shown on the console too: exec steps are how the demo and the
 	// tests show state (addresses, ipvsadm -Ln, director status).
@@ -274,7 +284,9 @@ func stepUseConfig(_ context.Context, r *runner, s labplan.Step, _ *labplan.Step
 		return fmt.Errorf("%s has no configuration variant %q", s.Node, s.Variant)
 	}
 	r.configs[s.Node] = c
-	return nil
+	// A running daemon reads the new file at its next reload.
+	_, err := r.writeLiveConfig(n)
+	return err
 }
 
 // stepWaitExec polls a command until its output matches (or, Absent,
@@ -288,7 +300,7 @@ func stepWaitExec(ctx context.Context, r *runner, s labplan.Step, sr *labplan.St
 	}
 	deadline := time.Now().Add(s.Duration.D())
 	for {
-		out, err := execIn(ctx, s.Node, s.Argv, 5*time.Second)
+		out, err := execIn(ctx, s.Node, r.argv(s.Argv), 5*time.Second)
 		sr.Exec = out
 		if err == nil && re.MatchString(out.Stdout) != s.Absent {
 			return nil

@@ -58,9 +58,16 @@ func KeepalivedConfig(p Params, node string) (string, error) {
 	if p.Unicast {
 		fmt.Fprintf(&b, "    unicast_src_ip %s\n    unicast_peer {\n        %s\n    }\n", self, other)
 	}
-	fmt.Fprintf(&b, "    virtual_ipaddress {\n        %s dev eth0\n    }\n}\n", VIP4)
+	b.WriteString("    virtual_ipaddress {\n")
+	for _, vip := range p.InstanceVIPs() {
+		fmt.Fprintf(&b, "        %s dev eth0\n", vip)
+	}
+	b.WriteString("    }\n}\n")
 	if p.IPVS != nil {
 		keepalivedIPVS(&b, p.IPVS)
+	}
+	if p.Idle != nil {
+		keepalivedIdle(&b, p.Idle)
 	}
 	return b.String(), nil
 }
@@ -80,12 +87,15 @@ func DirectorConfig(p Params, node string) (string, error) {
 	if p.Unicast {
 		fmt.Fprintf(&b, "    unicast:\n      source: %s\n      peers: [%s]\n", self, other)
 	}
-	fmt.Fprintf(&b, "    vips: [%s]\n", VIP4)
+	fmt.Fprintf(&b, "    vips: [%s]\n", strings.Join(p.InstanceVIPs(), ", "))
 	if p.EC2 {
 		directorEC2(&b, node)
 	}
 	if p.IPVS != nil {
 		directorIPVS(&b, p.IPVS, node)
+	}
+	if p.Idle != nil {
+		directorIdle(&b, p.Idle, node)
 	}
 	return b.String(), nil
 }

@@ -39,6 +39,14 @@ type IPVS struct {
 	Quorum      int  `json:"quorum,omitempty"`
 	// DNS adds a UDP service on VIP:DNSPort over the same real servers.
 	DNS bool `json:"dns,omitempty"`
+	// Weights are real servers' weights by host name (1 when absent).
+	Weights map[string]int `json:"weights,omitempty"`
+	// Pair gives the directors the pair API (peer sync, registrations
+	// into the HTTP service from the segment).
+	Pair bool `json:"pair,omitempty"`
+	// ExtraVIPs are further IPv4 addresses of the VRRP instance, each
+	// with an HTTP service over the same real servers (reload plans add one).
+	ExtraVIPs []string `json:"extra_vips,omitempty"`
 }
 
 // SyncID is the sync daemon id of the lab's pair.
@@ -83,6 +91,7 @@ func (v *IPVS) Validate() error {
 	if v.ResyncInterval < 0 || v.DrainTimeout < 0 {
 		errs = append(errs, errors.New("ipvs: negative interval"))
 	}
+	errs = append(errs, v.validateReload()...)
 	return errors.Join(errs...)
 }
 
@@ -118,6 +127,10 @@ func directorIPVS(b *strings.Builder, v *IPVS, node string) {
 			if v.Checks != nil {
 				v.Checks.director(b, "http", "        http: {path: /, status: [\"200\"]}\n")
 			}
+			if v.Pair {
+				h, _ := HostByName(LB1)
+				fmt.Fprintf(b, "    registration: {allowed: [%s]}\n", h.IPv4.Masked())
+			}
 		}
 		v.directorRealServers(b)
 	}
@@ -129,6 +142,14 @@ func directorIPVS(b *strings.Builder, v *IPVS, node string) {
 		}
 		v.directorRealServers(b)
 	}
+	for i, vip := range v.ExtraVIPs {
+		fmt.Fprintf(b, "  - name: %s\n    vip: %s\n    port: %d\n    protocol: tcp\n", ExtraServiceName(i), vip, HTTPPort)
+		fmt.Fprintf(b, "    scheduler: %s\n    forwarding: dr\n", v.scheduler())
+		v.directorRealServers(b)
+	}
+	if v.Pair {
+		directorPair(b, node)
+	}
 }
 
 // DNSName is the name the lab's DNS servers are asked for; they answer
@@ -139,6 +160,10 @@ func (v *IPVS) directorRealServers(b *strings.Builder) {
 	b.WriteString("    real_servers:\n")
 	for _, rs := range v.realServers() {
 		h, _ := HostByName(rs)
+		if w, ok := v.Weights[rs]; ok {
+			fmt.Fprintf(b, "      - {address: %s, weight: %d}\n", h.IPv4.Addr(), w)
+			continue
+		}
 		fmt.Fprintf(b, "      - {address: %s}\n", h.IPv4.Addr())
 	}
 }
@@ -157,7 +182,7 @@ func keepalivedIPVS(b *strings.Builder, v *IPVS) {
 		}
 		for _, rs := range v.realServers() {
 			h, _ := HostByName(rs)
-			fmt.Fprintf(b, "    real_server %s %d {\n        weight 1\n", h.IPv4.Addr(), s.Port)
+			fmt.Fprintf(b, "    real_server %s %d {\n        weight %d\n", h.IPv4.Addr(), s.Port, v.weight(rs))
 			if checked {
 				v.Checks.keepalived(b)
 			}
@@ -165,6 +190,7 @@ func keepalivedIPVS(b *strings.Builder, v *IPVS) {
 		}
 		b.WriteString("}\n")
 	}
+	v.keepalivedExtraVIPs(b)
 }
 
 // DNSPort is the UDP service of IPVS.DNS.

@@ -202,7 +202,7 @@ func TestParamsValidate(t *testing.T) {
 
 func TestPlanValidate(t *testing.T) {
 	p := Plan{Params: DefaultParams(Keepalived), Steps: []Step{
-		Start(LB1), Signal(LB1, "HUP"), Cut("nobody"), Exec(""), {Kind: "dance"}, WaitVIP(RS1, time.Second),
+		Start(LB1), Signal(LB1, "USR1"), Cut("nobody"), Exec(""), {Kind: "dance"}, WaitVIP(RS1, time.Second),
 	}}
 	err := p.Validate()
 	if err == nil {

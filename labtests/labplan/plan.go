@@ -61,6 +61,9 @@ type Params struct {
 	// EC2 gives each director instance an ec2 block pointing at the fake
 	// EC2 region in host AWS, which the guest then runs.
 	EC2 bool `json:"ec2,omitempty"`
+	// Idle, when set, gives both nodes the idle-footprint services
+	// instead of IPVS's (see Idle).
+	Idle *Idle `json:"idle,omitempty"`
 }
 
 // DefaultParams is VRRPv3 every 100 ms over multicast, lb1 at priority 150
@@ -95,6 +98,14 @@ func (p Params) Validate() error {
 	if p.IPVS != nil {
 		if err := p.IPVS.Validate(); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if p.Idle != nil {
+		if err := p.Idle.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if p.IPVS != nil {
+			errs = append(errs, errors.New("idle and ipvs are exclusive"))
 		}
 	}
 	if p.EC2 && !p.Unicast {
@@ -221,7 +232,7 @@ type StepKind string
 const (
 	KindStart         StepKind = "start"          // start Node's daemon
 	KindRestart       StepKind = "restart"        // stop Node's daemon if running, start it again
-	KindSignal        StepKind = "signal"         // send Signal (TERM or KILL) to Node's daemon
+	KindSignal        StepKind = "signal"         // send Signal (TERM, KILL or HUP) to Node's daemon
 	KindWaitExit      StepKind = "wait_exit"      // wait up to Duration for Node's daemon to exit
 	KindWaitVIP       StepKind = "wait_vip"       // wait up to Duration until Node's eth0 holds the VIP
 	KindWaitNoVIP     StepKind = "wait_no_vip"    // wait up to Duration until Node's eth0 lost the VIP
@@ -234,7 +245,7 @@ const (
 	KindHealPartition StepKind = "heal_partition" // undo partition
 	KindExec          StepKind = "exec"           // run Argv in Node's namespace ("" = guest root)
 	KindSay           StepKind = "say"            // print Text on the console
-	KindUseConfig     StepKind = "use_config"     // Node's next (re)start uses configuration Variant
+	KindUseConfig     StepKind = "use_config"     // Node's next (re)start or reload (HUP) uses configuration Variant
 	KindWaitExec      StepKind = "wait_exec"      // run Argv in Node every 100 ms until its output matches Match (or, Absent, stops matching), up to Duration
 	KindStatus        StepKind = "status"         // show Node's IPVS table: "director status Argv" when available, else "ipvsadm Argv"
 	KindConnsOpen     StepKind = "conns_open"     // open Count long-lived connections from the client to VIP:EchoPort; Interval > 0 streams a message every Interval
@@ -242,6 +253,7 @@ const (
 	KindConnsClose    StepKind = "conns_close"    // close the connections and keep their record
 	KindServe         StepKind = "serve"          // set real server Node's HTTP server to Mode (ServeUp, ...)
 	KindDNSQuery      StepKind = "dns_query"      // send Count A queries from the client to VIP:DNSPort, one every Interval; stdout lists the answers
+	KindSampleProc    StepKind = "sample_proc"    // sample Node's daemon processes for Duration; stdout is a ProcSample in JSON
 )
 
 // HTTP server modes of a real server (serve steps).
@@ -326,7 +338,8 @@ func (s Step) String() string {
 func Start(node string) Step   { return Step{Kind: KindStart, Node: node} }
 func Restart(node string) Step { return Step{Kind: KindRestart, Node: node} }
 
-// Signal sends sig ("TERM" or "KILL") to node's daemon. KILL goes to the
+// Signal sends sig ("TERM", "KILL" or "HUP") to node's daemon; HUP makes
+// it reload its configuration file (see UseConfig). KILL goes to the
 // daemon's whole process group, so that a forking daemon such as keepalived
 // really crashes instead of its children shutting down cleanly.
 func Signal(node, sig string) Step { return Step{Kind: KindSignal, Node: node, Signal: sig} }
@@ -351,7 +364,9 @@ func Exec(node string, argv ...string) Step {
 }
 func Say(text string) Step { return Step{Kind: KindSay, Text: text} }
 
-// UseConfig makes node's next start or restart use configuration variant.
+// UseConfig makes node's next start, restart or reload (signal HUP) use
+// configuration variant: the daemon always runs on a live copy of its
+// selected configuration, which this step rewrites.
 func UseConfig(node, variant string) Step {
 	return Step{Kind: KindUseConfig, Node: node, Variant: variant}
 }
@@ -429,8 +444,8 @@ func (p Plan) Validate() error {
 			if !lbs[s.Node] {
 				bad("node %q is not a load balancer", s.Node)
 			}
-			if s.Signal != "TERM" && s.Signal != "KILL" {
-				bad("signal %q: want TERM or KILL", s.Signal)
+			if s.Signal != "TERM" && s.Signal != "KILL" && s.Signal != "HUP" {
+				bad("signal %q: want TERM, KILL or HUP", s.Signal)
 			}
 		case KindCut, KindHeal:
 			if _, ok := HostByName(s.Node); !ok {
@@ -485,6 +500,10 @@ func (p Plan) Validate() error {
 		case KindDNSQuery:
 			if s.Count < 1 || s.Interval < 0 {
 				bad("count %d interval %v: want at least one query", s.Count, s.Interval)
+			}
+		case KindSampleProc:
+			if !lbs[s.Node] || s.Duration <= 0 {
+				bad("node %q duration %v: want a load balancer and a duration", s.Node, s.Duration)
 			}
 		case KindSleep, KindProbeStart, KindProbeStop, KindPartition, KindHealPartition, KindSay,
 			KindConnsCheck, KindConnsClose:

@@ -1,0 +1,30 @@
+package labplan
+
+import (
+	"testing"
+
+	"github.com/director-lb/director/config"
+)
+
+// The pair settings the lab gives director are ones it accepts, pointing
+// each node at the other.
+func TestDirectorPairConfig(t *testing.T) {
+	p := DefaultParams(Director)
+	p.IPVS = &IPVS{Pair: true}
+	for _, node := range []string{LB1, LB2} {
+		body, err := DirectorConfig(p, node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Parse(node+".director.yaml", []byte(body))
+		if err != nil {
+			t.Fatalf("%v\n%s", err, body)
+		}
+		if cfg.Node != node || cfg.API.Listen != APIAddr(node) || cfg.API.Peer != APIAddr(peer(node)) || cfg.API.PeerTokenFile != TokenFile(node, "peer") {
+			t.Errorf("%s: node %q api %+v", node, cfg.Node, cfg.API)
+		}
+		if r := cfg.Services[0].Registration; r == nil || len(r.Prefixes) != 1 || r.Prefixes[0].String() != "10.0.0.0/24" {
+			t.Errorf("%s: http registration %+v", node, r)
+		}
+	}
+}
