@@ -9,11 +9,14 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // EC2API is the part of *ec2.Client the mover uses.
@@ -47,6 +50,9 @@ type Options struct {
 	// InterfaceMAC finds a local interface's MAC address; nil uses
 	// net.InterfaceByName.
 	InterfaceMAC func(name string) (net.HardwareAddr, error)
+	// ObserveCall, if set, hears of every EC2 API call: its operation
+	// name, how long it took and its error (metrics).
+	ObserveCall func(op string, took time.Duration, err error)
 }
 
 // Identity is what the mover knows about where it runs.
@@ -99,6 +105,9 @@ func New(ctx context.Context, cfg EC2Config, local Mover, opt Options) (*EC2Move
 	client := ec2.NewFromConfig(awsCfg, func(o *ec2.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		if opt.ObserveCall != nil {
+			o.APIOptions = append(o.APIOptions, observeCalls(opt.ObserveCall))
 		}
 	})
 	return NewWithClients(cfg, id, client, meta, local, opt.Logger)
@@ -202,4 +211,18 @@ func parseAddrList(s string) map[netip.Addr]bool {
 		}
 	}
 	return out
+}
+
+// observeCalls times each EC2 operation from the start of the SDK's
+// handler stack, so the figure includes signing and the HTTP round trip.
+func observeCalls(observe func(op string, took time.Duration, err error)) func(*middleware.Stack) error {
+	return func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("DirectorObserveCall",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				start := time.Now()
+				out, md, err := next.HandleInitialize(ctx, in)
+				observe(awsmiddleware.GetOperationName(ctx), time.Since(start), err)
+				return out, md, err
+			}), middleware.Before)
+	}
 }

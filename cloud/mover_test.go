@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 
 	"github.com/director-lb/director/cloud/ec2fake"
@@ -557,5 +559,39 @@ func TestClassify(t *testing.T) {
 		if got, _ := Classify(tc.ctx, tc.err); got != tc.want {
 			t.Errorf("%v: %s, want %s", tc.err, got, tc.want)
 		}
+	}
+}
+
+// ObserveCall hears each EC2 operation with its name, duration and error.
+func TestObserveCalls(t *testing.T) {
+	r := newRegion(t, ec2fake.Options{MinLatency: 5 * time.Millisecond, MaxLatency: 10 * time.Millisecond})
+	cfg := fastConfig()
+	cfg.Endpoint = r.api.URL
+	cfg.IMDSEndpoint = r.imds[nodeA.instance].URL
+	var mu sync.Mutex
+	calls := map[string][]time.Duration{}
+	m, err := New(context.Background(), cfg, nil, Options{
+		Logger:      testLogger(t),
+		Credentials: credentials.NewStaticCredentialsProvider(nodeA.key, "secret", ""),
+		ObserveCall: func(op string, took time.Duration, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				calls[op] = append(calls[op], took)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Take(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	a := calls["AssignPrivateIpAddresses"]
+	if len(a) == 0 || a[0] < 5*time.Millisecond {
+		t.Errorf("observed calls %v: want AssignPrivateIpAddresses taking at least the fake's 5ms", calls)
 	}
 }

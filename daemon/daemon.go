@@ -47,6 +47,9 @@ type Daemon struct {
 	eff      *config.Config
 	pairHash string
 	api      *apiServer
+	// ec2Call, if set (metrics on), observes EC2 API calls; set by Run
+	// before any instance starts.
+	ec2Call func(op string, took time.Duration, err error)
 
 	runCtx context.Context // set by Run; instances started by a reload use it
 }
@@ -236,6 +239,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	if addr := d.cfg.Metrics.Listen; addr != "" {
 		m := newMetrics(d)
+		d.ec2Call = m.ec2Call
 		if d.dp != nil {
 			d.dp.onPass = m.observe
 			f := m.checkResult
@@ -305,7 +309,7 @@ func (d *Daemon) startInstance(ic config.Instance) error {
 		// The EC2 mover wraps the local one: the VIP must be on the
 		// interface too, so that IPVS receives its packets.
 		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		ec2, err = cloud.New(dctx, ic.EC2.Cloud, local, cloud.Options{Logger: d.log.With("instance", ic.Name, "part", "ec2")})
+		ec2, err = cloud.New(dctx, ic.EC2.Cloud, local, cloud.Options{Logger: d.log.With("instance", ic.Name, "part", "ec2"), ObserveCall: d.ec2Call})
 		cancel()
 		if err != nil {
 			local.Close()

@@ -26,6 +26,8 @@ type metrics struct {
 	ipvsWrites       *prometheus.CounterVec
 	checkSeconds     prometheus.Histogram
 	checkResults     *prometheus.CounterVec
+	ec2Seconds       *prometheus.HistogramVec
+	ec2Errors        *prometheus.CounterVec
 }
 
 func newMetrics(d *Daemon) *metrics {
@@ -54,7 +56,16 @@ func newMetrics(d *Daemon) *metrics {
 		Name: "director_check_results_total",
 		Help: "Health-check attempts by result (ok, fail, timeout).",
 	}, []string{"result"})
-	m.reg.MustRegister(m.checkSeconds, m.checkResults, m.reconcileSeconds, m.reconcileErrors, m.ipvsWrites, &stateCollector{d: d},
+	m.ec2Seconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "director_ec2_call_duration_seconds",
+		Help:    "Latency of EC2 API calls, by operation.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 10),
+	}, []string{"operation"})
+	m.ec2Errors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "director_ec2_call_errors_total",
+		Help: "EC2 API calls that failed, by operation.",
+	}, []string{"operation"})
+	m.reg.MustRegister(m.ec2Seconds, m.ec2Errors, m.checkSeconds, m.checkResults, m.reconcileSeconds, m.reconcileErrors, m.ipvsWrites, &stateCollector{d: d},
 		prometheus.NewGoCollector())
 	bi := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "director_build_info",
@@ -185,6 +196,14 @@ func (m *metrics) checkResult(r checks.Result) {
 		m.checkResults.WithLabelValues("timeout").Inc()
 	default:
 		m.checkResults.WithLabelValues("fail").Inc()
+	}
+}
+
+// ec2Call records one EC2 API call.
+func (m *metrics) ec2Call(op string, took time.Duration, err error) {
+	m.ec2Seconds.WithLabelValues(op).Observe(took.Seconds())
+	if err != nil {
+		m.ec2Errors.WithLabelValues(op).Inc()
 	}
 }
 
