@@ -25,6 +25,29 @@ type apiServer struct {
 	syncer *peer.Syncer
 	cancel context.CancelFunc
 	done   chan struct{}
+	// conf and tokens are what it was started with: a reload that changes
+	// neither keeps it running.
+	conf   config.API
+	tokens apiTokens
+}
+
+// apiTokens are the secrets read from api's token files.
+type apiTokens struct{ peer, register string }
+
+func readAPITokens(a config.API) (apiTokens, error) {
+	var t apiTokens
+	var err error
+	if a.PeerTokenFile != "" {
+		if t.peer, err = register.ReadTokenFile(a.PeerTokenFile); err != nil {
+			return t, fmt.Errorf("api.peer_token_file: %w", err)
+		}
+	}
+	if a.RegistrationTokenFile != "" {
+		if t.register, err = register.ReadTokenFile(a.RegistrationTokenFile); err != nil {
+			return t, fmt.Errorf("api.registration_token_file: %w", err)
+		}
+	}
+	return t, nil
 }
 
 // startAPI serves cfg.API if it has a listener; nil otherwise.
@@ -33,14 +56,14 @@ func (d *Daemon) startAPI(cfg *config.Config) (*apiServer, error) {
 	if a.Listen == "" {
 		return nil, nil
 	}
+	tokens, err := readAPITokens(a)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	var syncer *peer.Syncer
 	if a.PeerTokenFile != "" {
-		tok, err := register.ReadTokenFile(a.PeerTokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("api.peer_token_file: %w", err)
-		}
-		syncer, err = peer.New(peer.Config{Peer: a.Peer, Token: tok, Interval: a.SyncInterval.D()},
+		syncer, err = peer.New(peer.Config{Peer: a.Peer, Token: tokens.peer, Interval: a.SyncInterval.D()},
 			d.peerState, d.peerMerge, d.log.With("part", "peer"))
 		if err != nil {
 			return nil, fmt.Errorf("peer sync: %w", err)
@@ -51,11 +74,7 @@ func (d *Daemon) startAPI(cfg *config.Config) (*apiServer, error) {
 		if d.dp == nil {
 			return nil, errors.New("api.registration_token_file: no services to register into")
 		}
-		tok, err := register.ReadTokenFile(a.RegistrationTokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("api.registration_token_file: %w", err)
-		}
-		h, err := register.New(tok, d.pools, registrar{d}, d.log.With("part", "register"))
+		h, err := register.New(tokens.register, d.pools, registrar{d}, d.log.With("part", "register"))
 		if err != nil {
 			return nil, fmt.Errorf("registration: %w", err)
 		}
@@ -69,7 +88,7 @@ func (d *Daemon) startAPI(cfg *config.Config) (*apiServer, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &apiServer{
 		srv:    &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
-		syncer: syncer, cancel: cancel, done: make(chan struct{}),
+		syncer: syncer, cancel: cancel, done: make(chan struct{}), conf: a, tokens: tokens,
 	}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -100,6 +119,22 @@ func (s *apiServer) kick() {
 	if s != nil && s.syncer != nil {
 		s.syncer.Kick()
 	}
+}
+
+// reloadAPI keeps the API listener if neither its settings nor its
+// tokens changed, telling the peer of the new configuration at once;
+// otherwise it starts a new one.
+func (d *Daemon) reloadAPI(cfg *config.Config) error {
+	d.mu.Lock()
+	a := d.api
+	d.mu.Unlock()
+	if a != nil && a.conf == cfg.API {
+		if t, err := readAPITokens(cfg.API); err == nil && t == a.tokens {
+			a.kick()
+			return nil
+		}
+	}
+	return d.restartAPI(cfg)
 }
 
 // restartAPI swaps the API listener for one serving cfg.

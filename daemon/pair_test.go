@@ -250,3 +250,34 @@ func TestWithRegistrations(t *testing.T) {
 		t.Error("withRegistrations changed the file's configuration")
 	}
 }
+
+// A reload keeps the API listener unless its settings or tokens changed;
+// a new registration token is in force after the reload.
+func TestReloadAPI(t *testing.T) {
+	a1, a2 := freeAddr(t), freeAddr(t)
+	n := startPairNode(t, "lb1", a1, a2, "")
+	cfg := n.d.fileConfig()
+	before := n.d.api
+	if err := n.d.reloadAPI(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n.d.api != before {
+		t.Error("an unchanged api block restarted the listener")
+	}
+	if err := os.WriteFile(cfg.API.RegistrationTokenFile, []byte("a-brand-new-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.d.reloadAPI(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n.d.api == before {
+		t.Error("a changed token kept the old listener")
+	}
+	body := `{"service":"web","address":"10.0.0.23","port":80}`
+	if code, _ := post(t, a1, "/v1/register", "register-secret-0123456789", body); code != http.StatusUnauthorized {
+		t.Errorf("old token after reload: %d, want 401", code)
+	}
+	if code, msg := post(t, a1, "/v1/register", "a-brand-new-token-0123456789", body); code != http.StatusOK {
+		t.Errorf("new token after reload: %d %s", code, msg)
+	}
+}

@@ -126,7 +126,7 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 	d.pairHash = config.PairHash(next)
 	d.mu.Unlock()
 	// Token files are re-read and the peer hears the new hash at once.
-	if err := d.restartAPI(next); err != nil {
+	if err := d.reloadAPI(next); err != nil {
 		errs = append(errs, err)
 	}
 	d.retrack()
