@@ -26,7 +26,7 @@ func TestElection(t *testing.T) {
 	eachImpl(t, func(t *testing.T, impl lp.Impl) {
 		p := lp.DefaultParams(impl)
 		res := Run(t, ElectionPlan(name(t), p))
-		checkElection(t, res)
+		checkElection(t, res, impl)
 	})
 }
 
@@ -40,18 +40,20 @@ func TestElection(t *testing.T) {
 // this is a real election fault.
 const startRace = 100 * time.Millisecond
 
-func checkElection(t *testing.T, res *Results) {
+func checkElection(t *testing.T, res *Results, impl lp.Impl) {
 	t.Helper()
 	elected, _ := res.Step(LabelElected)
 	if got := res.FinalHolders(); !slices.Equal(got, []string{lp.LB1}) {
 		t.Errorf("VIP holders at the end = %v, want [lb1]\n%s", got, Diagnose(res))
 	}
+	startClaim := false
 	for _, e := range res.VIPChanges(res.Started, res.Finished) {
 		switch {
 		case e.Node != lp.LB2 || !e.Held:
 		case e.At.After(elected.End.Add(startRace)):
 			t.Errorf("lb2 (lower priority) claimed the VIP %v after lb1 had it\n%s", e.At.Sub(elected.End), Diagnose(res))
 		default:
+			startClaim = true
 			t.Logf("note: lb2 was master for a moment during start-up (%v after topology ready)", e.At.Sub(res.Ready))
 		}
 	}
@@ -61,7 +63,13 @@ func checkElection(t *testing.T, res *Results) {
 	}
 	st := run.Stats()
 	t.Logf("client: %s", st)
-	if st.Total < 20 || st.Failed != 0 || st.Responder() != lp.LB1 {
+	// After a start-up claim by lb2, keepalived (the baseline, not the
+	// subject) may leave the client's ARP entry on lb2 for one request.
+	allowed := 0
+	if startClaim && impl == lp.Keepalived {
+		allowed = 1
+	}
+	if st.Total < 20 || st.Failed > allowed || st.Responder() != lp.LB1 {
 		t.Errorf("client saw %s, want only successful answers from lb1", st)
 	}
 }
