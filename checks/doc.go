@@ -22,7 +22,9 @@
 // bring a down server back. Attempts run in their own goroutines, at most
 // Options.MaxInFlight at once; beyond that they queue, and their timeout
 // starts only when they run, so an overloaded director falls behind
-// schedule rather than timing out healthy servers.
+// schedule rather than timing out healthy servers. Attempts due within the
+// same 50ms slot (Options.Coalesce) run together, a little early, so that
+// one wake-up of the process serves several checks.
 //
 // # Initial state
 //
