@@ -22,6 +22,7 @@ import (
 // so nothing is lost with it.
 type apiServer struct {
 	srv    *http.Server
+	ln     net.Listener
 	syncer *peer.Syncer
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -88,7 +89,7 @@ func (d *Daemon) startAPI(cfg *config.Config) (*apiServer, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &apiServer{
 		srv:    &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
-		syncer: syncer, cancel: cancel, done: make(chan struct{}), conf: a, tokens: tokens,
+		ln: ln, syncer: syncer, cancel: cancel, done: make(chan struct{}), conf: a, tokens: tokens,
 	}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -111,6 +112,9 @@ func (s *apiServer) close() {
 	}
 	s.cancel()
 	s.srv.Close()
+	// Serve may not have taken the listener yet; close it here so that
+	// its address is free when this returns.
+	s.ln.Close()
 	<-s.done
 }
 
