@@ -178,7 +178,13 @@ func newDataplane(cfg *config.Config, k ipvs.Kernel, sc *syncd.Client, log *slog
 		Kernel:       k,
 		StatePath:    cfg.IPVS.StateFile,
 		DrainTimeout: cfg.IPVS.DrainTimeout.D(),
-		Logger:       log,
+		// Passes between resyncs (health, mastership, reload) plan against
+		// the reconciler's view instead of re-reading every service: with
+		// 1,000 real servers a full read costs far more than the writes.
+		// The view expires just before each resync tick, whose pass then
+		// reads the kernel whole and repairs drift.
+		CacheFor: cfg.IPVS.ResyncInterval.D() * 9 / 10,
+		Logger:   log,
 	})
 	if err != nil {
 		return nil, err
