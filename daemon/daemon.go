@@ -50,6 +50,8 @@ type Daemon struct {
 	// ec2Call, if set (metrics on), observes EC2 API calls; set by Run
 	// before any instance starts.
 	ec2Call func(op string, took time.Duration, err error)
+	// regKick wakes registrationLoop.
+	regKick chan struct{}
 
 	runCtx context.Context // set by Run; instances started by a reload use it
 }
@@ -101,7 +103,7 @@ func New(cfg *config.Config, version string, level *slog.LevelVar, log *slog.Log
 	d := &Daemon{
 		cfg: cfg, log: log, level: level, version: version, started: time.Now(),
 		sockets: map[connKey]*socket{}, carriers: map[string]*carrier{},
-		eff: cfg, pairHash: config.PairHash(cfg),
+		eff: cfg, pairHash: config.PairHash(cfg), regKick: make(chan struct{}, 1),
 	}
 	if len(cfg.Services) > 0 {
 		if err := d.openDataplane(); err != nil {
@@ -215,6 +217,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}()
 	defer ctl.Close()
+	regCtx, stopReg := context.WithCancel(context.Background())
+	defer stopReg()
+	go d.registrationLoop(regCtx)
 	if err := d.restartAPI(d.cfg); err != nil {
 		return err
 	}

@@ -266,13 +266,31 @@ func (d *Daemon) fileConfig() *config.Config {
 	return d.cfg
 }
 
-// refreshRegistrations re-derives the dataplane's configuration after the
-// registrations changed.
+// refreshRegistrations asks registrationLoop to re-derive the dataplane's
+// configuration. It does not wait: its callers (the peer syncer, the API
+// handlers) must never block on reloadMu, which a reload holds while it
+// stops the syncer.
 func (d *Daemon) refreshRegistrations() {
-	d.reloadMu.Lock()
-	defer d.reloadMu.Unlock()
-	if err := d.applyData(d.fileConfig()); err != nil {
-		d.log.Error("registrations applied with errors", "err", err)
+	select {
+	case d.regKick <- struct{}{}:
+	default:
+	}
+}
+
+// registrationLoop applies registration changes, one pass for any number
+// of them, until ctx ends.
+func (d *Daemon) registrationLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.regKick:
+		}
+		d.reloadMu.Lock()
+		if err := d.applyData(d.fileConfig()); err != nil {
+			d.log.Error("registrations applied with errors", "err", err)
+		}
+		d.reloadMu.Unlock()
 	}
 }
 

@@ -82,7 +82,7 @@ func startPairNode(t *testing.T, node, listen, peerAddr, extraRS string) *pairNo
 		t.Fatal(err)
 	}
 	d := &Daemon{cfg: cfg, log: log, level: new(slog.LevelVar), eff: cfg, pairHash: config.PairHash(cfg),
-		sockets: map[connKey]*socket{}, carriers: map[string]*carrier{}}
+		sockets: map[connKey]*socket{}, carriers: map[string]*carrier{}, regKick: make(chan struct{}, 1)}
 	dp.onDecision = d.kickPeer
 	dp.health = newHealth(log)
 	d.dp = dp
@@ -92,6 +92,7 @@ func startPairNode(t *testing.T, node, listen, peerAddr, extraRS string) *pairNo
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); dp.run(ctx) }()
+	go d.registrationLoop(ctx)
 	if err := d.restartAPI(cfg); err != nil {
 		t.Fatal(err)
 	}
