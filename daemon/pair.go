@@ -88,8 +88,8 @@ func (d *Daemon) startAPI(cfg *config.Config) (*apiServer, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &apiServer{
-		srv:    &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
-		ln: ln, syncer: syncer, cancel: cancel, done: make(chan struct{}), conf: a, tokens: tokens,
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
+		ln:  ln, syncer: syncer, cancel: cancel, done: make(chan struct{}), conf: a, tokens: tokens,
 	}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
