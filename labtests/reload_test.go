@@ -4,6 +4,7 @@ package labtests
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -217,4 +218,27 @@ func TestReload(t *testing.T) {
 			errorf("lb1's log says %q", bad)
 		}
 	}
+}
+
+// TestReloadFigure runs the same reloads under the same traffic with
+// keepalived on both nodes, then director, and reports failed requests,
+// reset echo connections and VIP moves side by side.
+func TestReloadFigure(t *testing.T) {
+	if os.Getenv("LAB_FIGURES") != "1" {
+		t.Skip("benchmark; run with LAB_FIGURES=1")
+	}
+	var lines []string
+	for _, impl := range []lp.Impl{lp.Keepalived, lp.Director} {
+		res := Run(t, ReloadPlan(name(t)+"_"+string(impl), ReloadParams(impl)))
+		run, ok := res.ProbeOf(LabelProbe)
+		c1, ok1 := res.ConnsOf(LabelConns)
+		c2, ok2 := res.ConnsOf(LabelConnsVIP)
+		if !ok || !ok1 || !ok2 {
+			t.Fatalf("%s: no probe or connection record\n%s", impl, Diagnose(res))
+		}
+		st, s1, s2 := run.Stats(), c1.Stats(), c2.Stats()
+		lines = append(lines, fmt.Sprintf("  %-10s %5d requests, %3d failed, %d/%d echo connections reset, VIP moves %d",
+			impl, st.Total, st.Failed, s1.Died+s2.Died, s1.Total+s2.Total, len(res.VIPChanges(run.Start, run.Stop))))
+	}
+	t.Logf("reload figure (add rs, weight, remove rs, add VIP, both nodes, under traffic):\n%s", strings.Join(lines, "\n"))
 }
