@@ -28,11 +28,10 @@
 //
 // # Initial state
 //
-// A check starts Unknown. Its first round runs at a random time within its
-// first interval (or Options.StartSpread, if shorter), so that thousands of
-// checks do not fire together, then or in any later round. That round
-// decides at once, without rise or fall: one good round means Up, one
-// failed round (after its retries) means Down.
+// A check starts Unknown. Its first round runs soon (within
+// Options.StartSpread, 1s by default, spread at random so that thousands of
+// checks do not fire together) and decides at once, without rise or fall:
+// one good round means Up, one failed round (after its retries) means Down.
 // Compute treats an Unknown server as "leave it as the kernel has it": a
 // director that restarts keeps serving with the weights already in IPVS,
 // while on a fresh start a server is only added once a check has seen it

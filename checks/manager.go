@@ -29,10 +29,7 @@ type Options struct {
 	// NewProber builds a check's prober; the package's NewProber by default.
 	NewProber func(Spec) (Prober, error)
 	// StartSpread bounds when a new check runs its first round: at a random
-	// time within min(Interval, StartSpread). By default the whole
-	// interval: checks added together (a start, a reload) then stay spread
-	// over it round after round, instead of firing in one burst each
-	// interval that a small machine cannot absorb.
+	// time within min(Interval, StartSpread). Default 1s.
 	StartSpread time.Duration
 	// Jitter varies each interval at random by up to this fraction either
 	// way, so that checks started together drift apart. Default 0.1.
@@ -152,6 +149,9 @@ func NewManager(o Options) *Manager {
 	if m.newProber == nil {
 		m.newProber = NewProber
 	}
+	if m.spread <= 0 {
+		m.spread = time.Second
+	}
 	if m.jitter <= 0 || m.jitter >= 1 {
 		m.jitter = 0.1
 	}
@@ -211,11 +211,7 @@ func (m *Manager) start(e *entry) {
 	now := m.clock.Now()
 	e.st = Status{Since: now}
 	m.entries[e.id] = e
-	span := e.spec.Interval
-	if m.spread > 0 {
-		span = min(span, m.spread)
-	}
-	delay := time.Duration(m.uniform(0, 1) * float64(span))
+	delay := time.Duration(m.uniform(0, 1) * float64(min(e.spec.Interval, m.spread)))
 	e.mu.Lock()
 	m.schedule(e, now, delay)
 	e.mu.Unlock()
