@@ -138,3 +138,19 @@ func TestTail(t *testing.T) {
 		t.Errorf("tail short = %q", got)
 	}
 }
+
+func TestHaltedCleanly(t *testing.T) {
+	for _, c := range []struct {
+		console string
+		want    bool
+	}{
+		{"lab: guest exited with status 0\nPowering off.\nreboot: System halted\n", true},
+		{"lab: guest exited with status 1\nreboot: System halted\n", false},
+		{"lab: guest exited with status 0\n", false},
+		{"reboot: System halted\nlab: guest exited with status 0\n", false},
+	} {
+		if got := haltedCleanly(c.console); got != c.want {
+			t.Errorf("haltedCleanly(%q) = %v, want %v", c.console, got, c.want)
+		}
+	}
+}
