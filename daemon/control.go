@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -101,12 +99,9 @@ func (d *Daemon) State() control.State {
 			}
 			if d.dp != nil {
 				rs.Health, rs.Reason = d.dp.health.status(s.Name, ap)
-				rs.Override = d.dp.overrideOf(s.Name, ap)
-				switch {
-				case rs.Override == "drain" || rs.Override == "disable":
-					rs.Weight = 0
-				case strings.HasPrefix(rs.Override, "weight ") && rs.Weight > 0:
-					rs.Weight, _ = strconv.Atoi(strings.TrimPrefix(rs.Override, "weight "))
+				if o, ok := d.dp.store.Override(s.Name, ap); ok {
+					rs.Override = describeOverride(o)
+					rs.Weight, _ = overrideWeight(o, rs.Weight)
 				}
 			}
 			ss.RealServers = append(ss.RealServers, rs)

@@ -360,17 +360,6 @@ func (dp *dataplane) knows(k overrideKey) bool {
 	return false
 }
 
-// overrideOf is a real server's override as state shows it, or "".
-func (dp *dataplane) overrideOf(service string, ap netip.AddrPort) string {
-	if dp == nil {
-		return ""
-	}
-	if o, ok := dp.store.Override(service, ap); ok {
-		return describeOverride(o)
-	}
-	return ""
-}
-
 // currentWeights is what health decided now, for state.
 func (dp *dataplane) currentWeights() map[string]checks.ServiceWeights {
 	if dp == nil || dp.health == nil {

@@ -34,21 +34,17 @@ func parseOverrideTarget(s string) (overrideKey, error) {
 type overrideLookup func(service string, ap netip.AddrPort) (decisions.Decision, bool)
 
 // applyOverrides changes the desired services per the operator's overrides.
-// A failed server stays at weight 0 whatever its override says.
 func applyOverrides(names []string, all []ipvs.Service, lookup overrideLookup) []ipvs.Service {
 	out := make([]ipvs.Service, len(all))
 	for i, s := range all {
 		dests := make([]ipvs.Destination, 0, len(s.Destinations))
 		for _, d := range s.Destinations {
-			o, ok := lookup(names[i], d.AddrPort())
-			switch {
-			case !ok:
-			case o.Action == decisions.ActionDisable:
-				continue
-			case o.Action == decisions.ActionDrain:
-				d.Weight = 0
-			case o.Action == decisions.ActionWeight && d.Weight > 0:
-				d.Weight = int32(o.Weight)
+			if o, ok := lookup(names[i], d.AddrPort()); ok {
+				w, keep := overrideWeight(o, int(d.Weight))
+				if !keep {
+					continue
+				}
+				d.Weight = int32(w)
 			}
 			dests = append(dests, d)
 		}
@@ -56,6 +52,23 @@ func applyOverrides(names []string, all []ipvs.Service, lookup overrideLookup) [
 		out[i] = s
 	}
 	return out
+}
+
+// overrideWeight is what override o makes of a real server's weight w, and
+// whether the server stays in the table at all (disable takes it out). A
+// failed server (w 0) stays at 0 whatever weight o asks for.
+func overrideWeight(o decisions.Decision, w int) (int, bool) {
+	switch o.Action {
+	case decisions.ActionDisable:
+		return 0, false
+	case decisions.ActionDrain:
+		return 0, true
+	case decisions.ActionWeight:
+		if w > 0 {
+			return o.Weight, true
+		}
+	}
+	return w, true
 }
 
 // overridesFile is where runtime decisions (the operator's overrides and

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,8 +168,8 @@ func TestPairReplication(t *testing.T) {
 	}
 	want = "10.0.0.21:80=0 10.0.0.23:80=2"
 	eventually(t, "lb2's drain on lb1", func() bool { return n1.weights() == want })
-	if o := n1.d.dp.overrideOf("web", netip.MustParseAddrPort("10.0.0.21:80")); o != "drain" {
-		t.Errorf("lb1 override = %q", o)
+	if rs := n1.d.State().Services[0].RealServers[0]; rs.Address != "10.0.0.21:80" || rs.Override != "drain" || rs.Weight != 0 {
+		t.Errorf("lb1 state of 10.0.0.21:80 = %+v, want drain at weight 0", rs)
 	}
 
 	if code, body := post(t, a2, "/v1/deregister", "register-secret-0123456789", `{"service":"web","address":"10.0.0.23","port":80}`); code != http.StatusOK {
