@@ -94,6 +94,9 @@ type RealServer struct {
 	Checks *[]Check `yaml:"checks,omitempty"`
 
 	Addr netip.Addr `yaml:"-"`
+	// Registered marks a real server added by self-registration rather
+	// than read from the file; set by the daemon, never by YAML.
+	Registered bool `yaml:"-"`
 }
 
 // EffectiveWeight is the configured weight, 1 by default as in ipvsadm.

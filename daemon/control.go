@@ -92,7 +92,7 @@ func (d *Daemon) State() control.State {
 				Address:          ap.String(),
 				ConfiguredWeight: r.EffectiveWeight(),
 				Weight:           r.EffectiveWeight(),
-				Registered:       s.Registration != nil && !configured(cfg, s.Name, ap),
+				Registered:       r.Registered,
 			}
 			if w, ok := cur[ap]; ok || ws != nil {
 				rs.Weight = w

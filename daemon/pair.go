@@ -312,22 +312,22 @@ func (d *Daemon) applyData(cfg *config.Config) error {
 // configured reports whether ap is a real server of service in the file.
 func configured(cfg *config.Config, service string, ap netip.AddrPort) bool {
 	for _, s := range cfg.Services {
-		if s.Name != service {
-			continue
-		}
-		for _, r := range s.RealServers {
-			if r.Addr == ap.Addr() && r.Port == int(ap.Port()) {
-				return true
-			}
+		if s.Name == service {
+			return listed(s.RealServers, ap)
 		}
 	}
 	return false
 }
 
+// listed reports whether ap is one of rs.
+func listed(rs []config.RealServer, ap netip.AddrPort) bool {
+	return slices.ContainsFunc(rs, func(r config.RealServer) bool { return r.Addr == ap.Addr() && r.Port == int(ap.Port()) })
+}
+
 // withRegistrations is cfg with each registration pool's live
-// registrations added as real servers. A registration the pool no longer
-// allows (the file changed since) is left out; one of a server the file
-// lists is the file's.
+// registrations added as real servers, marked Registered. A registration
+// the pool no longer allows (the file changed since) is left out; one of a
+// server the file lists is the file's.
 func withRegistrations(cfg *config.Config, st *decisions.Store) *config.Config {
 	out := *cfg
 	out.Services = slices.Clone(cfg.Services)
@@ -337,17 +337,16 @@ func withRegistrations(cfg *config.Config, st *decisions.Store) *config.Config {
 		if r == nil {
 			continue
 		}
+		// Clipped, so that the appends below never write into cfg's array.
+		s.RealServers = slices.Clip(s.RealServers)
 		for _, dec := range st.Registrations(s.Name) {
 			ap, err := netip.ParseAddrPort(dec.Target[len(s.Name)+1:])
-			if err != nil || int(ap.Port()) != s.Port || configured(cfg, s.Name, ap) ||
+			if err != nil || int(ap.Port()) != s.Port || listed(cfg.Services[i].RealServers, ap) ||
 				!slices.ContainsFunc(r.Prefixes, func(p netip.Prefix) bool { return p.Contains(ap.Addr()) }) || dec.Weight > r.MaxWeight {
 				continue
 			}
 			w := dec.Weight
-			if len(s.RealServers) == len(cfg.Services[i].RealServers) {
-				s.RealServers = slices.Clone(s.RealServers)
-			}
-			s.RealServers = append(s.RealServers, config.RealServer{Address: ap.Addr().String(), Addr: ap.Addr(), Port: int(ap.Port()), Weight: &w})
+			s.RealServers = append(s.RealServers, config.RealServer{Address: ap.Addr().String(), Addr: ap.Addr(), Port: int(ap.Port()), Weight: &w, Registered: true})
 		}
 	}
 	return &out

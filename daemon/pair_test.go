@@ -246,6 +246,9 @@ func TestWithRegistrations(t *testing.T) {
 	if strings.Join(got, " ") != "10.0.0.21:80/1 10.0.0.23:80/1" {
 		t.Errorf("effective real servers = %v", got)
 	}
+	if rs := eff.Services[0].RealServers; len(rs) == 2 && (rs[0].Registered || !rs[1].Registered) {
+		t.Errorf("Registered marks = %v, %v; want only the registered server marked", rs[0].Registered, rs[1].Registered)
+	}
 	if len(cfg.Services[0].RealServers) != 1 {
 		t.Error("withRegistrations changed the file's configuration")
 	}
