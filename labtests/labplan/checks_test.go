@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/director-lb/director/config"
 )
 
 // TestDirectorChecksConfigLoads renders checks, a sorry server, quorum and
@@ -19,14 +17,7 @@ func TestDirectorChecksConfigLoads(t *testing.T) {
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	body, err := DirectorConfig(p, LB1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse("lb1.director.yaml", []byte(body))
-	if err != nil {
-		t.Fatalf("director rejects the lab's config: %v\n%s", err, body)
-	}
+	cfg, body := loadDirectorConfig(t, p, LB1)
 	if len(cfg.Services) != 3 {
 		t.Fatalf("%d services, want http, echo and dns\n%s", len(cfg.Services), body)
 	}

@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/director-lb/director/config"
 )
 
 func idleParams(impl Impl) Params {
@@ -21,14 +19,7 @@ func TestDirectorIdleConfigLoads(t *testing.T) {
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	body, err := DirectorConfig(p, LB1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse("lb1.director.yaml", []byte(body))
-	if err != nil {
-		t.Fatalf("director rejects the idle config: %v", err)
-	}
+	cfg, body := loadDirectorConfig(t, p, LB1)
 	if len(cfg.Services) != 100 {
 		t.Fatalf("%d services, want 100", len(cfg.Services))
 	}

@@ -18,14 +18,7 @@ import (
 func TestDirectorIPVSConfigLoads(t *testing.T) {
 	p := DefaultParams(Director)
 	p.IPVS = &IPVS{ResyncInterval: Duration(time.Second), DrainTimeout: Duration(30 * time.Second), Sync: true}
-	body, err := DirectorConfig(p, LB2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse("lb2.director.yaml", []byte(body))
-	if err != nil {
-		t.Fatalf("director rejects the lab's config: %v\n%s", err, body)
-	}
+	cfg, _ := loadDirectorConfig(t, p, LB2)
 	ip := cfg.IPVS
 	if ip.StateFile != "/run/lb2/ipvs-owned.json" || ip.ResyncInterval.D() != time.Second ||
 		ip.DrainTimeout.D() != 30*time.Second || ip.Sync == nil || ip.Sync.Interface != "eth0" || ip.Sync.SyncID != SyncID {
@@ -48,11 +41,7 @@ func TestDirectorIPVSConfigLoads(t *testing.T) {
 
 	// Defaults are left to the daemon; one real server only.
 	p.IPVS = &IPVS{RealServers: []string{RS1}}
-	body, _ = DirectorConfig(p, LB1)
-	cfg, err = config.Parse("lb1.director.yaml", []byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, body := loadDirectorConfig(t, p, LB1)
 	if cfg.IPVS.Sync != nil || cfg.IPVS.ResyncInterval.D() != config.DefaultResyncInterval || len(cfg.Services[0].RealServers) != 1 {
 		t.Errorf("defaults: %+v, %d real servers", cfg.IPVS, len(cfg.Services[0].RealServers))
 	}
