@@ -17,10 +17,7 @@ func TestReloadDirectorConfig(t *testing.T) {
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	c, err := DirectorConfig(p, LB1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c := loadDirectorConfig(t, p, LB1)
 	for _, want := range []string{
 		"vips: [10.0.0.100/24, 10.0.0.101/24]",
 		"- {address: 10.0.0.21, weight: 3}",
