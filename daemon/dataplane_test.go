@@ -207,6 +207,17 @@ services:
 	} else {
 		wait(fmt.Sprintf("%d:7 %d:0", p2, p1))
 	}
+	// State reports each server's health and the reason.
+	if got, why := h.status("http", a1); got != "down" || !strings.Contains(why, "503") {
+		t.Errorf("status of the failed server = %q (%q), want down for its 503", got, why)
+	}
+	// Its check may not have run yet: unknown, but never down.
+	if got, _ := h.status("http", a2); got != "up" && got != "unknown" {
+		t.Errorf("status of the healthy server = %q, want up (or unknown before its first check)", got)
+	}
+	if got, _ := h.status("nope", a2); got != "" {
+		t.Errorf("status in an unknown service = %q, want none", got)
+	}
 	set("b", 503)
 	// Both down: weight 0 and the sorry server (port 80) in.
 	deadline := time.Now().Add(5 * time.Second)

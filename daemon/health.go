@@ -22,6 +22,9 @@ type health struct {
 
 	mu       sync.Mutex
 	services []healthService
+	// byServer finds a service's real server for status, which state
+	// asks for every server on every call (each metrics scrape).
+	byServer map[serverKey]*healthServer
 	quorum   map[string]bool // service name -> quorum lost (hysteresis memory)
 	onChange func()          // called after the weights changed
 	// observe, if set, sees every check attempt (metrics); set before checks run.
@@ -33,6 +36,11 @@ type healthService struct {
 	name   string
 	policy checks.Policy
 	rs     []healthServer
+}
+
+type serverKey struct {
+	service string
+	addr    netip.AddrPort
 }
 
 type healthServer struct {
@@ -72,8 +80,14 @@ func (h *health) setConfig(cfg *config.Config) error {
 		}
 		svcs = append(svcs, hs)
 	}
+	idx := make(map[serverKey]*healthServer)
+	for i := range svcs {
+		for j := range svcs[i].rs {
+			idx[serverKey{svcs[i].name, svcs[i].rs[j].addr}] = &svcs[i].rs[j]
+		}
+	}
 	h.mu.Lock()
-	h.services = svcs
+	h.services, h.byServer = svcs, idx
 	h.mu.Unlock()
 	_, _, err := h.mgr.Set(all)
 	return err
@@ -138,33 +152,26 @@ func (h *health) weights() map[string]checks.ServiceWeights {
 func (h *health) status(service string, addr netip.AddrPort) (string, string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, s := range h.services {
-		if s.name != service {
-			continue
-		}
-		for _, r := range s.rs {
-			if r.addr != addr {
-				continue
+	r, ok := h.byServer[serverKey{service, addr}]
+	if !ok {
+		return "", ""
+	}
+	if len(r.ids) == 0 {
+		return "no checks", ""
+	}
+	var sts []checks.Status
+	reason := ""
+	for _, id := range r.ids {
+		if st, ok := h.mgr.Status(id); ok {
+			sts = append(sts, st)
+			if st.Health != checks.Up || reason == "" {
+				reason = st.Last.Reason
 			}
-			if len(r.ids) == 0 {
-				return "no checks", ""
-			}
-			var sts []checks.Status
-			reason := ""
-			for _, id := range r.ids {
-				if st, ok := h.mgr.Status(id); ok {
-					sts = append(sts, st)
-					if st.Health != checks.Up || reason == "" {
-						reason = st.Last.Reason
-					}
-				}
-			}
-			var si checks.ServerInput
-			si.SetHealth(sts...)
-			return si.Health.String(), reason
 		}
 	}
-	return "", ""
+	var si checks.ServerInput
+	si.SetHealth(sts...)
+	return si.Health.String(), reason
 }
 
 func (h *health) close() {
