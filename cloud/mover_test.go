@@ -136,7 +136,11 @@ func TestTakeMovesVIPAndEIPs(t *testing.T) {
 
 func TestTakeWaitsForLateAssignment(t *testing.T) {
 	r := newRegion(t, ec2fake.Options{Lag: 300 * time.Millisecond})
-	m := r.newMover(t, nodeA, fastConfig(), nil)
+	// RedriveAfter well above the lag: with the two equal, a loaded machine
+	// could legitimately re-send before the change became visible.
+	cfg := fastConfig()
+	cfg.RedriveAfter = 1500 * time.Millisecond
+	m := r.newMover(t, nodeA, cfg, nil)
 	start := time.Now()
 	if err := m.Take(context.Background()); err != nil {
 		t.Fatal(err)
