@@ -122,12 +122,14 @@ func (d *Daemon) openDataplane() error {
 		return fmt.Errorf("open IPVS (is the ip_vs module loaded?): %w", err)
 	}
 	d.closers = append(d.closers, k.Close)
-	var sc *syncd.Client
+	var sc syncDaemon // stays a nil interface when sync is off
 	if d.cfg.IPVS.Sync != nil {
-		if sc, err = syncd.Dial(); err != nil {
+		c, err := syncd.Dial()
+		if err != nil {
 			return err
 		}
-		d.closers = append(d.closers, sc.Close)
+		d.closers = append(d.closers, c.Close)
+		sc = c
 	}
 	dp, err := newDataplane(d.cfg, k, sc, d.log.With("part", "ipvs"))
 	if err != nil {

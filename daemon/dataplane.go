@@ -105,7 +105,7 @@ const tombstoneTTL = 7 * 24 * time.Hour
 // that kernel calls never hold up VRRP.
 type dataplane struct {
 	rec  *ipvs.Reconciler
-	sync *syncd.Client // nil when sync is off
+	sync syncDaemon // nil when sync is off
 	log  *slog.Logger
 
 	mu       sync.Mutex // guards everything below
@@ -173,7 +173,7 @@ func (dp *dataplane) ping(ctx context.Context) error {
 	}
 }
 
-func newDataplane(cfg *config.Config, k ipvs.Kernel, sc *syncd.Client, log *slog.Logger) (*dataplane, error) {
+func newDataplane(cfg *config.Config, k ipvs.Kernel, sc syncDaemon, log *slog.Logger) (*dataplane, error) {
 	rec, err := ipvs.New(ipvs.Config{
 		Kernel:       k,
 		StatePath:    cfg.IPVS.StateFile,
@@ -376,6 +376,12 @@ func (dp *dataplane) poke() {
 	}
 }
 
+// syncDaemon is the kernel's IPVS sync daemon as the dataplane drives it;
+// *syncd.Client in production, a fake in tests.
+type syncDaemon interface {
+	Ensure(syncd.Config) (changed bool, err error)
+}
+
 // syncWant is the sync daemon to run now, or nil for none.
 func (dp *dataplane) syncWant() *syncd.Config {
 	dp.mu.Lock()
@@ -423,11 +429,23 @@ func (dp *dataplane) run(ctx context.Context) {
 		if res.Draining > 0 || err != nil {
 			soon = time.After(drainPoll)
 		}
-		if want := dp.syncWant(); dp.sync != nil && want != nil && *want != have {
-			if err := dp.sync.Ensure(*want); err != nil {
-				dp.log.Error("ipvs: sync daemon", "err", err)
-			} else {
+		// The sync daemon is checked against the kernel on every pass, not
+		// only when the wanted role changes: a role switch that failed (a
+		// master thread still stopping when the backup starts) or a daemon
+		// stopped by hand is then repaired, and a failure is retried soon
+		// rather than at the next resync.
+		if want := dp.syncWant(); dp.sync != nil && want != nil {
+			changed, err := dp.sync.Ensure(*want)
+			switch {
+			case err != nil:
+				dp.log.Error("ipvs: sync daemon, will retry", "role", want.Role.String(), "err", err)
+				soon = time.After(drainPoll)
+			case changed && *want == have:
+				dp.log.Warn("ipvs: sync daemon had drifted, restarted", "role", want.Role.String(), "iface", want.Interface, "sync_id", want.SyncID)
+			case changed || *want != have:
 				dp.log.Info("ipvs: sync daemon running", "role", want.Role.String(), "iface", want.Interface, "sync_id", want.SyncID)
+			}
+			if err == nil {
 				have = *want
 			}
 		}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/director-lb/director/config"
 	"github.com/director-lb/director/ipvs"
+	"github.com/director-lb/director/ipvs/syncd"
 	"github.com/director-lb/director/vrrp"
 )
 
@@ -326,4 +329,86 @@ func TestDataplaneSysctls(t *testing.T) {
 	next.IPVS.Sysctl = map[string]int{"conn_reuse_mode": 1, "expire_nodest_conn": 1, "expire_quiescent_template": 1}
 	dp.setConfig(&next)
 	wait("conn_reuse_mode", "1")
+}
+
+// fakeSync models the kernel's sync daemons: at most one per role, Ensure
+// as the real client does it, and failures injected on demand.
+type fakeSync struct {
+	mu      sync.Mutex
+	running map[syncd.Role]syncd.Config
+	failN   int // the next failN calls fail, as a master still stopping would
+	calls   int
+}
+
+func (f *fakeSync) Ensure(c syncd.Config) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.failN > 0 {
+		f.failN--
+		return false, errors.New("start IPVS sync daemon: file exists")
+	}
+	if have, ok := f.running[c.Role]; ok && have == c && len(f.running) == 1 {
+		return false, nil
+	}
+	f.running = map[syncd.Role]syncd.Config{c.Role: c}
+	return true, nil
+}
+
+func (f *fakeSync) roles() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for r := range f.running {
+		out = append(out, r.String())
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+// The sync daemon's role follows mastership; a failed switch is retried
+// without waiting for the resync (1h here), and a daemon stopped behind
+// director's back is restarted on the next pass.
+func TestDataplaneSyncDaemon(t *testing.T) {
+	cfg := loadCfg(t, "true")
+	cfg.IPVS.StateFile = ""
+	cfg.IPVS.Sync = &config.Sync{Interface: "eth0", SyncID: 7, Instance: "web"}
+	fs := &fakeSync{}
+	dp, err := newDataplane(cfg, ipvs.NewFake(), fs, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); dp.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	wait := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for fs.roles() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("sync daemons = %q, want %q", fs.roles(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	wait("backup")
+	dp.onState("api", vrrp.StateMaster) // not the instance sync follows
+	dp.onState("web", vrrp.StateMaster)
+	wait("master")
+	if got := fs.running[syncd.Master]; got.Interface != "eth0" || got.SyncID != 7 {
+		t.Errorf("master daemon = %+v", got)
+	}
+
+	fs.mu.Lock()
+	fs.failN = 2
+	fs.mu.Unlock()
+	dp.onState("web", vrrp.StateBackup)
+	wait("backup") // only a retry gets here: nothing else kicks the loop
+
+	fs.mu.Lock()
+	fs.running = nil // ipvsadm --stop-daemon backup
+	fs.mu.Unlock()
+	dp.poke()
+	wait("backup")
 }

@@ -230,11 +230,13 @@ func decode(b []byte) (Config, error) {
 
 // Ensure makes role the only daemon running, with cfg's settings: it stops
 // the other role, and leaves an identical running daemon alone, so calling
-// it on every VRRP transition is cheap and idempotent.
-func (c *Client) Ensure(cfg Config) error {
+// it on every pass is cheap (one dump) and idempotent. changed reports
+// whether it had to start or stop anything, which is also how a caller
+// learns that the kernel drifted from what it last set.
+func (c *Client) Ensure(cfg Config) (changed bool, err error) {
 	running, err := c.Running()
 	if err != nil {
-		return err
+		return false, err
 	}
 	other := Master
 	if cfg.Role == Master {
@@ -245,20 +247,23 @@ func (c *Client) Ensure(cfg Config) error {
 		switch r.Role {
 		case other:
 			if err := c.Stop(other); err != nil {
-				return err
+				return true, err
 			}
+			changed = true
 		case cfg.Role:
 			if r.Interface == cfg.Interface && r.SyncID == cfg.SyncID {
 				have = true
 			} else if err := c.Stop(cfg.Role); err != nil {
-				return err
+				return true, err
+			} else {
+				changed = true
 			}
 		}
 	}
 	if have {
-		return nil
+		return changed, nil
 	}
-	return c.Start(cfg)
+	return true, c.Start(cfg)
 }
 
 // isESRCH reports the kernel's "no such process": no daemon in that role.
