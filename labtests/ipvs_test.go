@@ -53,10 +53,13 @@ func counter(t *testing.T, out string, port int, rs string, col int) int64 {
 func checkBalanced(t *testing.T, what string, st lp.ProbeStats, minTotal int) {
 	t.Helper()
 	t.Logf("%s: %s", what, st)
-	// One failure is allowed: the single-CPU guest can stall past the
-	// probe's 100 ms timeout on a busy host. More is a real fault.
-	if st.Total < minTotal || st.Failed > 1 {
-		t.Errorf("%s: %s, want at least %d requests and no failure", what, st, minTotal)
+	// Lone failures are allowed, up to a tenth: the single-CPU guest can
+	// stall past the probe's 100 ms timeout on a busy host (a full CI run
+	// once saw 4 of 45, each alone). An outage of two requests or more, or
+	// more failures, is a real fault; a server that stopped answering also
+	// fails the fair-share check below.
+	if st.Total < minTotal || st.Failed > max(1, st.Total/10) || st.LongestOutage >= 2*lp.ProbeTimeout {
+		t.Errorf("%s: %s, want at least %d requests and at most a tenth failed, each alone", what, st, minTotal)
 	}
 	ok := st.Total - st.Failed
 	for _, rs := range []string{lp.RS1, lp.RS2} {

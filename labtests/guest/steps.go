@@ -181,7 +181,7 @@ func stepProbeStart(_ context.Context, r *runner, _ labplan.Step, _ *labplan.Ste
 	if r.probe != nil {
 		return errors.New("prober already running")
 	}
-	p, err := startProber(labplan.Client, net.JoinHostPort(labplan.VIP4Addr, "80"), 10*time.Millisecond, 100*time.Millisecond)
+	p, err := startProber(labplan.Client, net.JoinHostPort(labplan.VIP4Addr, "80"), labplan.ProbeInterval, labplan.ProbeTimeout)
 	if err != nil {
 		return err
 	}

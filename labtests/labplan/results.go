@@ -76,6 +76,14 @@ type Sample struct {
 	Err  string `json:"err,omitempty"`
 }
 
+// The client's prober sends a request on a new connection every
+// ProbeInterval and gives each up after ProbeTimeout, which is therefore the
+// resolution of an outage measurement.
+const (
+	ProbeInterval = 10 * time.Millisecond
+	ProbeTimeout  = 100 * time.Millisecond
+)
+
 // ProbeRun is the prober's record between a probe_start and a probe_stop.
 type ProbeRun struct {
 	Start   time.Time `json:"start"`
