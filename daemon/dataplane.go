@@ -183,7 +183,7 @@ func newDataplane(cfg *config.Config, k ipvs.Kernel, sc syncDaemon, log *slog.Lo
 		// 1,000 real servers a full read costs far more than the writes.
 		// The view expires just before each resync tick, whose pass then
 		// reads the kernel whole and repairs drift.
-		CacheFor: cfg.IPVS.ResyncInterval.D() * 9 / 10,
+		CacheFor: cacheFor(cfg),
 		Logger:   log,
 	})
 	if err != nil {
@@ -218,7 +218,14 @@ func newDataplane(cfg *config.Config, k ipvs.Kernel, sc syncDaemon, log *slog.Lo
 }
 
 // setConfig takes a new configuration (start, reload) and wakes the loop.
+// cacheFor is how long passes may plan against the reconciler's view:
+// until just before the next resync tick.
+func cacheFor(cfg *config.Config) time.Duration { return cfg.IPVS.ResyncInterval.D() * 9 / 10 }
+
 func (dp *dataplane) setConfig(cfg *config.Config) {
+	// A reload may change the drain timeout and the resync interval; the
+	// run loop re-times its ticker on the pass this kicks.
+	dp.rec.SetTimings(cfg.IPVS.DrainTimeout.D(), cacheFor(cfg))
 	dp.mu.Lock()
 	dp.cfg = cfg
 	dp.all = Desired(cfg)
@@ -401,8 +408,9 @@ func (dp *dataplane) syncWant() *syncd.Config {
 // resync interval, until ctx ends.
 func (dp *dataplane) run(ctx context.Context) {
 	dp.mu.Lock()
-	tick := time.NewTicker(dp.cfg.IPVS.ResyncInterval.D())
+	every := dp.cfg.IPVS.ResyncInterval.D()
 	dp.mu.Unlock()
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var have syncd.Config
 	var sysctls sysctlState
@@ -416,6 +424,11 @@ func (dp *dataplane) run(ctx context.Context) {
 		// the sysctls.
 		dp.mu.Lock()
 		want := dp.cfg.IPVS.Sysctl
+		if d := dp.cfg.IPVS.ResyncInterval.D(); d != every {
+			every = d
+			tick.Reset(every)
+			dp.log.Info("ipvs: resync interval changed", "every", every)
+		}
 		dp.mu.Unlock()
 		sysctls.ensure(dp.sysctlDir, want, dp.log)
 		if err != nil {

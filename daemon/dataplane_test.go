@@ -412,3 +412,36 @@ func TestDataplaneSyncDaemon(t *testing.T) {
 	dp.poke()
 	wait("backup")
 }
+
+// A reload that shortens resync_interval re-times the drift repair: with
+// the 1h of the first configuration a flushed table would stay empty.
+func TestDataplaneReloadRetimesResync(t *testing.T) {
+	cfg := loadCfg(t, "true")
+	cfg.IPVS.StateFile = ""
+	k := ipvs.NewFake()
+	dp, err := newDataplane(cfg, k, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); dp.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitServices := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for len(k.Snapshot()) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("kernel has %d services, want %d", len(k.Snapshot()), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitServices(2)
+	next := *cfg
+	next.IPVS.ResyncInterval = config.Duration(50 * time.Millisecond)
+	dp.setConfig(&next)
+	time.Sleep(20 * time.Millisecond) // let the kicked pass run first
+	k.Flush()                         // ipvsadm -C, behind director's back
+	waitServices(2)
+}

@@ -265,6 +265,18 @@ func (r *Reconciler) apply(ctx context.Context, want []Service, full bool) (Resu
 	return res, errors.Join(errs...)
 }
 
+// SetTimings changes the drain timeout (0: the default) and the view's
+// lifetime, as a configuration reload does. Drains under way keep their
+// start and are judged against the new timeout on the next pass.
+func (r *Reconciler) SetTimings(drainTimeout, cacheFor time.Duration) {
+	if drainTimeout == 0 {
+		drainTimeout = DefaultDrainTimeout
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.drainTimeout, r.cacheFor = drainTimeout, cacheFor
+}
+
 // viewFresh reports whether Apply may plan against the view.
 func (r *Reconciler) viewFresh(now time.Time) bool {
 	return r.view != nil && r.cacheFor > 0 && now.Sub(r.viewAt) < r.cacheFor

@@ -225,6 +225,22 @@ func TestDrainByTimeout(t *testing.T) {
 	eqStrings(t, "writes", w, []string{"delete-destination 10.0.0.22:80 in TCP 10.0.0.100:80"})
 }
 
+// A reload that shortens drain_timeout applies to drains under way.
+func TestDrainTimeoutChangedMidDrain(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.DrainTimeout = time.Hour })
+	e.apply(webSvc(1, 2))
+	e.fake.Edit(web, ap("10.0.0.22:80"), func(d *Destination) { d.ActiveConns = 5 })
+	one := svc(web, dst("10.0.0.21", 80, 1))
+	e.apply(one)
+	e.clock.Advance(2 * time.Minute)
+	if _, w := e.apply(one); len(w) != 0 {
+		t.Errorf("within the old timeout: %q", w)
+	}
+	e.rec.SetTimings(time.Minute, 0)
+	_, w := e.apply(one)
+	eqStrings(t, "writes", w, []string{"delete-destination 10.0.0.22:80 in TCP 10.0.0.100:80"})
+}
+
 func TestDrainedDestinationComesBack(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.DrainTimeout = time.Minute })
 	e.apply(webSvc(1, 2))
