@@ -92,7 +92,9 @@ func ioFailure(stage string, err error) Result {
 		r.TimedOut = true
 		return r
 	}
-	return failure("%s: %s", stage, describe(err))
+	r := failure("%s: %s", stage, describe(err))
+	r.Refused = errors.Is(err, syscall.ECONNREFUSED)
+	return r
 }
 
 func isTimeout(err error) bool {

@@ -177,10 +177,16 @@ func TestDNSSilentUDP(t *testing.T) {
 	addr := addrOf(t, pc.LocalAddr())
 	r := probe(t, mustProber(t, Spec{Type: TypeDNS}), addr, 200*time.Millisecond)
 	wantDown(t, r, "timeout after 200ms (wait for reply)")
+	if r.Refused {
+		t.Error("a timeout is marked Refused")
+	}
 	pc.Close()
 	// Nobody listening: ICMP port unreachable surfaces as a refusal.
 	r = probe(t, mustProber(t, Spec{Type: TypeDNS}), addr, 5*time.Second)
 	wantDown(t, r, "connection refused")
+	if !r.Refused {
+		t.Error("ICMP port unreachable is not marked Refused")
+	}
 }
 
 func TestDNSSpecErrors(t *testing.T) {

@@ -126,7 +126,11 @@ func TestHTTPConnectRefused(t *testing.T) {
 	ln := listen(t)
 	addr := addrOf(t, ln.Addr())
 	ln.Close()
-	wantDown(t, probe(t, mustProber(t, Spec{Type: TypeHTTP}), addr, 5*time.Second), "connect: connection refused")
+	r := probe(t, mustProber(t, Spec{Type: TypeHTTP}), addr, 5*time.Second)
+	wantDown(t, r, "connect: connection refused")
+	if !r.Refused {
+		t.Error("a refused connection is not marked Refused")
+	}
 }
 
 func TestHTTPRequestHost(t *testing.T) {

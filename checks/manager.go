@@ -393,7 +393,7 @@ func (m *Manager) attempt(e *entry) {
 		return
 	}
 	now := m.clock.Now()
-	if !r.OK && e.attempt < e.spec.Retries {
+	if !r.OK && e.attempt < e.spec.Retries && (!r.Refused || e.spec.RetryRefused) {
 		e.attempt++
 		m.schedule(e, now, e.spec.RetryDelay)
 		return

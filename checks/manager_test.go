@@ -23,11 +23,13 @@ type fakeFleet struct {
 	seq   map[netip.AddrPort][]bool // scripted results, used before up
 	calls map[netip.AddrPort][]time.Time
 	wt    map[netip.AddrPort]int
+	// refused servers that are down refuse connections rather than fail
+	refused map[netip.AddrPort]bool
 }
 
 func newFleet(c *fakeClock) *fakeFleet {
 	return &fakeFleet{clock: c, up: map[netip.AddrPort]bool{}, seq: map[netip.AddrPort][]bool{},
-		calls: map[netip.AddrPort][]time.Time{}, wt: map[netip.AddrPort]int{}}
+		calls: map[netip.AddrPort][]time.Time{}, wt: map[netip.AddrPort]int{}, refused: map[netip.AddrPort]bool{}}
 }
 
 // newProber validates the spec as the real one would, then fakes it.
@@ -44,7 +46,7 @@ func (f *fakeFleet) newProber(s Spec) (Prober, error) {
 			ok, f.seq[t.Server] = s[0], s[1:]
 		}
 		if !ok {
-			return Result{Reason: "fake: down"}
+			return Result{Reason: "fake: down", Refused: f.refused[t.Server]}
 		}
 		r := Result{OK: true, Reason: "fake: up"}
 		if w, ok := f.wt[t.Server]; ok {
@@ -209,6 +211,36 @@ func TestManagerRetries(t *testing.T) {
 	st, _ = r.m.Status(id)
 	if n := r.fleet.ncalls(srvA); st.Health != Down || st.Rounds != 2 || n != 6 {
 		t.Fatalf("status %+v after %d attempts", st, n)
+	}
+}
+
+// A refused connection ends the round without its retries, unless
+// retry_refused asks for keepalived's behaviour.
+func TestManagerRefusedSkipsRetries(t *testing.T) {
+	for _, retry := range []bool{false, true} {
+		r := newRig(t, 3)
+		spec := tcpSpec(10 * time.Second)
+		spec.Retries, spec.RetryDelay, spec.Fall, spec.RetryRefused = 2, 300*time.Millisecond, 1, retry
+		id, _ := r.m.Add(Check{Server: srvA, Spec: spec})
+		r.fleet.set(srvA, true)
+		r.clock.Advance(2 * time.Second)
+		if st, _ := r.m.Status(id); st.Health != Up {
+			t.Fatalf("retry_refused %v: not up first: %+v", retry, st)
+		}
+		r.fleet.mu.Lock()
+		r.fleet.up[srvA], r.fleet.refused[srvA] = false, true
+		r.fleet.mu.Unlock()
+		before := r.fleet.ncalls(srvA)
+		r.round(t, srvA)
+		r.clock.Advance(time.Second)
+		st, _ := r.m.Status(id)
+		want := 1
+		if retry {
+			want = 3
+		}
+		if n := r.fleet.ncalls(srvA) - before; st.Health != Down || n != want {
+			t.Fatalf("retry_refused %v: %d attempts in the refused round, want %d; status %+v", retry, n, want, st)
+		}
 	}
 }
 

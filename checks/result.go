@@ -33,6 +33,9 @@ type Result struct {
 	Reason string
 	// TimedOut is set when the attempt ran out of time.
 	TimedOut bool
+	// Refused is set when the server refused the connection: nothing
+	// listens there, so every client connection sent to it fails too.
+	Refused bool
 	// Latency is the wall time the attempt took.
 	Latency time.Duration
 	// Weight is a dynamic weight (MISC_CHECK misc_dynamic), if HasWeight.

@@ -41,6 +41,11 @@ type Spec struct {
 	// apart, before it counts as failed.
 	Retries    int           `json:"retries"`
 	RetryDelay time.Duration `json:"retry_delay"`
+	// RetryRefused makes a refused connection retried like any failure
+	// (keepalived's behaviour). By default it ends the round at once: while
+	// the server refuses, every client connection IPVS sends it fails, so
+	// retrying only keeps it in the table longer.
+	RetryRefused bool `json:"retry_refused,omitempty"`
 	// Rise good rounds in a row bring a down server up; Fall failed rounds
 	// in a row take an up server down.
 	Rise int `json:"rise"`
@@ -74,6 +79,7 @@ func (s Spec) Normalized() Spec {
 	if s.Retries == 0 {
 		// Irrelevant without retries: keep it from splitting identities.
 		s.RetryDelay = DefaultRetryDelay
+		s.RetryRefused = false
 	}
 	if s.Rise <= 0 {
 		s.Rise = DefaultRise

@@ -17,7 +17,11 @@ func TestTCPConnect(t *testing.T) {
 	addr := addrOf(t, ln.Addr())
 	wantUp(t, probe(t, mustProber(t, Spec{Type: TypeTCP}), addr, 5*time.Second))
 	stop()
-	wantDown(t, probe(t, mustProber(t, Spec{Type: TypeTCP}), addr, 5*time.Second), "connect: connection refused")
+	r := probe(t, mustProber(t, Spec{Type: TypeTCP}), addr, 5*time.Second)
+	wantDown(t, r, "connect: connection refused")
+	if !r.Refused {
+		t.Error("a refused connection is not marked Refused")
+	}
 }
 
 func TestTCPExchange(t *testing.T) {

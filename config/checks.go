@@ -10,20 +10,22 @@ import (
 
 // Check is one health check of a real server.
 type Check struct {
-	Type        string     `yaml:"type,omitempty"` // http | https | tcp | dns | exec
-	Interval    Duration   `yaml:"interval,omitempty"`
-	Timeout     Duration   `yaml:"timeout,omitempty"`
-	Retries     int        `yaml:"retries,omitempty"`
-	RetryDelay  Duration   `yaml:"retry_delay,omitempty"`
-	Rise        int        `yaml:"rise,omitempty"`
-	Fall        int        `yaml:"fall,omitempty"`
-	ConnectIP   string     `yaml:"connect_ip,omitempty"`
-	ConnectPort int        `yaml:"connect_port,omitempty"`
-	Source      string     `yaml:"source,omitempty"`
-	HTTP        *HTTPCheck `yaml:"http,omitempty"`
-	TCP         *TCPCheck  `yaml:"tcp,omitempty"`
-	DNS         *DNSCheck  `yaml:"dns,omitempty"`
-	Exec        *ExecCheck `yaml:"exec,omitempty"`
+	Type       string   `yaml:"type,omitempty"` // http | https | tcp | dns | exec
+	Interval   Duration `yaml:"interval,omitempty"`
+	Timeout    Duration `yaml:"timeout,omitempty"`
+	Retries    int      `yaml:"retries,omitempty"`
+	RetryDelay Duration `yaml:"retry_delay,omitempty"`
+	// RetryRefused retries a refused connection like other failures.
+	RetryRefused bool       `yaml:"retry_refused,omitempty"`
+	Rise         int        `yaml:"rise,omitempty"`
+	Fall         int        `yaml:"fall,omitempty"`
+	ConnectIP    string     `yaml:"connect_ip,omitempty"`
+	ConnectPort  int        `yaml:"connect_port,omitempty"`
+	Source       string     `yaml:"source,omitempty"`
+	HTTP         *HTTPCheck `yaml:"http,omitempty"`
+	TCP          *TCPCheck  `yaml:"tcp,omitempty"`
+	DNS          *DNSCheck  `yaml:"dns,omitempty"`
+	Exec         *ExecCheck `yaml:"exec,omitempty"`
 
 	Spec checks.Spec `yaml:"-"`
 }
@@ -65,14 +67,15 @@ type ExecCheck struct {
 // check validates one check and builds its Spec.
 func (c *checker) check(f string, ch *Check) {
 	s := checks.Spec{
-		Type:        checks.Type(ch.Type),
-		Interval:    ch.Interval.D(),
-		Timeout:     ch.Timeout.D(),
-		Retries:     ch.Retries,
-		RetryDelay:  ch.RetryDelay.D(),
-		Rise:        ch.Rise,
-		Fall:        ch.Fall,
-		ConnectPort: uint16(ch.ConnectPort),
+		Type:         checks.Type(ch.Type),
+		Interval:     ch.Interval.D(),
+		Timeout:      ch.Timeout.D(),
+		Retries:      ch.Retries,
+		RetryDelay:   ch.RetryDelay.D(),
+		RetryRefused: ch.RetryRefused,
+		Rise:         ch.Rise,
+		Fall:         ch.Fall,
+		ConnectPort:  uint16(ch.ConnectPort),
 	}
 	if ch.ConnectPort < 0 || ch.ConnectPort > 65535 {
 		c.errf(f+".connect_port", "must be 1-65535, got %d", ch.ConnectPort)

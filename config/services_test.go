@@ -123,16 +123,16 @@ func TestChecksConfig(t *testing.T) {
     checks:
       - {type: http, interval: 1s, timeout: 500ms, rise: 2, fall: 2, http: {path: /health, status: ["200-299"]}}
 `
-	y = strings.Replace(y, "      - {address: 10.0.0.22}\n", "      - {address: 10.0.0.22, checks: [{type: tcp, connect_port: 8080}]}\n      - {address: 10.0.0.23, checks: []}\n", 1)
+	y = strings.Replace(y, "      - {address: 10.0.0.22}\n", "      - {address: 10.0.0.22, checks: [{type: tcp, connect_port: 8080, retries: 2, retry_refused: true}]}\n      - {address: 10.0.0.23, checks: []}\n", 1)
 	cfg, err := Parse("d.yaml", []byte(y))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := cfg.Services[0]
-	if got := s.ChecksOf(&s.RealServers[0]); len(got) != 1 || got[0].Spec.HTTP.Path != "/health" || got[0].Spec.Interval != time.Second {
+	if got := s.ChecksOf(&s.RealServers[0]); len(got) != 1 || got[0].Spec.HTTP.Path != "/health" || got[0].Spec.Interval != time.Second || got[0].Spec.RetryRefused {
 		t.Errorf("rs1 checks = %+v", got)
 	}
-	if got := s.ChecksOf(&s.RealServers[1]); len(got) != 1 || got[0].Spec.ConnectPort != 8080 {
+	if got := s.ChecksOf(&s.RealServers[1]); len(got) != 1 || got[0].Spec.ConnectPort != 8080 || got[0].Spec.Retries != 2 || !got[0].Spec.RetryRefused {
 		t.Errorf("rs2 checks = %+v", got)
 	}
 	if got := s.ChecksOf(&s.RealServers[2]); len(got) != 0 {
