@@ -85,16 +85,8 @@ func readLibrary(s *Snapshot, parts Part) error {
 	}
 	s.Services = make([]Service, 0, len(svcs))
 	for _, ks := range svcs {
-		svc := fromLibService(ks)
-		dests, err := c.Destinations(ks.Service)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("list destinations of %s: %w", serviceName(&svc, false), err)
-		}
-		svc.Destinations = make([]Destination, 0, len(dests))
-		for _, kd := range dests {
-			svc.Destinations = append(svc.Destinations, fromLibDest(kd))
-		}
-		s.Services = append(s.Services, svc)
+		// Destinations come from readGenetlink (see dumpBufferSize).
+		s.Services = append(s.Services, fromLibService(ks))
 	}
 	return nil
 }
@@ -124,25 +116,6 @@ func fromLibService(ks ipvs.ServiceExtended) Service {
 	return svc
 }
 
-func fromLibDest(kd ipvs.DestinationExtended) Destination {
-	return Destination{
-		Family:         Family(kd.Family),
-		Address:        kd.Address,
-		Port:           kd.Port,
-		Forward:        Forward(kd.FwdMethod),
-		Weight:         kd.Weight,
-		UpperThreshold: kd.UpperThreshold,
-		LowerThreshold: kd.LowerThreshold,
-		ActiveConns:    kd.ActiveConnections,
-		InactiveConns:  kd.InactiveConnections,
-		PersistConns:   kd.PersistentConnections,
-		TunnelType:     TunnelType(kd.TunnelType),
-		TunnelPort:     kd.TunnelPort,
-		TunnelFlags:    uint16(kd.TunnelFlags),
-		Stats:          pickStats(kd.Stats64, kd.Stats),
-	}
-}
-
 // pickStats prefers the 64-bit counters, as ipvsadm does; kernels before
 // 4.1 send only the 32-bit ones, and the library then leaves Stats64 zero.
 func pickStats(s64, s32 ipvs.Stats) Stats {
@@ -158,9 +131,10 @@ func pickStats(s64, s32 ipvs.Stats) Stats {
 	}
 }
 
-// readGenetlink fills in what github.com/cloudflare/ipvs does not decode.
+// readGenetlink fills in what github.com/cloudflare/ipvs does not decode,
+// and the destinations.
 func readGenetlink(s *Snapshot, parts Part) error {
-	c, err := genetlink.Dial(nil)
+	c, err := genetlink.Dial(&netlink.Config{MessageBufferSize: dumpBufferSize})
 	if err != nil {
 		return fmt.Errorf("dial generic netlink: %w", err)
 	}
@@ -192,7 +166,12 @@ func readGenetlink(s *Snapshot, parts Part) error {
 			return err
 		}
 		for i := range s.Services {
-			s.Services[i].PE = pes[keyOf(&s.Services[i])]
+			svc := &s.Services[i]
+			k := keyOf(svc)
+			svc.PE = pes[k]
+			if svc.Destinations, err = dumpDests(c, fam.ID, k); err != nil {
+				return fmt.Errorf("list destinations of %s: %w", serviceName(svc, false), err)
+			}
 		}
 	}
 	return nil

@@ -137,21 +137,4 @@ func TestFromLibrary(t *testing.T) {
 	if fw.Netmask != "64" || fw.Protocol != 0 || fw.Stats.Conns != 9 || fw.Address.IsValid() {
 		t.Errorf("fwmark service %+v", fw)
 	}
-	d := fromLibDest(ipvs.DestinationExtended{
-		Destination: ipvs.Destination{
-			Address: netip.MustParseAddr("2001:db8::1"), FwdMethod: ipvs.Tunnel, Weight: 3, Port: 80,
-			Family: ipvs.INET6, TunnelType: ipvs.GUE, TunnelPort: 6080, TunnelFlags: ipvs.TunnelEncapChecksum,
-			UpperThreshold: 10, LowerThreshold: 2,
-		},
-		ActiveConnections: 1, InactiveConnections: 2, PersistentConnections: 3,
-		Stats64: s64,
-	})
-	want := Destination{
-		Family: INet6, Address: netip.MustParseAddr("2001:db8::1"), Port: 80, Forward: Tunnel, Weight: 3,
-		UpperThreshold: 10, LowerThreshold: 2, ActiveConns: 1, InactiveConns: 2, PersistConns: 3,
-		TunnelType: GUE, TunnelPort: 6080, TunnelFlags: 1, Stats: Stats{Conns: 5, InBytes: 1 << 40},
-	}
-	if d != want {
-		t.Errorf("destination %+v, want %+v", d, want)
-	}
 }
