@@ -167,38 +167,23 @@ func parseDests(msgs []genetlink.Message, fam Family) ([]Destination, error) {
 }
 
 // decodeStats reads a stats attribute: in the 32-bit one only the byte
-// counters are 64 bits wide.
+// counters are 64 bits wide. Other attributes (the kernel's zero-length
+// alignment padding, newer counters) are skipped.
 func decodeStats(ad *netlink.AttributeDecoder, wide bool) Stats {
 	var s Stats
+	fields := map[uint16]*uint64{
+		statsAttrConns: &s.Conns, statsAttrInPkts: &s.InPkts, statsAttrOutPkts: &s.OutPkts,
+		statsAttrInBytes: &s.InBytes, statsAttrOutBytes: &s.OutBytes, statsAttrCPS: &s.CPS,
+		statsAttrInPPS: &s.InPPS, statsAttrOutPPS: &s.OutPPS, statsAttrInBPS: &s.InBPS, statsAttrOutBPS: &s.OutBPS,
+	}
 	for ad.Next() {
-		var v uint64
+		p, ok := fields[ad.Type()]
 		switch {
+		case !ok:
 		case wide || ad.Type() == statsAttrInBytes || ad.Type() == statsAttrOutBytes:
-			v = ad.Uint64()
+			*p = ad.Uint64()
 		default:
-			v = uint64(ad.Uint32())
-		}
-		switch ad.Type() {
-		case statsAttrConns:
-			s.Conns = v
-		case statsAttrInPkts:
-			s.InPkts = v
-		case statsAttrOutPkts:
-			s.OutPkts = v
-		case statsAttrInBytes:
-			s.InBytes = v
-		case statsAttrOutBytes:
-			s.OutBytes = v
-		case statsAttrCPS:
-			s.CPS = v
-		case statsAttrInPPS:
-			s.InPPS = v
-		case statsAttrOutPPS:
-			s.OutPPS = v
-		case statsAttrInBPS:
-			s.InBPS = v
-		case statsAttrOutBPS:
-			s.OutBPS = v
+			*p = uint64(ad.Uint32())
 		}
 	}
 	return s

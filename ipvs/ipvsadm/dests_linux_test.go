@@ -34,6 +34,7 @@ func destMessage(t testing.TB, addr netip.Addr, fam uint16, withFamily bool, s32
 				s.Uint32(statsAttrInPkts, 8)
 				s.Uint64(statsAttrInBytes, 1<<33)
 				s.Uint32(statsAttrOutBPS, 7)
+				s.Bytes(11, nil) // IPVS_STATS_ATTR_PAD
 				return nil
 			})
 		}
@@ -44,6 +45,7 @@ func destMessage(t testing.TB, addr netip.Addr, fam uint16, withFamily bool, s32
 			n.Nested(destAttrStats64, func(s *netlink.AttributeEncoder) error {
 				s.Uint64(statsAttrConns, 5)
 				s.Uint64(statsAttrInBytes, 1<<40)
+				s.Bytes(11, nil) // IPVS_STATS_ATTR_PAD
 				s.Uint64(statsAttrCPS, 1<<35)
 				return nil
 			})
