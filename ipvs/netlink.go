@@ -12,12 +12,15 @@ import (
 
 	lib "github.com/cloudflare/ipvs"
 	"github.com/cloudflare/ipvs/netmask"
+	"github.com/director-lb/director/ipvs/ipvsnl"
+	"github.com/mdlayher/genetlink"
 )
 
 // Netlink is the Kernel of the running system, spoken to over generic
-// netlink. Reads and single writes go through github.com/cloudflare/ipvs
-// (one request per call); Batch sends many writes per system call on a
-// socket of its own.
+// netlink. Service reads and single writes go through
+// github.com/cloudflare/ipvs (one request per call); Batch sends many writes
+// per system call on a socket of its own, which also dumps destinations
+// (package ipvsnl).
 type Netlink struct {
 	mu sync.Mutex // the library makes no promise about concurrent use
 	c  lib.Client
@@ -120,7 +123,40 @@ func (n *Netlink) Service(key ServiceKey) (Service, error) {
 	return s, nil
 }
 
+// destinations lists a service's destinations through ipvsnl on the batch
+// socket, which reads without the library's peek: a full read makes one
+// dump per service, and the peek made it a third dearer.
 func (n *Netlink) destinations(ls lib.Service) ([]Destination, error) {
+	if n.b == nil {
+		return n.libDestinations(ls)
+	}
+	id := ipvsnl.Service{Family: uint16(ls.Family), Protocol: uint16(ls.Protocol), Addr: ls.Address, Port: ls.Port, FWMark: ls.FWMark}
+	if ls.Family == lib.INET {
+		id.Addr = id.Addr.Unmap()
+	}
+	dests, err := ipvsnl.Dests(genetlink.NewConn(n.b.c), n.b.family, id)
+	if err != nil { // a vanished service is an empty dump, not an error
+		return nil, errnoOf(err)
+	}
+	out := make([]Destination, 0, len(dests))
+	for _, d := range dests {
+		out = append(out, Destination{
+			Addr:          d.Addr,
+			Port:          d.Port,
+			Weight:        int32(min(d.Weight, math.MaxInt32)), // the kernel stores an int
+			Forward:       Forward(d.FwdMethod),
+			Upper:         d.Upper,
+			Lower:         d.Lower,
+			ActiveConns:   d.ActiveConns,
+			InactiveConns: d.InactiveConns,
+		})
+	}
+	return out, nil
+}
+
+// libDestinations is destinations through the library, when the batch
+// socket could not be opened.
+func (n *Netlink) libDestinations(ls lib.Service) ([]Destination, error) {
 	dests, err := n.c.Destinations(ls)
 	if errors.Is(err, os.ErrNotExist) { // no destinations, or the service just vanished
 		return nil, nil

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/director-lb/director/ipvs/ipvsnl"
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -79,8 +80,8 @@ type batchConn struct {
 
 func dialBatch() (*batchConn, error) {
 	// A fixed receive buffer saves the peek before each read; answers
-	// here are acks of a few dozen bytes.
-	c, err := netlink.Dial(unix.NETLINK_GENERIC, &netlink.Config{MessageBufferSize: 64 << 10})
+	// here are acks of a few dozen bytes, and destination dumps.
+	c, err := netlink.Dial(unix.NETLINK_GENERIC, &netlink.Config{MessageBufferSize: ipvsnl.DumpBufferSize})
 	if err != nil {
 		return nil, fmt.Errorf("open generic netlink socket: %w", err)
 	}

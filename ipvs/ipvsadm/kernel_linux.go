@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/cloudflare/ipvs"
+	"github.com/director-lb/director/ipvs/ipvsnl"
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
 )
@@ -85,7 +86,7 @@ func readLibrary(s *Snapshot, parts Part) error {
 	}
 	s.Services = make([]Service, 0, len(svcs))
 	for _, ks := range svcs {
-		// Destinations come from readGenetlink (see dumpBufferSize).
+		// Destinations come from readGenetlink (see package ipvsnl).
 		s.Services = append(s.Services, fromLibService(ks))
 	}
 	return nil
@@ -134,7 +135,7 @@ func pickStats(s64, s32 ipvs.Stats) Stats {
 // readGenetlink fills in what github.com/cloudflare/ipvs does not decode,
 // and the destinations.
 func readGenetlink(s *Snapshot, parts Part) error {
-	c, err := genetlink.Dial(&netlink.Config{MessageBufferSize: dumpBufferSize})
+	c, err := genetlink.Dial(&netlink.Config{MessageBufferSize: ipvsnl.DumpBufferSize})
 	if err != nil {
 		return fmt.Errorf("dial generic netlink: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cloudflare/ipvs"
 	"github.com/cloudflare/ipvs/netmask"
+	"github.com/director-lb/director/ipvs/ipvsnl"
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
 )
@@ -136,5 +137,22 @@ func TestFromLibrary(t *testing.T) {
 	})
 	if fw.Netmask != "64" || fw.Protocol != 0 || fw.Stats.Conns != 9 || fw.Address.IsValid() {
 		t.Errorf("fwmark service %+v", fw)
+	}
+}
+
+func TestFromNL(t *testing.T) {
+	got := fromNL(ipvsnl.Dest{
+		Family: 10, Addr: netip.MustParseAddr("2001:db8::1"), Port: 80, FwdMethod: 2, Weight: 3, Upper: 10, Lower: 2,
+		ActiveConns: 1, InactiveConns: 2, PersistConns: 3, TunType: 1, TunPort: 6080, TunFlags: 1,
+		Stats: ipvsnl.Stats{Conns: 5, InPkts: 6, OutPkts: 7, InBytes: 1 << 40, OutBytes: 8, CPS: 9, InPPS: 10, OutPPS: 11, InBPS: 12, OutBPS: 13},
+	})
+	want := Destination{
+		Family: INet6, Address: netip.MustParseAddr("2001:db8::1"), Port: 80, Forward: Tunnel, Weight: 3,
+		UpperThreshold: 10, LowerThreshold: 2, ActiveConns: 1, InactiveConns: 2, PersistConns: 3,
+		TunnelType: GUE, TunnelPort: 6080, TunnelFlags: 1,
+		Stats: Stats{Conns: 5, InPkts: 6, OutPkts: 7, InBytes: 1 << 40, OutBytes: 8, CPS: 9, InPPS: 10, OutPPS: 11, InBPS: 12, OutBPS: 13},
+	}
+	if got != want {
+		t.Errorf("got %+v\nwant %+v", got, want)
 	}
 }
