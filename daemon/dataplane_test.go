@@ -93,10 +93,7 @@ func TestDataplaneMasterOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); dp.run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runDataplane(t, dp)
 
 	keys := func() []string {
 		var out []string
@@ -304,10 +301,7 @@ func TestDataplaneSysctls(t *testing.T) {
 		t.Fatal(err)
 	}
 	dp.sysctlDir = dir
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); dp.run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runDataplane(t, dp)
 	wait := func(name, want string) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
@@ -378,10 +372,7 @@ func TestDataplaneSyncDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); dp.run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runDataplane(t, dp)
 	wait := func(want string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -423,10 +414,7 @@ func TestDataplaneReloadRetimesResync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); dp.run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runDataplane(t, dp)
 	waitServices := func(want int) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -444,4 +432,12 @@ func TestDataplaneReloadRetimesResync(t *testing.T) {
 	time.Sleep(20 * time.Millisecond) // let the kicked pass run first
 	k.Flush()                         // ipvsadm -C, behind director's back
 	waitServices(2)
+}
+
+// runDataplane runs dp's loop until the test ends.
+func runDataplane(t *testing.T, dp *dataplane) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); dp.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 }
