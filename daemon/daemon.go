@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -122,19 +123,28 @@ func (d *Daemon) openDataplane() error {
 		return fmt.Errorf("open IPVS (is the ip_vs module loaded?): %w", err)
 	}
 	d.closers = append(d.closers, k.Close)
-	var sc syncDaemon // stays a nil interface when sync is off
-	if d.cfg.IPVS.Sync != nil {
+	dial := func() (syncDaemon, error) {
 		c, err := syncd.Dial()
 		if err != nil {
+			return nil, err // a nil interface, not a nil *syncd.Client
+		}
+		return c, nil
+	}
+	var sc syncDaemon // opened at once when configured, so a start-up fails clearly
+	if d.cfg.IPVS.Sync != nil {
+		if sc, err = dial(); err != nil {
 			return err
 		}
-		d.closers = append(d.closers, c.Close)
-		sc = c
 	}
 	dp, err := newDataplane(d.cfg, k, sc, d.log.With("part", "ipvs"))
 	if err != nil {
+		if c, ok := sc.(io.Closer); ok {
+			c.Close()
+		}
 		return err
 	}
+	dp.dialSync = dial // a reload may turn sync on
+	d.closers = append(d.closers, dp.closeSync)
 	dp.sysctlDir = ipvs.SysctlDir
 	dp.onDecision = d.kickPeer
 	h := newHealth(d.log.With("part", "checks"))

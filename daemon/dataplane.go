@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/netip"
@@ -105,8 +106,11 @@ const tombstoneTTL = 7 * 24 * time.Hour
 // that kernel calls never hold up VRRP.
 type dataplane struct {
 	rec  *ipvs.Reconciler
-	sync syncDaemon // nil when sync is off
-	log  *slog.Logger
+	sync syncDaemon // nil until sync is first wanted
+	// dialSync opens the sync daemon's socket when a reload turns sync on;
+	// nil in tests that give sync directly.
+	dialSync func() (syncDaemon, error)
+	log      *slog.Logger
 
 	mu       sync.Mutex // guards everything below
 	cfg      *config.Config
@@ -387,6 +391,15 @@ func (dp *dataplane) poke() {
 // *syncd.Client in production, a fake in tests.
 type syncDaemon interface {
 	Ensure(syncd.Config) (changed bool, err error)
+	Stop(syncd.Role) error
+}
+
+// closeSync releases the sync daemon's socket, once the run loop is over.
+func (dp *dataplane) closeSync() error {
+	if c, ok := dp.sync.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 // syncWant is the sync daemon to run now, or nil for none.
@@ -402,6 +415,50 @@ func (dp *dataplane) syncWant() *syncd.Config {
 		c.Role = syncd.Master
 	}
 	return c
+}
+
+// ensureSync brings the kernel's sync daemon to what the configuration
+// wants; have is what it last set. A reload may turn sync on (the socket
+// is opened then) or off (the daemon director started is stopped; one
+// started by hand without ipvs.sync is left alone). It reports false when
+// something failed and should be retried soon.
+func (dp *dataplane) ensureSync(have *syncd.Config) bool {
+	want := dp.syncWant()
+	if want == nil {
+		if *have == (syncd.Config{}) || dp.sync == nil {
+			return true
+		}
+		if err := dp.sync.Stop(have.Role); err != nil {
+			dp.log.Error("ipvs: stopping the sync daemon, will retry", "role", have.Role.String(), "err", err)
+			return false
+		}
+		dp.log.Info("ipvs: sync daemon stopped (ipvs.sync removed)", "role", have.Role.String())
+		*have = syncd.Config{}
+		return true
+	}
+	if dp.sync == nil {
+		if dp.dialSync == nil {
+			return true
+		}
+		s, err := dp.dialSync()
+		if err != nil {
+			dp.log.Error("ipvs: sync daemon, will retry", "err", err)
+			return false
+		}
+		dp.sync = s
+	}
+	changed, err := dp.sync.Ensure(*want)
+	switch {
+	case err != nil:
+		dp.log.Error("ipvs: sync daemon, will retry", "role", want.Role.String(), "err", err)
+		return false
+	case changed && *want == *have:
+		dp.log.Warn("ipvs: sync daemon had drifted, restarted", "role", want.Role.String(), "iface", want.Interface, "sync_id", want.SyncID)
+	case changed || *want != *have:
+		dp.log.Info("ipvs: sync daemon running", "role", want.Role.String(), "iface", want.Interface, "sync_id", want.SyncID)
+	}
+	*have = *want
+	return true
 }
 
 // run applies the table at start, after every mastership change and every
@@ -447,20 +504,8 @@ func (dp *dataplane) run(ctx context.Context) {
 		// master thread still stopping when the backup starts) or a daemon
 		// stopped by hand is then repaired, and a failure is retried soon
 		// rather than at the next resync.
-		if want := dp.syncWant(); dp.sync != nil && want != nil {
-			changed, err := dp.sync.Ensure(*want)
-			switch {
-			case err != nil:
-				dp.log.Error("ipvs: sync daemon, will retry", "role", want.Role.String(), "err", err)
-				soon = time.After(drainPoll)
-			case changed && *want == have:
-				dp.log.Warn("ipvs: sync daemon had drifted, restarted", "role", want.Role.String(), "iface", want.Interface, "sync_id", want.SyncID)
-			case changed || *want != have:
-				dp.log.Info("ipvs: sync daemon running", "role", want.Role.String(), "iface", want.Interface, "sync_id", want.SyncID)
-			}
-			if err == nil {
-				have = *want
-			}
+		if !dp.ensureSync(&have) {
+			soon = time.After(drainPoll)
 		}
 		for waiting := true; waiting; {
 			select {

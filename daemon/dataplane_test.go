@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -349,6 +350,13 @@ func (f *fakeSync) Ensure(c syncd.Config) (bool, error) {
 	return true, nil
 }
 
+func (f *fakeSync) Stop(r syncd.Role) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.running, r)
+	return nil
+}
+
 func (f *fakeSync) roles() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -440,4 +448,44 @@ func runDataplane(t *testing.T, dp *dataplane) {
 	done := make(chan struct{})
 	go func() { defer close(done); dp.run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+}
+
+// A reload that adds ipvs.sync opens the sync daemon's socket and starts
+// it; one that removes it stops the daemon director started.
+func TestDataplaneSyncReload(t *testing.T) {
+	cfg := loadCfg(t, "true")
+	cfg.IPVS.StateFile = ""
+	dp, err := newDataplane(cfg, ipvs.NewFake(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &fakeSync{}
+	var dials atomic.Int32
+	dp.dialSync = func() (syncDaemon, error) { dials.Add(1); return fs, nil }
+	runDataplane(t, dp)
+	wait := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for fs.roles() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("sync daemons = %q, want %q", fs.roles(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := dials.Load(); n != 0 {
+		t.Fatalf("dialled the sync daemon %d times without ipvs.sync", n)
+	}
+	on := *cfg
+	on.IPVS.Sync = &config.Sync{Interface: "eth0", SyncID: 3}
+	dp.setConfig(&on)
+	wait("backup")
+	dp.onState("web", vrrp.StateMaster) // the first instance, by default
+	wait("master")
+	dp.setConfig(cfg)
+	wait("")
+	if n := dials.Load(); n != 1 {
+		t.Errorf("dialled %d times, want once", n)
+	}
 }
