@@ -301,13 +301,18 @@ var syncedRE = regexp.MustCompile(`(?m)^TCP\s+\S+\s+ESTABLISHED\s+\S+\s+` + rege
 // TestConnSync: long-lived connections stream through lb1, which is cut
 // off the segment. With the kernel's connection sync every one of them
 // carries on through lb2; without it lb2 has no entry for them and they
-// die. Both counts are reported: they are the figure for sync.
+// die. Both counts are reported: they are the figure for sync. In the
+// "reload" case the pair starts without sync and a reload turns it on.
 func TestConnSync(t *testing.T) {
 	died := map[bool]int{}
-	for _, sync := range []bool{true, false} {
-		label := map[bool]string{true: "sync", false: "nosync"}[sync]
+	for _, label := range []string{"sync", "reload", "nosync"} {
+		sync := label != "nosync"
 		t.Run(label, func(t *testing.T) {
-			res := Run(t, SyncPlan(name(t), IPVSParams(lp.Director), sync))
+			plan := SyncPlan(name(t), IPVSParams(lp.Director), sync)
+			if label == "reload" {
+				plan = SyncReloadPlan(name(t), IPVSParams(lp.Director))
+			}
+			res := Run(t, plan)
 			synced := len(syncedRE.FindAllString(execOut(t, res, LabelSynced), -1))
 			set, ok := res.ConnsOf(LabelConns)
 			if !ok {
@@ -317,7 +322,9 @@ func TestConnSync(t *testing.T) {
 			take, _ := res.Step(LabelTakeover)
 			before := set.StatsBetween(time.Time{}, cut.Start)
 			after := set.StatsBetween(cut.Start, time.Time{})
-			died[sync] = after.Died
+			if label != "reload" {
+				died[sync] = after.Died
+			}
 			t.Logf("%s: lb2 held %d synced entries before the cut; takeover %v after the cut; after the cut: %s",
 				label, synced, take.End.Sub(cut.Start).Round(time.Millisecond), after)
 			if before.Died != 0 {

@@ -260,12 +260,48 @@ func SyncPlan(name string, p Params, sync bool) Plan {
 	steps := ipvsStart(p)
 	steps = append(steps, waitTable(lp.LB2, 10*time.Second)...)
 	if sync {
-		steps = append(steps,
-			lp.WaitExec(lp.LB1, 5*time.Second, "master sync daemon", "ipvsadm", "-L", "--daemon"),
-			lp.WaitExec(lp.LB2, 5*time.Second, "backup sync daemon", "ipvsadm", "-L", "--daemon"),
-		)
+		steps = append(steps, syncRunning()...)
 	}
+	return Plan{Name: name, Params: p, Steps: append(steps, syncCut(p)...)}
+}
+
+// VariantSync is SyncReloadPlan's configuration with ipvs.sync.
+const VariantSync = "sync"
+
+// SyncReloadPlan is SyncPlan started without ipvs.sync, which a reload of
+// both nodes (SIGHUP, lb1 first) then turns on.
+func SyncReloadPlan(name string, p Params) Plan {
+	v := *p.IPVS
+	v.Sync = false
+	p.IPVS = &v
+	on := v
+	on.Sync = true
+	withSync := p
+	withSync.IPVS = &on
+	steps := ipvsStart(p)
+	steps = append(steps, waitTable(lp.LB2, 10*time.Second)...)
 	steps = append(steps,
+		lp.Say("reload both nodes with ipvs.sync"),
+		lp.UseConfig(lp.LB1, VariantSync), lp.Signal(lp.LB1, "HUP"),
+		lp.UseConfig(lp.LB2, VariantSync), lp.Signal(lp.LB2, "HUP"),
+	)
+	steps = append(steps, syncRunning()...)
+	return Plan{Name: name, Params: p, Steps: append(steps, syncCut(p)...), Variants: map[string]Params{VariantSync: withSync}}
+}
+
+// syncRunning waits for the master's sync daemon on lb1 and the backup's
+// on lb2.
+func syncRunning() []Step {
+	return []Step{
+		lp.WaitExec(lp.LB1, 5*time.Second, "master sync daemon", "ipvsadm", "-L", "--daemon"),
+		lp.WaitExec(lp.LB2, 5*time.Second, "backup sync daemon", "ipvsadm", "-L", "--daemon"),
+	}
+}
+
+// syncCut opens the long-lived connections, lets sync carry them to lb2,
+// cuts lb1 off and records the connections through the takeover.
+func syncCut(p Params) []Step {
+	return []Step{
 		lp.ConnsOpen(SyncConns, SyncEvery).As(LabelOpen),
 		// The master's sync thread sends its buffer about once a second.
 		lp.Sleep(2500*time.Millisecond),
@@ -274,6 +310,5 @@ func SyncPlan(name string, p Params, sync bool) Plan {
 		lp.WaitVIP(lp.LB2, takeoverTimeout(p)).As(LabelTakeover),
 		lp.Sleep(3*time.Second),
 		lp.ConnsClose().As(LabelConns),
-	)
-	return Plan{Name: name, Params: p, Steps: steps}
+	}
 }

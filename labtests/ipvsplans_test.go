@@ -25,6 +25,7 @@ func TestIPVSPlans(t *testing.T) {
 		{DrainPlan("drain", p), []string{LabelIPVSReady, LabelOpen, LabelRecover, LabelBack, LabelDrained, LabelHeld, LabelCheck, LabelConns, LabelDeleted, LabelProbe}},
 		{AdoptPlan("adopt", p), []string{LabelIPVSReady, LabelRulesBefore, LabelStatsBefore, LabelFail, LabelTakeover, LabelRecover, LabelBack, LabelRulesAfter, LabelStatsAfter, LabelProbe}},
 		{SyncPlan("sync", p, true), []string{LabelIPVSReady, LabelOpen, LabelSynced, LabelFail, LabelTakeover, LabelConns}},
+		{SyncReloadPlan("syncreload", p), []string{LabelIPVSReady, LabelOpen, LabelSynced, LabelFail, LabelTakeover, LabelConns}},
 		{PairPlan("pair", PairParams()), []string{LabelIPVSReady, LabelPaired, LabelRegWrong, LabelRegister, LabelRegOnLB2, LabelDrainLB1, LabelDrainOnLB2, LabelFail, LabelTakeover, LabelProbe, LabelPairState}},
 		{DemoPlan(DemoParams(lp.Director)), []string{LabelElected, "steady", LabelFail, LabelTakeover, "failover", LabelRecover, "return"}},
 	} {
@@ -48,6 +49,9 @@ func TestIPVSPlans(t *testing.T) {
 	}
 	if s := SyncPlan("s", p, false); s.Params.IPVS.Sync {
 		t.Errorf("SyncPlan without sync configures sync")
+	}
+	if s := SyncReloadPlan("s", p); s.Params.IPVS.Sync || !s.Variants[VariantSync].IPVS.Sync {
+		t.Errorf("SyncReloadPlan must start without sync and reload to it: %+v, variant %+v", s.Params.IPVS, s.Variants[VariantSync].IPVS)
 	}
 	if d := DriftPlan("d", p); d.Params.IPVS.ResyncInterval.D().Seconds() != 1 {
 		t.Errorf("drift plan resync interval %v, want 1s", d.Params.IPVS.ResyncInterval)
