@@ -304,11 +304,11 @@ func syncCut(p Params) []Step {
 	return []Step{
 		lp.ConnsOpen(SyncConns, SyncEvery).As(LabelOpen),
 		// The master's sync thread sends its buffer about once a second.
-		lp.Sleep(2500*time.Millisecond),
+		lp.Sleep(2500 * time.Millisecond),
 		ipvsadm(lp.LB2, "-Lnc").As(LabelSynced),
 		lp.Cut(lp.LB1).As(LabelFail),
 		lp.WaitVIP(lp.LB2, takeoverTimeout(p)).As(LabelTakeover),
-		lp.Sleep(3*time.Second),
+		lp.Sleep(3 * time.Second),
 		lp.ConnsClose().As(LabelConns),
 	}
 }
