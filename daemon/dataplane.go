@@ -221,11 +221,11 @@ func newDataplane(cfg *config.Config, k ipvs.Kernel, sc syncDaemon, log *slog.Lo
 	return dp, nil
 }
 
-// setConfig takes a new configuration (start, reload) and wakes the loop.
 // cacheFor is how long passes may plan against the reconciler's view:
 // until just before the next resync tick.
 func cacheFor(cfg *config.Config) time.Duration { return cfg.IPVS.ResyncInterval.D() * 9 / 10 }
 
+// setConfig takes a new configuration (start, reload) and wakes the loop.
 func (dp *dataplane) setConfig(cfg *config.Config) {
 	// A reload may change the drain timeout and the resync interval; the
 	// run loop re-times its ticker on the pass this kicks.
