@@ -357,6 +357,19 @@ func (f *fakeSync) Stop(r syncd.Role) error {
 	return nil
 }
 
+// waitRoles waits until the running daemons' roles are want
+// (comma-separated, sorted).
+func (f *fakeSync) waitRoles(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.roles() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("sync daemons = %q, want %q", f.roles(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (f *fakeSync) roles() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -381,16 +394,7 @@ func TestDataplaneSyncDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	runDataplane(t, dp)
-	wait := func(want string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for fs.roles() != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("sync daemons = %q, want %q", fs.roles(), want)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
+	wait := func(want string) { t.Helper(); fs.waitRoles(t, want) }
 	wait("backup")
 	dp.onState("api", vrrp.StateMaster) // not the instance sync follows
 	dp.onState("web", vrrp.StateMaster)
@@ -463,16 +467,7 @@ func TestDataplaneSyncReload(t *testing.T) {
 	var dials atomic.Int32
 	dp.dialSync = func() (syncDaemon, error) { dials.Add(1); return fs, nil }
 	runDataplane(t, dp)
-	wait := func(want string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for fs.roles() != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("sync daemons = %q, want %q", fs.roles(), want)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
+	wait := func(want string) { t.Helper(); fs.waitRoles(t, want) }
 	time.Sleep(50 * time.Millisecond)
 	if n := dials.Load(); n != 0 {
 		t.Fatalf("dialled the sync daemon %d times without ipvs.sync", n)
