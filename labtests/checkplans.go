@@ -95,6 +95,16 @@ func CheckFailPlan(name string, p Params, how CheckFailure) Plan {
 		lp.Sleep(time.Second),
 		lp.ProbeStop().As(LabelProbe),
 	)
+	if how == CheckCut {
+		// For the record only (kept with a failed run): lone timeouts
+		// after rs2's return were seen twice in full lab runs.
+		steps = append(steps,
+			lp.Exec(lp.LB1, "ipvsadm", "-Lnc"),
+			lp.Exec(lp.RS2, "ip", "neigh"),
+			lp.Exec(lp.RS2, "ss", "-tan"),
+			lp.Exec(lp.RS2, "nstat", "-a"),
+		)
+	}
 	return Plan{Name: name, Params: p, Steps: steps}
 }
 

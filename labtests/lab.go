@@ -353,8 +353,20 @@ func Run(t testing.TB, plan Plan, opts ...Options) *Results {
 		t.Fatalf("lab: %v", err)
 	}
 	start := time.Now()
+	dir := lab.ws.runDir(safeName(plan.Name))
+	// A later run of the same plan reuses its run dir: keep a failed one.
+	t.Cleanup(func() {
+		if t.Failed() {
+			keep := filepath.Join(lab.ws.work, "failed", safeName(plan.Name)+start.Format("-150405"))
+			if err := os.CopyFS(keep, os.DirFS(dir)); err != nil {
+				t.Logf("keeping the failed run's files: %v", err)
+			} else {
+				t.Logf("the failed run's files are kept in %s", keep)
+			}
+		}
+	})
 	res, err := lab.Boot(ctx, plan, o)
-	t.Logf("lab %s: %v wall time, run dir %s", plan.Name, time.Since(start).Round(10*time.Millisecond), lab.ws.runDir(safeName(plan.Name)))
+	t.Logf("lab %s: %v wall time, run dir %s", plan.Name, time.Since(start).Round(10*time.Millisecond), dir)
 	if err != nil {
 		if res != nil {
 			t.Fatalf("lab %s: %v\n%s", plan.Name, err, Diagnose(res))
