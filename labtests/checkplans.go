@@ -92,7 +92,8 @@ func CheckFailPlan(name string, p Params, how CheckFailure) Plan {
 		lp.Sleep(time.Second),
 		repair.As(LabelRecover),
 		lb1Table(10*time.Second, up, false).As(LabelIn),
-		lp.Sleep(time.Second),
+		// A settling second, then the second the test judges.
+		lp.Sleep(2*time.Second),
 		lp.ProbeStop().As(LabelProbe),
 	)
 	if how == CheckCut {
