@@ -118,8 +118,11 @@ type dataplane struct {
 	follows  []string // per service: the instance it follows
 	syncInst string
 	masters  map[string]bool
-	kick     chan struct{}
-	pings    chan chan struct{}
+	// changedAt is when each instance's mastership last changed: the sync
+	// daemon's role follows only a mastership that has lasted syncSettle.
+	changedAt map[string]time.Time
+	kick      chan struct{}
+	pings     chan chan struct{}
 	// store keeps the runtime decisions (overrides, registrations); node
 	// signs this node's own; onDecision, if set, hears of each (the peer
 	// sync). Set before run.
@@ -193,7 +196,7 @@ func newDataplane(cfg *config.Config, k ipvs.Kernel, sc syncDaemon, log *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	dp := &dataplane{rec: rec, sync: sc, log: log, masters: map[string]bool{}, kick: make(chan struct{}, 1), pings: make(chan chan struct{})}
+	dp := &dataplane{rec: rec, sync: sc, log: log, masters: map[string]bool{}, changedAt: map[string]time.Time{}, kick: make(chan struct{}, 1), pings: make(chan chan struct{})}
 	dp.node = cfg.Node
 	if dp.node == "" {
 		dp.node = "local"
@@ -256,6 +259,9 @@ func (dp *dataplane) onState(instance string, s vrrp.State) {
 	dp.mu.Lock()
 	changed := dp.masters[instance] != (s == vrrp.StateMaster)
 	dp.masters[instance] = s == vrrp.StateMaster
+	if changed {
+		dp.changedAt[instance] = time.Now()
+	}
 	dp.mu.Unlock()
 	if changed {
 		select {
@@ -402,48 +408,60 @@ func (dp *dataplane) closeSync() error {
 	return nil
 }
 
-// syncWant is the sync daemon to run now, or nil for none.
-func (dp *dataplane) syncWant() *syncd.Config {
+// syncSettle is how long a mastership must last before the sync daemon's
+// role follows it. Both nodes can be master for a few milliseconds at
+// start-up; in the lab, stopping a master sync thread started that
+// recently twice hung the kernel call, and with it the dataplane loop.
+const syncSettle = 300 * time.Millisecond
+
+// syncWant is the sync daemon to run now, or nil for none, and how long
+// the role must still wait for the mastership to settle.
+func (dp *dataplane) syncWant() (*syncd.Config, time.Duration) {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
 	s := dp.cfg.IPVS.Sync
 	if s == nil {
-		return nil
+		return nil, 0
 	}
 	c := &syncd.Config{Role: syncd.Backup, Interface: s.Interface, SyncID: uint8(s.SyncID)}
 	if dp.masters[dp.syncInst] {
 		c.Role = syncd.Master
 	}
-	return c
+	wait := syncSettle - time.Since(dp.changedAt[dp.syncInst])
+	return c, max(wait, 0)
 }
 
 // ensureSync brings the kernel's sync daemon to what the configuration
 // wants; have is what it last set. A reload may turn sync on (the socket
 // is opened then) or off (the daemon director started is stopped; one
-// started by hand without ipvs.sync is left alone). It reports false when
-// something failed and should be retried soon.
-func (dp *dataplane) ensureSync(have *syncd.Config) bool {
-	want := dp.syncWant()
+// started by hand without ipvs.sync is left alone). A role change waits
+// for the mastership to settle. It returns how soon to look again: 0 when
+// all is done, else after a failure or while a role change waits.
+func (dp *dataplane) ensureSync(have *syncd.Config) time.Duration {
+	want, settle := dp.syncWant()
 	if want == nil {
 		if *have == (syncd.Config{}) || dp.sync == nil {
-			return true
+			return 0
 		}
 		if err := dp.sync.Stop(have.Role); err != nil {
 			dp.log.Error("ipvs: stopping the sync daemon, will retry", "role", have.Role.String(), "err", err)
-			return false
+			return drainPoll
 		}
 		dp.log.Info("ipvs: sync daemon stopped (ipvs.sync removed)", "role", have.Role.String())
 		*have = syncd.Config{}
-		return true
+		return 0
+	}
+	if have.Role != 0 && want.Role != have.Role && settle > 0 {
+		return settle
 	}
 	if dp.sync == nil {
 		if dp.dialSync == nil {
-			return true
+			return 0
 		}
 		s, err := dp.dialSync()
 		if err != nil {
 			dp.log.Error("ipvs: sync daemon, will retry", "err", err)
-			return false
+			return drainPoll
 		}
 		dp.sync = s
 	}
@@ -451,14 +469,14 @@ func (dp *dataplane) ensureSync(have *syncd.Config) bool {
 	switch {
 	case err != nil:
 		dp.log.Error("ipvs: sync daemon, will retry", "role", want.Role.String(), "err", err)
-		return false
+		return drainPoll
 	case changed && *want == *have:
 		dp.log.Warn("ipvs: sync daemon had drifted, restarted", "role", want.Role.String(), "iface", want.Interface, "sync_id", want.SyncID)
 	case changed || *want != *have:
 		dp.log.Info("ipvs: sync daemon running", "role", want.Role.String(), "iface", want.Interface, "sync_id", want.SyncID)
 	}
 	*have = *want
-	return true
+	return 0
 }
 
 // run applies the table at start, after every mastership change and every
@@ -504,8 +522,8 @@ func (dp *dataplane) run(ctx context.Context) {
 		// master thread still stopping when the backup starts) or a daemon
 		// stopped by hand is then repaired, and a failure is retried soon
 		// rather than at the next resync.
-		if !dp.ensureSync(&have) {
-			soon = time.After(drainPoll)
+		if d := dp.ensureSync(&have); d > 0 && (soon == nil || d < drainPoll) {
+			soon = time.After(d)
 		}
 		for waiting := true; waiting; {
 			select {

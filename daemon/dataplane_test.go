@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -333,6 +334,7 @@ type fakeSync struct {
 	running map[syncd.Role]syncd.Config
 	failN   int // the next failN calls fail, as a master still stopping would
 	calls   int
+	starts  []syncd.Role
 }
 
 func (f *fakeSync) Ensure(c syncd.Config) (bool, error) {
@@ -347,6 +349,7 @@ func (f *fakeSync) Ensure(c syncd.Config) (bool, error) {
 		return false, nil
 	}
 	f.running = map[syncd.Role]syncd.Config{c.Role: c}
+	f.starts = append(f.starts, c.Role)
 	return true, nil
 }
 
@@ -396,6 +399,17 @@ func TestDataplaneSyncDaemon(t *testing.T) {
 	runDataplane(t, dp)
 	wait := func(want string) { t.Helper(); fs.waitRoles(t, want) }
 	wait("backup")
+	// Master for a moment, as both nodes can be at start-up: the role
+	// waits for the mastership to settle, so it never switches.
+	dp.onState("web", vrrp.StateMaster)
+	dp.onState("web", vrrp.StateBackup)
+	time.Sleep(2 * syncSettle)
+	fs.mu.Lock()
+	blip := slices.Contains(fs.starts, syncd.Master)
+	fs.mu.Unlock()
+	if blip {
+		t.Fatal("a mastership of a moment started the master sync daemon")
+	}
 	dp.onState("api", vrrp.StateMaster) // not the instance sync follows
 	dp.onState("web", vrrp.StateMaster)
 	wait("master")
