@@ -9,7 +9,7 @@ LABFLAGS  ?=
 
 export CGO_ENABLED = 0
 
-.PHONY: all build test unit verify-unit lab demo bench fuzz install vet clean
+.PHONY: all build test unit verify-unit lab labkernel demo bench fuzz install vet clean
 
 all: build
 
@@ -32,9 +32,15 @@ verify-unit: build
 unit:
 	$(GO) test -count=1 ./...
 
-# The lab boots User-Mode Linux with real IPVS; it installs its Debian packages itself.
-lab:
+# The lab boots User-Mode Linux with real IPVS; it installs its Debian
+# packages itself. labkernel chooses (and on a new host probes) the guest
+# kernel and prints it with the host, so every run says what it ran on;
+# LAB_KERNEL=debian12|sid-pinned|sid-newest forces one.
+lab: labkernel
 	$(GO) test -tags lab -count=1 -timeout 30m $(LABFLAGS) ./labtests/
+
+labkernel:
+	$(GO) run ./cmd/labboot
 
 demo:
 	$(GO) run ./labtests/demo
@@ -44,6 +50,7 @@ demo:
 # health-check capacity on loopback.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./cmd/labboot
 	$(GO) run ./ipvs/ipvsbench
 	LAB_FIGURES=1 $(GO) test -tags lab -count=1 -timeout 45m -run '^(TestLabFigures|TestCheckFigure|TestIdleFigure|TestReloadFigure)$$' -v ./labtests/
 	$(GO) run ./checks/cmd/checkbench -targets 1000 -interval 1s -duration 20s

@@ -205,7 +205,7 @@ func TestCheckFigure(t *testing.T) {
 	if d > 0 {
 		ratio = fmt.Sprintf("%.2f", float64(k)/float64(d))
 	}
-	t.Logf("web server killed, checks every 1s, timeout 1s, 1 retry after 1s:\n"+
+	t.Logf("%s\nweb server killed, checks every 1s, timeout 1s, 1 retry after 1s:\n"+
 		"  keepalived: %d failed requests, out after %v\n  director:   %d failed requests, out after %v\n  keepalived/director: %s",
-		k, took[lp.Keepalived].Round(time.Millisecond), d, took[lp.Director].Round(time.Millisecond), ratio)
+		RanOn(t), k, took[lp.Keepalived].Round(time.Millisecond), d, took[lp.Director].Round(time.Millisecond), ratio)
 }

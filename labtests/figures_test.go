@@ -72,6 +72,7 @@ func TestLabFigures(t *testing.T) {
 		}
 	}
 	var b strings.Builder
+	fmt.Fprintln(&b, RanOn(t))
 	fmt.Fprintf(&b, "longest client outage per failover, median (max) of %d, requests every 10 ms, 100 ms timeout\n", figureCycles)
 	fmt.Fprintf(&b, "%-20s %-18s %-18s %s\n", "case", "keepalived", "director", "director/keepalived")
 	for _, c := range figureCases {

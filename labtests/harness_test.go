@@ -2,7 +2,6 @@ package labtests
 
 import (
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,33 +11,12 @@ import (
 func TestMissingPackages(t *testing.T) {
 	present := map[string]bool{"/usr/bin/linux.uml": true, "/usr/sbin/ip": true}
 	got := missingPackages(func(p string) bool { return present[p] })
-	want := []string{"kmod", "ipvsadm", "keepalived", "tcpdump", "nftables", "user-mode-linux"}
+	want := []string{"kmod", "ipvsadm", "keepalived", "tcpdump", "nftables"}
 	if !slices.Equal(got, want) {
-		t.Errorf("missing = %v, want %v (modules dir absent counts as user-mode-linux)", got, want)
+		t.Errorf("missing = %v, want %v", got, want)
 	}
 	if got := missingPackages(func(string) bool { return true }); len(got) != 0 {
 		t.Errorf("all present: missing = %v", got)
-	}
-}
-
-func TestInitScript(t *testing.T) {
-	s := InitScript("/w/runs/x", "/w/bin/guest", "/w/modroot")
-	for _, want := range []string{
-		"#!/bin/sh\n",
-		"mount -t tmpfs tmpfs /run\n", "mount -t tmpfs tmpfs /tmp\n", "mount -t tmpfs tmpfs /var/tmp\n",
-		"mount -t hostfs -o /w/runs/x none /mnt/out",
-		"/w/bin/guest run -plan /mnt/out/plan.json",
-		"exec /usr/sbin/modprobe -d /w/modroot",
-		"echo /run/modprobe > /proc/sys/kernel/modprobe",
-		"poweroff -f\n",
-	} {
-		if !strings.Contains(s, want) {
-			t.Errorf("init script lacks %q:\n%s", want, s)
-		}
-	}
-	// The hostfs mount must come after the tmpfs on /mnt that hosts it.
-	if strings.Index(s, "tmpfs /mnt") > strings.Index(s, "hostfs") {
-		t.Errorf("hostfs mounted before /mnt tmpfs:\n%s", s)
 	}
 }
 
@@ -136,21 +114,5 @@ func TestTail(t *testing.T) {
 	}
 	if got := tail("a\n", 5); got != "a" {
 		t.Errorf("tail short = %q", got)
-	}
-}
-
-func TestHaltedCleanly(t *testing.T) {
-	for _, c := range []struct {
-		console string
-		want    bool
-	}{
-		{"lab: guest exited with status 0\nPowering off.\nreboot: System halted\n", true},
-		{"lab: guest exited with status 1\nreboot: System halted\n", false},
-		{"lab: guest exited with status 0\n", false},
-		{"reboot: System halted\nlab: guest exited with status 0\n", false},
-	} {
-		if got := haltedCleanly(c.console); got != c.want {
-			t.Errorf("haltedCleanly(%q) = %v, want %v", c.console, got, c.want)
-		}
 	}
 }

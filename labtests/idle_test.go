@@ -76,6 +76,7 @@ func TestIdleFigure(t *testing.T) {
 		})
 	}
 	var b strings.Builder
+	fmt.Fprintf(&b, "idle figure: %s\n", RanOn(t))
 	fmt.Fprintf(&b, "idle figure: lb1 alone, %d services x %d real servers, HTTP check every %v (timeout %v, own path per service; shared: all GET /), %v sample after %v settling\n",
 		IdleServices, IdlePerService, interval, min(IdleTimeout, interval), IdleSample, IdleSettle)
 	fmt.Fprintf(&b, "idle figure: %-16s %8s %8s %6s %6s %10s %6s %5s %9s %s\n", "impl", "RSS MiB", "max MiB", "CPU %", "procs", "checks/s", "guest%", "ready", "up before/after", "keeps up")

@@ -9,27 +9,21 @@
 package labtests
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/director-lb/director/labtests/labplan"
+	"github.com/director-lb/director/labtests/uml"
 )
 
 // Shorthands for the shared types.
@@ -40,8 +34,8 @@ type (
 	Results = labplan.Results
 )
 
-// guestOut is where the init script mounts the run directory in the guest.
-const guestOut = "/mnt/out"
+// guestOut is where the run directory is mounted in the guest.
+const guestOut = uml.GuestOut
 
 // guestNice is the guest's scheduling priority on the host (nice runs
 // linux.uml in place, so the process group stays the same).
@@ -58,9 +52,10 @@ type Options struct {
 	// Limit is the hard wall-clock limit of the boot, after which the
 	// guest is killed; zero means the plan's timeout plus a boot margin.
 	Limit time.Duration
+	// Kernel is the guest kernel candidate Run boots (uml.Candidates);
+	// empty means the lab's choice for this host.
+	Kernel string
 }
-
-var bootSeq atomic.Int64
 
 // Boot runs plan in a fresh guest and returns its results. The run
 // directory labtests/.work/runs/<plan name>/ keeps the plan, the configs,
@@ -86,7 +81,13 @@ func (l *Lab) Boot(ctx context.Context, plan Plan, opts Options) (*Results, erro
 	if limit == 0 {
 		limit = plan.Timeout.D() + bootMargin
 	}
-	consoleErr := l.boot(ctx, dir, limit, opts)
+	consoleErr := uml.Boot(ctx, uml.Spec{
+		Kernel: &l.choice.Kernel, Work: l.ws.work, RunDir: dir, Modules: plan.ModuleList(),
+		Script:  uml.GuestPath(l.ws.work, l.ws.bin("guest")) + " run -plan " + guestOut + "/plan.json 2>&1",
+		Limit:   limit,
+		Console: opts.Console,
+		Nice:    guestNice,
+	})
 	res, err := readResults(dir)
 	if err != nil {
 		return nil, errors.Join(consoleErr, err, fmt.Errorf("console:\n%s", tail(res.Logs["console"], 40)))
@@ -94,20 +95,13 @@ func (l *Lab) Boot(ctx context.Context, plan Plan, opts Options) (*Results, erro
 	if res.Error != "" {
 		return res, fmt.Errorf("guest: %s", res.Error)
 	}
-	if consoleErr != nil && haltedCleanly(res.Logs["console"]) {
+	if consoleErr != nil && uml.HaltedCleanly(res.Logs["console"]) {
 		// linux.uml now and then aborts on its way out, after the plan
 		// has run to its end and the kernel has halted: the results
 		// are whole, so that is no failure of the test.
 		return res, nil
 	}
 	return res, consoleErr
-}
-
-// haltedCleanly reports whether the console shows the guest program's
-// clean exit followed by the kernel's halt.
-func haltedCleanly(console string) bool {
-	i := strings.Index(console, "lab: guest exited with status 0")
-	return i >= 0 && strings.Contains(console[i:], "reboot: System halted")
 }
 
 func defaultTimeout(steps []Step) time.Duration {
@@ -131,7 +125,7 @@ func safeName(s string) string {
 // writeRunDir fills in the plan's nodes and paths, writes the daemon
 // configs, plan.json and init.sh.
 func (l *Lab) writeRunDir(ctx context.Context, dir string, plan *Plan) error {
-	plan.Paths = labplan.Paths{Out: guestOut, GuestBin: l.ws.bin("guest"), ModRoot: l.ws.modRoot()}
+	plan.Paths = labplan.Paths{Out: guestOut, GuestBin: l.guestPath(l.ws.bin("guest"))}
 	plan.Nodes = nil
 	for _, n := range []string{labplan.LB1, labplan.LB2} {
 		name, body, err := labplan.ConfigFile(plan.Params, n)
@@ -162,7 +156,7 @@ func (l *Lab) writeRunDir(ctx context.Context, dir string, plan *Plan) error {
 			if err != nil {
 				return fmt.Errorf("director does not build: %w", err)
 			}
-			plan.Paths.DirectorBin = bin
+			plan.Paths.DirectorBin = l.guestPath(bin)
 			plan.Paths.DirectorStatus = hasStatus(ctx, bin)
 		}
 	}
@@ -186,10 +180,6 @@ func (l *Lab) writeRunDir(ctx context.Context, dir string, plan *Plan) error {
 	if err := os.WriteFile(filepath.Join(dir, "plan.json"), b, 0o644); err != nil {
 		return fmt.Errorf("write plan: %w", err)
 	}
-	init := InitScript(dir, plan.Paths.GuestBin, l.ws.modRoot())
-	if err := os.WriteFile(filepath.Join(dir, "init.sh"), []byte(init), 0o755); err != nil {
-		return fmt.Errorf("write init: %w", err)
-	}
 	return nil
 }
 
@@ -200,7 +190,7 @@ func (l *Lab) writeEC2(ctx context.Context, dir string, plan *Plan) error {
 	if err := buildStatic(ctx, l.ws, "./cloud/ec2fake/cmd/ec2fake", bin); err != nil {
 		return fmt.Errorf("ec2fake does not build: %w", err)
 	}
-	plan.Paths.EC2FakeBin = bin
+	plan.Paths.EC2FakeBin = l.guestPath(bin)
 	seed, err := labplan.EC2Seed()
 	if err != nil {
 		return err
@@ -209,112 +199,6 @@ func (l *Lab) writeEC2(ctx context.Context, dir string, plan *Plan) error {
 		return fmt.Errorf("write ec2 seed: %w", err)
 	}
 	return nil
-}
-
-// InitScript is the guest's PID 1. The root file system is the host's,
-// read only; everything writable is a tmpfs, except the run directory,
-// mounted read-write from the host to bring results back.
-//
-// The kernel's module autoloader is pointed at a wrapper that runs modprobe
-// with -d modRoot, so that modules load on demand as on a real machine
-// (a netlink family, a qdisc, ip_vs), not only those the plan lists.
-func InitScript(hostDir, guestBin, modRoot string) string {
-	return fmt.Sprintf(`#!/bin/sh
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs /var/tmp
-mount -t tmpfs tmpfs /mnt
-mkdir -p %[3]s /run/netns /run/lock
-printf '#!/bin/sh\nexec /usr/sbin/modprobe -d %[4]s "$@"\n' > /run/modprobe
-chmod 755 /run/modprobe
-echo /run/modprobe > /proc/sys/kernel/modprobe
-if mount -t hostfs -o %[1]s none %[3]s; then
-	%[2]s run -plan %[3]s/plan.json 2>&1
-	echo "lab: guest exited with status $?"
-	sync
-else
-	echo "lab: cannot mount the run directory"
-fi
-poweroff -f
-`, hostDir, guestBin, guestOut, modRoot)
-}
-
-// boot runs linux.uml until it powers off or the deadline passes, then
-// makes sure none of its processes and no umid directory remain.
-func (l *Lab) boot(ctx context.Context, dir string, limit time.Duration, opts Options) error {
-	umid := fmt.Sprintf("lab-%d-%d", os.Getpid(), bootSeq.Add(1))
-	umlDir := filepath.Join(dir, "uml")
-	args := []string{
-		"mem=768M", "root=/dev/root", "rootfstype=hostfs", "rootflags=/", "ro",
-		"init=" + filepath.Join(dir, "init.sh"), "con=null", "con0=null,fd:2",
-		"umid=" + umid, "uml_dir=" + umlDir, "quiet",
-	}
-	// The guest's timing is what the scenarios measure (100 ms adverts,
-	// probe timeouts): ahead of batch work on the host (builds, fuzzers),
-	// a starved guest would fail its VRRP timers, not the daemon.
-	cmd := exec.Command("nice", append([]string{"-n", strconv.Itoa(guestNice), "linux.uml"}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TMPDIR=/tmp"}
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	console, err := os.Create(filepath.Join(dir, "console.log"))
-	if err != nil {
-		return fmt.Errorf("console log: %w", err)
-	}
-	defer console.Close()
-
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			line := strings.TrimRight(sc.Text(), "\r")
-			fmt.Fprintln(console, line)
-			if opts.Console != nil {
-				opts.Console(line)
-			}
-		}
-		_, _ = io.Copy(io.Discard, pr)
-	})
-	if err := cmd.Start(); err != nil {
-		pw.Close()
-		wg.Wait()
-		return fmt.Errorf("start linux.uml: %w", err)
-	}
-	pgid := cmd.Process.Pid
-	// UML runs each guest process as a host process in our group; killing
-	// the group is the only sure way to leave nothing behind.
-	killGroup := func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) }
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-
-	var bootErr error
-	timer := time.NewTimer(limit)
-	defer timer.Stop()
-	select {
-	case err := <-exited:
-		if err != nil {
-			bootErr = fmt.Errorf("linux.uml: %w", err)
-		}
-	case <-timer.C:
-		killGroup()
-		<-exited
-		bootErr = fmt.Errorf("guest still running after %v: killed", limit)
-	case <-ctx.Done():
-		killGroup()
-		<-exited
-		bootErr = fmt.Errorf("guest interrupted: %w", ctx.Err())
-	}
-	killGroup()
-	pw.Close()
-	wg.Wait()
-	if err := os.RemoveAll(umlDir); err != nil {
-		bootErr = errors.Join(bootErr, fmt.Errorf("remove uml dir: %w", err))
-	}
-	return bootErr
 }
 
 // readResults loads results.json and the run directory's logs. The
@@ -347,8 +231,11 @@ func Run(t testing.TB, plan Plan, opts ...Options) *Results {
 	if len(opts) > 0 && opts[0].Console != nil {
 		o.Console = opts[0].Console
 	}
+	if len(opts) > 0 {
+		o.Kernel = opts[0].Kernel
+	}
 	ctx := t.Context()
-	lab, err := NewLab(ctx, t.Logf)
+	lab, err := NewLabKernel(ctx, t.Logf, o.Kernel)
 	if err != nil {
 		t.Fatalf("lab: %v", err)
 	}
@@ -410,4 +297,15 @@ func Diagnose(res *Results) string {
 		fmt.Fprintf(&b, "---- %s log (tail) ----\n%s\n", n, tail(res.Logs[n], 25))
 	}
 	return b.String()
+}
+
+// RanOn is the line a figure prints first: figures depend on the host and
+// the guest kernel, so every figure names both.
+func RanOn(t testing.TB) string {
+	t.Helper()
+	lab, err := NewLab(t.Context(), t.Logf)
+	if err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+	return fmt.Sprintf("ran on: %s; %s", lab.choice.Host, lab.choice)
 }

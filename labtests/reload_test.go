@@ -240,5 +240,5 @@ func TestReloadFigure(t *testing.T) {
 		lines = append(lines, fmt.Sprintf("  %-10s %5d requests, %3d failed, %d/%d echo connections reset, VIP moves %d",
 			impl, st.Total, st.Failed, s1.Died+s2.Died, s1.Total+s2.Total, len(res.VIPChanges(run.Start, run.Stop))))
 	}
-	t.Logf("reload figure (add rs, weight, remove rs, add VIP, both nodes, under traffic):\n%s", strings.Join(lines, "\n"))
+	t.Logf("%s\nreload figure (add rs, weight, remove rs, add VIP, both nodes, under traffic):\n%s", RanOn(t), strings.Join(lines, "\n"))
 }

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/director-lb/director/labtests/uml"
 )
 
 // debPackages are the Debian packages the lab needs, with one file each
@@ -22,9 +24,6 @@ var debPackages = []struct{ pkg, file string }{
 	{"nftables", "/usr/sbin/nft"},
 }
 
-// umlModules is where Debian's user-mode-linux keeps the guest's modules.
-const umlModules = "/usr/lib/uml/modules"
-
 // missingPackages lists the packages whose proof file is absent.
 func missingPackages(exists func(string) bool) []string {
 	var out []string
@@ -33,19 +32,7 @@ func missingPackages(exists func(string) bool) []string {
 			out = append(out, p.pkg)
 		}
 	}
-	if !exists(umlModules) && !contains(out, "user-mode-linux") {
-		out = append(out, "user-mode-linux")
-	}
 	return out
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
@@ -86,7 +73,6 @@ type workspace struct {
 }
 
 func (w workspace) bin(name string) string { return filepath.Join(w.work, "bin", name) }
-func (w workspace) modRoot() string        { return filepath.Join(w.work, "modroot") }
 func (w workspace) runDir(name string) string {
 	return filepath.Join(w.work, "runs", name)
 }
@@ -129,35 +115,31 @@ func buildStatic(ctx context.Context, w workspace, pkg, out string) error {
 	return nil
 }
 
-// makeModRoot creates <work>/modroot/lib/modules -> /usr/lib/uml/modules,
-// the layout modprobe -d expects.
-func makeModRoot(w workspace) error {
-	lib := filepath.Join(w.modRoot(), "lib")
-	if err := os.MkdirAll(lib, 0o755); err != nil {
-		return fmt.Errorf("modroot: %w", err)
-	}
-	link := filepath.Join(lib, "modules")
-	if dst, err := os.Readlink(link); err == nil && dst == umlModules {
-		return nil
-	}
-	_ = os.Remove(link)
-	if err := os.Symlink(umlModules, link); err != nil {
-		return fmt.Errorf("modroot: %w", err)
-	}
-	return nil
-}
-
 // Lab is the prepared host side: packages present, module root linked,
 // guest program built. Preparing again is cheap (go build's cache), so each
 // test may make its own.
 type Lab struct {
-	ws   workspace
-	logf func(string, ...any)
+	ws     workspace
+	logf   func(string, ...any)
+	choice *uml.Choice
 }
 
-// NewLab prepares the host for booting guests. logf receives progress
-// messages (package installation).
+// Kernel is the guest kernel this lab boots, and how it was chosen.
+func (l *Lab) Kernel() *uml.Choice { return l.choice }
+
+// guestPath is where the guest sees a host path of the lab's.
+func (l *Lab) guestPath(host string) string { return uml.GuestPath(l.ws.work, host) }
+
+// NewLab prepares the host for booting guests, with the guest kernel that
+// uml.Select chooses (LAB_KERNEL forces one). logf receives progress
+// messages (package installation, the kernel choice).
 func NewLab(ctx context.Context, logf func(string, ...any)) (*Lab, error) {
+	return NewLabKernel(ctx, logf, "")
+}
+
+// NewLabKernel is NewLab with the kernel candidate given ("" for the
+// choice NewLab makes).
+func NewLabKernel(ctx context.Context, logf func(string, ...any), candidate string) (*Lab, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the lab must run as root (it boots User-Mode Linux and may apt-get install)")
 	}
@@ -168,13 +150,21 @@ func NewLab(ctx context.Context, logf func(string, ...any)) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := makeModRoot(ws); err != nil {
+	var choice *uml.Choice
+	if candidate == "" {
+		choice, err = uml.Select(ctx, ws.work, logf)
+	} else {
+		choice, err = uml.SelectCandidate(ctx, ws.work, logf, candidate)
+	}
+	if err != nil {
 		return nil, err
 	}
+	logf("lab: %s", choice.Host)
+	logf("lab: %s", choice)
 	if err := buildStatic(ctx, ws, "./labtests/guest", ws.bin("guest")); err != nil {
 		return nil, err
 	}
-	return &Lab{ws: ws, logf: logf}, nil
+	return &Lab{ws: ws, logf: logf, choice: choice}, nil
 }
 
 // director builds the daemon from ./cmd/director.

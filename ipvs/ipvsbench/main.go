@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/director-lb/director/ipvs"
+	"github.com/director-lb/director/labtests/uml"
 )
 
 func main() {
@@ -40,7 +41,7 @@ func main() {
 	flag.IntVar(&o.dests, "dests", 10, "real servers per service")
 	flag.IntVar(&o.samples, "samples", 21, "samples of each single-weight timing")
 	flag.BoolVar(&o.old, "old", true, "also time the one-request-per-write path")
-	flag.StringVar(&o.work, "work", "", "host: work directory, outside /tmp (default labtests/.work/perf under the repository)")
+	flag.StringVar(&o.work, "work", "", "host: run directory for the guest's files and results (default labtests/.work/perf under the repository)")
 	flag.DurationVar(&o.limit, "limit", 20*time.Minute, "host: longest the guest may run")
 	flag.BoolVar(&o.guest, "guest", false, "run the measurements here (inside the guest)")
 	flag.StringVar(&o.out, "out", "", "guest: directory for results.json")
@@ -481,131 +482,74 @@ func summary(r Results) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// host boots a UML guest that runs this program with -guest.
+// host boots a UML guest (the lab's kernel, through labtests/uml) that
+// runs this program with -guest.
 func host(o options) error {
 	if os.Geteuid() != 0 {
 		return errors.New("run as root: the guest needs it")
 	}
-	for _, bin := range []string{"/usr/bin/linux.uml", "/usr/sbin/ipvsadm", "/usr/sbin/modprobe"} {
+	for _, bin := range []string{"/usr/sbin/ipvsadm", "/usr/sbin/modprobe"} {
 		if _, err := os.Stat(bin); err != nil {
-			return fmt.Errorf("%s missing (apt-get install user-mode-linux kmod ipvsadm): %w", bin, err)
+			return fmt.Errorf("%s missing (apt-get install kmod ipvsadm): %w", bin, err)
 		}
 	}
-	work := o.work
-	if work == "" {
-		top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
-		if err != nil {
-			return errors.New("not in the repository: give -work")
-		}
-		work = filepath.Join(strings.TrimSpace(string(top)), "labtests", ".work", "perf")
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		return errors.New("not in the repository")
 	}
-	work, err := filepath.Abs(work)
+	labWork := filepath.Join(strings.TrimSpace(string(top)), "labtests", ".work")
+	work := cmp.Or(o.work, filepath.Join(labWork, "perf"))
+	if work, err = filepath.Abs(work); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(work, "results.json"))
+	ctx := context.Background()
+	logf := func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
+	choice, err := uml.Select(ctx, labWork, logf)
 	if err != nil {
 		return err
 	}
-	if strings.HasPrefix(work+"/", "/tmp/") {
-		return errors.New("-work must be outside /tmp: the guest mounts a tmpfs there")
-	}
-	out := filepath.Join(work, "out")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	os.Remove(filepath.Join(out, "results.json"))
+	fmt.Printf("lab: %s\nlab: %s\n", choice.Host, choice)
 
-	// This very program, copied where the guest can see it.
+	// This very program, copied where the guest sees it (work is mounted
+	// at uml.GuestOut).
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	bin := filepath.Join(work, "ipvsbench")
-	if err := copyFile(self, bin); err != nil {
+	if err := copyFile(self, filepath.Join(work, "ipvsbench")); err != nil {
 		return err
 	}
-	modRoot := filepath.Join(work, "modroot")
-	if err := os.MkdirAll(filepath.Join(modRoot, "lib"), 0o755); err != nil {
-		return err
+	args := fmt.Sprintf("-guest -out %s -services %d -dests %d -samples %d -old=%v", uml.GuestOut, o.services, o.dests, o.samples, o.old)
+	if buildDirector(work) != "" {
+		args += " -director " + uml.GuestOut + "/director"
 	}
-	if _, err := os.Lstat(filepath.Join(modRoot, "lib", "modules")); err != nil {
-		if err := os.Symlink("/usr/lib/uml/modules", filepath.Join(modRoot, "lib", "modules")); err != nil {
-			return err
-		}
-	}
-	args := fmt.Sprintf("-guest -out /mnt/out -services %d -dests %d -samples %d -old=%v", o.services, o.dests, o.samples, o.old)
-	if dir := buildDirector(work); dir != "" {
-		args += " -director " + dir
-	}
-	init := fmt.Sprintf(`#!/bin/sh
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs /var/tmp
-mount -t tmpfs tmpfs /mnt
-mkdir -p /mnt/out
-printf '#!/bin/sh\nexec /usr/sbin/modprobe -d %[1]s "$@"\n' > /run/modprobe
-chmod 755 /run/modprobe
-echo /run/modprobe > /proc/sys/kernel/modprobe
-modprobe -a -d %[1]s ip_vs ip_vs_wrr ip_vs_rr dummy
-ip link set lo up
+	script := fmt.Sprintf(`ip link set lo up
 # Real servers need a unicast route.
 ip link add bench0 type dummy && ip link set bench0 up && ip addr add 10.255.255.254/8 dev bench0
-if mount -t hostfs -o %[2]s none /mnt/out; then
-	%[3]s %[4]s
-	echo "ipvsbench: guest exited with status $?"
-	sync
-else
-	echo "ipvsbench: cannot mount %[2]s"
-fi
-poweroff -f
-`, modRoot, out, bin, args)
-	initPath := filepath.Join(work, "init.sh")
-	if err := os.WriteFile(initPath, []byte(init), 0o755); err != nil {
-		return err
-	}
-	console, err := os.Create(filepath.Join(work, "console.log"))
-	if err != nil {
-		return err
-	}
-	defer console.Close()
-	umlDir := filepath.Join(work, "uml")
-	cmd := exec.Command("linux.uml", "mem=1024M", "root=/dev/root", "rootfstype=hostfs", "rootflags=/", "ro",
-		"init="+initPath, "con=null", "con0=null,fd:2", fmt.Sprintf("umid=ipvsbench-%d", os.Getpid()), "uml_dir="+umlDir, "quiet")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TMPDIR=" + work}
-	cmd.Stdout, cmd.Stderr = console, console
-	fmt.Fprintf(os.Stderr, "ipvsbench: booting the guest (console: %s)\n", console.Name())
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start linux.uml: %w", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-time.After(o.limit):
-		err = fmt.Errorf("guest still running after %s", o.limit)
-	}
-	// UML runs guest processes as host processes in its group.
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	if err != nil && !errors.Is(err, os.ErrProcessDone) {
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-		}
-	}
-	os.RemoveAll(umlDir)
-	b, rerr := os.ReadFile(filepath.Join(out, "results.json"))
+%s/ipvsbench %s`, uml.GuestOut, args)
+	console := filepath.Join(work, "console.log")
+	fmt.Fprintf(os.Stderr, "ipvsbench: booting the guest (console: %s)\n", console)
+	err = uml.Boot(ctx, uml.Spec{
+		Kernel: &choice.Kernel, Work: labWork, RunDir: work, Mem: "1024M", Limit: o.limit,
+		Modules: []string{"ip_vs", "ip_vs_wrr", "ip_vs_rr", "dummy"}, Script: script,
+	})
+	b, rerr := os.ReadFile(filepath.Join(work, "results.json"))
 	if rerr != nil {
-		return errors.Join(err, fmt.Errorf("no results (see %s): %w", console.Name(), rerr))
+		return errors.Join(err, fmt.Errorf("no results (see %s): %w", console, rerr))
 	}
 	var res Results
 	if err := json.Unmarshal(b, &res); err != nil {
 		return err
 	}
+	fmt.Printf("guest kernel: %s\n", choice.Kernel.Release)
 	fmt.Println(summary(res))
-	fmt.Printf("results: %s\n", filepath.Join(out, "results.json"))
-	if log, _ := os.ReadFile(console.Name()); strings.Contains(string(log), "ipvsbench:") && !strings.Contains(string(log), "exited with status 0") {
-		return fmt.Errorf("guest run failed, see %s", console.Name())
+	fmt.Printf("results: %s\n", filepath.Join(work, "results.json"))
+	if log, _ := os.ReadFile(console); !strings.Contains(string(log), uml.ExitLine+"0") {
+		return fmt.Errorf("guest run failed, see %s", console)
 	}
 	return nil
 }

@@ -70,9 +70,7 @@ func (r *runner) execute(ctx context.Context) error {
 	}()
 
 	r.log.Info("guest up", "plan", r.plan.Name, "params", r.plan.Params.Describe())
-	if err := loadModules(ctx, r.plan.Paths.ModRoot, r.plan.ModuleList()); err != nil {
-		return err
-	}
+	// The init script has loaded the plan's modules (uml.InitScript).
 	if err := buildTopology(r.plan.Sysctls); err != nil {
 		return fmt.Errorf("topology: %w", err)
 	}

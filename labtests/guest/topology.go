@@ -41,14 +41,6 @@ func runIn(ctx context.Context, ns string, stdin []byte, argv ...string) (string
 	return string(out), nil
 }
 
-func loadModules(ctx context.Context, modRoot string, mods []string) error {
-	// One modprobe for all: every process start is slow in UML.
-	if _, err := run(ctx, append([]string{"modprobe", "-a", "-d", modRoot}, mods...)...); err != nil {
-		return fmt.Errorf("load modules: %w", err)
-	}
-	return nil
-}
-
 // buildTopology creates bridge br0 in the guest's root namespace and one
 // namespace per lab host, joined to br0 by a veth (host side eth0, bridge
 // side v<host>). It uses netlink directly: each "ip" command would cost

@@ -151,8 +151,8 @@ type Node struct {
 	Variants map[string]string `json:"variants,omitempty"`
 }
 
-// Paths are absolute paths as seen inside the guest. The host's root file
-// system is the guest's (read-only), so host paths outside /tmp work as is.
+// Paths are absolute paths as seen inside the guest: the lab's work
+// directory is mounted at uml.GuestWork, the run directory at Out.
 type Paths struct {
 	// Out is where the run directory is mounted read-write in the guest.
 	Out         string `json:"out"`
@@ -163,9 +163,6 @@ type Paths struct {
 	DirectorStatus bool `json:"director_status,omitempty"`
 	// EC2FakeBin is cmd/ec2fake, for plans with Params.EC2.
 	EC2FakeBin string `json:"ec2fake_bin,omitempty"`
-	// ModRoot is a directory whose lib/modules links to the UML modules,
-	// for modprobe -d.
-	ModRoot string `json:"mod_root"`
 }
 
 // Plan is everything the guest program needs; the guest starts with an empty
@@ -203,7 +200,7 @@ func DefaultModules() []string {
 // that a daemon's first netlink request finds the family.
 func IPVSModules() []string { return []string{"ip_vs", "ip_vs_rr"} }
 
-// ModuleList is what the guest loads for p.
+// ModuleList is what the guest's init loads for p.
 func (p Plan) ModuleList() []string {
 	mods := p.Modules
 	if len(mods) == 0 {

@@ -7,18 +7,15 @@
 #   B         directory with "status" (a static binary running
 #             ipvsadm.Main, i.e. `director status`) and "trafgen"
 #             (static build of trafgen.go)
-#   M         directory whose lib/modules -> /usr/lib/uml/modules
 #   CONNFILES directory of synthetic connection tables (mkconnfiles.py)
 #   OUT       where the cases go (a host directory mounted read-write)
 # Every "NN.ours" file is director's output for the same arguments, run
 # right after ipvsadm's; the last step compares them in the guest.
 set -u
-: "${B:?}" "${M:?}" "${CONNFILES:?}" "${OUT:?}"
+: "${B:?}" "${CONNFILES:?}" "${OUT:?}"
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mkdir -p $OUT
-# all modules in one go: every process start is slow in UML
-modprobe -a -d $M ip_vs ip_vs_rr ip_vs_wrr ip_vs_wlc ip_vs_lc ip_vs_sh ip_vs_mh ip_vs_dh \
-  ip_vs_sed ip_vs_nq ip_vs_lblc ip_vs_lblcr ip_vs_fo ip_vs_ovf ip_vs_pe_sip veth dummy ipv6
+# run.sh has the guest's init load the modules (labboot -modules).
 ip link set lo up
 
 # capture NAME CMD...: a snapshot, ipvsadm's outputs, a second snapshot;
