@@ -3,6 +3,8 @@ package ipvs
 import (
 	"errors"
 	"syscall"
+
+	"github.com/director-lb/director/ipvs/ipvsnl"
 )
 
 // Kernel is the narrow view of an IPVS table the Reconciler needs.
@@ -67,5 +69,6 @@ type Batcher interface {
 }
 
 // ErrOutcomeUnknown marks a batched write whose answer never came back (the
-// socket lost it, or the batch could not be sent whole).
-var ErrOutcomeUnknown = errors.New("outcome unknown")
+// socket lost it, or the batch could not be sent whole). It is ipvsnl's,
+// so that errors.Is matches what Netlink passes on.
+var ErrOutcomeUnknown = ipvsnl.ErrOutcomeUnknown

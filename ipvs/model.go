@@ -73,8 +73,7 @@ const (
 	FlagSchedPort = 0x0010 // IP_VS_SVC_F_SCHED2
 	FlagSched3    = 0x0020 // IP_VS_SVC_F_SCHED3
 
-	flagPersistent = 0x0001
-	flagHashed     = 0x0002
+	flagPersistent = 0x0001 // IP_VS_SVC_F_PERSISTENT: the Persistent field's
 	allowedFlags   = FlagOnePacket | FlagSchedFallback | FlagSchedPort | FlagSched3
 )
 
