@@ -189,6 +189,10 @@ type kernelSock struct {
 	fail    func(n int) syscall.Errno // by message number, from 0, over all batches
 	room    int                       // queued datagrams the receive buffer holds; 0: unlimited
 	sendErr error
+	// answer, when set, answers each request: the generic netlink
+	// payloads of its replies (a dump's are followed by NLMSG_DONE), or
+	// an errno.
+	answer func(req netlink.Message) ([][]byte, syscall.Errno)
 
 	n       int
 	sends   [][]netlink.Message
@@ -210,6 +214,23 @@ func (s *kernelSock) SendMessages(ms []netlink.Message) error {
 			errno = s.fail(s.n)
 		}
 		s.n++
+		if errno == 0 && s.answer != nil {
+			var replies [][]byte
+			replies, errno = s.answer(m)
+			dump := m.Header.Flags&netlink.Dump == netlink.Dump
+			h := netlink.Header{Type: m.Header.Type, Sequence: m.Header.Sequence, PID: m.Header.PID}
+			if dump {
+				h.Flags = netlink.Multi
+			}
+			for _, r := range replies {
+				s.queue = append(s.queue, netlink.Message{Header: h, Data: r})
+			}
+			if dump && errno == 0 {
+				h.Type = netlink.Done
+				s.queue = append(s.queue, netlink.Message{Header: h, Data: make([]byte, 4)})
+				continue
+			}
+		}
 		if errno == 0 && m.Header.Flags&netlink.Acknowledge == 0 {
 			continue
 		}
