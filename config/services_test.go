@@ -3,6 +3,7 @@ package config
 import (
 	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,5 +164,24 @@ func TestTrackConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
 		}
+	}
+}
+
+// Every scheduler the reconciler can program is accepted, twos included
+// (config once kept a list of its own that lacked it).
+func TestEverySchedulerAccepted(t *testing.T) {
+	for _, s := range ipvs.Schedulers() {
+		y := strings.Replace(svcBase, "scheduler: wrr", "scheduler: "+s, 1)
+		cfg, err := Parse("d.yaml", []byte(y))
+		if err != nil {
+			t.Errorf("%s: %v", s, err)
+			continue
+		}
+		if got := cfg.Services[0].Scheduler; got != s {
+			t.Errorf("%s: scheduler %q", s, got)
+		}
+	}
+	if !slices.Contains(ipvs.Schedulers(), "twos") {
+		t.Error("twos missing")
 	}
 }

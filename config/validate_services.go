@@ -12,9 +12,6 @@ import (
 	"github.com/director-lb/director/ipvs"
 )
 
-// Schedulers are the kernel's IPVS schedulers (Linux 6.1 ships them all as modules).
-var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"}
-
 // SchedulerFlags are ipvsadm's -b flags; sh-* belong to sh and mh-* to mh.
 var SchedulerFlags = []string{"sh-fallback", "sh-port", "mh-fallback", "mh-port"}
 
@@ -140,8 +137,8 @@ func (c *checker) service(f string, s *Service) {
 	}
 	if s.Scheduler == "" {
 		s.Scheduler = DefaultScheduler
-	} else if !slices.Contains(Schedulers, s.Scheduler) {
-		c.errf(f+".scheduler", "unknown scheduler %q; the kernel has %s", s.Scheduler, strings.Join(Schedulers, ", "))
+	} else if scheds := ipvs.Schedulers(); !slices.Contains(scheds, s.Scheduler) {
+		c.errf(f+".scheduler", "unknown scheduler %q; the kernel has %s", s.Scheduler, strings.Join(scheds, ", "))
 	}
 	for j, fl := range s.SchedulerFlags {
 		field := fmt.Sprintf("%s.scheduler_flags[%d]", f, j)

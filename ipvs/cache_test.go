@@ -192,6 +192,19 @@ func TestSetWeightIsOneWrite(t *testing.T) {
 	eqStrings(t, "calls", e.calls(), []string{"update-destination 10.0.0.21:80 in TCP 10.0.0.100:80 weight=0"})
 }
 
+// Through a Batcher, as with Netlink, it is still one write and no read:
+// a batch of one.
+func TestSetWeightIsOneWriteBatched(t *testing.T) {
+	e := newEnv(t, batched)
+	e.apply(append(bigState(50, 10, 1), webSvc(1, 2))...)
+	before := e.fake.Batches()
+	e.setWeight(web, "10.0.0.22:80", 7)
+	eqStrings(t, "calls", e.calls(), []string{"update-destination 10.0.0.22:80 in TCP 10.0.0.100:80 weight=7"})
+	if n := e.fake.Batches() - before; n != 1 {
+		t.Errorf("%d batches, want 1", n)
+	}
+}
+
 func TestSetWeightAddressForms(t *testing.T) {
 	e := newEnv(t)
 	s := svc(tcp("2001:db8::100", 80), dst("2001:db8::21", 0, 1)) // port 0: the service's

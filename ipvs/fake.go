@@ -9,24 +9,6 @@ import (
 	"syscall"
 )
 
-// OpKind names a Kernel call.
-type OpKind string
-
-// Kernel calls, as recorded by Fake.
-const (
-	OpListServices      OpKind = "list-services"
-	OpGetService        OpKind = "get-service"
-	OpCreateService     OpKind = "create-service"
-	OpUpdateService     OpKind = "update-service"
-	OpDeleteService     OpKind = "delete-service"
-	OpCreateDestination OpKind = "create-destination"
-	OpUpdateDestination OpKind = "update-destination"
-	OpDeleteDestination OpKind = "delete-destination"
-)
-
-// IsWrite reports whether the call changes the table.
-func (k OpKind) IsWrite() bool { return k != OpListServices && k != OpGetService }
-
 // Op is one recorded Kernel call. Dest is zero for service calls; Weight is
 // the weight sent by destination creates and updates.
 type Op struct {
@@ -422,13 +404,4 @@ func fakeCheckDest(d Destination) error {
 
 func destIndex(s *Service, dst netip.AddrPort) int {
 	return slices.IndexFunc(s.Destinations, func(d Destination) bool { return d.AddrPort() == dst })
-}
-
-func cloneService(s Service) Service {
-	s.Destinations = slices.Clone(s.Destinations)
-	if s.Sorry != nil {
-		sorry := *s.Sorry
-		s.Sorry = &sorry
-	}
-	return s
 }

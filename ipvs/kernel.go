@@ -3,6 +3,8 @@ package ipvs
 import (
 	"errors"
 	"syscall"
+
+	"github.com/director-lb/director/ipvs/ipvsnl"
 )
 
 // Kernel is the narrow view of an IPVS table the Reconciler needs.
@@ -42,6 +44,24 @@ func svcGone(err error) bool { return errors.Is(err, syscall.ESRCH) }
 // service (ESRCH) that is not there.
 func destGone(err error) bool { return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ESRCH) }
 
+// OpKind names a Kernel call.
+type OpKind string
+
+// Kernel calls: the kinds of Write, and the reads Fake also records.
+const (
+	OpListServices      OpKind = "list-services"
+	OpGetService        OpKind = "get-service"
+	OpCreateService     OpKind = "create-service"
+	OpUpdateService     OpKind = "update-service"
+	OpDeleteService     OpKind = "delete-service"
+	OpCreateDestination OpKind = "create-destination"
+	OpUpdateDestination OpKind = "update-destination"
+	OpDeleteDestination OpKind = "delete-destination"
+)
+
+// IsWrite reports whether the call changes the table.
+func (k OpKind) IsWrite() bool { return k != OpListServices && k != OpGetService }
+
 // Write is one change to the table, as a Batcher takes it. Kind is one of
 // OpCreateService, OpUpdateService, OpDeleteService, OpCreateDestination,
 // OpUpdateDestination and OpDeleteDestination. Service is the whole service
@@ -67,5 +87,6 @@ type Batcher interface {
 }
 
 // ErrOutcomeUnknown marks a batched write whose answer never came back (the
-// socket lost it, or the batch could not be sent whole).
-var ErrOutcomeUnknown = errors.New("outcome unknown")
+// socket lost it, or the batch could not be sent whole). It is ipvsnl's,
+// so that errors.Is matches what Netlink passes on.
+var ErrOutcomeUnknown = ipvsnl.ErrOutcomeUnknown

@@ -73,8 +73,7 @@ const (
 	FlagSchedPort = 0x0010 // IP_VS_SVC_F_SCHED2
 	FlagSched3    = 0x0020 // IP_VS_SVC_F_SCHED3
 
-	flagPersistent = 0x0001
-	flagHashed     = 0x0002
+	flagPersistent = 0x0001 // IP_VS_SVC_F_PERSISTENT: the Persistent field's
 	allowedFlags   = FlagOnePacket | FlagSchedFallback | FlagSchedPort | FlagSched3
 )
 
@@ -85,8 +84,13 @@ const DefaultPersistTimeout = 300 * time.Second
 // MaxWeight is the largest weight ipvsadm accepts.
 const MaxWeight = 65535
 
-// schedulers the kernel ships (ip_vs_<name>.ko).
-var schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
+// schedulers the kernel ships (ip_vs_<name>.ko; Linux 6.1 builds them all
+// as modules).
+var schedulers = [...]string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
+
+// Schedulers lists the names a Service's Scheduler may take: the kernel's
+// IPVS schedulers. The configuration is checked against the same list.
+func Schedulers() []string { return slices.Clone(schedulers[:]) }
 
 // ServiceKey identifies a virtual service. A firewall-mark service has
 // FWMark != 0 and a zero Protocol, Addr and Port.
@@ -241,7 +245,7 @@ func normalize(s Service) (Service, error) {
 	if s.Scheduler == "" {
 		s.Scheduler = "wlc"
 	}
-	if !slices.Contains(schedulers, s.Scheduler) {
+	if !slices.Contains(schedulers[:], s.Scheduler) {
 		return s, fmt.Errorf("unknown scheduler %q", s.Scheduler)
 	}
 	if s.Flags&^allowedFlags != 0 {
@@ -362,4 +366,15 @@ func normalizeAll(desired []Service) ([]Service, error) {
 	}
 	slices.SortFunc(out, func(a, b Service) int { return a.Key.Compare(b.Key) })
 	return out, nil
+}
+
+// cloneService copies s deeply enough that changing the copy's
+// destinations or sorry server leaves s alone.
+func cloneService(s Service) Service {
+	s.Destinations = slices.Clone(s.Destinations)
+	if s.Sorry != nil {
+		sorry := *s.Sorry
+		s.Sorry = &sorry
+	}
+	return s
 }

@@ -1,57 +1,47 @@
 package ipvs
 
 import (
-	"fmt"
+	"math"
 	"net/netip"
-	"os"
-	"syscall"
 	"testing"
 	"time"
 
-	lib "github.com/cloudflare/ipvs"
-	"github.com/mdlayher/netlink"
+	"github.com/director-lb/director/ipvs/ipvsnl"
 )
 
 // The kernel answers EINVAL to a service without a netmask, so every
 // conversion must carry one.
-func TestToLibServiceAlwaysHasNetmask(t *testing.T) {
+func TestNLServiceAlwaysHasNetmask(t *testing.T) {
 	for _, c := range []struct {
 		s     Service
-		is4   bool
-		bits  int
-		flags lib.Flags
+		af    uint16
+		mask  uint32
+		flags uint32
 		tmo   uint32
 	}{
-		{svc(web), true, 32, 0, 0},
-		{svc(tcp("2001:db8::1", 80)), false, 128, 0, 0},
-		{Service{Key: ServiceKey{Family: 4, FWMark: 3}, Scheduler: "rr"}, true, 32, 0, 0},
-		{Service{Key: ServiceKey{Family: 6, FWMark: 3}, Scheduler: "rr"}, false, 128, 0, 0},
+		{svc(web), ipvsnl.AFInet, 0xffffffff, 0, 0},
+		{svc(tcp("2001:db8::1", 80)), ipvsnl.AFInet6, 128, 0, 0},
+		{Service{Key: ServiceKey{Family: 4, FWMark: 3}, Scheduler: "rr"}, ipvsnl.AFInet, 0xffffffff, 0, 0},
+		{Service{Key: ServiceKey{Family: 6, FWMark: 3}, Scheduler: "rr"}, ipvsnl.AFInet6, 128, 0, 0},
 		{Service{Key: web, Scheduler: "sh", Flags: FlagSchedFallback, Persistent: true, Timeout: 600 * time.Second, Netmask: 24},
-			true, 24, lib.ServicePersistent | lib.ServiceSchedulerOpt1, 600},
+			ipvsnl.AFInet, 0xffffff00, ipvsnl.FlagPersistent | FlagSchedFallback, 600},
 		{Service{Key: tcp("2001:db8::1", 80), Scheduler: "rr", Persistent: true, Timeout: time.Minute, Netmask: 64},
-			false, 64, lib.ServicePersistent, 60},
+			ipvsnl.AFInet6, 64, ipvsnl.FlagPersistent, 60},
 	} {
-		ls := toLibService(c.s)
-		if ls.Netmask.Is4() != c.is4 || ls.Netmask.Is6() == c.is4 || ls.Netmask.Bits() != c.bits {
-			t.Errorf("%s: netmask %s", c.s.Key, ls.Netmask)
+		ns := nlService(&c.s)
+		if ns.Family != c.af || ns.Netmask != c.mask {
+			t.Errorf("%s: family %d netmask %#x", c.s.Key, ns.Family, ns.Netmask)
 		}
-		if ls.Flags != c.flags || ls.Timeout != c.tmo || ls.Scheduler != c.s.Scheduler {
-			t.Errorf("%s: flags %s timeout %d scheduler %q", c.s.Key, ls.Flags, ls.Timeout, ls.Scheduler)
+		if ns.Flags != c.flags || ns.Timeout != c.tmo || ns.Scheduler != c.s.Scheduler {
+			t.Errorf("%s: flags %#x timeout %d scheduler %q", c.s.Key, ns.Flags, ns.Timeout, ns.Scheduler)
 		}
-		wantFam := lib.INET
-		if !c.is4 {
-			wantFam = lib.INET6
-		}
-		if ls.Family != wantFam {
-			t.Errorf("%s: family %s", c.s.Key, ls.Family)
-		}
-		if c.s.Key.FWMark != 0 && (ls.FWMark != c.s.Key.FWMark || ls.Address.IsValid() || ls.Protocol != 0) {
-			t.Errorf("%s: fwmark service carries %v", c.s.Key, ls)
+		if c.s.Key.FWMark != 0 && (ns.FWMark != c.s.Key.FWMark || ns.Addr.IsValid() || ns.Protocol != 0) {
+			t.Errorf("%s: fwmark service carries %+v", c.s.Key, ns.Key)
 		}
 	}
 }
 
-func TestLibServiceRoundTrip(t *testing.T) {
+func TestNLServiceRoundTrip(t *testing.T) {
 	for _, s := range []Service{
 		{Key: web, Scheduler: "wrr"},
 		{Key: key(UDP, "2001:db8::1", 53), Scheduler: "mh", Flags: FlagSchedPort | FlagSchedFallback},
@@ -59,9 +49,9 @@ func TestLibServiceRoundTrip(t *testing.T) {
 		{Key: ServiceKey{Family: 6, FWMark: 9}, Scheduler: "sh", Persistent: true, Timeout: 30 * time.Second, Netmask: 48},
 		{Key: ServiceKey{Family: 4, FWMark: 9}, Scheduler: "lc", Persistent: true, Timeout: 30 * time.Second, Netmask: 16},
 	} {
-		ls := toLibService(s)
-		ls.Flags |= lib.ServiceHashed // the kernel adds it to every service
-		got, err := fromLibService(ls)
+		ns := nlService(&s)
+		ns.Flags |= ipvsnl.FlagHashed // the kernel adds it to every service
+		got, err := fromNLService(&ns)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,107 +59,54 @@ func TestLibServiceRoundTrip(t *testing.T) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", got, s)
 		}
 	}
-	if _, err := fromLibService(lib.Service{Family: 7}); err == nil {
+	if _, err := fromNLService(&ipvsnl.Service{Key: ipvsnl.Key{Family: 7}}); err == nil {
 		t.Error("unknown family accepted")
 	}
+	// A non-contiguous IPv4 mask set by hand never equals a desired one.
+	odd := ipvsnl.Service{Key: nlKey(web), Flags: ipvsnl.FlagPersistent, Netmask: 0xff00ff00}
+	if got, _ := fromNLService(&odd); got.Netmask != -1 {
+		t.Errorf("netmask %d, want -1", got.Netmask)
+	}
 }
 
-func TestLibDestinationConversion(t *testing.T) {
+func TestNLWrites(t *testing.T) {
 	d := Destination{Addr: netip.MustParseAddr("10.0.0.21"), Port: 80, Weight: 7, Forward: Route, Upper: 100, Lower: 10}
-	ld := toLibDest(d)
-	if ld.Family != lib.INET || ld.FwdMethod != lib.DirectRoute || ld.Weight != 7 || ld.UpperThreshold != 100 || ld.LowerThreshold != 10 {
-		t.Errorf("toLibDest: %+v", ld)
+	w, err := nlWrite(&Write{Kind: OpUpdateDestination, Service: Service{Key: web}, Dest: d})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if toLibDest(dst("2001:db8::1", 80, 1)).Family != lib.INET6 {
-		t.Error("IPv6 destination family")
+	want := ipvsnl.Dest{Addr: d.Addr, Port: 80, FwdMethod: 3, Weight: 7, Upper: 100, Lower: 10}
+	if w.Cmd != ipvsnl.CmdSetDest || w.Dest != want || w.Service.Key != nlKey(web) {
+		t.Errorf("write %+v", w)
 	}
-	for f, lf := range map[Forward]lib.ForwardType{Masq: lib.Masquerade, Tunnel: lib.Tunnel, Route: lib.DirectRoute} {
-		if lib.ForwardType(f) != lf {
-			t.Errorf("%s is not the kernel's value", f)
+	for f, v := range map[Forward]uint32{Masq: 0, Tunnel: 2, Route: 3} {
+		if uint32(f) != v {
+			t.Errorf("%s is not the kernel's value %d", f, v)
 		}
 	}
-	back := fromLibDest(lib.DestinationExtended{Destination: ld, ActiveConnections: 3, InactiveConnections: 4})
-	if back.AddrPort() != d.AddrPort() || !back.sameConfig(&d) || back.ActiveConns != 3 || back.InactiveConns != 4 {
-		t.Errorf("fromLibDest: %+v", back)
-	}
-	huge := fromLibDest(lib.DestinationExtended{Destination: lib.Destination{Family: lib.INET, Address: d.Addr, Weight: 1 << 31}})
-	if huge.Weight < 0 {
-		t.Errorf("weight overflowed: %d", huge.Weight)
-	}
-}
-
-func TestErrnoOf(t *testing.T) {
-	err := errnoOf(&netlink.OpError{Op: "receive", Err: syscall.EEXIST})
-	if err != syscall.EEXIST || err.Error() != "file exists" {
-		t.Errorf("got %#v", err)
-	}
-	other := fmt.Errorf("plain")
-	if errnoOf(other) != other {
-		t.Error("non-errno error changed")
-	}
-	if errnoOf(nil) != nil {
-		t.Error("nil changed")
+	for _, w := range []Write{
+		{Kind: OpListServices, Service: svc(web)},
+		{Kind: OpCreateService, Service: Service{Key: ServiceKey{Family: 5}}},
+		{Kind: OpCreateDestination, Service: svc(web)},
+	} {
+		if _, err := nlWrite(&w); err == nil {
+			t.Errorf("%+v converted", w)
+		}
 	}
 }
 
-// stubClient stands in for the library's netlink client.
-type stubClient struct {
-	lib.Client // methods not overridden panic
-	svcs       []lib.ServiceExtended
-	dests      map[uint16][]lib.DestinationExtended // by service port
-	err        error
-	sent       []lib.Service
-}
-
-func (c *stubClient) Services() ([]lib.ServiceExtended, error) {
-	if len(c.svcs) == 0 {
-		return nil, os.ErrNotExist
+// The one mapping of a kernel destination: counters kept, and a weight
+// beyond the kernel's int clamped rather than wrapped negative.
+func TestFromNLDest(t *testing.T) {
+	nd := ipvsnl.Dest{Family: ipvsnl.AFInet, Addr: netip.MustParseAddr("10.0.0.21"), Port: 80, FwdMethod: 3, Weight: 7,
+		Upper: 100, Lower: 10, ActiveConns: 3, InactiveConns: 4}
+	got := fromNLDest(&nd)
+	want := Destination{Addr: nd.Addr, Port: 80, Weight: 7, Forward: Route, Upper: 100, Lower: 10, ActiveConns: 3, InactiveConns: 4}
+	if got != want {
+		t.Errorf("got %+v\nwant %+v", got, want)
 	}
-	return c.svcs, c.err
-}
-
-func (c *stubClient) Destinations(s lib.Service) ([]lib.DestinationExtended, error) {
-	if len(c.dests[s.Port]) == 0 {
-		return nil, os.ErrNotExist
-	}
-	return c.dests[s.Port], nil
-}
-
-func (c *stubClient) CreateService(s lib.Service) error {
-	c.sent = append(c.sent, s)
-	return c.err
-}
-
-func TestNetlinkOverLibrary(t *testing.T) {
-	c := &stubClient{}
-	n := &Netlink{c: c}
-	if got, err := n.Services(); err != nil || len(got) != 0 {
-		t.Errorf("empty table: %v %v", got, err)
-	}
-	ls := toLibService(Service{Key: web, Scheduler: "wrr"})
-	ls6 := toLibService(Service{Key: tcp("2001:db8::1", 443), Scheduler: "rr"})
-	c.svcs = []lib.ServiceExtended{{Service: ls}, {Service: ls6}}
-	c.dests = map[uint16][]lib.DestinationExtended{80: {{Destination: toLibDest(dst("10.0.0.21", 80, 4)), ActiveConnections: 2}}}
-	got, err := n.Services()
-	if err != nil || len(got) != 2 {
-		t.Fatalf("%v %v", got, err)
-	}
-	if len(got[0].Destinations) != 1 || got[0].Destinations[0].Weight != 4 || got[0].Destinations[0].ActiveConns != 2 {
-		t.Errorf("destinations %+v", got[0].Destinations)
-	}
-	if got[1].Key != tcp("2001:db8::1", 443) || len(got[1].Destinations) != 0 {
-		t.Errorf("service without destinations: %+v", got[1])
-	}
-
-	c.err = &netlink.OpError{Op: "receive", Err: syscall.EEXIST}
-	err = n.CreateService(Service{Key: web, Scheduler: "wrr"})
-	if err != syscall.EEXIST {
-		t.Errorf("create error %#v", err)
-	}
-	if len(c.sent) != 1 || !c.sent[0].Netmask.IsValid() {
-		t.Errorf("sent %+v", c.sent)
-	}
-	if err := n.Close(); err != nil {
-		t.Errorf("Close: %v", err)
+	nd.Weight = 1 << 31
+	if huge := fromNLDest(&nd); huge.Weight != math.MaxInt32 {
+		t.Errorf("weight %d, want it clamped to %d", huge.Weight, math.MaxInt32)
 	}
 }

@@ -316,27 +316,37 @@ func (r *Reconciler) refresh(want map[ServiceKey]*Service) error {
 		}
 	}
 	for _, k := range keys {
-		if err := r.reread(k); err != nil {
+		if _, err := r.reread(k); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// reread replaces the view of one service with the kernel's.
-func (r *Reconciler) reread(key ServiceKey) error {
+// reread reads one service from the kernel and puts it in the view (when
+// there is one), no longer in doubt. It returns the service, nil when the
+// kernel has none; the view keeps a copy of its own, since plans executed
+// from the result change the view as they go.
+func (r *Reconciler) reread(key ServiceKey) (*Service, error) {
 	s, err := r.k.Service(key)
+	var cur *Service
 	switch {
 	case err == nil:
 		sortDests(&s)
-		r.view[key] = &s
-	case svcGone(err):
-		delete(r.view, key)
-	default:
-		return fmt.Errorf("re-read service %s: %w", key, err)
+		cur = &s
+	case !svcGone(err):
+		return nil, fmt.Errorf("re-read service %s: %w", key, err)
 	}
-	delete(r.doubt, key)
-	return nil
+	if r.view != nil {
+		if cur != nil {
+			c := cloneService(*cur)
+			r.view[key] = &c
+		} else {
+			delete(r.view, key)
+		}
+		delete(r.doubt, key)
+	}
+	return cur, nil
 }
 
 // losesDests reports whether cur holds a destination want does not.
@@ -358,11 +368,18 @@ func losesDests(cur, want *Service) bool {
 
 // SetWeight changes the weight of one real server in the last desired
 // state and brings the kernel to it. It is the fast path for health
-// checks: it plans that one service against the reconciler's view of the
-// kernel, so it costs one write whatever the size of the table, and reads
-// the kernel only for a service in doubt or losing a destination (the
-// sorry server, when dst regains weight). Drift elsewhere in that service
-// is left to the next Resync. The sorry-server rule applies as in Apply.
+// checks: it never reads the whole table, and plans that one service
+// against the reconciler's view of the kernel (kept from the last full
+// read whatever Config.CacheFor says), so a weight change costs one
+// UPDATE_DEST whatever the size of the table, and an unchanged weight
+// costs nothing. It reads that one service first only when the view
+// cannot be trusted for it: there is no view (the last full read failed),
+// the service is in doubt after a failed write, or the kernel holds a
+// destination there that is not desired, whose connections decide between
+// draining and deleting it. The sorry-server rule applies as in Apply, so
+// the last real server losing its weight also adds the sorry server, and
+// the first regaining it drains the sorry server. Drift elsewhere in that
+// service is left to the next Resync.
 //
 // dst is the real server as given to Apply (a zero port means the
 // service's); the sorry server itself cannot be set.
@@ -417,27 +434,13 @@ func (r *Reconciler) applyOne(ctx context.Context, want *Service, prev map[Servi
 	}
 	key := want.Key
 	now := r.now()
-	var cur *Service
-	if c, ok := r.view[key]; r.view == nil || r.doubt[key] || (ok && losesDests(c, want)) {
-		s, err := r.k.Service(key)
-		switch {
-		case err == nil:
-			sortDests(&s)
-			cur = &s
-		case !svcGone(err):
-			fail(fmt.Errorf("ipvs: read service %s: %w", key, err))
+	cur, ok := r.view[key]
+	if r.view == nil || r.doubt[key] || (ok && losesDests(cur, want)) {
+		var err error
+		if cur, err = r.reread(key); err != nil {
+			fail(fmt.Errorf("ipvs: %w", err))
 			return res, errors.Join(errs...)
 		}
-		if r.view != nil {
-			if cur != nil {
-				r.view[key] = cur
-			} else {
-				delete(r.view, key)
-			}
-			delete(r.doubt, key)
-		}
-	} else {
-		cur = c
 	}
 	for id := range r.drains {
 		if id.svc == key && (cur == nil || !hasDest(cur, id.dst) || hasDest(want, id.dst)) {
@@ -477,30 +480,15 @@ func (r *Reconciler) execute(ctx context.Context, d *differ, plans []svcPlan, re
 	}
 	again := make([]svcPlan, 0, len(stale))
 	for _, p := range stale {
-		fresh, err := r.k.Service(p.key)
-		var cur *Service
-		switch {
-		case err == nil:
-			sortDests(&fresh)
-			cur = &fresh
-		case svcGone(err):
-			if p.want == nil { // an undesired service vanished by itself
-				delete(r.owned, p.key)
-				r.ownedDirty = true
-				continue
-			}
-		default:
-			fail(fmt.Errorf("re-read service %s: %w", p.key, err))
+		cur, err := r.reread(p.key)
+		if err != nil {
+			fail(err)
 			continue
 		}
-		if r.view != nil {
-			if cur != nil {
-				c := cloneService(*cur)
-				r.view[p.key] = &c
-			} else {
-				delete(r.view, p.key)
-			}
-			delete(r.doubt, p.key)
+		if cur == nil && p.want == nil { // an undesired service vanished by itself
+			delete(r.owned, p.key)
+			r.ownedDirty = true
+			continue
 		}
 		p.ops = d.service(p.key, cur, p.want)
 		again = append(again, p)

@@ -20,6 +20,16 @@ func rawAddr(a netip.Addr) [16]byte {
 	return r
 }
 
+// familyAddr is the part of rawAddr(a) that the kernel compares for an
+// entry of family fam: the first four bytes for IPv4.
+func familyAddr(fam Family, a netip.Addr) [16]byte {
+	r := rawAddr(a)
+	if fam == INet {
+		clear(r[4:])
+	}
+	return r
+}
+
 // appendAddrPort appends addr:port as ipvsadm -n does: brackets around
 // anything that is not IPv4.
 func appendAddrPort(b []byte, fam Family, a netip.Addr, port uint16) []byte {

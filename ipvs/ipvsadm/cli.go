@@ -117,7 +117,7 @@ func (s *selector) matches(svc *Service) bool {
 		return svc.FWMark == s.fwmark && svc.Family == s.fam
 	}
 	return svc.FWMark == 0 && svc.Family == s.fam && svc.Protocol == s.proto &&
-		svc.Port == s.port && keyOf(svc).addr == keyOf(&Service{Family: s.fam, Address: s.addr}).addr
+		svc.Port == s.port && familyAddr(s.fam, svc.Address) == familyAddr(s.fam, s.addr)
 }
 
 // usageError is a bad command line: exit status 2, like ipvsadm's fail(2).

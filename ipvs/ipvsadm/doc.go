@@ -8,11 +8,10 @@
 //
 // Reading and printing are separate: a Source (KernelSource for the running
 // kernel) yields a Snapshot, and WriteList, WriteService, WriteConns,
-// WriteTimeouts and WriteDaemons print it. KernelSource uses
-// github.com/cloudflare/ipvs for services, destinations, counters, version
-// and timeouts, generic netlink for what that library does not decode (sync
-// daemons and persistence engine names) and /proc/net/ip_vs_conn for
-// connections. It needs no running daemon, only the ip_vs module.
+// WriteTimeouts and WriteDaemons print it. KernelSource reads services,
+// destinations, counters, sync daemons, version and timeouts over generic
+// netlink through package ipvsnl, and connections from
+// /proc/net/ip_vs_conn. It needs no running daemon, only the ip_vs module.
 //
 // # Supported forms
 //

@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/cloudflare/ipvs"
-	"github.com/cloudflare/ipvs/netmask"
 	"github.com/director-lb/director/ipvs/ipvsnl"
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
@@ -31,34 +29,38 @@ func genlMessage(t *testing.T, typ uint16, fill func(ae *netlink.AttributeEncode
 
 // Replies shaped as kernel 6.1 sends them for the two daemons of the
 // "daemons" golden case; printing them must give ipvsadm's lines.
-func TestParseDaemons(t *testing.T) {
+func TestDaemonsFromKernel(t *testing.T) {
 	msgs := []genetlink.Message{
-		genlMessage(t, cmdAttrDaemon, func(ae *netlink.AttributeEncoder) {
-			ae.Uint32(daemonAttrState, uint32(Master))
-			ae.String(daemonAttrMcastIfn, "dummy1")
-			ae.Uint32(daemonAttrSyncID, 7)
-			ae.Uint16(daemonAttrSyncMaxLen, 1472)
-			ae.Uint16(daemonAttrPort, 8848)
-			ae.Uint8(daemonAttrTTL, 1)
-			ae.Bytes(daemonAttrGroup, []byte{224, 0, 0, 81})
+		genlMessage(t, ipvsnl.CmdAttrDaemon, func(ae *netlink.AttributeEncoder) {
+			ae.Uint32(ipvsnl.DaemonAttrState, uint32(Master))
+			ae.String(ipvsnl.DaemonAttrMcastIfn, "dummy1")
+			ae.Uint32(ipvsnl.DaemonAttrSyncID, 7)
+			ae.Uint16(ipvsnl.DaemonAttrSyncMaxLen, 1472)
+			ae.Uint16(ipvsnl.DaemonAttrMcastPort, 8848)
+			ae.Uint8(ipvsnl.DaemonAttrMcastTTL, 1)
+			ae.Bytes(ipvsnl.DaemonAttrMcastGroup, []byte{224, 0, 0, 81})
 		}),
-		genlMessage(t, cmdAttrDaemon, func(ae *netlink.AttributeEncoder) {
-			ae.Uint32(daemonAttrState, uint32(Backup))
-			ae.String(daemonAttrMcastIfn, "dummy1")
-			ae.Uint32(daemonAttrSyncID, 9)
-			ae.Uint16(daemonAttrSyncMaxLen, 1024)
-			ae.Uint16(daemonAttrPort, 9000)
-			ae.Uint8(daemonAttrTTL, 3)
+		genlMessage(t, ipvsnl.CmdAttrDaemon, func(ae *netlink.AttributeEncoder) {
+			ae.Uint32(ipvsnl.DaemonAttrState, uint32(Backup))
+			ae.String(ipvsnl.DaemonAttrMcastIfn, "dummy1")
+			ae.Uint32(ipvsnl.DaemonAttrSyncID, 9)
+			ae.Uint16(ipvsnl.DaemonAttrSyncMaxLen, 1024)
+			ae.Uint16(ipvsnl.DaemonAttrMcastPort, 9000)
+			ae.Uint8(ipvsnl.DaemonAttrMcastTTL, 3)
 			g := netip.MustParseAddr("ff02::1:2").As16()
-			ae.Bytes(daemonAttrGroup6, g[:])
+			ae.Bytes(ipvsnl.DaemonAttrMcastGroup6, g[:])
+		}),
+		// ipvsadm keeps two daemons at most.
+		genlMessage(t, ipvsnl.CmdAttrDaemon, func(ae *netlink.AttributeEncoder) {
+			ae.Uint32(ipvsnl.DaemonAttrState, uint32(Master))
 		}),
 	}
-	ds, err := parseDaemons(msgs)
+	nds, err := ipvsnl.ParseDaemons(msgs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := WriteDaemons(&buf, ds); err != nil {
+	if err := WriteDaemons(&buf, fromNLDaemons(nds)); err != nil {
 		t.Fatal(err)
 	}
 	want := "master sync daemon (mcast=dummy1, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n" +
@@ -66,76 +68,62 @@ func TestParseDaemons(t *testing.T) {
 	if buf.String() != want {
 		t.Errorf("got\n%swant\n%s", buf.String(), want)
 	}
-
-	if _, err := parseDaemons([]genetlink.Message{{Data: []byte{1, 2, 3}}}); err == nil {
-		t.Error("truncated attribute accepted")
-	}
 }
 
-func TestParsePENames(t *testing.T) {
+// A GET_SERVICE reply as the kernel lays it out becomes the service
+// ipvsadm prints: persistence engine, dotted IPv4 mask, 64-bit counters.
+func TestServicesFromKernel(t *testing.T) {
 	port := func(p uint16) []byte { return binary.BigEndian.AppendUint16(nil, p) }
+	flags := func(f uint32) []byte {
+		return binary.NativeEndian.AppendUint32(binary.NativeEndian.AppendUint32(nil, f), ^uint32(0))
+	}
 	v4 := [16]byte{10, 7, 0, 1}
 	msgs := []genetlink.Message{
-		genlMessage(t, cmdAttrService, func(ae *netlink.AttributeEncoder) {
-			ae.Uint16(svcAttrAF, uint16(INet))
-			ae.Uint16(svcAttrProtocol, uint16(UDP))
-			ae.Bytes(svcAttrAddr, v4[:])
-			ae.Bytes(svcAttrPort, port(5060))
-			ae.String(svcAttrPEName, "sip")
+		genlMessage(t, ipvsnl.CmdAttrService, func(ae *netlink.AttributeEncoder) {
+			ae.Uint16(ipvsnl.SvcAttrAF, uint16(INet))
+			ae.Uint16(ipvsnl.SvcAttrProtocol, uint16(UDP))
+			ae.Bytes(ipvsnl.SvcAttrAddr, v4[:])
+			ae.Bytes(ipvsnl.SvcAttrPort, port(5060))
+			ae.String(ipvsnl.SvcAttrSchedName, "wlc")
+			ae.Bytes(ipvsnl.SvcAttrFlags, flags(FlagPersistent|FlagHashed))
+			ae.Uint32(ipvsnl.SvcAttrTimeout, 300)
+			ae.Bytes(ipvsnl.SvcAttrNetmask, []byte{255, 255, 255, 0})
+			ae.String(ipvsnl.SvcAttrPEName, "sip")
+			ae.Nested(ipvsnl.SvcAttrStats, func(s *netlink.AttributeEncoder) error {
+				s.Uint32(ipvsnl.StatsAttrConns, 5)
+				return nil
+			})
+			ae.Nested(ipvsnl.SvcAttrStats64, func(s *netlink.AttributeEncoder) error {
+				s.Uint64(ipvsnl.StatsAttrConns, 5)
+				s.Uint64(ipvsnl.StatsAttrInBytes, 1<<40)
+				return nil
+			})
 		}),
-		genlMessage(t, cmdAttrService, func(ae *netlink.AttributeEncoder) {
-			ae.Uint16(svcAttrAF, uint16(INet6))
-			ae.Uint32(svcAttrFWMark, 42)
-			ae.String(svcAttrPEName, "sip")
-		}),
-		genlMessage(t, cmdAttrService, func(ae *netlink.AttributeEncoder) {
-			ae.Uint16(svcAttrAF, uint16(INet))
-			ae.Uint16(svcAttrProtocol, uint16(TCP))
-			ae.Bytes(svcAttrAddr, v4[:])
-			ae.Bytes(svcAttrPort, port(80))
+		genlMessage(t, ipvsnl.CmdAttrService, func(ae *netlink.AttributeEncoder) {
+			ae.Uint16(ipvsnl.SvcAttrAF, uint16(INet6))
+			ae.Uint32(ipvsnl.SvcAttrFWMark, 42)
+			ae.String(ipvsnl.SvcAttrSchedName, "rr")
+			ae.Bytes(ipvsnl.SvcAttrFlags, flags(FlagHashed))
+			ae.Uint32(ipvsnl.SvcAttrNetmask, 64)
+			// Kernels before 4.1 send only 32-bit counters.
+			ae.Nested(ipvsnl.SvcAttrStats, func(s *netlink.AttributeEncoder) error {
+				s.Uint32(ipvsnl.StatsAttrConns, 9)
+				return nil
+			})
 		}),
 	}
-	pes, err := parsePENames(msgs)
-	if err != nil {
-		t.Fatal(err)
+	nss, err := ipvsnl.ParseServices(msgs)
+	if err != nil || len(nss) != 2 {
+		t.Fatalf("%+v, %v", nss, err)
 	}
-	for _, tc := range []struct {
-		svc  Service
-		want string
-	}{
-		{Service{Family: INet, Protocol: UDP, Address: netip.MustParseAddr("10.7.0.1"), Port: 5060}, "sip"},
-		{Service{Family: INet6, FWMark: 42}, "sip"},
-		{Service{Family: INet, FWMark: 42}, ""},
-		{Service{Family: INet, Protocol: TCP, Address: netip.MustParseAddr("10.7.0.1"), Port: 80}, ""},
-		{Service{Family: INet, Protocol: TCP, Address: netip.MustParseAddr("10.7.0.1"), Port: 5060}, ""},
-	} {
-		if got := pes[keyOf(&tc.svc)]; got != tc.want {
-			t.Errorf("%+v: pe %q, want %q", tc.svc, got, tc.want)
-		}
-	}
-}
-
-func TestFromLibrary(t *testing.T) {
-	s64 := ipvs.Stats{Connections: 5, IncomingBytes: 1 << 40}
-	svc := fromLibService(ipvs.ServiceExtended{
-		Service: ipvs.Service{
-			Address: netip.MustParseAddr("10.0.0.1"), Netmask: netmask.MaskFrom(24, 32), Scheduler: "wlc",
-			Timeout: 300, Flags: ipvs.ServicePersistent | ipvs.ServiceHashed, Port: 443,
-			Family: ipvs.INET, Protocol: ipvs.TCP,
-		},
-		Stats:   ipvs.Stats{Connections: 5},
-		Stats64: s64,
-	})
+	svc := fromNLService(&nss[0])
 	if svc.Netmask != "255.255.255.0" || svc.Flags != FlagPersistent|FlagHashed || svc.Stats.InBytes != 1<<40 ||
-		svc.Family != INet || svc.Protocol != TCP || svc.Port != 443 {
+		svc.Family != INet || svc.Protocol != UDP || svc.Port != 5060 || svc.PE != "sip" || svc.Timeout != 300 ||
+		svc.Address != netip.MustParseAddr("10.7.0.1") || svc.Scheduler != "wlc" {
 		t.Errorf("service %+v", svc)
 	}
-	fw := fromLibService(ipvs.ServiceExtended{
-		Service: ipvs.Service{FWMark: 7, Family: ipvs.INET6, Netmask: netmask.MaskFrom(64, 128), Protocol: ipvs.TCP},
-		// Kernels before 4.1 send only 32-bit counters.
-		Stats: ipvs.Stats{Connections: 9},
-	})
-	if fw.Netmask != "64" || fw.Protocol != 0 || fw.Stats.Conns != 9 || fw.Address.IsValid() {
+	fw := fromNLService(&nss[1])
+	if fw.Netmask != "64" || fw.Protocol != 0 || fw.Stats.Conns != 9 || fw.Address.IsValid() || fw.FWMark != 42 || fw.PE != "" {
 		t.Errorf("fwmark service %+v", fw)
 	}
 }

@@ -1,8 +1,8 @@
 // Package syncd starts, stops and reads the kernel's IPVS connection
 // synchronisation daemon over generic netlink. With it, the backup director
 // learns the master's connections, so established connections survive a
-// failover. github.com/cloudflare/ipvs has no call for it, so this speaks the
-// IPVS generic-netlink family (include/uapi/linux/ip_vs.h) directly.
+// failover. The messages are package ipvsnl's; this package adds the roles
+// and Ensure's policy.
 package syncd
 
 import (
@@ -12,8 +12,7 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/mdlayher/genetlink"
-	"github.com/mdlayher/netlink"
+	"github.com/director-lb/director/ipvs/ipvsnl"
 )
 
 // Role is the daemon's state: it sends (master) or receives (backup).
@@ -47,93 +46,34 @@ type Config struct {
 	TTL       uint8
 }
 
-const (
-	cmdNewDaemon = 9
-	cmdDelDaemon = 10
-	cmdGetDaemon = 11
-
-	attrDaemon = 3
-
-	daemonState   = 1
-	daemonIfn     = 2
-	daemonSyncID  = 3
-	daemonMaxLen  = 4
-	daemonGroup   = 5
-	daemonGroup6  = 6
-	daemonPort    = 7
-	daemonTTL     = 8
-	familyName    = "IPVS"
-	familyVersion = 1
-)
-
 // Client talks to the IPVS family in the network namespace it was dialled in.
 type Client struct {
-	c      *genetlink.Conn
-	family genetlink.Family
+	c *ipvsnl.Conn
 }
 
 // Dial opens a generic netlink socket and resolves the IPVS family; it fails
 // when the kernel has no IPVS.
 func Dial() (*Client, error) {
-	c, err := genetlink.Dial(nil)
+	c, err := ipvsnl.Dial()
 	if err != nil {
-		return nil, fmt.Errorf("dial generic netlink: %w", err)
+		return nil, fmt.Errorf("IPVS sync daemon client: %w", err)
 	}
-	f, err := c.GetFamily(familyName)
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("IPVS generic netlink family (is ip_vs loaded?): %w", err)
-	}
-	return &Client{c: c, family: f}, nil
+	return &Client{c: c}, nil
 }
 
 // Close closes the socket; running daemons keep running.
 func (c *Client) Close() error { return c.c.Close() }
 
-// encode builds the nested daemon attribute.
-func encode(cfg Config, full bool) ([]byte, error) {
-	ae := netlink.NewAttributeEncoder()
-	var err error
-	ae.Nested(attrDaemon, func(nae *netlink.AttributeEncoder) error {
-		nae.Uint32(daemonState, uint32(cfg.Role))
-		if !full {
-			return nil
-		}
-		nae.String(daemonIfn, cfg.Interface)
-		nae.Uint32(daemonSyncID, uint32(cfg.SyncID))
-		if cfg.MaxLen != 0 {
-			nae.Uint16(daemonMaxLen, cfg.MaxLen)
-		}
-		if cfg.Group.IsValid() {
-			if cfg.Group.Is4() {
-				b := cfg.Group.As4()
-				nae.Bytes(daemonGroup, b[:])
-			} else {
-				b := cfg.Group.As16()
-				nae.Bytes(daemonGroup6, b[:])
-			}
-		}
-		if cfg.Port != 0 {
-			nae.Uint16(daemonPort, cfg.Port)
-		}
-		if cfg.TTL != 0 {
-			nae.Uint8(daemonTTL, cfg.TTL)
-		}
-		return nil
-	})
-	b, e := ae.Encode()
-	if e != nil {
-		err = e
-	}
-	return b, err
+// toNL converts cfg for a start request.
+func toNL(cfg Config) ipvsnl.Daemon {
+	return ipvsnl.Daemon{State: uint32(cfg.Role), Interface: cfg.Interface, SyncID: uint32(cfg.SyncID),
+		MaxLen: cfg.MaxLen, Group: cfg.Group, Port: cfg.Port, TTL: cfg.TTL}
 }
 
-func (c *Client) do(cmd uint8, attrs []byte, flags netlink.HeaderFlags) ([]genetlink.Message, error) {
-	req := genetlink.Message{
-		Header: genetlink.Header{Command: cmd, Version: c.family.Version},
-		Data:   attrs,
-	}
-	return c.c.Execute(req, c.family.ID, flags)
+// fromNL converts a daemon the kernel lists.
+func fromNL(d ipvsnl.Daemon) Config {
+	return Config{Role: Role(d.State), Interface: d.Interface, SyncID: uint8(d.SyncID),
+		MaxLen: d.MaxLen, Group: d.Group, Port: d.Port, TTL: d.TTL}
 }
 
 // Start starts a daemon with cfg. Starting one that already runs in that
@@ -142,11 +82,7 @@ func (c *Client) Start(cfg Config) error {
 	if cfg.Interface == "" {
 		return errors.New("start IPVS sync daemon: no interface")
 	}
-	b, err := encode(cfg, true)
-	if err != nil {
-		return err
-	}
-	if _, err := c.do(cmdNewDaemon, b, netlink.Request|netlink.Acknowledge); err != nil {
+	if err := c.c.StartDaemon(toNL(cfg)); err != nil {
 		return fmt.Errorf("start IPVS sync %s daemon on %s (sync id %d): %w", cfg.Role, cfg.Interface, cfg.SyncID, err)
 	}
 	return nil
@@ -154,11 +90,8 @@ func (c *Client) Start(cfg Config) error {
 
 // Stop stops the daemon in role; stopping one that is not running is fine.
 func (c *Client) Stop(role Role) error {
-	b, err := encode(Config{Role: role}, false)
-	if err != nil {
-		return err
-	}
-	if _, err := c.do(cmdDelDaemon, b, netlink.Request|netlink.Acknowledge); err != nil && !errors.Is(err, os.ErrNotExist) && !isESRCH(err) {
+	err := c.c.StopDaemon(uint32(role))
+	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("stop IPVS sync %s daemon: %w", role, err)
 	}
 	return nil
@@ -166,66 +99,17 @@ func (c *Client) Stop(role Role) error {
 
 // Running lists the daemons the kernel runs now.
 func (c *Client) Running() ([]Config, error) {
-	msgs, err := c.do(cmdGetDaemon, nil, netlink.Request|netlink.Dump)
+	ds, err := c.c.Daemons()
 	if err != nil {
 		return nil, fmt.Errorf("list IPVS sync daemons: %w", err)
 	}
 	var out []Config
-	for _, m := range msgs {
-		cfg, err := decode(m.Data)
-		if err != nil {
-			return nil, err
-		}
-		if cfg.Role != 0 {
-			out = append(out, cfg)
+	for _, d := range ds {
+		if d.State != 0 {
+			out = append(out, fromNL(d))
 		}
 	}
 	return out, nil
-}
-
-// decode reads one GET_DAEMON reply.
-func decode(b []byte) (Config, error) {
-	var cfg Config
-	ad, err := netlink.NewAttributeDecoder(b)
-	if err != nil {
-		return cfg, fmt.Errorf("decode IPVS daemon reply: %w", err)
-	}
-	for ad.Next() {
-		if ad.Type() != attrDaemon {
-			continue
-		}
-		ad.Nested(func(nad *netlink.AttributeDecoder) error {
-			for nad.Next() {
-				switch nad.Type() {
-				case daemonState:
-					cfg.Role = Role(nad.Uint32())
-				case daemonIfn:
-					cfg.Interface = nad.String()
-				case daemonSyncID:
-					cfg.SyncID = uint8(nad.Uint32())
-				case daemonMaxLen:
-					cfg.MaxLen = nad.Uint16()
-				case daemonGroup:
-					if a, ok := netip.AddrFromSlice(nad.Bytes()); ok {
-						cfg.Group = a
-					}
-				case daemonGroup6:
-					if a, ok := netip.AddrFromSlice(nad.Bytes()); ok && !a.IsUnspecified() && !cfg.Group.IsValid() {
-						cfg.Group = a
-					}
-				case daemonPort:
-					cfg.Port = nad.Uint16()
-				case daemonTTL:
-					cfg.TTL = nad.Uint8()
-				}
-			}
-			return nil
-		})
-	}
-	if err := ad.Err(); err != nil {
-		return cfg, fmt.Errorf("decode IPVS daemon reply: %w", err)
-	}
-	return cfg, nil
 }
 
 // Ensure makes role the only daemon running, with cfg's settings: it stops
@@ -264,10 +148,4 @@ func (c *Client) Ensure(cfg Config) (changed bool, err error) {
 		return changed, nil
 	}
 	return true, c.Start(cfg)
-}
-
-// isESRCH reports the kernel's "no such process": no daemon in that role.
-func isESRCH(err error) bool {
-	var oe *netlink.OpError
-	return errors.As(err, &oe) && errors.Is(oe.Err, syscall.ESRCH)
 }

@@ -1,4 +1,4 @@
-package ipvs
+package ipvsnl
 
 import (
 	"encoding/binary"
@@ -9,7 +9,6 @@ import (
 	"slices"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/mdlayher/netlink"
 )
@@ -35,12 +34,12 @@ func nlAttrs(t *testing.T, b []byte) map[uint16][]byte {
 // destination attributes.
 func decodeWrite(t *testing.T, b []byte) (cmd uint8, svc, dest map[uint16][]byte) {
 	t.Helper()
-	if len(b) < 4 || b[1] != ipvsGenlVersion || b[2] != 0 || b[3] != 0 {
+	if len(b) < 4 || b[1] != GenlVersion || b[2] != 0 || b[3] != 0 {
 		t.Fatalf("generic netlink header % x", b[:min(4, len(b))])
 	}
 	top := nlAttrs(t, b[4:])
-	svc = nlAttrs(t, top[cmdAttrService])
-	if d, ok := top[cmdAttrDest]; ok {
+	svc = nlAttrs(t, top[CmdAttrService])
+	if d, ok := top[CmdAttrDest]; ok {
 		dest = nlAttrs(t, d)
 	}
 	if len(top) > 2 {
@@ -52,112 +51,134 @@ func decodeWrite(t *testing.T, b []byte) (cmd uint8, svc, dest map[uint16][]byte
 func ne16(b []byte) uint16 { return binary.NativeEndian.Uint16(b) }
 func ne32(b []byte) uint32 { return binary.NativeEndian.Uint32(b) }
 
+// union is addr as the kernel's 16-byte union nf_inet_addr.
+func union(a netip.Addr) []byte {
+	var raw [16]byte
+	if a.Is4() {
+		v4 := a.As4()
+		copy(raw[:], v4[:])
+	} else {
+		raw = a.As16()
+	}
+	return raw[:]
+}
+
+var (
+	web    = Key{Family: AFInet, Protocol: syscall.IPPROTO_TCP, Addr: netip.MustParseAddr("10.0.0.100"), Port: 80}
+	web6   = Key{Family: AFInet6, Protocol: syscall.IPPROTO_TCP, Addr: netip.MustParseAddr("2001:db8::1"), Port: 443}
+	fwmark = Key{Family: AFInet6, FWMark: 7}
+)
+
+func mustEncode(t *testing.T, w Write) []byte {
+	t.Helper()
+	b, err := encodeWrite(&w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestEncodeServiceWrites(t *testing.T) {
-	pers := Service{Key: web, Scheduler: "sh", Flags: FlagSchedFallback, Persistent: true, Timeout: 600 * time.Second, Netmask: 24}
-	cmd, s, d := decodeWrite(t, mustEncode(t, Write{Kind: OpCreateService, Service: pers}))
-	if cmd != cmdNewService || d != nil {
+	pers := Service{Key: web, Scheduler: "sh", Flags: 0x8 | FlagPersistent, Timeout: 600, Netmask: 0xffffff00}
+	cmd, s, d := decodeWrite(t, mustEncode(t, Write{Cmd: CmdNewService, Service: pers}))
+	if cmd != CmdNewService || d != nil {
 		t.Errorf("cmd %d dest %v", cmd, d)
 	}
-	if ne16(s[svcAttrAF]) != syscall.AF_INET || ne16(s[svcAttrProtocol]) != uint16(TCP) {
-		t.Errorf("af %v protocol %v", s[svcAttrAF], s[svcAttrProtocol])
+	if ne16(s[SvcAttrAF]) != syscall.AF_INET || ne16(s[SvcAttrProtocol]) != syscall.IPPROTO_TCP {
+		t.Errorf("af %v protocol %v", s[SvcAttrAF], s[SvcAttrProtocol])
 	}
-	if a, _ := netip.AddrFromSlice(s[svcAttrAddr]); a != web.Addr {
-		t.Errorf("addr % x", s[svcAttrAddr])
+	if string(s[SvcAttrAddr]) != string(union(web.Addr)) {
+		t.Errorf("addr % x, want the 16-byte union", s[SvcAttrAddr])
 	}
-	if binary.BigEndian.Uint16(s[svcAttrPort]) != 80 {
-		t.Errorf("port % x is not 80 in network order", s[svcAttrPort])
+	if binary.BigEndian.Uint16(s[SvcAttrPort]) != 80 {
+		t.Errorf("port % x is not 80 in network order", s[SvcAttrPort])
 	}
-	if string(s[svcAttrSchedName]) != "sh\x00" {
-		t.Errorf("scheduler %q", s[svcAttrSchedName])
+	if string(s[SvcAttrSchedName]) != "sh\x00" {
+		t.Errorf("scheduler %q", s[SvcAttrSchedName])
 	}
-	if f := s[svcAttrFlags]; len(f) != 8 || ne32(f) != FlagSchedFallback|flagPersistent || ne32(f[4:]) != ^uint32(0) {
+	if f := s[SvcAttrFlags]; len(f) != 8 || ne32(f) != 0x8|FlagPersistent || ne32(f[4:]) != ^uint32(0) {
 		t.Errorf("flags % x", f)
 	}
-	if ne32(s[svcAttrTimeout]) != 600 {
-		t.Errorf("timeout %d", ne32(s[svcAttrTimeout]))
+	if ne32(s[SvcAttrTimeout]) != 600 {
+		t.Errorf("timeout %d", ne32(s[SvcAttrTimeout]))
 	}
-	if m := s[svcAttrNetmask]; len(m) != 4 || m[0] != 255 || m[1] != 255 || m[2] != 255 || m[3] != 0 {
+	if m := s[SvcAttrNetmask]; len(m) != 4 || m[0] != 255 || m[1] != 255 || m[2] != 255 || m[3] != 0 {
 		t.Errorf("IPv4 netmask % x, want ff ff ff 00", m)
 	}
-	if _, ok := s[svcAttrFWMark]; ok {
+	if _, ok := s[SvcAttrFWMark]; ok {
 		t.Error("address service carries a firewall mark")
 	}
 
-	// Not persistent: the host mask, as the kernel insists on one.
-	_, s, _ = decodeWrite(t, mustEncode(t, Write{Kind: OpUpdateService, Service: svc(web)}))
-	if m := s[svcAttrNetmask]; len(m) != 4 || ne32(m) != ^uint32(0) || ne32(s[svcAttrTimeout]) != 0 || ne32(s[svcAttrFlags]) != 0 {
-		t.Errorf("plain service: netmask % x timeout % x flags % x", m, s[svcAttrTimeout], s[svcAttrFlags])
-	}
-
 	// IPv6 firewall mark: the netmask is a prefix length in host order.
-	fwm6 := Service{Key: ServiceKey{Family: 6, FWMark: 7}, Scheduler: "rr", Persistent: true, Timeout: time.Minute, Netmask: 64}
-	cmd, s, _ = decodeWrite(t, mustEncode(t, Write{Kind: OpUpdateService, Service: fwm6}))
-	if cmd != cmdSetService || ne16(s[svcAttrAF]) != syscall.AF_INET6 || ne32(s[svcAttrFWMark]) != 7 || ne32(s[svcAttrNetmask]) != 64 {
+	fwm6 := Service{Key: fwmark, Scheduler: "rr", Flags: FlagPersistent, Timeout: 60, Netmask: 64}
+	cmd, s, _ = decodeWrite(t, mustEncode(t, Write{Cmd: CmdSetService, Service: fwm6}))
+	if cmd != CmdSetService || ne16(s[SvcAttrAF]) != syscall.AF_INET6 || ne32(s[SvcAttrFWMark]) != 7 || ne32(s[SvcAttrNetmask]) != 64 {
 		t.Errorf("fwmark v6: cmd %d attrs %v", cmd, s)
 	}
-	for _, a := range []uint16{svcAttrProtocol, svcAttrAddr, svcAttrPort} {
+	for _, a := range []uint16{SvcAttrProtocol, SvcAttrAddr, SvcAttrPort} {
 		if _, ok := s[a]; ok {
 			t.Errorf("firewall-mark service carries attribute %d", a)
 		}
 	}
 
 	// A delete names the service only.
-	cmd, s, _ = decodeWrite(t, mustEncode(t, Write{Kind: OpDeleteService, Service: pers}))
-	if cmd != cmdDelService || len(s) != 4 {
+	cmd, s, _ = decodeWrite(t, mustEncode(t, Write{Cmd: CmdDelService, Service: pers}))
+	if cmd != CmdDelService || len(s) != 4 {
 		t.Errorf("delete: cmd %d attrs %v", cmd, s)
 	}
-	v6 := tcp("2001:db8::1", 443)
-	_, s, _ = decodeWrite(t, mustEncode(t, Write{Kind: OpDeleteService, Service: Service{Key: v6}}))
-	if a, _ := netip.AddrFromSlice(s[svcAttrAddr]); a != v6.Addr || binary.BigEndian.Uint16(s[svcAttrPort]) != 443 {
+	_, s, _ = decodeWrite(t, mustEncode(t, Write{Cmd: CmdDelService, Service: Service{Key: web6}}))
+	if a, _ := netip.AddrFromSlice(s[SvcAttrAddr]); a != web6.Addr || binary.BigEndian.Uint16(s[SvcAttrPort]) != 443 {
 		t.Errorf("v6 key: %v", s)
 	}
 }
 
 func TestEncodeDestinationWrites(t *testing.T) {
-	d := Destination{Addr: netip.MustParseAddr("10.0.0.21"), Port: 8080, Weight: 7, Forward: Tunnel, Upper: 100, Lower: 10}
-	key := tcp("2001:db8::1", 80) // a tunnelled IPv4 real server of an IPv6 service
-	cmd, s, a := decodeWrite(t, mustEncode(t, Write{Kind: OpCreateDestination, Service: Service{Key: key}, Dest: d}))
-	if cmd != cmdNewDest || len(s) != 4 || ne16(s[svcAttrAF]) != syscall.AF_INET6 {
+	d := Dest{Addr: netip.MustParseAddr("10.0.0.21"), Port: 8080, Weight: 7, FwdMethod: 2, Upper: 100, Lower: 10}
+	svc := Service{Key: web6} // a tunnelled IPv4 real server of an IPv6 service
+	cmd, s, a := decodeWrite(t, mustEncode(t, Write{Cmd: CmdNewDest, Service: svc, Dest: d}))
+	if cmd != CmdNewDest || len(s) != 4 || ne16(s[SvcAttrAF]) != syscall.AF_INET6 {
 		t.Errorf("cmd %d service %v", cmd, s)
 	}
-	if ne16(a[destAttrAddrFamily]) != syscall.AF_INET || binary.BigEndian.Uint16(a[destAttrPort]) != 8080 {
-		t.Errorf("family %v port % x", a[destAttrAddrFamily], a[destAttrPort])
+	if ne16(a[DestAttrAddrFamily]) != syscall.AF_INET || binary.BigEndian.Uint16(a[DestAttrPort]) != 8080 {
+		t.Errorf("family %v port % x", a[DestAttrAddrFamily], a[DestAttrPort])
 	}
-	if addr, _ := netip.AddrFromSlice(a[destAttrAddr]); addr != d.Addr {
-		t.Errorf("addr % x", a[destAttrAddr])
+	if string(a[DestAttrAddr]) != string(union(d.Addr)) {
+		t.Errorf("addr % x, want the 16-byte union", a[DestAttrAddr])
 	}
-	if ne32(a[destAttrFwdMethod]) != 2 || ne32(a[destAttrWeight]) != 7 || ne32(a[destAttrUThresh]) != 100 || ne32(a[destAttrLThresh]) != 10 {
+	if ne32(a[DestAttrFwdMethod]) != 2 || ne32(a[DestAttrWeight]) != 7 || ne32(a[DestAttrUThresh]) != 100 || ne32(a[DestAttrLThresh]) != 10 {
 		t.Errorf("dest config %v", a)
 	}
-	cmd, _, a = decodeWrite(t, mustEncode(t, Write{Kind: OpUpdateDestination, Service: Service{Key: key}, Dest: d}))
-	if cmd != cmdSetDest || len(a) != 7 {
+	cmd, _, a = decodeWrite(t, mustEncode(t, Write{Cmd: CmdSetDest, Service: svc, Dest: d}))
+	if cmd != CmdSetDest || len(a) != 7 {
 		t.Errorf("update: cmd %d attrs %v", cmd, a)
 	}
-	cmd, _, a = decodeWrite(t, mustEncode(t, Write{Kind: OpDeleteDestination, Service: Service{Key: key}, Dest: d}))
-	if _, ok := a[destAttrWeight]; cmd != cmdDelDest || ok || len(a) != 3 {
+	cmd, _, a = decodeWrite(t, mustEncode(t, Write{Cmd: CmdDelDest, Service: svc, Dest: d}))
+	if _, ok := a[DestAttrWeight]; cmd != CmdDelDest || ok || len(a) != 3 {
 		t.Errorf("delete: cmd %d attrs %v", cmd, a)
 	}
 }
 
 func TestEncodeRefusesNonsense(t *testing.T) {
 	for _, w := range []Write{
-		{Kind: OpListServices, Service: svc(web)},
-		{Kind: OpCreateService, Service: Service{Key: ServiceKey{Family: 5}}},
-		{Kind: OpCreateDestination, Service: svc(web)},
+		{Cmd: CmdGetService, Service: Service{Key: web}},
+		{Cmd: CmdNewService, Service: Service{Key: Key{Family: 5}}},
+		{Cmd: CmdNewDest, Service: Service{Key: web}},
 	} {
-		if _, err := encodeWrite(w); err == nil {
+		if _, err := encodeWrite(&w); err == nil {
 			t.Errorf("%+v encoded", w)
 		}
 	}
 }
 
-func mustEncode(t *testing.T, w Write) []byte {
-	t.Helper()
-	b, err := encodeWrite(w)
-	if err != nil {
-		t.Fatal(err)
+func TestEncodeWriteAllocatesOnce(t *testing.T) {
+	w := Write{Cmd: CmdNewService, Service: Service{Key: web6, Scheduler: "wrr", Netmask: 128}}
+	d := Write{Cmd: CmdSetDest, Service: Service{Key: web6}, Dest: Dest{Addr: web6.Addr, Port: 80, Weight: 1}}
+	if n := testing.AllocsPerRun(100, func() {
+		_, _ = encodeWrite(&w)
+		_, _ = encodeWrite(&d)
+	}); n != 2 {
+		t.Errorf("%v allocations for two writes, want one each", n)
 	}
-	return b
 }
 
 // kernelSock is a netlink socket that answers as the kernel does: it
@@ -168,6 +189,10 @@ type kernelSock struct {
 	fail    func(n int) syscall.Errno // by message number, from 0, over all batches
 	room    int                       // queued datagrams the receive buffer holds; 0: unlimited
 	sendErr error
+	// answer, when set, answers each request: the generic netlink
+	// payloads of its replies (a dump's are followed by NLMSG_DONE), or
+	// an errno.
+	answer func(req netlink.Message) ([][]byte, syscall.Errno)
 
 	n       int
 	sends   [][]netlink.Message
@@ -189,6 +214,23 @@ func (s *kernelSock) SendMessages(ms []netlink.Message) error {
 			errno = s.fail(s.n)
 		}
 		s.n++
+		if errno == 0 && s.answer != nil {
+			var replies [][]byte
+			replies, errno = s.answer(m)
+			dump := m.Header.Flags&netlink.Dump == netlink.Dump
+			h := netlink.Header{Type: m.Header.Type, Sequence: m.Header.Sequence, PID: m.Header.PID}
+			if dump {
+				h.Flags = netlink.Multi
+			}
+			for _, r := range replies {
+				s.queue = append(s.queue, netlink.Message{Header: h, Data: r})
+			}
+			if dump && errno == 0 {
+				h.Type = netlink.Done
+				s.queue = append(s.queue, netlink.Message{Header: h, Data: make([]byte, 4)})
+				continue
+			}
+		}
 		if errno == 0 && m.Header.Flags&netlink.Acknowledge == 0 {
 			continue
 		}
@@ -238,22 +280,22 @@ func (s *kernelSock) ReceiveIter() iter.Seq2[netlink.Message, error] {
 	}
 }
 
-func newTestBatchConn(s *kernelSock, maxMsgs, maxBytes int) *batchConn {
-	return &batchConn{c: netlink.NewConn(s, 77), family: 42, maxMsgs: maxMsgs, maxBytes: maxBytes}
+func newTestConn(s *kernelSock, maxMsgs, maxBytes int) *Conn {
+	return newConn(netlink.NewConn(s, 77), 42, maxMsgs, maxBytes)
 }
 
 func destWrites(n int) []Write {
 	ws := make([]Write, n)
 	for i := range ws {
-		ws[i] = Write{Kind: OpCreateDestination, Service: Service{Key: web}, Dest: dst("10.0.0.21", uint16(1000+i), 1)}
+		ws[i] = Write{Cmd: CmdNewDest, Service: Service{Key: web}, Dest: Dest{Addr: netip.MustParseAddr("10.0.0.21"), Port: uint16(1000 + i), Weight: 1}}
 	}
 	return ws
 }
 
-func TestBatchConnSplitsAndAcksOnlyTheLast(t *testing.T) {
+func TestBatchSplitsAndAcksOnlyTheLast(t *testing.T) {
 	s := &kernelSock{}
-	b := newTestBatchConn(s, 3, 1<<20)
-	errs := b.batch(destWrites(7))
+	b := newTestConn(s, 3, 1<<20)
+	errs := b.Batch(destWrites(7))
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("write %d: %v", i, err)
@@ -274,20 +316,20 @@ func TestBatchConnSplitsAndAcksOnlyTheLast(t *testing.T) {
 		t.Errorf("%d answers left unread", len(s.queue))
 	}
 
-	// Bytes bound the batch too: each of these messages takes 116.
+	// Bytes bound the batch too: each of these messages takes 140.
 	s = &kernelSock{}
-	newTestBatchConn(s, 100, 250).batch(destWrites(5))
+	newTestConn(s, 100, 300).Batch(destWrites(5))
 	if len(s.sends) != 3 {
-		t.Errorf("%d sends under a 250-byte limit, want 3", len(s.sends))
+		t.Errorf("%d sends under a 300-byte limit, want 3", len(s.sends))
 	}
 }
 
-func TestBatchConnAttributesFailures(t *testing.T) {
+func TestBatchAttributesFailures(t *testing.T) {
 	failing := map[int]syscall.Errno{1: syscall.EEXIST, 4: syscall.ESRCH, 6: syscall.ENOENT}
 	s := &kernelSock{fail: func(n int) syscall.Errno { return failing[n] }}
 	ws := destWrites(7)
-	ws[5].Kind = OpListServices // cannot be encoded: fails alone, never sent
-	errs := newTestBatchConn(s, 4, 1<<20).batch(ws)
+	ws[5].Cmd = CmdGetService // cannot be encoded: fails alone, never sent
+	errs := newTestConn(s, 4, 1<<20).Batch(ws)
 	// Message numbers skip the unsent write: 0-4 are writes 0-4, 5 is write 6.
 	want := map[int]error{1: syscall.EEXIST, 4: syscall.ESRCH}
 	for i, err := range errs {
@@ -314,21 +356,21 @@ func TestBatchConnAttributesFailures(t *testing.T) {
 		}
 		return 0
 	}}
-	errs = newTestBatchConn(s, 10, 1<<20).batch(destWrites(3))
+	errs = newTestConn(s, 10, 1<<20).Batch(destWrites(3))
 	if errs[0] != nil || errs[1] != nil || errs[2] != syscall.EINVAL {
 		t.Errorf("errs %v", errs)
 	}
 }
 
-func TestBatchConnLostAnswersAreUnknown(t *testing.T) {
+func TestBatchLostAnswersAreUnknown(t *testing.T) {
 	s := &kernelSock{room: 1, fail: func(n int) syscall.Errno {
 		if n == 1 || n == 2 {
 			return syscall.EEXIST
 		}
 		return 0
 	}}
-	b := newTestBatchConn(s, 10, 1<<20)
-	errs := b.batch(destWrites(4))
+	b := newTestConn(s, 10, 1<<20)
+	errs := b.Batch(destWrites(4))
 	if errs[1] != syscall.EEXIST {
 		t.Errorf("write 1: %v", errs[1])
 	}
@@ -339,36 +381,32 @@ func TestBatchConnLostAnswersAreUnknown(t *testing.T) {
 	}
 	// The socket is clean again for the next batch.
 	s.fail = nil
-	for i, err := range b.batch(destWrites(2)) {
+	for i, err := range b.Batch(destWrites(2)) {
 		if err != nil {
 			t.Errorf("next batch, write %d: %v", i, err)
 		}
 	}
 }
 
-func TestBatchConnSendFailure(t *testing.T) {
+func TestBatchSendFailure(t *testing.T) {
 	s := &kernelSock{sendErr: syscall.EMSGSIZE}
-	for i, err := range newTestBatchConn(s, 10, 1<<20).batch(destWrites(3)) {
+	for i, err := range newTestConn(s, 10, 1<<20).Batch(destWrites(3)) {
 		if !errors.Is(err, syscall.EMSGSIZE) || errors.Is(err, ErrOutcomeUnknown) {
 			t.Errorf("write %d: %v", i, err)
 		}
 	}
 }
 
-// Without a batch socket (as in tests over the library), Batch makes one
-// library call per write.
-func TestNetlinkBatchFallback(t *testing.T) {
-	c := &stubClient{}
-	n := &Netlink{c: c}
-	errs := n.Batch([]Write{
-		{Kind: OpCreateService, Service: svc(web)},
-		{Kind: OpCreateService, Service: svc(api)},
-		{Kind: OpGetService, Service: svc(api)},
-	})
-	if len(errs) != 3 || errs[0] != nil || errs[1] != nil || errs[2] == nil {
-		t.Errorf("errs %v", errs)
+func TestErrnoOf(t *testing.T) {
+	err := errnoOf(&netlink.OpError{Op: "receive", Err: syscall.EEXIST})
+	if err != syscall.EEXIST || err.Error() != "file exists" {
+		t.Errorf("got %#v", err)
 	}
-	if len(c.sent) != 2 || c.sent[1].Port != 443 {
-		t.Errorf("sent %+v", c.sent)
+	other := errors.New("plain")
+	if errnoOf(other) != other {
+		t.Error("non-errno error changed")
+	}
+	if errnoOf(nil) != nil {
+		t.Error("nil changed")
 	}
 }
