@@ -51,9 +51,9 @@ demo:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./cmd/labboot
-	$(GO) run ./ipvs/ipvsbench
+	$(GO) run ./cmd/ipvsbench
 	LAB_FIGURES=1 $(GO) test -tags lab -count=1 -timeout 45m -run '^(TestLabFigures|TestCheckFigure|TestIdleFigure|TestReloadFigure)$$' -v ./labtests/
-	$(GO) run ./checks/cmd/checkbench -targets 1000 -interval 1s -duration 20s
+	$(GO) run ./cmd/checkbench -targets 1000 -interval 1s -duration 20s
 
 # Each fuzz target for FUZZTIME; the seed corpora under testdata/fuzz run in `make unit` too.
 fuzz:

@@ -187,7 +187,7 @@ func (l *Lab) writeRunDir(ctx context.Context, dir string, plan *Plan) error {
 // the guest to run in host AWS.
 func (l *Lab) writeEC2(ctx context.Context, dir string, plan *Plan) error {
 	bin := l.ws.bin("ec2fake")
-	if err := buildStatic(ctx, l.ws, "./cloud/ec2fake/cmd/ec2fake", bin); err != nil {
+	if err := buildStatic(ctx, l.ws, "./cmd/ec2fake", bin); err != nil {
 		return fmt.Errorf("ec2fake does not build: %w", err)
 	}
 	plan.Paths.EC2FakeBin = l.guestPath(bin)

@@ -4,13 +4,10 @@
 //
 //	director <command> [flags]
 //
-// The commands are:
-//
-//	run        run the daemon
-//	validate   check a configuration file
-//	version    print the version
-//
-// Use "director <command> -h" for a command's flags.
+// The commands are those the usage text below lists (run, validate,
+// status, state, reload, failback, failover, drain, disable, enable,
+// weight, import-keepalived, version); "director" alone prints it, and
+// "director <command> -h" a command's flags.
 package main
 
 import (
@@ -36,8 +33,8 @@ var version = ""
 
 const defaultConfig = "/etc/director/director.yaml"
 
-const usage = `director runs a pair of Linux load balancers: VRRP election, VIP failover
-and (later) kernel IPVS, as a replacement for keepalived.
+const usage = `director runs a pair of Linux load balancers: VRRP election, VIP failover,
+kernel IPVS and health checks, as a replacement for keepalived.
 
 Usage:
 

@@ -6,7 +6,7 @@
 //
 // On the host, as root:
 //
-//	go run ./ipvs/ipvsbench [-services 1000] [-dests 10] [-work DIR]
+//	go run ./cmd/ipvsbench [-services 1000] [-dests 10] [-work DIR]
 //
 // boots the guest, runs itself inside (-guest) and prints the figures;
 // the guest writes them to DIR/results.json. Compare figures of one run:

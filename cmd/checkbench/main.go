@@ -4,7 +4,7 @@
 // checks.Manager, and reports the check rate, latency, the checker's CPU
 // and RSS, and the servers' CPU.
 //
-//	go run ./checks/cmd/checkbench -targets 10000 -interval 1s -duration 60s
+//	go run ./cmd/checkbench -targets 10000 -interval 1s -duration 60s
 //
 // Traffic stays on 127.0.0.0/8.
 package main
