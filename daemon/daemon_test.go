@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -97,6 +98,7 @@ func (c *fakeConn) lastSent(vrid uint8) *vrrp.Packet {
 // fakeLocal is vip.Fake with what the daemon needs of a local mover besides.
 type fakeLocal struct {
 	vip.Fake
+	e      *fakeEdges // SetAddresses fails on e.failure("setaddresses", interface)
 	cfg    vip.Config
 	mu     sync.Mutex
 	addrs  [][]netip.Prefix // every SetAddresses
@@ -104,6 +106,9 @@ type fakeLocal struct {
 }
 
 func (l *fakeLocal) SetAddresses(_ context.Context, a []netip.Prefix) error {
+	if err := l.e.failure("setaddresses", l.cfg.Interface); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.addrs = append(l.addrs, slices.Clone(a))
@@ -191,7 +196,7 @@ func (e *fakeEdges) edges() Edges {
 			if err := e.failure("local", c.Interface); err != nil {
 				return nil, err
 			}
-			l := &fakeLocal{cfg: c}
+			l := &fakeLocal{e: e, cfg: c}
 			e.mu.Lock()
 			e.locals = append(e.locals, l)
 			e.mu.Unlock()
@@ -936,5 +941,96 @@ services:
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+}
+
+// A dry run lists the changes and applies none; the log level follows a
+// reload; services cannot be added to a daemon started without IPVS.
+func TestReloadDryRunLogLevelAndServices(t *testing.T) {
+	h := start(t, instancesYAML)
+	prev := h.d.fileConfig()
+	removeAll := `
+control_socket: %s
+log_level: debug
+instances:
+  - {name: web, interface: eth0, vrid: 51, advert_interval: 20ms, vips: [10.0.0.100/24]}
+`
+	h.write(removeAll)
+	changes, err := h.d.ReloadFile(context.Background(), true)
+	if err != nil || len(changes) != 3 {
+		t.Fatalf("dry run: %v, changes %v; want the log level and two removals", err, changes)
+	}
+	if h.d.fileConfig() != prev || len(h.d.instances()) != 3 {
+		t.Fatal("a dry run changed the daemon")
+	}
+
+	if _, err := h.apply(removeAll); err != nil {
+		t.Fatal(err)
+	}
+	if h.d.level.Level() != slog.LevelDebug {
+		t.Errorf("log level %v after a reload to debug", h.d.level.Level())
+	}
+
+	withService := removeAll + `ipvs: {state_file: /nonexistent/ipvs.json}
+services:
+  - name: http
+    vip: 10.0.0.100
+    port: 80
+    real_servers: [{address: 10.0.0.21}]
+`
+	cur := h.d.fileConfig()
+	if _, err := h.apply(withService); err == nil {
+		t.Fatal("services added to a daemon without IPVS")
+	}
+	if h.d.fileConfig() != cur {
+		t.Error("the refused reload changed the running configuration")
+	}
+}
+
+// A daemon that is not running (yet, or any more) applies nothing.
+func TestApplyNeedsARunningDaemon(t *testing.T) {
+	h, cfg := newHarness(t, instancesYAML)
+	d, err := New(cfg, h.e.edges(), "v-test", nil, slog.New(slog.NewTextHandler(h.logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Apply(context.Background(), cfg, false); err == nil {
+		t.Fatal("Apply before Run succeeded")
+	}
+	if h.e.connCount() != 0 {
+		t.Errorf("Apply before Run opened %d sockets", h.e.connCount())
+	}
+}
+
+// A VIP change the local mover cannot make is reported, and the rest of
+// the reload is applied: the instance keeps running, not restarted.
+func TestReloadReportsFailedLiveVIPChange(t *testing.T) {
+	h := start(t, instancesYAML)
+	web := h.mustRunning("web").in
+	h.e.setFail(func(edge, _ string) error {
+		if edge == "setaddresses" {
+			return errors.New("injected")
+		}
+		return nil
+	})
+	next := `
+control_socket: %s
+instances:
+  - {name: web, interface: eth0, vrid: 51, advert_interval: 20ms, vips: [10.0.0.100/24, 10.0.0.102/24]}
+  - {name: api, interface: eth0, vrid: 52, advert_interval: 20ms, vips: [10.0.0.101/24]}
+`
+	_, err := h.apply(next)
+	if err == nil || !strings.Contains(err.Error(), "instance web") {
+		t.Fatalf("reload: %v, want web's failure", err)
+	}
+	if h.mustRunning("web").in != web {
+		t.Error("web was restarted")
+	}
+	if got := h.names(); !slices.Equal(got, []string{"api", "web"}) {
+		t.Errorf("running %v: the rest of the reload (db removed) was not applied", got)
+	}
+	if !strings.Contains(h.logs.String(), "reload applied with errors") {
+		t.Error("the failure was not logged")
 	}
 }
