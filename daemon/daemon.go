@@ -26,12 +26,113 @@ import (
 	"github.com/director-lb/director/vrrp/transport"
 )
 
+// Edges are the daemon's connections to the kernel, the network and the
+// cloud: everything it opens that a unit test cannot. DefaultEdges gives
+// the real ones; tests give fakes. Every field must be set (OpenIPVS and
+// DialSync are used only with services).
+type Edges struct {
+	// ListenVRRP opens one VRRP socket (transport.Listen).
+	ListenVRRP func(transport.Options) (VRRPConn, error)
+	// NewLocalMover prepares an instance's local VIP mover (vip.NewLocal).
+	NewLocalMover func(vip.Config) (LocalMover, error)
+	// WatchCarrier reports iface's carrier: its state now, then every
+	// change, until ctx ends (vip.WatchCarrier).
+	WatchCarrier func(ctx context.Context, iface string) (<-chan bool, error)
+	// NewEC2Mover prepares the EC2 mover that wraps local (cloud.New).
+	NewEC2Mover func(ctx context.Context, cfg cloud.EC2Config, local cloud.Mover, opt cloud.Options) (CloudMover, error)
+	// OpenIPVS connects to the kernel's IPVS (ipvs.NewNetlink); the
+	// daemon closes it if it is an io.Closer.
+	OpenIPVS func() (ipvs.Kernel, error)
+	// DialSync connects to the kernel's IPVS sync daemon (syncd.Dial); the
+	// daemon closes it if it is an io.Closer.
+	DialSync func() (SyncDaemon, error)
+	// SysctlDir is where net.ipv4.vs.* are written (ipvs.SysctlDir); empty
+	// writes none.
+	SysctlDir string
+}
+
+// VRRPConn is one VRRP socket as the daemon and its instances use it.
+// *transport.Conn implements it.
+type VRRPConn interface {
+	vrrp.FrameReader
+	vrrp.Sender
+	Close() error
+}
+
+// LocalMover moves an instance's VIPs on its interface. *vip.Local
+// implements it.
+type LocalMover interface {
+	vrrp.Mover
+	// SetAddresses changes the VIPs live (a reload).
+	SetAddresses(ctx context.Context, addrs []netip.Prefix) error
+	Close() error
+}
+
+// CloudMover moves an instance's VIPs through a cloud API.
+// *cloud.EC2Mover implements it.
+type CloudMover interface {
+	vrrp.Mover
+	Status() cloud.Status
+	Close() error
+}
+
+// SyncDaemon is the kernel's IPVS sync daemon as the dataplane drives it.
+// *syncd.Client implements it.
+type SyncDaemon interface {
+	Ensure(syncd.Config) (changed bool, err error)
+	Stop(syncd.Role) error
+}
+
+// DefaultEdges are the real kernel, network and EC2 connections.
+func DefaultEdges() Edges {
+	return Edges{
+		ListenVRRP: func(o transport.Options) (VRRPConn, error) {
+			c, err := transport.Listen(o)
+			if err != nil {
+				return nil, err // a nil interface, not a nil *transport.Conn
+			}
+			return c, nil
+		},
+		NewLocalMover: func(c vip.Config) (LocalMover, error) {
+			l, err := vip.NewLocal(c)
+			if err != nil {
+				return nil, err
+			}
+			return l, nil
+		},
+		WatchCarrier: vip.WatchCarrier,
+		NewEC2Mover: func(ctx context.Context, cfg cloud.EC2Config, local cloud.Mover, opt cloud.Options) (CloudMover, error) {
+			m, err := cloud.New(ctx, cfg, local, opt)
+			if err != nil {
+				return nil, err
+			}
+			return m, nil
+		},
+		OpenIPVS: func() (ipvs.Kernel, error) {
+			k, err := ipvs.NewNetlink()
+			if err != nil {
+				return nil, err
+			}
+			return k, nil
+		},
+		DialSync: func() (SyncDaemon, error) {
+			c, err := syncd.Dial()
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		},
+		SysctlDir: ipvs.SysctlDir,
+	}
+}
+
 // Daemon is one running director.
 type Daemon struct {
 	log     *slog.Logger
 	level   *slog.LevelVar
 	version string
 	started time.Time
+	edges   Edges
 
 	reloadMu sync.Mutex // serialises reloads
 	mu       sync.Mutex // guards the fields below
@@ -62,10 +163,10 @@ type runningInstance struct {
 	cfg    config.Instance
 	in     *vrrp.Instance
 	sock   *socket
-	closer func() error    // the mover's
-	local  *vip.Local      // the local mover (under cloud's, if any)
-	cloud  *cloud.EC2Mover // nil unless the instance moves its VIPs through EC2
-	cancel context.CancelFunc
+	closer func() error       // the mover's
+	local  LocalMover         // the local mover (under cloud's, if any)
+	cloud  CloudMover         // nil unless the instance moves its VIPs through EC2
+	cancel context.CancelFunc // set when it starts
 	done   chan error
 	// Last values given to the instance, so that only changes are sent.
 	prio  int
@@ -83,7 +184,7 @@ type connKey struct {
 
 type socket struct {
 	key   connKey
-	conn  *transport.Conn
+	conn  VRRPConn
 	disp  *vrrp.Dispatcher
 	users int
 	done  chan struct{}
@@ -95,14 +196,15 @@ type carrier struct {
 	cancel context.CancelFunc
 }
 
-// New prepares a daemon: it opens IPVS if services are configured, so that
-// a kernel without IPVS fails at start. Run opens the VRRP sockets.
-func New(cfg *config.Config, version string, level *slog.LevelVar, log *slog.Logger) (*Daemon, error) {
+// New prepares a daemon on edges (DefaultEdges in production): it opens
+// IPVS if services are configured, so that a kernel without IPVS fails at
+// start. Run opens the VRRP sockets.
+func New(cfg *config.Config, edges Edges, version string, level *slog.LevelVar, log *slog.Logger) (*Daemon, error) {
 	if level == nil {
 		level = new(slog.LevelVar)
 	}
 	d := &Daemon{
-		cfg: cfg, log: log, level: level, version: version, started: time.Now(),
+		cfg: cfg, log: log, level: level, version: version, started: time.Now(), edges: edges,
 		sockets: map[connKey]*socket{}, carriers: map[string]*carrier{},
 		eff: cfg, pairHash: config.PairHash(cfg), regKick: make(chan struct{}, 1),
 	}
@@ -118,15 +220,17 @@ func New(cfg *config.Config, version string, level *slog.LevelVar, log *slog.Log
 // openDataplane connects to the kernel's IPVS; with services configured, a
 // kernel without IPVS is a start-up error rather than a silent no-op.
 func (d *Daemon) openDataplane() error {
-	k, err := ipvs.NewNetlink()
+	k, err := d.edges.OpenIPVS()
 	if err != nil {
 		return fmt.Errorf("open IPVS (is the ip_vs module loaded?): %w", err)
 	}
-	d.closers = append(d.closers, k.Close)
+	if c, ok := k.(io.Closer); ok {
+		d.closers = append(d.closers, c.Close)
+	}
 	dial := func() (syncDaemon, error) {
-		c, err := syncd.Dial()
+		c, err := d.edges.DialSync()
 		if err != nil {
-			return nil, err // a nil interface, not a nil *syncd.Client
+			return nil, err
 		}
 		return c, nil
 	}
@@ -145,7 +249,7 @@ func (d *Daemon) openDataplane() error {
 	}
 	dp.dialSync = dial // a reload may turn sync on
 	d.closers = append(d.closers, dp.closeSync)
-	dp.sysctlDir = ipvs.SysctlDir
+	dp.sysctlDir = d.edges.SysctlDir
 	dp.onDecision = d.kickPeer
 	h := newHealth(d.log.With("part", "checks"))
 	h.onChange = func() { dp.poke(); d.retrack() }
@@ -173,7 +277,7 @@ func keyOf(ic *config.Instance) connKey {
 	return k
 }
 
-func instanceConfig(ic *config.Instance, conn *transport.Conn, log *slog.Logger) vrrp.InstanceConfig {
+func instanceConfig(ic *config.Instance, conn vrrp.Sender, log *slog.Logger) vrrp.InstanceConfig {
 	c := vrrp.InstanceConfig{
 		Name: ic.Name,
 		VRID: uint8(ic.VRID),
@@ -297,16 +401,27 @@ func (d *Daemon) Run(ctx context.Context) error {
 // startInstance opens what ic needs (socket, carrier watch, mover) and
 // starts it under the run context.
 func (d *Daemon) startInstance(ic config.Instance) error {
+	ri, err := d.prepareInstance(ic)
+	if err != nil {
+		return err
+	}
+	d.launch(ri)
+	return nil
+}
+
+// prepareInstance opens what ic needs (socket, carrier watch, mover) and
+// builds its VRRP instance without starting it, so that a reload can open
+// everything before it stops anything. discard undoes it.
+func (d *Daemon) prepareInstance(ic config.Instance) (*runningInstance, error) {
 	sock, err := d.acquireSocket(keyOf(&ic))
 	if err != nil {
-		return fmt.Errorf("instance %s: %w", ic.Name, err)
+		return nil, fmt.Errorf("instance %s: %w", ic.Name, err)
 	}
-	up, err := d.watchCarrier(ic.Interface)
-	if err != nil {
+	if _, err := d.watchCarrier(ic.Interface); err != nil {
 		d.releaseSocket(sock)
-		return fmt.Errorf("instance %s: %w", ic.Name, err)
+		return nil, fmt.Errorf("instance %s: %w", ic.Name, err)
 	}
-	local, err := vip.NewLocal(vip.Config{
+	local, err := d.edges.NewLocalMover(vip.Config{
 		Interface: ic.Interface,
 		Addresses: ic.Addresses,
 		Count:     ic.GARP.Count,
@@ -316,22 +431,22 @@ func (d *Daemon) startInstance(ic config.Instance) error {
 	})
 	if err != nil {
 		d.releaseSocket(sock)
-		return fmt.Errorf("instance %s: %w", ic.Name, err)
+		return nil, fmt.Errorf("instance %s: %w", ic.Name, err)
 	}
 	var mover vrrp.Mover = local
 	closer := local.Close
 	icfg := instanceConfig(&ic, sock.conn, d.log)
-	var ec2 *cloud.EC2Mover
+	var ec2 CloudMover
 	if ic.EC2 != nil {
 		// The EC2 mover wraps the local one: the VIP must be on the
 		// interface too, so that IPVS receives its packets.
 		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		ec2, err = cloud.New(dctx, ic.EC2.Cloud, local, cloud.Options{Logger: d.log.With("instance", ic.Name, "part", "ec2"), ObserveCall: d.ec2Call})
+		ec2, err = d.edges.NewEC2Mover(dctx, ic.EC2.Cloud, local, cloud.Options{Logger: d.log.With("instance", ic.Name, "part", "ec2"), ObserveCall: d.ec2Call})
 		cancel()
 		if err != nil {
 			local.Close()
 			d.releaseSocket(sock)
-			return fmt.Errorf("instance %s: EC2: %w", ic.Name, err)
+			return nil, fmt.Errorf("instance %s: EC2: %w", ic.Name, err)
 		}
 		mover, closer = ec2, func() error { ec2.Close(); return local.Close() }
 		icfg.MoveTimeout = max(icfg.MoveTimeout, ic.EC2.Cloud.MoveTimeout+5*time.Second)
@@ -341,15 +456,31 @@ func (d *Daemon) startInstance(ic config.Instance) error {
 		icfg.OnState = func(s vrrp.State) { d.dp.onState(name, s) }
 	}
 	in := vrrp.NewInstance(icfg, sock.conn, mover)
+	return &runningInstance{cfg: ic, in: in, sock: sock, closer: closer, local: local, cloud: ec2, done: make(chan error, 1), prio: ic.Priority}, nil
+}
+
+// discard releases what prepareInstance opened for an instance that never
+// ran.
+func (d *Daemon) discard(ri *runningInstance) {
+	ri.closer()
+	d.releaseSocket(ri.sock)
+}
+
+// launch starts a prepared instance under the run context, with its
+// interface's carrier as it is now.
+func (d *Daemon) launch(ri *runningInstance) {
 	d.mu.Lock()
+	up := true
+	if c, ok := d.carriers[ri.cfg.Interface]; ok {
+		up = c.up
+	}
 	ctx, cancel := context.WithCancel(d.runCtx)
-	ri := &runningInstance{cfg: ic, in: in, sock: sock, closer: closer, local: local, cloud: ec2, cancel: cancel, done: make(chan error, 1), prio: ic.Priority, link: up}
+	ri.cancel, ri.link = cancel, up
 	d.running = append(d.running, ri)
 	d.mu.Unlock()
-	d.updateDispatcher(sock)
-	go func() { ri.done <- in.Run(ctx, up) }()
+	d.updateDispatcher(ri.sock)
+	go func() { ri.done <- ri.in.Run(ctx, up) }()
 	d.retrack()
-	return nil
 }
 
 // stopInstance stops ri gracefully, waits for its handover, and releases
@@ -397,7 +528,7 @@ func (d *Daemon) acquireSocket(k connKey) (*socket, error) {
 		s.users++
 		return s, nil
 	}
-	c, err := transport.Listen(transport.Options{Interface: k.iface, Family: k.family, Multicast: !k.source.IsValid(), Source: k.source})
+	c, err := d.edges.ListenVRRP(transport.Options{Interface: k.iface, Family: k.family, Multicast: !k.source.IsValid(), Source: k.source})
 	if err != nil {
 		return nil, fmt.Errorf("open VRRP socket on %s: %w", k.iface, err)
 	}
@@ -455,7 +586,7 @@ func (d *Daemon) watchCarrier(iface string) (bool, error) {
 	}
 	d.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
-	ch, err := vip.WatchCarrier(ctx, iface)
+	ch, err := d.edges.WatchCarrier(ctx, iface)
 	if err != nil {
 		cancel()
 		return false, fmt.Errorf("watch carrier of %s: %w", iface, err)

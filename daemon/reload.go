@@ -39,7 +39,9 @@ func (d *Daemon) ReloadFile(ctx context.Context, dryRun bool) ([]config.Change, 
 // unchanged VRRP instances keep running in their state (a master stays
 // master), a priority change is applied live, other changed or removed
 // instances hand over and stop, the IPVS table is reconciled (removed real
-// servers drain) and the log level follows.
+// servers drain) and the log level follows. The sockets, carrier watches and
+// movers of the instances to start are opened first: if one cannot be, the
+// reload is refused and nothing changes.
 func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([]config.Change, error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
@@ -71,7 +73,11 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 	}
 	var start []config.Instance
 	var stop []*runningInstance
-	var errs []error
+	type liveChange struct {
+		r *runningInstance
+		n config.Instance
+	}
+	var live []liveChange
 	for _, n := range next.Instances {
 		r, ok := byName[n.Name]
 		if !ok {
@@ -81,22 +87,7 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 		delete(byName, n.Name)
 		switch config.CompareInstance(&r.cfg, &n) {
 		case config.InstanceLive:
-			if !slices.Equal(r.cfg.Addresses, n.Addresses) {
-				// Addresses first, adverts second: a master never
-				// advertises a VIP it does not hold.
-				if err := r.local.SetAddresses(ctx, n.Addresses); err != nil {
-					errs = append(errs, fmt.Errorf("instance %s: %w", n.Name, err))
-				}
-				addrs := make([]netip.Addr, len(n.Addresses))
-				for i, p := range n.Addresses {
-					addrs[i] = p.Addr()
-				}
-				r.in.SetAddresses(addrs)
-			}
-			d.mu.Lock()
-			r.cfg = n
-			r.prio = 0 // retrack below sets the new priority, tracks applied
-			d.mu.Unlock()
+			live = append(live, liveChange{r, n})
 		case config.InstanceRestart:
 			stop = append(stop, r)
 			start = append(start, n)
@@ -104,6 +95,42 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 	}
 	for _, r := range byName {
 		stop = append(stop, r)
+	}
+	// Open what the new instances need before touching the running ones:
+	// a socket, carrier or mover that cannot be had refuses the whole
+	// reload, so the running configuration stays whole.
+	var prepared []*runningInstance
+	for _, n := range start {
+		ri, err := d.prepareInstance(n)
+		if err != nil {
+			for _, p := range prepared {
+				d.discard(p)
+			}
+			d.log.Error("reload refused", "err", err)
+			return nil, fmt.Errorf("configuration not reloaded, the running one stays: %w", err)
+		}
+		prepared = append(prepared, ri)
+	}
+
+	var errs []error
+	for _, c := range live {
+		r, n := c.r, c.n
+		if !slices.Equal(r.cfg.Addresses, n.Addresses) {
+			// Addresses first, adverts second: a master never
+			// advertises a VIP it does not hold.
+			if err := r.local.SetAddresses(ctx, n.Addresses); err != nil {
+				errs = append(errs, fmt.Errorf("instance %s: %w", n.Name, err))
+			}
+			addrs := make([]netip.Addr, len(n.Addresses))
+			for i, p := range n.Addresses {
+				addrs[i] = p.Addr()
+			}
+			r.in.SetAddresses(addrs)
+		}
+		d.mu.Lock()
+		r.cfg = n
+		r.prio = 0 // retrack below sets the new priority, tracks applied
+		d.mu.Unlock()
 	}
 	// Stop before start: a changed instance keeps its VRID on its socket.
 	for _, r := range stop {
@@ -114,10 +141,8 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 	d.mu.Lock()
 	d.cfg = next
 	d.mu.Unlock()
-	for _, n := range start {
-		if err := d.startInstance(n); err != nil {
-			errs = append(errs, err)
-		}
+	for _, ri := range prepared {
+		d.launch(ri)
 	}
 	if err := d.applyData(next); err != nil {
 		errs = append(errs, err)

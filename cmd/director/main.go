@@ -165,7 +165,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	// Catch signals before anything can be interrupted half-way.
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	d, err := daemon.New(cfg, buildVersion(), level, log)
+	d, err := daemon.New(cfg, daemon.DefaultEdges(), buildVersion(), level, log)
 	if err != nil {
 		log.Error("start failed", "err", err)
 		return 1
