@@ -24,7 +24,7 @@ func TestServesEC2AdminAndIMDS(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{
-			"-seed", "../../testdata/pair.json", "-listen", "127.0.0.1:0",
+			"-seed", "../../cloud/ec2fake/testdata/pair.json", "-listen", "127.0.0.1:0",
 			"-imds", "i-0aaaaaaaaaaaaaaa1=127.0.0.1:0", "-access-key", "AKIDTEST",
 		}, io.Discard, func(e string, m map[string]string) { readyc <- addrs{e, m} })
 	}()
