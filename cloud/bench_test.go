@@ -144,7 +144,7 @@ func notifyScript(ctx context.Context, m *EC2Mover, cfg EC2Config) error {
 		if obs.complete(cfg) {
 			return nil
 		}
-		if err := sleep(ctx, cfg.PollInterval); err != nil {
+		if err := sleep(ctx, SystemClock{}, cfg.PollInterval); err != nil {
 			return err
 		}
 	}

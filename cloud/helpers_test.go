@@ -18,6 +18,7 @@ import (
 
 	"github.com/director-lb/director/cloud/ec2fake"
 	"github.com/director-lb/director/vip"
+	"github.com/director-lb/director/vrrp"
 )
 
 // The test region: two instances in one subnet, like a director pair.
@@ -137,7 +138,7 @@ var (
 
 // newMover builds a mover for n through New, so discovery runs against the
 // fake metadata service too.
-func (r *region) newMover(t testing.TB, n node, cfg EC2Config, local Mover) *EC2Mover {
+func (r *region) newMover(t testing.TB, n node, cfg EC2Config, local vrrp.Mover) *EC2Mover {
 	t.Helper()
 	cfg.Endpoint = r.api.URL
 	cfg.IMDSEndpoint = r.imds[n.instance].URL
@@ -198,7 +199,7 @@ func (r *region) holds(n node, cfg EC2Config) bool {
 	return true
 }
 
-var _ Mover = (*vip.Fake)(nil)
+var _ vrrp.Mover = (*vip.Fake)(nil)
 
 func newServer(t testing.TB, h http.Handler) string {
 	s := httptest.NewServer(h)
