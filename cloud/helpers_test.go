@@ -299,7 +299,11 @@ func (r *region) holds(n node, cfg EC2Config) bool {
 	return true
 }
 
-var _ vrrp.Mover = (*vip.Fake)(nil)
+// The EC2 mover is a VRRP mover, and vip.Fake stands in for its local one.
+var (
+	_ vrrp.Mover = (*EC2Mover)(nil)
+	_ vrrp.Mover = (*vip.Fake)(nil)
+)
 
 func newServer(t testing.TB, h http.Handler) string {
 	s := httptest.NewServer(h)
