@@ -320,16 +320,22 @@ func TestCancelStopsTheMove(t *testing.T) {
 	m := r.newMover(t, nodeA, fastConfig(), local)
 	ctx, cancel := context.WithCancel(context.Background())
 	// Mastership flips while the assignment is in flight.
-	var cancelled time.Time
+	cancelledAt := make(chan time.Time, 1)
 	var once sync.Once
 	r.fake.SetHook(func(c ec2fake.Call) {
 		r.record(c)
 		if c.Action == "AssignPrivateIpAddresses" {
-			once.Do(func() { cancel(); cancelled = time.Now() })
+			once.Do(func() { cancelledAt <- time.Now(); cancel() })
 		}
 	})
 	err := m.Take(ctx)
 	returned := time.Now()
+	var cancelled time.Time
+	select {
+	case cancelled = <-cancelledAt:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("Take returned %v, but its assignment never reached EC2", err)
+	}
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("want context.Canceled, got %v", err)
 	}
