@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/director-lb/director/cloud/ec2fake"
+	"github.com/director-lb/director/internal/testwait"
 )
 
 // BenchmarkPromotion measures the time from the start of a promotion to
@@ -71,7 +72,15 @@ func benchPromotion(b *testing.B, script bool, eips int, lag time.Duration) {
 				b.Fatal(err)
 			}
 		}
-		time.Sleep(lag) // let the reset become visible
+		// Let the reset become visible.
+		testwait.Eventually(b, lag+5*time.Second, "the reset visible", func() bool {
+			for _, v := range cfg.VIPs {
+				if r.fake.VisibleOwner(v) != eniB {
+					return false
+				}
+			}
+			return true
+		})
 		before := len(r.fake.Calls())
 		b.StartTimer()
 		start := time.Now()
@@ -144,7 +153,7 @@ func notifyScript(ctx context.Context, m *EC2Mover, cfg EC2Config) error {
 		if obs.complete(cfg) {
 			return nil
 		}
-		if err := sleep(ctx, cfg.PollInterval); err != nil {
+		if err := sleep(ctx, SystemClock{}, cfg.PollInterval); err != nil {
 			return err
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/director-lb/director/vrrp"
 )
 
 // EC2API is the part of *ec2.Client the mover uses.
@@ -53,6 +55,8 @@ type Options struct {
 	// ObserveCall, if set, hears of every EC2 API call: its operation
 	// name, how long it took and its error (metrics).
 	ObserveCall func(op string, took time.Duration, err error)
+	// Clock replaces the system clock (tests).
+	Clock Clock
 }
 
 // Identity is what the mover knows about where it runs.
@@ -69,7 +73,7 @@ type Identity struct {
 // builds an EC2 client with the SDK's default credential chain and returns
 // a mover for cfg. local, if not nil, adds and removes the VIPs on the
 // interface (vip.Local), so that IPVS receives what the VPC delivers.
-func New(ctx context.Context, cfg EC2Config, local Mover, opt Options) (*EC2Mover, error) {
+func New(ctx context.Context, cfg EC2Config, local vrrp.Mover, opt Options) (*EC2Mover, error) {
 	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, fmt.Errorf("ec2 mover: %w", err)
@@ -110,7 +114,7 @@ func New(ctx context.Context, cfg EC2Config, local Mover, opt Options) (*EC2Move
 			o.APIOptions = append(o.APIOptions, observeCalls(opt.ObserveCall))
 		}
 	})
-	return NewWithClients(cfg, id, client, meta, local, opt.Logger)
+	return newWithClients(cfg, id, client, meta, local, opt.Logger, opt.Clock)
 }
 
 // Discover fills in the instance ID, region and ENI that cfg leaves empty

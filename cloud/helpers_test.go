@@ -18,6 +18,7 @@ import (
 
 	"github.com/director-lb/director/cloud/ec2fake"
 	"github.com/director-lb/director/vip"
+	"github.com/director-lb/director/vrrp"
 )
 
 // The test region: two instances in one subnet, like a director pair.
@@ -85,12 +86,36 @@ func newFakeRegion(t testing.TB, opt ec2fake.Options) *region {
 		t.Fatal(err)
 	}
 	r := &region{fake: f, imds: map[string]*httptest.Server{}}
-	f.SetHook(func(c ec2fake.Call) {
-		r.mu.Lock()
-		r.arrivals = append(r.arrivals, arrival{at: time.Now(), call: c})
-		r.mu.Unlock()
-	})
+	f.SetHook(r.record)
 	return r
+}
+
+// record notes a request's arrival; tests that set their own hook call it.
+func (r *region) record(c ec2fake.Call) {
+	r.mu.Lock()
+	r.arrivals = append(r.arrivals, arrival{at: time.Now(), call: c})
+	r.mu.Unlock()
+}
+
+// drained reports whether every request signed with key that arrived has
+// been carried out (the fake applies a request after half its latency,
+// even when the caller has given up on it).
+func (r *region) drained(key string) bool {
+	r.mu.Lock()
+	arrived := 0
+	for _, a := range r.arrivals {
+		if a.call.AccessKey == key {
+			arrived++
+		}
+	}
+	r.mu.Unlock()
+	done := 0
+	for _, c := range r.fake.Calls() {
+		if c.AccessKey == key {
+			done++
+		}
+	}
+	return done >= arrived
 }
 
 // arrivalsSince counts the requests for action signed with key that
@@ -137,13 +162,20 @@ var (
 
 // newMover builds a mover for n through New, so discovery runs against the
 // fake metadata service too.
-func (r *region) newMover(t testing.TB, n node, cfg EC2Config, local Mover) *EC2Mover {
+func (r *region) newMover(t testing.TB, n node, cfg EC2Config, local vrrp.Mover) *EC2Mover {
+	t.Helper()
+	return r.newMoverOn(t, n, cfg, local, nil)
+}
+
+// newMoverOn is newMover on clock (nil: the system clock).
+func (r *region) newMoverOn(t testing.TB, n node, cfg EC2Config, local vrrp.Mover, clock Clock) *EC2Mover {
 	t.Helper()
 	cfg.Endpoint = r.api.URL
 	cfg.IMDSEndpoint = r.imds[n.instance].URL
 	m, err := New(context.Background(), cfg, local, Options{
 		Logger:      testLogger(t),
 		Credentials: credentials.NewStaticCredentialsProvider(n.key, "secret", ""),
+		Clock:       clock,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -167,16 +199,85 @@ type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
 
-// eventually polls cond for up to d.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
+// skewClock is the real clock that a test can move forward: timers run in
+// real time, but "now" jumps, so backoffs measured against Now (permission
+// suspension, contests) can be ended without waiting for them.
+type skewClock struct {
+	mu   sync.Mutex
+	skew time.Duration
+}
+
+func (c *skewClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.skew)
+}
+
+func (c *skewClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+func (c *skewClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.skew += d
+	c.mu.Unlock()
+}
+
+// manualClock only moves when the test says: After fires once Advance has
+// moved Now past its deadline. Waiting reports the pending timers, so a
+// test knows when the code under test is idle, waiting for time.
+type manualClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []manualTimer
+}
+
+type manualTimer struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func newManualClock() *manualClock {
+	return &manualClock{now: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.now
+		return ch
 	}
+	c.waiters = append(c.waiters, manualTimer{at: c.now.Add(d), ch: ch})
+	return ch
+}
+
+// Waiting is the number of timers not yet fired.
+func (c *manualClock) Waiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.waiters)
+}
+
+// Advance moves Now by d and fires the timers due.
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.at.After(c.now) {
+			kept = append(kept, w)
+			continue
+		}
+		w.ch <- c.now
+	}
+	c.waiters = kept
 }
 
 // holds reports whether EC2 has every configured VIP and EIP on n's ENI.
@@ -198,7 +299,11 @@ func (r *region) holds(n node, cfg EC2Config) bool {
 	return true
 }
 
-var _ Mover = (*vip.Fake)(nil)
+// The EC2 mover is a VRRP mover, and vip.Fake stands in for its local one.
+var (
+	_ vrrp.Mover = (*EC2Mover)(nil)
+	_ vrrp.Mover = (*vip.Fake)(nil)
+)
 
 func newServer(t testing.TB, h http.Handler) string {
 	s := httptest.NewServer(h)

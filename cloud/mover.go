@@ -8,21 +8,14 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-)
 
-// Mover is a VRRP instance's VIP mover; vrrp.Mover and vip.Mover have this
-// shape, and vip.Local is the usual local one.
-type Mover interface {
-	Take(ctx context.Context) error
-	Announce(ctx context.Context) error
-	Release(ctx context.Context) error
-}
+	"github.com/director-lb/director/vrrp"
+)
 
 // EC2Mover moves a VRRP instance's VIPs on EC2: the VIPs are secondary
 // private IPs reassigned to this instance's ENI, the Elastic IPs are
@@ -32,8 +25,9 @@ type EC2Mover struct {
 	cfg   EC2Config
 	api   EC2API
 	meta  MetadataAPI
-	local Mover
+	local vrrp.Mover
 	log   *slog.Logger
+	clock Clock
 
 	// opMu serialises moves, including the background recheck.
 	opMu sync.Mutex
@@ -50,20 +44,16 @@ type EC2Mover struct {
 	recheckDone chan struct{}
 }
 
-// contestState tracks VIPs taken away by another ENI while we are master.
-type contestState struct {
-	streak int
-	last   time.Time
-	until  time.Time
-}
-
-var _ Mover = (*EC2Mover)(nil)
-
 // NewWithClients returns a mover using ready clients and a resolved
 // identity (New does the discovery). meta and local may be nil: without
 // meta the metadata service's local-ipv4s is not checked; without local no
 // address is added on the host.
-func NewWithClients(cfg EC2Config, id Identity, api EC2API, meta MetadataAPI, local Mover, log *slog.Logger) (*EC2Mover, error) {
+func NewWithClients(cfg EC2Config, id Identity, api EC2API, meta MetadataAPI, local vrrp.Mover, log *slog.Logger) (*EC2Mover, error) {
+	return newWithClients(cfg, id, api, meta, local, log, nil)
+}
+
+// newWithClients is NewWithClients on clock (nil: the system clock).
+func newWithClients(cfg EC2Config, id Identity, api EC2API, meta MetadataAPI, local vrrp.Mover, log *slog.Logger, clock Clock) (*EC2Mover, error) {
 	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, fmt.Errorf("ec2 mover: %w", err)
@@ -74,8 +64,11 @@ func NewWithClients(cfg EC2Config, id Identity, api EC2API, meta MetadataAPI, lo
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if clock == nil {
+		clock = SystemClock{}
+	}
 	m := &EC2Mover{
-		cfg: cfg, api: api, meta: meta, local: local, id: id,
+		cfg: cfg, api: api, meta: meta, local: local, id: id, clock: clock,
 		log: log.With("eni", id.ENI, "vips", cfg.VIPs),
 	}
 	return m, nil
@@ -179,7 +172,7 @@ func (m *EC2Mover) Close() error {
 func (m *EC2Mover) move(ctx context.Context, what string, optimistic bool, local func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.MoveTimeout)
 	defer cancel()
-	start := time.Now()
+	start := m.clock.Now()
 	m.mu.Lock()
 	m.st.MovesInProgress++
 	m.mu.Unlock()
@@ -192,14 +185,15 @@ func (m *EC2Mover) move(ctx context.Context, what string, optimistic bool, local
 	}
 	acted, err := m.converge(ctx, optimistic)
 	err = errors.Join(err, localErr)
-	took := time.Since(start)
+	end := m.clock.Now()
+	took := end.Sub(start)
 
 	m.mu.Lock()
 	m.st.MovesInProgress--
 	if err == nil && acted {
 		m.st.Moves++
 		m.st.LastMoveDuration = took
-		m.st.LastMoveAt = time.Now()
+		m.st.LastMoveAt = end
 	}
 	m.mu.Unlock()
 	if err != nil {
@@ -224,128 +218,67 @@ func (m *EC2Mover) move(ctx context.Context, what string, optimistic bool, local
 func (m *EC2Mover) noteError(err error) {
 	m.mu.Lock()
 	m.st.LastError = err.Error()
-	m.st.LastErrorAt = time.Now()
+	m.st.LastErrorAt = m.clock.Now()
 	m.st.FailedMoves++
 	m.mu.Unlock()
 }
 
 // converge drives EC2 towards "every VIP on our ENI, every EIP on its VIP"
 // and returns once a read confirms it. acted reports whether it had to
-// send any change.
+// send any change. The decisions are the plan's (convergence); this loop
+// only makes the calls and supplies the time.
 func (m *EC2Mover) converge(ctx context.Context, optimistic bool) (acted bool, err error) {
-	needAssign := optimistic
-	var needAssoc []EIP
-	if optimistic {
-		needAssoc = slices.Clone(m.cfg.EIPs)
-	}
-	redrive := m.cfg.RedriveAfter
-	var lastAssign time.Time
-	lastAssoc := map[string]time.Time{}     // last successful association
-	assocWait := map[string]time.Duration{} // pause after a failed one
-	missingStreak := 0
+	c, r := newConvergence(m.cfg, optimistic, m.wasVerified())
 	for {
-		if needAssign {
+		if r.assign {
 			if err := m.waitContest(ctx); err != nil {
-				return acted, err
+				return c.acted, err
 			}
 			if err := m.assign(ctx); err != nil {
-				return acted, err
+				return c.acted, err
 			}
-			acted, needAssign, lastAssign = true, false, time.Now()
+			c = c.assigned(m.clock.Now())
 		}
 
 		// The associations and a verification read go out together:
 		// after a reassignment the EIP usually moved with the private IP
 		// already, and then the read confirms it without waiting.
-		assocErrs := make([]error, len(needAssoc))
+		assocErrs := make([]error, len(r.associate))
 		var wg sync.WaitGroup
-		for i, e := range needAssoc {
+		for i, e := range r.associate {
 			wg.Go(func() { assocErrs[i] = m.associate(ctx, e) })
 		}
 		obs, obsErr := m.observe(ctx)
 		wg.Wait()
-		var fatal error
-		for i, e := range needAssoc {
-			id := e.AllocationID
-			switch err := assocErrs[i]; {
-			case err == nil:
-				acted = true
-				lastAssoc[id] = time.Now()
-				delete(assocWait, id)
-			case isFatal(err):
-				fatal = errors.Join(fatal, err)
-			default:
-				// Often the private IP is not on our ENI yet as far as
-				// EC2's association path can tell; try again shortly.
-				lastAssoc[id] = time.Now()
-				assocWait[id] = min(max(2*assocWait[id], m.cfg.PollInterval), m.cfg.RedriveAfter)
-				m.log.Debug("Elastic IP association failed; will retry", "allocation", id, "err", err)
+		for i, err := range assocErrs {
+			if err != nil && !isFatal(err) {
+				m.log.Debug("Elastic IP association failed; will retry", "allocation", r.associate[i].AllocationID, "err", err)
 			}
-		}
-		associated := len(needAssoc) > 0
-		needAssoc = nil
-		if obsErr != nil {
-			return acted, errors.Join(obsErr, fatal)
-		}
-		if obs.complete(m.cfg) {
-			m.setVerified()
-			if fatal != nil {
-				m.log.Warn("EC2 state is as wanted although a call failed", "err", fatal)
-			}
-			return acted, nil
-		}
-		if fatal != nil {
-			return acted, fatal
 		}
 
-		if missing := obs.missingVIPs(m.cfg); len(missing) > 0 {
-			missingStreak++
-			switch {
-			case m.wasVerified() && missingStreak >= 2:
-				// Seen on our ENI during this hold, now gone twice in a
-				// row: another ENI took it (split brain, or a person).
-				m.contested(missing)
-				needAssign, missingStreak = true, 0
-			case !m.wasVerified() && (lastAssign.IsZero() || time.Since(lastAssign) >= redrive):
-				if !lastAssign.IsZero() {
-					m.log.Info("VIP assignment still not visible; sending it again", "missing", missing, "after", time.Since(lastAssign).Round(time.Millisecond))
-					redrive = min(2*redrive, m.cfg.MoveTimeout)
-				}
-				needAssign = true
+		var v verdict
+		c, v = c.observed(m.clock.Now(), r.associate, assocErrs, obs, obsErr)
+		if v.verified {
+			m.setVerified()
+		}
+		if v.contested != nil {
+			m.contested(v.contested)
+		}
+		if v.redrive > 0 {
+			m.log.Info("VIP assignment still not visible; sending it again", "missing", obs.missingVIPs(m.cfg), "after", v.redrive.Round(time.Millisecond))
+		}
+		if v.done {
+			if v.err == nil && v.ignored != nil {
+				m.log.Warn("EC2 state is as wanted although a call failed", "err", v.ignored)
 			}
-		} else {
-			missingStreak = 0
-			if obs.eniSeen {
-				m.setVerified()
+			return c.acted, v.err
+		}
+		if v.wait > 0 {
+			if err := sleep(ctx, m.clock, v.wait); err != nil {
+				return c.acted, fmt.Errorf("verify VIPs on %s: %w", m.id.ENI, err)
 			}
 		}
-		for _, e := range m.cfg.EIPs {
-			if obs.eipOK(e) {
-				continue
-			}
-			// Associate only once the private IP is ours (or on its way).
-			if !obs.onENI[e.PrivateIP] && lastAssign.IsZero() {
-				continue
-			}
-			id := e.AllocationID
-			wait := m.cfg.RedriveAfter
-			if w, failed := assocWait[id]; failed {
-				wait = w
-			}
-			if last, ok := lastAssoc[id]; !ok || time.Since(last) >= wait {
-				needAssoc = append(needAssoc, e)
-			}
-		}
-		// A read taken alongside associations may predate them: look
-		// again at once. Otherwise give EC2 time.
-		if associated && !needAssign && len(needAssoc) == 0 {
-			continue
-		}
-		if !needAssign && len(needAssoc) == 0 {
-			if err := sleep(ctx, m.cfg.PollInterval); err != nil {
-				return acted, fmt.Errorf("verify VIPs on %s: %w", m.id.ENI, err)
-			}
-		}
+		r = v.next
 	}
 }
 
@@ -577,23 +510,11 @@ func (m *EC2Mover) wasVerified() bool {
 // do not flip the VIP back and forth at API speed. VRRP settles it.
 func (m *EC2Mover) contested(missing []netip.Addr) {
 	m.mu.Lock()
-	now := time.Now()
-	c := &m.contest
-	if now.Sub(c.last) > m.cfg.ContestWindow {
-		c.streak = 0
-	}
-	c.streak++
-	c.last = now
-	d := m.cfg.ContestBackoff
-	for i := 1; i < c.streak && d < m.cfg.ContestBackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, m.cfg.ContestBackoffMax)
-	d += rand.N(d/4 + 1)
-	c.until = now.Add(d)
+	var d time.Duration
+	m.contest, d = m.contest.contest(m.clock.Now(), m.cfg, func(d time.Duration) time.Duration { return rand.N(d/4 + 1) })
 	m.verified = false
 	m.st.Contests++
-	streak := c.streak
+	streak := m.contest.streak
 	m.mu.Unlock()
 	m.log.Warn("another network interface took the VIP while this node is master (split brain or a manual move); backing off before taking it back",
 		"missing", missing, "backoff", d.Round(time.Millisecond), "recent_contests", streak)
@@ -603,16 +524,16 @@ func (m *EC2Mover) contested(missing []netip.Addr) {
 // ctx: the caller (the VRRP mover worker) retries later.
 func (m *EC2Mover) waitContest(ctx context.Context) error {
 	m.mu.Lock()
-	until := m.contest.until
+	c := m.contest
 	m.mu.Unlock()
-	wait := time.Until(until)
+	wait, ok := c.wait(m.clock.Now(), timeLeft(ctx))
+	if !ok {
+		return fmt.Errorf("%w until %s", ErrContestBackoff, c.until.Format(time.TimeOnly+".000"))
+	}
 	if wait <= 0 {
 		return nil
 	}
-	if dl, ok := ctx.Deadline(); ok && dl.Before(until) {
-		return fmt.Errorf("%w until %s", ErrContestBackoff, until.Format(time.TimeOnly+".000"))
-	}
-	if err := sleep(ctx, wait); err != nil {
+	if err := sleep(ctx, m.clock, wait); err != nil {
 		return fmt.Errorf("%w: %w", ErrContestBackoff, err)
 	}
 	return nil
@@ -654,7 +575,7 @@ func (m *EC2Mover) call(ctx context.Context, op string, do func(context.Context)
 		}
 		m.mu.Unlock()
 		m.log.Warn("EC2 call failed; retrying", "op", op, "kind", kind.String(), "code", code, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
-		if serr := sleep(ctx, wait); serr != nil {
+		if serr := sleep(ctx, m.clock, wait); serr != nil {
 			return &APIError{Op: op, Kind: KindCanceled, Code: code, Err: fmt.Errorf("%w (last error: %v)", serr, err)}
 		}
 		backoff = min(2*backoff, m.cfg.RetryMax)
@@ -671,7 +592,7 @@ func (m *EC2Mover) suspended(op string) error {
 	if !ok {
 		return nil
 	}
-	if time.Now().After(pe.Until) {
+	if m.clock.Now().After(pe.Until) {
 		delete(m.perm, op)
 		return nil
 	}
@@ -681,7 +602,7 @@ func (m *EC2Mover) suspended(op string) error {
 
 // suspend records a permission error and stops API calls for a while.
 func (m *EC2Mover) suspend(op, code string, err error) error {
-	pe := &PermissionError{Op: op, Code: code, Message: apiMessage(err), Until: time.Now().Add(m.cfg.PermissionBackoff), Err: err}
+	pe := &PermissionError{Op: op, Code: code, Message: apiMessage(err), Until: m.clock.Now().Add(m.cfg.PermissionBackoff), Err: err}
 	m.mu.Lock()
 	if m.perm == nil {
 		m.perm = map[string]*PermissionError{}
@@ -692,18 +613,6 @@ func (m *EC2Mover) suspend(op, code string, err error) error {
 	m.log.Error("EC2 refused a call for lack of permission; fix the instance role's IAM policy", "op", op, "code", code, "message", pe.Message, "next_attempt", pe.Until.Format(time.TimeOnly))
 	cp := *pe
 	return &cp
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // startRecheck starts the background verification if it is not running.
@@ -718,13 +627,9 @@ func (m *EC2Mover) startRecheck() {
 	m.recheckStop, m.recheckDone = cancel, done
 	go func() {
 		defer close(done)
-		t := time.NewTicker(m.cfg.Recheck)
-		defer t.Stop()
 		for {
-			select {
-			case <-ctx.Done():
+			if sleep(ctx, m.clock, m.cfg.Recheck) != nil {
 				return
-			case <-t.C:
 			}
 			m.recheck(ctx)
 		}
@@ -752,7 +657,7 @@ func (m *EC2Mover) recheck(ctx context.Context) {
 	}
 	defer m.opMu.Unlock()
 	m.mu.Lock()
-	holding, backoff := m.holding, time.Now().Before(m.contest.until)
+	holding, backoff := m.holding, m.clock.Now().Before(m.contest.until)
 	m.mu.Unlock()
 	// During a contest backoff there is nothing to do but wait; the
 	// first tick after it takes the VIPs back.
@@ -761,7 +666,7 @@ func (m *EC2Mover) recheck(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.MoveTimeout)
 	defer cancel()
-	start := time.Now()
+	start := m.clock.Now()
 	acted, err := m.converge(ctx, false)
 	switch {
 	case errors.Is(err, ErrContestBackoff):
@@ -770,11 +675,12 @@ func (m *EC2Mover) recheck(ctx context.Context) {
 		m.noteError(err)
 		m.log.Warn("background VIP check failed", "err", err)
 	case err == nil && acted:
+		end := m.clock.Now()
 		m.mu.Lock()
 		m.st.Moves++
-		m.st.LastMoveDuration = time.Since(start)
-		m.st.LastMoveAt = time.Now()
+		m.st.LastMoveDuration = end.Sub(start)
+		m.st.LastMoveAt = end
 		m.mu.Unlock()
-		m.log.Info("background check repaired the VIPs", "took", time.Since(start))
+		m.log.Info("background check repaired the VIPs", "took", end.Sub(start))
 	}
 }

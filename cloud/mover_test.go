@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 
 	"github.com/director-lb/director/cloud/ec2fake"
+	"github.com/director-lb/director/internal/testwait"
 	"github.com/director-lb/director/vip"
 )
 
@@ -172,9 +173,7 @@ func TestTakeRedrivesOverriddenAssignment(t *testing.T) {
 			default:
 			}
 		}
-		r.mu.Lock()
-		r.arrivals = append(r.arrivals, arrival{at: time.Now(), call: c})
-		r.mu.Unlock()
+		r.record(c)
 	})
 	cfg := fastConfig()
 	m := r.newMover(t, nodeA, cfg, nil)
@@ -221,8 +220,10 @@ func TestPermissionErrorIsTypedAndNotHammered(t *testing.T) {
 	r := newRegion(t, ec2fake.Options{})
 	r.fake.Deny(keyA, "AssignPrivateIpAddresses")
 	cfg := fastConfig()
+	cfg.PermissionBackoff = time.Minute // ended by the clock, not waited for
 	local := &vip.Fake{}
-	m := r.newMover(t, nodeA, cfg, local)
+	clock := &skewClock{}
+	m := r.newMoverOn(t, nodeA, cfg, local, clock)
 	start := time.Now()
 	err := m.Take(context.Background())
 	var pe *PermissionError
@@ -248,8 +249,9 @@ func TestPermissionErrorIsTypedAndNotHammered(t *testing.T) {
 	if n := r.arrivalsSince(start, "AssignPrivateIpAddresses", keyA); n != 1 {
 		t.Fatalf("%d assign calls during the permission backoff, want 1", n)
 	}
+	// The policy is fixed and the suspension runs out.
 	r.fake.Allow(keyA, "AssignPrivateIpAddresses")
-	time.Sleep(cfg.PermissionBackoff)
+	clock.Advance(cfg.PermissionBackoff)
 	if err := m.Take(context.Background()); err != nil {
 		t.Fatalf("after the policy is fixed: %v", err)
 	}
@@ -317,30 +319,43 @@ func TestCancelStopsTheMove(t *testing.T) {
 	local := &vip.Fake{}
 	m := r.newMover(t, nodeA, fastConfig(), local)
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
-	start := time.Now()
+	// Mastership flips while the assignment is in flight.
+	cancelledAt := make(chan time.Time, 1)
+	var once sync.Once
+	r.fake.SetHook(func(c ec2fake.Call) {
+		r.record(c)
+		if c.Action == "AssignPrivateIpAddresses" {
+			once.Do(func() { cancelledAt <- time.Now(); cancel() })
+		}
+	})
 	err := m.Take(ctx)
-	cancelled := time.Now()
+	returned := time.Now()
+	var cancelled time.Time
+	select {
+	case cancelled = <-cancelledAt:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("Take returned %v, but its assignment never reached EC2", err)
+	}
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("want context.Canceled, got %v", err)
 	}
-	// Finishing the move would take several 200 ms calls.
-	if d := cancelled.Sub(start); d > 350*time.Millisecond {
-		t.Fatalf("Take returned %s after start; it should stop at the cancel", d)
+	// Finishing the move would take the rest of this 200 ms call and two
+	// more.
+	if d := returned.Sub(cancelled); d > 300*time.Millisecond {
+		t.Fatalf("Take returned %s after the cancel; it should stop at once", d)
 	}
 	// A failed Take counts as not taken (VRRP will not Release): the
 	// local addresses must be gone.
 	if local.Held() || m.Status().Holding {
 		t.Fatal("cancelled Take left the VIPs held")
 	}
-	time.Sleep(400 * time.Millisecond)
-	// A request sent just before the cancel may reach the server after it.
-	if n := r.arrivalsSince(cancelled.Add(20*time.Millisecond), "", keyA); n != 0 {
-		t.Fatalf("%d calls after the cancel", n)
-	}
 	// The assignment already sent is carried out by EC2 regardless.
+	testwait.Eventually(t, 2*time.Second, "the in-flight assignment carried out", func() bool { return r.drained(keyA) })
 	if r.fake.Owner(vip1) != eniA {
 		t.Fatal("the in-flight assignment was lost")
+	}
+	if n := r.arrivalsSince(cancelled, "", keyA); n != 0 {
+		t.Fatalf("%d calls after the cancel", n)
 	}
 }
 
@@ -463,18 +478,31 @@ func TestRecheckRepairsAndStopsOnRelease(t *testing.T) {
 	if err := r.fake.MoveIP(vip1, eniB); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 3*time.Second, "background repair", func() bool { return r.holds(nodeA, cfg) })
+	testwait.Eventually(t, 3*time.Second, "background repair", func() bool { return r.holds(nodeA, cfg) })
 	if m.Status().Contests != 1 {
 		t.Fatalf("contests %d", m.Status().Contests)
+	}
+	m.mu.Lock()
+	running := m.recheckDone
+	m.mu.Unlock()
+	if running == nil {
+		t.Fatal("no background check while holding")
 	}
 	if err := m.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Requests sent before Release returned may still be on the wire.
-	released := time.Now().Add(50 * time.Millisecond)
-	time.Sleep(5 * cfg.Recheck)
-	if n := r.arrivalsSince(released, "", keyA); n != 0 {
-		t.Fatalf("%d calls after Release", n)
+	// Release returns only once the background check has stopped: it is
+	// the only source of calls between moves.
+	select {
+	case <-running:
+	default:
+		t.Fatal("background check still running after Release")
+	}
+	m.mu.Lock()
+	restarted := m.recheckDone != nil
+	m.mu.Unlock()
+	if restarted {
+		t.Fatal("background check restarted after Release")
 	}
 }
 

@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/director-lb/director/cloud/ec2fake"
+	"github.com/director-lb/director/internal/testwait"
 	"github.com/director-lb/director/vip"
 	"github.com/director-lb/director/vrrp"
 )
@@ -120,6 +122,16 @@ func (n *vrrpNode) stop(t *testing.T) {
 	}
 }
 
+// awaitAdverts waits until n has sent k more adverts: a span of VRRP
+// activity measured in events, in which a settled pair must stay quiet.
+func awaitAdverts(t *testing.T, n *vrrpNode, k uint64) {
+	t.Helper()
+	from := n.in.Stats().AdvertsSent
+	testwait.Eventually(t, 5*time.Second, fmt.Sprintf("%d adverts from %s", k, n.name), func() bool {
+		return n.in.Stats().AdvertsSent >= from+k
+	})
+}
+
 func newWire() *wire {
 	return &wire{nodes: map[netip.Addr]*vrrpNode{}, cut: map[netip.Addr]bool{}}
 }
@@ -145,10 +157,10 @@ func startPair(t *testing.T, r *region, cfg EC2Config) (w *wire, a, b *vrrpNode)
 	w = newWire()
 	b = startNode(t, r, w, nodeB, 100, cfg, nil)
 	a = startNode(t, r, w, nodeA, 150, cfg, nil)
-	eventually(t, 10*time.Second, "A master holding VIPs and EIPs", func() bool {
+	testwait.Eventually(t, 10*time.Second, "A master holding VIPs and EIPs", func() bool {
 		return a.master() && r.holds(nodeA, cfg) && a.mover.Status().Verified && a.local.Held()
 	})
-	eventually(t, 5*time.Second, "B backup without local VIPs", func() bool {
+	testwait.Eventually(t, 5*time.Second, "B backup without local VIPs", func() bool {
 		return b.in.Stats().State == vrrp.StateBackup && !b.local.Held()
 	})
 	return w, a, b
@@ -161,7 +173,7 @@ func TestScenarioFailover(t *testing.T) {
 
 	start := time.Now()
 	a.stop(t)
-	eventually(t, 10*time.Second, "B holds VIPs and EIPs", func() bool {
+	testwait.Eventually(t, 10*time.Second, "B holds VIPs and EIPs", func() bool {
 		return b.master() && r.holds(nodeB, cfg) && b.mover.Status().Verified && b.local.Held()
 	})
 	took := time.Since(start)
@@ -179,21 +191,21 @@ func TestScenarioFailback(t *testing.T) {
 	cfg := scenarioConfig()
 	w, a, b := startPair(t, r, cfg)
 	a.stop(t)
-	eventually(t, 10*time.Second, "B holds", func() bool { return b.master() && r.holds(nodeB, cfg) && b.mover.Status().Verified })
+	testwait.Eventually(t, 10*time.Second, "B holds", func() bool { return b.master() && r.holds(nodeB, cfg) && b.mover.Status().Verified })
 
 	// A comes back with the higher priority and preempts.
 	start := time.Now()
 	a2 := startNode(t, r, w, nodeA, 150, cfg, nil)
-	eventually(t, 10*time.Second, "A holds again", func() bool {
+	testwait.Eventually(t, 10*time.Second, "A holds again", func() bool {
 		return a2.master() && r.holds(nodeA, cfg) && a2.mover.Status().Verified && a2.local.Held()
 	})
-	eventually(t, 5*time.Second, "B released", func() bool {
+	testwait.Eventually(t, 5*time.Second, "B released", func() bool {
 		return b.in.Stats().State == vrrp.StateBackup && !b.local.Held() && !b.mover.Status().Holding
 	})
 	t.Logf("failback in %s", time.Since(start).Round(time.Millisecond))
-	// Settled: nobody moves anything any more.
+	// Settled: nobody moves anything any more, over ten adverts of A's.
 	settled := time.Now()
-	time.Sleep(500 * time.Millisecond)
+	awaitAdverts(t, a2, 10)
 	if n := r.arrivalsSince(settled, "AssignPrivateIpAddresses", ""); n != 0 || !r.holds(nodeA, cfg) {
 		t.Fatalf("%d assignments after failback settled", n)
 	}
@@ -210,7 +222,7 @@ func TestScenarioThrottledFailover(t *testing.T) {
 	r.fake.InjectFault(ec2fake.Fault{Action: "DescribeNetworkInterfaces", AccessKey: keyB, Status: 500, Count: 2})
 	start := time.Now()
 	a.stop(t)
-	eventually(t, 10*time.Second, "B holds despite throttling", func() bool {
+	testwait.Eventually(t, 10*time.Second, "B holds despite throttling", func() bool {
 		return b.master() && r.holds(nodeB, cfg) && b.mover.Status().Verified
 	})
 	st := b.mover.Status()
@@ -228,13 +240,16 @@ func TestScenarioPermissionError(t *testing.T) {
 	r.fake.Deny(keyB, "AssignPrivateIpAddresses")
 	start := time.Now()
 	a.stop(t)
-	eventually(t, 5*time.Second, "B master reporting the permission error", func() bool {
+	testwait.Eventually(t, 5*time.Second, "B master reporting the permission error", func() bool {
 		st := b.mover.Status()
 		return b.master() && st.PermissionErrors > 0 && len(st.Suspended) == 1 && st.Suspended[0].Op == "AssignPrivateIpAddresses"
 	})
 	// VRRP's worker retries Take with backoff; the mover makes no API call
 	// for PermissionBackoff after each refusal.
-	time.Sleep(1500 * time.Millisecond)
+	failed := b.mover.Status().FailedMoves
+	testwait.Eventually(t, 5*time.Second, "VRRP retrying the refused take", func() bool {
+		return b.mover.Status().FailedMoves >= failed+3
+	})
 	elapsed := time.Since(start)
 	calls := r.arrivalsSince(start, "AssignPrivateIpAddresses", keyB)
 	if limit := int(elapsed/cfg.PermissionBackoff) + 1; calls > limit {
@@ -248,7 +263,7 @@ func TestScenarioPermissionError(t *testing.T) {
 	}
 
 	r.fake.Allow(keyB, "AssignPrivateIpAddresses")
-	eventually(t, 10*time.Second, "B holds once the policy is fixed", func() bool {
+	testwait.Eventually(t, 10*time.Second, "B holds once the policy is fixed", func() bool {
 		return r.holds(nodeB, cfg) && b.mover.Status().Verified
 	})
 }
@@ -268,28 +283,34 @@ func TestScenarioPartitionBoundsFlipFlop(t *testing.T) {
 	start := time.Now()
 	before := r.fake.Reassignments(vip1)
 	w.setCut(addrA, true)
-	eventually(t, 5*time.Second, "both master", func() bool { return a.master() && b.master() })
-	const partition = 4 * time.Second
-	time.Sleep(partition - time.Since(start))
+	testwait.Eventually(t, 5*time.Second, "both master", func() bool { return a.master() && b.master() })
+	// Wait until one node has contested three times: its backoff has
+	// doubled twice (200ms, then 400ms).
+	testwait.Eventually(t, 15*time.Second, "a node contesting three times", func() bool {
+		return max(a.mover.Status().Contests, b.mover.Status().Contests) >= 3
+	})
+	elapsed := time.Since(start)
 	flips := r.fake.Reassignments(vip1) - before
-	// Each node's backoff doubles from 200ms per contest: in 4s each
-	// contests at most ~4 times. Without the backoff, a 100ms recheck
-	// would flip the VIP dozens of times.
-	t.Logf("partition of %s: %d reassignments (A contests %d, B contests %d)", partition, flips, a.mover.Status().Contests, b.mover.Status().Contests)
-	if flips < 1 || flips > 10 {
-		t.Fatalf("%d reassignments during the partition, want 1..10", flips)
+	contests := a.mover.Status().Contests + b.mover.Status().Contests
+	t.Logf("partition of %s: %d reassignments (A contests %d, B contests %d)", elapsed, flips, a.mover.Status().Contests, b.mover.Status().Contests)
+	// Each take-back follows a contest and its backoff: besides the first
+	// take by the new master, at most one reassignment per contest (and
+	// one in flight). Without the backoff, a 100ms recheck would flip the
+	// VIP back and forth at API speed.
+	if flips < 1 || uint64(flips) > contests+2 {
+		t.Fatalf("%d reassignments for %d contests", flips, contests)
 	}
-	if a.mover.Status().Contests == 0 && b.mover.Status().Contests == 0 {
-		t.Fatal("no contest detected during a split brain")
+	if want := cfg.ContestBackoff + 2*cfg.ContestBackoff; elapsed < want {
+		t.Fatalf("three contests in %s: the backoffs alone take %s", elapsed, want)
 	}
 
 	w.setCut(addrA, false)
-	eventually(t, 10*time.Second, "VRRP converges on A and A holds", func() bool {
+	testwait.Eventually(t, 10*time.Second, "VRRP converges on A and A holds", func() bool {
 		return a.master() && b.in.Stats().State == vrrp.StateBackup && r.holds(nodeA, cfg) && a.mover.Status().Verified
 	})
-	eventually(t, 2*time.Second, "B released", func() bool { return !b.local.Held() && !b.mover.Status().Holding })
+	testwait.Eventually(t, 2*time.Second, "B released", func() bool { return !b.local.Held() && !b.mover.Status().Holding })
 	settled := time.Now()
-	time.Sleep(time.Second)
+	awaitAdverts(t, a, 20)
 	if n := r.arrivalsSince(settled, "AssignPrivateIpAddresses", ""); n != 0 || !r.holds(nodeA, cfg) {
 		t.Fatalf("%d assignments after the heal settled", n)
 	}
@@ -344,7 +365,7 @@ func TestScenarioCrashMidMove(t *testing.T) {
 	w := newWire()
 	// B starts alone and holds (the VIPs are on its ENI already).
 	b := startNode(t, r, w, nodeB, 100, cfg, nil)
-	eventually(t, 10*time.Second, "B holds", func() bool { return b.master() && r.holds(nodeB, cfg) && b.mover.Status().Verified })
+	testwait.Eventually(t, 10*time.Second, "B holds", func() bool { return b.master() && r.holds(nodeB, cfg) && b.mover.Status().Verified })
 
 	// A joins with a higher priority, preempts, and crashes as soon as its
 	// assignment request reaches EC2.
@@ -352,9 +373,7 @@ func TestScenarioCrashMidMove(t *testing.T) {
 	var crashAt time.Time
 	var crashOnce sync.Once
 	r.fake.SetHook(func(c ec2fake.Call) {
-		r.mu.Lock()
-		r.arrivals = append(r.arrivals, arrival{at: time.Now(), call: c})
-		r.mu.Unlock()
+		r.record(c)
 		if c.Action == "AssignPrivateIpAddresses" && c.AccessKey == keyA {
 			crashOnce.Do(func() {
 				crashAt = time.Now()
@@ -365,7 +384,7 @@ func TestScenarioCrashMidMove(t *testing.T) {
 	})
 	a := startNode(t, r, w, nodeA, 150, cfg, func(m vrrp.Mover) vrrp.Mover { cr.inner = m; return cr })
 
-	eventually(t, 10*time.Second, "A crashed mid-take", func() bool {
+	testwait.Eventually(t, 10*time.Second, "A crashed mid-take", func() bool {
 		cr.mu.Lock()
 		defer cr.mu.Unlock()
 		return len(cr.results) > 0
@@ -376,14 +395,14 @@ func TestScenarioCrashMidMove(t *testing.T) {
 	if !errors.Is(first, context.Canceled) {
 		t.Fatalf("A's interrupted Take returned %v, want context.Canceled", first)
 	}
-	eventually(t, 10*time.Second, "B completes the move", func() bool {
+	testwait.Eventually(t, 10*time.Second, "B completes the move", func() bool {
 		return b.master() && r.holds(nodeB, cfg) && b.mover.Status().Verified
 	})
 	// A's assignment was carried out by EC2 after A died; B took it back.
 	if r.fake.CountCalls("AssignPrivateIpAddresses", keyA) != 1 {
 		t.Fatal("A's in-flight assignment did not reach EC2")
 	}
-	time.Sleep(500 * time.Millisecond)
+	testwait.Eventually(t, 2*time.Second, "A's abandoned requests carried out", func() bool { return r.drained(keyA) })
 	if !r.holds(nodeB, cfg) {
 		t.Fatal("A's abandoned request undid B's move")
 	}

@@ -56,12 +56,12 @@ func (m *EC2Mover) Status() Status {
 	s.VIPs, s.EIPs = slices.Clone(m.cfg.VIPs), slices.Clone(m.cfg.EIPs)
 	s.Holding, s.Verified = m.holding, m.verified
 	for _, op := range slices.Sorted(maps.Keys(m.perm)) {
-		if pe := m.perm[op]; time.Now().Before(pe.Until) {
+		if pe := m.perm[op]; m.clock.Now().Before(pe.Until) {
 			cp := *pe
 			s.Suspended = append(s.Suspended, &cp)
 		}
 	}
-	if time.Now().Before(m.contest.until) {
+	if m.clock.Now().Before(m.contest.until) {
 		s.ContestBackoffUntil = m.contest.until
 	}
 	return s

@@ -13,7 +13,7 @@ const (
 	CallRelease  = "release"
 )
 
-// Fake is a Mover that records its calls, for tests of other packages.
+// Fake is a vrrp.Mover that records its calls, for tests of other packages.
 // The zero value is ready to use and it is safe for concurrent use.
 type Fake struct {
 	mu    sync.Mutex
@@ -21,8 +21,6 @@ type Fake struct {
 	held  bool
 	errs  map[string]error
 }
-
-var _ Mover = (*Fake)(nil)
 
 // Take records CallTake and holds the addresses unless an error is injected.
 func (f *Fake) Take(context.Context) error {

@@ -6,6 +6,15 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/director-lb/director/vrrp"
+)
+
+// Local and Fake are VRRP movers; the interface is declared by its
+// consumer, vrrp.
+var (
+	_ vrrp.Mover = (*Local)(nil)
+	_ vrrp.Mover = (*Fake)(nil)
 )
 
 func TestFake(t *testing.T) {
@@ -42,7 +51,7 @@ func TestFake(t *testing.T) {
 
 func TestFakeConcurrent(t *testing.T) {
 	var f Fake
-	var m Mover = &f
+	var m vrrp.Mover = &f
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Local is the Mover for addresses on a local interface: netlink for the
+// Local is the vrrp.Mover for addresses on a local interface: netlink for the
 // addresses, raw ARP and NDP sockets for the announcements.
 //
 // Calls are serialised. The sockets are opened by Take on the caller's
@@ -38,8 +38,6 @@ type Local struct {
 	refreshStop context.CancelFunc // stops the refresh loop, if any
 	refreshDone chan struct{}
 }
-
-var _ Mover = (*Local)(nil)
 
 // NewLocal validates cfg and applies defaults. It does not touch the system.
 func NewLocal(cfg Config) (*Local, error) {

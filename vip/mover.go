@@ -9,7 +9,6 @@
 package vip
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,17 +16,6 @@ import (
 	"strings"
 	"time"
 )
-
-// Mover moves one VRRP instance's virtual addresses onto or off this node.
-type Mover interface {
-	// Take adds all addresses (already present is fine), then announces them.
-	Take(ctx context.Context) error
-	// Announce sends a burst of gratuitous ARP (IPv4) and unsolicited
-	// Neighbour Advertisements with Override (IPv6) for the held addresses.
-	Announce(ctx context.Context) error
-	// Release removes all addresses (already absent is fine).
-	Release(ctx context.Context) error
-}
 
 // Defaults applied by NewLocal to zero Config fields.
 const (

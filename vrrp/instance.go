@@ -12,7 +12,8 @@ import (
 )
 
 // Mover holds or gives up an instance's virtual addresses: locally with
-// netlink and gratuitous ARP, or in a cloud API. vip.Local implements it.
+// netlink and gratuitous ARP, or in a cloud API. vip.Local and cloud.EC2Mover
+// implement it; this is its only declaration.
 type Mover interface {
 	Take(ctx context.Context) error
 	Announce(ctx context.Context) error

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/director-lb/director/cloud/ec2fake"
+	"github.com/director-lb/director/internal/testwait"
 )
 
 const (
@@ -288,13 +289,7 @@ func TestLatencyAppliesEvenIfClientGivesUp(t *testing.T) {
 	if time.Since(start) > 190*time.Millisecond {
 		t.Fatal("client did not give up at its deadline")
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for f.Owner(vip) != eniA {
-		if time.Now().After(deadline) {
-			t.Fatal("abandoned request was never carried out")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(t, 2*time.Second, "the abandoned request carried out", func() bool { return f.Owner(vip) == eniA })
 }
 
 func TestIMDSv2(t *testing.T) {
