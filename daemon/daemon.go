@@ -39,7 +39,7 @@ type Edges struct {
 	// change, until ctx ends (vip.WatchCarrier).
 	WatchCarrier func(ctx context.Context, iface string) (<-chan bool, error)
 	// NewEC2Mover prepares the EC2 mover that wraps local (cloud.New).
-	NewEC2Mover func(ctx context.Context, cfg cloud.EC2Config, local cloud.Mover, opt cloud.Options) (CloudMover, error)
+	NewEC2Mover func(ctx context.Context, cfg cloud.EC2Config, local vrrp.Mover, opt cloud.Options) (CloudMover, error)
 	// OpenIPVS connects to the kernel's IPVS (ipvs.NewNetlink); the
 	// daemon closes it if it is an io.Closer.
 	OpenIPVS func() (ipvs.Kernel, error)
@@ -101,7 +101,7 @@ func DefaultEdges() Edges {
 			return l, nil
 		},
 		WatchCarrier: vip.WatchCarrier,
-		NewEC2Mover: func(ctx context.Context, cfg cloud.EC2Config, local cloud.Mover, opt cloud.Options) (CloudMover, error) {
+		NewEC2Mover: func(ctx context.Context, cfg cloud.EC2Config, local vrrp.Mover, opt cloud.Options) (CloudMover, error) {
 			m, err := cloud.New(ctx, cfg, local, opt)
 			if err != nil {
 				return nil, err

@@ -127,7 +127,7 @@ func (l *fakeLocal) Close() error { l.closed.Store(true); return nil }
 type fakeCloud struct {
 	vip.Fake
 	cfg    cloud.EC2Config
-	local  cloud.Mover
+	local  vrrp.Mover
 	closed atomic.Bool
 }
 
@@ -213,7 +213,7 @@ func (e *fakeEdges) edges() Edges {
 			e.mu.Unlock()
 			return w.ch, nil
 		},
-		NewEC2Mover: func(_ context.Context, cfg cloud.EC2Config, local cloud.Mover, _ cloud.Options) (CloudMover, error) {
+		NewEC2Mover: func(_ context.Context, cfg cloud.EC2Config, local vrrp.Mover, _ cloud.Options) (CloudMover, error) {
 			if err := e.failure("ec2", cfg.Interface); err != nil {
 				return nil, err
 			}
