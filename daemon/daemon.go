@@ -19,6 +19,7 @@ import (
 	"github.com/director-lb/director/cloud"
 	"github.com/director-lb/director/config"
 	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/internal/dataplane"
 	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/ipvs/syncd"
 	"github.com/director-lb/director/vip"
@@ -40,7 +41,8 @@ type Daemon struct {
 	sockets  map[connKey]*socket
 	carriers map[string]*carrier
 
-	dp      *dataplane // nil without services
+	dp      *dataplane.Dataplane // nil without services
+	metrics *metrics             // nil unless metrics.listen is set
 	closers []func() error
 	// eff is cfg with registered real servers added: what the dataplane
 	// and checks run. pairHash is cfg's config.PairHash. api serves the
@@ -106,6 +108,9 @@ func New(cfg *config.Config, version string, level *slog.LevelVar, log *slog.Log
 		sockets: map[connKey]*socket{}, carriers: map[string]*carrier{},
 		eff: cfg, pairHash: config.PairHash(cfg), regKick: make(chan struct{}, 1),
 	}
+	if cfg.Metrics.Listen != "" {
+		d.metrics = newMetrics(d) // before the dataplane, which reports to it
+	}
 	if len(cfg.Services) > 0 {
 		if err := d.openDataplane(); err != nil {
 			d.Close()
@@ -123,39 +128,37 @@ func (d *Daemon) openDataplane() error {
 		return fmt.Errorf("open IPVS (is the ip_vs module loaded?): %w", err)
 	}
 	d.closers = append(d.closers, k.Close)
-	dial := func() (syncDaemon, error) {
+	dial := func() (dataplane.SyncDaemon, error) {
 		c, err := syncd.Dial()
 		if err != nil {
 			return nil, err // a nil interface, not a nil *syncd.Client
 		}
 		return c, nil
 	}
-	var sc syncDaemon // opened at once when configured, so a start-up fails clearly
+	var sc dataplane.SyncDaemon // opened at once when configured, so a start-up fails clearly
 	if d.cfg.IPVS.Sync != nil {
 		if sc, err = dial(); err != nil {
 			return err
 		}
 	}
-	dp, err := newDataplane(d.cfg, k, sc, d.log.With("part", "ipvs"))
+	o := dataplane.Options{
+		Kernel: k, Sync: sc, DialSync: dial, SysctlDir: ipvs.SysctlDir,
+		Logger: d.log.With("part", "ipvs"), CheckLogger: d.log.With("part", "checks"),
+		OnDecision: d.kickPeer, OnHealth: d.retrack,
+	}
+	if m := d.metrics; m != nil {
+		o.OnPass, o.OnCheckResult = m.observe, m.checkResult
+	}
+	dp, err := dataplane.New(d.cfg, o)
 	if err != nil {
 		if c, ok := sc.(io.Closer); ok {
 			c.Close()
 		}
 		return err
 	}
-	dp.dialSync = dial // a reload may turn sync on
-	d.closers = append(d.closers, dp.closeSync)
-	dp.sysctlDir = ipvs.SysctlDir
-	dp.onDecision = d.kickPeer
-	h := newHealth(d.log.With("part", "checks"))
-	h.onChange = func() { dp.poke(); d.retrack() }
-	d.closers = append(d.closers, func() error { h.close(); return nil })
-	dp.health = h
+	d.closers = append(d.closers, dp.Close)
 	d.dp = dp
-	if err := d.applyData(d.cfg); err != nil {
-		return fmt.Errorf("health checks: %w", err)
-	}
-	return nil
+	return d.applyData(d.cfg)
 }
 
 func socketName(k connKey) string {
@@ -248,20 +251,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	dpCtx, stopDP := context.WithCancel(context.Background())
 	dpDone := make(chan struct{})
 	if d.dp != nil {
-		go func() { defer close(dpDone); d.dp.run(dpCtx) }()
+		go func() { defer close(dpDone); d.dp.Run(dpCtx) }()
 	} else {
 		close(dpDone)
 	}
 	defer func() { stopDP(); <-dpDone }()
 
 	if addr := d.cfg.Metrics.Listen; addr != "" {
-		m := newMetrics(d)
+		m := d.metrics
 		d.ec2Call = m.ec2Call
-		if d.dp != nil {
-			d.dp.onPass = m.observe
-			f := m.checkResult
-			d.dp.health.observe.Store(&f)
-		}
 		mctx, stopMetrics := context.WithCancel(context.Background())
 		defer stopMetrics()
 		go func() {
@@ -338,7 +336,7 @@ func (d *Daemon) startInstance(ic config.Instance) error {
 	}
 	if d.dp != nil {
 		name := ic.Name
-		icfg.OnState = func(s vrrp.State) { d.dp.onState(name, s) }
+		icfg.OnState = func(s vrrp.State) { d.dp.SetMaster(name, s == vrrp.StateMaster) }
 	}
 	in := vrrp.NewInstance(icfg, sock.conn, mover)
 	d.mu.Lock()

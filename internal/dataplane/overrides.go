@@ -1,4 +1,4 @@
-package daemon
+package dataplane
 
 import (
 	"fmt"
@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/director-lb/director/decisions"
-	"github.com/director-lb/director/ipvs"
 )
 
 // overrideKey is "service/addr:port" for one service, or "addr:port" for
@@ -30,28 +29,10 @@ func parseOverrideTarget(s string) (overrideKey, error) {
 	return overrideKey(ap.String()), nil
 }
 
-// overrideLookup finds the live override of a real server of a service.
-type overrideLookup func(service string, ap netip.AddrPort) (decisions.Decision, bool)
-
-// applyOverrides changes the desired services per the operator's overrides.
-func applyOverrides(names []string, all []ipvs.Service, lookup overrideLookup) []ipvs.Service {
-	out := make([]ipvs.Service, len(all))
-	for i, s := range all {
-		dests := make([]ipvs.Destination, 0, len(s.Destinations))
-		for _, d := range s.Destinations {
-			if o, ok := lookup(names[i], d.AddrPort()); ok {
-				w, keep := overrideWeight(o, int(d.Weight))
-				if !keep {
-					continue
-				}
-				d.Weight = int32(w)
-			}
-			dests = append(dests, d)
-		}
-		s.Destinations = dests
-		out[i] = s
-	}
-	return out
+// Overrides finds the live operator override of a real server of a
+// service; *decisions.Store is one.
+type Overrides interface {
+	Override(service string, ap netip.AddrPort) (decisions.Decision, bool)
 }
 
 // overrideWeight is what override o makes of a real server's weight w, and
