@@ -278,7 +278,7 @@ func (dp *Dataplane) Poke() {
 
 // desiredLocked computes the table from the inputs now. dp.mu is held.
 func (dp *Dataplane) desiredLocked() Table {
-	return Desired(Input{Config: dp.cfg, Health: dp.health.snapshot(), Overrides: dp.store, Masters: maps.Clone(dp.masters)})
+	return Desired(Input{Config: dp.cfg, Health: dp.health.snapshot(), Overrides: Overrides(dp.store.Snapshot()), Masters: maps.Clone(dp.masters)})
 }
 
 // Table is the table the loop last computed (and programmed, or is

@@ -15,7 +15,7 @@ type Input struct {
 	// snapshot holds them; nil without health checking (configured weights).
 	Health map[string]checks.ServiceWeights
 	// Overrides are the operator's runtime overrides; nil for none.
-	Overrides Overrides
+	Overrides OverrideSet
 	// Masters says which VRRP instances this node is master of; it matters
 	// only for services installed on the master alone.
 	Masters map[string]bool
@@ -68,28 +68,22 @@ func Desired(in Input) Table {
 	for i := range cfg.Services {
 		s := &cfg.Services[i]
 		svc := service(s)
-		sw, checked := in.Health[s.Name]
-		var byAddr map[netip.AddrPort]checks.ServerWeight
-		if checked {
-			byAddr = make(map[netip.AddrPort]checks.ServerWeight, len(sw.Servers))
-			for _, x := range sw.Servers {
-				byAddr[x.Server] = x
-			}
-		}
-		v := ServiceView{Name: s.Name, Key: svc.Key, QuorumLost: sw.QuorumLost, Sorry: sw.Sorry}
-		dests := make([]ipvs.Destination, 0, len(svc.Destinations))
+		sw := in.Health[s.Name]
+		v := ServiceView{Name: s.Name, Key: svc.Key, QuorumLost: sw.QuorumLost, Sorry: sw.Sorry, RealServers: make([]RealServerView, 0, len(svc.Destinations))}
+		// Filtered in place: svc is this call's own.
+		dests := svc.Destinations[:0]
 		for j, d := range svc.Destinations {
 			r := &s.RealServers[j]
 			rv := RealServerView{Addr: d.AddrPort(), Configured: int(d.Weight), Weight: int(d.Weight), Present: true, Registered: r.Registered, Reason: "configured"}
-			if x, ok := byAddr[rv.Addr]; ok {
+			if x, ok := serverWeight(sw.Servers, j, rv.Addr); ok {
 				rv.Present, rv.Weight = x.Present, x.Weight
 				if !x.Present {
 					rv.Weight = 0
 				}
 				rv.Reason = healthReason(rv, sw)
 			}
-			if in.Overrides != nil {
-				if o, ok := in.Overrides.Override(s.Name, rv.Addr); ok {
+			if len(in.Overrides) > 0 {
+				if o, ok := in.Overrides.lookup(s.Name, rv.Addr); ok {
 					w, keep := overrideWeight(o, rv.Weight)
 					rv.Override = describeOverride(o)
 					rv.Weight, rv.Present = w, rv.Present && keep
@@ -113,6 +107,20 @@ func Desired(in Input) Table {
 		t.Views = append(t.Views, v)
 	}
 	return t
+}
+
+// serverWeight finds ap's health decision: at index j when the snapshot
+// was made from the same configuration (the usual case, no search).
+func serverWeight(ws []checks.ServerWeight, j int, ap netip.AddrPort) (checks.ServerWeight, bool) {
+	if j < len(ws) && ws[j].Server == ap {
+		return ws[j], true
+	}
+	for _, w := range ws {
+		if w.Server == ap {
+			return w, true
+		}
+	}
+	return checks.ServerWeight{}, false
 }
 
 // healthReason says why health checks gave rv its weight.
@@ -168,6 +176,7 @@ func service(s *config.Service) ipvs.Service {
 		svc.Timeout = p.Timeout.D()
 		svc.Netmask = p.Bits
 	}
+	svc.Destinations = make([]ipvs.Destination, 0, len(s.RealServers))
 	for _, r := range s.RealServers {
 		fwd := forwards[s.Forwarding]
 		if r.Forwarding != "" {
