@@ -6,6 +6,7 @@
 package dataplane
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -170,7 +171,7 @@ func newWith(cfg *config.Config, o Options, mgr func(func(checks.Event)) checkRu
 	}
 	dp := &Dataplane{
 		prog: prog, sync: o.Sync, dialSync: o.DialSync, sysctlDir: o.SysctlDir, clock: clock, log: log,
-		onDecision: o.OnDecision, onPass: o.OnPass, node: cmpOr(cfg.Node, "local"),
+		onDecision: o.OnDecision, onPass: o.OnPass, node: cmp.Or(cfg.Node, "local"),
 		masters: map[string]bool{}, changedAt: map[string]time.Time{},
 		kick: make(chan struct{}, 1), pings: make(chan chan struct{}),
 	}
@@ -210,13 +211,6 @@ func newWith(cfg *config.Config, o Options, mgr func(func(checks.Event)) checkRu
 	dp.table = dp.desiredLocked()
 	dp.mu.Unlock()
 	return dp, nil
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // cacheFor is how long passes may plan against the reconciler's view:
