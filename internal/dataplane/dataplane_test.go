@@ -399,11 +399,20 @@ func TestDataplaneSyncDaemon(t *testing.T) {
 	dp.SetMaster("web", false)
 	waitPass(t, dp)
 	clock.Advance(syncSettle)
-	// Only the retries get here: nothing else kicks the loop.
+	// Only the retries get here: nothing else kicks the loop, and the
+	// resync (1h) is far off.
+	var waited time.Duration
 	testwait.Eventually(t, 10*time.Second, "the failed switches retried", func() bool {
+		if fs.roles() == "backup" {
+			return true
+		}
 		clock.Advance(drainPoll) // the retry timer
-		return fs.roles() == "backup"
+		waited += drainPoll
+		return false
 	})
+	if waited >= time.Hour {
+		t.Errorf("the switch waited %v: the resync did it, not a retry", waited)
+	}
 
 	fs.mu.Lock()
 	fs.running = nil // ipvsadm --stop-daemon backup
