@@ -3,28 +3,25 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/internal/dataplane"
 	"github.com/director-lb/director/vrrp"
 )
 
 // State implements control.Backend.
 func (d *Daemon) State() control.State {
 	d.mu.Lock()
-	cfg, eff, hash := d.cfg, d.eff, d.pairHash
+	cfg, hash := d.cfg, d.pairHash
 	running := append([]*runningInstance(nil), d.running...)
 	var disps []*vrrp.Dispatcher
 	for _, s := range d.sockets {
 		disps = append(disps, s.disp)
 	}
 	d.mu.Unlock()
-	if eff == nil {
-		eff = cfg
-	}
 	st := control.State{Version: d.version, Config: cfg.File, Started: d.started, Node: cfg.Node, ConfigHash: hash, Peer: d.peerStatus()}
 	for _, r := range running {
 		s := r.in.Stats()
@@ -74,36 +71,23 @@ func (d *Daemon) State() control.State {
 			}
 		}
 	}
-	ws := d.dp.currentWeights()
-	for _, s := range eff.Services {
-		ss := control.ServiceState{Name: s.Name, Key: desiredService(&s).Key.String()}
-		cur := map[netip.AddrPort]int{}
-		if w, ok := ws[s.Name]; ok {
-			for _, sw := range w.Servers {
-				if sw.Present {
-					cur[sw.Server] = sw.Weight
-				}
-			}
-			ss.QuorumLost, ss.Sorry = w.QuorumLost, w.Sorry
-		}
-		for _, r := range s.RealServers {
-			ap := netip.AddrPortFrom(r.Addr, uint16(r.Port))
+	// Services as the dataplane last computed them: what it programs.
+	// Without a dataplane (no services) there is nothing to show.
+	var views []dataplane.ServiceView
+	if d.dp != nil {
+		views = d.dp.Table().Views
+	}
+	for _, v := range views {
+		ss := control.ServiceState{Name: v.Name, Key: v.Key.String(), QuorumLost: v.QuorumLost, Sorry: v.Sorry}
+		for _, r := range v.RealServers {
 			rs := control.RealServerState{
-				Address:          ap.String(),
-				ConfiguredWeight: r.EffectiveWeight(),
-				Weight:           r.EffectiveWeight(),
+				Address:          r.Addr.String(),
+				ConfiguredWeight: r.Configured,
+				Weight:           r.Weight,
 				Registered:       r.Registered,
+				Override:         r.Override,
 			}
-			if w, ok := cur[ap]; ok || ws != nil {
-				rs.Weight = w
-			}
-			if d.dp != nil {
-				rs.Health, rs.Reason = d.dp.health.status(s.Name, ap)
-				if o, ok := d.dp.store.Override(s.Name, ap); ok {
-					rs.Override = describeOverride(o)
-					rs.Weight, _ = overrideWeight(o, rs.Weight)
-				}
-			}
+			rs.Health, rs.Reason = d.dp.Status(v.Name, r.Addr)
 			ss.RealServers = append(ss.RealServers, rs)
 		}
 		st.Services = append(st.Services, ss)
@@ -116,7 +100,7 @@ func (d *Daemon) RealServer(_ context.Context, target, action string, weight int
 	if d.dp == nil {
 		return fmt.Errorf("no services are configured")
 	}
-	return d.dp.setOverride(target, action, weight)
+	return d.dp.SetOverride(target, action, weight)
 }
 
 // pick returns the named instance, or all of them for "".

@@ -19,6 +19,7 @@ import (
 	"github.com/director-lb/director/cloud"
 	"github.com/director-lb/director/config"
 	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/internal/dataplane"
 	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/ipvs/syncd"
 	"github.com/director-lb/director/vip"
@@ -76,12 +77,9 @@ type CloudMover interface {
 	Close() error
 }
 
-// SyncDaemon is the kernel's IPVS sync daemon as the dataplane drives it.
-// *syncd.Client implements it.
-type SyncDaemon interface {
-	Ensure(syncd.Config) (changed bool, err error)
-	Stop(syncd.Role) error
-}
+// SyncDaemon is the kernel's IPVS sync daemon as the dataplane drives it
+// (declared once, by the dataplane); *syncd.Client implements it.
+type SyncDaemon = dataplane.SyncDaemon
 
 // DefaultEdges are the real kernel, network and EC2 connections.
 func DefaultEdges() Edges {
@@ -141,7 +139,8 @@ type Daemon struct {
 	sockets  map[connKey]*socket
 	carriers map[string]*carrier
 
-	dp      *dataplane // nil without services
+	dp      *dataplane.Dataplane // nil without services
+	metrics *metrics             // nil unless metrics.listen is set
 	closers []func() error
 	// eff is cfg with registered real servers added: what the dataplane
 	// and checks run. pairHash is cfg's config.PairHash. api serves the
@@ -208,6 +207,9 @@ func New(cfg *config.Config, edges Edges, version string, level *slog.LevelVar, 
 		sockets: map[connKey]*socket{}, carriers: map[string]*carrier{},
 		eff: cfg, pairHash: config.PairHash(cfg), regKick: make(chan struct{}, 1),
 	}
+	if cfg.Metrics.Listen != "" {
+		d.metrics = newMetrics(d) // before the dataplane, which reports to it
+	}
 	if len(cfg.Services) > 0 {
 		if err := d.openDataplane(); err != nil {
 			d.Close()
@@ -227,39 +229,37 @@ func (d *Daemon) openDataplane() error {
 	if c, ok := k.(io.Closer); ok {
 		d.closers = append(d.closers, c.Close)
 	}
-	dial := func() (syncDaemon, error) {
+	dial := func() (dataplane.SyncDaemon, error) {
 		c, err := d.edges.DialSync()
 		if err != nil {
 			return nil, err
 		}
 		return c, nil
 	}
-	var sc syncDaemon // opened at once when configured, so a start-up fails clearly
+	var sc dataplane.SyncDaemon // opened at once when configured, so a start-up fails clearly
 	if d.cfg.IPVS.Sync != nil {
 		if sc, err = dial(); err != nil {
 			return err
 		}
 	}
-	dp, err := newDataplane(d.cfg, k, sc, d.log.With("part", "ipvs"))
+	o := dataplane.Options{
+		Kernel: k, Sync: sc, DialSync: dial, SysctlDir: d.edges.SysctlDir,
+		Logger: d.log.With("part", "ipvs"), CheckLogger: d.log.With("part", "checks"),
+		OnDecision: d.kickPeer, OnHealth: d.retrack,
+	}
+	if m := d.metrics; m != nil {
+		o.OnPass, o.OnCheckResult = m.observe, m.checkResult
+	}
+	dp, err := dataplane.New(d.cfg, o)
 	if err != nil {
 		if c, ok := sc.(io.Closer); ok {
 			c.Close()
 		}
 		return err
 	}
-	dp.dialSync = dial // a reload may turn sync on
-	d.closers = append(d.closers, dp.closeSync)
-	dp.sysctlDir = d.edges.SysctlDir
-	dp.onDecision = d.kickPeer
-	h := newHealth(d.log.With("part", "checks"))
-	h.onChange = func() { dp.poke(); d.retrack() }
-	d.closers = append(d.closers, func() error { h.close(); return nil })
-	dp.health = h
+	d.closers = append(d.closers, dp.Close)
 	d.dp = dp
-	if err := d.applyData(d.cfg); err != nil {
-		return fmt.Errorf("health checks: %w", err)
-	}
-	return nil
+	return d.applyData(d.cfg)
 }
 
 func socketName(k connKey) string {
@@ -352,20 +352,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	dpCtx, stopDP := context.WithCancel(context.Background())
 	dpDone := make(chan struct{})
 	if d.dp != nil {
-		go func() { defer close(dpDone); d.dp.run(dpCtx) }()
+		go func() { defer close(dpDone); d.dp.Run(dpCtx) }()
 	} else {
 		close(dpDone)
 	}
 	defer func() { stopDP(); <-dpDone }()
 
 	if addr := d.cfg.Metrics.Listen; addr != "" {
-		m := newMetrics(d)
+		m := d.metrics
 		d.ec2Call = m.ec2Call
-		if d.dp != nil {
-			d.dp.onPass = m.observe
-			f := m.checkResult
-			d.dp.health.observe.Store(&f)
-		}
 		mctx, stopMetrics := context.WithCancel(context.Background())
 		defer stopMetrics()
 		go func() {
@@ -453,7 +448,7 @@ func (d *Daemon) prepareInstance(ic config.Instance) (*runningInstance, error) {
 	}
 	if d.dp != nil {
 		name := ic.Name
-		icfg.OnState = func(s vrrp.State) { d.dp.onState(name, s) }
+		icfg.OnState = func(s vrrp.State) { d.dp.SetMaster(name, s == vrrp.StateMaster) }
 	}
 	in := vrrp.NewInstance(icfg, sock.conn, mover)
 	return &runningInstance{cfg: ic, in: in, sock: sock, closer: closer, local: local, cloud: ec2, done: make(chan error, 1), prio: ic.Priority}, nil

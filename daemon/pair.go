@@ -168,7 +168,7 @@ func (d *Daemon) peerState() peer.State {
 	st := peer.State{Node: d.cfg.Node, ConfigHash: d.pairHash}
 	d.mu.Unlock()
 	if d.dp != nil {
-		st.Decisions = d.dp.store.Snapshot()
+		st.Decisions = d.dp.Store().Snapshot()
 	}
 	return st
 }
@@ -178,7 +178,7 @@ func (d *Daemon) peerMerge(remote peer.State) {
 	if d.dp == nil {
 		return
 	}
-	changed, err := d.dp.store.Merge(remote.Decisions)
+	changed, err := d.dp.Store().Merge(remote.Decisions)
 	if err != nil {
 		d.log.Warn("peer sent decisions that were not taken", "peer", remote.Node, "err", err)
 	}
@@ -190,7 +190,7 @@ func (d *Daemon) peerMerge(remote peer.State) {
 	if regs {
 		d.refreshRegistrations()
 	} else if len(changed) > 0 {
-		d.dp.poke()
+		d.dp.Poke()
 	}
 }
 
@@ -230,7 +230,7 @@ func (r registrar) Register(reg register.Registration) error {
 		return nil // already in the file: nothing to add
 	}
 	dec := decisions.Decision{Kind: decisions.KindRegistration, Target: reg.Service + "/" + reg.Addr.String(),
-		Action: decisions.ActionRegister, Weight: reg.Weight, Node: d.dp.node}
+		Action: decisions.ActionRegister, Weight: reg.Weight, Node: d.dp.Node()}
 	return d.decide(dec)
 }
 
@@ -240,15 +240,15 @@ func (r registrar) Deregister(service string, ap netip.AddrPort) error {
 		return fmt.Errorf("%s/%s is in the configuration file, not registered: use director drain", service, ap)
 	}
 	target := service + "/" + ap.String()
-	if !slices.ContainsFunc(d.dp.store.Registrations(service), func(x decisions.Decision) bool { return x.Target == target }) {
+	if !slices.ContainsFunc(d.dp.Store().Registrations(service), func(x decisions.Decision) bool { return x.Target == target }) {
 		return fmt.Errorf("%s is not registered", target)
 	}
-	return d.decide(decisions.Decision{Kind: decisions.KindRegistration, Target: target, Action: decisions.ActionDeregister, Node: d.dp.node})
+	return d.decide(decisions.Decision{Kind: decisions.KindRegistration, Target: target, Action: decisions.ActionDeregister, Node: d.dp.Node()})
 }
 
 // decide records a local registration decision, applies it and tells the peer.
 func (d *Daemon) decide(dec decisions.Decision) error {
-	changed, err := d.dp.store.Put(dec)
+	changed, err := d.dp.Store().Put(dec)
 	if err != nil {
 		return err
 	}
@@ -300,13 +300,11 @@ func (d *Daemon) applyData(cfg *config.Config) error {
 	if d.dp == nil {
 		return nil
 	}
-	eff := withRegistrations(cfg, d.dp.store)
+	eff := withRegistrations(cfg, d.dp.Store())
 	d.mu.Lock()
 	d.eff = eff
 	d.mu.Unlock()
-	err := d.dp.health.setConfig(eff)
-	d.dp.setConfig(eff)
-	return err
+	return d.dp.SetConfig(eff)
 }
 
 // configured reports whether ap is a real server of service in the file.

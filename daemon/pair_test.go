@@ -16,6 +16,7 @@ import (
 
 	"github.com/director-lb/director/config"
 	"github.com/director-lb/director/decisions"
+	"github.com/director-lb/director/internal/dataplane"
 	"github.com/director-lb/director/ipvs"
 )
 
@@ -76,21 +77,19 @@ func startPairNode(t *testing.T, node, listen, peerAddr, extraRS string) *pairNo
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	k := ipvs.NewFake()
-	dp, err := newDataplane(cfg, k, nil, log)
+	d := &Daemon{cfg: cfg, log: log, level: new(slog.LevelVar), eff: cfg, pairHash: config.PairHash(cfg),
+		sockets: map[connKey]*socket{}, carriers: map[string]*carrier{}, regKick: make(chan struct{}, 1)}
+	dp, err := dataplane.New(cfg, dataplane.Options{Kernel: k, Logger: log, OnDecision: d.kickPeer})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{cfg: cfg, log: log, level: new(slog.LevelVar), eff: cfg, pairHash: config.PairHash(cfg),
-		sockets: map[connKey]*socket{}, carriers: map[string]*carrier{}, regKick: make(chan struct{}, 1)}
-	dp.onDecision = d.kickPeer
-	dp.health = newHealth(log)
 	d.dp = dp
 	if err := d.applyData(cfg); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); dp.run(ctx) }()
+	go func() { defer close(done); dp.Run(ctx) }()
 	go d.registrationLoop(ctx)
 	if err := d.restartAPI(cfg); err != nil {
 		t.Fatal(err)
@@ -102,7 +101,7 @@ func startPairNode(t *testing.T, node, listen, peerAddr, extraRS string) *pairNo
 		a.close()
 		cancel()
 		<-done
-		dp.health.close()
+		dp.Close()
 	})
 	return &pairNode{d: d, kernel: k, listen: listen}
 }
@@ -163,7 +162,7 @@ func TestPairReplication(t *testing.T) {
 		t.Errorf("lb2 state = %+v, want the registered server marked", st.Services[0].RealServers)
 	}
 
-	if err := n2.d.dp.setOverride("web/10.0.0.21:80", "drain", 0); err != nil {
+	if err := n2.d.dp.SetOverride("web/10.0.0.21:80", "drain", 0); err != nil {
 		t.Fatal(err)
 	}
 	want = "10.0.0.21:80=0 10.0.0.23:80=2"
@@ -176,7 +175,7 @@ func TestPairReplication(t *testing.T) {
 		t.Fatalf("deregister: %d %s", code, body)
 	}
 	// A removed real server drains (weight 0) before it goes.
-	eventually(t, "deregistration on lb1", func() bool { return len(n1.d.dp.store.Registrations("web")) == 0 })
+	eventually(t, "deregistration on lb1", func() bool { return len(n1.d.dp.Store().Registrations("web")) == 0 })
 	if code, _ := post(t, a1, "/v1/deregister", "register-secret-0123456789", `{"service":"web","address":"10.0.0.21","port":80}`); code == http.StatusOK {
 		t.Error("deregistering a configured real server succeeded")
 	}

@@ -49,7 +49,7 @@ func (d *Daemon) alive(ctx context.Context, timeout time.Duration) error {
 		}
 	}
 	if d.dp != nil {
-		return d.dp.ping(ctx)
+		return d.dp.Ping(ctx)
 	}
 	return nil
 }

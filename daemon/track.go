@@ -1,9 +1,6 @@
 package daemon
 
 import (
-	"net/netip"
-	"strings"
-
 	"github.com/director-lb/director/checks"
 )
 
@@ -12,16 +9,14 @@ import (
 // the instances what changed. It is cheap and idempotent: it runs after any
 // health or carrier change.
 func (d *Daemon) retrack() {
-	var ws map[string]checks.ServiceWeights
-	if d.dp != nil {
-		ws = d.dp.currentWeights()
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, r := range d.running {
 		var tracks []checks.Track
 		for _, t := range r.cfg.Track {
-			tracks = append(tracks, checks.Track{Weight: t.Weight, Up: d.trackUp(t.Service, t.RealServer, ws)})
+			// Without services nothing is tracked down.
+			up := d.dp == nil || d.dp.TrackUp(t.Service, t.RealServer)
+			tracks = append(tracks, checks.Track{Weight: t.Weight, Up: up})
 		}
 		prio, fault := checks.TrackPriority(r.cfg.Priority, tracks)
 		if prio != r.prio {
@@ -43,23 +38,4 @@ func (d *Daemon) retrack() {
 			r.in.SetLink(link)
 		}
 	}
-}
-
-// trackUp says whether a tracked service (by its quorum) or real server
-// (by its checks) is up. d.mu is held.
-func (d *Daemon) trackUp(service, realServer string, ws map[string]checks.ServiceWeights) bool {
-	if service != "" {
-		w, ok := ws[service]
-		return !ok || !w.QuorumLost
-	}
-	svc, addr, ok := strings.Cut(realServer, "/")
-	if !ok || d.dp == nil {
-		return true
-	}
-	ap, err := netip.ParseAddrPort(addr)
-	if err != nil {
-		return true
-	}
-	h, _ := d.dp.health.status(svc, ap)
-	return h != checks.Down.String()
 }

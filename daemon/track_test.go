@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/internal/dataplane"
+	"github.com/director-lb/director/internal/testwait"
 	"github.com/director-lb/director/ipvs"
 )
 
@@ -40,32 +42,24 @@ services:
 	}
 	cfg.IPVS.StateFile = ""
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dp, err := newDataplane(cfg, ipvs.NewFake(), nil, log)
-	if err != nil {
-		t.Fatal(err)
-	}
 	in := testInstance(log, 150, time.Second)
 	runInstance(t, in)
 
-	d := &Daemon{log: log, cfg: cfg, dp: dp, carriers: map[string]*carrier{},
+	d := &Daemon{log: log, cfg: cfg, carriers: map[string]*carrier{},
 		running: []*runningInstance{{in: in, cfg: cfg.Instances[0], prio: 150, link: true}}}
-	h := newHealth(log)
-	h.onChange = d.retrack
-	dp.health = h
-	if err := h.setConfig(cfg); err != nil {
+	dp, err := dataplane.New(cfg, dataplane.Options{Kernel: ipvs.NewFake(), Logger: log, OnHealth: d.retrack})
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.close()
+	d.dp = dp // before the checks start: their first transition retracks
+	if err := dp.SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
 
 	wait := func(want uint8) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for in.Stats().Priority != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("priority %d, want %d", in.Stats().Priority, want)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		testwait.Eventually(t, 5*time.Second, fmt.Sprintf("priority %d", want), func() bool { return in.Stats().Priority == want })
 	}
 	code.Store(503)
 	wait(90)

@@ -1,4 +1,4 @@
-package daemon
+package dataplane
 
 import (
 	"fmt"
@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/director-lb/director/decisions"
-	"github.com/director-lb/director/ipvs"
 )
 
 // overrideKey is "service/addr:port" for one service, or "addr:port" for
@@ -30,28 +29,49 @@ func parseOverrideTarget(s string) (overrideKey, error) {
 	return overrideKey(ap.String()), nil
 }
 
-// overrideLookup finds the live override of a real server of a service.
-type overrideLookup func(service string, ap netip.AddrPort) (decisions.Decision, bool)
+// OverrideSet is the live operator overrides by target, parsed once per
+// pass so that Desired looks them up without building strings.
+type OverrideSet map[OverrideTarget]decisions.Decision
 
-// applyOverrides changes the desired services per the operator's overrides.
-func applyOverrides(names []string, all []ipvs.Service, lookup overrideLookup) []ipvs.Service {
-	out := make([]ipvs.Service, len(all))
-	for i, s := range all {
-		dests := make([]ipvs.Destination, 0, len(s.Destinations))
-		for _, d := range s.Destinations {
-			if o, ok := lookup(names[i], d.AddrPort()); ok {
-				w, keep := overrideWeight(o, int(d.Weight))
-				if !keep {
-					continue
-				}
-				d.Weight = int32(w)
-			}
-			dests = append(dests, d)
+// OverrideTarget is a real server of one service, or of every service
+// when Service is "".
+type OverrideTarget struct {
+	Service string
+	Server  netip.AddrPort
+}
+
+// Overrides picks the live overrides out of decisions (a store's snapshot).
+func Overrides(ds []decisions.Decision) OverrideSet {
+	out := OverrideSet{}
+	for _, d := range ds {
+		if d.Kind != decisions.KindOverride || d.Tombstone() {
+			continue
 		}
-		s.Destinations = dests
-		out[i] = s
+		k, err := parseOverrideTarget(d.Target)
+		if err != nil {
+			continue
+		}
+		svc, addr, found := strings.Cut(string(k), "/")
+		if !found {
+			svc, addr = "", string(k)
+		}
+		ap, err := netip.ParseAddrPort(addr)
+		if err != nil {
+			continue
+		}
+		out[OverrideTarget{svc, ap}] = d
 	}
 	return out
+}
+
+// lookup is the override of a real server of a service: the service's
+// own first, then the one for every service (as decisions.Store.Override).
+func (o OverrideSet) lookup(service string, ap netip.AddrPort) (decisions.Decision, bool) {
+	if d, ok := o[OverrideTarget{service, ap}]; ok {
+		return d, true
+	}
+	d, ok := o[OverrideTarget{"", ap}]
+	return d, ok
 }
 
 // overrideWeight is what override o makes of a real server's weight w, and

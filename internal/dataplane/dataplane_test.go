@@ -1,11 +1,8 @@
-package daemon
+package dataplane
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -20,9 +17,9 @@ import (
 	"time"
 
 	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/internal/testwait"
 	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/ipvs/syncd"
-	"github.com/director-lb/director/vrrp"
 )
 
 const dpConfig = `
@@ -60,8 +57,8 @@ func loadCfg(t *testing.T, onBackup string) *config.Config {
 	return cfg
 }
 
-func TestDesired(t *testing.T) {
-	got := Desired(loadCfg(t, "true"))
+func TestServices(t *testing.T) {
+	got := Services(loadCfg(t, "true"))
 	http := got[0]
 	wantKey := ipvs.ServiceKey{Family: 4, Protocol: ipvs.TCP, Addr: netip.MustParseAddr("10.0.0.100"), Port: 80}
 	if http.Key != wantKey || http.Scheduler != "sh" || http.Flags != ipvs.FlagSchedPort {
@@ -91,7 +88,7 @@ func TestDataplaneMasterOnly(t *testing.T) {
 	cfg := loadCfg(t, "false")
 	cfg.IPVS.StateFile = ""
 	k := ipvs.NewFake()
-	dp, err := newDataplane(cfg, k, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dp, err := New(cfg, Options{Kernel: k, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,21 +103,23 @@ func TestDataplaneMasterOnly(t *testing.T) {
 	}
 	wait := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for fmt.Sprint(keys()) != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("kernel services = %v, want %s", keys(), want)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		testwait.Eventually(t, 5*time.Second, "kernel services "+want, func() bool { return fmt.Sprint(keys()) == want })
 	}
 	wait("[]")
-	dp.onState("web", vrrp.StateMaster)
+	dp.SetMaster("web", true)
 	wait("[TCP 10.0.0.100:80]")
-	dp.onState("api", vrrp.StateMaster)
+	dp.SetMaster("api", true)
 	wait("[TCP 10.0.0.100:80 UDP 10.0.0.101:53]")
-	dp.onState("web", vrrp.StateBackup)
+	dp.SetMaster("web", false)
 	wait("[UDP 10.0.0.101:53]")
+	// State still shows every service, and says which are installed.
+	var installed []bool
+	for _, v := range dp.Table().Views {
+		installed = append(installed, v.Installed)
+	}
+	if fmt.Sprint(installed) != "[false true]" {
+		t.Errorf("installed = %v, want [false true]", installed)
+	}
 }
 
 // A failing check drains its real server through the reconciler, and the
@@ -160,23 +159,16 @@ services:
 		t.Fatal(err)
 	}
 	cfg.IPVS.StateFile = ""
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	k := ipvs.NewFake()
-	dp, err := newDataplane(cfg, k, nil, log)
+	dp, err := New(cfg, Options{Kernel: k, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHealth(log)
-	h.onChange = dp.poke
-	if err := h.setConfig(cfg); err != nil {
+	defer dp.Close()
+	if err := dp.SetConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
-	defer h.close()
-	dp.health = h
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); dp.run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runDataplane(t, dp)
 
 	weights := func() string {
 		var parts []string
@@ -189,13 +181,7 @@ services:
 	}
 	wait := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for weights() != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("destinations %q, want %q", weights(), want)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		testwait.Eventually(t, 5*time.Second, "destinations "+want, func() bool { return weights() == want })
 	}
 	p1, p2 := a1.Port(), a2.Port()
 	both := fmt.Sprintf("%d:5 %d:7", min(p1, p2), max(p1, p2))
@@ -210,25 +196,19 @@ services:
 		wait(fmt.Sprintf("%d:7 %d:0", p2, p1))
 	}
 	// State reports each server's health and the reason.
-	if got, why := h.status("http", a1); got != "down" || !strings.Contains(why, "503") {
+	if got, why := dp.Status("http", a1); got != "down" || !strings.Contains(why, "503") {
 		t.Errorf("status of the failed server = %q (%q), want down for its 503", got, why)
 	}
 	// Its check may not have run yet: unknown, but never down.
-	if got, _ := h.status("http", a2); got != "up" && got != "unknown" {
+	if got, _ := dp.Status("http", a2); got != "up" && got != "unknown" {
 		t.Errorf("status of the healthy server = %q, want up (or unknown before its first check)", got)
 	}
-	if got, _ := h.status("nope", a2); got != "" {
+	if got, _ := dp.Status("nope", a2); got != "" {
 		t.Errorf("status in an unknown service = %q, want none", got)
 	}
 	set("b", 503)
 	// Both down: weight 0 and the sorry server (port 80) in.
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(weights(), "80:1") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no sorry server: %q", weights())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Eventually(t, 5*time.Second, "the sorry server", func() bool { return strings.Contains(weights(), "80:1") })
 	set("a", 200)
 	set("b", 200)
 	wait(both)
@@ -238,12 +218,12 @@ services:
 func TestDataplaneOverrides(t *testing.T) {
 	cfg := loadCfg(t, "true")
 	cfg.IPVS.StateFile = filepath.Join(t.TempDir(), "ipvs-owned.json")
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	k := ipvs.NewFake()
-	dp, err := newDataplane(cfg, k, nil, log)
+	dp, err := New(cfg, Options{Kernel: k, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer dp.Close()
 	dests := func(svc []ipvs.Service) string {
 		var parts []string
 		for _, d := range svc[0].Destinations {
@@ -251,7 +231,7 @@ func TestDataplaneOverrides(t *testing.T) {
 		}
 		return strings.Join(parts, " ")
 	}
-	if got := dests(dp.desired()); got != "10.0.0.21:80:3 10.0.0.22:8080:1" {
+	if got := dests(desiredNow(dp).Services); got != "10.0.0.21:80:3 10.0.0.22:8080:1" {
 		t.Fatalf("desired = %s", got)
 	}
 	for _, step := range []struct {
@@ -264,25 +244,26 @@ func TestDataplaneOverrides(t *testing.T) {
 		{"10.0.0.21:80", "weight", 9, "10.0.0.21:80:9"},
 		{"10.0.0.21:80", "enable", 0, "10.0.0.21:80:3"},
 	} {
-		if err := dp.setOverride(step.target, step.action, step.weight); err != nil {
+		if err := dp.SetOverride(step.target, step.action, step.weight); err != nil {
 			t.Fatalf("%s %s: %v", step.action, step.target, err)
 		}
-		if got := dests(dp.desired()); got != step.want {
+		if got := dests(desiredNow(dp).Services); got != step.want {
 			t.Errorf("after %s %s: %s, want %s", step.action, step.target, got, step.want)
 		}
 	}
-	if err := dp.setOverride("10.0.0.99:80", "drain", 0); err == nil {
+	if err := dp.SetOverride("10.0.0.99:80", "drain", 0); err == nil {
 		t.Error("override of an unknown real server accepted")
 	}
-	if err := dp.setOverride("nonsense", "drain", 0); err == nil {
+	if err := dp.SetOverride("nonsense", "drain", 0); err == nil {
 		t.Error("bad target accepted")
 	}
 	// The disable of rs2 is still in force after a restart.
-	dp2, err := newDataplane(cfg, k, nil, log)
+	dp2, err := New(cfg, Options{Kernel: k, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := dests(dp2.desired()); got != "10.0.0.21:80:3" {
+	defer dp2.Close()
+	if got := dests(desiredNow(dp2).Services); got != "10.0.0.21:80:3" {
 		t.Errorf("after restart: %s, want rs2 still disabled", got)
 	}
 }
@@ -298,32 +279,27 @@ func TestDataplaneSysctls(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dp, err := newDataplane(cfg, ipvs.NewFake(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dp, err := New(cfg, Options{Kernel: ipvs.NewFake(), SysctlDir: dir, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dp.sysctlDir = dir
+	defer dp.Close()
 	runDataplane(t, dp)
 	wait := func(name, want string) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
+		testwait.Eventually(t, 5*time.Second, name+" = "+want, func() bool {
 			b, _ := os.ReadFile(filepath.Join(dir, name))
-			if string(b) == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s = %q, want %q", name, b, want)
-			}
-			time.Sleep(time.Millisecond)
-		}
+			return string(b) == want
+		})
 	}
 	wait("conn_reuse_mode", "3")
 	wait("expire_nodest_conn", "1")
 	wait("expire_quiescent_template", "1")
 	next := *cfg
 	next.IPVS.Sysctl = map[string]int{"conn_reuse_mode": 1, "expire_nodest_conn": 1, "expire_quiescent_template": 1}
-	dp.setConfig(&next)
+	if err := dp.SetConfig(&next); err != nil {
+		t.Fatal(err)
+	}
 	wait("conn_reuse_mode", "1")
 }
 
@@ -364,13 +340,7 @@ func (f *fakeSync) Stop(r syncd.Role) error {
 // (comma-separated, sorted).
 func (f *fakeSync) waitRoles(t *testing.T, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for f.roles() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("sync daemons = %q, want %q", f.roles(), want)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.Eventually(t, 10*time.Second, "sync daemons "+want, func() bool { return f.roles() == want })
 }
 
 func (f *fakeSync) roles() string {
@@ -392,26 +362,32 @@ func TestDataplaneSyncDaemon(t *testing.T) {
 	cfg.IPVS.StateFile = ""
 	cfg.IPVS.Sync = &config.Sync{Interface: "eth0", SyncID: 7, Instance: "web"}
 	fs := &fakeSync{}
-	dp, err := newDataplane(cfg, ipvs.NewFake(), fs, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	clock := newFakeClock()
+	dp, err := New(cfg, Options{Kernel: ipvs.NewFake(), Sync: fs, Clock: clock, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer dp.Close()
 	runDataplane(t, dp)
 	wait := func(want string) { t.Helper(); fs.waitRoles(t, want) }
 	wait("backup")
 	// Master for a moment, as both nodes can be at start-up: the role
 	// waits for the mastership to settle, so it never switches.
-	dp.onState("web", vrrp.StateMaster)
-	dp.onState("web", vrrp.StateBackup)
-	time.Sleep(2 * syncSettle)
+	dp.SetMaster("web", true)
+	dp.SetMaster("web", false)
+	clock.Advance(2 * syncSettle)
+	dp.Poke()
+	waitPass(t, dp)
 	fs.mu.Lock()
 	blip := slices.Contains(fs.starts, syncd.Master)
 	fs.mu.Unlock()
 	if blip {
 		t.Fatal("a mastership of a moment started the master sync daemon")
 	}
-	dp.onState("api", vrrp.StateMaster) // not the instance sync follows
-	dp.onState("web", vrrp.StateMaster)
+	dp.SetMaster("api", true) // not the instance sync follows
+	dp.SetMaster("web", true)
+	waitPass(t, dp)
+	clock.Advance(syncSettle) // the mastership has lasted: the role follows
 	wait("master")
 	if got := fs.running[syncd.Master]; got.Interface != "eth0" || got.SyncID != 7 {
 		t.Errorf("master daemon = %+v", got)
@@ -420,13 +396,28 @@ func TestDataplaneSyncDaemon(t *testing.T) {
 	fs.mu.Lock()
 	fs.failN = 2
 	fs.mu.Unlock()
-	dp.onState("web", vrrp.StateBackup)
-	wait("backup") // only a retry gets here: nothing else kicks the loop
+	dp.SetMaster("web", false)
+	waitPass(t, dp)
+	clock.Advance(syncSettle)
+	// Only the retries get here: nothing else kicks the loop, and the
+	// resync (1h) is far off.
+	var waited time.Duration
+	testwait.Eventually(t, 10*time.Second, "the failed switches retried", func() bool {
+		if fs.roles() == "backup" {
+			return true
+		}
+		clock.Advance(drainPoll) // the retry timer
+		waited += drainPoll
+		return false
+	})
+	if waited >= time.Hour {
+		t.Errorf("the switch waited %v: the resync did it, not a retry", waited)
+	}
 
 	fs.mu.Lock()
 	fs.running = nil // ipvsadm --stop-daemon backup
 	fs.mu.Unlock()
-	dp.poke()
+	dp.Poke()
 	wait("backup")
 }
 
@@ -436,36 +427,26 @@ func TestDataplaneReloadRetimesResync(t *testing.T) {
 	cfg := loadCfg(t, "true")
 	cfg.IPVS.StateFile = ""
 	k := ipvs.NewFake()
-	dp, err := newDataplane(cfg, k, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	clock := newFakeClock()
+	dp, err := New(cfg, Options{Kernel: k, Clock: clock, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer dp.Close()
 	runDataplane(t, dp)
-	waitServices := func(want int) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for len(k.Snapshot()) != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("kernel has %d services, want %d", len(k.Snapshot()), want)
-			}
-			time.Sleep(time.Millisecond)
-		}
+	waitPass(t, dp)
+	if n := len(k.Snapshot()); n != 2 {
+		t.Fatalf("kernel has %d services, want 2", n)
 	}
-	waitServices(2)
 	next := *cfg
 	next.IPVS.ResyncInterval = config.Duration(50 * time.Millisecond)
-	dp.setConfig(&next)
-	time.Sleep(20 * time.Millisecond) // let the kicked pass run first
-	k.Flush()                         // ipvsadm -C, behind director's back
-	waitServices(2)
-}
-
-// runDataplane runs dp's loop until the test ends.
-func runDataplane(t *testing.T, dp *dataplane) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); dp.run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	if err := dp.SetConfig(&next); err != nil {
+		t.Fatal(err)
+	}
+	waitPass(t, dp) // the kicked pass re-times the resync
+	k.Flush()       // ipvsadm -C, behind director's back
+	clock.Advance(50 * time.Millisecond)
+	testwait.Eventually(t, 10*time.Second, "the flushed table repaired", func() bool { return len(k.Snapshot()) == 2 })
 }
 
 // A reload that adds ipvs.sync opens the sync daemon's socket and starts
@@ -473,26 +454,34 @@ func runDataplane(t *testing.T, dp *dataplane) {
 func TestDataplaneSyncReload(t *testing.T) {
 	cfg := loadCfg(t, "true")
 	cfg.IPVS.StateFile = ""
-	dp, err := newDataplane(cfg, ipvs.NewFake(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	fs := &fakeSync{}
+	var dials atomic.Int32
+	dial := func() (SyncDaemon, error) { dials.Add(1); return fs, nil }
+	clock := newFakeClock()
+	dp, err := New(cfg, Options{Kernel: ipvs.NewFake(), DialSync: dial, Clock: clock, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := &fakeSync{}
-	var dials atomic.Int32
-	dp.dialSync = func() (syncDaemon, error) { dials.Add(1); return fs, nil }
+	defer dp.Close()
 	runDataplane(t, dp)
 	wait := func(want string) { t.Helper(); fs.waitRoles(t, want) }
-	time.Sleep(50 * time.Millisecond)
+	waitPass(t, dp)
 	if n := dials.Load(); n != 0 {
 		t.Fatalf("dialled the sync daemon %d times without ipvs.sync", n)
 	}
 	on := *cfg
 	on.IPVS.Sync = &config.Sync{Interface: "eth0", SyncID: 3}
-	dp.setConfig(&on)
+	if err := dp.SetConfig(&on); err != nil {
+		t.Fatal(err)
+	}
 	wait("backup")
-	dp.onState("web", vrrp.StateMaster) // the first instance, by default
+	dp.SetMaster("web", true) // the first instance, by default
+	waitPass(t, dp)
+	clock.Advance(syncSettle)
 	wait("master")
-	dp.setConfig(cfg)
+	if err := dp.SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
 	wait("")
 	if n := dials.Load(); n != 1 {
 		t.Errorf("dialled %d times, want once", n)

@@ -1,0 +1,258 @@
+package dataplane
+
+import (
+	"net/netip"
+
+	"github.com/director-lb/director/checks"
+	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/ipvs"
+)
+
+// Input is everything the desired table depends on. Desired only reads it.
+type Input struct {
+	Config *config.Config
+	// Health is the health-decided weights per service name, as the health
+	// snapshot holds them; nil without health checking (configured weights).
+	Health map[string]checks.ServiceWeights
+	// Overrides are the operator's runtime overrides; nil for none.
+	Overrides OverrideSet
+	// Masters says which VRRP instances this node is master of; it matters
+	// only for services installed on the master alone.
+	Masters map[string]bool
+}
+
+// Table is the desired state: what to program, and what state and metrics
+// show for it.
+type Table struct {
+	// Services is the IPVS table to program.
+	Services []ipvs.Service
+	// Views has every configured service, installed here or not, in
+	// configuration order.
+	Views []ServiceView
+}
+
+// ServiceView is one configured service as state shows it.
+type ServiceView struct {
+	Name string
+	Key  ipvs.ServiceKey
+	// Installed says the service is in Services (false on a backup when
+	// services run on the master only).
+	Installed bool
+	// QuorumLost and Sorry are the health decision (see checks.ServiceWeights).
+	QuorumLost, Sorry bool
+	RealServers       []RealServerView
+}
+
+// RealServerView is one real server as state shows it.
+type RealServerView struct {
+	Addr       netip.AddrPort
+	Configured int // the configured (or registered) weight
+	// Weight is the weight programmed: 0 for a server left out of the table.
+	Weight int
+	// Present says the server is a destination in the table.
+	Present    bool
+	Registered bool
+	// Override describes the operator's override ("drain", "weight 5"), if any.
+	Override string
+	// Reason says why Weight is what it is, in a few words.
+	Reason string
+}
+
+// Desired computes the table from its inputs. It is pure: the same input
+// gives the same table, and nothing is written anywhere. The kernel is
+// programmed with its Services and state shows its Views, so the two never
+// disagree.
+func Desired(in Input) Table {
+	cfg := in.Config
+	t := Table{Views: make([]ServiceView, 0, len(cfg.Services))}
+	for i := range cfg.Services {
+		s := &cfg.Services[i]
+		svc := service(s)
+		sw := in.Health[s.Name]
+		v := ServiceView{Name: s.Name, Key: svc.Key, QuorumLost: sw.QuorumLost, Sorry: sw.Sorry, RealServers: make([]RealServerView, 0, len(svc.Destinations))}
+		// Filtered in place: svc is this call's own.
+		dests := svc.Destinations[:0]
+		for j, d := range svc.Destinations {
+			r := &s.RealServers[j]
+			rv := RealServerView{Addr: d.AddrPort(), Configured: int(d.Weight), Weight: int(d.Weight), Present: true, Registered: r.Registered, Reason: "configured"}
+			if x, ok := serverWeight(sw.Servers, j, rv.Addr); ok {
+				rv.Present, rv.Weight = x.Present, x.Weight
+				if !x.Present {
+					rv.Weight = 0
+				}
+				rv.Reason = healthReason(rv, sw)
+			}
+			if len(in.Overrides) > 0 {
+				if o, ok := in.Overrides.lookup(s.Name, rv.Addr); ok {
+					w, keep := overrideWeight(o, rv.Weight)
+					rv.Override = describeOverride(o)
+					rv.Weight, rv.Present = w, rv.Present && keep
+					if !rv.Present {
+						rv.Weight = 0
+					}
+					rv.Reason = "override: " + rv.Override
+				}
+			}
+			if rv.Present {
+				d.Weight = int32(rv.Weight)
+				dests = append(dests, d)
+			}
+			v.RealServers = append(v.RealServers, rv)
+		}
+		svc.Destinations = dests
+		v.Installed = cfg.IPVS.BackupServices() || in.Masters[followedInstance(cfg, s)]
+		if v.Installed {
+			t.Services = append(t.Services, svc)
+		}
+		t.Views = append(t.Views, v)
+	}
+	return t
+}
+
+// serverWeight finds ap's health decision: at index j when the snapshot
+// was made from the same configuration (the usual case, no search).
+func serverWeight(ws []checks.ServerWeight, j int, ap netip.AddrPort) (checks.ServerWeight, bool) {
+	if j < len(ws) && ws[j].Server == ap {
+		return ws[j], true
+	}
+	for _, w := range ws {
+		if w.Server == ap {
+			return w, true
+		}
+	}
+	return checks.ServerWeight{}, false
+}
+
+// healthReason says why health checks gave rv its weight.
+func healthReason(rv RealServerView, sw checks.ServiceWeights) string {
+	switch {
+	case rv.Weight == rv.Configured && rv.Present:
+		return "configured"
+	case sw.Sorry:
+		return "quorum lost: sorry server"
+	case !rv.Present:
+		return "failed: removed"
+	case rv.Weight == 0:
+		return "failed"
+	}
+	return "health checks" // slow start or a dynamic weight
+}
+
+// Services turns the configuration's services into the IPVS model at their
+// configured weights, with no health or overrides applied.
+func Services(cfg *config.Config) []ipvs.Service {
+	out := make([]ipvs.Service, 0, len(cfg.Services))
+	for i := range cfg.Services {
+		out = append(out, service(&cfg.Services[i]))
+	}
+	return out
+}
+
+var forwards = map[string]ipvs.Forward{"dr": ipvs.Route, "nat": ipvs.Masq, "tunnel": ipvs.Tunnel}
+
+var protocols = map[string]ipvs.Protocol{"tcp": ipvs.TCP, "udp": ipvs.UDP, "sctp": ipvs.SCTP}
+
+// service is s in the IPVS model, one destination per real server in order.
+func service(s *config.Service) ipvs.Service {
+	svc := ipvs.Service{
+		Key:       ipvs.ServiceKey{Family: s.AddrFamily, FWMark: uint32(s.FWMark)},
+		Scheduler: s.Scheduler,
+	}
+	if s.FWMark == 0 {
+		svc.Key.Protocol = protocols[s.Protocol]
+		svc.Key.Addr = s.Addr
+		svc.Key.Port = uint16(s.Port)
+	}
+	for _, f := range s.SchedulerFlags {
+		switch f {
+		case "sh-fallback", "mh-fallback":
+			svc.Flags |= ipvs.FlagSchedFallback
+		case "sh-port", "mh-port":
+			svc.Flags |= ipvs.FlagSchedPort
+		}
+	}
+	if p := s.Persistence; p != nil {
+		svc.Persistent = true
+		svc.Timeout = p.Timeout.D()
+		svc.Netmask = p.Bits
+	}
+	svc.Destinations = make([]ipvs.Destination, 0, len(s.RealServers))
+	for _, r := range s.RealServers {
+		fwd := forwards[s.Forwarding]
+		if r.Forwarding != "" {
+			fwd = forwards[r.Forwarding]
+		}
+		svc.Destinations = append(svc.Destinations, ipvs.Destination{
+			Addr:    r.Addr,
+			Port:    uint16(r.Port),
+			Weight:  int32(r.EffectiveWeight()),
+			Forward: fwd,
+			Upper:   uint32(r.UpperThreshold),
+			Lower:   uint32(r.LowerThreshold),
+		})
+	}
+	if s.Sorry.IsValid() {
+		svc.Sorry = &ipvs.Destination{Addr: s.Sorry.Addr(), Port: s.Sorry.Port(), Weight: 1, Forward: forwards[s.Forwarding]}
+	}
+	return svc
+}
+
+// followedInstance is the VRRP instance a service follows when services are
+// installed on the master only: the configured one, or the one whose VIPs
+// hold the service address, or the only instance there is.
+func followedInstance(cfg *config.Config, s *config.Service) string {
+	if s.Instance != "" {
+		return s.Instance
+	}
+	for _, in := range cfg.Instances {
+		for _, p := range in.Addresses {
+			if p.Addr() == s.Addr {
+				return in.Name
+			}
+		}
+	}
+	if len(cfg.Instances) == 1 {
+		return cfg.Instances[0].Name
+	}
+	return ""
+}
+
+// weightChange is one destination whose weight alone differs.
+type weightChange struct {
+	key    ipvs.ServiceKey
+	dst    netip.AddrPort
+	weight int32
+}
+
+// weightsOnly compares the table last programmed with the next one: if the
+// only differences are weights of existing destinations, it returns them
+// and true (the fast path); anything structural returns false.
+func weightsOnly(prev, next []ipvs.Service) ([]weightChange, bool) {
+	if len(prev) != len(next) {
+		return nil, false
+	}
+	var out []weightChange
+	for i := range next {
+		p, n := &prev[i], &next[i]
+		if p.Key != n.Key || p.Scheduler != n.Scheduler || p.Flags != n.Flags || p.Persistent != n.Persistent ||
+			p.Timeout != n.Timeout || p.Netmask != n.Netmask || (p.Sorry == nil) != (n.Sorry == nil) ||
+			(p.Sorry != nil && *p.Sorry != *n.Sorry) || len(p.Destinations) != len(n.Destinations) {
+			return nil, false
+		}
+		for j := range n.Destinations {
+			pd, nd := p.Destinations[j], n.Destinations[j]
+			if pd.Weight == nd.Weight {
+				if pd != nd {
+					return nil, false
+				}
+				continue
+			}
+			pd.Weight = nd.Weight
+			if pd != nd {
+				return nil, false
+			}
+			out = append(out, weightChange{key: n.Key, dst: nd.AddrPort(), weight: nd.Weight})
+		}
+	}
+	return out, true
+}
