@@ -17,7 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/director-lb/director/cloud/ec2fake"
-	"github.com/director-lb/director/vip"
+	"github.com/director-lb/director/internal/vip"
 	"github.com/director-lb/director/vrrp"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/director-lb/director/cloud/ec2fake"
 	"github.com/director-lb/director/internal/testwait"
-	"github.com/director-lb/director/vip"
+	"github.com/director-lb/director/internal/vip"
 	"github.com/director-lb/director/vrrp"
 )
 

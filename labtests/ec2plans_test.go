@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/director-lb/director/cloud/ec2fake"
-	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/internal/config"
 	lp "github.com/director-lb/director/labtests/labplan"
 )
 

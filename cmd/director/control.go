@@ -11,8 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/director-lb/director/config"
-	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/internal/config"
+	"github.com/director-lb/director/internal/control"
 )
 
 func socketFlag(fs interface {

@@ -22,10 +22,10 @@ import (
 	"runtime/debug"
 	"syscall"
 
-	"github.com/director-lb/director/config"
-	"github.com/director-lb/director/daemon"
+	"github.com/director-lb/director/internal/config"
+	"github.com/director-lb/director/internal/daemon"
 	"github.com/director-lb/director/ipvs/ipvsadm"
-	"github.com/director-lb/director/kaimport"
+	"github.com/director-lb/director/internal/kaimport"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

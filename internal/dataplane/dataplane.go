@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/director-lb/director/checks"
-	"github.com/director-lb/director/config"
-	"github.com/director-lb/director/decisions"
+	"github.com/director-lb/director/internal/config"
+	"github.com/director-lb/director/internal/decisions"
 	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/ipvs/syncd"
 )

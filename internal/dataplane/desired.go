@@ -4,7 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/director-lb/director/checks"
-	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/ipvs"
 )
 

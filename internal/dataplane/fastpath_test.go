@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/director-lb/director/checks"
-	"github.com/director-lb/director/config"
-	"github.com/director-lb/director/decisions"
+	"github.com/director-lb/director/internal/config"
+	"github.com/director-lb/director/internal/decisions"
 	"github.com/director-lb/director/internal/testwait"
 	"github.com/director-lb/director/ipvs"
 )

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/director-lb/director/checks"
-	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/internal/config"
 )
 
 // checkRunner is the part of *checks.Manager health uses; tests give a

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/director-lb/director/checks"
-	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/testwait"
 	"github.com/director-lb/director/ipvs"
 )

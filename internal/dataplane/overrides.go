@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/director-lb/director/decisions"
+	"github.com/director-lb/director/internal/decisions"
 )
 
 // overrideKey is "service/addr:port" for one service, or "addr:port" for

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/internal/config"
 )
 
 // TestDirectorIPVSConfigLoads renders a config with every IPVS setting and

@@ -3,7 +3,7 @@ package labplan
 import (
 	"testing"
 
-	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/internal/config"
 )
 
 // The pair settings the lab gives director are ones it accepts, pointing

@@ -17,12 +17,12 @@ import (
 	sd "github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/director-lb/director/cloud"
-	"github.com/director-lb/director/config"
-	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/internal/config"
+	"github.com/director-lb/director/internal/control"
 	"github.com/director-lb/director/internal/dataplane"
 	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/ipvs/syncd"
-	"github.com/director-lb/director/vip"
+	"github.com/director-lb/director/internal/vip"
 	"github.com/director-lb/director/vrrp"
 	"github.com/director-lb/director/vrrp/transport"
 )

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/director-lb/director/config"
-	"github.com/director-lb/director/decisions"
+	"github.com/director-lb/director/internal/config"
+	"github.com/director-lb/director/internal/decisions"
 	"github.com/director-lb/director/internal/dataplane"
 	"github.com/director-lb/director/ipvs"
 )

@@ -155,7 +155,7 @@ func TestAllErrorsListed(t *testing.T) {
 
 // The shipped examples must stay valid.
 func TestExamples(t *testing.T) {
-	files, _ := filepath.Glob("../configs/*.yaml")
+	files, _ := filepath.Glob("../../configs/*.yaml")
 	if len(files) < 2 {
 		t.Fatalf("want at least 2 examples under configs/, found %d", len(files))
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/dataplane"
 	"github.com/director-lb/director/internal/testwait"
 	"github.com/director-lb/director/ipvs"

@@ -10,10 +10,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/director-lb/director/config"
-	"github.com/director-lb/director/decisions"
-	"github.com/director-lb/director/peer"
-	"github.com/director-lb/director/register"
+	"github.com/director-lb/director/internal/config"
+	"github.com/director-lb/director/internal/decisions"
+	"github.com/director-lb/director/internal/peer"
+	"github.com/director-lb/director/internal/register"
 )
 
 // apiServer is the HTTP listener of api.listen: the peer sync and, when a

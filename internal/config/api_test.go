@@ -87,7 +87,7 @@ node: lb1
 // The example pair's files differ only where a pair may differ.
 func TestExamplePairHash(t *testing.T) {
 	var hashes []string
-	for _, f := range []string{"../configs/dsr-lb1.yaml", "../configs/dsr-lb2.yaml"} {
+	for _, f := range []string{"../../configs/dsr-lb1.yaml", "../../configs/dsr-lb2.yaml"} {
 		cfg, err := Load(f)
 		if err != nil {
 			t.Fatal(err)

@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/director-lb/director/cloud"
-	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/testwait"
 	"github.com/director-lb/director/ipvs"
-	"github.com/director-lb/director/vip"
+	"github.com/director-lb/director/internal/vip"
 	"github.com/director-lb/director/vrrp"
 	"github.com/director-lb/director/vrrp/transport"
 )

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/internal/config"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")

@@ -7,7 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/internal/config"
 )
 
 const mainConf = "/etc/keepalived/keepalived.conf"

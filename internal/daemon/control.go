@@ -7,7 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/internal/control"
 	"github.com/director-lb/director/internal/dataplane"
 	"github.com/director-lb/director/vrrp"
 )

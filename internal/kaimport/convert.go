@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/internal/config"
 )
 
 // Options adjust a conversion.

@@ -10,7 +10,7 @@ import (
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
 
-	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/internal/config"
 )
 
 // ReloadFile re-reads the configuration file the daemon runs and applies the

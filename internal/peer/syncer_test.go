@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/director-lb/director/decisions"
+	"github.com/director-lb/director/internal/decisions"
 )
 
 const token = "0123456789abcdef-secret"

@@ -12,7 +12,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/director-lb/director/decisions"
+	"github.com/director-lb/director/internal/decisions"
 )
 
 // MaxStateSize bounds a State on the wire.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/director-lb/director/vip"
+	"github.com/director-lb/director/internal/vip"
 	"github.com/director-lb/director/vrrp"
 )
 

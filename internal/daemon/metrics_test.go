@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/director-lb/director/checks"
-	"github.com/director-lb/director/config"
+	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/vrrp"
 )

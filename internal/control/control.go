@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/director-lb/director/peer"
+	"github.com/director-lb/director/internal/peer"
 )
 
 // DefaultSocket is where the daemon listens unless configured otherwise.
