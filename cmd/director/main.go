@@ -24,8 +24,8 @@ import (
 
 	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/daemon"
-	"github.com/director-lb/director/ipvs/ipvsadm"
 	"github.com/director-lb/director/internal/kaimport"
+	"github.com/director-lb/director/ipvs/ipvsadm"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

@@ -20,9 +20,9 @@ import (
 	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/control"
 	"github.com/director-lb/director/internal/dataplane"
+	"github.com/director-lb/director/internal/vip"
 	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/ipvs/syncd"
-	"github.com/director-lb/director/internal/vip"
 	"github.com/director-lb/director/vrrp"
 	"github.com/director-lb/director/vrrp/transport"
 )

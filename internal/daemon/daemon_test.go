@@ -20,8 +20,8 @@ import (
 	"github.com/director-lb/director/cloud"
 	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/testwait"
-	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/internal/vip"
+	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/vrrp"
 	"github.com/director-lb/director/vrrp/transport"
 )

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/director-lb/director/internal/config"
-	"github.com/director-lb/director/internal/decisions"
 	"github.com/director-lb/director/internal/dataplane"
+	"github.com/director-lb/director/internal/decisions"
 	"github.com/director-lb/director/ipvs"
 )
 
