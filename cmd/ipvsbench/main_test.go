@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/director-lb/director/internal/config"
+	"github.com/director-lb/director/internal/dataplane"
 )
 
 func TestRulesForIpvsadm(t *testing.T) {
@@ -39,5 +42,17 @@ func TestStats(t *testing.T) {
 	s := statsOf([]time.Duration{3 * time.Millisecond, time.Millisecond, 2 * time.Millisecond})
 	if s.N != 3 || s.Min != 1 || s.Median != 2 || s.Max != 3 {
 		t.Errorf("%+v", s)
+	}
+}
+
+// The dataplane measurement programs the same table as the others.
+func TestBenchConfigIsTheTable(t *testing.T) {
+	cfg, err := config.Parse("bench.yaml", []byte(benchConfig(3, 4, "/run/x/owned.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := dataplane.Services(cfg)
+	if v := verify(got, table(3, 4, 1)); v != "ok" {
+		t.Errorf("benchConfig's services differ from table: %s", v)
 	}
 }
