@@ -3,6 +3,8 @@
 package ipvsadm
 
 import (
+	"github.com/director-lb/director/ipvs/ipvsnl/nltest"
+
 	"bytes"
 	"encoding/binary"
 	"net/netip"
@@ -13,25 +15,11 @@ import (
 	"github.com/mdlayher/netlink"
 )
 
-func genlMessage(t *testing.T, typ uint16, fill func(ae *netlink.AttributeEncoder)) genetlink.Message {
-	t.Helper()
-	ae := netlink.NewAttributeEncoder()
-	ae.Nested(typ, func(nae *netlink.AttributeEncoder) error {
-		fill(nae)
-		return nil
-	})
-	b, err := ae.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return genetlink.Message{Data: b}
-}
-
 // Replies shaped as kernel 6.1 sends them for the two daemons of the
 // "daemons" golden case; printing them must give ipvsadm's lines.
 func TestDaemonsFromKernel(t *testing.T) {
 	msgs := []genetlink.Message{
-		genlMessage(t, ipvsnl.CmdAttrDaemon, func(ae *netlink.AttributeEncoder) {
+		nltest.Nested(t, ipvsnl.CmdAttrDaemon, func(ae *netlink.AttributeEncoder) {
 			ae.Uint32(ipvsnl.DaemonAttrState, uint32(Master))
 			ae.String(ipvsnl.DaemonAttrMcastIfn, "dummy1")
 			ae.Uint32(ipvsnl.DaemonAttrSyncID, 7)
@@ -40,7 +28,7 @@ func TestDaemonsFromKernel(t *testing.T) {
 			ae.Uint8(ipvsnl.DaemonAttrMcastTTL, 1)
 			ae.Bytes(ipvsnl.DaemonAttrMcastGroup, []byte{224, 0, 0, 81})
 		}),
-		genlMessage(t, ipvsnl.CmdAttrDaemon, func(ae *netlink.AttributeEncoder) {
+		nltest.Nested(t, ipvsnl.CmdAttrDaemon, func(ae *netlink.AttributeEncoder) {
 			ae.Uint32(ipvsnl.DaemonAttrState, uint32(Backup))
 			ae.String(ipvsnl.DaemonAttrMcastIfn, "dummy1")
 			ae.Uint32(ipvsnl.DaemonAttrSyncID, 9)
@@ -51,7 +39,7 @@ func TestDaemonsFromKernel(t *testing.T) {
 			ae.Bytes(ipvsnl.DaemonAttrMcastGroup6, g[:])
 		}),
 		// ipvsadm keeps two daemons at most.
-		genlMessage(t, ipvsnl.CmdAttrDaemon, func(ae *netlink.AttributeEncoder) {
+		nltest.Nested(t, ipvsnl.CmdAttrDaemon, func(ae *netlink.AttributeEncoder) {
 			ae.Uint32(ipvsnl.DaemonAttrState, uint32(Master))
 		}),
 	}
@@ -79,7 +67,7 @@ func TestServicesFromKernel(t *testing.T) {
 	}
 	v4 := [16]byte{10, 7, 0, 1}
 	msgs := []genetlink.Message{
-		genlMessage(t, ipvsnl.CmdAttrService, func(ae *netlink.AttributeEncoder) {
+		nltest.Nested(t, ipvsnl.CmdAttrService, func(ae *netlink.AttributeEncoder) {
 			ae.Uint16(ipvsnl.SvcAttrAF, uint16(INet))
 			ae.Uint16(ipvsnl.SvcAttrProtocol, uint16(UDP))
 			ae.Bytes(ipvsnl.SvcAttrAddr, v4[:])
@@ -99,7 +87,7 @@ func TestServicesFromKernel(t *testing.T) {
 				return nil
 			})
 		}),
-		genlMessage(t, ipvsnl.CmdAttrService, func(ae *netlink.AttributeEncoder) {
+		nltest.Nested(t, ipvsnl.CmdAttrService, func(ae *netlink.AttributeEncoder) {
 			ae.Uint16(ipvsnl.SvcAttrAF, uint16(INet6))
 			ae.Uint32(ipvsnl.SvcAttrFWMark, 42)
 			ae.String(ipvsnl.SvcAttrSchedName, "rr")

@@ -1,6 +1,8 @@
 package ipvsnl
 
 import (
+	"github.com/director-lb/director/ipvs/ipvsnl/nltest"
+
 	"encoding/binary"
 	"net/netip"
 	"testing"
@@ -9,25 +11,11 @@ import (
 	"github.com/mdlayher/netlink"
 )
 
-// nested builds a reply holding one attribute typ around fill's.
-func nested(t testing.TB, typ uint16, fill func(ae *netlink.AttributeEncoder)) genetlink.Message {
-	ae := netlink.NewAttributeEncoder()
-	ae.Nested(typ, func(nae *netlink.AttributeEncoder) error {
-		fill(nae)
-		return nil
-	})
-	b, err := ae.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return genetlink.Message{Data: b}
-}
-
 // serviceMessage builds a GET_SERVICE reply as the kernel lays it out
 // (ip_vs_genl_fill_service): the 16-byte address, the port in network
 // order, flags with their mask, the netmask as a be32, both stats nests.
 func serviceMessage(t testing.TB, k Key, pe string, mask []byte) genetlink.Message {
-	return nested(t, CmdAttrService, func(n *netlink.AttributeEncoder) {
+	return nltest.Nested(t, CmdAttrService, func(n *netlink.AttributeEncoder) {
 		n.Uint16(SvcAttrAF, k.Family)
 		if k.FWMark != 0 {
 			n.Uint32(SvcAttrFWMark, k.FWMark)
@@ -118,7 +106,7 @@ func TestMaskBits(t *testing.T) {
 // backup (IPv6 group).
 func daemonMessages(t testing.TB) []genetlink.Message {
 	return []genetlink.Message{
-		nested(t, CmdAttrDaemon, func(ae *netlink.AttributeEncoder) {
+		nltest.Nested(t, CmdAttrDaemon, func(ae *netlink.AttributeEncoder) {
 			ae.Uint32(DaemonAttrState, 1)
 			ae.String(DaemonAttrMcastIfn, "dummy1")
 			ae.Uint32(DaemonAttrSyncID, 7)
@@ -127,7 +115,7 @@ func daemonMessages(t testing.TB) []genetlink.Message {
 			ae.Uint8(DaemonAttrMcastTTL, 1)
 			ae.Bytes(DaemonAttrMcastGroup, []byte{224, 0, 0, 81})
 		}),
-		nested(t, CmdAttrDaemon, func(ae *netlink.AttributeEncoder) {
+		nltest.Nested(t, CmdAttrDaemon, func(ae *netlink.AttributeEncoder) {
 			ae.Uint32(DaemonAttrState, 2)
 			ae.String(DaemonAttrMcastIfn, "dummy1")
 			ae.Uint32(DaemonAttrSyncID, 9)
