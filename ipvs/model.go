@@ -1,6 +1,8 @@
 package ipvs
 
 import (
+	"github.com/director-lb/director/ipvs/ipvsnl"
+
 	"cmp"
 	"errors"
 	"fmt"
@@ -66,14 +68,14 @@ func (f Forward) String() string {
 // Service flags a desired Service may set in Flags (kernel uapi ip_vs.h).
 // Persistence has its own field, and the kernel's "hashed" bit is internal.
 const (
-	FlagOnePacket = 0x0004 // IP_VS_SVC_F_ONEPACKET ("ops")
+	FlagOnePacket = ipvsnl.FlagOnePacket
 	// FlagSchedFallback is sh-fallback for sh and mh-fallback for mh.
-	FlagSchedFallback = 0x0008 // IP_VS_SVC_F_SCHED1
+	FlagSchedFallback = ipvsnl.FlagSched1
 	// FlagSchedPort is sh-port for sh and mh-port for mh.
-	FlagSchedPort = 0x0010 // IP_VS_SVC_F_SCHED2
-	FlagSched3    = 0x0020 // IP_VS_SVC_F_SCHED3
+	FlagSchedPort = ipvsnl.FlagSched2
+	FlagSched3    = ipvsnl.FlagSched3
 
-	flagPersistent = 0x0001 // IP_VS_SVC_F_PERSISTENT: the Persistent field's
+	flagPersistent = ipvsnl.FlagPersistent // the Persistent field's
 	allowedFlags   = FlagOnePacket | FlagSchedFallback | FlagSchedPort | FlagSched3
 )
 

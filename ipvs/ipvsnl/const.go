@@ -101,11 +101,16 @@ const (
 	InfoAttrConnTabSize = 2
 )
 
-// Service flags (IP_VS_SVC_F_*) the kernel sets itself or that mean
-// persistence; the others are the caller's.
+// Service flags (IP_VS_SVC_F_*). The kernel sets "hashed" itself;
+// persistence, one-packet scheduling and the scheduler's own three flags
+// are the caller's.
 const (
 	FlagPersistent = 0x0001
 	FlagHashed     = 0x0002
+	FlagOnePacket  = 0x0004 // "ops"
+	FlagSched1     = 0x0008 // sh-fallback / mh-fallback
+	FlagSched2     = 0x0010 // sh-port / mh-port
+	FlagSched3     = 0x0020
 )
 
 // FwdMask selects the forwarding method (IP_VS_CONN_F_FWD_MASK) in a
