@@ -47,10 +47,11 @@
 // # Drift
 //
 // Apply re-reads the kernel unless Config.CacheFor lets it plan against the
-// reconciler's view (its last full read plus its own writes); Resync and Run
-// always re-read, so whatever changed the table behind the director's back
-// (ipvsadm -C, a deleted destination, a changed weight) is put back at the
-// latest on the next Resync. A write that
+// reconciler's view (its last full read plus its own writes). The caller
+// times its own resync: Invalidate (then Apply) or Resync re-read the whole
+// table, so whatever changed it behind the director's back (ipvsadm -C, a
+// deleted destination, a changed weight) is put back at the latest on the
+// next resync. The daemon's dataplane invalidates on its resync tick. A write that
 // fixes an object whose desired state did not change since the previous
 // Apply counts as a repair and is logged at warning level.
 package ipvs

@@ -188,26 +188,6 @@ func (r *Reconciler) keepRaw(desired []Service) {
 	}
 }
 
-// Run calls Resync every interval until ctx ends, logging failures, and
-// returns ctx's error.
-func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
-	if interval <= 0 {
-		return fmt.Errorf("ipvs: resync interval must be positive, got %s", interval)
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-		if res, err := r.Resync(ctx); err != nil && ctx.Err() == nil {
-			r.log.Error("ipvs: resync incomplete", "err", err, "result", res.String())
-		}
-	}
-}
-
 func (r *Reconciler) apply(ctx context.Context, want []Service, full bool) (Result, error) {
 	var res Result
 	var errs []error
@@ -275,6 +255,16 @@ func (r *Reconciler) SetTimings(drainTimeout, cacheFor time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.drainTimeout, r.cacheFor = drainTimeout, cacheFor
+}
+
+// Invalidate drops the view, so that the next Apply reads the kernel whole
+// and repairs whatever changed behind the reconciler's back: the caller's
+// resync, on the caller's own timer. CacheFor stays an upper bound on the
+// view's age.
+func (r *Reconciler) Invalidate() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.view = nil
 }
 
 // viewFresh reports whether Apply may plan against the view.

@@ -337,35 +337,26 @@ func TestDriftRepairDestinations(t *testing.T) {
 	}
 }
 
-func TestRunRepairsDrift(t *testing.T) {
-	e := newEnv(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.rec.Run(ctx, 5*time.Millisecond) }()
-
-	// Before the first Apply the loop must not touch the kernel at all.
-	time.Sleep(30 * time.Millisecond)
-	if ops := e.fake.Ops(); len(ops) != 0 {
-		t.Errorf("Run before Apply made calls: %v", ops)
-	}
-	if _, err := e.rec.Apply(ctx, []Service{webSvc(1, 2)}); err != nil {
-		t.Fatal(err)
-	}
-	e.fake.Flush()
+// With a cached view, drift stays until the caller's resync: Invalidate
+// makes the next Apply read the kernel whole and put the table back.
+func TestInvalidateRepairsDrift(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CacheFor = time.Hour })
 	want := dump(mustNormalize(t, webSvc(1, 2)))
-	deadline := time.Now().Add(5 * time.Second)
-	for dump(e.fake.Snapshot()) != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("Run did not repair the flush; table:\n%s", dump(e.fake.Snapshot()))
-		}
-		time.Sleep(5 * time.Millisecond)
+	e.apply(webSvc(1, 2))
+	e.fake.Flush()
+	if res, _ := e.apply(webSvc(1, 2)); res.Changed() {
+		t.Fatalf("Apply within CacheFor read the kernel: %v", res)
 	}
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("Run returned %v", err)
+	if got := dump(e.fake.Snapshot()); got == want {
+		t.Fatal("the flush did not take")
 	}
-	if err := e.rec.Run(context.Background(), 0); err == nil {
-		t.Error("Run accepted a zero interval")
+	e.rec.Invalidate()
+	res, _ := e.apply(webSvc(1, 2))
+	if res.Repaired == 0 {
+		t.Errorf("Apply after Invalidate repaired nothing: %v", res)
+	}
+	if got := dump(e.fake.Snapshot()); got != want {
+		t.Errorf("table after the resync:\n%s\nwant:\n%s", got, want)
 	}
 }
 

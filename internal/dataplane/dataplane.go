@@ -41,6 +41,8 @@ type Programmer interface {
 	Apply(ctx context.Context, desired []ipvs.Service) (ipvs.Result, error)
 	SetWeight(ctx context.Context, key ipvs.ServiceKey, dst netip.AddrPort, weight int32) (ipvs.Result, error)
 	SetTimings(drainTimeout, cacheFor time.Duration)
+	// Invalidate makes the next Apply read the kernel whole (the resync).
+	Invalidate()
 }
 
 // Options are the dataplane's edges. Only Kernel (or Programmer) is required.
@@ -534,8 +536,8 @@ func (dp *Dataplane) Run(ctx context.Context) {
 			case <-dp.kick:
 				waiting = false
 			case <-resync:
-				// The view has expired by now: Apply reads the kernel
-				// whole and repairs drift.
+				// Apply reads the kernel whole and repairs drift.
+				dp.prog.Invalidate()
 				resyncT = dp.clock.AfterFunc(every, resync.fire)
 				waiting, full = false, true
 			case <-soon:
