@@ -1,6 +1,8 @@
 package vrrp
 
 import (
+	"github.com/director-lb/director/internal/testwait"
+
 	"context"
 	"fmt"
 	"io"
@@ -140,13 +142,7 @@ func startNode(t *testing.T, w *wire, ev *eventLog, name string, addr string, pr
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testwait.Eventually(t, 10*time.Second, what, cond)
 }
 
 func TestInstancePairElectsAndHandsOver(t *testing.T) {

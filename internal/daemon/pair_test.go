@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"github.com/director-lb/director/internal/testwait"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -119,13 +121,7 @@ func (n *pairNode) weights() string {
 
 func eventually(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Eventually(t, 5*time.Second, what, ok)
 }
 
 func post(t *testing.T, addr, path, token, body string) (int, string) {

@@ -1,6 +1,8 @@
 package peer
 
 import (
+	"github.com/director-lb/director/internal/testwait"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -104,13 +106,7 @@ func run(t *testing.T, s *Syncer) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Eventually(t, 5*time.Second, what, cond)
 }
 
 func drain(target string, at time.Time, node string) decisions.Decision {
