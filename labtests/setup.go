@@ -168,8 +168,18 @@ func NewLabKernel(ctx context.Context, logf func(string, ...any), candidate stri
 }
 
 // director builds the daemon from ./cmd/director.
+// LAB_DIRECTOR names a prebuilt director binary to run instead (to compare
+// two builds in the same lab, A/B); it is copied into the work directory,
+// where the guest sees it.
 func (l *Lab) director(ctx context.Context) (string, error) {
 	out := l.ws.bin("director")
+	if bin := os.Getenv("LAB_DIRECTOR"); bin != "" {
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			return "", fmt.Errorf("LAB_DIRECTOR: %w", err)
+		}
+		return out, os.WriteFile(out, b, 0o755)
+	}
 	return out, buildStatic(ctx, l.ws, "./cmd/director", out)
 }
 

@@ -57,9 +57,27 @@ const ExitLine = "lab: guest exited with status "
 
 var bootSeq atomic.Int64
 
+// hiddenDirs are the directories the guest covers with tmpfs.
+var hiddenDirs = []string{"/tmp", "/var/tmp", "/run", "/mnt"}
+
+// Hidden reports whether the guest cannot see host path p through its root
+// (it lies under a directory the guest covers with tmpfs).
+func Hidden(p string) bool {
+	for _, d := range hiddenDirs {
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // GuestPath maps a host path under work to the guest's view of it; paths
-// elsewhere are returned unchanged (the guest's root is the host's).
+// elsewhere, and every path when work is visible through the guest's root
+// as it is, are returned unchanged.
 func GuestPath(work, host string) string {
+	if !Hidden(work) {
+		return host
+	}
 	rel, err := filepath.Rel(work, host)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 		return host
@@ -73,6 +91,12 @@ func GuestPath(work, host string) string {
 // the kernel's own module tree), then s.Script, then power off.
 func InitScript(s Spec) string {
 	modRoot := GuestPath(s.Work, s.Kernel.ModRoot)
+	// The work directory is mounted only where the root does not show it:
+	// reading binaries through the root's hostfs has measured faster.
+	mountWork := fmt.Sprintf("mount -t hostfs -o %s none %s || { echo \"lab: cannot mount %s\"; poweroff -f; }", s.Work, GuestWork, s.Work)
+	if !Hidden(s.Work) {
+		mountWork = "# the work directory is visible through the root"
+	}
 	var mods string
 	if len(s.Modules) > 0 {
 		mods = "lab_modprobe " + strings.Join(s.Modules, " ") + " || { echo 'lab: modules missing'; poweroff -f; }\n"
@@ -84,7 +108,7 @@ mount -t sysfs sysfs /sys
 mount -t tmpfs tmpfs /mnt
 mkdir -p %[1]s %[2]s
 # The lab's directories first: /tmp, /var/tmp and /run are hidden next.
-mount -t hostfs -o %[3]s none %[1]s || { echo "lab: cannot mount %[3]s"; poweroff -f; }
+%[3]s
 mount -t hostfs -o %[4]s none %[2]s || { echo "lab: cannot mount %[4]s"; poweroff -f; }
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
@@ -113,7 +137,7 @@ echo "lab: guest kernel $(uname -r)"
 echo "%[8]s$?"
 sync
 poweroff -f
-`, GuestWork, GuestOut, s.Work, s.RunDir, modRoot, mods, s.Script, ExitLine)
+`, GuestWork, GuestOut, mountWork, s.RunDir, modRoot, mods, s.Script, ExitLine)
 }
 
 // Boot writes the init script into s.RunDir and runs the guest until it
