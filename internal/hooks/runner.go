@@ -98,6 +98,7 @@ type Runner struct {
 	mu      sync.Mutex
 	queues  map[string]*queue
 	limit   int
+	timeout time.Duration
 	closed  bool
 	stats   Stats
 	workers sync.WaitGroup
@@ -131,17 +132,21 @@ func New(o Options) *Runner {
 		o.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Runner{opt: o, log: o.Logger, ctx: ctx, cancel: cancel, queues: map[string]*queue{}, limit: o.Queue, idle: make(chan struct{})}
+	return &Runner{opt: o, log: o.Logger, ctx: ctx, cancel: cancel, queues: map[string]*queue{}, limit: o.Queue, timeout: o.Timeout, idle: make(chan struct{})}
 }
 
-// SetQueue changes the per-object queue bound (a reload); queues already
-// longer shrink as their jobs run or are dropped.
-func (r *Runner) SetQueue(n int) {
-	if n <= 0 {
-		n = DefaultQueue
+// SetLimits changes the default timeout and the per-object queue bound (a
+// reload); zero keeps the default. Queues already longer shrink as their
+// jobs run or are dropped.
+func (r *Runner) SetLimits(timeout time.Duration, queue int) {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	if queue <= 0 {
+		queue = DefaultQueue
 	}
 	r.mu.Lock()
-	r.limit = n
+	r.timeout, r.limit = timeout, queue
 	r.mu.Unlock()
 }
 
@@ -209,7 +214,9 @@ var errTimeout = errors.New("timed out")
 func (r *Runner) run(j Job) {
 	timeout := j.Timeout
 	if timeout <= 0 {
-		timeout = r.opt.Timeout
+		r.mu.Lock()
+		timeout = r.timeout
+		r.mu.Unlock()
 	}
 	log := r.log.With("object", j.Object, "hook", j.Kind, "cmd", j.Argv[0])
 	start := r.opt.Clock.Now()
