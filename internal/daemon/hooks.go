@@ -150,10 +150,11 @@ func (d *Daemon) healthChanged() {
 		return
 	}
 	weights := dp.Health()
+	// Emitting under the lock keeps two concurrent calls' lines and jobs
+	// in the order of the changes; both only enqueue.
 	d.hooks.mu.Lock()
-	evs := healthEvents(eff, dp.Status, weights, d.hooks.rs, d.hooks.quorum)
-	d.hooks.mu.Unlock()
-	for _, e := range evs {
+	defer d.hooks.mu.Unlock()
+	for _, e := range healthEvents(eff, dp.Status, weights, d.hooks.rs, d.hooks.quorum) {
 		d.healthHooks(e)
 	}
 }

@@ -2,16 +2,21 @@ package daemon
 
 import (
 	"bufio"
+	"context"
+	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/director-lb/director/checks"
 	"github.com/director-lb/director/internal/config"
+	"github.com/director-lb/director/internal/hooks"
 	"github.com/director-lb/director/internal/testwait"
 	"github.com/director-lb/director/vrrp"
 )
@@ -130,3 +135,66 @@ func TestHealthEvents(t *testing.T) {
 		}
 	}
 }
+
+// recorder is a hooks.Starter that records argv and exits at once.
+type recorder struct {
+	mu    sync.Mutex
+	argvs [][]string
+}
+
+type doneProc struct{}
+
+func (doneProc) Wait() error                 { return nil }
+func (doneProc) Signal(syscall.Signal) error { return nil }
+func (doneProc) Output() []byte              { return nil }
+
+func (r *recorder) start(argv, _ []string) (hooks.Process, error) {
+	r.mu.Lock()
+	r.argvs = append(r.argvs, slices.Clone(argv))
+	r.mu.Unlock()
+	return doneProc{}, nil
+}
+
+func (r *recorder) got() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, a := range r.argvs {
+		out = append(out, strings.Join(a, " "))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Real-server and quorum hooks get the service, address and state after
+// their own arguments, and the FIFO gets keepalived's RS and VS lines.
+func TestHealthHooks(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	rec := &recorder{}
+	d := &Daemon{log: quietLogger(), hooks: &hookState{runner: hooks.New(hooks.Options{Start: rec.start, Logger: quietLogger()})}}
+	defer d.closeHooks(context.Background())
+	if err := d.setFIFO(fifo); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	svc := &config.Service{Name: "http", Addr: netip.MustParseAddr("192.0.2.10"), Port: 80, Protocol: "tcp",
+		QuorumDown: config.Command{"/bin/q", "lost"}}
+	rs := &config.RealServer{Addr: netip.MustParseAddr("10.0.0.21"), Port: 8080, NotifyDown: config.Command{"/bin/rs"}}
+	d.healthHooks(healthEvent{svc: svc, rs: rs, up: false})
+	d.healthHooks(healthEvent{svc: svc, rs: rs, up: true}) // no notify_up: a line only
+	d.healthHooks(healthEvent{svc: svc, up: false})
+	want := []string{"/bin/q lost http DOWN", "/bin/rs http 10.0.0.21:8080 DOWN"}
+	testwait.Eventually(t, patience, "both hooks ran", func() bool { return slices.Equal(rec.got(), want) })
+	b := make([]byte, 4096)
+	n, _ := rd.Read(b)
+	lines := "RS [10.0.0.21]:tcp:8080 [192.0.2.10]:tcp:80 DOWN\nRS [10.0.0.21]:tcp:8080 [192.0.2.10]:tcp:80 UP\nVS [192.0.2.10]:tcp:80 DOWN\n"
+	if string(b[:n]) != lines {
+		t.Errorf("FIFO got %q, want %q", b[:n], lines)
+	}
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
