@@ -103,3 +103,45 @@ func TestInstanceStopNote(t *testing.T) {
 		t.Error("VIPs held after stop")
 	}
 }
+
+// skewClock is the real clock shifted by a settable offset.
+type skewClock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *skewClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+func (c *skewClock) NewTimer(d time.Duration) Timer { return SystemClock{}.NewTimer(d) }
+func (c *skewClock) skip(d time.Duration)           { c.mu.Lock(); c.off += d; c.mu.Unlock() }
+
+// The watchdog's Ping fails while a VIP move hangs past its timeout,
+// though the instance loop itself still answers.
+func TestInstancePingFailsOnStuckMover(t *testing.T) {
+	g := &gateMover{gate: make(chan struct{})}
+	clock := &skewClock{}
+	in := NewInstance(InstanceConfig{
+		Name: "a", VRID: 7,
+		Machine:     MachineConfig{Version: V3, Priority: 150, Interval: 20 * time.Millisecond, Preempt: true},
+		Addresses:   []netip.Addr{netip.MustParseAddr("10.0.0.100")},
+		Group:       netip.MustParseAddr("224.0.0.18"),
+		Logger:      quietLog(),
+		Clock:       clock,
+		MoveTimeout: time.Second,
+	}, &lastAdvert{src: netip.MustParseAddr("10.0.0.11")}, g)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, true) }()
+	defer func() { close(g.gate); cancel(); <-done }()
+	testwait.Eventually(t, 5*time.Second, "Take entered", g.inTake)
+	if err := in.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping within the timeout: %v", err)
+	}
+	clock.skip(time.Second + stuckGrace + time.Second)
+	if err := in.Ping(context.Background()); err == nil {
+		t.Error("Ping passed with the mover stuck past its timeout")
+	}
+}
