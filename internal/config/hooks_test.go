@@ -105,3 +105,19 @@ func TestCompareInstanceHooksLive(t *testing.T) {
 		t.Errorf("diff %v", d)
 	}
 }
+
+// Hooks are per node: the pair hash ignores them, so two nodes with
+// different scripts (or one not yet upgraded) still match.
+func TestPairHashIgnoresHooks(t *testing.T) {
+	cfg, err := Parse("d.yaml", []byte(hooksYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := PairHash(cfg)
+	cfg.Services[0].QuorumUp, cfg.Services[0].QuorumDown = nil, nil
+	cfg.Services[0].RealServers[0].NotifyUp, cfg.Services[0].RealServers[0].NotifyDown = nil, nil
+	cfg.Instances[0].NotifyMaster = nil
+	if PairHash(cfg) != before {
+		t.Error("PairHash changed with the hooks")
+	}
+}

@@ -66,9 +66,11 @@ type Service struct {
 	Quorum     int `yaml:"quorum,omitempty"`
 	Hysteresis int `yaml:"hysteresis,omitempty"`
 	// QuorumUp and QuorumDown run when the quorum is regained or lost,
-	// with the arguments <service> UP|DOWN.
-	QuorumUp   Command `yaml:"quorum_up,omitempty"`
-	QuorumDown Command `yaml:"quorum_down,omitempty"`
+	// with the arguments <service> UP|DOWN. Hooks are per node: left out
+	// of JSON, so PairHash neither compares them nor changed when they
+	// were added.
+	QuorumUp   Command `yaml:"quorum_up,omitempty" json:"-"`
+	QuorumDown Command `yaml:"quorum_down,omitempty" json:"-"`
 
 	// Filled in by validation.
 	Addr       netip.Addr     `yaml:"-"`
@@ -98,8 +100,8 @@ type RealServer struct {
 	Checks *[]Check `yaml:"checks,omitempty"`
 	// NotifyUp and NotifyDown run when the server's checks pass or fail,
 	// with the arguments <service> <address:port> UP|DOWN.
-	NotifyUp   Command `yaml:"notify_up,omitempty"`
-	NotifyDown Command `yaml:"notify_down,omitempty"`
+	NotifyUp   Command `yaml:"notify_up,omitempty" json:"-"`
+	NotifyDown Command `yaml:"notify_down,omitempty" json:"-"`
 
 	Addr netip.Addr `yaml:"-"`
 	// Registered marks a real server added by self-registration rather
