@@ -198,3 +198,32 @@ func TestHealthHooks(t *testing.T) {
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// A reload that changes only hooks keeps the instance running (no
+// handover) and the next change runs the new hook.
+func TestReloadChangesHooksLive(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "calls")
+	script := filepath.Join(dir, "hook.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	yaml := func(word string) string {
+		return strings.NewReplacer("SCRIPT", script, "WORD", word).Replace(`
+control_socket: %s
+instances:
+  - {name: web, interface: eth0, vrid: 51, advert_interval: 20ms, vips: [10.0.0.100/24], notify_fault: [SCRIPT, WORD]}
+`)
+	}
+	h := start(t, yaml("old"))
+	before := h.mustRunning("web").in
+	if _, err := h.apply(yaml("new")); err != nil {
+		t.Fatal(err)
+	}
+	r := h.mustRunning("web")
+	if r.in != before {
+		t.Fatal("a hook change restarted the instance")
+	}
+	r.in.SetLink(false)
+	testwait.Eventually(t, patience, "the new FAULT hook", func() bool { return slices.Equal(readLines(out), []string{"new"}) })
+}

@@ -47,7 +47,7 @@ func TestRealTimeoutKillsProcessGroup(t *testing.T) {
 // Output is captured, capped, and the environment is only PATH.
 func TestRealEnvAndOutput(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	p, err := ExecStarter([]string{"/bin/sh", "-c", "env; head -c 10000 /dev/zero | tr '\\0' x"}, Env)
+	p, err := ExecStarter([]string{"/bin/sh", "-c", "env; head -c 10000 /dev/zero | tr '\\0' x"}, []string{PathEnv})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// Env is the whole environment a hook gets: a fixed PATH and nothing of the
-// daemon's own (no AWS_* credentials, no NOTIFY_SOCKET).
-var Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+// PathEnv is the whole environment a hook gets: a fixed PATH and nothing
+// of the daemon's own (no AWS_* credentials, no NOTIFY_SOCKET).
+const PathEnv = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // Defaults for Options left zero.
 const (
@@ -220,7 +220,7 @@ func (r *Runner) run(j Job) {
 	}
 	log := r.log.With("object", j.Object, "hook", j.Kind, "cmd", j.Argv[0])
 	start := r.opt.Clock.Now()
-	p, err := r.opt.Start(j.Argv, Env)
+	p, err := r.opt.Start(j.Argv, []string{PathEnv})
 	if err != nil {
 		r.count(func(s *Stats) { s.Failed++ })
 		log.Warn("hook did not start", "err", err)
