@@ -63,9 +63,11 @@ type InstanceConfig struct {
 	// AuthType and AuthData are VRRPv2 authentication (type 1, simple text).
 	AuthType uint8
 	AuthData [8]byte
-	// Notify, if set, is called (off the instance goroutine, in order) on
-	// every change to MASTER, BACKUP, FAULT or STOPPED.
-	Notify func(ctx context.Context, s State, priority uint8)
+	// Notify, if set, is called on every change to MASTER, BACKUP, FAULT
+	// or STOPPED, in order, off the instance goroutine: on the VIP mover's,
+	// after the move that change asked for (a MASTER note once the VIPs
+	// are taken). It must not block: enqueue and return.
+	Notify func(s State, priority uint8)
 	// OnState, if set, is called on the instance goroutine after every
 	// change of state. It must not block.
 	OnState func(s State)
@@ -151,7 +153,7 @@ func NewInstance(cfg InstanceConfig, send Sender, mover Mover) *Instance {
 		reqCh:  make(chan request),
 		drops:  map[DropReason]uint64{},
 	}
-	in.mover = newMoverWorker(mover, log, cfg.MoveTimeout)
+	in.mover = newMoverWorker(mover, log, cfg.MoveTimeout, cfg.Clock.Now)
 	in.snapshot()
 	return in
 }
@@ -252,16 +254,23 @@ type request struct {
 	reply    chan error
 }
 
-// Ping returns once the instance goroutine has answered: the watchdog's
-// proof that the VRRP loop is not stuck.
+// Ping returns once the instance goroutine has answered and its VIP mover
+// is not stuck past its timeout: the watchdog's proof that neither the
+// VRRP loop nor the moves hang.
 func (in *Instance) Ping(ctx context.Context) error {
 	r := request{ping: true, reply: make(chan error, 1)}
 	select {
 	case in.reqCh <- r:
-		return <-r.reply
+		if err := <-r.reply; err != nil {
+			return err
+		}
 	case <-ctx.Done():
 		return fmt.Errorf("instance %s does not answer: %w", in.cfg.Name, ctx.Err())
 	}
+	if err := in.mover.stuck(); err != nil {
+		return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
+	}
+	return nil
 }
 
 // Failback makes this node master now, as a one-time preemption.
@@ -374,7 +383,9 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 	// Release synchronously so the addresses are gone before the process exits.
 	rctx, cancel := context.WithTimeout(context.Background(), in.cfg.MoveTimeout)
 	defer cancel()
-	if err := in.mover.mover.Release(rctx); err != nil {
+	err := in.mover.mover.Release(rctx)
+	in.mover.flushNotes() // the STOP note, after the VIPs are gone
+	if err != nil {
 		return fmt.Errorf("instance %s: release VIPs on stop: %w", in.cfg.Name, err)
 	}
 	return nil

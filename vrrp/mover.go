@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -10,25 +11,60 @@ import (
 // moverWorker carries out VIP moves off the instance goroutine, so a slow
 // mover (a cloud API) never delays adverts or timers. It reconciles towards
 // the latest wish: when mastership flips mid-move, the move in flight is
-// cancelled and the opposite one starts. Notify hooks run here too, so they
-// stay in order with the moves.
+// cancelled and the opposite one starts. State notes are delivered here
+// after the move they follow, so a MASTER note comes once the VIPs are
+// taken; the callback only enqueues (hooks run elsewhere), so it never
+// delays the next move.
 type moverWorker struct {
 	mover   Mover
 	log     *slog.Logger
 	timeout time.Duration
+	now     func() time.Time
 
 	mu       sync.Mutex
 	want     bool // hold the VIPs?
 	reannc   bool // an Announce is pending
 	gen      uint64
 	cancelOp context.CancelFunc
-	notes    []func(context.Context)
+	notes    []func()
 	wake     chan struct{}
-	assumed  *bool // what is held at start, if known
+	assumed  *bool     // what is held at start, if known
+	busy     time.Time // when the pass in progress began; zero when idle
+	busyOp   string
 }
 
-func newMoverWorker(m Mover, log *slog.Logger, timeout time.Duration) *moverWorker {
-	return &moverWorker{mover: m, log: log, timeout: timeout, wake: make(chan struct{}, 1)}
+// stuckGrace is how far past its timeout a move may run before the worker
+// counts as stuck: a Mover that ignores its context.
+const stuckGrace = 5 * time.Second
+
+func newMoverWorker(m Mover, log *slog.Logger, timeout time.Duration, now func() time.Time) *moverWorker {
+	return &moverWorker{mover: m, log: log, timeout: timeout, now: now, wake: make(chan struct{}, 1)}
+}
+
+// stuck reports a pass that has run past its timeout and the grace: the
+// watchdog's sign that VIP moves no longer happen.
+func (w *moverWorker) stuck() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.busy.IsZero() {
+		return nil
+	}
+	if d := w.now().Sub(w.busy); d > w.timeout+stuckGrace {
+		return fmt.Errorf("VIP mover stuck in %s for %s (timeout %s)", w.busyOp, d.Round(time.Second), w.timeout)
+	}
+	return nil
+}
+
+// flushNotes delivers notes queued after the worker stopped (the STOP note
+// of a graceful stop).
+func (w *moverWorker) flushNotes() {
+	w.mu.Lock()
+	notes := w.notes
+	w.notes = nil
+	w.mu.Unlock()
+	for _, n := range notes {
+		n()
+	}
 }
 
 func (w *moverWorker) poke() {
@@ -67,9 +103,9 @@ func (w *moverWorker) announce() {
 	w.poke()
 }
 
-func (w *moverWorker) notify(f func(context.Context, State, uint8), s State, prio uint8) {
+func (w *moverWorker) notify(f func(State, uint8), s State, prio uint8) {
 	w.mu.Lock()
-	w.notes = append(w.notes, func(ctx context.Context) { f(ctx, s, prio) })
+	w.notes = append(w.notes, func() { f(s, prio) })
 	w.mu.Unlock()
 	w.poke()
 }
@@ -88,6 +124,7 @@ func (w *moverWorker) run(ctx context.Context) {
 		w.reannc = false
 		opCtx, cancel := context.WithTimeout(ctx, w.timeout)
 		w.cancelOp = cancel
+		w.busy, w.busyOp = w.now(), "a move"
 		w.mu.Unlock()
 
 		var err error
@@ -111,11 +148,15 @@ func (w *moverWorker) run(ctx context.Context) {
 			op, err = "announce", w.mover.Announce(opCtx)
 		}
 		cancel()
+		w.mu.Lock()
+		w.busyOp = "a state note"
+		w.mu.Unlock()
 		for _, n := range notes {
-			nctx, ncancel := context.WithTimeout(ctx, 30*time.Second)
-			n(nctx)
-			ncancel()
+			n()
 		}
+		w.mu.Lock()
+		w.busy = time.Time{}
+		w.mu.Unlock()
 		if ctx.Err() != nil {
 			return
 		}

@@ -28,6 +28,12 @@ type Config struct {
 	Node string `yaml:"node,omitempty"`
 	// API, if Listen is set, serves the peer sync and self-registration.
 	API API `yaml:"api,omitempty"`
+	// NotifyFIFO, if set, is a FIFO that gets one line per state change
+	// of an instance, group, service quorum or real server, in
+	// keepalived's notify_fifo format.
+	NotifyFIFO string `yaml:"notify_fifo,omitempty"`
+	// Hooks tunes how notify commands run (timeout, queue).
+	Hooks Hooks `yaml:"hooks,omitempty"`
 
 	// File is where the configuration was read from; set by Load, not by YAML.
 	File string `yaml:"-"`
@@ -56,9 +62,8 @@ type Instance struct {
 	// AuthPass is VRRPv2 simple-text authentication (keepalived's auth_type PASS).
 	AuthPass string `yaml:"auth_pass,omitempty"`
 	GARP     GARP   `yaml:"garp,omitempty"`
-	// Notify is an executable run on every state change with the arguments
-	// INSTANCE <name> <STATE> <priority>, like keepalived's notify script.
-	Notify string `yaml:"notify,omitempty"`
+	// StateHooks are the notify commands (notify, notify_master, ...).
+	StateHooks `yaml:",inline"`
 	// Track lowers (or raises) the priority with the health of services and
 	// real servers, with keepalived's track weights.
 	Track []Track `yaml:"track,omitempty"`

@@ -32,6 +32,8 @@ func CompareInstance(old, new *Instance) InstanceChange {
 	}
 	o := *old
 	o.Priority = new.Priority
+	// Hooks are looked up when a change happens, so new ones need no restart.
+	o.StateHooks = new.StateHooks
 	if new.EC2 == nil && old.Family() == new.Family() {
 		o.VIPs, o.Addresses = new.VIPs, new.Addresses
 	}
@@ -72,6 +74,9 @@ func Diff(old, new *Config) []Change {
 			}
 			if !reflect.DeepEqual(o.VIPs, n.VIPs) {
 				add(what, "vips %v -> %v (applied live: a master stays master)", o.VIPs, n.VIPs)
+			}
+			if !reflect.DeepEqual(o.StateHooks, n.StateHooks) {
+				add(what, "notify hooks changed (applied live)")
 			}
 		case CompareInstance(o, n) == InstanceRestart:
 			add(what, "changed: restarted (a master hands over first)")

@@ -65,6 +65,12 @@ type Service struct {
 	// sorry server; it comes back at Quorum+Hysteresis.
 	Quorum     int `yaml:"quorum,omitempty"`
 	Hysteresis int `yaml:"hysteresis,omitempty"`
+	// QuorumUp and QuorumDown run when the quorum is regained or lost,
+	// with the arguments <service> UP|DOWN. Hooks are per node: left out
+	// of JSON, so PairHash neither compares them nor changed when they
+	// were added.
+	QuorumUp   Command `yaml:"quorum_up,omitempty" json:"-"`
+	QuorumDown Command `yaml:"quorum_down,omitempty" json:"-"`
 
 	// Filled in by validation.
 	Addr       netip.Addr     `yaml:"-"`
@@ -92,6 +98,10 @@ type RealServer struct {
 	Forwarding     string `yaml:"forwarding,omitempty"`
 	// Checks replace the service's checks for this server; [] means none.
 	Checks *[]Check `yaml:"checks,omitempty"`
+	// NotifyUp and NotifyDown run when the server's checks pass or fail,
+	// with the arguments <service> <address:port> UP|DOWN.
+	NotifyUp   Command `yaml:"notify_up,omitempty" json:"-"`
+	NotifyDown Command `yaml:"notify_down,omitempty" json:"-"`
 
 	Addr netip.Addr `yaml:"-"`
 	// Registered marks a real server added by self-registration rather

@@ -89,6 +89,7 @@ func validate(cfg *Config, pos map[string]int) Problems {
 		}
 	}
 	c.ipvs(cfg)
+	c.hooks(cfg)
 	return c.ps
 }
 
@@ -156,9 +157,7 @@ func (c *checker) instance(f string, in *Instance) {
 	if in.EC2 != nil && len(in.Addresses) > 0 {
 		c.ec2(f+".ec2", in)
 	}
-	if in.Notify != "" && !filepath.IsAbs(in.Notify) {
-		c.errf(f+".notify", "%q must be an absolute path", in.Notify)
-	}
+	c.stateHooks(f, &in.StateHooks)
 }
 
 // interval checks what the wire format can carry: v2 has whole seconds in 8

@@ -175,10 +175,14 @@ func (c *checker) service(f string, s *Service) {
 		c.registration(f+".registration", s)
 	}
 	c.serviceChecks(f, s)
+	c.command(f+".quorum_up", s.QuorumUp)
+	c.command(f+".quorum_down", s.QuorumDown)
 	seen := map[netip.AddrPort]string{}
 	for j := range s.RealServers {
 		rf := fmt.Sprintf("%s.real_servers[%d]", f, j)
 		r := &s.RealServers[j]
+		c.command(rf+".notify_up", r.NotifyUp)
+		c.command(rf+".notify_down", r.NotifyDown)
 		a, err := netip.ParseAddr(r.Address)
 		if err != nil || a.Zone() != "" {
 			c.errf(rf+".address", "%q is not an IP address", r.Address)

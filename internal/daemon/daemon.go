@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
@@ -20,6 +21,7 @@ import (
 	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/control"
 	"github.com/director-lb/director/internal/dataplane"
+	"github.com/director-lb/director/internal/hooks"
 	"github.com/director-lb/director/internal/vip"
 	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/ipvs/syncd"
@@ -141,6 +143,7 @@ type Daemon struct {
 
 	dp      *dataplane.Dataplane // nil without services
 	metrics *metrics             // nil unless metrics.listen is set
+	hooks   *hookState           // notify commands and the notify FIFO
 	closers []func() error
 	// eff is cfg with registered real servers added: what the dataplane
 	// and checks run. pairHash is cfg's config.PairHash. api serves the
@@ -167,6 +170,9 @@ type runningInstance struct {
 	cloud  CloudMover         // nil unless the instance moves its VIPs through EC2
 	cancel context.CancelFunc // set when it starts
 	done   chan error
+	// hooks are the instance's notify commands, read when its state
+	// changes, so that a reload changes them without a restart.
+	hooks *atomic.Pointer[config.StateHooks]
 	// Last values given to the instance, so that only changes are sent.
 	prio  int
 	fault bool
@@ -210,6 +216,9 @@ func New(cfg *config.Config, edges Edges, version string, level *slog.LevelVar, 
 	if cfg.Metrics.Listen != "" {
 		d.metrics = newMetrics(d) // before the dataplane, which reports to it
 	}
+	if err := d.openHooks(cfg); err != nil { // before the dataplane, which reports to it
+		return nil, err
+	}
 	if len(cfg.Services) > 0 {
 		if err := d.openDataplane(); err != nil {
 			d.Close()
@@ -245,7 +254,7 @@ func (d *Daemon) openDataplane() error {
 	o := dataplane.Options{
 		Kernel: k, Sync: sc, DialSync: dial, SysctlDir: d.edges.SysctlDir,
 		Logger: d.log.With("part", "ipvs"), CheckLogger: d.log.With("part", "checks"),
-		OnDecision: d.kickPeer, OnHealth: d.retrack,
+		OnDecision: d.kickPeer, OnHealth: func() { d.retrack(); d.healthChanged() },
 	}
 	if m := d.metrics; m != nil {
 		o.OnPass, o.OnCheckResult = m.observe, m.checkResult
@@ -301,9 +310,6 @@ func instanceConfig(ic *config.Instance, conn vrrp.Sender, log *slog.Logger) vrr
 	if ic.AuthPass != "" {
 		c.AuthType = 1
 		copy(c.AuthData[:], ic.AuthPass)
-	}
-	if ic.Notify != "" {
-		c.Notify = notifier(ic.Notify, ic.Name, log.With("instance", ic.Name))
 	}
 	return c
 }
@@ -389,6 +395,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.reloadMu.Lock() // no reload may start instances now
 	defer d.reloadMu.Unlock()
 	err = d.stopAll()
+	// The instances' notify_stop hooks may still run, each within its
+	// timeout; past that they are killed.
+	hctx, cancel := context.WithTimeout(context.Background(), d.cfg.Hooks.Timeout.D()+hooks.DefaultGrace)
+	d.closeHooks(hctx)
+	cancel()
 	d.log.Info("director stopped")
 	return err
 }
@@ -450,8 +461,11 @@ func (d *Daemon) prepareInstance(ic config.Instance) (*runningInstance, error) {
 		name := ic.Name
 		icfg.OnState = func(s vrrp.State) { d.dp.SetMaster(name, s == vrrp.StateMaster) }
 	}
+	hk := new(atomic.Pointer[config.StateHooks])
+	hk.Store(&ic.StateHooks)
+	icfg.Notify = d.instanceNotifier(ic.Name, hk)
 	in := vrrp.NewInstance(icfg, sock.conn, mover)
-	return &runningInstance{cfg: ic, in: in, sock: sock, closer: closer, local: local, cloud: ec2, done: make(chan error, 1), prio: ic.Priority}, nil
+	return &runningInstance{cfg: ic, in: in, sock: sock, closer: closer, local: local, cloud: ec2, hooks: hk, done: make(chan error, 1), prio: ic.Priority}, nil
 }
 
 // discard releases what prepareInstance opened for an instance that never
@@ -625,4 +639,7 @@ func (d *Daemon) Close() {
 	for _, f := range d.closers {
 		f()
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // whatever hook still runs is killed
+	d.closeHooks(ctx)
 }

@@ -131,6 +131,7 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 		r.cfg = n
 		r.prio = 0 // retrack below sets the new priority, tracks applied
 		d.mu.Unlock()
+		r.hooks.Store(&n.StateHooks)
 	}
 	// Stop before start: a changed instance keeps its VRID on its socket.
 	for _, r := range stop {
@@ -145,6 +146,9 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 		d.launch(ri)
 	}
 	if err := d.applyData(next); err != nil {
+		errs = append(errs, err)
+	}
+	if err := d.reloadHooks(next); err != nil {
 		errs = append(errs, err)
 	}
 	d.mu.Lock()

@@ -126,6 +126,7 @@ type globals struct {
 	garpInterval *time.Duration
 	gnaInterval  *time.Duration
 	garpRefresh  *time.Duration
+	notifyFIFO   string
 	pos          map[string]Pos // where each of the above was set
 }
 
@@ -141,7 +142,10 @@ type syncState struct {
 
 // finish builds the output from the collected state.
 func (c *converter) finish() *outConfig {
-	out := &outConfig{}
+	out := &outConfig{NotifyFIFO: c.global.notifyFIFO}
+	if out.NotifyFIFO != "" {
+		c.origin["notify_fifo"] = c.global.pos["notify_fifo"]
+	}
 	for _, st := range c.insts {
 		i := len(out.Instances)
 		out.Instances = append(out.Instances, c.finishInstance(st, fmt.Sprintf("instances[%d]", i)))

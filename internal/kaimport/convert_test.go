@@ -98,9 +98,7 @@ func TestUnsupportedKeywordsAreReported(t *testing.T) {
 		level            Level
 		line             int
 	}{
-		{"notify_master /bin/m.sh", "notify_master", Warning, 4},
-		{"notify_backup /bin/b.sh", "notify_backup", Warning, 4},
-		{"notify_fault /bin/f.sh", "notify_fault", Warning, 4},
+		{"notify_deleted /bin/d.sh", "notify_deleted", Warning, 4},
 		{"track_script {\n chk\n }", "track_script", Warning, 4},
 		{"track_interface {\n eth1\n }", "track_interface", Warning, 4},
 		{"state MASTER", "state", Note, 4},

@@ -67,7 +67,7 @@ var globalKnown = union(
 	kw(Warning, "not supported: director sends one burst of gratuitous ARPs on becoming master, and garp.refresh bursts after", "vrrp_garp_master_delay vrrp_garp_lower_prio_delay vrrp_garp_lower_prio_repeat vrrp_garp_master_refresh_repeat vrrp_garp_extra_if"),
 	kw(Warning, "not supported: director uses the standard VRRP groups 224.0.0.18 and ff02::12", "vrrp_mcast_group4 vrrp_mcast_group6"),
 	kw(Warning, "not supported: director accepts the VIPs on every node and installs no firewall rules", "vrrp_iptables vrrp_ipsets nftables nftables_priority nftables_counters nftables_ifindex nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark"),
-	kw(Warning, "not supported: director has no notify FIFOs; use an instance's notify script", "notify_fifo notify_fifo_script vrrp_notify_fifo vrrp_notify_fifo_script lvs_notify_fifo lvs_notify_fifo_script vrrp_notify_priority_changes"),
+	kw(Warning, "not supported: director writes every line to one notify_fifo and runs no FIFO script; use notify_fifo", "notify_fifo_script vrrp_notify_fifo vrrp_notify_fifo_script lvs_notify_fifo lvs_notify_fifo_script vrrp_notify_priority_changes"),
 	kw(Warning, "not supported: director has no SNMP or D-Bus interface", "snmp_socket enable_snmp_vrrp enable_snmp_checker enable_snmp_rfc enable_snmp_rfcv2 enable_snmp_rfcv3 enable_traps enable_dbus dbus_service_name"),
 	kw(Warning, "not supported: run these from the systemd unit (ExecStartPre=, ExecStopPost=)", "startup_script startup_script_timeout shutdown_script shutdown_script_timeout"),
 	kw(Warning, "not supported: run director itself in the namespace (ip netns exec)", "net_namespace net_namespace_ipvs namespace_with_ipsets"),
@@ -76,10 +76,10 @@ var globalKnown = union(
 		"vrrp_startup_delay linkbeat_use_polling default_interface"),
 )
 
-const notifyHint = "not supported: director runs one notify script, for every state, with the arguments INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>; call this script from it when the third argument is the state it is for"
+const notifyHint = "not supported: director runs notify_master, notify_backup, notify_fault, notify_stop and notify (INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>); call this script from one of them"
 
 var instanceKnown = union(
-	kw(Warning, notifyHint, "notify_master notify_backup notify_fault notify_stop notify_deleted notify_master_rx_lower_pri"),
+	kw(Warning, notifyHint, "notify_deleted notify_master_rx_lower_pri"),
 	kw(Warning, noTracking, "track_script track_interface track_file track_process track_bfd track_src_ip"),
 	kw(Warning, "not supported: director adds only the instance's vips; add these with a notify script", "virtual_ipaddress_excluded virtual_routes virtual_rules"),
 	kw(Warning, "not supported: director keeps the interface's own MAC address and announces moves with gratuitous ARP", "use_vmac use_vmac_addr vmac_xmit_base use_ipvlan"),
@@ -96,7 +96,7 @@ var instanceKnown = union(
 )
 
 var serviceKnown = union(
-	kw(Warning, "not supported: director does not switch to the sorry server on a quorum of weights", "quorum hysteresis quorum_up quorum_down"),
+	kw(Warning, "not supported: director does not switch to the sorry server on a quorum of weights", "quorum hysteresis"),
 	kw(Warning, "not supported: director starts real servers as its checks decide", "alpha omega"),
 	kw(Note, "ignored: director spreads the start of its checks on its own", "warmup"),
 	kw(Note, noEmail, "smtp_alert"),
@@ -108,7 +108,6 @@ const uncheckedMsg = "checker not supported: it is not converted, and unless the
 
 var realServerKnown = union(
 	kw(Warning, uncheckedMsg, "SMTP_CHECK DNS_CHECK MISC_CHECK BFD_CHECK UDP_CHECK PING_CHECK FILE_CHECK"),
-	kw(Warning, "not supported: director logs real server changes but runs no script", "notify_up notify_down"),
 	kw(Warning, "not supported: director starts real servers as its checks decide", "alpha"),
 	kw(Note, "ignored: director spreads the start of its checks on its own", "warmup"),
 	kw(Note, noEmail, "smtp_alert"),

@@ -111,10 +111,12 @@ var serviceFields = map[string]string{
 	"lvs_sched": "scheduler", "lb_algo": "scheduler", "lvs_method": "forwarding", "lb_kind": "forwarding",
 	"protocol": "protocol", "persistence_timeout": "persistence", "persistence_granularity": "persistence",
 	"sorry_server": "sorry_server", "ip_family": "family", "real_server": "real_servers",
+	"quorum_up": "quorum_up", "quorum_down": "quorum_down",
 }
 
 var realServerFields = map[string]string{
 	"weight": "weight", "uthreshold": "upper_threshold", "lthreshold": "lower_threshold", "lvs_method": "forwarding",
+	"notify_up": "notify_up", "notify_down": "notify_down",
 }
 
 type schedFlag struct {
@@ -125,8 +127,22 @@ type schedFlag struct {
 var serviceBlock = &block[*svcState]{
 	name: "virtual_server",
 	simple: merged(checkSettings(func(s *svcState) *checkDefaults { return &s.defaults }), map[string]handler[*svcState]{
-		"lvs_sched":  scheduler,
-		"lb_algo":    scheduler,
+		"lvs_sched": scheduler,
+		"lb_algo":   scheduler,
+		"quorum_up": func(c *converter, st *svcState, n *Node) {
+			if argv, ok := c.script(n); ok {
+				st.out.QuorumUp = argv
+				st.at["quorum_up"] = n.Pos
+				c.rep.add(n.Pos, Note, n.Key, "director adds the arguments <service> UP to the command")
+			}
+		},
+		"quorum_down": func(c *converter, st *svcState, n *Node) {
+			if argv, ok := c.script(n); ok {
+				st.out.QuorumDown = argv
+				st.at["quorum_down"] = n.Pos
+				c.rep.add(n.Pos, Note, n.Key, "director adds the arguments <service> DOWN to the command")
+			}
+		},
 		"lvs_method": serviceForwarding,
 		"lb_kind":    serviceForwarding,
 		"protocol": func(c *converter, st *svcState, n *Node) {
@@ -347,6 +363,20 @@ var realServerBlock = &block[*rsState]{
 		// director sets a failed real server's weight to 0, which is what
 		// inhibit_on_failure asks for.
 		"inhibit_on_failure": func(c *converter, _ *rsState, n *Node) { c.boolArg(n) },
+		"notify_up": func(c *converter, st *rsState, n *Node) {
+			if argv, ok := c.script(n); ok {
+				st.out.NotifyUp = argv
+				st.at["notify_up"] = n.Pos
+				c.rep.add(n.Pos, Note, n.Key, "director adds the arguments <service> <address:port> UP to the command")
+			}
+		},
+		"notify_down": func(c *converter, st *rsState, n *Node) {
+			if argv, ok := c.script(n); ok {
+				st.out.NotifyDown = argv
+				st.at["notify_down"] = n.Pos
+				c.rep.add(n.Pos, Note, n.Key, "director adds the arguments <service> <address:port> DOWN to the command")
+			}
+		},
 	}),
 	blocks: map[string]handler[*rsState]{
 		"HTTP_GET":  func(c *converter, st *rsState, n *Node) { c.checker(st, n, "http") },

@@ -26,9 +26,10 @@ func fmtDuration(d time.Duration) string {
 // The output types mirror config's, with omitempty and in the order a
 // person would write them; config's own types would print every zero value.
 type outConfig struct {
-	Instances []outInstance `yaml:"instances,omitempty"`
-	IPVS      *outIPVS      `yaml:"ipvs,omitempty"`
-	Services  []outService  `yaml:"services,omitempty"`
+	NotifyFIFO string        `yaml:"notify_fifo,omitempty"`
+	Instances  []outInstance `yaml:"instances,omitempty"`
+	IPVS       *outIPVS      `yaml:"ipvs,omitempty"`
+	Services   []outService  `yaml:"services,omitempty"`
 }
 
 type outInstance struct {
@@ -45,6 +46,10 @@ type outInstance struct {
 	AuthPass       string      `yaml:"auth_pass,omitempty"`
 	GARP           *outGARP    `yaml:"garp,omitempty"`
 	Notify         string      `yaml:"notify,omitempty"`
+	NotifyMaster   []string    `yaml:"notify_master,omitempty,flow"`
+	NotifyBackup   []string    `yaml:"notify_backup,omitempty,flow"`
+	NotifyFault    []string    `yaml:"notify_fault,omitempty,flow"`
+	NotifyStop     []string    `yaml:"notify_stop,omitempty,flow"`
 }
 
 type outUnicast struct {
@@ -80,6 +85,8 @@ type outService struct {
 	Forwarding     string          `yaml:"forwarding"`
 	Persistence    *outPersistence `yaml:"persistence,omitempty"`
 	SorryServer    string          `yaml:"sorry_server,omitempty"`
+	QuorumUp       []string        `yaml:"quorum_up,omitempty,flow"`
+	QuorumDown     []string        `yaml:"quorum_down,omitempty,flow"`
 	Check          *yaml.Node      `yaml:"check,omitempty"`
 	RealServers    []outRealServer `yaml:"real_servers"`
 
@@ -98,6 +105,8 @@ type outRealServer struct {
 	UpperThreshold int        `yaml:"upper_threshold,omitempty"`
 	LowerThreshold int        `yaml:"lower_threshold,omitempty"`
 	Forwarding     string     `yaml:"forwarding,omitempty"`
+	NotifyUp       []string   `yaml:"notify_up,omitempty,flow"`
+	NotifyDown     []string   `yaml:"notify_down,omitempty,flow"`
 	Check          *yaml.Node `yaml:"check,omitempty"`
 
 	check *resolvedCheck

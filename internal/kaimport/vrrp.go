@@ -32,6 +32,20 @@ var topBlock = &block[struct{}]{
 var globalBlock = &block[*globals]{
 	name: "global_defs",
 	simple: map[string]handler[*globals]{
+		"notify_fifo": func(c *converter, g *globals, n *Node) {
+			if !c.args(n, 1, 3) {
+				return
+			}
+			if len(n.Args) > 1 {
+				c.rep.add(n.Pos, Note, n.Key, "user %s ignored: director creates the FIFO as its own user, mode 0600", strings.Join(n.Args[1:], " "))
+			}
+			if !filepath.IsAbs(n.Args[0]) {
+				c.rep.add(n.Pos, Error, n.Key, "%s: director needs an absolute path", n.Args[0])
+				return
+			}
+			g.notifyFIFO = n.Args[0]
+			g.pos["notify_fifo"] = n.Pos
+		},
 		"vrrp_version": func(c *converter, g *globals, n *Node) {
 			if v, ok := c.intArg(n, 2, 3); ok {
 				g.version = v
@@ -129,6 +143,7 @@ var instanceFields = map[string]string{
 	"version": "version", "advert_int": "advert_interval", "preempt_delay": "preempt_delay",
 	"unicast_src_ip": "unicast.source", "mcast_src_ip": "unicast.source", "unicast_peer": "unicast",
 	"virtual_ipaddress": "vips", "authentication": "auth_pass", "notify": "notify",
+	"notify_master": "notify_master", "notify_backup": "notify_backup", "notify_fault": "notify_fault", "notify_stop": "notify_stop",
 	"garp_master_repeat": "garp.count", "garp_master_refresh": "garp.refresh",
 }
 
@@ -225,7 +240,11 @@ var instanceBlock = &block[*instState]{
 				st.srcIP, st.srcPos, st.mcastSrc = n.Args[0], n.Pos, true
 			}
 		},
-		"notify": func(c *converter, st *instState, n *Node) { c.notify(st, n) },
+		"notify":        func(c *converter, st *instState, n *Node) { c.notify(st, n) },
+		"notify_master": stateScript("notify_master", func(o *outInstance, a []string) { o.NotifyMaster = a }),
+		"notify_backup": stateScript("notify_backup", func(o *outInstance, a []string) { o.NotifyBackup = a }),
+		"notify_fault":  stateScript("notify_fault", func(o *outInstance, a []string) { o.NotifyFault = a }),
+		"notify_stop":   stateScript("notify_stop", func(o *outInstance, a []string) { o.NotifyStop = a }),
 		"garp_master_repeat": func(c *converter, st *instState, n *Node) {
 			if v, ok := c.intArg(n, 0, 1000); ok {
 				st.count = &v
@@ -365,7 +384,7 @@ func (c *converter) notify(st *instState, n *Node) {
 	case len(cmd) == 0:
 		c.rep.add(n.Pos, Error, n.Key, "empty script")
 	case len(cmd) > 1:
-		c.rep.add(n.Pos, Warning, n.Key, "arguments not supported: director runs %s with only INSTANCE <name> <state> <priority>; wrap the command and its arguments in a script", cmd[0])
+		c.rep.add(n.Pos, Warning, n.Key, "arguments not supported: director runs %s with only INSTANCE <name> <state> <priority>; wrap the command and its arguments in a script, or use notify_master, notify_backup, notify_fault and notify_stop, which take arguments", cmd[0])
 	case !filepath.IsAbs(cmd[0]):
 		c.rep.add(n.Pos, Error, n.Key, "%s: director needs an absolute path", cmd[0])
 	default:

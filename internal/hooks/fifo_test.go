@@ -1,0 +1,83 @@
+package hooks
+
+import (
+	"bufio"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+func TestLines(t *testing.T) {
+	vs := ServiceAddr(netip.MustParseAddrPort("192.0.2.10:80"), "tcp", 0)
+	rs := ServiceAddr(netip.MustParseAddrPort("10.0.0.21:80"), "tcp", 0)
+	for _, c := range []struct{ got, want string }{
+		{InstanceLine("web", "MASTER", 100), `INSTANCE "web" MASTER 100`},
+		{GroupLine("g1", "FAULT"), `GROUP "g1" FAULT`},
+		{RealServerLine(rs, vs, true), "RS [10.0.0.21]:tcp:80 [192.0.2.10]:tcp:80 UP"},
+		{ServiceLine(vs, false), "VS [192.0.2.10]:tcp:80 DOWN"},
+		{ServiceLine(ServiceAddr(netip.AddrPort{}, "", 7), true), "VS FWM 7 UP"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+}
+
+// Without a reader lines are dropped at once; with one they arrive whole;
+// after the reader goes, the writer reopens for the next one.
+func TestFIFONeverBlocks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notify.fifo")
+	f, err := NewFIFO(path, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if fi, err := os.Stat(path); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("FIFO not created: %v", err)
+	}
+	if f.WriteLine("lost") {
+		t.Error("a line with no reader was reported written")
+	}
+	rd, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.WriteLine(`INSTANCE "web" MASTER 100`) {
+		t.Fatal("line not written with a reader")
+	}
+	line, err := bufio.NewReader(rd).ReadString('\n')
+	if err != nil || line != "INSTANCE \"web\" MASTER 100\n" {
+		t.Errorf("read %q, %v", line, err)
+	}
+	// Fill the pipe: writes past its capacity are dropped, not waited for.
+	full := false
+	for i := 0; i < 100000 && !full; i++ {
+		full = !f.WriteLine("filler line to fill the pipe buffer up")
+	}
+	if !full {
+		t.Error("a full pipe never refused a line")
+	}
+	rd.Close()
+	f.WriteLine("reader gone") // EPIPE: closes, reopens on the next line
+	rd2, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd2.Close()
+	if !f.WriteLine("again") {
+		t.Error("the writer did not reopen for a new reader")
+	}
+	if w, d := f.Counts(); w < 2 || d < 2 {
+		t.Errorf("written %d dropped %d", w, d)
+	}
+}
+
+func TestFIFORefusesAFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plain")
+	os.WriteFile(path, nil, 0o600)
+	if _, err := NewFIFO(path, nil); err == nil {
+		t.Error("a regular file was accepted as notify_fifo")
+	}
+}
