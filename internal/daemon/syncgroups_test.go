@@ -98,6 +98,7 @@ func TestSyncGroupStrongerPeerTakesTheWholeGroup(t *testing.T) {
 
 	// The peer is master of outside only (as after a partition heals);
 	// it advertises every interval, as a live master does.
+	frame := advertFrame(t, 51, 200)
 	ctx, stopPeer := context.WithCancel(context.Background())
 	peerDone := make(chan struct{})
 	go func() {
@@ -106,7 +107,7 @@ func TestSyncGroupStrongerPeerTakesTheWholeGroup(t *testing.T) {
 		defer tick.Stop()
 		for {
 			select {
-			case eth0.in <- advertFrame(t, 51, 200):
+			case eth0.in <- frame:
 			case <-ctx.Done():
 				return
 			}

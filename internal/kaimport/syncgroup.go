@@ -42,8 +42,7 @@ var syncGroupBlock = &block[*syncGroupState]{
 		kw(Warning, groupNotify, "notify_master notify_backup notify_fault notify_stop notify notify_priority_changes"),
 		kw(Note, noEmail, "smtp_alert"),
 		kw(Warning, groupTrack, "track_interface track_script track_file track_process track_bfd"),
-		kw(Note, "ignored: director applies track weights in sync group members as anywhere else; give the members of a group the same ranking of the two nodes", "sync_group_tracking_weight"),
-		kw(Note, "ignored: an old keyword with no effect", "global_tracking"),
+		kw(Note, "ignored: director applies track weights in sync group members as anywhere else (what this keyword asks); give the members of a group the same ranking of the two nodes", "sync_group_tracking_weight global_tracking"),
 	),
 }
 
