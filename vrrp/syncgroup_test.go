@@ -1,7 +1,10 @@
 package vrrp
 
 import (
+	"context"
+	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -274,4 +277,100 @@ func TestSyncGroupWithMachines(t *testing.T) {
 	if got := s.states(); !slices.Equal(got, []State{StateMaster, StateMaster}) {
 		t.Fatalf("after in's link returned: %v, want both MASTER", got)
 	}
+}
+
+// groupDriver is the daemon's glue in miniature: members report on their
+// goroutines, the coordinator answers through SetGate.
+type groupDriver struct {
+	mu  sync.Mutex
+	g   *SyncGroup
+	ins map[string]*Instance
+}
+
+func (d *groupDriver) report(name string, ms MemberStatus) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.g.Report(name, ms) {
+		d.ins[c.Member].SetGate(c.Gate)
+	}
+}
+
+// groupNode is one node with two grouped instances on one segment: out
+// (VRID 7) and in (VRID 8).
+type groupNode struct {
+	out, in           *Instance
+	outMover, inMover *logMover
+}
+
+func startGroupNode(t *testing.T, w *wire, ev *eventLog, node, addr string, prio uint8) *groupNode {
+	t.Helper()
+	a := netip.MustParseAddr(addr)
+	n := &wireNode{w: w, addr: a}
+	d := &groupDriver{g: NewSyncGroup("nat", []string{"out", "in"}), ins: map[string]*Instance{}}
+	gn := &groupNode{outMover: &logMover{name: node + ".out", log: ev}, inMover: &logMover{name: node + ".in", log: ev}}
+	mk := func(name string, vrid uint8, vip string, mv *logMover) *Instance {
+		return NewInstance(InstanceConfig{
+			Name: name, VRID: vrid,
+			Machine:   MachineConfig{Version: V3, Priority: prio, Interval: 20 * time.Millisecond, Preempt: true},
+			Addresses: []netip.Addr{netip.MustParseAddr(vip)},
+			Group:     netip.MustParseAddr("224.0.0.18"),
+			Gate:      GateHold,
+			OnMember:  func(ms MemberStatus) { d.report(name, ms) },
+			Logger:    quietLog(),
+		}, n, mv)
+	}
+	gn.out, gn.in = mk("out", 7, "192.0.2.10", gn.outMover), mk("in", 8, "10.0.0.1", gn.inMover)
+	d.ins["out"], d.ins["in"] = gn.out, gn.in
+	n.disp = NewDispatcher(n, "eth0", netip.MustParseAddr("224.0.0.18"), []*Instance{gn.out, gn.in}, quietLog())
+	w.mu.Lock()
+	w.nodes = append(w.nodes, n)
+	w.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	for _, in := range []*Instance{gn.out, gn.in} {
+		go func() { done <- in.Run(ctx, true) }()
+	}
+	t.Cleanup(func() {
+		cancel()
+		for range 2 {
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Errorf("%s did not stop", node)
+			}
+		}
+	})
+	return gn
+}
+
+func (g *groupNode) masterOf() []bool {
+	return []bool{g.out.Stats().State == StateMaster, g.in.Stats().State == StateMaster}
+}
+
+// Two nodes, each with the NAT pair in a group. When a's inside instance
+// loses its link, b takes both VIPs and a keeps neither; when the link
+// returns, a (higher priority) takes both back.
+func TestSyncGroupPairMovesTogether(t *testing.T) {
+	w := &wire{cut: map[netip.Addr]bool{}}
+	ev := &eventLog{}
+	a := startGroupNode(t, w, ev, "a", "10.0.0.11", 150)
+	b := startGroupNode(t, w, ev, "b", "10.0.0.12", 100)
+	eventually(t, "a master of both", func() bool {
+		return slices.Equal(a.masterOf(), []bool{true, true}) && slices.Equal(b.masterOf(), []bool{false, false})
+	})
+
+	a.in.SetLink(false)
+	eventually(t, "b master of both, a of neither, a's VIPs released", func() bool {
+		return slices.Equal(b.masterOf(), []bool{true, true}) && slices.Equal(a.masterOf(), []bool{false, false}) &&
+			!a.outMover.Held() && !a.inMover.Held() && b.outMover.Held() && b.inMover.Held()
+	})
+	if s := a.out.Stats(); s.State != StateBackup || s.Gate != GateHold {
+		t.Errorf("a.out while a.in is in FAULT: %s, gate %s; want BACKUP held", s.State, s.Gate)
+	}
+
+	a.in.SetLink(true)
+	eventually(t, "a master of both again", func() bool {
+		return slices.Equal(a.masterOf(), []bool{true, true}) && slices.Equal(b.masterOf(), []bool{false, false}) &&
+			a.outMover.Held() && a.inMover.Held()
+	})
 }
