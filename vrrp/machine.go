@@ -527,6 +527,7 @@ func (m *Machine) Timer(now time.Time) []Action {
 			// group lets every member become Master together (SetGate).
 			m.downAt = time.Time{}
 			m.ready = true
+			m.master, m.masterPrio = netip.Addr{}, 0 // nobody heard for a Master_Down_Interval
 			if m.gate == GateOpen {
 				acts = append(acts, m.becomeMaster(now, "master down timer expired, sync group ready")...)
 			}

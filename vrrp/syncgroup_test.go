@@ -155,8 +155,12 @@ func TestMachineGatedAdvertClearsReady(t *testing.T) {
 	m := NewMachine(cfg(100))
 	m.SetGate(t0, GateHold)
 	m.Start(t0)
+	m.Advert(t0, Advert{Src: addrHigh, Priority: 150, Interval: time.Second})
 	now := m.Deadline()
 	m.Timer(now)
+	if m.MasterAddr().IsValid() {
+		t.Errorf("ready, yet the master %v it last heard is still shown", m.MasterAddr())
+	}
 	m.Advert(now, Advert{Src: addrHigh, Priority: 150, Interval: time.Second})
 	if m.Ready() {
 		t.Fatal("still ready while a stronger master advertises")
