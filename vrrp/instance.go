@@ -71,8 +71,14 @@ type InstanceConfig struct {
 	// OnState, if set, is called on the instance goroutine after every
 	// change of state. It must not block.
 	OnState func(s State)
-	Logger  *slog.Logger
-	Clock   Clock
+	// Gate is the sync group's decision at start (GateFree outside a
+	// group); SetGate changes it.
+	Gate GroupGate
+	// OnMember, if set, is called on the instance goroutine whenever the
+	// state or the readiness a sync group needs changes. It must not block.
+	OnMember func(MemberStatus)
+	Logger   *slog.Logger
+	Clock    Clock
 	// MoveTimeout bounds one Take/Release/Announce call.
 	MoveTimeout time.Duration
 }
@@ -93,9 +99,12 @@ type Stats struct {
 	LastTransition time.Time
 	LastReason     string
 	Transitions    uint64
-	AdvertsSent    uint64
-	AdvertsRecv    uint64
-	Drops          map[DropReason]uint64
+	// Ready and Gate are the sync group's view (see MemberStatus).
+	Ready       bool
+	Gate        GroupGate
+	AdvertsSent uint64
+	AdvertsRecv uint64
+	Drops       map[DropReason]uint64
 }
 
 // Instance runs one Machine. Deliver and Stats are safe from any goroutine;
@@ -112,7 +121,10 @@ type Instance struct {
 	linkCh chan bool
 	prioCh chan uint8
 	addrCh chan []netip.Addr
+	gateCh chan GroupGate
 	reqCh  chan request
+	// member is the status last given to OnMember.
+	member MemberStatus
 
 	sent, recv atomic.Uint64
 	mu         sync.Mutex // guards drops and snap
@@ -150,10 +162,12 @@ func NewInstance(cfg InstanceConfig, send Sender, mover Mover) *Instance {
 		linkCh: make(chan bool, 1),
 		prioCh: make(chan uint8, 1),
 		addrCh: make(chan []netip.Addr, 1),
+		gateCh: make(chan GroupGate, 1),
 		reqCh:  make(chan request),
 		drops:  map[DropReason]uint64{},
 	}
 	in.mover = newMoverWorker(mover, log, cfg.MoveTimeout, cfg.Clock.Now)
+	in.m.SetGate(cfg.Clock.Now(), cfg.Gate) // in INIT it only records the gate
 	in.snapshot()
 	return in
 }
@@ -231,6 +245,10 @@ func (in *Instance) SetPriority(p uint8) { latest(in.prioCh, p) }
 // removed some); the state is kept. Moving the addresses themselves is the
 // mover's business.
 func (in *Instance) SetAddresses(a []netip.Addr) { latest(in.addrCh, slices.Clone(a)) }
+
+// SetGate passes on the sync group's decision. It never blocks: only the
+// latest decision matters.
+func (in *Instance) SetGate(g GroupGate) { latest(in.gateCh, g) }
 
 // latest puts v in a one-slot channel, replacing any value not yet taken.
 func latest[T any](ch chan T, v T) {
@@ -359,6 +377,11 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 			}
 		case p := <-in.prioCh:
 			acts = in.m.SetPriority(in.clock.Now(), p)
+		case g := <-in.gateCh:
+			if g != in.m.Gate() {
+				in.log.Debug("sync group gate", "gate", g.String())
+			}
+			acts = in.m.SetGate(in.clock.Now(), g)
 		case a := <-in.addrCh:
 			in.cfg.Addresses = a
 			in.log.Info("advertised addresses changed", "addresses", a)
@@ -429,6 +452,14 @@ func (in *Instance) apply(acts []Action) (stopped bool) {
 		}
 	}
 	in.snapshot()
+	// Readiness changes without an action (a gated timer expiring), so
+	// compare rather than report on transitions only.
+	if ms := (MemberStatus{State: in.m.State(), Ready: in.m.Ready()}); ms != in.member {
+		in.member = ms
+		if in.cfg.OnMember != nil {
+			in.cfg.OnMember(ms)
+		}
+	}
 	return stopped
 }
 
@@ -455,6 +486,8 @@ func (in *Instance) snapshot() {
 	in.snap.State = in.m.State()
 	in.snap.Priority = in.m.Priority()
 	in.snap.Master = in.m.MasterAddr()
+	in.snap.Ready = in.m.Ready()
+	in.snap.Gate = in.m.Gate()
 }
 
 func (in *Instance) sendAdvert(prio uint8) {

@@ -166,6 +166,12 @@ type Machine struct {
 	// lastReassert rate-limits split-brain repair; valid when reasserted.
 	reasserted   bool
 	lastReassert time.Time
+
+	// gate is what the instance's sync group allows (GateFree outside a
+	// group). ready is set while a gated Backup's Master_Down_Timer has
+	// expired with nobody heard since: it would be Master but for the group.
+	gate  GroupGate
+	ready bool
 }
 
 // NewMachine returns a machine in INIT. Call Start to run it.
@@ -247,6 +253,12 @@ func (m *Machine) Start(now time.Time) []Action {
 func (m *Machine) initialize(now time.Time, reason string) []Action {
 	m.stopping = false
 	if m.prio == ownerPriority {
+		if m.gate != GateFree {
+			// The owner is ready at once, but its group decides.
+			acts := m.transition(nil, StateBackup, reason+", address owner (priority 255) waiting for its sync group")
+			m.downAt = now
+			return acts
+		}
 		return m.becomeMaster(now, reason+", address owner (priority 255)")
 	}
 	return m.becomeBackup(now, reason)
@@ -346,6 +358,7 @@ func (m *Machine) advertBackupRFC(now time.Time, a Advert) []Action {
 		// The Master is leaving: the Backup with the highest priority has
 		// the shortest skew and so takes over first.
 		m.downAt = now.Add(m.SkewTime())
+		m.ready = false
 		return nil
 	}
 	m.master = a.Src
@@ -356,6 +369,7 @@ func (m *Machine) advertBackupRFC(now time.Time, a Advert) []Action {
 	if !m.preempts() || a.Priority >= m.prio || m.inPreemptDelay(now) {
 		m.learn(a)
 		m.downAt = now.Add(m.MasterDownInterval())
+		m.ready = false
 	}
 	// Otherwise discard: we preempt when the Master_Down_Timer fires.
 	return nil
@@ -455,6 +469,9 @@ func (m *Machine) successorInterval(a Advert) time.Duration {
 var (
 	ErrNotBackup = errors.New("not BACKUP")
 	ErrNotMaster = errors.New("not MASTER")
+	// ErrGroupHold refuses a failback while the instance's sync group
+	// holds every member in BACKUP (another member is not ready).
+	ErrGroupHold = errors.New("its sync group holds it in BACKUP: another member is not ready")
 )
 
 // Failback makes a Backup Master now: a one-time preemption, even with
@@ -466,6 +483,9 @@ func (m *Machine) Failback(now time.Time) ([]Action, error) {
 			return nil, fmt.Errorf("already MASTER: %w", ErrNotBackup)
 		}
 		return nil, fmt.Errorf("state is %s: %w", m.state, ErrNotBackup)
+	}
+	if m.gate == GateHold {
+		return nil, ErrGroupHold
 	}
 	if m.master.IsValid() && (m.masterPrio > m.prio || (m.masterPrio == m.prio && m.master.Compare(m.cfg.Addr) > 0)) {
 		return nil, fmt.Errorf("master %v has priority %d, ours is %d: it would take over again", m.master, m.masterPrio, m.prio)
@@ -502,6 +522,15 @@ func (m *Machine) Timer(now time.Time) []Action {
 		switch {
 		case m.stopping && due(m.stopAt, now):
 			acts = append(acts, m.finishStop(m.stopReason)...)
+		case m.state == StateBackup && due(m.downAt, now) && m.gate != GateFree:
+			// A sync group member only reports that it is ready; the
+			// group lets every member become Master together (SetGate).
+			m.downAt = time.Time{}
+			m.ready = true
+			m.master, m.masterPrio = netip.Addr{}, 0 // nobody heard for a Master_Down_Interval
+			if m.gate == GateOpen {
+				acts = append(acts, m.becomeMaster(now, "master down timer expired, sync group ready")...)
+			}
 		case m.state == StateBackup && due(m.downAt, now):
 			// Before the hold: becoming Master keeps held VIPs without a gap.
 			acts = append(acts, m.becomeMaster(now, "master down timer expired")...)
@@ -598,6 +627,7 @@ func (m *Machine) transition(acts []Action, to State, reason string, extra ...Ac
 	m.masterPrio = 0
 	m.mai = m.cfg.Interval
 	m.lowerSeen = false
+	m.ready = false
 	acts = append(acts, Action{Kind: ActTransition, From: from, To: to, Reason: reason})
 	for _, k := range extra {
 		acts = append(acts, Action{Kind: k})

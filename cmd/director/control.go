@@ -22,7 +22,7 @@ func socketFlag(fs interface {
 }
 
 func cmdState(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("state", "state [-json] [-socket path]\n\nState shows each VRRP instance (state, priority, master, last transition and why,\nadverts sent, received and dropped by reason) and each service's real servers.", stderr)
+	fs := newFlags("state", "state [-json] [-socket path]\n\nState shows each VRRP instance (state, priority, master, last transition and why,\nadverts sent, received and dropped by reason), each sync group (its state and\nmembers) and each service's real servers.", stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
 	sock := socketFlag(fs)
 	if err := fs.Parse(args); err != nil {
@@ -56,6 +56,22 @@ func printState(w io.Writer, st control.State) {
 			orDash(in.Master), since, in.LastReason, in.AdvertsSent, in.AdvertsRecv, drops(in.Drops))
 	}
 	tw.Flush()
+	if len(st.SyncGroups) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "SYNC GROUP\tSTATE\tGATE\tMEMBERS")
+		for _, g := range st.SyncGroups {
+			ms := make([]string, len(g.Members))
+			for i, m := range g.Members {
+				ms[i] = m.Name + " " + m.State
+				if m.Ready {
+					ms[i] += " (ready)"
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.Name, g.State, g.Gate, strings.Join(ms, ", "))
+		}
+		tw.Flush()
+	}
 	for _, in := range st.Instances {
 		if c := in.Cloud; c != nil {
 			fmt.Fprintf(w, "\n%s on EC2: instance %s, ENI %s, holding %t, verified %t, moves %d (in progress %d, failed %d), last move %s\n",

@@ -115,8 +115,9 @@ func (c *checker) registration(f string, s *Service) {
 
 // PairHash is a digest of the part of the configuration both nodes of a
 // pair must share: instances (without what is per node: priority,
-// interface, unicast addresses, notify, tracking, EC2 identity) and the
-// services. Peers compare it to notice a pair that has drifted apart.
+// interface, unicast addresses, notify, tracking, EC2 identity), the
+// services and the sync groups. Peers compare it to notice a pair that has
+// drifted apart.
 func PairHash(cfg *Config) string {
 	type inst struct {
 		Name, Version, AuthPass string
@@ -129,7 +130,10 @@ func PairHash(cfg *Config) string {
 		Instances []inst
 		Services  []Service
 		Sysctl    map[string]int
-	}{Services: cfg.Services, Sysctl: cfg.IPVS.Sysctl}
+		// Both nodes must group alike; omitted when empty so that the
+		// hash of a configuration without groups is unchanged.
+		SyncGroups []SyncGroup `json:",omitempty"`
+	}{Services: cfg.Services, Sysctl: cfg.IPVS.Sysctl, SyncGroups: cfg.SyncGroups}
 	for _, in := range cfg.Instances {
 		view.Instances = append(view.Instances, inst{
 			Name: in.Name, Version: fmt.Sprint(in.Version), AuthPass: in.AuthPass, VRID: in.VRID,

@@ -18,6 +18,8 @@ type Config struct {
 	ControlSocket string `yaml:"control_socket,omitempty"`
 	// Instances are the VRRP instances this node takes part in.
 	Instances []Instance `yaml:"instances,omitempty"`
+	// SyncGroups are sets of instances that fail over together.
+	SyncGroups []SyncGroup `yaml:"sync_groups,omitempty"`
 	// Metrics, if Listen is set, serves Prometheus metrics there.
 	Metrics Metrics `yaml:"metrics,omitempty"`
 	// IPVS holds settings for the kernel load balancer as a whole.

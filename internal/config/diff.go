@@ -87,6 +87,7 @@ func Diff(old, new *Config) []Change {
 			add("instance "+o.Name, "removed (a master hands over first)")
 		}
 	}
+	out = append(out, diffSyncGroups(old, new)...)
 	if !reflect.DeepEqual(old.IPVS, new.IPVS) {
 		add("ipvs", "settings changed")
 	}

@@ -45,7 +45,9 @@ type State struct {
 	Config    string          `json:"config"`
 	Started   time.Time       `json:"started"`
 	Instances []InstanceState `json:"instances"`
-	Services  []ServiceState  `json:"services,omitempty"`
+	// SyncGroups are the VRRP sync groups, in configuration order.
+	SyncGroups []SyncGroupState `json:"sync_groups,omitempty"`
+	Services   []ServiceState   `json:"services,omitempty"`
 	// Node is this director's name to its peer; ConfigHash is its
 	// config.PairHash; Peer is the pairing, absent without api.peer.
 	Node       string       `json:"node,omitempty"`
@@ -68,6 +70,26 @@ type InstanceState struct {
 	AdvertsRecv    uint64            `json:"adverts_received"`
 	Drops          map[string]uint64 `json:"drops,omitempty"`
 	Cloud          *CloudState       `json:"cloud,omitempty"`
+}
+
+// SyncGroupState is one sync group: its one state and its members'.
+type SyncGroupState struct {
+	Name string `json:"name"`
+	// State is FAULT if a member is, MASTER when all are, else BACKUP
+	// (INIT or STOPPED while a member is).
+	State string `json:"state"`
+	// Gate is "open" while every member is master or ready to be, else
+	// "hold": no member may be master.
+	Gate    string            `json:"gate"`
+	Members []SyncGroupMember `json:"members"`
+}
+
+// SyncGroupMember is a member as its group last heard it.
+type SyncGroupMember struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// Ready: a BACKUP that would be master but for its group.
+	Ready bool `json:"ready,omitempty"`
 }
 
 // CloudState is an instance's EC2 mover.

@@ -60,6 +60,7 @@ func (d *Daemon) State() control.State {
 		}
 		st.Instances = append(st.Instances, is)
 	}
+	st.SyncGroups = d.groups.view()
 	// Drops counted before an instance was known belong to no instance;
 	// show them on every instance of that socket's interface.
 	for _, disp := range disps {

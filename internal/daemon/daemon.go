@@ -158,6 +158,10 @@ type Daemon struct {
 	regKick chan struct{}
 
 	runCtx context.Context // set by Run; instances started by a reload use it
+
+	// groups coordinates the sync groups; it has its own lock, taken on
+	// instance goroutines, so it never waits for d.mu.
+	groups *syncGroups
 }
 
 // runningInstance is one VRRP instance and what it owns.
@@ -213,6 +217,7 @@ func New(cfg *config.Config, edges Edges, version string, level *slog.LevelVar, 
 		sockets: map[connKey]*socket{}, carriers: map[string]*carrier{},
 		eff: cfg, pairHash: config.PairHash(cfg), regKick: make(chan struct{}, 1),
 	}
+	d.groups = newSyncGroups(cfg, groupHooks{d: d, log: logGroupNotifier{log.With("part", "sync-group")}}, log)
 	if cfg.Metrics.Listen != "" {
 		d.metrics = newMetrics(d) // before the dataplane, which reports to it
 	}
@@ -464,7 +469,12 @@ func (d *Daemon) prepareInstance(ic config.Instance) (*runningInstance, error) {
 	hk := new(atomic.Pointer[config.StateHooks])
 	hk.Store(&ic.StateHooks)
 	icfg.Notify = d.instanceNotifier(ic.Name, hk)
+	// A sync group member starts with its group's gate and reports to it.
+	icfg.Gate = d.groups.gateFor(ic.Name)
+	var self *vrrp.Instance // set below, before the instance runs
+	icfg.OnMember = func(ms vrrp.MemberStatus) { d.groups.report(self, ms) }
 	in := vrrp.NewInstance(icfg, sock.conn, mover)
+	self = in
 	return &runningInstance{cfg: ic, in: in, sock: sock, closer: closer, local: local, cloud: ec2, hooks: hk, done: make(chan error, 1), prio: ic.Priority}, nil
 }
 
@@ -487,6 +497,7 @@ func (d *Daemon) launch(ri *runningInstance) {
 	ri.cancel, ri.link = cancel, up
 	d.running = append(d.running, ri)
 	d.mu.Unlock()
+	d.groups.register(ri.in)
 	d.updateDispatcher(ri.sock)
 	go func() { ri.done <- ri.in.Run(ctx, up) }()
 	d.retrack()
@@ -497,6 +508,7 @@ func (d *Daemon) launch(ri *runningInstance) {
 func (d *Daemon) stopInstance(ri *runningInstance) error {
 	ri.cancel()
 	err := <-ri.done
+	d.groups.unregister(ri.in)
 	ri.closer()
 	d.mu.Lock()
 	for i, r := range d.running {

@@ -133,6 +133,9 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 		d.mu.Unlock()
 		r.hooks.Store(&n.StateHooks)
 	}
+	// Groups first: an instance removed from its group (or with it) must
+	// not move the group when it stops below.
+	d.groups.configure(next)
 	// Stop before start: a changed instance keeps its VRID on its socket.
 	for _, r := range stop {
 		if err := d.stopInstance(r); err != nil {

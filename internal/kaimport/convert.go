@@ -82,6 +82,7 @@ type converter struct {
 	insts  []*instState
 	svcs   []*svcState
 	sync   *syncState
+	groups []*syncGroupState
 	// origin maps each output field path (instances[0].vrid) to the line
 	// it came from, so that validation problems point at keepalived.conf.
 	origin map[string]Pos
@@ -150,6 +151,7 @@ func (c *converter) finish() *outConfig {
 		i := len(out.Instances)
 		out.Instances = append(out.Instances, c.finishInstance(st, fmt.Sprintf("instances[%d]", i)))
 	}
+	c.finishSyncGroups(out)
 	for _, st := range c.svcs {
 		i := len(out.Services)
 		out.Services = append(out.Services, c.finishService(st, fmt.Sprintf("services[%d]", i)))

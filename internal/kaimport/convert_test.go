@@ -113,7 +113,7 @@ func TestUnsupportedKeywordsAreReported(t *testing.T) {
 	}
 	top := []struct{ snippet, keyword string }{
 		{"vrrp_script chk {\n script /bin/true\n}", "vrrp_script"},
-		{"vrrp_sync_group G {\n group {\n VI_1\n }\n}", "vrrp_sync_group"},
+		{"vrrp_sync_group G {\n group {\n VI_1\n }\n}", "vrrp_sync_group"}, // one member: left out
 		{"virtual_server group G {\n real_server 192.0.2.20 80 {\n }\n}", "virtual_server"},
 		{"virtual_server 192.0.2.10 80 {\n protocol TCP\n real_server 192.0.2.20 80 {\n MISC_CHECK {\n misc_path /bin/true\n }\n }\n}", "MISC_CHECK"},
 		{"virtual_server 192.0.2.10 80 {\n protocol TCP\n real_server 192.0.2.20 80 {\n HTTP_GET {\n url {\n path /\n digest abc\n }\n }\n }\n}", "digest"},

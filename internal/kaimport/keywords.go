@@ -35,7 +35,6 @@ const (
 
 var topKnown = union(
 	kw(Warning, "block not supported: director cannot run tracking scripts yet; instances that track it keep their priority", "vrrp_script"),
-	kw(Warning, "block not supported: director runs each instance on its own; put VIPs that must move together in one instance", "vrrp_sync_group"),
 	kw(Warning, "block not supported: director cannot track this yet, so the priority and state of instances that track it will not follow it", "vrrp_track_process track_file vrrp_track_file bfd_instance track_group"),
 	kw(Warning, "block not supported: director spaces gratuitous ARPs per instance (garp.interval)", "garp_group"),
 	kw(Warning, "block not supported: configure these with the system's network configuration", "static_ipaddress static_routes static_rules"),

@@ -26,10 +26,11 @@ func fmtDuration(d time.Duration) string {
 // The output types mirror config's, with omitempty and in the order a
 // person would write them; config's own types would print every zero value.
 type outConfig struct {
-	NotifyFIFO string        `yaml:"notify_fifo,omitempty"`
-	Instances  []outInstance `yaml:"instances,omitempty"`
-	IPVS       *outIPVS      `yaml:"ipvs,omitempty"`
-	Services   []outService  `yaml:"services,omitempty"`
+	NotifyFIFO string         `yaml:"notify_fifo,omitempty"`
+	Instances  []outInstance  `yaml:"instances,omitempty"`
+	SyncGroups []outSyncGroup `yaml:"sync_groups,omitempty"`
+	IPVS       *outIPVS       `yaml:"ipvs,omitempty"`
+	Services   []outService   `yaml:"services,omitempty"`
 }
 
 type outInstance struct {

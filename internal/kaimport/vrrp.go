@@ -20,9 +20,10 @@ const (
 var topBlock = &block[struct{}]{
 	name: "the top level",
 	blocks: map[string]handler[struct{}]{
-		"global_defs":    func(c *converter, _ struct{}, n *Node) { c.globalDefs(n) },
-		"vrrp_instance":  func(c *converter, _ struct{}, n *Node) { c.instance(n) },
-		"virtual_server": func(c *converter, _ struct{}, n *Node) { c.virtualServer(n) },
+		"global_defs":     func(c *converter, _ struct{}, n *Node) { c.globalDefs(n) },
+		"vrrp_instance":   func(c *converter, _ struct{}, n *Node) { c.instance(n) },
+		"vrrp_sync_group": func(c *converter, _ struct{}, n *Node) { c.syncGroup(n) },
+		"virtual_server":  func(c *converter, _ struct{}, n *Node) { c.virtualServer(n) },
 	},
 	known: topKnown,
 }
