@@ -13,16 +13,14 @@ type Track struct {
 	Up bool
 	// Reverse is keepalived's "weight ... reverse": the adjustment's sign
 	// is inverted, so a positive weight is subtracted while up and a
-	// negative one added while down. FAULT with weight 0 is unchanged.
+	// negative one added while down; with weight 0 the instance is in
+	// FAULT while the thing is up.
 	Reverse bool
 	// Valued makes this a keepalived track_file: Value × Weight (negated
-	// with Reverse) is added whatever Up says; with Weight 0 a non-zero
-	// Value means FAULT, and so does a sum below -253.
+	// with Reverse), at most 253, is added whatever Up says; with Weight 0
+	// a non-zero Value means FAULT, and so does a product of -254 or less.
 	Valued bool
 	Value  int
-	// Fault puts the instance in FAULT whatever the weight (a track file
-	// that does not hold a number).
-	Fault bool
 }
 
 // TrackPriority computes an instance's effective priority from its
@@ -37,19 +35,17 @@ func TrackPriority(base int, tracks []Track) (prio int, fault bool) {
 			sign = -1
 		}
 		switch {
-		case t.Fault:
-			fault = true
 		case t.Valued && t.Weight == 0:
 			fault = fault || t.Value != 0
 		case t.Valued:
 			d := t.Value * t.Weight * sign
-			if d < -253 {
+			if d <= -254 {
 				fault = true // keepalived: a file can force FAULT
 			} else {
-				prio += d
+				prio += min(d, 253)
 			}
-		case t.Weight == 0 && !t.Up:
-			fault = true
+		case t.Weight == 0:
+			fault = fault || t.Up == t.Reverse
 		case t.Weight > 0 && t.Up, t.Weight < 0 && !t.Up:
 			prio += t.Weight * sign
 		}

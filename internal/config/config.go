@@ -98,6 +98,9 @@ type Track struct {
 	// 0, an interface 0, and a script, file or process its own weight.
 	// A pointer, so that absent and 0 differ.
 	Weight *int `yaml:"weight,omitempty"`
+	// WeightReverse, if set, overrides the script's, file's or process's
+	// weight_reverse (keepalived's "weight N reverse" in a track list).
+	WeightReverse *bool `yaml:"weight_reverse,omitempty"`
 }
 
 // Kind names what t tracks ("service", "real_server", "script", "file",

@@ -332,6 +332,9 @@ func (c *checker) tracks(cfg *Config) {
 			if kind == "file" {
 				lim = 254 // keepalived's: a file's value can be negative
 			}
+			if t.WeightReverse != nil && (kind == "service" || kind == "real_server") {
+				c.errf(f+".weight_reverse", "only scripts, files, processes and interfaces take weight_reverse")
+			}
 			if t.Weight != nil && (*t.Weight < -lim || *t.Weight > lim) {
 				c.errf(f+".weight", "must be -%d to %d, got %d", lim, lim, *t.Weight)
 			}

@@ -75,9 +75,11 @@ type InstanceState struct {
 
 // TrackState is one tracked object as an instance applies it.
 type TrackState struct {
-	Kind  string `json:"kind"` // service, real_server, script, file, process, interface
-	Name  string `json:"name"`
-	State string `json:"state"` // up, down or fault
+	Kind string `json:"kind"` // service, real_server, script, file, process, interface
+	Name string `json:"name"`
+	// State is up or down; init before its first result; fault when it
+	// puts the instance in FAULT.
+	State string `json:"state"`
 	// Result is the last result and why: "exit status 1", "timed out
 	// after 1s", "value 3", "2 processes", "carrier down".
 	Result string `json:"result,omitempty"`

@@ -76,7 +76,7 @@ func (d *Daemon) evalTracks(ic *config.Instance) ([]checks.Track, []control.Trac
 			}
 			ct.Valued = true
 			st, have = d.trackState(track.KindFile, name)
-			ct.Value, ct.Fault = st.Value, st.Fault
+			ct.Value = st.Value
 		case "process":
 			for _, p := range d.cfg.TrackProcesses {
 				if p.Name == name {
@@ -93,26 +93,34 @@ func (d *Daemon) evalTracks(ic *config.Instance) ([]checks.Track, []control.Trac
 				v.Result = "carrier down"
 			}
 		}
-		if have {
-			ct.Up = st.Up
-			v.Result, v.Output = st.Result, st.Output
-		}
 		ct.Weight = def
 		if t.Weight != nil {
 			ct.Weight = *t.Weight
 		}
-		out = append(out, ct)
+		if t.WeightReverse != nil {
+			ct.Reverse = *t.WeightReverse
+		}
 		v.Weight, v.Reverse = ct.Weight, ct.Reverse
 		v.State = "up"
 		if !ct.Up {
 			v.State = "down"
 		}
-		if ct.Fault {
-			v.State = "fault"
+		if have {
+			ct.Up = st.Up
+			v.State, v.Result, v.Output = st.Status(), st.Result, st.Output
 		}
+		if have && !st.Known {
+			// Not looked at yet: it counts for nothing, as in keepalived.
+			views = append(views, v)
+			continue
+		}
+		out = append(out, ct)
 		// What this track alone does to a neutral priority.
 		p, f := checks.TrackPriority(127, []checks.Track{ct})
 		v.Applied, v.Fault = p-127, f
+		if f {
+			v.State = "fault"
+		}
 		views = append(views, v)
 	}
 	return out, views

@@ -59,9 +59,10 @@ track_files:
 		testwait.Eventually(t, 5*time.Second, what, f)
 	}
 	prio := func(want uint8) func() bool { return func() bool { return in.Stats().Priority == want } }
-	wait("the script's first run", func() bool {
-		st, _ := d.tracks.State(track.Key{Kind: track.KindScript, Name: "chk_haproxy"})
-		return st.Result == "exit status 0"
+	wait("the script's first run and the file's first read", func() bool {
+		sc, _ := d.tracks.State(track.Key{Kind: track.KindScript, Name: "chk_haproxy"})
+		f, _ := d.tracks.State(track.Key{Kind: track.KindFile, Name: "maint"})
+		return sc.Result == "exit status 0" && f.Known
 	})
 	ok.Store(false)
 	wait("priority 90 with the script failing", prio(90))
@@ -89,7 +90,7 @@ track_files:
 		t.Fatal(err)
 	}
 	wait("FAULT with the maintenance file set", func() bool { return in.Stats().State == vrrp.StateFault })
-	if f := d.State().Instances[0].Tracks[1]; f.Result != "value 1" || !f.Fault {
+	if f := d.State().Instances[0].Tracks[1]; f.Result != "value 1" || !f.Fault || f.State != "fault" {
 		t.Errorf("file track with 1 in it: %+v", f)
 	}
 	if err := os.WriteFile(maint, []byte("0\n"), 0o644); err != nil {

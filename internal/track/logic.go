@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
 	"strings"
 	"time"
 
@@ -36,32 +35,78 @@ func scriptResult(st *State, first, ok bool, rise, fall int) {
 	}
 }
 
-// fileResult reads a track file's content: an integer (surrounding
-// space allowed); a missing file counts as 0, anything else unreadable or
-// not a number is FAULT.
+// fileResult reads a track file's content as keepalived does: the
+// integer it starts with, in C's notation (decimal, 0x hex, 0 octal),
+// clamped to -254..254. A missing or unreadable file, or one that does
+// not start with a number, counts as 0; the result says so.
 func fileResult(st *State, data []byte, err error) {
 	st.Up = true
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		st.Fault, st.Value, st.Result = false, 0, "missing (counts as 0)"
+		st.Value, st.Result = 0, "missing (counts as 0)"
 	case err != nil:
-		st.Fault, st.Value, st.Result = true, 0, "unreadable: "+err.Error()
+		st.Value, st.Result = 0, "unreadable (counts as 0): "+err.Error()
 	default:
-		s := strings.TrimSpace(string(data))
-		if s == "" {
-			st.Fault, st.Value, st.Result = false, 0, "empty (counts as 0)"
-			return
+		if len(data) > 127 {
+			data = data[:127] // all keepalived reads
 		}
-		v, perr := strconv.Atoi(s)
-		if perr != nil {
+		v, ok := strtol(string(data))
+		st.Value = min(max(v, -254), 254)
+		st.Result = fmt.Sprintf("value %d", st.Value)
+		if !ok {
+			s := strings.TrimSpace(string(data))
 			if len(s) > 32 {
 				s = s[:32] + "…"
 			}
-			st.Fault, st.Value, st.Result = true, 0, fmt.Sprintf("not a number: %q", s)
-			return
+			st.Result = fmt.Sprintf("not a number (counts as 0): %q", s)
 		}
-		st.Fault, st.Value, st.Result = false, v, fmt.Sprintf("value %d", v)
 	}
+}
+
+// strtol parses the integer s starts with, as C's strtol with base 0:
+// leading space, a sign, then 0x for hex or 0 for octal. ok is false when
+// no digit was found; the value is then 0. Overflow saturates.
+func strtol(s string) (v int, ok bool) {
+	s = strings.TrimLeft(s, " \t\n\v\f\r")
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	base := 10
+	switch {
+	case len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && digit(s[2], 16) >= 0:
+		base, s = 16, s[2:]
+	case len(s) > 0 && s[0] == '0':
+		base = 8
+	}
+	for ; s != "" && digit(s[0], base) >= 0; s = s[1:] {
+		ok = true
+		if v < 1<<20 { // far beyond the clamp: stop growing
+			v = v*base + digit(s[0], base)
+		}
+	}
+	if neg {
+		v = -v
+	}
+	return v, ok
+}
+
+// digit is c's value in base, or -1.
+func digit(c byte, base int) int {
+	d := -1
+	switch {
+	case c >= '0' && c <= '9':
+		d = int(c - '0')
+	case c >= 'a' && c <= 'z':
+		d = int(c-'a') + 10
+	case c >= 'A' && c <= 'Z':
+		d = int(c-'A') + 10
+	}
+	if d >= base {
+		return -1
+	}
+	return d
 }
 
 // processResult applies a process count: the state follows whether the

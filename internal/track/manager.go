@@ -22,7 +22,7 @@ type Options struct {
 	ReadFile func(path string) ([]byte, error)
 	Procs    func() ([]Proc, error)
 	// OnChange is called, from a tracker's goroutine, after an object's
-	// Up or Fault (or a file's value) changed. It must not block long.
+	// Up, Known or Value changed. It must not block long.
 	OnChange func()
 	Logger   *slog.Logger
 }
@@ -195,7 +195,7 @@ func (m *Manager) newTracker(k Key, c any) *tracker {
 				return // stopped: a killed run says nothing
 			}
 			m.update(t, func(st *State) {
-				first := st.Result == notRun
+				first := !st.Known
 				st.Result, st.Output = r.Detail, r.Output
 				scriptResult(st, first, r.OK, c.Rise, c.Fall)
 			})
@@ -225,7 +225,7 @@ func (m *Manager) newTracker(k Key, c any) *tracker {
 }
 
 // update applies f to t's state and reports a change of what tracking
-// uses (Up, Fault, Value) through OnChange.
+// uses (Up, Known, Value) through OnChange.
 func (m *Manager) update(t *tracker, f func(*State)) {
 	m.mu.Lock()
 	if m.trackers[t.key] != t {
@@ -234,8 +234,9 @@ func (m *Manager) update(t *tracker, f func(*State)) {
 	}
 	before := t.st
 	f(&t.st)
-	changed := before.Up != t.st.Up || before.Fault != t.st.Fault || before.Value != t.st.Value
-	if before.Up != t.st.Up || before.Fault != t.st.Fault {
+	t.st.Known = true
+	changed := before.Up != t.st.Up || before.Known != t.st.Known || before.Value != t.st.Value
+	if before.Up != t.st.Up {
 		t.st.Since = m.o.Clock.Now()
 		m.o.Logger.Info("tracked object changed", "kind", t.key.Kind, "name", t.key.Name,
 			"state", t.st.Status(), "result", t.st.Result)

@@ -24,8 +24,8 @@ func TestScriptRiseFall(t *testing.T) {
 	run.set("chk", true)
 	m.Set(&config.Config{Scripts: []config.Script{script("chk", 2, 3)}})
 	k := Key{KindScript, "chk"}
-	if st, _ := m.State(k); !st.Up || st.Result != notRun {
-		t.Fatalf("before the first run: %+v, want up and not run yet", st)
+	if st, _ := m.State(k); st.Known || st.Status() != "init" || st.Result != notRun {
+		t.Fatalf("before the first run: %+v, want init and not run yet", st)
 	}
 	clk.Advance(0) // the first run, at once
 	if st, _ := m.State(k); !st.Up || st.Result != "exit status 0" {
@@ -43,8 +43,8 @@ func TestScriptRiseFall(t *testing.T) {
 	if st.Up || st.Status() != "down" || st.Result != "exit status 1" {
 		t.Fatalf("after 3 failures: %+v, want down", st)
 	}
-	if n := changes.Load(); n != 1 {
-		t.Errorf("OnChange called %d times, want 1 (up to down)", n)
+	if n := changes.Load(); n != 2 {
+		t.Errorf("OnChange called %d times, want 2 (the first result, then up to down)", n)
 	}
 	run.set("chk", true)
 	clk.Advance(time.Second)
@@ -91,7 +91,7 @@ func TestReloadKeepsUnchangedState(t *testing.T) {
 	if st, _ := m.State(Key{KindScript, "a"}); st.Falls != 1 || st.Result != "exit status 1" {
 		t.Errorf("unchanged script after reload: %+v, want its falls kept", st)
 	}
-	if st, _ := m.State(Key{KindScript, "b"}); st.Falls != 0 || st.Result != notRun {
+	if st, _ := m.State(Key{KindScript, "b"}); st.Falls != 0 || st.Known {
 		t.Errorf("changed script after reload: %+v, want started anew", st)
 	}
 	m.Set(&config.Config{Scripts: []config.Script{a}})
@@ -128,22 +128,26 @@ func TestTrackFile(t *testing.T) {
 		data   string
 		err    error
 		value  int
-		fault  bool
 		result string
 	}{
-		{"", fs.ErrNotExist, 0, false, "missing (counts as 0)"},
-		{"  -20\n", nil, -20, false, "value -20"},
-		{"7", nil, 7, false, "value 7"},
-		{"maintenance", nil, 0, true, `not a number: "maintenance"`},
-		{"", errors.New("permission denied"), 0, true, "unreadable: permission denied"},
-		{"", nil, 0, false, "empty (counts as 0)"},
+		{"", fs.ErrNotExist, 0, "missing (counts as 0)"},
+		{"  -20\n", nil, -20, "value -20"},
+		{"7", nil, 7, "value 7"},
+		{"0x10", nil, 16, "value 16"},
+		{"010", nil, 8, "value 8"},
+		{"12 apples", nil, 12, "value 12"},
+		{"9999", nil, 254, "value 254"},
+		{"-9999", nil, -254, "value -254"},
+		{"maintenance", nil, 0, `not a number (counts as 0): "maintenance"`},
+		{"", errors.New("permission denied"), 0, "unreadable (counts as 0): permission denied"},
+		{"", nil, 0, `not a number (counts as 0): ""`},
 	}
 	for _, tc := range tests {
 		setFile(tc.data, tc.err)
 		clk.Advance(PollInterval)
 		st, _ := m.State(k)
-		if st.Value != tc.value || st.Fault != tc.fault || st.Result != tc.result {
-			t.Errorf("file %q (%v): %+v, want value %d fault %v result %q", tc.data, tc.err, st, tc.value, tc.fault, tc.result)
+		if st.Value != tc.value || !st.Up || st.Result != tc.result {
+			t.Errorf("file %q (%v): %+v, want value %d result %q", tc.data, tc.err, st, tc.value, tc.result)
 		}
 	}
 	if changes.Load() == 0 {
