@@ -103,3 +103,27 @@ func TestTrackObjectsBad(t *testing.T) {
 		}
 	}
 }
+
+// The HAProxy pair example moves mastership when HAProxy dies on the
+// master: its priority with chk_haproxy down is below the backup's.
+func TestHAProxyExample(t *testing.T) {
+	lb1, err := Load("../../configs/haproxy-lb1.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb2, err := Load("../../configs/haproxy-lb2.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := lb1.Scripts[0]
+	if s.Name != "chk_haproxy" || strings.Join(s.Command, " ") != "killall -0 haproxy" || s.Fall != 2 || s.Rise != 2 {
+		t.Errorf("chk_haproxy: %+v", s)
+	}
+	p1, p2 := lb1.Instances[0].Priority, lb2.Instances[0].Priority
+	if p1+s.Weight >= p2 || p2 >= p1 {
+		t.Errorf("priorities %d/%d with weight %d: a dead HAProxy on lb1 would not move the VIP", p1, p2, s.Weight)
+	}
+	if len(lb1.Services) != 0 || PairHash(lb1) != PairHash(lb2) {
+		t.Error("the pair's files must differ only in priority, with no IPVS services")
+	}
+}
