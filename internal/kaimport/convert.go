@@ -82,6 +82,10 @@ type converter struct {
 	insts  []*instState
 	svcs   []*svcState
 	sync   *syncState
+	// Tracked objects, in file order.
+	scripts    []outScript
+	trackFiles []outTrackFile
+	trackProcs []outTrackProcess
 	// origin maps each output field path (instances[0].vrid) to the line
 	// it came from, so that validation problems point at keepalived.conf.
 	origin map[string]Pos
@@ -153,6 +157,7 @@ func (c *converter) finish() *outConfig {
 	if s := c.sync; s != nil {
 		out.IPVS = &outIPVS{Sync: c.finishSync(s)}
 	}
+	out.Scripts, out.TrackFiles, out.TrackProcesses = c.scripts, c.trackFiles, c.trackProcs
 	return out
 }
 

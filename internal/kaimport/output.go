@@ -26,9 +26,12 @@ func fmtDuration(d time.Duration) string {
 // The output types mirror config's, with omitempty and in the order a
 // person would write them; config's own types would print every zero value.
 type outConfig struct {
-	Instances []outInstance `yaml:"instances,omitempty"`
-	IPVS      *outIPVS      `yaml:"ipvs,omitempty"`
-	Services  []outService  `yaml:"services,omitempty"`
+	Instances      []outInstance     `yaml:"instances,omitempty"`
+	IPVS           *outIPVS          `yaml:"ipvs,omitempty"`
+	Services       []outService      `yaml:"services,omitempty"`
+	Scripts        []outScript       `yaml:"scripts,omitempty"`
+	TrackFiles     []outTrackFile    `yaml:"track_files,omitempty"`
+	TrackProcesses []outTrackProcess `yaml:"track_processes,omitempty"`
 }
 
 type outInstance struct {
@@ -45,6 +48,7 @@ type outInstance struct {
 	AuthPass       string      `yaml:"auth_pass,omitempty"`
 	GARP           *outGARP    `yaml:"garp,omitempty"`
 	Notify         string      `yaml:"notify,omitempty"`
+	Track          []outTrack  `yaml:"track,omitempty"`
 }
 
 type outUnicast struct {
