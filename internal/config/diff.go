@@ -136,5 +136,6 @@ func Diff(old, new *Config) []Change {
 			add("service "+o.Name, "removed (drained)")
 		}
 	}
+	out = append(out, diffTrackObjects(old, new)...)
 	return out
 }

@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"reflect"
+	"time"
+)
 
 // Script is a command run periodically; instances that track it follow its
 // exit status (keepalived's vrrp_script).
@@ -68,3 +71,36 @@ const (
 	DefaultScriptInterval  = time.Second
 	DefaultTrackFileWeight = 1
 )
+
+// diffTrackObjects lists the scripts, track files and track processes a
+// reload adds, changes (restarted, their counts reset) or removes;
+// unchanged ones keep their state.
+func diffTrackObjects(old, new *Config) []Change {
+	var out []Change
+	diffNamed(&out, "script", old.Scripts, new.Scripts, func(s Script) string { return s.Name })
+	diffNamed(&out, "track_file", old.TrackFiles, new.TrackFiles, func(f TrackFile) string { return f.Name })
+	diffNamed(&out, "track_process", old.TrackProcesses, new.TrackProcesses, func(p TrackProcess) string { return p.Name })
+	return out
+}
+
+func diffNamed[T any](out *[]Change, kind string, old, new []T, name func(T) string) {
+	was := map[string]T{}
+	for _, o := range old {
+		was[name(o)] = o
+	}
+	for _, n := range new {
+		o, ok := was[name(n)]
+		delete(was, name(n))
+		switch {
+		case !ok:
+			*out = append(*out, Change{What: kind + " " + name(n), How: "added"})
+		case !reflect.DeepEqual(o, n):
+			*out = append(*out, Change{What: kind + " " + name(n), How: "changed: restarted, its state starts anew"})
+		}
+	}
+	for _, o := range old {
+		if _, gone := was[name(o)]; gone {
+			*out = append(*out, Change{What: kind + " " + name(o), How: "removed"})
+		}
+	}
+}

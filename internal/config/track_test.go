@@ -127,3 +127,29 @@ func TestHAProxyExample(t *testing.T) {
 		t.Error("the pair's files must differ only in priority, with no IPVS services")
 	}
 }
+
+func TestDiffTrackObjects(t *testing.T) {
+	old, err := Parse("d.yaml", []byte(trackGood))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := strings.Replace(trackGood, "    fall: 2\n", "    fall: 3\n", 1)
+	y = strings.Replace(y, "  - name: offset\n    path: /run/offset\n", "", 1)
+	y = strings.Replace(y, "track_processes:\n", "track_processes:\n  - name: sshd\n    process: sshd\n", 1)
+	new, err := Parse("d.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range Diff(old, new) {
+		got = append(got, c.String())
+	}
+	want := []string{
+		"script chk_haproxy: changed: restarted, its state starts anew",
+		"track_file offset: removed",
+		"track_process sshd: added",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Diff:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -34,6 +34,9 @@ type Manager struct {
 	mu       sync.Mutex
 	trackers map[Key]*tracker
 	closed   bool
+	// probes counts probes running, so that Close can wait for them (and
+	// for the scripts it killed).
+	probes sync.WaitGroup
 }
 
 // notRun is the result of an object not looked at yet; it counts as up.
@@ -142,18 +145,20 @@ func (m *Manager) State(k Key) (State, bool) {
 	return t.st, true
 }
 
-// Close stops every tracker, killing running scripts.
+// Close stops every tracker, killing running scripts, and returns once
+// they are gone.
 func (m *Manager) Close() {
 	if m == nil {
 		return
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.closed = true
 	for k, t := range m.trackers {
 		m.stop(t)
 		delete(m.trackers, k)
 	}
+	m.mu.Unlock()
+	m.probes.Wait()
 }
 
 func (m *Manager) stop(t *tracker) {
@@ -167,9 +172,16 @@ func (m *Manager) stop(t *tracker) {
 // m.mu held.
 func (m *Manager) schedule(t *tracker, d time.Duration) {
 	t.timer = m.o.Clock.AfterFunc(d, func() {
+		// Counted under the lock, which Close holds while it cancels: no
+		// probe starts once Close waits.
+		m.mu.Lock()
 		if t.ctx.Err() != nil {
+			m.mu.Unlock()
 			return
 		}
+		m.probes.Add(1)
+		m.mu.Unlock()
+		defer m.probes.Done()
 		start := m.o.Clock.Now()
 		t.probe(t.ctx, start)
 		m.mu.Lock()

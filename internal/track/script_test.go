@@ -83,3 +83,34 @@ func TestExecRunnerOutputCapped(t *testing.T) {
 		t.Errorf("output of %d bytes, want %d and an ellipsis", len(r.Output), OutputCap)
 	}
 }
+
+// Close kills a script that is running and waits for it.
+func TestCloseKillsRunningScript(t *testing.T) {
+	dir := t.TempDir()
+	started := filepath.Join(dir, "started")
+	m := New(Options{})
+	m.Set(&config.Config{Scripts: []config.Script{{Name: "slow", Shell: "echo $$ > " + started + "; sleep 30",
+		Interval: config.Duration(time.Minute), Timeout: config.Duration(time.Minute), Rise: 1, Fall: 1}}})
+	var pid int
+	testwait.Eventually(t, 5*time.Second, "the script started", func() bool {
+		b, err := os.ReadFile(started)
+		if err != nil {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	})
+	start := time.Now()
+	m.Close()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Close took %s", took)
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		if st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); !strings.Contains(string(st), ") Z ") {
+			t.Errorf("script %d still running after Close", pid)
+		}
+	}
+	if _, ok := m.State(Key{KindScript, "slow"}); ok {
+		t.Error("a closed manager still reports the script")
+	}
+}
