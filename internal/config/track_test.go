@@ -92,6 +92,7 @@ func TestTrackObjectsBad(t *testing.T) {
 		{"    process: haproxy\n", "    process: haproxy-with-a-long-name\n", "track_processes[0].process: \"haproxy-with-a-long-name\" is longer than"},
 		{"quorum_max: 1\n", "quorum_max: 0\n", "track_processes[1].quorum_max: must be at least"},
 		{"- name: offset\n", "- name: maint\n", `track file name "maint" is already used`},
+		{"      - file: maint\n", "      - file: maint\n        weight_reverse: true\n      - service: x\n        weight_reverse: true\n", "track[3].weight_reverse: only scripts"},
 	} {
 		y := strings.Replace(trackGood, tc.from, tc.to, 1)
 		if y == trackGood {
