@@ -86,6 +86,9 @@ func New(o Options) *Manager {
 // stop, changed ones restart, and unchanged ones keep their state and
 // counters (a reload does not reset them).
 func (m *Manager) Set(cfg *config.Config) {
+	if m == nil {
+		return
+	}
 	want := map[Key]any{}
 	for _, s := range cfg.Scripts {
 		want[Key{KindScript, s.Name}] = s
@@ -95,9 +98,6 @@ func (m *Manager) Set(cfg *config.Config) {
 	}
 	for _, p := range cfg.TrackProcesses {
 		want[Key{KindProcess, p.Name}] = p
-	}
-	if m == nil {
-		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -122,6 +122,9 @@ func (m *Manager) Set(cfg *config.Config) {
 
 // States is every object's state now.
 func (m *Manager) States() map[Key]State {
+	if m == nil {
+		return nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make(map[Key]State, len(m.trackers))

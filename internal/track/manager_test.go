@@ -227,3 +227,13 @@ func TestCount(t *testing.T) {
 		}
 	}
 }
+
+// A nil Manager (a daemon built by hand in tests) tracks nothing.
+func TestNilManager(t *testing.T) {
+	var m *Manager
+	m.Set(&config.Config{Scripts: []config.Script{script("a", 1, 1)}})
+	if _, ok := m.State(Key{KindScript, "a"}); ok || m.States() != nil {
+		t.Error("a nil manager reports state")
+	}
+	m.Close()
+}

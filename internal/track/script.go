@@ -41,6 +41,9 @@ type ExecRunner struct{}
 
 // Run runs s once.
 func (ExecRunner) Run(ctx context.Context, s config.Script) Result {
+	if s.Timeout <= 0 {
+		s.Timeout = config.Duration(config.DefaultScriptInterval) // unvalidated: never run unbounded
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout.D())
 	defer cancel()
 	argv := s.Command
