@@ -56,6 +56,7 @@ func printState(w io.Writer, st control.State) {
 			orDash(in.Master), since, in.LastReason, in.AdvertsSent, in.AdvertsRecv, drops(in.Drops))
 	}
 	tw.Flush()
+	printTracks(w, st.Instances)
 	if len(st.SyncGroups) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -117,6 +118,35 @@ func printState(w io.Writer, st control.State) {
 				addr += " (registered)"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Name, s.Key, addr, r.Weight, r.ConfiguredWeight, orDash(r.Override), orDash(r.Health), r.Reason)
+		}
+	}
+	tw.Flush()
+}
+
+// printTracks lists what each instance's priority follows: state, last
+// result and the weight it applies now.
+func printTracks(w io.Writer, ins []control.InstanceState) {
+	some := false
+	for _, in := range ins {
+		some = some || len(in.Tracks) > 0
+	}
+	if !some {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "INSTANCE\tTRACK\tNAME\tSTATE\tWEIGHT\tAPPLIED\tRESULT")
+	for _, in := range ins {
+		for _, t := range in.Tracks {
+			weight := strconv.Itoa(t.Weight)
+			if t.Reverse {
+				weight += " reverse"
+			}
+			applied := fmt.Sprintf("%+d", t.Applied)
+			if t.Fault {
+				applied = "FAULT"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, t.Kind, t.Name, t.State, weight, applied, orDash(t.Result))
 		}
 	}
 	tw.Flush()

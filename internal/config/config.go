@@ -36,6 +36,15 @@ type Config struct {
 	NotifyFIFO string `yaml:"notify_fifo,omitempty"`
 	// Hooks tunes how notify commands run (timeout, queue).
 	Hooks Hooks `yaml:"hooks,omitempty"`
+	// Scripts are commands run periodically whose exit status instances
+	// can track (keepalived's vrrp_script).
+	Scripts []Script `yaml:"scripts,omitempty"`
+	// TrackFiles are files holding a number instances can track
+	// (keepalived's track_file).
+	TrackFiles []TrackFile `yaml:"track_files,omitempty"`
+	// TrackProcesses are process counts instances can track (keepalived's
+	// vrrp_track_process).
+	TrackProcesses []TrackProcess `yaml:"track_processes,omitempty"`
 
 	// File is where the configuration was read from; set by Load, not by YAML.
 	File string `yaml:"-"`
@@ -76,15 +85,49 @@ type Instance struct {
 	Addresses []netip.Prefix `yaml:"-"`
 }
 
-// Track is one thing an instance's priority follows.
+// Track is one thing an instance's priority follows: exactly one of its
+// kinds is set.
 type Track struct {
 	// Service is tracked by its quorum: down while quorum is lost.
 	Service string `yaml:"service,omitempty"`
 	// RealServer is "service/address:port", down while its checks fail.
 	RealServer string `yaml:"real_server,omitempty"`
+	// Script names one of scripts: down while it fails.
+	Script string `yaml:"script,omitempty"`
+	// File names one of track_files: its value times the weight is added.
+	File string `yaml:"file,omitempty"`
+	// Process names one of track_processes: down while out of quorum.
+	Process string `yaml:"process,omitempty"`
+	// Interface is any interface, down without carrier or admin up.
+	Interface string `yaml:"interface,omitempty"`
 	// Weight > 0 is added while up; < 0 is added while down; 0 puts the
-	// instance in FAULT while down.
-	Weight int `yaml:"weight"`
+	// instance in FAULT while down. Absent, a service or real server has
+	// 0, an interface 0, and a script, file or process its own weight.
+	// A pointer, so that absent and 0 differ.
+	Weight *int `yaml:"weight,omitempty"`
+	// WeightReverse, if set, overrides the script's, file's or process's
+	// weight_reverse (keepalived's "weight N reverse" in a track list).
+	WeightReverse *bool `yaml:"weight_reverse,omitempty"`
+}
+
+// Kind names what t tracks ("service", "real_server", "script", "file",
+// "process" or "interface") and its name.
+func (t *Track) Kind() (kind, name string) {
+	switch {
+	case t.Service != "":
+		return "service", t.Service
+	case t.RealServer != "":
+		return "real_server", t.RealServer
+	case t.Script != "":
+		return "script", t.Script
+	case t.File != "":
+		return "file", t.File
+	case t.Process != "":
+		return "process", t.Process
+	case t.Interface != "":
+		return "interface", t.Interface
+	}
+	return "", ""
 }
 
 // Unicast switches an instance from multicast to unicast adverts.

@@ -142,5 +142,6 @@ func Diff(old, new *Config) []Change {
 			add("service "+o.Name, "removed (drained)")
 		}
 	}
+	out = append(out, diffTrackObjects(old, new)...)
 	return out
 }

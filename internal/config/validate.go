@@ -88,6 +88,7 @@ func validate(cfg *Config, pos map[string]int) Problems {
 			vips[p.Addr()] = f
 		}
 	}
+	c.trackObjects(cfg) // before ipvs, whose deferred tracks check refers to them
 	c.syncGroups(cfg)
 	c.ipvs(cfg)
 	c.hooks(cfg)

@@ -296,7 +296,8 @@ func followsSome(cfg *Config, s *Service) bool {
 	return false
 }
 
-// tracks checks every instance's track list against the services.
+// tracks checks every instance's track list against the services and the
+// track objects (scripts, track_files, track_processes).
 func (c *checker) tracks(cfg *Config) {
 	servers := map[string]bool{}
 	services := map[string]bool{}
@@ -306,19 +307,40 @@ func (c *checker) tracks(cfg *Config) {
 			servers[fmt.Sprintf("%s/%s", s.Name, netip.AddrPortFrom(r.Addr, uint16(r.Port)))] = true
 		}
 	}
+	objects := trackObjectNames(cfg)
 	for i, in := range cfg.Instances {
 		for j, t := range in.Track {
 			f := fmt.Sprintf("instances[%d].track[%d]", i, j)
+			n := 0
+			for _, s := range []string{t.Service, t.RealServer, t.Script, t.File, t.Process, t.Interface} {
+				if s != "" {
+					n++
+				}
+			}
+			kind, name := t.Kind()
 			switch {
-			case (t.Service == "") == (t.RealServer == ""):
-				c.errf(f, "name exactly one of service or real_server")
+			case n != 1:
+				c.errf(f, "name exactly one of service, real_server, script, file, process or interface")
 			case t.Service != "" && !services[t.Service]:
 				c.errf(f+".service", "no service is named %q", t.Service)
 			case t.RealServer != "" && !servers[t.RealServer]:
 				c.errf(f+".real_server", "%q is not service/address:port of a configured real server", t.RealServer)
+			case kind == "interface":
+				if len(name) > 15 || strings.ContainsAny(name, "/ \t") {
+					c.errf(f+".interface", "%q is not a valid interface name", name)
+				}
+			case objects[kind] != nil && !objects[kind][name]:
+				c.errf(f+"."+kind, "%q is not the name of any of %s", name, trackObjectList[kind])
 			}
-			if t.Weight < -253 || t.Weight > 253 {
-				c.errf(f+".weight", "must be -253 to 253, got %d", t.Weight)
+			lim := 253
+			if kind == "file" {
+				lim = 254 // keepalived's: a file's value can be negative
+			}
+			if t.WeightReverse != nil && (kind == "service" || kind == "real_server") {
+				c.errf(f+".weight_reverse", "only scripts, files, processes and interfaces take weight_reverse")
+			}
+			if t.Weight != nil && (*t.Weight < -lim || *t.Weight > lim) {
+				c.errf(f+".weight", "must be -%d to %d, got %d", lim, lim, *t.Weight)
 			}
 		}
 	}

@@ -70,6 +70,29 @@ type InstanceState struct {
 	AdvertsRecv    uint64            `json:"adverts_received"`
 	Drops          map[string]uint64 `json:"drops,omitempty"`
 	Cloud          *CloudState       `json:"cloud,omitempty"`
+	// Tracks are what the instance's priority follows, in its
+	// configuration's order.
+	Tracks []TrackState `json:"tracks,omitempty"`
+}
+
+// TrackState is one tracked object as an instance applies it.
+type TrackState struct {
+	Kind string `json:"kind"` // service, real_server, script, file, process, interface
+	Name string `json:"name"`
+	// State is up or down; init before its first result; fault when it
+	// puts the instance in FAULT.
+	State string `json:"state"`
+	// Result is the last result and why: "exit status 1", "timed out
+	// after 1s", "value 3", "2 processes", "carrier down".
+	Result string `json:"result,omitempty"`
+	// Output is a script's last output, capped.
+	Output string `json:"output,omitempty"`
+	// Weight is the track's effective weight; Applied is what it adds to
+	// the priority now; Fault says it puts the instance in FAULT.
+	Weight  int  `json:"weight"`
+	Reverse bool `json:"weight_reverse,omitempty"`
+	Applied int  `json:"applied"`
+	Fault   bool `json:"fault,omitempty"`
 }
 
 // SyncGroupState is one sync group: its one state and its members'.

@@ -41,6 +41,9 @@ func (d *Daemon) State() control.State {
 		if s.Master.IsValid() {
 			is.Master = s.Master.String()
 		}
+		d.mu.Lock()
+		_, is.Tracks = d.evalTracks(&r.cfg)
+		d.mu.Unlock()
 		for r, n := range s.Drops {
 			is.Drops[string(r)] += n
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/director-lb/director/internal/control"
 	"github.com/director-lb/director/internal/dataplane"
 	"github.com/director-lb/director/internal/hooks"
+	"github.com/director-lb/director/internal/track"
 	"github.com/director-lb/director/internal/vip"
 	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/ipvs/syncd"
@@ -156,6 +157,9 @@ type Daemon struct {
 	ec2Call func(op string, took time.Duration, err error)
 	// regKick wakes registrationLoop.
 	regKick chan struct{}
+	// tracks runs the scripts, track files and track processes; nil in
+	// tests that build a Daemon by hand (everything counts as up).
+	tracks *track.Manager
 
 	runCtx context.Context // set by Run; instances started by a reload use it
 
@@ -218,6 +222,7 @@ func New(cfg *config.Config, edges Edges, version string, level *slog.LevelVar, 
 		eff: cfg, pairHash: config.PairHash(cfg), regKick: make(chan struct{}, 1),
 	}
 	d.groups = newSyncGroups(cfg, groupHooks{d: d, log: logGroupNotifier{log.With("part", "sync-group")}}, log)
+	d.tracks = track.New(track.Options{OnChange: d.retrack, Logger: log.With("part", "track")})
 	if cfg.Metrics.Listen != "" {
 		d.metrics = newMetrics(d) // before the dataplane, which reports to it
 	}
@@ -383,6 +388,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.runCtx = ctx
 	d.mu.Unlock()
+	// Trackers first: their first probes run at once, before the
+	// instances could become master.
+	d.tracks.Set(d.cfg)
+	defer d.tracks.Close()
 	for i := range d.cfg.Instances {
 		if err := d.startInstance(d.cfg.Instances[i]); err != nil {
 			d.stopAll()
@@ -431,6 +440,15 @@ func (d *Daemon) prepareInstance(ic config.Instance) (*runningInstance, error) {
 	if _, err := d.watchCarrier(ic.Interface); err != nil {
 		d.releaseSocket(sock)
 		return nil, fmt.Errorf("instance %s: %w", ic.Name, err)
+	}
+	for _, t := range ic.Track {
+		if t.Interface == "" {
+			continue
+		}
+		if _, err := d.watchCarrier(t.Interface); err != nil {
+			d.releaseSocket(sock)
+			return nil, fmt.Errorf("instance %s: track: %w", ic.Name, err)
+		}
 	}
 	local, err := d.edges.NewLocalMover(vip.Config{
 		Interface: ic.Interface,

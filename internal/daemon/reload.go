@@ -161,6 +161,8 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 	if err := d.reloadAPI(next); err != nil {
 		errs = append(errs, err)
 	}
+	// Unchanged scripts, files and processes keep their state and counters.
+	d.tracks.Set(next)
 	d.retrack()
 	var lv slog.Level
 	if lv.UnmarshalText([]byte(next.LogLevel)) == nil {

@@ -83,6 +83,10 @@ type converter struct {
 	svcs   []*svcState
 	sync   *syncState
 	groups []*syncGroupState
+	// Tracked objects, in file order.
+	scripts    []outScript
+	trackFiles []outTrackFile
+	trackProcs []outTrackProcess
 	// origin maps each output field path (instances[0].vrid) to the line
 	// it came from, so that validation problems point at keepalived.conf.
 	origin map[string]Pos
@@ -159,6 +163,7 @@ func (c *converter) finish() *outConfig {
 	if s := c.sync; s != nil {
 		out.IPVS = &outIPVS{Sync: c.finishSync(s)}
 	}
+	out.Scripts, out.TrackFiles, out.TrackProcesses = c.scripts, c.trackFiles, c.trackProcs
 	return out
 }
 

@@ -99,8 +99,7 @@ func TestUnsupportedKeywordsAreReported(t *testing.T) {
 		line             int
 	}{
 		{"notify_deleted /bin/d.sh", "notify_deleted", Warning, 4},
-		{"track_script {\n chk\n }", "track_script", Warning, 4},
-		{"track_interface {\n eth1\n }", "track_interface", Warning, 4},
+		{"track_bfd {\n b\n }", "track_bfd", Warning, 4},
 		{"state MASTER", "state", Note, 4},
 		{"use_vmac", "use_vmac", Warning, 4},
 	}
@@ -112,7 +111,6 @@ func TestUnsupportedKeywordsAreReported(t *testing.T) {
 		}
 	}
 	top := []struct{ snippet, keyword string }{
-		{"vrrp_script chk {\n script /bin/true\n}", "vrrp_script"},
 		{"vrrp_sync_group G {\n group {\n VI_1\n }\n}", "vrrp_sync_group"}, // one member: left out
 		{"virtual_server group G {\n real_server 192.0.2.20 80 {\n }\n}", "virtual_server"},
 		{"virtual_server 192.0.2.10 80 {\n protocol TCP\n real_server 192.0.2.20 80 {\n MISC_CHECK {\n misc_path /bin/true\n }\n }\n}", "MISC_CHECK"},

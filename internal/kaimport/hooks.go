@@ -20,9 +20,9 @@ func scriptArgv(s string) []string {
 	return strings.Fields(s)
 }
 
-// script reads KEYWORD SCRIPT [user [group]] into an argv, or reports why
+// hookScript reads KEYWORD SCRIPT [user [group]] into an argv, or reports why
 // it cannot; field is the output field it sets (for errors).
-func (c *converter) script(n *Node) ([]string, bool) {
+func (c *converter) hookScript(n *Node) ([]string, bool) {
 	if !c.args(n, 1, 3) {
 		return nil, false
 	}
@@ -46,7 +46,7 @@ func (c *converter) script(n *Node) ([]string, bool) {
 // arguments, and so does director.
 func stateScript(field string, set func(*outInstance, []string)) handler[*instState] {
 	return func(c *converter, st *instState, n *Node) {
-		if argv, ok := c.script(n); ok {
+		if argv, ok := c.hookScript(n); ok {
 			set(&st.out, argv)
 			st.at[field] = n.Pos
 		}

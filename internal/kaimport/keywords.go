@@ -34,8 +34,7 @@ const (
 )
 
 var topKnown = union(
-	kw(Warning, "block not supported: director cannot run tracking scripts yet; instances that track it keep their priority", "vrrp_script"),
-	kw(Warning, "block not supported: director cannot track this yet, so the priority and state of instances that track it will not follow it", "vrrp_track_process track_file vrrp_track_file bfd_instance track_group"),
+	kw(Warning, "block not supported: director cannot track this yet, so the priority and state of instances that track it will not follow it", "bfd_instance track_group"),
 	kw(Warning, "block not supported: director spaces gratuitous ARPs per instance (garp.interval)", "garp_group"),
 	kw(Warning, "block not supported: configure these with the system's network configuration", "static_ipaddress static_routes static_rules"),
 	kw(Warning, "block not supported: director follows the carrier state the kernel reports, without delays", "linkbeat_interfaces interface_up_down_delays"),
@@ -79,7 +78,7 @@ const notifyHint = "not supported: director runs notify_master, notify_backup, n
 
 var instanceKnown = union(
 	kw(Warning, notifyHint, "notify_deleted notify_master_rx_lower_pri"),
-	kw(Warning, noTracking, "track_script track_interface track_file track_process track_bfd track_src_ip"),
+	kw(Warning, noTracking, "track_bfd track_src_ip"),
 	kw(Warning, "not supported: director adds only the instance's vips; add these with a notify script", "virtual_ipaddress_excluded virtual_routes virtual_rules"),
 	kw(Warning, "not supported: director keeps the interface's own MAC address and announces moves with gratuitous ARP", "use_vmac use_vmac_addr vmac_xmit_base use_ipvlan"),
 	kw(Warning, "not supported: director sends one burst of gratuitous ARPs on becoming master, and garp.refresh bursts after", "garp_master_delay garp_lower_prio_delay garp_lower_prio_repeat garp_master_refresh_repeat garp_extra_if"),

@@ -130,14 +130,14 @@ var serviceBlock = &block[*svcState]{
 		"lvs_sched": scheduler,
 		"lb_algo":   scheduler,
 		"quorum_up": func(c *converter, st *svcState, n *Node) {
-			if argv, ok := c.script(n); ok {
+			if argv, ok := c.hookScript(n); ok {
 				st.out.QuorumUp = argv
 				st.at["quorum_up"] = n.Pos
 				c.rep.add(n.Pos, Note, n.Key, "director adds the arguments <service> UP to the command")
 			}
 		},
 		"quorum_down": func(c *converter, st *svcState, n *Node) {
-			if argv, ok := c.script(n); ok {
+			if argv, ok := c.hookScript(n); ok {
 				st.out.QuorumDown = argv
 				st.at["quorum_down"] = n.Pos
 				c.rep.add(n.Pos, Note, n.Key, "director adds the arguments <service> DOWN to the command")
@@ -364,14 +364,14 @@ var realServerBlock = &block[*rsState]{
 		// inhibit_on_failure asks for.
 		"inhibit_on_failure": func(c *converter, _ *rsState, n *Node) { c.boolArg(n) },
 		"notify_up": func(c *converter, st *rsState, n *Node) {
-			if argv, ok := c.script(n); ok {
+			if argv, ok := c.hookScript(n); ok {
 				st.out.NotifyUp = argv
 				st.at["notify_up"] = n.Pos
 				c.rep.add(n.Pos, Note, n.Key, "director adds the arguments <service> <address:port> UP to the command")
 			}
 		},
 		"notify_down": func(c *converter, st *rsState, n *Node) {
-			if argv, ok := c.script(n); ok {
+			if argv, ok := c.hookScript(n); ok {
 				st.out.NotifyDown = argv
 				st.at["notify_down"] = n.Pos
 				c.rep.add(n.Pos, Note, n.Key, "director adds the arguments <service> <address:port> DOWN to the command")

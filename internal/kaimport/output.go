@@ -26,11 +26,14 @@ func fmtDuration(d time.Duration) string {
 // The output types mirror config's, with omitempty and in the order a
 // person would write them; config's own types would print every zero value.
 type outConfig struct {
-	NotifyFIFO string         `yaml:"notify_fifo,omitempty"`
-	Instances  []outInstance  `yaml:"instances,omitempty"`
-	SyncGroups []outSyncGroup `yaml:"sync_groups,omitempty"`
-	IPVS       *outIPVS       `yaml:"ipvs,omitempty"`
-	Services   []outService   `yaml:"services,omitempty"`
+	NotifyFIFO     string            `yaml:"notify_fifo,omitempty"`
+	Instances      []outInstance     `yaml:"instances,omitempty"`
+	SyncGroups     []outSyncGroup    `yaml:"sync_groups,omitempty"`
+	IPVS           *outIPVS          `yaml:"ipvs,omitempty"`
+	Services       []outService      `yaml:"services,omitempty"`
+	Scripts        []outScript       `yaml:"scripts,omitempty"`
+	TrackFiles     []outTrackFile    `yaml:"track_files,omitempty"`
+	TrackProcesses []outTrackProcess `yaml:"track_processes,omitempty"`
 }
 
 type outInstance struct {
@@ -51,6 +54,7 @@ type outInstance struct {
 	NotifyBackup   []string    `yaml:"notify_backup,omitempty,flow"`
 	NotifyFault    []string    `yaml:"notify_fault,omitempty,flow"`
 	NotifyStop     []string    `yaml:"notify_stop,omitempty,flow"`
+	Track          []outTrack  `yaml:"track,omitempty"`
 }
 
 type outUnicast struct {

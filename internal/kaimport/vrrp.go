@@ -20,10 +20,14 @@ const (
 var topBlock = &block[struct{}]{
 	name: "the top level",
 	blocks: map[string]handler[struct{}]{
-		"global_defs":     func(c *converter, _ struct{}, n *Node) { c.globalDefs(n) },
-		"vrrp_instance":   func(c *converter, _ struct{}, n *Node) { c.instance(n) },
-		"vrrp_sync_group": func(c *converter, _ struct{}, n *Node) { c.syncGroup(n) },
-		"virtual_server":  func(c *converter, _ struct{}, n *Node) { c.virtualServer(n) },
+		"global_defs":        func(c *converter, _ struct{}, n *Node) { c.globalDefs(n) },
+		"vrrp_instance":      func(c *converter, _ struct{}, n *Node) { c.instance(n) },
+		"vrrp_sync_group":    func(c *converter, _ struct{}, n *Node) { c.syncGroup(n) },
+		"virtual_server":     func(c *converter, _ struct{}, n *Node) { c.virtualServer(n) },
+		"vrrp_script":        func(c *converter, _ struct{}, n *Node) { c.script(n) },
+		"track_file":         func(c *converter, _ struct{}, n *Node) { c.trackFile(n) },
+		"vrrp_track_file":    func(c *converter, _ struct{}, n *Node) { c.trackFile(n) },
+		"vrrp_track_process": func(c *converter, _ struct{}, n *Node) { c.trackProcess(n) },
 	},
 	known: topKnown,
 }
@@ -263,6 +267,10 @@ var instanceBlock = &block[*instState]{
 		"virtual_ipaddress": func(c *converter, st *instState, n *Node) { c.vips(st, n) },
 		"unicast_peer":      func(c *converter, st *instState, n *Node) { c.peers(st, n) },
 		"authentication":    func(c *converter, st *instState, n *Node) { c.auth(st, n) },
+		"track_script":      func(c *converter, st *instState, n *Node) { c.instanceTracks(st, n) },
+		"track_interface":   func(c *converter, st *instState, n *Node) { c.instanceTracks(st, n) },
+		"track_file":        func(c *converter, st *instState, n *Node) { c.instanceTracks(st, n) },
+		"track_process":     func(c *converter, st *instState, n *Node) { c.instanceTracks(st, n) },
 	},
 	known: instanceKnown,
 }
