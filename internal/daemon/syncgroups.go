@@ -49,11 +49,11 @@ type syncGroups struct {
 	log    *slog.Logger
 	notify GroupNotifier
 	groups map[string]*vrrp.SyncGroup
-	order  []string                     // group names in configuration order
-	member map[string]string            // instance -> its group
-	status map[string]vrrp.MemberStatus // every running instance's last report
-	ins    map[string]*vrrp.Instance    // the running instance of each name
-	state  map[string]vrrp.State        // each group's last notified state
+	order  []string                      // group names in configuration order
+	member map[string]string             // instance -> its group
+	status map[string]vrrp.MemberStatus  // every running instance's last report
+	ins    map[string]*vrrp.Instance     // the running instance of each name
+	state  map[string]vrrp.State         // each group's last notified state
 	hooks  map[string]*config.StateHooks // each group's notify hooks, as configured
 }
 
