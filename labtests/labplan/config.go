@@ -43,10 +43,16 @@ func KeepalivedConfig(p Params, node string) (string, error) {
 		// Sub-second advert_int is accepted only when the global version is 3.
 		b.WriteString("    vrrp_version 3\n")
 	}
+	if p.Track != nil {
+		b.WriteString("    script_user root\n")
+	}
 	if p.IPVS != nil && p.IPVS.Sync {
 		fmt.Fprintf(&b, "    lvs_sync_daemon eth0 %s id %d\n", InstanceName, SyncID)
 	}
 	b.WriteString("}\n\n")
+	if p.Track != nil {
+		keepalivedTrack(&b, p.Track, node)
+	}
 	fmt.Fprintf(&b, "vrrp_instance %s {\n", InstanceName)
 	b.WriteString("    state BACKUP\n    interface eth0\n")
 	fmt.Fprintf(&b, "    virtual_router_id %d\n", VRID)
@@ -57,6 +63,9 @@ func KeepalivedConfig(p Params, node string) (string, error) {
 	}
 	if p.Unicast {
 		fmt.Fprintf(&b, "    unicast_src_ip %s\n    unicast_peer {\n        %s\n    }\n", self, other)
+	}
+	if p.Track != nil {
+		keepalivedTrackRefs(&b, p.Track)
 	}
 	b.WriteString("    virtual_ipaddress {\n")
 	for _, vip := range p.InstanceVIPs() {
@@ -88,6 +97,9 @@ func DirectorConfig(p Params, node string) (string, error) {
 		fmt.Fprintf(&b, "    unicast:\n      source: %s\n      peers: [%s]\n", self, other)
 	}
 	fmt.Fprintf(&b, "    vips: [%s]\n", strings.Join(p.InstanceVIPs(), ", "))
+	if p.Track != nil {
+		directorTrackRefs(&b, p.Track)
+	}
 	if p.EC2 {
 		directorEC2(&b, node)
 	}
@@ -96,6 +108,9 @@ func DirectorConfig(p Params, node string) (string, error) {
 	}
 	if p.Idle != nil {
 		directorIdle(&b, p.Idle, node)
+	}
+	if p.Track != nil {
+		directorTrack(&b, p.Track, node)
 	}
 	return b.String(), nil
 }

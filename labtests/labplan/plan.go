@@ -64,6 +64,9 @@ type Params struct {
 	// Idle, when set, gives both nodes the idle-footprint services
 	// instead of IPVS's (see Idle).
 	Idle *Idle `json:"idle,omitempty"`
+	// Track gives both nodes a tracking script (and maintenance file),
+	// for the HAProxy pair (see Track).
+	Track *Track `json:"track,omitempty"`
 }
 
 // DefaultParams is VRRPv3 every 100 ms over multicast, lb1 at priority 150
