@@ -52,7 +52,10 @@ type Instance struct {
 	Preempt      *bool    `yaml:"preempt,omitempty"`
 	PreemptDelay Duration `yaml:"preempt_delay,omitempty"`
 	Unicast      *Unicast `yaml:"unicast,omitempty"`
-	VIPs         []string `yaml:"vips,omitempty"`
+	// VIPs are the addresses the instance moves and advertises, each
+	// "address[/len]" or, like keepalived, "address[/len] dev IFACE" for
+	// one that lives on another interface than the VRRP one.
+	VIPs []string `yaml:"vips,omitempty"`
 	// AuthPass is VRRPv2 simple-text authentication (keepalived's auth_type PASS).
 	AuthPass string `yaml:"auth_pass,omitempty"`
 	GARP     GARP   `yaml:"garp,omitempty"`
@@ -65,8 +68,33 @@ type Instance struct {
 	// EC2, if set, moves the VIPs through the EC2 API too.
 	EC2 *EC2 `yaml:"ec2,omitempty"`
 
-	// Addresses is VIPs parsed; filled in by validation.
+	// Addresses is VIPs parsed; filled in by validation. These, and only
+	// these, are carried in adverts.
 	Addresses []netip.Prefix `yaml:"-"`
+	// Placed is every address the instance moves, with the interface it
+	// goes on; filled in by validation.
+	Placed []PlacedVIP `yaml:"-"`
+}
+
+// PlacedVIP is one address an instance moves and the interface it lives on.
+type PlacedVIP struct {
+	Prefix netip.Prefix
+	Dev    string // never empty after validation
+}
+
+// OnlyOwnInterface reports whether every address the instance moves is
+// one of its advertised VIPs on its own interface: the shape a reload can
+// change live.
+func (in *Instance) OnlyOwnInterface() bool {
+	if len(in.Placed) != len(in.Addresses) {
+		return false
+	}
+	for _, p := range in.Placed {
+		if p.Dev != in.Interface {
+			return false
+		}
+	}
+	return true
 }
 
 // Track is one thing an instance's priority follows.

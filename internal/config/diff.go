@@ -32,8 +32,10 @@ func CompareInstance(old, new *Instance) InstanceChange {
 	}
 	o := *old
 	o.Priority = new.Priority
-	if new.EC2 == nil && old.Family() == new.Family() {
-		o.VIPs, o.Addresses = new.VIPs, new.Addresses
+	// Only VIPs on the instance's own interface change live; the others
+	// (dev, excluded) restart the instance, which moves them all anew.
+	if new.EC2 == nil && old.Family() == new.Family() && old.OnlyOwnInterface() && new.OnlyOwnInterface() {
+		o.VIPs, o.Addresses, o.Placed = new.VIPs, new.Addresses, new.Placed
 	}
 	if reflect.DeepEqual(&o, new) {
 		return InstanceLive

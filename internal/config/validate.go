@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -187,7 +188,7 @@ func (c *checker) vips(f string, in *Instance) {
 	seen := map[netip.Addr]bool{}
 	for j, s := range in.VIPs {
 		field := fmt.Sprintf("%s.vips[%d]", f, j)
-		p, err := parsePrefix(s)
+		p, dev, err := parseVIP(s)
 		if err != nil {
 			c.errf(field, "%v", err)
 			continue
@@ -202,10 +203,39 @@ func (c *checker) vips(f string, in *Instance) {
 		}
 		seen[p.Addr()] = true
 		in.Addresses = append(in.Addresses, p)
+		in.Placed = append(in.Placed, PlacedVIP{Prefix: p, Dev: cmp.Or(dev, in.Interface)})
 	}
 	if in.Version == 2 && in.Family() == 6 {
 		c.errf(f+".version", "VRRP version 2 carries only IPv4; use version 3 for IPv6 VIPs")
 	}
+}
+
+// parseVIP reads keepalived's form "address[/len] [dev IFACE]"; dev is
+// empty if not given.
+func parseVIP(s string) (netip.Prefix, string, error) {
+	fields := strings.Fields(s)
+	if len(fields) == 0 {
+		return netip.Prefix{}, "", fmt.Errorf("%q is not an address or address/prefix", s)
+	}
+	p, err := parsePrefix(fields[0])
+	if err != nil {
+		return p, "", err
+	}
+	switch {
+	case len(fields) == 1:
+		return p, "", nil
+	case len(fields) == 3 && fields[1] == "dev":
+		if !validIfName(fields[2]) {
+			return p, "", fmt.Errorf("%q: %q is not a valid interface name", s, fields[2])
+		}
+		return p, fields[2], nil
+	}
+	return p, "", fmt.Errorf("%q: want \"address[/len]\" or \"address[/len] dev IFACE\"", s)
+}
+
+// validIfName is what the kernel accepts as an interface name.
+func validIfName(s string) bool {
+	return s != "" && len(s) <= 15 && s != "." && s != ".." && !strings.ContainsAny(s, "/: \t")
 }
 
 // parsePrefix accepts "10.0.0.100/24" or a bare "10.0.0.100" (a host route).

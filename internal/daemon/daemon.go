@@ -34,7 +34,7 @@ import (
 type Edges struct {
 	// ListenVRRP opens one VRRP socket (transport.Listen).
 	ListenVRRP func(transport.Options) (VRRPConn, error)
-	// NewLocalMover prepares an instance's local VIP mover (vip.NewLocal).
+	// NewLocalMover prepares an instance's local VIP mover (vip.NewSet).
 	NewLocalMover func(vip.Config) (LocalMover, error)
 	// WatchCarrier reports iface's carrier: its state now, then every
 	// change, until ctx ends (vip.WatchCarrier).
@@ -92,11 +92,11 @@ func DefaultEdges() Edges {
 			return c, nil
 		},
 		NewLocalMover: func(c vip.Config) (LocalMover, error) {
-			l, err := vip.NewLocal(c)
+			s, err := vip.NewSet(c)
 			if err != nil {
 				return nil, err
 			}
-			return l, nil
+			return s, nil
 		},
 		WatchCarrier: vip.WatchCarrier,
 		NewEC2Mover: func(ctx context.Context, cfg cloud.EC2Config, local vrrp.Mover, opt cloud.Options) (CloudMover, error) {
@@ -418,7 +418,8 @@ func (d *Daemon) prepareInstance(ic config.Instance) (*runningInstance, error) {
 	}
 	local, err := d.edges.NewLocalMover(vip.Config{
 		Interface: ic.Interface,
-		Addresses: ic.Addresses,
+		Addresses: ownAddresses(&ic),
+		Elsewhere: elsewhere(&ic),
 		Count:     ic.GARP.Count,
 		Spacing:   ic.GARP.Interval.D(),
 		Refresh:   ic.GARP.Refresh.D(),
@@ -452,6 +453,28 @@ func (d *Daemon) prepareInstance(ic config.Instance) (*runningInstance, error) {
 	}
 	in := vrrp.NewInstance(icfg, sock.conn, mover)
 	return &runningInstance{cfg: ic, in: in, sock: sock, closer: closer, local: local, cloud: ec2, done: make(chan error, 1), prio: ic.Priority}, nil
+}
+
+// ownAddresses are the instance's addresses on its own interface.
+func ownAddresses(ic *config.Instance) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range ic.Placed {
+		if p.Dev == ic.Interface {
+			out = append(out, p.Prefix)
+		}
+	}
+	return out
+}
+
+// elsewhere are the instance's addresses on other interfaces.
+func elsewhere(ic *config.Instance) []vip.Placed {
+	var out []vip.Placed
+	for _, p := range ic.Placed {
+		if p.Dev != ic.Interface {
+			out = append(out, vip.Placed{Prefix: p.Prefix, Interface: p.Dev})
+		}
+	}
+	return out
 }
 
 // discard releases what prepareInstance opened for an instance that never
