@@ -42,3 +42,71 @@ func TestVIPDev(t *testing.T) {
 		}
 	}
 }
+
+func TestVIPsExcluded(t *testing.T) {
+	y := `instances:
+  - name: web
+    interface: eth0
+    vrid: 51
+    version: 2
+    vips: [10.0.0.100/24]
+    vips_excluded: [10.0.0.101/24, "2001:db8::100/64", "192.168.5.1/24 dev eth1"]
+`
+	cfg, err := Parse("d.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := cfg.Instances[0]
+	if len(in.Addresses) != 1 || in.Addresses[0] != netip.MustParsePrefix("10.0.0.100/24") {
+		t.Errorf("advertised = %v, want only 10.0.0.100/24", in.Addresses)
+	}
+	want := []PlacedVIP{
+		{netip.MustParsePrefix("10.0.0.100/24"), "eth0"},
+		{netip.MustParsePrefix("10.0.0.101/24"), "eth0"},
+		{netip.MustParsePrefix("2001:db8::100/64"), "eth0"},
+		{netip.MustParsePrefix("192.168.5.1/24"), "eth1"},
+	}
+	if len(in.Placed) != len(want) {
+		t.Fatalf("placed = %v, want %v", in.Placed, want)
+	}
+	for i := range want {
+		if in.Placed[i] != want[i] {
+			t.Errorf("placed[%d] = %v, want %v", i, in.Placed[i], want[i])
+		}
+	}
+	if in.Family() != 4 || in.OnlyOwnInterface() {
+		t.Errorf("family %d, only own interface %v", in.Family(), in.OnlyOwnInterface())
+	}
+
+	for _, bad := range []struct{ y, msg string }{
+		{"    vips: [10.0.0.1]\n    vips_excluded: [10.0.0.1/24]\n", "instances[0].vips_excluded[0]: 10.0.0.1 is listed twice"},
+		{"    vips: [10.0.0.1]\n    vips_excluded: [nope]\n", `instances[0].vips_excluded[0]: "nope" is not an address`},
+		{"    vips: [10.0.0.1, '2001:db8::1']\n", "use one family per instance (or list it under vips_excluded)"},
+		{"    vips: [" + v6List(91) + "]\n", "at most 90 IPv6 VIPs fit"},
+	} {
+		y := "instances:\n  - name: web\n    interface: eth0\n    vrid: 51\n" + bad.y
+		if _, err := Parse("d.yaml", []byte(y)); err == nil || !strings.Contains(err.Error(), bad.msg) {
+			t.Errorf("%s: err = %v, want %q", bad.y, err, bad.msg)
+		}
+	}
+	if _, err := Parse("d.yaml", []byte("instances:\n  - name: web\n    interface: eth0\n    vrid: 51\n    vips: ["+v6List(90)+"]\n")); err != nil {
+		t.Errorf("90 IPv6 VIPs: %v", err)
+	}
+
+	// An excluded VIP is still unique across instances.
+	y = `instances:
+  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1]}
+  - {name: b, interface: eth0, vrid: 2, vips: [10.0.0.2], vips_excluded: [10.0.0.1]}
+`
+	if _, err := Parse("d.yaml", []byte(y)); err == nil || !strings.Contains(err.Error(), "instances[1].vips_excluded[0]: VIP 10.0.0.1 is already in instances[0]") {
+		t.Errorf("duplicate excluded VIP: %v", err)
+	}
+}
+
+func v6List(n int) string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 1)}).String()
+	}
+	return "'" + strings.Join(out, "', '") + "'"
+}

@@ -56,6 +56,10 @@ type Instance struct {
 	// "address[/len]" or, like keepalived, "address[/len] dev IFACE" for
 	// one that lives on another interface than the VRRP one.
 	VIPs []string `yaml:"vips,omitempty"`
+	// VIPsExcluded move with mastership like VIPs but are left out of
+	// adverts (keepalived's virtual_ipaddress_excluded): for more than
+	// fit in an advert, or another address family. Same entry form.
+	VIPsExcluded []string `yaml:"vips_excluded,omitempty"`
 	// AuthPass is VRRPv2 simple-text authentication (keepalived's auth_type PASS).
 	AuthPass string `yaml:"auth_pass,omitempty"`
 	GARP     GARP   `yaml:"garp,omitempty"`
@@ -130,15 +134,26 @@ type GARP struct {
 // PreemptEnabled reports the effective preempt setting (default true).
 func (in *Instance) PreemptEnabled() bool { return in.Preempt == nil || *in.Preempt }
 
-// Family is 4 or 6, from the instance's VIPs; 0 if it has none.
+// Family is 4 or 6: that of the advertised VIPs; without any, that of the
+// unicast addresses; without those, 4 (as keepalived assumes).
 func (in *Instance) Family() int {
-	if len(in.Addresses) == 0 {
-		return 0
+	if len(in.Addresses) > 0 {
+		if in.Addresses[0].Addr().Is4() {
+			return 4
+		}
+		return 6
 	}
-	if in.Addresses[0].Addr().Is4() {
-		return 4
+	if u := in.Unicast; u != nil {
+		for _, s := range append([]string{u.Source}, u.Peers...) {
+			if a, err := netip.ParseAddr(s); err == nil {
+				if a.Is4() {
+					return 4
+				}
+				return 6
+			}
+		}
 	}
-	return 6
+	return 4
 }
 
 // Duration is a time.Duration written in YAML as a Go duration string, like 100ms.

@@ -82,11 +82,15 @@ func validate(cfg *Config, pos map[string]int) Problems {
 			}
 			vrids[k] = f
 		}
-		for j, p := range in.Addresses {
-			if prev, dup := vips[p.Addr()]; dup {
-				c.errf(fmt.Sprintf("%s.vips[%d]", f, j), "VIP %s is already in %s", p.Addr(), prev)
+		for j, p := range in.Placed {
+			if prev, dup := vips[p.Prefix.Addr()]; dup {
+				field := fmt.Sprintf("%s.vips[%d]", f, j)
+				if j >= len(in.Addresses) {
+					field = fmt.Sprintf("%s.vips_excluded[%d]", f, j-len(in.Addresses))
+				}
+				c.errf(field, "VIP %s is already in %s", p.Prefix.Addr(), prev)
 			}
-			vips[p.Addr()] = f
+			vips[p.Prefix.Addr()] = f
 		}
 	}
 	c.ipvs(cfg)
@@ -178,12 +182,12 @@ func (c *checker) interval(field string, version int, d time.Duration) {
 }
 
 func (c *checker) vips(f string, in *Instance) {
-	if len(in.VIPs) == 0 {
+	if len(in.VIPs) == 0 && len(in.VIPsExcluded) == 0 {
 		c.errf(f+".vips", "at least one VIP is needed")
 		return
 	}
 	if len(in.VIPs) > 255 {
-		c.errf(f+".vips", "at most 255 VIPs fit in an advertisement, got %d", len(in.VIPs))
+		c.errf(f+".vips", "at most 255 VIPs fit in an advertisement, got %d: list the others under vips_excluded", len(in.VIPs))
 	}
 	seen := map[netip.Addr]bool{}
 	for j, s := range in.VIPs {
@@ -194,7 +198,7 @@ func (c *checker) vips(f string, in *Instance) {
 			continue
 		}
 		if len(in.Addresses) > 0 && p.Addr().Is4() != in.Addresses[0].Addr().Is4() {
-			c.errf(field, "%s is not the same address family as %s: use one family per instance", p.Addr(), in.Addresses[0].Addr())
+			c.errf(field, "%s is not the same address family as %s: use one family per instance (or list it under vips_excluded)", p.Addr(), in.Addresses[0].Addr())
 			continue
 		}
 		if seen[p.Addr()] {
@@ -205,10 +209,34 @@ func (c *checker) vips(f string, in *Instance) {
 		in.Addresses = append(in.Addresses, p)
 		in.Placed = append(in.Placed, PlacedVIP{Prefix: p, Dev: cmp.Or(dev, in.Interface)})
 	}
+	// An IPv6 advert must fit an Ethernet frame: 1500 bytes less the IPv6
+	// and VRRP headers leave room for 90 addresses.
+	if in.Family() == 6 && len(in.Addresses) > maxV6InAdvert {
+		c.errf(f+".vips", "at most %d IPv6 VIPs fit in an advertisement of 1500 bytes, got %d: list the others under vips_excluded", maxV6InAdvert, len(in.Addresses))
+	}
+	// Excluded VIPs are never in adverts, so any family goes.
+	for j, s := range in.VIPsExcluded {
+		field := fmt.Sprintf("%s.vips_excluded[%d]", f, j)
+		p, dev, err := parseVIP(s)
+		if err != nil {
+			c.errf(field, "%v", err)
+			continue
+		}
+		if seen[p.Addr()] {
+			c.errf(field, "%s is listed twice", p.Addr())
+			continue
+		}
+		seen[p.Addr()] = true
+		in.Placed = append(in.Placed, PlacedVIP{Prefix: p, Dev: cmp.Or(dev, in.Interface)})
+	}
 	if in.Version == 2 && in.Family() == 6 {
 		c.errf(f+".version", "VRRP version 2 carries only IPv4; use version 3 for IPv6 VIPs")
 	}
 }
+
+// maxV6InAdvert is how many IPv6 addresses fit in a VRRPv3 advert in a
+// 1500-byte packet: (1500 - 40 IPv6 - 8 VRRP) / 16.
+const maxV6InAdvert = 90
 
 // parseVIP reads keepalived's form "address[/len] [dev IFACE]"; dev is
 // empty if not given.
