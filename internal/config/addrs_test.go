@@ -110,3 +110,40 @@ func v6List(n int) string {
 	}
 	return "'" + strings.Join(out, "', '") + "'"
 }
+
+func TestNoVIPsAndUnicastWithoutSource(t *testing.T) {
+	y := `instances:
+  - {name: a, interface: eth0, vrid: 1, version: 2}
+  - {name: b, interface: eth0, vrid: 2, version: 2, vips_excluded: ['2001:db8::1']}
+  - {name: c, interface: eth1, vrid: 3, unicast: {peers: ['fe80::2']}, vips: ['2001:db8::3']}
+  - {name: d, interface: eth1, vrid: 4, version: 2, unicast: {peers: [10.1.0.12]}}
+`
+	cfg, err := Parse("d.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c, d := &cfg.Instances[0], &cfg.Instances[1], &cfg.Instances[2], &cfg.Instances[3]
+	if len(a.Placed) != 0 || len(a.Addresses) != 0 || a.Family() != 4 {
+		t.Errorf("a: placed %v, advertised %v, family %d", a.Placed, a.Addresses, a.Family())
+	}
+	if len(b.Addresses) != 0 || len(b.Placed) != 1 || b.Family() != 4 {
+		t.Errorf("b: placed %v, advertised %v, family %d", b.Placed, b.Addresses, b.Family())
+	}
+	if c.Unicast.SourceAddr.IsValid() || len(c.Unicast.PeerAddrs) != 1 || c.Family() != 6 {
+		t.Errorf("c: unicast %+v, family %d", c.Unicast, c.Family())
+	}
+	if d.Family() != 4 {
+		t.Errorf("d: family %d, want 4 from its peer", d.Family())
+	}
+
+	for _, bad := range []struct{ y, msg string }{
+		{"  - {name: a, interface: eth0, vrid: 1}\n", "instances[0].vips: at least one VIP is needed with VRRP version 3"},
+		{"  - {name: a, interface: eth0, vrid: 1, vips_excluded: [10.0.0.1]}\n", "an instance without advertised VIPs must use version 2"},
+		{"  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1], unicast: {peers: ['fe80::2']}}\n", "instances[0].unicast.peers[0]: fe80::2 is not the same address family"},
+		{"  - {name: a, interface: eth0, vrid: 1, version: 2, unicast: {peers: [10.0.0.2]}, ec2: {}}\n", "instances[0].ec2: moves the VIPs listed under vips; this instance has none"},
+	} {
+		if _, err := Parse("d.yaml", []byte("instances:\n"+bad.y)); err == nil || !strings.Contains(err.Error(), bad.msg) {
+			t.Errorf("%s: err = %v, want %q", bad.y, err, bad.msg)
+		}
+	}
+}

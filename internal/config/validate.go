@@ -160,6 +160,8 @@ func (c *checker) instance(f string, in *Instance) {
 	c.garp(f+".garp", &in.GARP)
 	if in.EC2 != nil && len(in.Addresses) > 0 {
 		c.ec2(f+".ec2", in)
+	} else if in.EC2 != nil && len(in.VIPs) == 0 {
+		c.errf(f+".ec2", "moves the VIPs listed under vips; this instance has none")
 	}
 	if in.Notify != "" && !filepath.IsAbs(in.Notify) {
 		c.errf(f+".notify", "%q must be an absolute path", in.Notify)
@@ -182,9 +184,10 @@ func (c *checker) interval(field string, version int, d time.Duration) {
 }
 
 func (c *checker) vips(f string, in *Instance) {
-	if len(in.VIPs) == 0 && len(in.VIPsExcluded) == 0 {
-		c.errf(f+".vips", "at least one VIP is needed")
-		return
+	if len(in.VIPs) == 0 && in.Version != 2 {
+		// As keepalived: a v3 advert carries at least one address (RFC
+		// 5798 5.2.5); v2 allows none.
+		c.errf(f+".vips", "at least one VIP is needed with VRRP version 3 (RFC 5798); an instance without advertised VIPs must use version 2")
 	}
 	if len(in.VIPs) > 255 {
 		c.errf(f+".vips", "at most 255 VIPs fit in an advertisement, got %d: list the others under vips_excluded", len(in.VIPs))
@@ -289,14 +292,16 @@ func (c *checker) unicast(f string, in *Instance) {
 	u := in.Unicast
 	fam := in.Family()
 	sameFamily := func(a netip.Addr) bool { return fam == 0 || a.Is4() == (fam == 4) }
-	if u.Source == "" {
-		c.errf(f+".source", "required: the address unicast adverts are sent from")
-	} else if a, err := netip.ParseAddr(u.Source); err != nil {
-		c.errf(f+".source", "%q is not an IP address", u.Source)
-	} else if !sameFamily(a) {
-		c.errf(f+".source", "%s is not the same address family as the VIPs", a)
-	} else {
-		u.SourceAddr = a
+	// Without a source, adverts go out from the interface's own address
+	// of the family, picked when the socket opens (as keepalived does).
+	if u.Source != "" {
+		if a, err := netip.ParseAddr(u.Source); err != nil {
+			c.errf(f+".source", "%q is not an IP address", u.Source)
+		} else if !sameFamily(a) {
+			c.errf(f+".source", "%s is not the same address family as the VIPs", a)
+		} else {
+			u.SourceAddr = a
+		}
 	}
 	if len(u.Peers) == 0 {
 		c.errf(f+".peers", "at least one peer is needed")

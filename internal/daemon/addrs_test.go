@@ -62,3 +62,26 @@ instances:
 		t.Errorf("advert carries %v, want only 10.0.0.100", got)
 	}
 }
+
+// An instance without VIPs (v2, as keepalived allows) runs, becomes master
+// and advertises an empty address list; unicast without a source opens a
+// unicast socket that picks its own address.
+func TestNoVIPsAndUnicastWithoutSource(t *testing.T) {
+	h := start(t, `
+control_socket: %s
+instances:
+  - {name: bare, interface: eth0, vrid: 51, version: 2, unicast: {peers: [10.0.0.12]}}
+`)
+	c := h.e.conn(t, "eth0")
+	if c.opts.Multicast || c.opts.Source.IsValid() || c.opts.Family != 4 {
+		t.Errorf("socket options %+v, want IPv4 unicast with no source given", c.opts)
+	}
+	testwait.Eventually(t, patience, "an advert", func() bool { return c.lastSent(51) != nil })
+	if p := c.lastSent(51); len(p.Addresses) != 0 || p.Version != 2 {
+		t.Errorf("advert %+v, want v2 with no addresses", p)
+	}
+	l := localOf(t, h.mustRunning("bare"))
+	if len(l.cfg.Addresses) != 0 || len(l.cfg.Elsewhere) != 0 {
+		t.Errorf("mover config %+v, want no addresses", l.cfg)
+	}
+}

@@ -178,7 +178,10 @@ type runningInstance struct {
 type connKey struct {
 	iface  string
 	family int
-	source netip.Addr // invalid for multicast
+	source netip.Addr // invalid for multicast, or unicast from the interface's own address
+	// unicast: adverts go to listed peers. Without source the socket
+	// picks the interface's address of the family when it opens.
+	unicast bool
 }
 
 type socket struct {
@@ -266,13 +269,16 @@ func socketName(k connKey) string {
 	if k.source.IsValid() {
 		return "unicast " + k.source.String()
 	}
+	if k.unicast {
+		return fmt.Sprintf("unicast IPv%d", k.family)
+	}
 	return fmt.Sprintf("multicast IPv%d", k.family)
 }
 
 func keyOf(ic *config.Instance) connKey {
 	k := connKey{iface: ic.Interface, family: ic.Family()}
 	if ic.Unicast != nil {
-		k.source = ic.Unicast.SourceAddr
+		k.source, k.unicast = ic.Unicast.SourceAddr, true
 	}
 	return k
 }
@@ -546,12 +552,12 @@ func (d *Daemon) acquireSocket(k connKey) (*socket, error) {
 		s.users++
 		return s, nil
 	}
-	c, err := d.edges.ListenVRRP(transport.Options{Interface: k.iface, Family: k.family, Multicast: !k.source.IsValid(), Source: k.source})
+	c, err := d.edges.ListenVRRP(transport.Options{Interface: k.iface, Family: k.family, Multicast: !k.unicast, Source: k.source})
 	if err != nil {
 		return nil, fmt.Errorf("open VRRP socket on %s: %w", k.iface, err)
 	}
 	group := netip.Addr{}
-	if !k.source.IsValid() {
+	if !k.unicast {
 		group = transport.MulticastGroup(k.family)
 	}
 	s := &socket{key: k, conn: c, users: 1, done: make(chan struct{})}
