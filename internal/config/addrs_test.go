@@ -147,3 +147,69 @@ func TestNoVIPsAndUnicastWithoutSource(t *testing.T) {
 		}
 	}
 }
+
+func TestRoutesAndRules(t *testing.T) {
+	y := `instances:
+  - name: web
+    interface: eth0
+    vrid: 51
+    vips: [10.0.0.100/24]
+    routes:
+      - {to: 192.168.50.0/24, via: 10.0.0.1}
+      - {to: default, via: 10.0.0.1, table: 100, metric: 10}
+      - {to: 192.168.60.7, src: 10.0.0.100}
+      - {to: default, via: 'fe80::1', dev: eth1}
+    rules:
+      - {from: 10.0.0.100, table: 100, priority: 1000}
+      - {to: 192.168.70.0/24, table: 100}
+      - {from: all, table: 101}
+`
+	cfg, err := Parse("d.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := cfg.Instances[0]
+	r := in.Routes
+	if r[0].ToPrefix != netip.MustParsePrefix("192.168.50.0/24") || r[0].ViaAddr != netip.MustParseAddr("10.0.0.1") || r[0].Dev != "" {
+		t.Errorf("route 0 = %+v", r[0])
+	}
+	if r[1].ToPrefix != netip.MustParsePrefix("0.0.0.0/0") || r[1].Table != 100 || r[1].Metric != 10 {
+		t.Errorf("route 1 = %+v", r[1])
+	}
+	// Neither via nor dev: the instance's interface.
+	if r[2].ToPrefix != netip.MustParsePrefix("192.168.60.7/32") || r[2].Dev != "eth0" || r[2].SrcAddr != netip.MustParseAddr("10.0.0.100") {
+		t.Errorf("route 2 = %+v", r[2])
+	}
+	// default follows the family of via, not the instance's.
+	if r[3].ToPrefix != netip.MustParsePrefix("::/0") || r[3].Dev != "eth1" {
+		t.Errorf("route 3 = %+v", r[3])
+	}
+	u := in.Rules
+	if u[0].FromPrefix != netip.MustParsePrefix("10.0.0.100/32") || u[0].ToPrefix.IsValid() || u[0].Family != 4 || u[0].Priority != 1000 {
+		t.Errorf("rule 0 = %+v", u[0])
+	}
+	if u[1].ToPrefix != netip.MustParsePrefix("192.168.70.0/24") || u[1].FromPrefix.IsValid() {
+		t.Errorf("rule 1 = %+v", u[1])
+	}
+	if u[2].FromPrefix.IsValid() || u[2].Family != 4 || u[2].Table != 101 {
+		t.Errorf("rule 2 = %+v", u[2])
+	}
+
+	for _, bad := range []struct{ y, msg string }{
+		{"routes: [{via: 10.0.0.1}]", "instances[0].routes[0].to: required"},
+		{"routes: [{to: nope, via: 10.0.0.1}]", `instances[0].routes[0].to: "nope" is not an address`},
+		{"routes: [{to: 10.1.0.0/16, via: 'fe80::1'}]", "instances[0].routes[0].via: fe80::1 is not of the family of 10.1.0.0/16"},
+		{"routes: [{to: 10.1.0.0/16, src: x}]", `instances[0].routes[0].src: "x" is not an IP address`},
+		{"routes: [{to: 10.1.0.0/16, dev: 'a b'}]", `instances[0].routes[0].dev: "a b" is not a valid interface name`},
+		{"routes: [{to: 10.1.0.0/16, table: -1}]", "instances[0].routes[0].table: must be 0 (main)"},
+		{"rules: [{from: 10.0.0.1}]", "instances[0].rules[0].table: required"},
+		{"rules: [{from: 10.0.0.1, to: '2001:db8::/32', table: 5}]", "instances[0].rules[0].to: 2001:db8::/32 is not of the family of 10.0.0.1/32"},
+		{"rules: [{from: 10.0.0.1, table: 5, priority: -2}]", "instances[0].rules[0].priority: must be 0"},
+		{"routes: [{to: 10.1.0.0/16, gateway: 10.0.0.1}]", "gateway"},
+	} {
+		y := "instances:\n  - name: web\n    interface: eth0\n    vrid: 51\n    vips: [10.0.0.100/24]\n    " + bad.y + "\n"
+		if _, err := Parse("d.yaml", []byte(y)); err == nil || !strings.Contains(err.Error(), bad.msg) {
+			t.Errorf("%s: err = %v, want %q", bad.y, err, bad.msg)
+		}
+	}
+}

@@ -72,12 +72,48 @@ type Instance struct {
 	// EC2, if set, moves the VIPs through the EC2 API too.
 	EC2 *EC2 `yaml:"ec2,omitempty"`
 
+	// Routes and Rules are added on becoming master and removed on
+	// leaving it (keepalived's virtual_routes and virtual_rules).
+	Routes []Route `yaml:"routes,omitempty"`
+	Rules  []Rule  `yaml:"rules,omitempty"`
+
 	// Addresses is VIPs parsed; filled in by validation. These, and only
 	// these, are carried in adverts.
 	Addresses []netip.Prefix `yaml:"-"`
 	// Placed is every address the instance moves, with the interface it
 	// goes on; filled in by validation.
 	Placed []PlacedVIP `yaml:"-"`
+}
+
+// Route is a route that follows mastership.
+type Route struct {
+	// To is a prefix, a bare address (a host route) or "default".
+	To  string `yaml:"to"`
+	Via string `yaml:"via,omitempty"`
+	// Dev is the interface; without Via it defaults to the instance's.
+	Dev    string `yaml:"dev,omitempty"`
+	Table  int    `yaml:"table,omitempty"` // 0: main
+	Metric int    `yaml:"metric,omitempty"`
+	Src    string `yaml:"src,omitempty"`
+
+	// Parsed by validation.
+	ToPrefix netip.Prefix `yaml:"-"`
+	ViaAddr  netip.Addr   `yaml:"-"`
+	SrcAddr  netip.Addr   `yaml:"-"`
+}
+
+// Rule is a policy routing rule that follows mastership.
+type Rule struct {
+	// From and To are prefixes or bare addresses; empty or "all" is any.
+	From     string `yaml:"from,omitempty"`
+	To       string `yaml:"to,omitempty"`
+	Table    int    `yaml:"table"`
+	Priority int    `yaml:"priority,omitempty"` // 0: the kernel picks
+
+	// Parsed by validation.
+	FromPrefix netip.Prefix `yaml:"-"`
+	ToPrefix   netip.Prefix `yaml:"-"`
+	Family     int          `yaml:"-"` // 4 or 6
 }
 
 // PlacedVIP is one address an instance moves and the interface it lives on.

@@ -157,6 +157,8 @@ func (c *checker) instance(f string, in *Instance) {
 			c.errf(f+".auth_pass", "at most 8 bytes, got %d", len(in.AuthPass))
 		}
 	}
+	c.routes(f, in)
+	c.rules(f, in)
 	c.garp(f+".garp", &in.GARP)
 	if in.EC2 != nil && len(in.Addresses) > 0 {
 		c.ec2(f+".ec2", in)
@@ -236,6 +238,111 @@ func (c *checker) vips(f string, in *Instance) {
 		c.errf(f+".version", "VRRP version 2 carries only IPv4; use version 3 for IPv6 VIPs")
 	}
 }
+
+// routes checks and parses the routes that follow mastership.
+func (c *checker) routes(f string, in *Instance) {
+	for j := range in.Routes {
+		r := &in.Routes[j]
+		field := fmt.Sprintf("%s.routes[%d]", f, j)
+		var fam int // of via or src, which "default" follows
+		if r.Via != "" {
+			a, err := netip.ParseAddr(r.Via)
+			if err != nil || a.Zone() != "" {
+				c.errf(field+".via", "%q is not an IP address", r.Via)
+			} else {
+				r.ViaAddr, fam = a, family(a)
+			}
+		}
+		if r.Src != "" {
+			a, err := netip.ParseAddr(r.Src)
+			if err != nil || a.Zone() != "" {
+				c.errf(field+".src", "%q is not an IP address", r.Src)
+			} else {
+				r.SrcAddr = a
+				if fam == 0 {
+					fam = family(a)
+				}
+			}
+		}
+		switch {
+		case r.To == "":
+			c.errf(field+".to", "required: a prefix, an address or default")
+		case r.To == "default":
+			r.ToPrefix = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+			if cmp.Or(fam, in.Family()) == 6 {
+				r.ToPrefix = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+			}
+		default:
+			p, err := parsePrefix(r.To)
+			if err != nil {
+				c.errf(field+".to", "%v", err)
+			} else {
+				r.ToPrefix = p.Masked()
+			}
+		}
+		if r.ToPrefix.IsValid() {
+			to := family(r.ToPrefix.Addr())
+			if r.ViaAddr.IsValid() && family(r.ViaAddr) != to {
+				c.errf(field+".via", "%s is not of the family of %s", r.ViaAddr, r.ToPrefix)
+			}
+			if r.SrcAddr.IsValid() && family(r.SrcAddr) != to {
+				c.errf(field+".src", "%s is not of the family of %s", r.SrcAddr, r.ToPrefix)
+			}
+		}
+		if r.Dev != "" && !validIfName(r.Dev) {
+			c.errf(field+".dev", "%q is not a valid interface name", r.Dev)
+		}
+		if r.Dev == "" && r.Via == "" {
+			r.Dev = in.Interface
+		}
+		if r.Table < 0 || r.Table > maxTable {
+			c.errf(field+".table", "must be 0 (main) to %d, got %d", maxTable, r.Table)
+		}
+		if r.Metric < 0 || r.Metric > maxTable {
+			c.errf(field+".metric", "must be 0 to %d, got %d", maxTable, r.Metric)
+		}
+	}
+}
+
+// rules checks and parses the policy routing rules that follow mastership.
+func (c *checker) rules(f string, in *Instance) {
+	for j := range in.Rules {
+		r := &in.Rules[j]
+		field := fmt.Sprintf("%s.rules[%d]", f, j)
+		parse := func(name, s string, to *netip.Prefix) {
+			if s == "" || s == "all" {
+				return
+			}
+			p, err := parsePrefix(s)
+			if err != nil {
+				c.errf(field+"."+name, "%v", err)
+				return
+			}
+			*to = p.Masked()
+		}
+		parse("from", r.From, &r.FromPrefix)
+		parse("to", r.To, &r.ToPrefix)
+		r.Family = in.Family()
+		switch {
+		case r.FromPrefix.IsValid() && r.ToPrefix.IsValid() && r.FromPrefix.Addr().Is4() != r.ToPrefix.Addr().Is4():
+			c.errf(field+".to", "%s is not of the family of %s", r.ToPrefix, r.FromPrefix)
+		case r.FromPrefix.IsValid():
+			r.Family = family(r.FromPrefix.Addr())
+		case r.ToPrefix.IsValid():
+			r.Family = family(r.ToPrefix.Addr())
+		}
+		if r.Table < 1 || r.Table > maxTable {
+			c.errf(field+".table", "required: 1 to %d, got %d", maxTable, r.Table)
+		}
+		if r.Priority < 0 || r.Priority > maxTable {
+			c.errf(field+".priority", "must be 0 (the kernel picks) to %d, got %d", maxTable, r.Priority)
+		}
+	}
+}
+
+// maxTable is the largest routing table ID, metric or rule priority: the
+// kernel's are 32 bits.
+const maxTable = 1<<32 - 1
 
 // maxV6InAdvert is how many IPv6 addresses fit in a VRRPv3 advert in a
 // 1500-byte packet: (1500 - 40 IPv6 - 8 VRRP) / 16.

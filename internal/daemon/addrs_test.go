@@ -85,3 +85,30 @@ instances:
 		t.Errorf("mover config %+v, want no addresses", l.cfg)
 	}
 }
+
+// Routes and rules reach the mover, which moves them with the VIPs.
+func TestRoutesAndRulesReachTheMover(t *testing.T) {
+	h := start(t, `
+control_socket: %s
+instances:
+  - name: web
+    interface: eth0
+    vrid: 51
+    advert_interval: 20ms
+    vips: [10.0.0.100/24]
+    routes: [{to: default, via: 10.0.0.1, table: 100}, {to: 192.168.60.0/24, src: 10.0.0.100, metric: 5}]
+    rules: [{from: 10.0.0.100, table: 100, priority: 1000}]
+`)
+	l := localOf(t, h.mustRunning("web"))
+	wantRoutes := []vip.Route{
+		{To: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("10.0.0.1"), Table: 100},
+		{To: netip.MustParsePrefix("192.168.60.0/24"), Dev: "eth0", Src: netip.MustParseAddr("10.0.0.100"), Metric: 5},
+	}
+	if !slices.Equal(l.cfg.Routes, wantRoutes) {
+		t.Errorf("mover routes = %v, want %v", l.cfg.Routes, wantRoutes)
+	}
+	wantRules := []vip.Rule{{From: netip.MustParsePrefix("10.0.0.100/32"), Table: 100, Priority: 1000, Family: 4}}
+	if !slices.Equal(l.cfg.Rules, wantRules) {
+		t.Errorf("mover rules = %v, want %v", l.cfg.Rules, wantRules)
+	}
+}

@@ -426,6 +426,8 @@ func (d *Daemon) prepareInstance(ic config.Instance) (*runningInstance, error) {
 		Interface: ic.Interface,
 		Addresses: ownAddresses(&ic),
 		Elsewhere: elsewhere(&ic),
+		Routes:    routesOf(&ic),
+		Rules:     rulesOf(&ic),
 		Count:     ic.GARP.Count,
 		Spacing:   ic.GARP.Interval.D(),
 		Refresh:   ic.GARP.Refresh.D(),
@@ -479,6 +481,24 @@ func elsewhere(ic *config.Instance) []vip.Placed {
 		if p.Dev != ic.Interface {
 			out = append(out, vip.Placed{Prefix: p.Prefix, Interface: p.Dev})
 		}
+	}
+	return out
+}
+
+// routesOf are the instance's routes for the mover.
+func routesOf(ic *config.Instance) []vip.Route {
+	var out []vip.Route
+	for _, r := range ic.Routes {
+		out = append(out, vip.Route{To: r.ToPrefix, Via: r.ViaAddr, Dev: r.Dev, Table: r.Table, Metric: r.Metric, Src: r.SrcAddr})
+	}
+	return out
+}
+
+// rulesOf are the instance's rules for the mover.
+func rulesOf(ic *config.Instance) []vip.Rule {
+	var out []vip.Rule
+	for _, r := range ic.Rules {
+		out = append(out, vip.Rule{From: r.FromPrefix, To: r.ToPrefix, Table: r.Table, Priority: r.Priority, Family: r.Family})
 	}
 	return out
 }

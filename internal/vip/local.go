@@ -41,8 +41,8 @@ type Local struct {
 
 // NewLocal validates cfg and applies defaults. It does not touch the system.
 func NewLocal(cfg Config) (*Local, error) {
-	if len(cfg.Elsewhere) > 0 {
-		return nil, fmt.Errorf("vip on %s: Local moves one interface's addresses; use NewSet for others", cfg.Interface)
+	if len(cfg.Elsewhere)+len(cfg.Routes)+len(cfg.Rules) > 0 {
+		return nil, fmt.Errorf("vip on %s: Local moves one interface's addresses; use NewSet for others, routes and rules", cfg.Interface)
 	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {

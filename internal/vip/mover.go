@@ -49,6 +49,11 @@ type Config struct {
 	// added to and announced on its own interface (keepalived's
 	// "dev IFACE"). Only NewSet takes them.
 	Elsewhere []Placed
+	// Routes and Rules are installed after the addresses and removed
+	// before them (keepalived's virtual_routes and virtual_rules). Only
+	// NewSet takes them.
+	Routes []Route
+	Rules  []Rule
 	// Count is the number of announcements per burst (DefaultCount if 0).
 	Count int
 	// Spacing is the pause between announcements of a burst

@@ -111,6 +111,11 @@ func TestSetWithoutAddresses(t *testing.T) {
 	t.Cleanup(func() { _ = s.Close() })
 	before := len(l.addrsOn(dutIf))
 	ctx := context.Background()
+	// Nothing shows this node was master: a restart must not "keep" it.
+	var present bool
+	if err := l.inDut(func() (err error) { present, err = s.Present(ctx); return }); err != nil || present {
+		t.Errorf("Present = %v, %v with nothing to hold", present, err)
+	}
 	if err := l.inDut(func() error { return s.Take(ctx) }); err != nil {
 		t.Fatalf("Take: %v", err)
 	}
