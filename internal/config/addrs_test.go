@@ -213,3 +213,32 @@ func TestRoutesAndRules(t *testing.T) {
 		}
 	}
 }
+
+func TestVMACConfig(t *testing.T) {
+	y := `instances:
+  - {name: a, interface: eth0, vrid: 51, vmac: true, vips: [10.0.0.100/24, "10.1.0.1/24 dev eth1"]}
+  - {name: b, interface: eth0, vrid: 52, vmac: true, vmac_name: vb, vmac_xmit_base: true, vips: [10.0.0.101/24]}
+`
+	cfg, err := Parse("d.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Instances[0], cfg.Instances[1]
+	if a.VMACName != "vrrp.51" || a.AddressInterface() != "vrrp.51" || a.Placed[0].Dev != "vrrp.51" || a.Placed[1].Dev != "eth1" {
+		t.Errorf("a: vmac %q, placed %v", a.VMACName, a.Placed)
+	}
+	if b.VMACName != "vb" || !b.OnlyOwnInterface() {
+		t.Errorf("b: vmac %q, placed %v", b.VMACName, b.Placed)
+	}
+	for _, bad := range []struct{ y, msg string }{
+		{"  - {name: a, interface: eth0, vrid: 1, vmac_name: x, vips: [10.0.0.1]}\n", "instances[0].vmac_name: needs vmac: true"},
+		{"  - {name: a, interface: eth0, vrid: 1, vmac_xmit_base: true, vips: [10.0.0.1]}\n", "instances[0].vmac_xmit_base: needs vmac: true"},
+		{"  - {name: a, interface: eth0, vrid: 1, vmac: true, vmac_name: eth0, vips: [10.0.0.1]}\n", "is the VRRP interface itself"},
+		{"  - {name: a, interface: eth0, vrid: 1, vmac: true, vmac_name: 'a/b', vips: [10.0.0.1]}\n", "not a valid interface name"},
+		{"  - {name: a, interface: eth0, vrid: 1, vmac: true, vips: [10.0.0.1]}\n  - {name: b, interface: eth1, vrid: 1, vmac: true, vips: [10.0.0.2]}\n", "instances[1].vmac_name: vrrp.1 is already the VMAC of instances[0]"},
+	} {
+		if _, err := Parse("d.yaml", []byte("instances:\n"+bad.y)); err == nil || !strings.Contains(err.Error(), bad.msg) {
+			t.Errorf("%s: err = %v, want %q", bad.y, err, bad.msg)
+		}
+	}
+}

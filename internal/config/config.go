@@ -77,6 +77,13 @@ type Instance struct {
 	Routes []Route `yaml:"routes,omitempty"`
 	Rules  []Rule  `yaml:"rules,omitempty"`
 
+	// VMAC puts the VIPs on a macvlan with the VRRP virtual MAC
+	// (keepalived's use_vmac), named VMACName (default vrrp.<VRID>), and
+	// sends adverts from it unless VMACXmitBase.
+	VMAC         bool   `yaml:"vmac,omitempty"`
+	VMACName     string `yaml:"vmac_name,omitempty"`
+	VMACXmitBase bool   `yaml:"vmac_xmit_base,omitempty"`
+
 	// Addresses is VIPs parsed; filled in by validation. These, and only
 	// these, are carried in adverts.
 	Addresses []netip.Prefix `yaml:"-"`
@@ -122,6 +129,15 @@ type PlacedVIP struct {
 	Dev    string // never empty after validation
 }
 
+// AddressInterface is where VIPs without dev go: the VMAC interface if
+// there is one, else the VRRP interface.
+func (in *Instance) AddressInterface() string {
+	if in.VMAC {
+		return in.VMACName
+	}
+	return in.Interface
+}
+
 // OnlyOwnInterface reports whether every address the instance moves is
 // one of its advertised VIPs on its own interface: the shape a reload can
 // change live.
@@ -130,7 +146,7 @@ func (in *Instance) OnlyOwnInterface() bool {
 		return false
 	}
 	for _, p := range in.Placed {
-		if p.Dev != in.Interface {
+		if p.Dev != in.AddressInterface() {
 			return false
 		}
 	}

@@ -93,6 +93,18 @@ func validate(cfg *Config, pos map[string]int) Problems {
 			vips[p.Prefix.Addr()] = f
 		}
 	}
+	vmacs := map[string]string{}
+	for i := range cfg.Instances {
+		in := &cfg.Instances[i]
+		if !in.VMAC || in.VMACName == "" {
+			continue
+		}
+		f := fmt.Sprintf("instances[%d]", i)
+		if prev, dup := vmacs[in.VMACName]; dup {
+			c.errf(f+".vmac_name", "%s is already the VMAC of %s; set vmac_name", in.VMACName, prev)
+		}
+		vmacs[in.VMACName] = f
+	}
 	c.ipvs(cfg)
 	return c.ps
 }
@@ -145,6 +157,7 @@ func (c *checker) instance(f string, in *Instance) {
 	if !in.PreemptEnabled() && in.PreemptDelay > 0 {
 		c.errf(f+".preempt_delay", "has no effect with preempt: false")
 	}
+	c.vmac(f, in) // before vips: VIPs without dev go on the VMAC
 	c.vips(f, in)
 	if in.Unicast != nil {
 		c.unicast(f+".unicast", in)
@@ -212,7 +225,7 @@ func (c *checker) vips(f string, in *Instance) {
 		}
 		seen[p.Addr()] = true
 		in.Addresses = append(in.Addresses, p)
-		in.Placed = append(in.Placed, PlacedVIP{Prefix: p, Dev: cmp.Or(dev, in.Interface)})
+		in.Placed = append(in.Placed, PlacedVIP{Prefix: p, Dev: cmp.Or(dev, in.AddressInterface())})
 	}
 	// An IPv6 advert must fit an Ethernet frame: 1500 bytes less the IPv6
 	// and VRRP headers leave room for 90 addresses.
@@ -232,7 +245,7 @@ func (c *checker) vips(f string, in *Instance) {
 			continue
 		}
 		seen[p.Addr()] = true
-		in.Placed = append(in.Placed, PlacedVIP{Prefix: p, Dev: cmp.Or(dev, in.Interface)})
+		in.Placed = append(in.Placed, PlacedVIP{Prefix: p, Dev: cmp.Or(dev, in.AddressInterface())})
 	}
 	if in.Version == 2 && in.Family() == 6 {
 		c.errf(f+".version", "VRRP version 2 carries only IPv4; use version 3 for IPv6 VIPs")
@@ -347,6 +360,31 @@ const maxTable = 1<<32 - 1
 // maxV6InAdvert is how many IPv6 addresses fit in a VRRPv3 advert in a
 // 1500-byte packet: (1500 - 40 IPv6 - 8 VRRP) / 16.
 const maxV6InAdvert = 90
+
+// vmac checks the virtual-MAC settings and names the interface.
+func (c *checker) vmac(f string, in *Instance) {
+	if !in.VMAC {
+		if in.VMACName != "" {
+			c.errf(f+".vmac_name", "needs vmac: true")
+		}
+		if in.VMACXmitBase {
+			c.errf(f+".vmac_xmit_base", "needs vmac: true")
+		}
+		return
+	}
+	if in.VMACName == "" {
+		in.VMACName = fmt.Sprintf("vrrp.%d", in.VRID)
+	}
+	switch {
+	case !validIfName(in.VMACName):
+		c.errf(f+".vmac_name", "%q is not a valid interface name", in.VMACName)
+	case in.VMACName == in.Interface:
+		c.errf(f+".vmac_name", "%q is the VRRP interface itself", in.VMACName)
+	}
+	if in.EC2 != nil {
+		c.errf(f+".vmac", "EC2 delivers only to the ENI's own MAC; a virtual MAC cannot work there")
+	}
+}
 
 // parseVIP reads keepalived's form "address[/len] [dev IFACE]"; dev is
 // empty if not given.

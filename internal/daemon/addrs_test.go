@@ -3,6 +3,8 @@ package daemon
 import (
 	"net/netip"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/director-lb/director/internal/testwait"
@@ -110,5 +112,81 @@ instances:
 	wantRules := []vip.Rule{{From: netip.MustParsePrefix("10.0.0.100/32"), Table: 100, Priority: 1000, Family: 4}}
 	if !slices.Equal(l.cfg.Rules, wantRules) {
 		t.Errorf("mover rules = %v, want %v", l.cfg.Rules, wantRules)
+	}
+}
+
+// fakeVMAC records a VMAC the daemon asked for and whether it was removed.
+type fakeVMAC struct {
+	cfg     vip.VMACConfig
+	removed atomic.Bool
+}
+
+func (v *fakeVMAC) Remove() error { v.removed.Store(true); return nil }
+
+func (e *fakeEdges) ensureVMAC(c vip.VMACConfig) (VMACLink, error) {
+	if err := e.failure("vmac", c.Name); err != nil {
+		return nil, err
+	}
+	v := &fakeVMAC{cfg: c}
+	e.mu.Lock()
+	e.vmacs = append(e.vmacs, v)
+	e.mu.Unlock()
+	return v, nil
+}
+
+// With vmac, the VIPs go on the macvlan, the socket is bound to it with
+// the parent as the source's interface, and the macvlan is removed with
+// the instance, not before: a reload that restarts the instance keeps it.
+func TestVMAC(t *testing.T) {
+	const y = `
+control_socket: %s
+instances:
+  - {name: web, interface: eth0, vrid: 51, advert_interval: 20ms, vmac: true, vips: [10.0.0.100/24, "10.1.0.1/24 dev eth1"]}
+`
+	h := start(t, y)
+	h.e.mu.Lock()
+	vm := slices.Clone(h.e.vmacs)
+	h.e.mu.Unlock()
+	if len(vm) != 1 || vm[0].cfg.Name != "vrrp.51" || vm[0].cfg.Parent != "eth0" || vm[0].cfg.VRID != 51 || vm[0].cfg.IPv6 {
+		t.Fatalf("VMACs %+v", vm)
+	}
+	c := h.e.conn(t, "vrrp.51")
+	if c.opts.SourceInterface != "eth0" || !c.opts.Multicast {
+		t.Errorf("socket options %+v, want multicast on vrrp.51 sourced from eth0", c.opts)
+	}
+	l := localOf(t, h.mustRunning("web"))
+	if l.cfg.Interface != "vrrp.51" || !slices.Equal(l.cfg.Addresses, []netip.Prefix{netip.MustParsePrefix("10.0.0.100/24")}) {
+		t.Errorf("mover on %s with %v, want vrrp.51 with 10.0.0.100/24", l.cfg.Interface, l.cfg.Addresses)
+	}
+	if e := l.cfg.Elsewhere; len(e) != 1 || e[0].Interface != "eth1" {
+		t.Errorf("elsewhere %v", e)
+	}
+
+	// A restart by reload (priority and a route changed) keeps the VMAC
+	// until the old instance is gone, and the new one uses the same.
+	if _, err := h.apply(strings.Replace(y, "vmac: true,", "vmac: true, routes: [{to: 10.9.0.0/16, via: 10.0.0.1}],", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if vm[0].removed.Load() {
+		t.Error("a reload removed the VMAC the restarted instance uses")
+	}
+	if localOf(t, h.mustRunning("web")) == l {
+		t.Fatal("the reload did not restart the instance")
+	}
+	h.e.mu.Lock()
+	n := len(h.e.vmacs)
+	h.e.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d VMACs ensured, want the one, shared across the restart", n)
+	}
+	if err := h.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	h.e.mu.Lock()
+	defer h.e.mu.Unlock()
+	for _, v := range h.e.vmacs {
+		if !v.removed.Load() {
+			t.Errorf("VMAC %s not removed at shutdown", v.cfg.Name)
+		}
 	}
 }

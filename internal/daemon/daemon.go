@@ -47,6 +47,9 @@ type Edges struct {
 	// DialSync connects to the kernel's IPVS sync daemon (syncd.Dial); the
 	// daemon closes it if it is an io.Closer.
 	DialSync func() (SyncDaemon, error)
+	// EnsureVMAC creates or adopts an instance's virtual-MAC interface
+	// (vip.EnsureVMAC); used only by instances with vmac.
+	EnsureVMAC func(vip.VMACConfig) (VMACLink, error)
 	// SysctlDir is where net.ipv4.vs.* are written (ipvs.SysctlDir); empty
 	// writes none.
 	SysctlDir string
@@ -120,6 +123,13 @@ func DefaultEdges() Edges {
 			}
 			return c, nil
 		},
+		EnsureVMAC: func(c vip.VMACConfig) (VMACLink, error) {
+			v, err := vip.EnsureVMAC(c)
+			if err != nil {
+				return nil, err
+			}
+			return v, nil
+		},
 		SysctlDir: ipvs.SysctlDir,
 	}
 }
@@ -138,6 +148,7 @@ type Daemon struct {
 	running  []*runningInstance // in configuration order
 	sockets  map[connKey]*socket
 	carriers map[string]*carrier
+	vmacs    map[vmacKey]*vmacUse // created lazily
 
 	dp      *dataplane.Dataplane // nil without services
 	metrics *metrics             // nil unless metrics.listen is set
@@ -182,6 +193,9 @@ type connKey struct {
 	// unicast: adverts go to listed peers. Without source the socket
 	// picks the interface's address of the family when it opens.
 	unicast bool
+	// sourceIf is where that address is picked when it is not iface: a
+	// VMAC interface's parent.
+	sourceIf string
 }
 
 type socket struct {
@@ -279,6 +293,10 @@ func keyOf(ic *config.Instance) connKey {
 	k := connKey{iface: ic.Interface, family: ic.Family()}
 	if ic.Unicast != nil {
 		k.source, k.unicast = ic.Unicast.SourceAddr, true
+	}
+	if ic.VMAC && !ic.VMACXmitBase {
+		// Adverts leave from the virtual MAC, with the parent's address.
+		k.iface, k.sourceIf = ic.VMACName, ic.Interface
 	}
 	return k
 }
@@ -413,7 +431,22 @@ func (d *Daemon) startInstance(ic config.Instance) error {
 // prepareInstance opens what ic needs (socket, carrier watch, mover) and
 // builds its VRRP instance without starting it, so that a reload can open
 // everything before it stops anything. discard undoes it.
-func (d *Daemon) prepareInstance(ic config.Instance) (*runningInstance, error) {
+func (d *Daemon) prepareInstance(ic config.Instance) (ri *runningInstance, err error) {
+	if ic.VMAC {
+		// Before the socket, which may be bound to it.
+		var release func()
+		if release, err = d.acquireVMAC(&ic); err != nil {
+			return nil, fmt.Errorf("instance %s: %w", ic.Name, err)
+		}
+		defer func() {
+			if err != nil {
+				release()
+				return
+			}
+			closer := ri.closer
+			ri.closer = func() error { err := closer(); release(); return err }
+		}()
+	}
 	sock, err := d.acquireSocket(keyOf(&ic))
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", ic.Name, err)
@@ -423,7 +456,7 @@ func (d *Daemon) prepareInstance(ic config.Instance) (*runningInstance, error) {
 		return nil, fmt.Errorf("instance %s: %w", ic.Name, err)
 	}
 	local, err := d.edges.NewLocalMover(vip.Config{
-		Interface: ic.Interface,
+		Interface: ic.AddressInterface(),
 		Addresses: ownAddresses(&ic),
 		Elsewhere: elsewhere(&ic),
 		Routes:    routesOf(&ic),
@@ -463,11 +496,12 @@ func (d *Daemon) prepareInstance(ic config.Instance) (*runningInstance, error) {
 	return &runningInstance{cfg: ic, in: in, sock: sock, closer: closer, local: local, cloud: ec2, done: make(chan error, 1), prio: ic.Priority}, nil
 }
 
-// ownAddresses are the instance's addresses on its own interface.
+// ownAddresses are the instance's addresses on its own interface (or its
+// VMAC).
 func ownAddresses(ic *config.Instance) []netip.Prefix {
 	var out []netip.Prefix
 	for _, p := range ic.Placed {
-		if p.Dev == ic.Interface {
+		if p.Dev == ic.AddressInterface() {
 			out = append(out, p.Prefix)
 		}
 	}
@@ -478,7 +512,7 @@ func ownAddresses(ic *config.Instance) []netip.Prefix {
 func elsewhere(ic *config.Instance) []vip.Placed {
 	var out []vip.Placed
 	for _, p := range ic.Placed {
-		if p.Dev != ic.Interface {
+		if p.Dev != ic.AddressInterface() {
 			out = append(out, vip.Placed{Prefix: p.Prefix, Interface: p.Dev})
 		}
 	}
@@ -572,7 +606,7 @@ func (d *Daemon) acquireSocket(k connKey) (*socket, error) {
 		s.users++
 		return s, nil
 	}
-	c, err := d.edges.ListenVRRP(transport.Options{Interface: k.iface, Family: k.family, Multicast: !k.unicast, Source: k.source})
+	c, err := d.edges.ListenVRRP(transport.Options{Interface: k.iface, Family: k.family, Multicast: !k.unicast, Source: k.source, SourceInterface: k.sourceIf})
 	if err != nil {
 		return nil, fmt.Errorf("open VRRP socket on %s: %w", k.iface, err)
 	}

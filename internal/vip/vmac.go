@@ -194,7 +194,9 @@ func (v *VMAC) Remove() error {
 	case err != nil:
 		errs = append(errs, fmt.Errorf("vmac %s: %w", v.cfg.Name, err))
 	default:
-		if _, ok := link.(*netlink.Macvlan); ok {
+		// Only ours: a reload that changed the VRID may have replaced
+		// it with the new instance's already.
+		if mv, ok := link.(*netlink.Macvlan); ok && bytes.Equal(mv.HardwareAddr, VMACAddr(v.cfg.VRID, v.cfg.IPv6)) {
 			if err := netlink.LinkDel(link); err != nil {
 				errs = append(errs, fmt.Errorf("vmac %s: remove: %w", v.cfg.Name, err))
 			}
