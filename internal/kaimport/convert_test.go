@@ -104,7 +104,7 @@ func TestUnsupportedKeywordsAreReported(t *testing.T) {
 		{"track_script {\n chk\n }", "track_script", Warning, 4},
 		{"track_interface {\n eth1\n }", "track_interface", Warning, 4},
 		{"state MASTER", "state", Note, 4},
-		{"use_vmac", "use_vmac", Warning, 4},
+		{"use_ipvlan", "use_ipvlan", Warning, 4},
 	}
 	for _, c := range cases {
 		src := strings.Replace(instance, "interface eth0", "interface eth0\n    "+c.snippet, 1)
