@@ -68,14 +68,28 @@ func TestVMACLifecycle(t *testing.T) {
 		t.Error("EnsureVMAC recreated a matching macvlan")
 	}
 	// One with another VRID's MAC (an edited config) is replaced.
-	if _, err := l.ensureVMAC(VMACConfig{Name: "vrrp.51", Parent: dutIf, VRID: 52}); err != nil {
+	v52, err := l.ensureVMAC(VMACConfig{Name: "vrrp.51", Parent: dutIf, VRID: 52})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := h.LinkByName("vrrp.51"); again.Attrs().HardwareAddr.String() != "00:00:5e:00:01:34" {
 		t.Errorf("mismatched macvlan kept MAC %s", again.Attrs().HardwareAddr)
 	}
-
+	// The old one's Remove leaves the replacement alone, and keeps the
+	// parent's settings while a VMAC is on it.
 	if err := l.inDut(v.Remove); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.LinkByName("vrrp.51"); err != nil {
+		t.Errorf("the replaced VMAC's Remove took the new one: %v", err)
+	}
+	if got := l.readSysctl(l.dutNS, "net/ipv4/conf/"+dutIf+"/arp_ignore"); got != "1" {
+		t.Errorf("parent arp_ignore = %s with a VMAC still on it", got)
+	}
+	if err := l.inDut(v52.Remove); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.inDut(v.Remove); err != nil { // the one that changed the parent puts it back
 		t.Fatal(err)
 	}
 	if _, err := h.LinkByName("vrrp.51"); !errors.As(err, new(netlink.LinkNotFoundError)) {
