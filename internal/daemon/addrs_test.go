@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/testwait"
 	"github.com/director-lb/director/internal/vip"
 )
@@ -160,6 +161,9 @@ instances:
 	}
 	if e := l.cfg.Elsewhere; len(e) != 1 || e[0].Interface != "eth1" {
 		t.Errorf("elsewhere %v", e)
+	}
+	if got := keyOf(&config.Instance{Interface: "eth0", VMAC: true, VMACName: "v", Unicast: &config.Unicast{}}); got.iface != "eth0" || got.sourceIf != "" {
+		t.Errorf("unicast VMAC socket key %+v, want the parent's", got)
 	}
 
 	// A restart by reload (priority and a route changed) keeps the VMAC

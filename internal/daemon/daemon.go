@@ -294,8 +294,10 @@ func keyOf(ic *config.Instance) connKey {
 	if ic.Unicast != nil {
 		k.source, k.unicast = ic.Unicast.SourceAddr, true
 	}
-	if ic.VMAC && !ic.VMACXmitBase {
+	if ic.VMAC && !ic.VMACXmitBase && ic.Unicast == nil {
 		// Adverts leave from the virtual MAC, with the parent's address.
+		// Not with unicast: peers send to the parent's address, so to the
+		// parent's MAC, which the macvlan never receives.
 		k.iface, k.sourceIf = ic.VMACName, ic.Interface
 	}
 	return k
