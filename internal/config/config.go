@@ -69,7 +69,14 @@ type Instance struct {
 	Preempt      *bool    `yaml:"preempt,omitempty"`
 	PreemptDelay Duration `yaml:"preempt_delay,omitempty"`
 	Unicast      *Unicast `yaml:"unicast,omitempty"`
-	VIPs         []string `yaml:"vips,omitempty"`
+	// VIPs are the addresses the instance moves and advertises, each
+	// "address[/len]" or, like keepalived, "address[/len] dev IFACE" for
+	// one that lives on another interface than the VRRP one.
+	VIPs []string `yaml:"vips,omitempty"`
+	// VIPsExcluded move with mastership like VIPs but are left out of
+	// adverts (keepalived's virtual_ipaddress_excluded): for more than
+	// fit in an advert, or another address family. Same entry form.
+	VIPsExcluded []string `yaml:"vips_excluded,omitempty"`
 	// AuthPass is VRRPv2 simple-text authentication (keepalived's auth_type PASS).
 	AuthPass string `yaml:"auth_pass,omitempty"`
 	GARP     GARP   `yaml:"garp,omitempty"`
@@ -81,8 +88,85 @@ type Instance struct {
 	// EC2, if set, moves the VIPs through the EC2 API too.
 	EC2 *EC2 `yaml:"ec2,omitempty"`
 
-	// Addresses is VIPs parsed; filled in by validation.
+	// Routes and Rules are added on becoming master and removed on
+	// leaving it (keepalived's virtual_routes and virtual_rules).
+	Routes []Route `yaml:"routes,omitempty"`
+	Rules  []Rule  `yaml:"rules,omitempty"`
+
+	// VMAC puts the VIPs on a macvlan with the VRRP virtual MAC
+	// (keepalived's use_vmac), named VMACName (default vrrp.<VRID>), and
+	// sends adverts from it unless VMACXmitBase.
+	VMAC         bool   `yaml:"vmac,omitempty"`
+	VMACName     string `yaml:"vmac_name,omitempty"`
+	VMACXmitBase bool   `yaml:"vmac_xmit_base,omitempty"`
+
+	// Addresses is VIPs parsed; filled in by validation. These, and only
+	// these, are carried in adverts.
 	Addresses []netip.Prefix `yaml:"-"`
+	// Placed is every address the instance moves, with the interface it
+	// goes on; filled in by validation.
+	Placed []PlacedVIP `yaml:"-"`
+}
+
+// Route is a route that follows mastership.
+type Route struct {
+	// To is a prefix, a bare address (a host route) or "default".
+	To  string `yaml:"to"`
+	Via string `yaml:"via,omitempty"`
+	// Dev is the interface; without Via it defaults to the instance's.
+	Dev    string `yaml:"dev,omitempty"`
+	Table  int    `yaml:"table,omitempty"` // 0: main
+	Metric int    `yaml:"metric,omitempty"`
+	Src    string `yaml:"src,omitempty"`
+
+	// Parsed by validation.
+	ToPrefix netip.Prefix `yaml:"-"`
+	ViaAddr  netip.Addr   `yaml:"-"`
+	SrcAddr  netip.Addr   `yaml:"-"`
+}
+
+// Rule is a policy routing rule that follows mastership.
+type Rule struct {
+	// From and To are prefixes or bare addresses; empty or "all" is any.
+	From     string `yaml:"from,omitempty"`
+	To       string `yaml:"to,omitempty"`
+	Table    int    `yaml:"table"`
+	Priority int    `yaml:"priority,omitempty"` // 0: the kernel picks
+
+	// Parsed by validation.
+	FromPrefix netip.Prefix `yaml:"-"`
+	ToPrefix   netip.Prefix `yaml:"-"`
+	Family     int          `yaml:"-"` // 4 or 6
+}
+
+// PlacedVIP is one address an instance moves and the interface it lives on.
+type PlacedVIP struct {
+	Prefix netip.Prefix
+	Dev    string // never empty after validation
+}
+
+// AddressInterface is where VIPs without dev go: the VMAC interface if
+// there is one, else the VRRP interface.
+func (in *Instance) AddressInterface() string {
+	if in.VMAC {
+		return in.VMACName
+	}
+	return in.Interface
+}
+
+// OnlyOwnInterface reports whether every address the instance moves is
+// one of its advertised VIPs on its own interface: the shape a reload can
+// change live.
+func (in *Instance) OnlyOwnInterface() bool {
+	if len(in.Placed) != len(in.Addresses) {
+		return false
+	}
+	for _, p := range in.Placed {
+		if p.Dev != in.AddressInterface() {
+			return false
+		}
+	}
+	return true
 }
 
 // Track is one thing an instance's priority follows: exactly one of its
@@ -152,15 +236,26 @@ type GARP struct {
 // PreemptEnabled reports the effective preempt setting (default true).
 func (in *Instance) PreemptEnabled() bool { return in.Preempt == nil || *in.Preempt }
 
-// Family is 4 or 6, from the instance's VIPs; 0 if it has none.
+// Family is 4 or 6: that of the advertised VIPs; without any, that of the
+// unicast addresses; without those, 4 (as keepalived assumes).
 func (in *Instance) Family() int {
-	if len(in.Addresses) == 0 {
-		return 0
+	if len(in.Addresses) > 0 {
+		if in.Addresses[0].Addr().Is4() {
+			return 4
+		}
+		return 6
 	}
-	if in.Addresses[0].Addr().Is4() {
-		return 4
+	if u := in.Unicast; u != nil {
+		for _, s := range append([]string{u.Source}, u.Peers...) {
+			if a, err := netip.ParseAddr(s); err == nil {
+				if a.Is4() {
+					return 4
+				}
+				return 6
+			}
+		}
 	}
-	return 6
+	return 4
 }
 
 // Duration is a time.Duration written in YAML as a Go duration string, like 100ms.

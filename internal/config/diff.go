@@ -34,8 +34,10 @@ func CompareInstance(old, new *Instance) InstanceChange {
 	o.Priority = new.Priority
 	// Hooks are looked up when a change happens, so new ones need no restart.
 	o.StateHooks = new.StateHooks
-	if new.EC2 == nil && old.Family() == new.Family() {
-		o.VIPs, o.Addresses = new.VIPs, new.Addresses
+	// Only VIPs on the instance's own interface change live; the others
+	// (dev, excluded) restart the instance, which moves them all anew.
+	if new.EC2 == nil && old.Family() == new.Family() && old.OnlyOwnInterface() && new.OnlyOwnInterface() {
+		o.VIPs, o.Addresses, o.Placed = new.VIPs, new.Addresses, new.Placed
 	}
 	if reflect.DeepEqual(&o, new) {
 		return InstanceLive

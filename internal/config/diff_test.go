@@ -58,8 +58,16 @@ func TestCompareInstance(t *testing.T) {
 	}
 	b.VIPs = append(slices.Clone(a.VIPs), "10.0.0.101/24")
 	b.Addresses = append(slices.Clone(a.Addresses), netip.MustParsePrefix("10.0.0.101/24"))
+	b.Placed = append(slices.Clone(a.Placed), PlacedVIP{Prefix: netip.MustParsePrefix("10.0.0.101/24"), Dev: a.Interface})
 	if CompareInstance(&a, &b) != InstanceLive {
 		t.Error("priority and an added VIP")
+	}
+	d := b
+	d.VIPs = append(slices.Clone(b.VIPs), "10.0.0.102/24 dev eth1")
+	d.Addresses = append(slices.Clone(b.Addresses), netip.MustParsePrefix("10.0.0.102/24"))
+	d.Placed = append(slices.Clone(b.Placed), PlacedVIP{Prefix: netip.MustParsePrefix("10.0.0.102/24"), Dev: "eth1"})
+	if CompareInstance(&b, &d) != InstanceRestart {
+		t.Error("a VIP on another interface needs a restart")
 	}
 	c := b
 	c.VIPs, c.Addresses = []string{"fd00::100/64"}, []netip.Prefix{netip.MustParsePrefix("fd00::100/64")}

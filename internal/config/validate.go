@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -81,15 +82,31 @@ func validate(cfg *Config, pos map[string]int) Problems {
 			}
 			vrids[k] = f
 		}
-		for j, p := range in.Addresses {
-			if prev, dup := vips[p.Addr()]; dup {
-				c.errf(fmt.Sprintf("%s.vips[%d]", f, j), "VIP %s is already in %s", p.Addr(), prev)
+		for j, p := range in.Placed {
+			if prev, dup := vips[p.Prefix.Addr()]; dup {
+				field := fmt.Sprintf("%s.vips[%d]", f, j)
+				if j >= len(in.Addresses) {
+					field = fmt.Sprintf("%s.vips_excluded[%d]", f, j-len(in.Addresses))
+				}
+				c.errf(field, "VIP %s is already in %s", p.Prefix.Addr(), prev)
 			}
-			vips[p.Addr()] = f
+			vips[p.Prefix.Addr()] = f
 		}
 	}
 	c.trackObjects(cfg) // before ipvs, whose deferred tracks check refers to them
 	c.syncGroups(cfg)
+	vmacs := map[string]string{}
+	for i := range cfg.Instances {
+		in := &cfg.Instances[i]
+		if !in.VMAC || in.VMACName == "" {
+			continue
+		}
+		f := fmt.Sprintf("instances[%d]", i)
+		if prev, dup := vmacs[in.VMACName]; dup {
+			c.errf(f+".vmac_name", "%s is already the VMAC of %s; set vmac_name", in.VMACName, prev)
+		}
+		vmacs[in.VMACName] = f
+	}
 	c.ipvs(cfg)
 	c.hooks(cfg)
 	return c.ps
@@ -143,6 +160,7 @@ func (c *checker) instance(f string, in *Instance) {
 	if !in.PreemptEnabled() && in.PreemptDelay > 0 {
 		c.errf(f+".preempt_delay", "has no effect with preempt: false")
 	}
+	c.vmac(f, in) // before vips: VIPs without dev go on the VMAC
 	c.vips(f, in)
 	if in.Unicast != nil {
 		c.unicast(f+".unicast", in)
@@ -155,9 +173,13 @@ func (c *checker) instance(f string, in *Instance) {
 			c.errf(f+".auth_pass", "at most 8 bytes, got %d", len(in.AuthPass))
 		}
 	}
+	c.routes(f, in)
+	c.rules(f, in)
 	c.garp(f+".garp", &in.GARP)
 	if in.EC2 != nil && len(in.Addresses) > 0 {
 		c.ec2(f+".ec2", in)
+	} else if in.EC2 != nil && len(in.VIPs) == 0 {
+		c.errf(f+".ec2", "moves the VIPs listed under vips; this instance has none")
 	}
 	c.stateHooks(f, &in.StateHooks)
 }
@@ -178,23 +200,24 @@ func (c *checker) interval(field string, version int, d time.Duration) {
 }
 
 func (c *checker) vips(f string, in *Instance) {
-	if len(in.VIPs) == 0 {
-		c.errf(f+".vips", "at least one VIP is needed")
-		return
+	if len(in.VIPs) == 0 && in.Version != 2 {
+		// As keepalived: a v3 advert carries at least one address (RFC
+		// 5798 5.2.5); v2 allows none.
+		c.errf(f+".vips", "at least one VIP is needed with VRRP version 3 (RFC 5798); an instance without advertised VIPs must use version 2")
 	}
 	if len(in.VIPs) > 255 {
-		c.errf(f+".vips", "at most 255 VIPs fit in an advertisement, got %d", len(in.VIPs))
+		c.errf(f+".vips", "at most 255 VIPs fit in an advertisement, got %d: list the others under vips_excluded", len(in.VIPs))
 	}
 	seen := map[netip.Addr]bool{}
 	for j, s := range in.VIPs {
 		field := fmt.Sprintf("%s.vips[%d]", f, j)
-		p, err := parsePrefix(s)
+		p, dev, err := parseVIP(s)
 		if err != nil {
 			c.errf(field, "%v", err)
 			continue
 		}
 		if len(in.Addresses) > 0 && p.Addr().Is4() != in.Addresses[0].Addr().Is4() {
-			c.errf(field, "%s is not the same address family as %s: use one family per instance", p.Addr(), in.Addresses[0].Addr())
+			c.errf(field, "%s is not the same address family as %s: use one family per instance (or list it under vips_excluded)", p.Addr(), in.Addresses[0].Addr())
 			continue
 		}
 		if seen[p.Addr()] {
@@ -203,10 +226,193 @@ func (c *checker) vips(f string, in *Instance) {
 		}
 		seen[p.Addr()] = true
 		in.Addresses = append(in.Addresses, p)
+		in.Placed = append(in.Placed, PlacedVIP{Prefix: p, Dev: cmp.Or(dev, in.AddressInterface())})
+	}
+	// An IPv6 advert must fit an Ethernet frame: 1500 bytes less the IPv6
+	// and VRRP headers leave room for 90 addresses.
+	if in.Family() == 6 && len(in.Addresses) > maxV6InAdvert {
+		c.errf(f+".vips", "at most %d IPv6 VIPs fit in an advertisement of 1500 bytes, got %d: list the others under vips_excluded", maxV6InAdvert, len(in.Addresses))
+	}
+	// Excluded VIPs are never in adverts, so any family goes.
+	for j, s := range in.VIPsExcluded {
+		field := fmt.Sprintf("%s.vips_excluded[%d]", f, j)
+		p, dev, err := parseVIP(s)
+		if err != nil {
+			c.errf(field, "%v", err)
+			continue
+		}
+		if seen[p.Addr()] {
+			c.errf(field, "%s is listed twice", p.Addr())
+			continue
+		}
+		seen[p.Addr()] = true
+		in.Placed = append(in.Placed, PlacedVIP{Prefix: p, Dev: cmp.Or(dev, in.AddressInterface())})
 	}
 	if in.Version == 2 && in.Family() == 6 {
 		c.errf(f+".version", "VRRP version 2 carries only IPv4; use version 3 for IPv6 VIPs")
 	}
+}
+
+// routes checks and parses the routes that follow mastership.
+func (c *checker) routes(f string, in *Instance) {
+	for j := range in.Routes {
+		r := &in.Routes[j]
+		field := fmt.Sprintf("%s.routes[%d]", f, j)
+		var fam int // of via or src, which "default" follows
+		if r.Via != "" {
+			a, err := netip.ParseAddr(r.Via)
+			if err != nil || a.Zone() != "" {
+				c.errf(field+".via", "%q is not an IP address", r.Via)
+			} else {
+				r.ViaAddr, fam = a, family(a)
+			}
+		}
+		if r.Src != "" {
+			a, err := netip.ParseAddr(r.Src)
+			if err != nil || a.Zone() != "" {
+				c.errf(field+".src", "%q is not an IP address", r.Src)
+			} else {
+				r.SrcAddr = a
+				if fam == 0 {
+					fam = family(a)
+				}
+			}
+		}
+		switch {
+		case r.To == "":
+			c.errf(field+".to", "required: a prefix, an address or default")
+		case r.To == "default":
+			r.ToPrefix = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+			if cmp.Or(fam, in.Family()) == 6 {
+				r.ToPrefix = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+			}
+		default:
+			p, err := parsePrefix(r.To)
+			if err != nil {
+				c.errf(field+".to", "%v", err)
+			} else {
+				r.ToPrefix = p.Masked()
+			}
+		}
+		if r.ToPrefix.IsValid() {
+			to := family(r.ToPrefix.Addr())
+			if r.ViaAddr.IsValid() && family(r.ViaAddr) != to {
+				c.errf(field+".via", "%s is not of the family of %s", r.ViaAddr, r.ToPrefix)
+			}
+			if r.SrcAddr.IsValid() && family(r.SrcAddr) != to {
+				c.errf(field+".src", "%s is not of the family of %s", r.SrcAddr, r.ToPrefix)
+			}
+		}
+		if r.Dev != "" && !validIfName(r.Dev) {
+			c.errf(field+".dev", "%q is not a valid interface name", r.Dev)
+		}
+		if r.Dev == "" && r.Via == "" {
+			r.Dev = in.Interface
+		}
+		if r.Table < 0 || r.Table > maxTable {
+			c.errf(field+".table", "must be 0 (main) to %d, got %d", maxTable, r.Table)
+		}
+		if r.Metric < 0 || r.Metric > maxTable {
+			c.errf(field+".metric", "must be 0 to %d, got %d", maxTable, r.Metric)
+		}
+	}
+}
+
+// rules checks and parses the policy routing rules that follow mastership.
+func (c *checker) rules(f string, in *Instance) {
+	for j := range in.Rules {
+		r := &in.Rules[j]
+		field := fmt.Sprintf("%s.rules[%d]", f, j)
+		parse := func(name, s string, to *netip.Prefix) {
+			if s == "" || s == "all" {
+				return
+			}
+			p, err := parsePrefix(s)
+			if err != nil {
+				c.errf(field+"."+name, "%v", err)
+				return
+			}
+			*to = p.Masked()
+		}
+		parse("from", r.From, &r.FromPrefix)
+		parse("to", r.To, &r.ToPrefix)
+		r.Family = in.Family()
+		switch {
+		case r.FromPrefix.IsValid() && r.ToPrefix.IsValid() && r.FromPrefix.Addr().Is4() != r.ToPrefix.Addr().Is4():
+			c.errf(field+".to", "%s is not of the family of %s", r.ToPrefix, r.FromPrefix)
+		case r.FromPrefix.IsValid():
+			r.Family = family(r.FromPrefix.Addr())
+		case r.ToPrefix.IsValid():
+			r.Family = family(r.ToPrefix.Addr())
+		}
+		if r.Table < 1 || r.Table > maxTable {
+			c.errf(field+".table", "required: 1 to %d, got %d", maxTable, r.Table)
+		}
+		if r.Priority < 0 || r.Priority > maxTable {
+			c.errf(field+".priority", "must be 0 (the kernel picks) to %d, got %d", maxTable, r.Priority)
+		}
+	}
+}
+
+// maxTable is the largest routing table ID, metric or rule priority: the
+// kernel's are 32 bits.
+const maxTable = 1<<32 - 1
+
+// maxV6InAdvert is how many IPv6 addresses fit in a VRRPv3 advert in a
+// 1500-byte packet: (1500 - 40 IPv6 - 8 VRRP) / 16.
+const maxV6InAdvert = 90
+
+// vmac checks the virtual-MAC settings and names the interface.
+func (c *checker) vmac(f string, in *Instance) {
+	if !in.VMAC {
+		if in.VMACName != "" {
+			c.errf(f+".vmac_name", "needs vmac: true")
+		}
+		if in.VMACXmitBase {
+			c.errf(f+".vmac_xmit_base", "needs vmac: true")
+		}
+		return
+	}
+	if in.VMACName == "" {
+		in.VMACName = fmt.Sprintf("vrrp.%d", in.VRID)
+	}
+	switch {
+	case !validIfName(in.VMACName):
+		c.errf(f+".vmac_name", "%q is not a valid interface name", in.VMACName)
+	case in.VMACName == in.Interface:
+		c.errf(f+".vmac_name", "%q is the VRRP interface itself", in.VMACName)
+	}
+	if in.EC2 != nil {
+		c.errf(f+".vmac", "EC2 delivers only to the ENI's own MAC; a virtual MAC cannot work there")
+	}
+}
+
+// parseVIP reads keepalived's form "address[/len] [dev IFACE]"; dev is
+// empty if not given.
+func parseVIP(s string) (netip.Prefix, string, error) {
+	fields := strings.Fields(s)
+	if len(fields) == 0 {
+		return netip.Prefix{}, "", fmt.Errorf("%q is not an address or address/prefix", s)
+	}
+	p, err := parsePrefix(fields[0])
+	if err != nil {
+		return p, "", err
+	}
+	switch {
+	case len(fields) == 1:
+		return p, "", nil
+	case len(fields) == 3 && fields[1] == "dev":
+		if !validIfName(fields[2]) {
+			return p, "", fmt.Errorf("%q: %q is not a valid interface name", s, fields[2])
+		}
+		return p, fields[2], nil
+	}
+	return p, "", fmt.Errorf("%q: want \"address[/len]\" or \"address[/len] dev IFACE\"", s)
+}
+
+// validIfName is what the kernel accepts as an interface name.
+func validIfName(s string) bool {
+	return s != "" && len(s) <= 15 && s != "." && s != ".." && !strings.ContainsAny(s, "/: \t")
 }
 
 // parsePrefix accepts "10.0.0.100/24" or a bare "10.0.0.100" (a host route).
@@ -232,14 +438,16 @@ func (c *checker) unicast(f string, in *Instance) {
 	u := in.Unicast
 	fam := in.Family()
 	sameFamily := func(a netip.Addr) bool { return fam == 0 || a.Is4() == (fam == 4) }
-	if u.Source == "" {
-		c.errf(f+".source", "required: the address unicast adverts are sent from")
-	} else if a, err := netip.ParseAddr(u.Source); err != nil {
-		c.errf(f+".source", "%q is not an IP address", u.Source)
-	} else if !sameFamily(a) {
-		c.errf(f+".source", "%s is not the same address family as the VIPs", a)
-	} else {
-		u.SourceAddr = a
+	// Without a source, adverts go out from the interface's own address
+	// of the family, picked when the socket opens (as keepalived does).
+	if u.Source != "" {
+		if a, err := netip.ParseAddr(u.Source); err != nil {
+			c.errf(f+".source", "%q is not an IP address", u.Source)
+		} else if !sameFamily(a) {
+			c.errf(f+".source", "%s is not the same address family as the VIPs", a)
+		} else {
+			u.SourceAddr = a
+		}
 	}
 	if len(u.Peers) == 0 {
 		c.errf(f+".peers", "at least one peer is needed")

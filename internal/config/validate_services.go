@@ -287,8 +287,8 @@ func followsSome(cfg *Config, s *Service) bool {
 		return true
 	}
 	for _, in := range cfg.Instances {
-		for _, p := range in.Addresses {
-			if p.Addr() == s.Addr {
+		for _, p := range in.Placed { // excluded VIPs too
+			if p.Prefix.Addr() == s.Addr {
 				return true
 			}
 		}

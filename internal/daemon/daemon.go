@@ -37,7 +37,7 @@ import (
 type Edges struct {
 	// ListenVRRP opens one VRRP socket (transport.Listen).
 	ListenVRRP func(transport.Options) (VRRPConn, error)
-	// NewLocalMover prepares an instance's local VIP mover (vip.NewLocal).
+	// NewLocalMover prepares an instance's local VIP mover (vip.NewSet).
 	NewLocalMover func(vip.Config) (LocalMover, error)
 	// WatchCarrier reports iface's carrier: its state now, then every
 	// change, until ctx ends (vip.WatchCarrier).
@@ -50,6 +50,9 @@ type Edges struct {
 	// DialSync connects to the kernel's IPVS sync daemon (syncd.Dial); the
 	// daemon closes it if it is an io.Closer.
 	DialSync func() (SyncDaemon, error)
+	// EnsureVMAC creates or adopts an instance's virtual-MAC interface
+	// (vip.EnsureVMAC); used only by instances with vmac.
+	EnsureVMAC func(vip.VMACConfig) (VMACLink, error)
 	// SysctlDir is where net.ipv4.vs.* are written (ipvs.SysctlDir); empty
 	// writes none.
 	SysctlDir string
@@ -95,11 +98,11 @@ func DefaultEdges() Edges {
 			return c, nil
 		},
 		NewLocalMover: func(c vip.Config) (LocalMover, error) {
-			l, err := vip.NewLocal(c)
+			s, err := vip.NewSet(c)
 			if err != nil {
 				return nil, err
 			}
-			return l, nil
+			return s, nil
 		},
 		WatchCarrier: vip.WatchCarrier,
 		NewEC2Mover: func(ctx context.Context, cfg cloud.EC2Config, local vrrp.Mover, opt cloud.Options) (CloudMover, error) {
@@ -123,6 +126,13 @@ func DefaultEdges() Edges {
 			}
 			return c, nil
 		},
+		EnsureVMAC: func(c vip.VMACConfig) (VMACLink, error) {
+			v, err := vip.EnsureVMAC(c)
+			if err != nil {
+				return nil, err
+			}
+			return v, nil
+		},
 		SysctlDir: ipvs.SysctlDir,
 	}
 }
@@ -141,6 +151,7 @@ type Daemon struct {
 	running  []*runningInstance // in configuration order
 	sockets  map[connKey]*socket
 	carriers map[string]*carrier
+	vmacs    map[vmacKey]*vmacUse // created lazily
 
 	dp      *dataplane.Dataplane // nil without services
 	metrics *metrics             // nil unless metrics.listen is set
@@ -192,7 +203,13 @@ type runningInstance struct {
 type connKey struct {
 	iface  string
 	family int
-	source netip.Addr // invalid for multicast
+	source netip.Addr // invalid for multicast, or unicast from the interface's own address
+	// unicast: adverts go to listed peers. Without source the socket
+	// picks the interface's address of the family when it opens.
+	unicast bool
+	// sourceIf is where that address is picked when it is not iface: a
+	// VMAC interface's parent.
+	sourceIf string
 }
 
 type socket struct {
@@ -285,13 +302,22 @@ func socketName(k connKey) string {
 	if k.source.IsValid() {
 		return "unicast " + k.source.String()
 	}
+	if k.unicast {
+		return fmt.Sprintf("unicast IPv%d", k.family)
+	}
 	return fmt.Sprintf("multicast IPv%d", k.family)
 }
 
 func keyOf(ic *config.Instance) connKey {
 	k := connKey{iface: ic.Interface, family: ic.Family()}
 	if ic.Unicast != nil {
-		k.source = ic.Unicast.SourceAddr
+		k.source, k.unicast = ic.Unicast.SourceAddr, true
+	}
+	if ic.VMAC && !ic.VMACXmitBase && ic.Unicast == nil {
+		// Adverts leave from the virtual MAC, with the parent's address.
+		// Not with unicast: peers send to the parent's address, so to the
+		// parent's MAC, which the macvlan never receives.
+		k.iface, k.sourceIf = ic.VMACName, ic.Interface
 	}
 	return k
 }
@@ -432,7 +458,22 @@ func (d *Daemon) startInstance(ic config.Instance) error {
 // prepareInstance opens what ic needs (socket, carrier watch, mover) and
 // builds its VRRP instance without starting it, so that a reload can open
 // everything before it stops anything. discard undoes it.
-func (d *Daemon) prepareInstance(ic config.Instance) (*runningInstance, error) {
+func (d *Daemon) prepareInstance(ic config.Instance) (ri *runningInstance, err error) {
+	if ic.VMAC {
+		// Before the socket, which may be bound to it.
+		var release func()
+		if release, err = d.acquireVMAC(&ic); err != nil {
+			return nil, fmt.Errorf("instance %s: %w", ic.Name, err)
+		}
+		defer func() {
+			if err != nil {
+				release()
+				return
+			}
+			closer := ri.closer
+			ri.closer = func() error { err := closer(); release(); return err }
+		}()
+	}
 	sock, err := d.acquireSocket(keyOf(&ic))
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", ic.Name, err)
@@ -451,8 +492,11 @@ func (d *Daemon) prepareInstance(ic config.Instance) (*runningInstance, error) {
 		}
 	}
 	local, err := d.edges.NewLocalMover(vip.Config{
-		Interface: ic.Interface,
-		Addresses: ic.Addresses,
+		Interface: ic.AddressInterface(),
+		Addresses: ownAddresses(&ic),
+		Elsewhere: elsewhere(&ic),
+		Routes:    routesOf(&ic),
+		Rules:     rulesOf(&ic),
 		Count:     ic.GARP.Count,
 		Spacing:   ic.GARP.Interval.D(),
 		Refresh:   ic.GARP.Refresh.D(),
@@ -494,6 +538,47 @@ func (d *Daemon) prepareInstance(ic config.Instance) (*runningInstance, error) {
 	in := vrrp.NewInstance(icfg, sock.conn, mover)
 	self = in
 	return &runningInstance{cfg: ic, in: in, sock: sock, closer: closer, local: local, cloud: ec2, hooks: hk, done: make(chan error, 1), prio: ic.Priority}, nil
+}
+
+// ownAddresses are the instance's addresses on its own interface (or its
+// VMAC).
+func ownAddresses(ic *config.Instance) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range ic.Placed {
+		if p.Dev == ic.AddressInterface() {
+			out = append(out, p.Prefix)
+		}
+	}
+	return out
+}
+
+// elsewhere are the instance's addresses on other interfaces.
+func elsewhere(ic *config.Instance) []vip.Placed {
+	var out []vip.Placed
+	for _, p := range ic.Placed {
+		if p.Dev != ic.AddressInterface() {
+			out = append(out, vip.Placed{Prefix: p.Prefix, Interface: p.Dev})
+		}
+	}
+	return out
+}
+
+// routesOf are the instance's routes for the mover.
+func routesOf(ic *config.Instance) []vip.Route {
+	var out []vip.Route
+	for _, r := range ic.Routes {
+		out = append(out, vip.Route{To: r.ToPrefix, Via: r.ViaAddr, Dev: r.Dev, Table: r.Table, Metric: r.Metric, Src: r.SrcAddr})
+	}
+	return out
+}
+
+// rulesOf are the instance's rules for the mover.
+func rulesOf(ic *config.Instance) []vip.Rule {
+	var out []vip.Rule
+	for _, r := range ic.Rules {
+		out = append(out, vip.Rule{From: r.FromPrefix, To: r.ToPrefix, Table: r.Table, Priority: r.Priority, Family: r.Family})
+	}
+	return out
 }
 
 // discard releases what prepareInstance opened for an instance that never
@@ -567,12 +652,12 @@ func (d *Daemon) acquireSocket(k connKey) (*socket, error) {
 		s.users++
 		return s, nil
 	}
-	c, err := d.edges.ListenVRRP(transport.Options{Interface: k.iface, Family: k.family, Multicast: !k.source.IsValid(), Source: k.source})
+	c, err := d.edges.ListenVRRP(transport.Options{Interface: k.iface, Family: k.family, Multicast: !k.unicast, Source: k.source, SourceInterface: k.sourceIf})
 	if err != nil {
 		return nil, fmt.Errorf("open VRRP socket on %s: %w", k.iface, err)
 	}
 	group := netip.Addr{}
-	if !k.source.IsValid() {
+	if !k.unicast {
 		group = transport.MulticastGroup(k.family)
 	}
 	s := &socket{key: k, conn: c, users: 1, done: make(chan struct{})}

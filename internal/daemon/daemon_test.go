@@ -154,6 +154,7 @@ type fakeEdges struct {
 	carriers map[string]*carrierWatch
 	kernel   *ipvs.Fake
 	fail     func(edge, iface string) error
+	vmacs    []*fakeVMAC
 }
 
 func newFakeEdges() *fakeEdges {
@@ -192,6 +193,7 @@ func (e *fakeEdges) edges() Edges {
 			e.mu.Unlock()
 			return c, nil
 		},
+		EnsureVMAC: e.ensureVMAC,
 		NewLocalMover: func(c vip.Config) (LocalMover, error) {
 			if err := e.failure("local", c.Interface); err != nil {
 				return nil, err

@@ -205,8 +205,8 @@ func followedInstance(cfg *config.Config, s *config.Service) string {
 		return s.Instance
 	}
 	for _, in := range cfg.Instances {
-		for _, p := range in.Addresses {
-			if p.Addr() == s.Addr {
+		for _, p := range in.Placed { // excluded VIPs too
+			if p.Prefix.Addr() == s.Addr {
 				return in.Name
 			}
 		}

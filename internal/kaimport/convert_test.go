@@ -101,7 +101,7 @@ func TestUnsupportedKeywordsAreReported(t *testing.T) {
 		{"notify_deleted /bin/d.sh", "notify_deleted", Warning, 4},
 		{"track_bfd {\n b\n }", "track_bfd", Warning, 4},
 		{"state MASTER", "state", Note, 4},
-		{"use_vmac", "use_vmac", Warning, 4},
+		{"use_ipvlan", "use_ipvlan", Warning, 4},
 	}
 	for _, c := range cases {
 		src := strings.Replace(instance, "interface eth0", "interface eth0\n    "+c.snippet, 1)

@@ -79,8 +79,7 @@ const notifyHint = "not supported: director runs notify_master, notify_backup, n
 var instanceKnown = union(
 	kw(Warning, notifyHint, "notify_deleted notify_master_rx_lower_pri"),
 	kw(Warning, noTracking, "track_bfd track_src_ip"),
-	kw(Warning, "not supported: director adds only the instance's vips; add these with a notify script", "virtual_ipaddress_excluded virtual_routes virtual_rules"),
-	kw(Warning, "not supported: director keeps the interface's own MAC address and announces moves with gratuitous ARP", "use_vmac use_vmac_addr vmac_xmit_base use_ipvlan"),
+	kw(Warning, "not supported: director's vmac is a macvlan with the VRRP MAC (use_vmac)", "use_vmac_addr use_ipvlan"),
 	kw(Warning, "not supported: director sends one burst of gratuitous ARPs on becoming master, and garp.refresh bursts after", "garp_master_delay garp_lower_prio_delay garp_lower_prio_repeat garp_master_refresh_repeat garp_extra_if"),
 	kw(Warning, "not supported: director always tracks the carrier of the instance's interface", "dont_track_primary linkbeat_use_polling"),
 	kw(Note, "ignored: director always accepts unicast adverts only from the listed peers", "check_unicast_src"),

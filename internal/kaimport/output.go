@@ -47,6 +47,12 @@ type outInstance struct {
 	PreemptDelay   string      `yaml:"preempt_delay,omitempty"`
 	Unicast        *outUnicast `yaml:"unicast,omitempty"`
 	VIPs           []string    `yaml:"vips"`
+	VIPsExcluded   []string    `yaml:"vips_excluded,omitempty"`
+	Routes         []outRoute  `yaml:"routes,omitempty"`
+	Rules          []outRule   `yaml:"rules,omitempty"`
+	VMAC           bool        `yaml:"vmac,omitempty"`
+	VMACName       string      `yaml:"vmac_name,omitempty"`
+	VMACXmitBase   bool        `yaml:"vmac_xmit_base,omitempty"`
 	AuthPass       string      `yaml:"auth_pass,omitempty"`
 	GARP           *outGARP    `yaml:"garp,omitempty"`
 	Notify         string      `yaml:"notify,omitempty"`
@@ -55,6 +61,22 @@ type outInstance struct {
 	NotifyFault    []string    `yaml:"notify_fault,omitempty,flow"`
 	NotifyStop     []string    `yaml:"notify_stop,omitempty,flow"`
 	Track          []outTrack  `yaml:"track,omitempty"`
+}
+
+type outRoute struct {
+	To     string `yaml:"to"`
+	Via    string `yaml:"via,omitempty"`
+	Dev    string `yaml:"dev,omitempty"`
+	Table  int    `yaml:"table,omitempty"`
+	Metric int    `yaml:"metric,omitempty"`
+	Src    string `yaml:"src,omitempty"`
+}
+
+type outRule struct {
+	From     string `yaml:"from,omitempty"`
+	To       string `yaml:"to,omitempty"`
+	Table    int    `yaml:"table"`
+	Priority int    `yaml:"priority,omitempty"`
 }
 
 type outUnicast struct {

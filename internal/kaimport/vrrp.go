@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -149,6 +150,8 @@ var instanceFields = map[string]string{
 	"unicast_src_ip": "unicast.source", "mcast_src_ip": "unicast.source", "unicast_peer": "unicast",
 	"virtual_ipaddress": "vips", "authentication": "auth_pass", "notify": "notify",
 	"notify_master": "notify_master", "notify_backup": "notify_backup", "notify_fault": "notify_fault", "notify_stop": "notify_stop",
+	"virtual_ipaddress_excluded": "vips_excluded", "virtual_routes": "routes", "virtual_rules": "rules",
+	"use_vmac": "vmac", "vmac_xmit_base": "vmac_xmit_base",
 	"garp_master_repeat": "garp.count", "garp_master_refresh": "garp.refresh",
 }
 
@@ -158,7 +161,8 @@ type instState struct {
 	at       map[string]Pos // output field (relative) -> source line
 	failed   map[string]bool
 	version  int
-	vipDevs  []vipDev
+	vipDevs  []vipDev // per entry of out.VIPs
+	exclDevs []vipDev // per entry of out.VIPsExcluded
 	srcIP    string
 	srcPos   Pos
 	mcastSrc bool // the source came from mcast_src_ip
@@ -172,7 +176,7 @@ type instState struct {
 }
 
 type vipDev struct {
-	dev string
+	dev string // empty: none given
 	pos Pos
 }
 
@@ -250,6 +254,21 @@ var instanceBlock = &block[*instState]{
 		"notify_backup": stateScript("notify_backup", func(o *outInstance, a []string) { o.NotifyBackup = a }),
 		"notify_fault":  stateScript("notify_fault", func(o *outInstance, a []string) { o.NotifyFault = a }),
 		"notify_stop":   stateScript("notify_stop", func(o *outInstance, a []string) { o.NotifyStop = a }),
+		"use_vmac": func(c *converter, st *instState, n *Node) {
+			if c.args(n, 0, 1) {
+				st.out.VMAC = true
+				if len(n.Args) == 1 {
+					st.out.VMACName = n.Args[0]
+				}
+				st.at["vmac"] = n.Pos
+			}
+		},
+		"vmac_xmit_base": func(c *converter, st *instState, n *Node) {
+			if c.args(n, 0, 0) {
+				st.out.VMACXmitBase = true
+				st.at["vmac_xmit_base"] = n.Pos
+			}
+		},
 		"garp_master_repeat": func(c *converter, st *instState, n *Node) {
 			if v, ok := c.intArg(n, 0, 1000); ok {
 				st.count = &v
@@ -264,13 +283,18 @@ var instanceBlock = &block[*instState]{
 		},
 	},
 	blocks: map[string]handler[*instState]{
-		"virtual_ipaddress": func(c *converter, st *instState, n *Node) { c.vips(st, n) },
-		"unicast_peer":      func(c *converter, st *instState, n *Node) { c.peers(st, n) },
-		"authentication":    func(c *converter, st *instState, n *Node) { c.auth(st, n) },
 		"track_script":      func(c *converter, st *instState, n *Node) { c.instanceTracks(st, n) },
 		"track_interface":   func(c *converter, st *instState, n *Node) { c.instanceTracks(st, n) },
 		"track_file":        func(c *converter, st *instState, n *Node) { c.instanceTracks(st, n) },
 		"track_process":     func(c *converter, st *instState, n *Node) { c.instanceTracks(st, n) },
+		"virtual_ipaddress": func(c *converter, st *instState, n *Node) { c.vips(st, n, "vips", &st.out.VIPs, &st.vipDevs) },
+		"virtual_ipaddress_excluded": func(c *converter, st *instState, n *Node) {
+			c.vips(st, n, "vips_excluded", &st.out.VIPsExcluded, &st.exclDevs)
+		},
+		"virtual_routes": func(c *converter, st *instState, n *Node) { c.routes(st, n) },
+		"virtual_rules":  func(c *converter, st *instState, n *Node) { c.rules(st, n) },
+		"unicast_peer":   func(c *converter, st *instState, n *Node) { c.peers(st, n) },
+		"authentication": func(c *converter, st *instState, n *Node) { c.auth(st, n) },
 	},
 	known: instanceKnown,
 }
@@ -285,19 +309,22 @@ func (c *converter) instance(n *Node) {
 	c.insts = append(c.insts, st)
 }
 
-// vips reads virtual_ipaddress: ADDR[/LEN] [dev IF] [label L] [brd A] ...
-func (c *converter) vips(st *instState, n *Node) {
+// vips reads virtual_ipaddress (or _excluded) into *out and *devs, for
+// field: ADDR[/LEN] [dev IF] [label L] [brd A] ...
+func (c *converter) vips(st *instState, n *Node, field string, out *[]string, devs *[]vipDev) {
 	c.args(n, 0, 0)
 	for _, it := range n.Block {
 		if it.HasBlock {
-			c.rep.add(it.Pos, Error, it.Key, "unexpected { } block in virtual_ipaddress")
+			c.rep.add(it.Pos, Error, it.Key, "unexpected { } block in %s", n.Key)
 			continue
 		}
-		if i := len(st.out.VIPs); i == 0 {
-			st.at["vips"] = it.Pos
+		if i := len(*out); i == 0 {
+			st.at[field] = it.Pos
 		}
-		st.at[fmt.Sprintf("vips[%d]", len(st.out.VIPs))] = it.Pos
-		st.out.VIPs = append(st.out.VIPs, it.Key)
+		st.at[fmt.Sprintf("%s[%d]", field, len(*out))] = it.Pos
+		*out = append(*out, it.Key)
+		*devs = append(*devs, vipDev{pos: it.Pos})
+		dev := &(*devs)[len(*devs)-1]
 		for i := 0; i < len(it.Args); i++ {
 			opt := it.Args[i]
 			val := ""
@@ -311,7 +338,7 @@ func (c *converter) vips(st *instState, n *Node) {
 			}
 			switch {
 			case opt == "dev":
-				st.vipDevs = append(st.vipDevs, vipDev{dev: val, pos: it.Pos})
+				dev.dev = val
 			case opt == "label":
 				c.rep.add(it.Pos, Note, "virtual_ipaddress", "label %s ignored: director adds addresses without a label", val)
 			case vipValueOpts[opt] || vipFlagOpts[opt]:
@@ -320,6 +347,158 @@ func (c *converter) vips(st *instState, n *Node) {
 				c.rep.add(it.Pos, Warning, "virtual_ipaddress", "unknown option %q ignored", opt)
 			}
 		}
+	}
+}
+
+// routes reads virtual_routes: [src ADDR] [to] DEST [via|gw ADDR] [dev IF]
+// [table N] [metric|preference N] ...; other options are reported.
+func (c *converter) routes(st *instState, n *Node) {
+	c.args(n, 0, 0)
+	for _, it := range n.Block {
+		if it.HasBlock {
+			c.rep.add(it.Pos, Error, it.Key, "unexpected { } block in virtual_routes")
+			continue
+		}
+		words := append([]string{it.Key}, it.Args...)
+		var r outRoute
+		ok := true
+		for i := 0; i < len(words) && ok; i++ {
+			w := words[i]
+			val := func() string {
+				if i+1 >= len(words) {
+					c.rep.add(it.Pos, Error, "virtual_routes", "%s needs a value", w)
+					ok = false
+					return ""
+				}
+				i++
+				return words[i]
+			}
+			switch w {
+			case "src":
+				r.Src = val()
+			case "to":
+				r.To = val()
+			case "via", "gw":
+				r.Via = val()
+			case "dev", "oif":
+				r.Dev = val()
+			case "table":
+				v := val()
+				if ok {
+					r.Table, ok = c.routeNumber(it, "table", v)
+				}
+			case "metric", "preference", "priority":
+				v := val()
+				if ok {
+					r.Metric, ok = c.routeNumber(it, w, v)
+				}
+			case "no_track":
+			case "blackhole", "unreachable", "prohibit", "throw", "local", "broadcast", "multicast", "nat", "unicast":
+				if r.To == "" {
+					c.rep.add(it.Pos, Warning, "virtual_routes", "route type %s not supported: route skipped", w)
+					ok = false
+				}
+			default:
+				if r.To == "" && isDest(w) {
+					r.To = w
+					continue
+				}
+				c.rep.add(it.Pos, Warning, "virtual_routes", "option %s not supported: route skipped", w)
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		if r.To == "" {
+			c.rep.add(it.Pos, Error, "virtual_routes", "route without a destination")
+			continue
+		}
+		st.at[fmt.Sprintf("routes[%d]", len(st.out.Routes))] = it.Pos
+		st.out.Routes = append(st.out.Routes, r)
+	}
+}
+
+// isDest reports whether w looks like a route destination.
+func isDest(w string) bool {
+	if w == "default" {
+		return true
+	}
+	a, _, _ := strings.Cut(w, "/")
+	_, err := netip.ParseAddr(a)
+	return err == nil
+}
+
+func (c *converter) routeNumber(it *Node, what, v string) (int, bool) {
+	if what == "table" {
+		switch v {
+		case "main":
+			return 0, true
+		case "local":
+			return 255, true
+		case "default":
+			return 253, true
+		}
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		c.rep.add(it.Pos, Error, it.Key, "%s %q is not a number (named tables are not read from rt_tables)", what, v)
+		return 0, false
+	}
+	return int(n), true
+}
+
+// rules reads virtual_rules: [from ADDR|all] [to ADDR|all] table N
+// [priority|preference|pref N]; other options are reported.
+func (c *converter) rules(st *instState, n *Node) {
+	c.args(n, 0, 0)
+	for _, it := range n.Block {
+		if it.HasBlock {
+			c.rep.add(it.Pos, Error, it.Key, "unexpected { } block in virtual_rules")
+			continue
+		}
+		words := append([]string{it.Key}, it.Args...)
+		var r outRule
+		ok := true
+		for i := 0; i < len(words) && ok; i++ {
+			w := words[i]
+			if i+1 >= len(words) && w != "no_track" {
+				c.rep.add(it.Pos, Warning, "virtual_rules", "option %s not supported: rule skipped", w)
+				ok = false
+				break
+			}
+			switch w {
+			case "from":
+				i++
+				if words[i] != "all" {
+					r.From = words[i]
+				}
+			case "to":
+				i++
+				if words[i] != "all" {
+					r.To = words[i]
+				}
+			case "table", "lookup":
+				i++
+				r.Table, ok = c.routeNumber(it, "table", words[i])
+			case "priority", "preference", "pref":
+				i++
+				r.Priority, ok = c.routeNumber(it, w, words[i])
+			case "no_track":
+			default:
+				c.rep.add(it.Pos, Warning, "virtual_rules", "option %s not supported: rule skipped", w)
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		if r.Table == 0 {
+			c.rep.add(it.Pos, Warning, "virtual_rules", "rule without a table (goto, nop and the like are not supported): skipped")
+			continue
+		}
+		st.at[fmt.Sprintf("rules[%d]", len(st.out.Rules))] = it.Pos
+		st.out.Rules = append(st.out.Rules, r)
 	}
 }
 
@@ -450,11 +629,18 @@ func (c *converter) finishInstance(st *instState, path string) outInstance {
 		o.PreemptDelay = ""
 		delete(st.at, "preempt_delay")
 	}
-	for _, d := range st.vipDevs {
-		if d.dev != o.Interface {
-			c.rep.add(d.pos, Warning, "virtual_ipaddress", "dev %s not supported: director adds every VIP of %s to its interface %s", d.dev, o.Name, o.Interface)
+	// "dev" carries over where it changes where the address goes: another
+	// interface, or the VRRP interface itself when the VIPs default to the
+	// VMAC.
+	withDev := func(vips []string, devs []vipDev) {
+		for i, d := range devs {
+			if d.dev != "" && (d.dev != o.Interface || o.VMAC) {
+				vips[i] += " dev " + d.dev
+			}
 		}
 	}
+	withDev(o.VIPs, st.vipDevs)
+	withDev(o.VIPsExcluded, st.exclDevs)
 	c.finishUnicast(st, &o, path)
 	if st.authPass != "" {
 		switch {
@@ -488,9 +674,7 @@ func (c *converter) finishUnicast(st *instState, o *outInstance, path string) {
 	o.Unicast = &outUnicast{Source: st.srcIP, Peers: st.peers}
 	st.at["unicast"] = st.peersPos
 	if st.srcIP == "" {
-		c.rep.add(st.peersPos, Error, "unicast_peer", "director needs the source address of unicast adverts: add unicast_src_ip (keepalived took the interface's primary address)")
-		c.bad[path+".unicast.source"] = true
-		return
+		return // director, like keepalived, takes the interface's address
 	}
 	st.at["unicast.source"] = st.srcPos
 }

@@ -41,6 +41,9 @@ type Local struct {
 
 // NewLocal validates cfg and applies defaults. It does not touch the system.
 func NewLocal(cfg Config) (*Local, error) {
+	if len(cfg.Elsewhere)+len(cfg.Routes)+len(cfg.Rules) > 0 {
+		return nil, fmt.Errorf("vip on %s: Local moves one interface's addresses; use NewSet for others, routes and rules", cfg.Interface)
+	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -141,6 +144,8 @@ func (l *Local) Announce(ctx context.Context) error {
 		return ErrClosed
 	case !l.held:
 		return ErrNotHeld
+	case len(l.cfg.Addresses) == 0:
+		return nil // nothing to announce
 	case l.ann == nil:
 		// Opening failed during Take; try again from this goroutine.
 		ann, err := openAnnouncer(l.cfg.Interface, l.heldAddrs())

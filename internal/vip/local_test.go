@@ -403,7 +403,7 @@ func TestNewLocalValidates(t *testing.T) {
 		{"no interface", Config{Addresses: good}},
 		{"long interface", Config{Interface: "abcdefghijklmnop", Addresses: good}},
 		{"bad interface", Config{Interface: "eth0:1", Addresses: good}},
-		{"no addresses", Config{Interface: "eth0"}},
+		{"elsewhere", Config{Interface: "eth0", Addresses: good, Elsewhere: []Placed{{vip6, "eth1"}}}},
 		{"invalid prefix", Config{Interface: "eth0", Addresses: []netip.Prefix{{}}}},
 		{"multicast", Config{Interface: "eth0", Addresses: []netip.Prefix{netip.MustParsePrefix("224.0.0.18/32")}}},
 		{"loopback", Config{Interface: "eth0", Addresses: []netip.Prefix{netip.MustParsePrefix("::1/128")}}},

@@ -45,6 +45,15 @@ type Config struct {
 	// added with, e.g. 10.0.0.100/24 or 2001:db8::100/64. ParseAddress
 	// turns a bare address into a /32 or /128.
 	Addresses []netip.Prefix
+	// Elsewhere are addresses on other interfaces than Interface, each
+	// added to and announced on its own interface (keepalived's
+	// "dev IFACE"). Only NewSet takes them.
+	Elsewhere []Placed
+	// Routes and Rules are installed after the addresses and removed
+	// before them (keepalived's virtual_routes and virtual_rules). Only
+	// NewSet takes them.
+	Routes []Route
+	Rules  []Rule
 	// Count is the number of announcements per burst (DefaultCount if 0).
 	Count int
 	// Spacing is the pause between announcements of a burst
@@ -59,6 +68,12 @@ type Config struct {
 	Label string
 	// Logger receives debug and warning messages; nil discards them.
 	Logger *slog.Logger
+}
+
+// Placed is a virtual address on a named interface.
+type Placed struct {
+	Prefix    netip.Prefix
+	Interface string
 }
 
 // ParseAddress parses "10.0.0.100/24" or "2001:db8::100/64"; a bare address
@@ -86,9 +101,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	if err := checkIfName(cfg.Interface); err != nil {
 		return cfg, err
 	}
-	if len(cfg.Addresses) == 0 {
-		return cfg, fmt.Errorf("vip on %s: no addresses", cfg.Interface)
-	}
+	// No addresses is fine: an instance without VIPs (its hooks move
+	// something else) still has a mover, and a reload may add some.
 	seen := make(map[netip.Addr]bool, len(cfg.Addresses))
 	addrs := make([]netip.Prefix, 0, len(cfg.Addresses))
 	for _, p := range cfg.Addresses {

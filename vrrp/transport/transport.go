@@ -56,6 +56,10 @@ type Options struct {
 	// interface's first IPv4 address, IPv6 the interface's link-local
 	// address (RFC 5798 requires a link-local source for IPv6).
 	Source netip.Addr
+	// SourceInterface, if set, is where the default Source is looked up
+	// instead of Interface: a VRRP virtual-MAC interface (a macvlan) has
+	// no IPv4 address of its own, so its adverts carry the parent's.
+	SourceInterface string
 }
 
 // Frame is one received packet with what the IP layer said about it.
@@ -92,7 +96,13 @@ func Listen(opts Options) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transport: interface %q: %w", opts.Interface, err)
 	}
-	src, err := pickSource(ifi, opts.Family, opts.Source)
+	srcIf := ifi
+	if opts.SourceInterface != "" && !opts.Source.IsValid() {
+		if srcIf, err = net.InterfaceByName(opts.SourceInterface); err != nil {
+			return nil, fmt.Errorf("transport: source interface %q: %w", opts.SourceInterface, err)
+		}
+	}
+	src, err := pickSource(srcIf, opts.Family, opts.Source)
 	if err != nil {
 		return nil, err
 	}
