@@ -477,6 +477,10 @@ func (dp *Dataplane) Run(ctx context.Context) {
 	// whole Apply rather than the weights-only fast path.
 	var programmed []ipvs.Service
 	full := true
+	// draining is what the last pass that reached the kernel left
+	// draining: a pass with nothing to write (a kick that changed nothing)
+	// must not cancel the drain poll.
+	draining := 0
 	for {
 		gen := dp.gen.Load()
 		dp.mu.Lock()
@@ -507,8 +511,11 @@ func (dp *Dataplane) Run(ctx context.Context) {
 		}
 		// Draining real servers are deleted as soon as their connections
 		// end, so look again soon rather than at the next resync.
+		if wrote {
+			draining = res.Draining
+		}
 		var again time.Duration
-		if res.Draining > 0 || err != nil {
+		if draining > 0 || err != nil {
 			again = drainPoll
 		}
 		// The sync daemon is checked against the kernel on every pass, not

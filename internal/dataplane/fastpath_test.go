@@ -2,12 +2,14 @@ package dataplane
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,4 +283,41 @@ func b2i(v bool) int {
 		return 1
 	}
 	return 0
+}
+
+// drainingProg reports a destination still draining after every Apply,
+// as the reconciler does while a removed real server has connections.
+type drainingProg struct{ applies atomic.Int32 }
+
+func (d *drainingProg) Apply(context.Context, []ipvs.Service) (ipvs.Result, error) {
+	d.applies.Add(1)
+	return ipvs.Result{Draining: 1}, nil
+}
+func (d *drainingProg) SetWeight(context.Context, ipvs.ServiceKey, netip.AddrPort, int32) (ipvs.Result, error) {
+	return ipvs.Result{}, nil
+}
+func (d *drainingProg) SetTimings(time.Duration, time.Duration) {}
+func (d *drainingProg) Invalidate()                             {}
+
+// A pass that has nothing to write (a kick that changed no input of the
+// table: a mastership change, a check result with no effect) keeps the
+// drain poll: the lab saw a drained server with no connections left in
+// the kernel until the resync, because such a pass had cancelled it.
+func TestNoOpPassKeepsDrainPoll(t *testing.T) {
+	cfg := bigConfig(t, 1, 2)
+	clock := newFakeClock()
+	prog := &drainingProg{}
+	dp := newFaked(t, cfg, Options{Programmer: prog, Clock: clock}, &fakeChecks{})
+	runDataplane(t, dp)
+	waitPass(t, dp)
+	if n := prog.applies.Load(); n != 1 {
+		t.Fatalf("%d Applies for the first pass, want 1", n)
+	}
+	dp.Poke()
+	waitPass(t, dp)
+	if n := prog.applies.Load(); n != 1 {
+		t.Fatalf("a kick with no change made %d Applies, want none", n)
+	}
+	clock.Advance(drainPoll)
+	testwait.Eventually(t, 10*time.Second, "the drain poll's Apply", func() bool { return prog.applies.Load() == 2 })
 }
