@@ -22,6 +22,8 @@ var debPackages = []struct{ pkg, file string }{
 	{"tcpdump", "/usr/bin/tcpdump"},
 	{"iproute2", "/usr/sbin/ip"},
 	{"nftables", "/usr/sbin/nft"},
+	{"haproxy", "/usr/sbin/haproxy"},
+	{"psmisc", "/usr/bin/killall"},
 }
 
 // missingPackages lists the packages whose proof file is absent.

@@ -100,6 +100,9 @@ func DirectorConfig(p Params, node string) (string, error) {
 	if p.Track != nil {
 		directorTrackRefs(&b, p.Track)
 	}
+	if p.Hooks != nil {
+		directorHookRefs(&b)
+	}
 	if p.EC2 {
 		directorEC2(&b, node)
 	}
@@ -111,6 +114,9 @@ func DirectorConfig(p Params, node string) (string, error) {
 	}
 	if p.Track != nil {
 		directorTrack(&b, p.Track, node)
+	}
+	if p.Hooks != nil {
+		directorHooks(&b, p.Hooks, node)
 	}
 	return b.String(), nil
 }

@@ -67,6 +67,9 @@ type Params struct {
 	// Track gives both nodes a tracking script (and maintenance file),
 	// for the HAProxy pair (see Track).
 	Track *Track `json:"track,omitempty"`
+	// Hooks gives director nodes a slow notify_master hook and a notify
+	// FIFO (see Hooks); keepalived nodes ignore it.
+	Hooks *Hooks `json:"hooks,omitempty"`
 }
 
 // DefaultParams is VRRPv3 every 100 ms over multicast, lb1 at priority 150
@@ -251,7 +254,7 @@ const (
 	KindConnsOpen     StepKind = "conns_open"     // open Count long-lived connections from the client to VIP:EchoPort; Interval > 0 streams a message every Interval
 	KindConnsCheck    StepKind = "conns_check"    // one echo round trip on every idle connection still alive
 	KindConnsClose    StepKind = "conns_close"    // close the connections and keep their record
-	KindServe         StepKind = "serve"          // set real server Node's HTTP server to Mode (ServeUp, ...)
+	KindServe         StepKind = "serve"          // set Node's HTTP server (a real server's, or a load balancer's own) to Mode (ServeUp, ...)
 	KindDNSQuery      StepKind = "dns_query"      // send Count A queries from the client to VIP:DNSPort, one every Interval; stdout lists the answers
 	KindSampleProc    StepKind = "sample_proc"    // sample Node's daemon processes for Duration; stdout is a ProcSample in JSON
 )
@@ -485,8 +488,8 @@ func (p Plan) Validate() error {
 				bad("negative interval")
 			}
 		case KindServe:
-			if h, ok := HostByName(s.Node); !ok || !h.RealServer {
-				bad("%q is not a real server", s.Node)
+			if h, ok := HostByName(s.Node); !ok || !h.HTTP {
+				bad("%q runs no HTTP server", s.Node)
 			}
 			switch s.Mode {
 			case ServeUp, ServeDown:

@@ -250,6 +250,18 @@ func (r *Results) Step(label string) (StepResult, bool) {
 	return StepResult{}, false
 }
 
+// StepsLabelled returns every step labelled label, in order (a plan that
+// repeats a cycle labels each cycle's steps alike).
+func (r *Results) StepsLabelled(label string) []StepResult {
+	var out []StepResult
+	for _, s := range r.Steps {
+		if s.Step.Label == label {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // Failed returns the steps that ran and failed.
 func (r *Results) Failed() []StepResult {
 	var out []StepResult

@@ -55,3 +55,15 @@ func TestCheckScriptNamesItsNode(t *testing.T) {
 		t.Errorf("lb1's check: %q", s)
 	}
 }
+
+func TestDirectorHooksConfig(t *testing.T) {
+	p := DefaultParams(Director)
+	p.Hooks = &Hooks{Timeout: Duration(time.Second)}
+	cfg, body := loadDirectorConfig(t, p, LB2)
+	if cfg.NotifyFIFO != NotifyFIFO(LB2) || cfg.Hooks.Timeout.D() != time.Second {
+		t.Errorf("fifo %q hooks %+v\n%s", cfg.NotifyFIFO, cfg.Hooks, body)
+	}
+	if got := strings.Join(cfg.Instances[0].NotifyMaster, " "); got != "/bin/sh /mnt/out/"+SlowHookFile {
+		t.Errorf("notify_master = %q", got)
+	}
+}
