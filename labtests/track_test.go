@@ -133,3 +133,29 @@ func TestHooksNeverDelayFailover(t *testing.T) {
 		t.Errorf("FIFO states %v, want %v (lb2 took the VIP %d times)", states, want, taken)
 	}
 }
+
+// TestHAProxyMixedPair: keepalived on one node and director on the other,
+// both tracking their HAProxy with the same script settings; each takes
+// over from the other when the master's HAProxy dies, and gives the VIP
+// back when it returns. This is how a pair migrates, one node at a time.
+func TestHAProxyMixedPair(t *testing.T) {
+	for _, c := range []struct{ lb1, lb2 lp.Impl }{{lp.Keepalived, lp.Director}, {lp.Director, lp.Keepalived}} {
+		t.Run(string(c.lb1)+"-"+string(c.lb2), func(t *testing.T) {
+			p := HAProxyParams(c.lb1)
+			p.Impl = map[string]lp.Impl{lp.LB1: c.lb1, lp.LB2: c.lb2}
+			res := Run(t, HAProxyPlan(name(t), p, 1))
+			run, ok := res.ProbeOf(CycleLabel(0))
+			if !ok {
+				t.Fatal("no probe for the kill")
+			}
+			st := run.Stats()
+			t.Logf("%s master, %s backup, HAProxy killed on the master: %s", c.lb1, c.lb2, st)
+			if !st.Recovered || st.Responders[lp.RS1] == 0 || st.Responders[lp.RS2] == 0 {
+				t.Errorf("client %s, want it recovered through the backup's HAProxy", st)
+			}
+			if got := res.FinalHolders(); len(got) != 1 || got[0] != lp.LB1 {
+				t.Errorf("VIP holders at the end = %v, want [lb1]\n%s", got, Diagnose(res))
+			}
+		})
+	}
+}
