@@ -184,9 +184,7 @@ services:
 		t.Fatalf("rs2 starts at weight %d, want a slow start below 10", start)
 	}
 	// Time passing changes nothing until the slow-start timer fires ...
-	clock.mu.Lock()
-	clock.now = clock.now.Add(2 * time.Second) // time passes, no timer runs
-	clock.mu.Unlock()
+	clock.Skip(2 * time.Second) // time passes, no timer runs
 	if got := read().Servers[1].Weight; got != start {
 		t.Errorf("a read moved slow start: weight %d, want %d", got, start)
 	}

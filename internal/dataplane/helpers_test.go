@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"github.com/director-lb/director/checks/checkstest"
+
 	"context"
 	"io"
 	"log/slog"
@@ -18,73 +20,8 @@ import (
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// fakeClock fires its timers from Advance, in time order, on the caller's
-// goroutine.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	c    *fakeClock
-	when time.Time
-	f    func()
-	done bool
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) checks.Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, when: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := !t.done
-	t.done = true
-	return was
-}
-
-// Advance moves time forward by d, firing the timers due by then.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	end := c.now.Add(d)
-	c.mu.Unlock()
-	for {
-		c.mu.Lock()
-		var next *fakeTimer
-		for _, t := range c.timers {
-			if !t.done && !t.when.After(end) && (next == nil || t.when.Before(next.when)) {
-				next = t
-			}
-		}
-		if next == nil {
-			c.now = end
-			c.mu.Unlock()
-			return
-		}
-		next.done = true
-		if next.when.After(c.now) {
-			c.now = next.when
-		}
-		c.mu.Unlock()
-		next.f()
-	}
-}
+// newFakeClock is the shared fake checks.Clock.
+func newFakeClock() *checkstest.Clock { return checkstest.NewClock() }
 
 // fakeChecks is a check runner whose statuses the test sets: every check
 // starts Unknown, and set changes a server's checks and reports the event
