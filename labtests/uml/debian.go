@@ -47,13 +47,12 @@ func (s Store) logf(format string, args ...any) {
 // Select chooses the guest kernel for the lab whose work directory is
 // work: LAB_KERNEL forces a candidate, otherwise the first that boots.
 func Select(ctx context.Context, work string, logf func(string, ...any)) (*Choice, error) {
-	st := Store{Work: work, Logf: logf}
-	c := Chooser{Host: ReadHost(), Prepare: st.Prepare, Probe: st.Probe, Cache: st.dir("choice.json"), Logf: logf}
-	return c.Choose(ctx, os.Getenv(EnvKernel))
+	return SelectCandidate(ctx, work, logf, os.Getenv(EnvKernel))
 }
 
-// SelectCandidate prepares and probes one candidate, whatever LAB_KERNEL
-// says: the lab test that runs a scenario on every kernel the host boots.
+// SelectCandidate prepares and probes one candidate ("" or "auto": the
+// first that boots), whatever LAB_KERNEL says: the lab test that runs a
+// scenario on every kernel the host boots.
 func SelectCandidate(ctx context.Context, work string, logf func(string, ...any), candidate string) (*Choice, error) {
 	st := Store{Work: work, Logf: logf}
 	c := Chooser{Host: ReadHost(), Prepare: st.Prepare, Probe: st.Probe, Cache: st.dir("choice.json"), Logf: logf}

@@ -251,7 +251,6 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
 		return errors.Join(err, os.Remove(f.Name()))
 	}
 	return nil
