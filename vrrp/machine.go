@@ -447,6 +447,14 @@ func (m *Machine) advertMaster(now time.Time, a Advert) []Action {
 // surely taken them, or until the deadline: make-before-break.
 func (m *Machine) stepDown(now time.Time, reason string, succ netip.Addr, until time.Time) []Action {
 	acts := m.transition([]Action{{Kind: ActSendAdvert, Priority: 0}}, StateBackup, reason)
+	if m.gate != GateFree {
+		// A sync group member lets go at once (break-before-make, as
+		// keepalived's groups do): kept on, its VIP would sit on this
+		// node while the successor already holds the group's other ones,
+		// the split the group exists to prevent. See
+		// docs/design/sync-groups.md.
+		return append(acts, Action{Kind: ActReleaseVIPs})
+	}
 	m.holding, m.holdFor, m.holdUntil = true, succ, until
 	return acts
 }

@@ -177,21 +177,40 @@ func TestMachineGatedOpenTimer(t *testing.T) {
 	expect(t, "expiry under open", m.Timer(m.Deadline()), send(100), take, trans(StateBackup, StateMaster, "sync group ready"))
 }
 
-// Hold makes a Master step down make-before-break: priority 0, VIPs kept
-// until the hold ends, no return to Master while held.
+// Hold makes a Master step down break-before-make: priority 0 and the
+// VIPs released at once, no return to Master while held.
 func TestMachineHoldStepsMasterDown(t *testing.T) {
 	m, now := master(t, cfg(100))
-	expect(t, "hold", m.SetGate(now, GateHold), send(0), trans(StateMaster, StateBackup, "sync group"))
+	expect(t, "hold", m.SetGate(now, GateHold), send(0), trans(StateMaster, StateBackup, "sync group"), release)
 	if _, err := m.Failback(now); err != ErrGroupHold {
 		t.Fatalf("failback under hold: %v, want ErrGroupHold", err)
 	}
 	later := now.Add(m.MasterDownInterval())
-	expect(t, "nobody took over", m.Timer(later), release)
+	expect(t, "nobody took over", m.Timer(later))
 	expectState(t, m, StateBackup)
 	if !m.Ready() {
 		t.Fatal("not ready after its master down interval")
 	}
 	expect(t, "free again", m.SetGate(later, GateFree), send(100), take, trans(StateBackup, StateMaster, "left its sync group"))
+}
+
+// A group member that hears a stronger Master lets its VIPs go at once,
+// where a free instance keeps them until the successor has surely taken
+// them (make-before-break): in a group, keeping one would split it.
+func TestMachineGroupMemberPreemptedReleasesAtOnce(t *testing.T) {
+	for _, g := range []GroupGate{GateFree, GateOpen} {
+		m := NewMachine(cfg(100))
+		m.SetGate(t0, g)
+		m.Start(t0)
+		now := m.Deadline()
+		m.Timer(now)
+		expectState(t, m, StateMaster)
+		acts := m.Advert(now, Advert{Src: addrHigh, Priority: 150, Interval: time.Second})
+		released := slices.ContainsFunc(acts, func(a Action) bool { return a.Kind == ActReleaseVIPs })
+		if want := g != GateFree; released != want {
+			t.Errorf("gate %s: preempted master released its VIPs at once = %v, want %v (%v)", g, released, want, acts)
+		}
+	}
 }
 
 // A gated owner does not claim at start.

@@ -37,10 +37,10 @@ type httpServer struct {
 	flapStop chan struct{}
 }
 
-func startHTTPServers() (*httpServers, error) {
+func startHTTPServers(p labplan.Params) (*httpServers, error) {
 	hs := &httpServers{servers: map[string]*httpServer{}}
 	for _, h := range labplan.Hosts() {
-		if !h.HTTP {
+		if !h.HTTP || !h.Built(p) {
 			continue
 		}
 		s := &httpServer{host: h.Name}

@@ -71,10 +71,10 @@ func (r *runner) execute(ctx context.Context) error {
 
 	r.log.Info("guest up", "plan", r.plan.Name, "params", r.plan.Params.Describe())
 	// The init script has loaded the plan's modules (uml.InitScript).
-	if err := buildTopology(r.plan.Sysctls); err != nil {
+	if err := buildTopology(r.plan.Params, r.plan.Sysctls); err != nil {
 		return fmt.Errorf("topology: %w", err)
 	}
-	web, err := startHTTPServers()
+	web, err := startHTTPServers(r.plan.Params)
 	if err != nil {
 		return err
 	}

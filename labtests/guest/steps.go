@@ -177,11 +177,15 @@ func stepSleep(ctx context.Context, _ *runner, s labplan.Step, _ *labplan.StepRe
 	}
 }
 
-func stepProbeStart(_ context.Context, r *runner, _ labplan.Step, _ *labplan.StepResult) error {
+func stepProbeStart(_ context.Context, r *runner, s labplan.Step, _ *labplan.StepResult) error {
 	if r.probe != nil {
 		return errors.New("prober already running")
 	}
-	p, err := startProber(labplan.Client, net.JoinHostPort(labplan.VIP4Addr, "80"), labplan.ProbeInterval, labplan.ProbeTimeout)
+	target := s.Target
+	if target == "" {
+		target = net.JoinHostPort(labplan.VIP4Addr, "80")
+	}
+	p, err := startProber(labplan.Client, target, labplan.ProbeInterval, labplan.ProbeTimeout)
 	if err != nil {
 		return err
 	}

@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os/exec"
 	"strings"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/director-lb/director/labtests/labplan"
@@ -43,27 +45,45 @@ func runIn(ctx context.Context, ns string, stdin []byte, argv ...string) (string
 
 // buildTopology creates bridge br0 in the guest's root namespace and one
 // namespace per lab host, joined to br0 by a veth (host side eth0, bridge
-// side v<host>). It uses netlink directly: each "ip" command would cost
-// about 0.1 s in the guest.
-func buildTopology(sysctls map[string]map[string]string) error {
+// side v<host>); in gateway plans also br1, the inside segment, with the
+// inside host on it and each load balancer's eth1 (bridge side i<host>).
+// It uses netlink directly: each "ip" command would cost about 0.1 s in
+// the guest.
+func buildTopology(p labplan.Params, sysctls map[string]map[string]string) error {
 	root, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netlink: %w", err)
 	}
 	defer root.Close()
-	// Snooping off: VRRP multicast (224.0.0.18, ff02::12) must reach every
-	// port whatever the bridge learnt from IGMP/MLD.
-	off := false
-	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}, MulticastSnooping: &off}
-	if err := root.LinkAdd(br); err != nil {
-		return fmt.Errorf("add br0: %w", err)
+	bridges := map[string]*netlink.Bridge{}
+	names := []string{labplan.BridgeMain}
+	if p.Gateway {
+		names = append(names, labplan.InsideBridge)
 	}
-	if err := root.LinkSetUp(br); err != nil {
-		return fmt.Errorf("br0 up: %w", err)
+	for _, name := range names {
+		// Snooping off: VRRP multicast (224.0.0.18, ff02::12) must reach
+		// every port whatever the bridge learnt from IGMP/MLD.
+		off := false
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}, MulticastSnooping: &off}
+		if err := root.LinkAdd(br); err != nil {
+			return fmt.Errorf("add %s: %w", name, err)
+		}
+		if err := root.LinkSetUp(br); err != nil {
+			return fmt.Errorf("%s up: %w", name, err)
+		}
+		bridges[name] = br
 	}
 	for _, h := range labplan.Hosts() {
-		if err := addHost(root, br, h); err != nil {
+		if !h.Built(p) {
+			continue
+		}
+		if err := addHost(root, bridges[h.Segment()], h); err != nil {
 			return fmt.Errorf("host %s: %w", h.Name, err)
+		}
+		if p.Gateway && h.InsideIPv4.IsValid() {
+			if err := addInsideLink(root, bridges[labplan.InsideBridge], h); err != nil {
+				return fmt.Errorf("host %s: %w", h.Name, err)
+			}
 		}
 		if kv := sysctls[h.Name]; len(kv) > 0 {
 			if err := writeSysctls(h.Name, kv); err != nil {
@@ -71,7 +91,90 @@ func buildTopology(sysctls map[string]map[string]string) error {
 			}
 		}
 	}
+	if p.Gateway {
+		return gatewayRoutes(root)
+	}
 	return nil
+}
+
+// addInsideLink gives load balancer h its eth1 on the inside segment and
+// turns on forwarding: a gateway pair routes between the segments.
+func addInsideLink(root *netlink.Handle, br *netlink.Bridge, h labplan.Host) error {
+	ns, err := netns.GetFromName(h.Name)
+	if err != nil {
+		return fmt.Errorf("open netns: %w", err)
+	}
+	defer ns.Close()
+	port := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: labplan.InsidePort(h.Name)},
+		PeerName:      "eth1",
+		PeerNamespace: netlink.NsFd(ns),
+	}
+	if err := root.LinkAdd(port); err != nil {
+		return fmt.Errorf("add inside veth: %w", err)
+	}
+	if err := root.LinkSetMaster(port, br); err != nil {
+		return fmt.Errorf("attach to %s: %w", br.Name, err)
+	}
+	if err := root.LinkSetUp(port); err != nil {
+		return fmt.Errorf("inside bridge port up: %w", err)
+	}
+	nh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("netlink in netns: %w", err)
+	}
+	defer nh.Close()
+	eth1, err := nh.LinkByName("eth1")
+	if err != nil {
+		return fmt.Errorf("eth1: %w", err)
+	}
+	ipn, err := netlink.ParseIPNet(h.InsideIPv4.String())
+	if err != nil {
+		return err
+	}
+	if err := nh.AddrAdd(eth1, &netlink.Addr{IPNet: ipn}); err != nil {
+		return fmt.Errorf("add %s: %w", h.InsideIPv4, err)
+	}
+	if err := nh.LinkSetUp(eth1); err != nil {
+		return fmt.Errorf("eth1 up: %w", err)
+	}
+	return writeSysctls(h.Name, map[string]string{"net/ipv4/ip_forward": "1"})
+}
+
+// gatewayRoutes sends the client's traffic for the inside segment through
+// the outside VIP, and the inside host's through the inside VIP: whoever
+// holds them forwards.
+func gatewayRoutes(root *netlink.Handle) error {
+	inside, _ := labplan.HostByName(labplan.Inside)
+	routes := []struct {
+		host string
+		dst  *net.IPNet
+		via  netip.Addr
+	}{
+		{labplan.Client, prefixNet(inside.IPv4.Masked()), labplan.VIP4.Addr()},
+		{labplan.Inside, nil, labplan.InsideVIP4.Addr()},
+	}
+	for _, r := range routes {
+		ns, err := netns.GetFromName(r.host)
+		if err != nil {
+			return fmt.Errorf("route in %s: %w", r.host, err)
+		}
+		nh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+		ns.Close()
+		if err != nil {
+			return fmt.Errorf("route in %s: %w", r.host, err)
+		}
+		err = nh.RouteAdd(&netlink.Route{Dst: r.dst, Gw: r.via.AsSlice()})
+		nh.Close()
+		if err != nil {
+			return fmt.Errorf("route in %s via %s: %w", r.host, r.via, err)
+		}
+	}
+	return nil
+}
+
+func prefixNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
 func addHost(root *netlink.Handle, br *netlink.Bridge, h labplan.Host) error {
@@ -97,7 +200,7 @@ func addHost(root *netlink.Handle, br *netlink.Bridge, h labplan.Host) error {
 		return fmt.Errorf("add veth: %w", err)
 	}
 	if err := root.LinkSetMaster(port, br); err != nil {
-		return fmt.Errorf("attach to br0: %w", err)
+		return fmt.Errorf("attach to %s: %w", br.Name, err)
 	}
 	if err := root.LinkSetUp(port); err != nil {
 		return fmt.Errorf("bridge port up: %w", err)
@@ -120,7 +223,10 @@ func addHost(root *netlink.Handle, br *netlink.Bridge, h labplan.Host) error {
 		link   netlink.Link
 		prefix string
 	}
-	addrs := []addr{{eth0, h.IPv4.String()}, {eth0, h.IPv6.String()}}
+	addrs := []addr{{eth0, h.IPv4.String()}}
+	if h.IPv6.IsValid() {
+		addrs = append(addrs, addr{eth0, h.IPv6.String()})
+	}
 	if h.RealServer {
 		// Direct server return: the VIPs on lo, never answered for by ARP.
 		addrs = append(addrs,

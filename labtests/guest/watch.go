@@ -10,13 +10,14 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
 	"github.com/director-lb/director/labtests/labplan"
 )
 
-// vipWatch follows the VIPs on the load balancers' eth0 through netlink
-// address notifications (exact times, no polling) and keeps the timeline.
+// vipWatch follows the VIPs on the load balancers through netlink address
+// notifications (exact times, no polling) and keeps the timeline. Any of
+// a node's interfaces counts: a VIP may sit on eth1 (a gateway pair's
+// inside VIP) or on a VMAC macvlan that comes and goes with the daemon.
 type vipWatch struct {
 	log *slog.Logger
 
@@ -30,7 +31,7 @@ func newVIPWatch(log *slog.Logger) *vipWatch {
 	return &vipWatch{log: log, held: map[string]map[string]bool{}, changed: make(chan struct{})}
 }
 
-var watchedAddrs = []string{labplan.VIP4.Addr().String(), labplan.VIP6.Addr().String()}
+var watchedAddrs = []string{labplan.VIP4.Addr().String(), labplan.VIP6.Addr().String(), labplan.InsideVIP4Addr}
 
 // start subscribes to node's address changes until ctx ends. The initial
 // state is recorded (as "not held" unless listed) so the timeline is
@@ -40,18 +41,6 @@ func (w *vipWatch) start(ctx context.Context, node string) error {
 	if err != nil {
 		return fmt.Errorf("watch %s: open netns: %w", node, err)
 	}
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		ns.Close()
-		return fmt.Errorf("watch %s: netlink handle: %w", node, err)
-	}
-	link, err := h.LinkByName("eth0")
-	h.Close()
-	if err != nil {
-		ns.Close()
-		return fmt.Errorf("watch %s: eth0: %w", node, err)
-	}
-	ifindex := link.Attrs().Index
 	now := time.Now()
 	w.mu.Lock()
 	w.held[node] = map[string]bool{}
@@ -86,9 +75,7 @@ func (w *vipWatch) start(ctx context.Context, node string) error {
 				if !ok {
 					return
 				}
-				if u.LinkIndex == ifindex {
-					w.set(node, u.LinkAddress.IP.String(), u.NewAddr)
-				}
+				w.set(node, u.LinkAddress.IP.String(), u.NewAddr)
 			}
 		}
 	}()

@@ -33,8 +33,7 @@ func lbAddrs(node string) (self, other string, err error) {
 // KeepalivedConfig renders keepalived.conf for node. All instances start in
 // BACKUP so that priority alone decides, as with director.
 func KeepalivedConfig(p Params, node string) (string, error) {
-	self, other, err := lbAddrs(node)
-	if err != nil {
+	if _, _, err := lbAddrs(node); err != nil {
 		return "", err
 	}
 	var b strings.Builder
@@ -53,25 +52,42 @@ func KeepalivedConfig(p Params, node string) (string, error) {
 	if p.Track != nil {
 		keepalivedTrack(&b, p.Track, node)
 	}
-	fmt.Fprintf(&b, "vrrp_instance %s {\n", InstanceName)
-	b.WriteString("    state BACKUP\n    interface eth0\n")
-	fmt.Fprintf(&b, "    virtual_router_id %d\n", VRID)
-	fmt.Fprintf(&b, "    priority %d\n", p.Priority[node])
-	fmt.Fprintf(&b, "    advert_int %s\n", strconv.FormatFloat(p.Advert.D().Seconds(), 'f', -1, 64))
-	if !p.Preempt {
-		b.WriteString("    nopreempt\n")
+	insts, err := instances(p, node)
+	if err != nil {
+		return "", err
 	}
-	if p.Unicast {
-		fmt.Fprintf(&b, "    unicast_src_ip %s\n    unicast_peer {\n        %s\n    }\n", self, other)
+	if p.Gateway {
+		keepalivedSyncGroup(&b)
 	}
-	if p.Track != nil {
-		keepalivedTrackRefs(&b, p.Track)
+	for _, in := range insts {
+		fmt.Fprintf(&b, "vrrp_instance %s {\n", in.name)
+		fmt.Fprintf(&b, "    state BACKUP\n    interface %s\n", in.iface)
+		fmt.Fprintf(&b, "    virtual_router_id %d\n", in.vrid)
+		fmt.Fprintf(&b, "    priority %d\n", p.Priority[node])
+		fmt.Fprintf(&b, "    advert_int %s\n", strconv.FormatFloat(p.Advert.D().Seconds(), 'f', -1, 64))
+		if !p.Preempt {
+			b.WriteString("    nopreempt\n")
+		}
+		if p.VMAC {
+			b.WriteString("    use_vmac\n")
+		}
+		if p.Unicast {
+			fmt.Fprintf(&b, "    unicast_src_ip %s\n    unicast_peer {\n        %s\n    }\n", in.self, in.peer)
+		}
+		if p.Track != nil {
+			keepalivedTrackRefs(&b, p.Track)
+		}
+		b.WriteString("    virtual_ipaddress {\n")
+		for _, vip := range in.vips {
+			if p.VMAC {
+				// use_vmac puts VIPs without dev on the macvlan.
+				fmt.Fprintf(&b, "        %s\n", vip)
+			} else {
+				fmt.Fprintf(&b, "        %s dev %s\n", vip, in.iface)
+			}
+		}
+		b.WriteString("    }\n}\n")
 	}
-	b.WriteString("    virtual_ipaddress {\n")
-	for _, vip := range p.InstanceVIPs() {
-		fmt.Fprintf(&b, "        %s dev eth0\n", vip)
-	}
-	b.WriteString("    }\n}\n")
 	if p.IPVS != nil {
 		keepalivedIPVS(&b, p.IPVS)
 	}
@@ -83,28 +99,39 @@ func KeepalivedConfig(p Params, node string) (string, error) {
 
 // DirectorConfig renders director.yaml for node.
 func DirectorConfig(p Params, node string) (string, error) {
-	self, other, err := lbAddrs(node)
-	if err != nil {
-		return "", err
-	}
 	var b strings.Builder
 	// /run is one tmpfs for every namespace in the guest: one socket per node.
 	fmt.Fprintf(&b, "log_level: debug\ncontrol_socket: /run/%s/director.sock\ninstances:\n", node)
-	fmt.Fprintf(&b, "  - name: %s\n    interface: eth0\n    vrid: %d\n", InstanceName, VRID)
-	fmt.Fprintf(&b, "    priority: %d\n    version: %d\n", p.Priority[node], p.Version)
-	fmt.Fprintf(&b, "    advert_interval: %s\n    preempt: %t\n", p.Advert.D(), p.Preempt)
-	if p.Unicast {
-		fmt.Fprintf(&b, "    unicast:\n      source: %s\n      peers: [%s]\n", self, other)
+	insts, err := instances(p, node)
+	if err != nil {
+		return "", err
 	}
-	fmt.Fprintf(&b, "    vips: [%s]\n", strings.Join(p.InstanceVIPs(), ", "))
-	if p.Track != nil {
-		directorTrackRefs(&b, p.Track)
-	}
-	if p.Hooks != nil {
-		directorHookRefs(&b)
+	for i, in := range insts {
+		fmt.Fprintf(&b, "  - name: %s\n    interface: %s\n    vrid: %d\n", in.name, in.iface, in.vrid)
+		fmt.Fprintf(&b, "    priority: %d\n    version: %d\n", p.Priority[node], p.Version)
+		fmt.Fprintf(&b, "    advert_interval: %s\n    preempt: %t\n", p.Advert.D(), p.Preempt)
+		if p.VMAC {
+			b.WriteString("    vmac: true\n")
+		}
+		if p.Unicast {
+			fmt.Fprintf(&b, "    unicast:\n      source: %s\n      peers: [%s]\n", in.self, in.peer)
+		}
+		fmt.Fprintf(&b, "    vips: [%s]\n", strings.Join(in.vips, ", "))
+		if i > 0 {
+			continue // tracking, hooks and EC2 belong to the lab's own instance
+		}
+		if p.Track != nil {
+			directorTrackRefs(&b, p.Track)
+		}
+		if p.Hooks != nil {
+			directorHookRefs(&b)
+		}
 	}
 	if p.EC2 {
-		directorEC2(&b, node)
+		directorEC2(&b, node) // the last instance's ec2 block (there is one instance)
+	}
+	if p.Gateway {
+		directorSyncGroup(&b)
 	}
 	if p.IPVS != nil {
 		directorIPVS(&b, p.IPVS, node)

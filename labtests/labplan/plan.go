@@ -70,6 +70,13 @@ type Params struct {
 	// Hooks gives director nodes a slow notify_master hook and a notify
 	// FIFO (see Hooks); keepalived nodes ignore it.
 	Hooks *Hooks `json:"hooks,omitempty"`
+	// Gateway makes the pair a gateway between the shared segment and
+	// the inside one (a NAT pair's shape): a second instance on eth1
+	// holds InsideVIP4, in one sync group with the first (see gateway.go).
+	Gateway bool `json:"gateway,omitempty"`
+	// VMAC puts each instance's VIPs on a macvlan with the VRRP virtual
+	// MAC (keepalived's use_vmac).
+	VMAC bool `json:"vmac,omitempty"`
 }
 
 // DefaultParams is VRRPv3 every 100 ms over multicast, lb1 at priority 150
@@ -113,6 +120,12 @@ func (p Params) Validate() error {
 		if p.IPVS != nil {
 			errs = append(errs, errors.New("idle and ipvs are exclusive"))
 		}
+	}
+	if p.Gateway && (p.EC2 || p.IPVS != nil || p.Idle != nil) {
+		errs = append(errs, errors.New("a gateway pair has neither EC2, IPVS nor idle services"))
+	}
+	if p.VMAC && p.EC2 {
+		errs = append(errs, errors.New("VMAC and EC2 are exclusive: EC2 moves addresses, not MACs"))
 	}
 	if p.EC2 && !p.Unicast {
 		errs = append(errs, errors.New("EC2 needs unicast VRRP"))
@@ -288,6 +301,8 @@ type Step struct {
 	Interval Duration `json:"interval,omitempty"`
 	// Mode is a serve step's HTTP server mode.
 	Mode string `json:"mode,omitempty"`
+	// Target is probe_start's host:port; empty means the VIP's port 80.
+	Target string `json:"target,omitempty"`
 	// MayFail keeps the plan going when this step fails; by default the
 	// first failure ends the plan.
 	MayFail bool `json:"may_fail,omitempty"`
@@ -302,7 +317,7 @@ func (s Step) Tolerant() Step { s.MayFail = true; return s }
 func (s Step) String() string {
 	var b strings.Builder
 	b.WriteString(string(s.Kind))
-	for _, f := range []string{s.Node, s.Signal, s.Variant, s.Mode} {
+	for _, f := range []string{s.Node, s.Signal, s.Variant, s.Mode, s.Target} {
 		if f != "" {
 			b.WriteString(" " + f)
 		}
@@ -357,11 +372,15 @@ func WaitNoVIP(node string, d time.Duration) Step {
 }
 func Sleep(d time.Duration) Step { return Step{Kind: KindSleep, Duration: Duration(d)} }
 func ProbeStart() Step           { return Step{Kind: KindProbeStart} }
-func ProbeStop() Step            { return Step{Kind: KindProbeStop} }
-func Cut(node string) Step       { return Step{Kind: KindCut, Node: node} }
-func Heal(node string) Step      { return Step{Kind: KindHeal, Node: node} }
-func Partition() Step            { return Step{Kind: KindPartition} }
-func HealPartition() Step        { return Step{Kind: KindHealPartition} }
+
+// ProbeStartTo starts the client's prober against target (host:port)
+// instead of the VIP: a host behind a gateway pair, for instance.
+func ProbeStartTo(target string) Step { return Step{Kind: KindProbeStart, Target: target} }
+func ProbeStop() Step                 { return Step{Kind: KindProbeStop} }
+func Cut(node string) Step            { return Step{Kind: KindCut, Node: node} }
+func Heal(node string) Step           { return Step{Kind: KindHeal, Node: node} }
+func Partition() Step                 { return Step{Kind: KindPartition} }
+func HealPartition() Step             { return Step{Kind: KindHealPartition} }
 func Exec(node string, argv ...string) Step {
 	return Step{Kind: KindExec, Node: node, Argv: argv}
 }

@@ -182,7 +182,7 @@ func (st ProbeStats) String() string {
 	return s
 }
 
-// HolderEvent records that Node's eth0 gained (Held) or lost Addr.
+// HolderEvent records that one of Node's interfaces gained (Held) or lost Addr.
 type HolderEvent struct {
 	At   time.Time `json:"at"`
 	Node string    `json:"node"`

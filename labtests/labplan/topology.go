@@ -14,12 +14,25 @@ const (
 	// Sorry is the sorry server: a real server (VIP on lo) that no
 	// service balances to until quorum is lost.
 	Sorry = "sorry"
+	// Inside is the one host of the inside segment, the network behind
+	// the load balancers when they are a gateway pair (Params.Gateway).
+	Inside = "inside"
+)
+
+// BridgeMain is the shared segment's bridge; InsideBridge the inside
+// segment's, built only for gateway plans.
+const (
+	BridgeMain   = "br0"
+	InsideBridge = "br1"
 )
 
 // Addresses on the shared segment.
 var (
 	VIP4 = netip.MustParsePrefix("10.0.0.100/24")
 	VIP6 = netip.MustParsePrefix("fd00::100/64")
+	// InsideVIP4 is the gateway pair's inside VIP: the inside host's
+	// default gateway.
+	InsideVIP4 = netip.MustParsePrefix("10.1.0.1/24")
 )
 
 // Host is one namespace of the lab topology.
@@ -32,22 +45,47 @@ type Host struct {
 	HTTP bool
 	// RealServer hosts hold the VIPs on lo for direct server return.
 	RealServer bool
+	// Bridge is the segment of the host's eth0: BridgeMain unless set.
+	Bridge string
+	// InsideIPv4 is the address of a load balancer's eth1 on the inside
+	// segment, in gateway plans.
+	InsideIPv4 netip.Prefix
 }
 
-// Hosts returns the lab topology: a client, two load balancers and two real
-// servers on one L2 segment.
+// Segment is the bridge h's eth0 is on.
+func (h Host) Segment() string {
+	if h.Bridge == "" {
+		return BridgeMain
+	}
+	return h.Bridge
+}
+
+// Hosts returns the lab topology: a client, two load balancers, the real
+// servers, the sorry server and the fake EC2 region on one L2 segment; in
+// gateway plans also the inside segment, with the load balancers' eth1 and
+// one inside host.
 func Hosts() []Host {
 	return []Host{
 		{Name: Client, IPv4: p4("10.0.0.2/24"), IPv6: p6("fd00::2/64")},
-		{Name: LB1, IPv4: p4("10.0.0.11/24"), IPv6: p6("fd00::11/64"), HTTP: true},
-		{Name: LB2, IPv4: p4("10.0.0.12/24"), IPv6: p6("fd00::12/64"), HTTP: true},
+		{Name: LB1, IPv4: p4("10.0.0.11/24"), IPv6: p6("fd00::11/64"), HTTP: true, InsideIPv4: p4("10.1.0.11/24")},
+		{Name: LB2, IPv4: p4("10.0.0.12/24"), IPv6: p6("fd00::12/64"), HTTP: true, InsideIPv4: p4("10.1.0.12/24")},
 		{Name: RS1, IPv4: p4("10.0.0.21/24"), IPv6: p6("fd00::21/64"), HTTP: true, RealServer: true},
 		{Name: RS2, IPv4: p4("10.0.0.22/24"), IPv6: p6("fd00::22/64"), HTTP: true, RealServer: true},
 		{Name: Sorry, IPv4: p4("10.0.0.30/24"), IPv6: p6("fd00::30/64"), HTTP: true, RealServer: true},
 		// The fake EC2 region (EC2 plans only run something there).
 		{Name: AWS, IPv4: p4("10.0.0.40/24"), IPv6: p6("fd00::40/64")},
+		// Behind the gateway pair (gateway plans only build its segment).
+		{Name: Inside, IPv4: p4("10.1.0.2/24"), HTTP: true, Bridge: InsideBridge},
 	}
 }
+
+// Built reports whether plans with params p build host h: the inside
+// segment exists only in gateway plans.
+func (h Host) Built(p Params) bool { return h.Segment() == BridgeMain || p.Gateway }
+
+// InsidePort is the bridge side of a load balancer's eth1 veth on the
+// inside segment (cut it to cut only that link).
+func InsidePort(host string) string { return "i" + host }
 
 // HostByName returns the topology entry for name.
 func HostByName(name string) (Host, bool) {
