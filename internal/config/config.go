@@ -5,6 +5,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -85,6 +86,9 @@ type Instance struct {
 	// Track lowers (or raises) the priority with the health of services and
 	// real servers, with keepalived's track weights.
 	Track []Track `yaml:"track,omitempty"`
+	// GroupTrack are the tracks the instance takes from its sync group
+	// (SyncGroup.Track, weight 0), filled in by Parse; use Tracks.
+	GroupTrack []Track `yaml:"-"`
 	// EC2, if set, moves the VIPs through the EC2 API too.
 	EC2 *EC2 `yaml:"ec2,omitempty"`
 
@@ -192,6 +196,15 @@ type Track struct {
 	// WeightReverse, if set, overrides the script's, file's or process's
 	// weight_reverse (keepalived's "weight N reverse" in a track list).
 	WeightReverse *bool `yaml:"weight_reverse,omitempty"`
+}
+
+// Tracks returns everything the instance tracks: its own tracks, then
+// its sync group's.
+func (in *Instance) Tracks() []Track {
+	if len(in.GroupTrack) == 0 {
+		return in.Track
+	}
+	return append(slices.Clone(in.Track), in.GroupTrack...)
 }
 
 // Kind names what t tracks ("service", "real_server", "script", "file",

@@ -79,6 +79,9 @@ func Parse(name string, data []byte) (*Config, error) {
 		sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
 		return nil, ps
 	}
+	for i := range cfg.Instances {
+		cfg.Instances[i].GroupTrack = cfg.GroupTracks(cfg.Instances[i].Name)
+	}
 	return &cfg, nil
 }
 

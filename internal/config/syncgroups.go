@@ -16,6 +16,26 @@ type SyncGroup struct {
 	// StateHooks run on the group's state changes (keepalived's group
 	// notify), with GROUP <name> <STATE> for the generic notify.
 	StateHooks `yaml:",inline"`
+	// Track is keepalived's group tracking (track_script, track_file, ...
+	// in vrrp_sync_group): every member tracks these, and one that is down
+	// puts the whole group in FAULT (weight 0, the only weight allowed).
+	Track []Track `yaml:"track,omitempty"`
+}
+
+// GroupTracks returns the tracks instance takes from its sync group, each
+// with weight 0 (FAULT while down); nil if it is in no group.
+func (cfg *Config) GroupTracks(instance string) []Track {
+	g := cfg.GroupOf(instance)
+	if g == nil || len(g.Track) == 0 {
+		return nil // nil, not empty: a reload must not see a change
+	}
+	out := make([]Track, len(g.Track))
+	for i, t := range g.Track {
+		zero := 0
+		t.Weight = &zero
+		out[i] = t
+	}
+	return out
 }
 
 // GroupOf returns the sync group instance belongs to, or nil.

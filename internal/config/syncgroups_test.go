@@ -34,6 +34,38 @@ sync_groups:
 	}
 }
 
+// A group's tracks reach every member, at weight 0, after the member's
+// own; an instance outside the group gets none.
+func TestSyncGroupTracks(t *testing.T) {
+	cfg, err := Parse("d.yaml", []byte(groupsBase+`
+scripts:
+  - {name: chk_fw, command: [/bin/true]}
+sync_groups:
+  - name: nat
+    instances: [outside, inside]
+    track:
+      - {script: chk_fw}
+      - {interface: eth3, weight: 0}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"outside", "inside"} {
+		tr := cfg.Instances[i].Tracks()
+		if len(tr) != 2 || tr[0].Script != "chk_fw" || tr[1].Interface != "eth3" {
+			t.Fatalf("%s tracks %+v", name, tr)
+		}
+		for _, x := range tr {
+			if x.Weight == nil || *x.Weight != 0 {
+				t.Errorf("%s: group track %+v without weight 0", name, x)
+			}
+		}
+	}
+	if tr := cfg.Instances[2].Tracks(); len(tr) != 0 {
+		t.Errorf("dmz, in no group, tracks %+v", tr)
+	}
+}
+
 func TestSyncGroupsProblems(t *testing.T) {
 	tests := []struct{ name, groups, want string }{
 		{"one member", `
@@ -60,6 +92,16 @@ func TestSyncGroupsProblems(t *testing.T) {
 		{"unknown field", `
   - name: nat
     members: [outside, inside]`, "d.yaml:8: members: unknown field (misspelled?)"},
+		{"group track with a weight", `
+  - name: nat
+    instances: [outside, inside]
+    track:
+      - {interface: eth3, weight: -20}`, "sync_groups[0].track[0].weight: a sync group's track puts the whole group in FAULT"},
+		{"group track of nothing", `
+  - name: nat
+    instances: [outside, inside]
+    track:
+      - {script: nope}`, `sync_groups[0].track[0].script: "nope" is not the name of any of`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -310,38 +310,51 @@ func (c *checker) tracks(cfg *Config) {
 	objects := trackObjectNames(cfg)
 	for i, in := range cfg.Instances {
 		for j, t := range in.Track {
-			f := fmt.Sprintf("instances[%d].track[%d]", i, j)
-			n := 0
-			for _, s := range []string{t.Service, t.RealServer, t.Script, t.File, t.Process, t.Interface} {
-				if s != "" {
-					n++
-				}
-			}
-			kind, name := t.Kind()
-			switch {
-			case n != 1:
-				c.errf(f, "name exactly one of service, real_server, script, file, process or interface")
-			case t.Service != "" && !services[t.Service]:
-				c.errf(f+".service", "no service is named %q", t.Service)
-			case t.RealServer != "" && !servers[t.RealServer]:
-				c.errf(f+".real_server", "%q is not service/address:port of a configured real server", t.RealServer)
-			case kind == "interface":
-				if len(name) > 15 || strings.ContainsAny(name, "/ \t") {
-					c.errf(f+".interface", "%q is not a valid interface name", name)
-				}
-			case objects[kind] != nil && !objects[kind][name]:
-				c.errf(f+"."+kind, "%q is not the name of any of %s", name, trackObjectList[kind])
-			}
-			lim := 253
-			if kind == "file" {
-				lim = 254 // keepalived's: a file's value can be negative
-			}
-			if t.WeightReverse != nil && (kind == "service" || kind == "real_server") {
-				c.errf(f+".weight_reverse", "only scripts, files, processes and interfaces take weight_reverse")
-			}
-			if t.Weight != nil && (*t.Weight < -lim || *t.Weight > lim) {
-				c.errf(f+".weight", "must be -%d to %d, got %d", lim, lim, *t.Weight)
+			c.track(fmt.Sprintf("instances[%d].track[%d]", i, j), t, services, servers, objects)
+		}
+	}
+	for i, g := range cfg.SyncGroups {
+		for j, t := range g.Track {
+			f := fmt.Sprintf("sync_groups[%d].track[%d]", i, j)
+			c.track(f, t, services, servers, objects)
+			if t.Weight != nil && *t.Weight != 0 {
+				c.errf(f+".weight", "a sync group's track puts the whole group in FAULT while down (weight 0); to lower a priority instead, track with a weight in the member instances")
 			}
 		}
+	}
+}
+
+// track checks one track entry at field f.
+func (c *checker) track(f string, t Track, services, servers map[string]bool, objects map[string]map[string]bool) {
+	n := 0
+	for _, s := range []string{t.Service, t.RealServer, t.Script, t.File, t.Process, t.Interface} {
+		if s != "" {
+			n++
+		}
+	}
+	kind, name := t.Kind()
+	switch {
+	case n != 1:
+		c.errf(f, "name exactly one of service, real_server, script, file, process or interface")
+	case t.Service != "" && !services[t.Service]:
+		c.errf(f+".service", "no service is named %q", t.Service)
+	case t.RealServer != "" && !servers[t.RealServer]:
+		c.errf(f+".real_server", "%q is not service/address:port of a configured real server", t.RealServer)
+	case kind == "interface":
+		if len(name) > 15 || strings.ContainsAny(name, "/ \t") {
+			c.errf(f+".interface", "%q is not a valid interface name", name)
+		}
+	case objects[kind] != nil && !objects[kind][name]:
+		c.errf(f+"."+kind, "%q is not the name of any of %s", name, trackObjectList[kind])
+	}
+	lim := 253
+	if kind == "file" {
+		lim = 254 // keepalived's: a file's value can be negative
+	}
+	if t.WeightReverse != nil && (kind == "service" || kind == "real_server") {
+		c.errf(f+".weight_reverse", "only scripts, files, processes and interfaces take weight_reverse")
+	}
+	if t.Weight != nil && (*t.Weight < -lim || *t.Weight > lim) {
+		c.errf(f+".weight", "must be -%d to %d, got %d", lim, lim, *t.Weight)
 	}
 }

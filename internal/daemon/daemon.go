@@ -482,7 +482,7 @@ func (d *Daemon) prepareInstance(ic config.Instance) (ri *runningInstance, err e
 		d.releaseSocket(sock)
 		return nil, fmt.Errorf("instance %s: %w", ic.Name, err)
 	}
-	for _, t := range ic.Track {
+	for _, t := range ic.Tracks() {
 		if t.Interface == "" {
 			continue
 		}

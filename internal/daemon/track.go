@@ -45,7 +45,7 @@ func (d *Daemon) retrack() {
 func (d *Daemon) evalTracks(ic *config.Instance) ([]checks.Track, []control.TrackState) {
 	var out []checks.Track
 	var views []control.TrackState
-	for _, t := range ic.Track {
+	for _, t := range ic.Tracks() {
 		kind, name := t.Kind()
 		ct := checks.Track{Up: true}
 		v := control.TrackState{Kind: kind, Name: name}

@@ -1,6 +1,9 @@
 package kaimport
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // syncGroupState is one vrrp_sync_group being read.
 type syncGroupState struct {
@@ -8,17 +11,48 @@ type syncGroupState struct {
 	name    string
 	members []string
 	at      []Pos // where each member was listed
+	out     outSyncGroup
+	fields  map[string]Pos // where hooks and tracks came from
+	// trackingWeight: sync_group_tracking_weight (or global_tracking)
+	// was given, so members' track weights apply as written.
+	trackingWeight bool
 }
 
 type outSyncGroup struct {
-	Name      string   `yaml:"name"`
-	Instances []string `yaml:"instances"`
+	Name         string     `yaml:"name"`
+	Instances    []string   `yaml:"instances"`
+	Notify       string     `yaml:"notify,omitempty"`
+	NotifyMaster []string   `yaml:"notify_master,omitempty,flow"`
+	NotifyBackup []string   `yaml:"notify_backup,omitempty,flow"`
+	NotifyFault  []string   `yaml:"notify_fault,omitempty,flow"`
+	NotifyStop   []string   `yaml:"notify_stop,omitempty,flow"`
+	Track        []outTrack `yaml:"track,omitempty"`
 }
 
-const (
-	groupNotify = "not carried over yet: director's sync groups run no notify scripts of their own in this version; the member instances' notify scripts still run"
-	groupTrack  = "not supported in a sync group: track it in the member instances instead"
-)
+// groupHook is the handler of a sync group's notify_master, notify_backup,
+// notify_fault and notify_stop.
+func groupHook(field string, set func(*outSyncGroup, []string)) handler[*syncGroupState] {
+	return func(c *converter, st *syncGroupState, n *Node) {
+		if argv, ok := c.hookScript(n); ok {
+			set(&st.out, argv)
+			st.fields[field] = n.Pos
+		}
+	}
+}
+
+// groupTracks reads a group's track list: keepalived puts the whole group
+// in FAULT when one of them is down, whatever its weight; director's group
+// tracks are weight 0 alike, so a weight written here is dropped.
+func groupTracks(c *converter, st *syncGroupState, n *Node) {
+	for _, t := range c.trackList(n) {
+		if t.track.Weight != nil && *t.track.Weight != 0 {
+			c.rep.add(t.pos, Note, n.Key, "weight %d dropped: a sync group's track puts the whole group in FAULT while down, in keepalived as in director", *t.track.Weight)
+		}
+		t.track.Weight, t.track.WeightReverse = nil, nil
+		st.fields[fmt.Sprintf("track[%d]", len(st.out.Track))] = t.pos
+		st.out.Track = append(st.out.Track, t.track)
+	}
+}
 
 var syncGroupBlock = &block[*syncGroupState]{
 	name: "vrrp_sync_group",
@@ -37,12 +71,36 @@ var syncGroupBlock = &block[*syncGroupState]{
 				}
 			}
 		},
+		"track_script":    groupTracks,
+		"track_interface": groupTracks,
+		"track_file":      groupTracks,
+		"track_process":   groupTracks,
+	},
+	simple: map[string]handler[*syncGroupState]{
+		"notify_master": groupHook("notify_master", func(o *outSyncGroup, a []string) { o.NotifyMaster = a }),
+		"notify_backup": groupHook("notify_backup", func(o *outSyncGroup, a []string) { o.NotifyBackup = a }),
+		"notify_fault":  groupHook("notify_fault", func(o *outSyncGroup, a []string) { o.NotifyFault = a }),
+		"notify_stop":   groupHook("notify_stop", func(o *outSyncGroup, a []string) { o.NotifyStop = a }),
+		"notify": func(c *converter, st *syncGroupState, n *Node) {
+			if cmd, ok := c.notifyCommand(n); ok {
+				st.out.Notify = cmd
+				st.fields["notify"] = n.Pos
+			}
+		},
+		"sync_group_tracking_weight": func(c *converter, st *syncGroupState, n *Node) {
+			c.args(n, 0, 0)
+			st.trackingWeight = true
+		},
+		"global_tracking": func(c *converter, st *syncGroupState, n *Node) {
+			c.args(n, 0, 0)
+			c.rep.add(n.Pos, Note, n.Key, "deprecated in keepalived for sync_group_tracking_weight; carried as that: member track weights apply as written")
+			st.trackingWeight = true
+		},
 	},
 	known: union(
-		kw(Warning, groupNotify, "notify_master notify_backup notify_fault notify_stop notify notify_priority_changes"),
+		kw(Note, "not carried over: director sends priority changes to no notify script (its notify FIFO and metrics show them)", "notify_priority_changes"),
 		kw(Note, noEmail, "smtp_alert"),
-		kw(Warning, groupTrack, "track_interface track_script track_file track_process track_bfd"),
-		kw(Note, "ignored: director applies track weights in sync group members as anywhere else (what this keyword asks); give the members of a group the same ranking of the two nodes", "sync_group_tracking_weight global_tracking"),
+		kw(Warning, "not supported: director has no BFD", "track_bfd"),
 	),
 }
 
@@ -51,7 +109,7 @@ func (c *converter) syncGroup(n *Node) {
 	if !c.args(n, 1, 1) {
 		return
 	}
-	st := &syncGroupState{pos: n.Pos, name: n.Args[0]}
+	st := &syncGroupState{pos: n.Pos, name: n.Args[0], fields: map[string]Pos{}}
 	walk(c, syncGroupBlock, st, n.Block)
 	c.groups = append(c.groups, st)
 }
@@ -71,6 +129,38 @@ func (c *converter) finishSyncGroups(out *outConfig) {
 		for j, p := range st.at {
 			c.origin[fmt.Sprintf("%s.instances[%d]", f, j)] = p
 		}
-		out.SyncGroups = append(out.SyncGroups, outSyncGroup{Name: st.name, Instances: st.members})
+		for k, p := range st.fields {
+			c.origin[f+"."+k] = p
+		}
+		g := st.out
+		g.Name, g.Instances = st.name, st.members
+		out.SyncGroups = append(out.SyncGroups, g)
+		if !st.trackingWeight {
+			c.zeroMemberWeights(out, st)
+		}
+	}
+}
+
+// zeroMemberWeights gives keepalived's meaning to the tracks of a group's
+// members: without sync_group_tracking_weight keepalived ignores their
+// weights and any failure puts the member (so the group) in FAULT, which
+// is director's weight 0.
+func (c *converter) zeroMemberWeights(out *outConfig, st *syncGroupState) {
+	for i := range out.Instances {
+		in := &out.Instances[i]
+		if !slices.Contains(st.members, in.Name) {
+			continue
+		}
+		changed := false
+		for j := range in.Track {
+			if w := in.Track[j].Weight; w == nil || *w != 0 {
+				zero := 0
+				in.Track[j].Weight, in.Track[j].WeightReverse = &zero, nil
+				changed = true
+			}
+		}
+		if changed {
+			c.rep.add(st.pos, Note, "vrrp_sync_group", "%s: the tracks of member %s carried with weight 0 (FAULT while down): keepalived ignores track weights in a sync group without sync_group_tracking_weight", st.name, in.Name)
+		}
 	}
 }

@@ -230,7 +230,23 @@ func (c *converter) trackProcess(n *Node) {
 // instanceTracks reads an instance's track_script, track_interface,
 // track_file or track_process list: NAME [weight W [reverse]] per line.
 func (c *converter) instanceTracks(st *instState, n *Node) {
+	for _, t := range c.trackList(n) {
+		st.at[fmt.Sprintf("track[%d]", len(st.out.Track))] = t.pos
+		st.out.Track = append(st.out.Track, t.track)
+	}
+}
+
+// trackAt is a track read from a list, and where.
+type trackAt struct {
+	track outTrack
+	pos   Pos
+}
+
+// trackList reads a track_script, track_interface, track_file or
+// track_process block of an instance or a sync group.
+func (c *converter) trackList(n *Node) []trackAt {
 	c.args(n, 0, 0)
+	var out []trackAt
 	for _, it := range n.Block {
 		if it.HasBlock {
 			c.rep.add(it.Pos, Error, it.Key, "unexpected { } block in %s", n.Key)
@@ -254,7 +270,7 @@ func (c *converter) instanceTracks(st *instState, n *Node) {
 		case "track_process":
 			t.Process = it.Key
 		}
-		st.at[fmt.Sprintf("track[%d]", len(st.out.Track))] = it.Pos
-		st.out.Track = append(st.out.Track, t)
+		out = append(out, trackAt{t, it.Pos})
 	}
+	return out
 }

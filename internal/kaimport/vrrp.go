@@ -561,8 +561,16 @@ func (c *converter) auth(st *instState, n *Node) {
 // command itself, without a shell, with the same four arguments keepalived
 // appends, so a script with no arguments of its own carries over unchanged.
 func (c *converter) notify(st *instState, n *Node) {
+	if cmd, ok := c.notifyCommand(n); ok {
+		st.out.Notify = cmd
+		st.at["notify"] = n.Pos
+	}
+}
+
+// notifyCommand reads the generic notify command of an instance or group.
+func (c *converter) notifyCommand(n *Node) (string, bool) {
 	if !c.args(n, 1, 3) {
-		return
+		return "", false
 	}
 	if len(n.Args) > 1 {
 		c.rep.add(n.Pos, Note, n.Key, "user %s ignored: director runs notify as its own user", strings.Join(n.Args[1:], " "))
@@ -572,13 +580,13 @@ func (c *converter) notify(st *instState, n *Node) {
 	case len(cmd) == 0:
 		c.rep.add(n.Pos, Error, n.Key, "empty script")
 	case len(cmd) > 1:
-		c.rep.add(n.Pos, Warning, n.Key, "arguments not supported: director runs %s with only INSTANCE <name> <state> <priority>; wrap the command and its arguments in a script, or use notify_master, notify_backup, notify_fault and notify_stop, which take arguments", cmd[0])
+		c.rep.add(n.Pos, Warning, n.Key, "arguments not supported: director runs %s with only INSTANCE|GROUP <name> <state> [<priority>]; wrap the command and its arguments in a script, or use notify_master, notify_backup, notify_fault and notify_stop, which take arguments", cmd[0])
 	case !filepath.IsAbs(cmd[0]):
 		c.rep.add(n.Pos, Error, n.Key, "%s: director needs an absolute path", cmd[0])
 	default:
-		st.out.Notify = cmd[0]
-		st.at["notify"] = n.Pos
+		return cmd[0], true
 	}
+	return "", false
 }
 
 // finishInstance applies defaults that depend on the whole block and on
