@@ -21,6 +21,9 @@ type Options struct {
 	Runner   Runner
 	ReadFile func(path string) ([]byte, error)
 	Procs    func() ([]Proc, error)
+	// WatchFile reports changes to a track file as they happen (WatchFile,
+	// inotify, by default); the poll goes on beside it.
+	WatchFile func(ctx context.Context, path string, changed func()) error
 	// OnChange is called, from a tracker's goroutine, after an object's
 	// Up, Known or Value changed. It must not block long.
 	OnChange func()
@@ -71,6 +74,9 @@ func New(o Options) *Manager {
 	if o.Procs == nil {
 		o.Procs = ReadProcs
 	}
+	if o.WatchFile == nil {
+		o.WatchFile = WatchFile
+	}
 	if o.OnChange == nil {
 		o.OnChange = func() {}
 	}
@@ -117,6 +123,27 @@ func (m *Manager) Set(cfg *config.Config) {
 		t := m.newTracker(k, c)
 		m.trackers[k] = t
 		m.schedule(t, 0) // the first probe at once
+		if f, ok := c.(config.TrackFile); ok {
+			m.watch(t, f.Path)
+		}
+	}
+}
+
+// watch probes t again whenever its file changes. Called with m.mu held.
+func (m *Manager) watch(t *tracker, path string) {
+	err := m.o.WatchFile(t.ctx, path, func() {
+		m.mu.Lock()
+		if t.ctx.Err() != nil {
+			m.mu.Unlock()
+			return
+		}
+		m.probes.Add(1)
+		m.mu.Unlock()
+		defer m.probes.Done()
+		t.probe(t.ctx, m.o.Clock.Now())
+	})
+	if err != nil {
+		m.o.Logger.Info("track file not watched, read every poll interval only", "name", t.key.Name, "path", path, "err", err)
 	}
 }
 

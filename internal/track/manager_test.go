@@ -3,6 +3,9 @@ package track
 import (
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -236,4 +239,39 @@ func TestNilManager(t *testing.T) {
 		t.Error("a nil manager reports state")
 	}
 	m.Close()
+}
+
+// A track file's change is seen when it is written, not at the next poll:
+// the fake clock never moves, so only the inotify watch can re-read it.
+func TestTrackFileWatched(t *testing.T) {
+	clk := newFakeClock()
+	path := filepath.Join(t.TempDir(), "maintenance")
+	changed := make(chan struct{}, 16)
+	m := New(Options{Clock: clk, OnChange: func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}})
+	defer m.Close()
+	w := 0
+	m.Set(&config.Config{TrackFiles: []config.TrackFile{{Name: "maint", Path: path, Weight: &w}}})
+	clk.Advance(0) // the first read: missing, counts as 0
+	k := Key{KindFile, "maint"}
+	for _, v := range []int{1, 0, 5} {
+		if err := os.WriteFile(path+".tmp", []byte(strconv.Itoa(v)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.After(5 * time.Second)
+		for st, _ := m.State(k); st.Value != v; st, _ = m.State(k) {
+			select {
+			case <-changed:
+			case <-deadline:
+				t.Fatalf("file set to %d: state %+v after 5s without a poll", v, st)
+			}
+		}
+	}
 }
