@@ -119,10 +119,14 @@ type Instance struct {
 
 	inbox  chan Received
 	linkCh chan bool
-	prioCh chan uint8
-	addrCh chan []netip.Addr
-	gateCh chan GroupGate
-	reqCh  chan request
+	// faultCh carries tracked faults (SetFault); carrier and faulted
+	// are what the loop last applied from the two channels.
+	faultCh          chan bool
+	carrier, faulted bool
+	prioCh           chan uint8
+	addrCh           chan []netip.Addr
+	gateCh           chan GroupGate
+	reqCh            chan request
 	// member is the status last given to OnMember.
 	member MemberStatus
 
@@ -153,18 +157,19 @@ func NewInstance(cfg InstanceConfig, send Sender, mover Mover) *Instance {
 	}
 	log := cfg.Logger.With("instance", cfg.Name, "vrid", cfg.VRID)
 	in := &Instance{
-		cfg:    cfg,
-		m:      NewMachine(cfg.Machine),
-		send:   send,
-		log:    log,
-		clock:  cfg.Clock,
-		inbox:  make(chan Received, inboxSize),
-		linkCh: make(chan bool, 1),
-		prioCh: make(chan uint8, 1),
-		addrCh: make(chan []netip.Addr, 1),
-		gateCh: make(chan GroupGate, 1),
-		reqCh:  make(chan request),
-		drops:  map[DropReason]uint64{},
+		cfg:     cfg,
+		m:       NewMachine(cfg.Machine),
+		send:    send,
+		log:     log,
+		clock:   cfg.Clock,
+		inbox:   make(chan Received, inboxSize),
+		linkCh:  make(chan bool, 1),
+		faultCh: make(chan bool, 1),
+		prioCh:  make(chan uint8, 1),
+		addrCh:  make(chan []netip.Addr, 1),
+		gateCh:  make(chan GroupGate, 1),
+		reqCh:   make(chan request),
+		drops:   map[DropReason]uint64{},
 	}
 	in.mover = newMoverWorker(mover, log, cfg.MoveTimeout, cfg.Clock.Now)
 	in.m.SetGate(cfg.Clock.Now(), cfg.Gate) // in INIT it only records the gate
@@ -237,6 +242,28 @@ func (in *Instance) Deliver(r Received) {
 // SetLink tells the instance its interface's carrier changed. It never
 // blocks: only the latest state matters.
 func (in *Instance) SetLink(up bool) { latest(in.linkCh, up) }
+
+// SetFault puts the instance in FAULT (true) or lets it out (false) for
+// a reason other than its link: a tracked object with weight 0 is down.
+// It never blocks.
+func (in *Instance) SetFault(fault bool) { latest(in.faultCh, fault) }
+
+// health applies a change of carrier or tracked fault: FAULT while either
+// is wrong, left once both are right again.
+func (in *Instance) health(carrier, fault bool) []Action {
+	wasOK := in.carrier && !in.faulted
+	in.carrier, in.faulted = carrier, fault
+	now := in.clock.Now()
+	switch {
+	case carrier && !fault && !wasOK:
+		return in.m.LinkUp(now)
+	case !carrier:
+		return in.m.LinkDown(now)
+	case fault:
+		return in.m.Fault(now, "tracked object down")
+	}
+	return nil
+}
 
 // SetPriority changes the priority at run time (check tracking).
 func (in *Instance) SetPriority(p uint8) { latest(in.prioCh, p) }
@@ -326,6 +353,7 @@ func (in *Instance) Stats() Stats {
 // heard (or the machine's stop timeout passes), then releases them.
 // linkUp is the carrier state at start.
 func (in *Instance) Run(ctx context.Context, linkUp bool) error {
+	in.carrier = linkUp
 	held := linkUp && in.present()
 	if held {
 		in.mover.assume(true) // before the worker starts, so it does not release them
@@ -370,11 +398,9 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 		case r := <-in.inbox:
 			acts = in.advert(r)
 		case up := <-in.linkCh:
-			if up {
-				acts = in.m.LinkUp(in.clock.Now())
-			} else {
-				acts = in.m.LinkDown(in.clock.Now())
-			}
+			acts = in.health(up, in.faulted)
+		case f := <-in.faultCh:
+			acts = in.health(in.carrier, f)
 		case p := <-in.prioCh:
 			acts = in.m.SetPriority(in.clock.Now(), p)
 		case g := <-in.gateCh:

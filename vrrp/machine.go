@@ -578,6 +578,23 @@ func (m *Machine) LinkDown(now time.Time) []Action {
 	return m.transition(acts, StateFault, "link down")
 }
 
+// Fault moves any started state to FAULT for a reason other than the link
+// (a tracked object at weight 0, a maintenance file): the interface still
+// works, so a Master says goodbye with a priority-0 advert, as on stop, and
+// its Backup takes over after the skew time rather than the whole
+// master-down interval. LinkUp leaves this FAULT too. A stopping Master
+// carries on stopping.
+func (m *Machine) Fault(now time.Time, reason string) []Action {
+	if m.stopping || m.state == StateFault || m.state == StateStopped {
+		return nil
+	}
+	var acts []Action
+	if m.state == StateMaster {
+		acts = append(acts, Action{Kind: ActSendAdvert, Priority: 0}, Action{Kind: ActReleaseVIPs})
+	}
+	return m.transition(acts, StateFault, reason)
+}
+
 // LinkUp leaves FAULT the way Start leaves INIT; in any other state it does
 // nothing.
 func (m *Machine) LinkUp(now time.Time) []Action {

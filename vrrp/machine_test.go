@@ -614,6 +614,20 @@ func TestFault(t *testing.T) {
 		expectDeadline(t, m, up.Add(3648437500))
 		expect(t, "LinkUp again", m.LinkUp(up))
 	})
+	t.Run("tracked, master", func(t *testing.T) {
+		// The link still works: the Master says goodbye (priority 0) so
+		// that its Backup takes over after the skew time.
+		m, became := master(t, cfg(100))
+		now := became.Add(time.Second / 2)
+		expect(t, "Fault", m.Fault(now, "tracked object down"), send(0), release, trans(StateMaster, StateFault, "tracked object down"))
+		expect(t, "Fault again", m.Fault(now, "tracked object down"))
+		expect(t, "LinkDown while faulted", m.LinkDown(now))
+		expect(t, "LinkUp", m.LinkUp(now.Add(time.Second)), trans(StateFault, StateBackup, "link up"))
+	})
+	t.Run("tracked, backup", func(t *testing.T) {
+		m := started(t, cfg(100))
+		expect(t, "Fault", m.Fault(at(time.Second), "tracked"), trans(StateBackup, StateFault, "tracked"))
+	})
 	t.Run("backup", func(t *testing.T) {
 		m := started(t, cfg(100))
 		expect(t, "LinkDown", m.LinkDown(at(time.Second)), trans(StateBackup, StateFault, ""))
@@ -1193,4 +1207,23 @@ func TestStartHolding(t *testing.T) {
 		expect(t, "second", m.Advert(at(1100*time.Millisecond), high), release)
 		expectState(t, m, StateBackup)
 	})
+}
+
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time               { return c.t }
+func (c fixedClock) NewTimer(time.Duration) Timer { panic("no timers here") }
+
+// The carrier and the tracked fault are two causes of one FAULT: the
+// instance leaves it only when both are right, and says goodbye with a
+// priority-0 advert only when the link still works.
+func TestInstanceHealth(t *testing.T) {
+	m, became := master(t, cfg(100))
+	in := &Instance{m: m, clock: fixedClock{became.Add(time.Second)}, carrier: true}
+	expect(t, "tracked fault", in.health(true, true), send(0), release, trans(StateMaster, StateFault, "tracked object down"))
+	expect(t, "carrier lost too", in.health(false, true))
+	expect(t, "fault cleared, carrier still down", in.health(false, false))
+	expectState(t, m, StateFault)
+	expect(t, "carrier back", in.health(true, false), trans(StateFault, StateBackup, "link up"))
+	expect(t, "carrier lost", in.health(false, false), trans(StateBackup, StateFault, "link down"))
 }

@@ -26,14 +26,14 @@ func (d *Daemon) retrack() {
 		if c, ok := d.carriers[r.cfg.Interface]; ok {
 			up = c.up
 		}
-		link := up && !fault
 		if fault != r.fault {
 			d.log.Warn("tracked fault changed", "instance", r.cfg.Name, "fault", fault)
 			r.fault = fault
+			r.in.SetFault(fault)
 		}
-		if link != r.link {
-			r.link = link
-			r.in.SetLink(link)
+		if up != r.link {
+			r.link = up
+			r.in.SetLink(up)
 		}
 	}
 }
