@@ -31,6 +31,8 @@ type Dispatcher struct {
 	group     netip.Addr
 	instances atomic.Pointer[map[uint8]*Instance] // replaced whole on reload
 	log       *slog.Logger
+	// routed: unicast peers are behind routers, so any TTL is accepted.
+	routed bool
 
 	mu    sync.Mutex
 	drops map[DropReason]uint64
@@ -52,6 +54,10 @@ func (d *Dispatcher) SetInstances(instances []*Instance) {
 	d.instances.Store(&m)
 }
 
+// SetRouted makes a unicast dispatcher accept adverts whatever their TTL,
+// for peers behind routers (each decrements it). Call it before Run.
+func (d *Dispatcher) SetRouted(routed bool) { d.routed = routed }
+
 // Interface is the interface the socket is bound to.
 func (d *Dispatcher) Interface() string { return d.iface }
 
@@ -72,8 +78,9 @@ func (d *Dispatcher) drop(r DropReason, src netip.Addr, detail string) {
 	n := d.drops[r]
 	d.mu.Unlock()
 	level := slog.LevelWarn
-	if r == DropVRID {
-		// Other virtual routers sharing the segment are normal, not alarming.
+	if r == DropVRID || r == DropDest {
+		// Other virtual routers sharing the segment, and adverts to
+		// another unicast socket's address, are normal, not alarming.
 		level = slog.LevelDebug
 	}
 	if n == 1 || n&(n-1) == 0 {
@@ -107,8 +114,14 @@ func (d *Dispatcher) Handle(f transport.Frame) {
 		return // a unicast packet: the unicast socket on this interface owns it
 	case !multicast && f.Dst.IsMulticast():
 		return // the multicast socket owns it
-	case multicast && f.TTL != 255:
-		// RFC 5798 7.1: a packet that crossed a router is not from our segment.
+	case !multicast && f.Dst != d.conn.Source():
+		// A raw socket sees every VRRP packet on the interface; ours are
+		// sent to our source address.
+		d.drop(DropDest, f.Src, fmt.Sprintf("sent to %v", f.Dst))
+		return
+	case f.TTL != 255 && (multicast || !d.routed):
+		// RFC 5798 5.1.1.3 and 7.1: a packet that crossed a router is not
+		// from our segment; unicast too, unless the peers are routed.
 		d.drop(DropTTL, f.Src, fmt.Sprintf("TTL %d", f.TTL))
 		return
 	}

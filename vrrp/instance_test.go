@@ -287,12 +287,27 @@ func TestDispatcherDrops(t *testing.T) {
 	ud := NewDispatcher(fakeFrames{src: own}, "eth0", netip.Addr{}, []*Instance{uni}, quietLog())
 	stranger := netip.MustParseAddr("10.0.0.66")
 	ud.Handle(transport.Frame{Src: stranger, Dst: own, TTL: 255, Payload: adv(V3, 3, time.Second, stranger, own)})
-	ud.Handle(transport.Frame{Src: peer, Dst: own, TTL: 17, Payload: adv(V3, 3, time.Second, peer, own)}) // TTL not checked in unicast
+	// RFC 5798 5.1.1.3: TTL 255 in unicast too, unless routed; and only
+	// adverts sent to our own address.
+	ud.Handle(transport.Frame{Src: peer, Dst: own, TTL: 17, Payload: adv(V3, 3, time.Second, peer, own)})
+	other := netip.MustParseAddr("10.0.0.77")
+	ud.Handle(transport.Frame{Src: peer, Dst: other, TTL: 255, Payload: adv(V3, 3, time.Second, peer, other)})
+	ud.Handle(transport.Frame{Src: peer, Dst: own, TTL: 255, Payload: adv(V3, 3, time.Second, peer, own)})
 	if got := uni.Stats().Drops; got[DropStranger] != 1 {
 		t.Errorf("unicast drops = %v, want one stranger", got)
 	}
+	if got := ud.Drops(); got[DropTTL] != 1 || got[DropDest] != 1 {
+		t.Errorf("unicast dispatcher drops = %v, want one TTL and one destination", got)
+	}
 	if n := len(uni.inbox); n != 1 {
 		t.Errorf("unicast instance got %d packets, want 1", n)
+	}
+	routed := mk(InstanceConfig{Name: "r", VRID: 3, Peers: []netip.Addr{peer}})
+	rd := NewDispatcher(fakeFrames{src: own}, "eth0", netip.Addr{}, []*Instance{routed}, quietLog())
+	rd.SetRouted(true)
+	rd.Handle(transport.Frame{Src: peer, Dst: own, TTL: 17, Payload: adv(V3, 3, time.Second, peer, own)})
+	if n := len(routed.inbox); n != 1 {
+		t.Errorf("routed unicast instance got %d packets with TTL 17, want 1", n)
 	}
 
 	// A flood beyond the queue is dropped and counted, never blocking.

@@ -73,7 +73,8 @@ const (
 	DropLength   DropReason = "length"   // length inconsistent with count/family, trailing junk beyond tolerance
 	DropFamily   DropReason = "family"   // v2 with IPv6, or src/dst family mismatch
 	// The daemon (not the codec) also uses these; define them here so there is one list:
-	DropTTL      DropReason = "ttl"      // multicast packet whose TTL/hop limit is not 255
+	DropTTL      DropReason = "ttl"      // TTL/hop limit not 255 (unicast from routed peers excepted)
+	DropDest     DropReason = "dest"     // unicast packet not addressed to our own source address
 	DropStranger DropReason = "stranger" // unicast packet from an address that is not a listed peer
 	DropVRID     DropReason = "vrid"     // no local instance has this VRID
 	DropAuth     DropReason = "auth"     // v2 authentication mismatch

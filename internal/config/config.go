@@ -231,6 +231,9 @@ func (t *Track) Kind() (kind, name string) {
 type Unicast struct {
 	Source string   `yaml:"source,omitempty"`
 	Peers  []string `yaml:"peers,omitempty"`
+	// Routed accepts adverts whatever their TTL: the peers are behind
+	// routers. Otherwise, as RFC 5798 requires, only TTL 255 is.
+	Routed bool `yaml:"routed,omitempty"`
 
 	SourceAddr netip.Addr   `yaml:"-"`
 	PeerAddrs  []netip.Addr `yaml:"-"`

@@ -210,6 +210,8 @@ type connKey struct {
 	// sourceIf is where that address is picked when it is not iface: a
 	// VMAC interface's parent.
 	sourceIf string
+	// routed: unicast peers behind routers, any TTL accepted.
+	routed bool
 }
 
 type socket struct {
@@ -311,7 +313,7 @@ func socketName(k connKey) string {
 func keyOf(ic *config.Instance) connKey {
 	k := connKey{iface: ic.Interface, family: ic.Family()}
 	if ic.Unicast != nil {
-		k.source, k.unicast = ic.Unicast.SourceAddr, true
+		k.source, k.unicast, k.routed = ic.Unicast.SourceAddr, true, ic.Unicast.Routed
 	}
 	if ic.VMAC && !ic.VMACXmitBase && ic.Unicast == nil {
 		// Adverts leave from the virtual MAC, with the parent's address.
@@ -662,6 +664,7 @@ func (d *Daemon) acquireSocket(k connKey) (*socket, error) {
 	}
 	s := &socket{key: k, conn: c, users: 1, done: make(chan struct{})}
 	s.disp = vrrp.NewDispatcher(c, k.iface, group, nil, d.log.With("iface", k.iface, "socket", socketName(k)))
+	s.disp.SetRouted(k.routed)
 	d.sockets[k] = s
 	go func() {
 		defer close(s.done)

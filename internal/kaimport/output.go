@@ -82,6 +82,7 @@ type outRule struct {
 type outUnicast struct {
 	Source string   `yaml:"source,omitempty"`
 	Peers  []string `yaml:"peers"`
+	Routed bool     `yaml:"routed,omitempty"`
 }
 
 type outGARP struct {

@@ -168,6 +168,8 @@ type instState struct {
 	mcastSrc bool // the source came from mcast_src_ip
 	peers    []string
 	peersPos Pos
+	// routed: unicast_ttl below 255, so the peers are behind routers.
+	routed bool
 	authType string
 	authPass string
 	authPos  Pos
@@ -267,6 +269,12 @@ var instanceBlock = &block[*instState]{
 			if c.args(n, 0, 0) {
 				st.out.VMACXmitBase = true
 				st.at["vmac_xmit_base"] = n.Pos
+			}
+		},
+		"unicast_ttl": func(c *converter, st *instState, n *Node) {
+			if v, ok := c.intArg(n, 1, 255); ok && v < 255 {
+				st.routed = true
+				c.rep.add(n.Pos, Note, n.Key, "carried as unicast.routed: true (accept the peers' adverts whatever their TTL); director itself always sends with TTL 255")
 			}
 		},
 		"garp_master_repeat": func(c *converter, st *instState, n *Node) {
@@ -679,7 +687,7 @@ func (c *converter) finishUnicast(st *instState, o *outInstance, path string) {
 		}
 		return
 	}
-	o.Unicast = &outUnicast{Source: st.srcIP, Peers: st.peers}
+	o.Unicast = &outUnicast{Source: st.srcIP, Peers: st.peers, Routed: st.routed}
 	st.at["unicast"] = st.peersPos
 	if st.srcIP == "" {
 		return // director, like keepalived, takes the interface's address
