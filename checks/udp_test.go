@@ -12,7 +12,7 @@ import (
 
 // udpServer answers each datagram on network's loopback with what handle
 // returns for it (nothing for nil), after delay, until the test ends.
-func udpServer(t *testing.T, network string, handle func([]byte) []byte) netip.AddrPort {
+func udpServer(t testing.TB, network string, handle func([]byte) []byte) netip.AddrPort {
 	t.Helper()
 	addr := "127.0.0.1:0"
 	if network == "udp6" {
