@@ -44,15 +44,19 @@ func udpServer(t testing.TB, network string, handle func([]byte) []byte) netip.A
 func echo(b []byte) []byte { return b }
 
 // closedUDPPort returns a loopback port nothing listens on.
-func closedUDPPort(t *testing.T) netip.AddrPort {
+func closedUDPPort(t *testing.T, network string) netip.AddrPort {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	addr := "127.0.0.1:0"
+	if network == "udp6" {
+		addr = "[::1]:0"
+	}
+	pc, err := net.ListenPacket(network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := addrOf(t, pc.LocalAddr())
+	ap := addrOf(t, pc.LocalAddr())
 	pc.Close()
-	return addr
+	return ap
 }
 
 func TestUDPEcho(t *testing.T) {
@@ -111,16 +115,18 @@ func TestUDPWrongReply(t *testing.T) {
 // reply was required or not.
 func TestUDPRefused(t *testing.T) {
 	noLeaks(t)
-	addr := closedUDPPort(t)
-	for _, s := range []UDPSpec{{Send: "x"}, {Send: "x", RequireReply: true}} {
-		start := time.Now()
-		r := probe(t, mustProber(t, Spec{Type: TypeUDP, UDP: s}), addr, 5*time.Second)
-		wantDown(t, r, "wait for reply: connection refused")
-		if !r.Refused || r.TimedOut {
-			t.Errorf("%+v: Refused %v, TimedOut %v; want refused, not timed out", s, r.Refused, r.TimedOut)
-		}
-		if took := time.Since(start); took > 2*time.Second {
-			t.Errorf("%+v: took %v to see the port unreachable", s, took)
+	for _, network := range []string{"udp4", "udp6"} {
+		addr := closedUDPPort(t, network)
+		for _, s := range []UDPSpec{{Send: "x"}, {Send: "x", RequireReply: true}} {
+			start := time.Now()
+			r := probe(t, mustProber(t, Spec{Type: TypeUDP, UDP: s}), addr, 5*time.Second)
+			wantDown(t, r, "wait for reply: connection refused")
+			if !r.Refused || r.TimedOut {
+				t.Errorf("%s %+v: Refused %v, TimedOut %v; want refused, not timed out", network, s, r.Refused, r.TimedOut)
+			}
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("%s %+v: took %v to see the port unreachable", network, s, took)
+			}
 		}
 	}
 }
@@ -199,5 +205,38 @@ func TestUDPSpecErrors(t *testing.T) {
 		if _, err := NewProber(Spec{Type: TypeUDP, UDP: s}); err == nil {
 			t.Errorf("%+v: no error", s)
 		}
+	}
+}
+
+// connect_ip, connect_port and source apply to a udp check as to tcp.
+func TestUDPConnectOverrideAndSource(t *testing.T) {
+	noLeaks(t)
+	from := make(chan string, 1)
+	pc, err := net.ListenPacket("udp4", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 64)
+		n, a, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		from <- a.(*net.UDPAddr).IP.String()
+		pc.WriteTo(buf[:n], a)
+	}()
+	c := Check{Server: netip.MustParseAddrPort("127.0.0.9:1"), Spec: Spec{
+		Type: TypeUDP, ConnectIP: netip.MustParseAddr("127.0.0.2"), ConnectPort: addrOf(t, pc.LocalAddr()).Port(),
+		Source: netip.MustParseAddr("127.0.0.3"), UDP: UDPSpec{Send: "hi", Expect: "hi"},
+	}}
+	spec := c.Spec.Normalized()
+	target, err := c.target(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantUp(t, ProbeOnce(t.Context(), mustProber(t, spec), target, 5*time.Second))
+	if got := <-from; got != "127.0.0.3" {
+		t.Fatalf("server saw the check from %s, want 127.0.0.3", got)
 	}
 }
