@@ -617,6 +617,3 @@ func checkNode(ck *checkOut) *yaml.Node {
 	}
 	return m
 }
-
-// String is a short form for tests and debugging.
-func (k *resolvedCheck) String() string { return fmt.Sprintf("%s@%s", k.spec.Type, k.pos) }
