@@ -3,15 +3,19 @@
 //
 // # Kinds
 //
-// A check is described by a Spec and carried out by a Prober: HTTP and HTTPS
-// GET (keepalived's HTTP_GET and SSL_GET), TCP connect with an optional
-// send/expect exchange (TCP_CHECK), a DNS query over UDP or TCP (DNS_CHECK)
-// and an external command (MISC_CHECK). Every read is capped (MaxBytes,
-// 64 KiB by default) and every probe ends at its timeout, so a real server
-// that sends garbage, an endless body or a slow trickle costs a bounded
-// amount of memory and time. Network checks close their connections with a
-// reset (SO_LINGER 0), as HAProxy does, so thousands of checks a second leave
-// no TIME_WAIT sockets behind to exhaust the ephemeral ports.
+// A check is described by a Spec and carried out by a Prober: an HTTP or
+// HTTPS request with status, body expression and MD5 digest (keepalived's
+// HTTP_GET and SSL_GET), TCP connect with an optional send/expect exchange
+// (TCP_CHECK), a DNS query over UDP or TCP (DNS_CHECK), an external command
+// (MISC_CHECK), a UDP datagram with an optional reply (UDP_CHECK), an ICMP
+// or ICMPv6 echo (PING_CHECK), an SMTP greeting, HELO and optional STARTTLS
+// (SMTP_CHECK) and a number read from a file (FILE_CHECK). Every read is
+// capped (MaxBytes, 64 KiB by default) and every probe ends at its timeout,
+// so a real server that sends garbage, an endless body or a slow trickle
+// costs a bounded amount of memory and time. TCP checks close their
+// connections with a reset (SO_LINGER 0), as HAProxy does, so thousands of
+// checks a second leave no TIME_WAIT sockets behind to exhaust the
+// ephemeral ports.
 //
 // # Rounds, retries, rise and fall
 //
@@ -44,4 +48,11 @@
 // 0 is up and leaves the weight as it was, 1 is down, and 2-255 is up with
 // weight status-2 (so 255 means weight 253). A dynamic weight, once
 // reported, overrides the configured weight until another one is reported.
+//
+// # Weight adjustments (FILE_CHECK)
+//
+// A file check with a weight reports Result.Adjust, the file's value times
+// the weight: while the check passes it is added to the server's weight
+// (configured or dynamic), and the sum is kept within 0-MaxWeight, as
+// keepalived adds its file checks to a real server's weight.
 package checks

@@ -129,7 +129,7 @@ func noLeaks(t *testing.T) {
 }
 
 // listen opens a TCP listener on loopback, closed at the end of the test.
-func listen(t *testing.T) net.Listener {
+func listen(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -139,7 +139,7 @@ func listen(t *testing.T) net.Listener {
 	return ln
 }
 
-func addrOf(t *testing.T, a net.Addr) netip.AddrPort {
+func addrOf(t testing.TB, a net.Addr) netip.AddrPort {
 	t.Helper()
 	ap, err := netip.ParseAddrPort(a.String())
 	if err != nil {

@@ -2,27 +2,47 @@ package checks
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/textproto"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 )
 
-// HTTPSpec configures an HTTP or HTTPS GET check (keepalived's HTTP_GET and
+// HTTPSpec configures an HTTP or HTTPS check (keepalived's HTTP_GET and
 // SSL_GET). The zero value checks GET / for a 2xx status.
 type HTTPSpec struct {
+	// Method is the request method: GET (the default), HEAD, POST, PUT,
+	// DELETE, OPTIONS or PATCH.
+	Method string `json:"method,omitempty"`
 	// Path is the request target; "/" by default.
 	Path string `json:"path,omitempty"`
-	// Host is the Host header; by default the connect address, without the
-	// scheme's default port.
+	// Host is the Host header, the virtual host (keepalived's
+	// virtualhost); by default the connect address, without the scheme's
+	// default port.
 	Host string `json:"host,omitempty"`
+	// Version is the HTTP version of the request, "1.1" (the default) or
+	// "1.0" (keepalived's http_protocol). Either way the request asks the
+	// server to close the connection.
+	Version string `json:"version,omitempty"`
+	// Headers are extra request headers. Host, Connection, Content-Length
+	// and Transfer-Encoding are the check's own.
+	Headers map[string]string `json:"headers,omitempty"`
+	// RequestBody is sent with the request (with a Content-Length), for
+	// methods other than GET and HEAD.
+	RequestBody string `json:"request_body,omitempty"`
 	// Status lists accepted codes: "200", "200-299", "200,301-302".
 	// Default "200-299".
 	Status []string `json:"status,omitempty"`
@@ -30,6 +50,12 @@ type HTTPSpec struct {
 	// its first MaxBytes, which must arrive (or the body end) before the
 	// timeout. Without it the body is not read at all.
 	Body string `json:"body,omitempty"`
+	// BodyNoMatch inverts Body: a match fails the check (keepalived's
+	// regex_no_match).
+	BodyNoMatch bool `json:"body_no_match,omitempty"`
+	// Digest is the MD5 of the whole body, in hex (keepalived's digest, as
+	// its genhash prints it). A body longer than MaxBytes fails.
+	Digest string `json:"digest,omitempty"`
 	// SNI is the TLS server name; by default Host without its port, when
 	// that is a name.
 	SNI string `json:"sni,omitempty"`
@@ -58,16 +84,43 @@ var (
 )
 
 type httpProber struct {
-	tls    *tls.Config // nil for plain HTTP
-	path   string
-	host   string
-	status StatusCodes
-	body   *regexp.Regexp
-	max    int
+	tls     *tls.Config // nil for plain HTTP
+	method  string
+	path    string
+	host    string
+	version string
+	// extra is the request's own header lines and body, after Host.
+	extra   string
+	status  StatusCodes
+	body    *regexp.Regexp
+	noMatch bool
+	digest  []byte
+	max     int
+	// req tells the response reader the method (no body after HEAD).
+	req *http.Request
 }
 
+// httpMethods are the methods a check may use.
+var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"}
+
+// ownHeaders are the headers the check writes itself.
+var ownHeaders = []string{"Host", "Connection", "Content-Length", "Transfer-Encoding"}
+
 func newHTTPProber(s HTTPSpec, useTLS bool) (*httpProber, error) {
-	p := &httpProber{path: s.Path, host: s.Host, max: s.MaxBytes, status: defaultStatus}
+	p := &httpProber{method: s.Method, path: s.Path, host: s.Host, version: s.Version, max: s.MaxBytes, status: defaultStatus, noMatch: s.BodyNoMatch}
+	if p.method == "" {
+		p.method = "GET"
+	}
+	if !slices.Contains(httpMethods, p.method) {
+		return nil, fmt.Errorf("method %q: want one of %s", s.Method, strings.Join(httpMethods, ", "))
+	}
+	switch p.version {
+	case "":
+		p.version = "1.1"
+	case "1.0", "1.1":
+	default:
+		return nil, fmt.Errorf("version %q: want 1.0 or 1.1", s.Version)
+	}
 	if p.path == "" {
 		p.path = "/"
 	}
@@ -93,30 +146,74 @@ func newHTTPProber(s HTTPSpec, useTLS bool) (*httpProber, error) {
 			return nil, fmt.Errorf("body: %w", err)
 		}
 		p.body = re
+	} else if s.BodyNoMatch {
+		return nil, errors.New("body_no_match needs a body expression")
 	}
+	if s.Digest != "" {
+		d, err := hex.DecodeString(s.Digest)
+		if err != nil || len(d) != md5.Size {
+			return nil, fmt.Errorf("digest %q: want an MD5 sum, 32 hex digits", s.Digest)
+		}
+		p.digest = d
+	}
+	if p.method == "HEAD" && (p.body != nil || p.digest != nil) {
+		return nil, errors.New("a HEAD response has no body to match or digest")
+	}
+	extra, err := requestExtra(s.Headers, s.RequestBody, p.method)
+	if err != nil {
+		return nil, err
+	}
+	p.extra = extra
+	p.req = &http.Request{Method: p.method}
 	if !useTLS {
 		if s.SNI != "" || s.Verify || s.CAFile != "" {
 			return nil, errors.New("sni, verify and ca_file need an https check")
 		}
 		return p, nil
 	}
-	p.tls = &tls.Config{InsecureSkipVerify: !s.Verify, ServerName: s.SNI}
-	if p.tls.ServerName == "" && p.host != "" {
-		if h := hostOnly(p.host); net.ParseIP(h) == nil {
-			p.tls.ServerName = h
+	cfg, err := tlsConfig(s.SNI, p.host, s.Verify, s.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	p.tls = cfg
+	return p, nil
+}
+
+// tlsConfig is the client configuration of a check over TLS. The server
+// name is sni, else host without its port when that is a name.
+func tlsConfig(sni, host string, verify bool, caFile string) (*tls.Config, error) {
+	cfg := &tls.Config{InsecureSkipVerify: !verify, ServerName: sni}
+	if cfg.ServerName == "" && host != "" {
+		if h := hostOnly(host); net.ParseIP(h) == nil {
+			cfg.ServerName = h
 		}
 	}
-	if s.CAFile != "" {
-		pem, err := os.ReadFile(s.CAFile)
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("ca_file: %w", err)
 		}
-		p.tls.RootCAs = x509.NewCertPool()
-		if !p.tls.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s: no PEM certificates", s.CAFile)
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s: no PEM certificates", caFile)
 		}
 	}
-	return p, nil
+	return cfg, nil
+}
+
+// tlsHandshake starts TLS over c with cfg.
+func tlsHandshake(ctx context.Context, c net.Conn, cfg *tls.Config, t Target) (*tls.Conn, error) {
+	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+		// Verifying without a name: check the certificate against the
+		// address (Go sends no SNI for an IP).
+		cfg = cfg.Clone()
+		cfg.ServerName = t.Addr.Addr().String()
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	return tc, nil
 }
 
 func hostOnly(hostport string) string {
@@ -134,15 +231,8 @@ func (p *httpProber) Probe(ctx context.Context, t Target) Result {
 	defer c.Close()
 	var conn net.Conn = c
 	if p.tls != nil {
-		cfg := p.tls
-		if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
-			// Verifying without a name: check the certificate against the
-			// address (Go sends no SNI for an IP).
-			cfg = cfg.Clone()
-			cfg.ServerName = t.Addr.Addr().String()
-		}
-		tc := tls.Client(c, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
+		tc, err := tlsHandshake(ctx, c, p.tls, t)
+		if err != nil {
 			return ioFailure("TLS handshake", err)
 		}
 		conn = tc
@@ -153,27 +243,95 @@ func (p *httpProber) Probe(ctx context.Context, t Target) Result {
 	lim := &capReader{r: conn, n: maxHeaderBytes, err: errHeaderTooLong}
 	// A small buffer: a check's response is mostly a status line, and
 	// longer header lines are still read whole by net/textproto.
-	resp, err := http.ReadResponse(bufio.NewReaderSize(lim, 512), nil)
+	resp, err := http.ReadResponse(bufio.NewReaderSize(lim, 512), p.req)
 	if err != nil {
 		return ioFailure("read response", err)
 	}
 	if !p.status.Contains(resp.StatusCode) {
 		return failure("HTTP status %d, want %s", resp.StatusCode, p.status)
 	}
-	if p.body == nil {
+	if p.body == nil && p.digest == nil {
 		return success("HTTP %d", resp.StatusCode)
 	}
 	// Chunk framing costs at most a few bytes per body byte in sane
 	// responses; beyond that, stop and judge what was read.
 	lim.n, lim.err = int64(4*p.max+maxHeaderBytes), errCapped
-	body, err := readCapped(resp.Body, p.max)
+	// One byte beyond the cap tells a body that is too long to digest.
+	body, err := readCapped(resp.Body, p.max+1)
 	if err != nil {
 		return ioFailure("read body", err)
 	}
-	if !p.body.Match(body) {
+	long := len(body) > p.max || lim.n <= 0
+	body = body[:min(len(body), p.max)]
+	if p.body != nil && p.body.Match(body) == p.noMatch {
+		if p.noMatch {
+			return failure("body matches /%s/", p.body)
+		}
 		return failure("body does not match /%s/", p.body)
 	}
+	if p.digest != nil {
+		if long {
+			return failure("body longer than max_bytes %d: no digest", p.max)
+		}
+		if sum := md5.Sum(body); !bytes.Equal(sum[:], p.digest) {
+			return failure("body digest %x, want %x", sum, p.digest)
+		}
+		return success("HTTP %d, digest matches", resp.StatusCode)
+	}
 	return success("HTTP %d, body matches", resp.StatusCode)
+}
+
+// requestExtra checks the extra headers and the request body and writes
+// them as they follow the Host line.
+func requestExtra(headers map[string]string, body, method string) (string, error) {
+	var b strings.Builder
+	names := slices.Sorted(maps.Keys(headers))
+	seen := map[string]string{}
+	for _, name := range names {
+		value := headers[name]
+		canon := textproto.CanonicalMIMEHeaderKey(name)
+		if name == "" || strings.IndexFunc(name, func(r rune) bool { return !isTokenChar(r) }) >= 0 {
+			return "", fmt.Errorf("headers: %q is not a header name", name)
+		}
+		if strings.ContainsAny(value, "\r\n\x00") {
+			return "", fmt.Errorf("headers: %s: the value must be one line", name)
+		}
+		if slices.Contains(ownHeaders, canon) {
+			return "", fmt.Errorf("headers: %s is the check's own (use host for the virtual host)", canon)
+		}
+		if other, dup := seen[canon]; dup {
+			return "", fmt.Errorf("headers: %s and %s are the same header", other, name)
+		}
+		seen[canon] = name
+		b.WriteString(name + ": " + strings.TrimSpace(value) + "\r\n")
+	}
+	if _, ok := seen["User-Agent"]; !ok {
+		b.WriteString("User-Agent: director-check\r\n")
+	}
+	if _, ok := seen["Accept"]; !ok {
+		b.WriteString("Accept: */*\r\n")
+	}
+	// Connection: close keeps the exchange to one request; the connection
+	// is reset afterwards anyway.
+	b.WriteString("Connection: close\r\n")
+	if body != "" {
+		if method == "GET" || method == "HEAD" {
+			return "", fmt.Errorf("request_body: a %s request has none", method)
+		}
+		fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
+		return b.String(), nil
+	}
+	if method == "POST" || method == "PUT" || method == "PATCH" {
+		b.WriteString("Content-Length: 0\r\n")
+	}
+	b.WriteString("\r\n")
+	return b.String(), nil
+}
+
+// isTokenChar reports whether r may appear in a header name (RFC 9110
+// tchar).
+func isTokenChar(r rune) bool {
+	return r < 0x7f && r > ' ' && !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
 }
 
 func (p *httpProber) request(t Target) string {
@@ -187,10 +345,7 @@ func (p *httpProber) request(t Target) string {
 			}
 		}
 	}
-	// Connection: close keeps the exchange to one request; the connection is
-	// reset afterwards anyway.
-	return "GET " + p.path + " HTTP/1.1\r\nHost: " + host +
-		"\r\nUser-Agent: director-check\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+	return p.method + " " + p.path + " HTTP/" + p.version + "\r\nHost: " + host + "\r\n" + p.extra
 }
 
 // capReader returns err once n bytes have been read.

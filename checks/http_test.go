@@ -3,10 +3,12 @@ package checks
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/md5"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -241,5 +243,93 @@ func TestHTTPLeavesNoTimeWait(t *testing.T) {
 	}
 	if n := timeWaits(t, addr.Port()); n > 0 {
 		t.Fatalf("%d sockets in TIME_WAIT", n)
+	}
+}
+
+func TestHTTPMethodHeadersVersion(t *testing.T) {
+	noLeaks(t)
+	type seen struct {
+		method, proto, host, ua, token, body string
+		length                               int64
+	}
+	got := make(chan seen, 1)
+	addr := httpServer(t, func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 64)
+		n, _ := r.Body.Read(b)
+		got <- seen{r.Method, r.Proto, r.Host, r.UserAgent(), r.Header.Get("X-Check-Token"), string(b[:n]), r.ContentLength}
+		fmt.Fprint(w, "pong")
+	})
+	p := mustProber(t, Spec{Type: TypeHTTP, HTTP: HTTPSpec{
+		Method: "POST", Path: "/rpc", Host: "api.example", Version: "1.0",
+		Headers:     map[string]string{"X-Check-Token": "s3", "User-Agent": "lb-probe/1"},
+		RequestBody: `{"ping":1}`, Body: "pong",
+	}})
+	wantUp(t, probe(t, p, addr, 5*time.Second))
+	want := seen{"POST", "HTTP/1.0", "api.example", "lb-probe/1", "s3", `{"ping":1}`, 10}
+	if s := <-got; s != want {
+		t.Errorf("server saw %+v, want %+v", s, want)
+	}
+	// HEAD: no body is read, even though the server announces one.
+	wantUp(t, probe(t, mustProber(t, Spec{Type: TypeHTTP, HTTP: HTTPSpec{Method: "HEAD"}}), addr, 5*time.Second))
+	if s := <-got; s.method != "HEAD" || s.proto != "HTTP/1.1" || s.ua != "director-check" {
+		t.Errorf("server saw %+v", s)
+	}
+	// A body-less POST says so.
+	wantUp(t, probe(t, mustProber(t, Spec{Type: TypeHTTP, HTTP: HTTPSpec{Method: "POST"}}), addr, 5*time.Second))
+	if s := <-got; s.method != "POST" || s.length != 0 {
+		t.Errorf("server saw %+v", s)
+	}
+}
+
+func TestHTTPDigest(t *testing.T) {
+	noLeaks(t)
+	addr := httpServer(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/chunked":
+			w.Write([]byte("hello "))
+			w.(http.Flusher).Flush() // chunked: the digest is of the decoded body
+			w.Write([]byte("world\n"))
+		case "/big":
+			w.Write([]byte(strings.Repeat("x", 100<<10)))
+		default:
+			fmt.Fprint(w, "hello world\n")
+		}
+	})
+	const sum = "6f5902ac237024bdd0c176cb93063dc4" // md5("hello world\n")
+	wantUp(t, probe(t, mustProber(t, Spec{Type: TypeHTTP, HTTP: HTTPSpec{Digest: sum}}), addr, 5*time.Second))
+	wantUp(t, probe(t, mustProber(t, Spec{Type: TypeHTTP, HTTP: HTTPSpec{Path: "/chunked", Digest: strings.ToUpper(sum)}}), addr, 5*time.Second))
+	wantDown(t, probe(t, mustProber(t, Spec{Type: TypeHTTP, HTTP: HTTPSpec{Digest: "9b3a0c85a887a256d6939da88aabd8cd"}}), addr, 5*time.Second),
+		"body digest 6f5902ac237024bdd0c176cb93063dc4, want 9b3a0c85a887a256d6939da88aabd8cd")
+	// Longer than max_bytes: no digest can match; with a larger cap it does.
+	wantDown(t, probe(t, mustProber(t, Spec{Type: TypeHTTP, HTTP: HTTPSpec{Path: "/big", Digest: sum}}), addr, 5*time.Second),
+		"body longer than max_bytes 65536: no digest")
+	big := md5.Sum([]byte(strings.Repeat("x", 100<<10)))
+	wantUp(t, probe(t, mustProber(t, Spec{Type: TypeHTTP, HTTP: HTTPSpec{Path: "/big", Digest: hex.EncodeToString(big[:]), MaxBytes: 100 << 10}}), addr, 5*time.Second))
+	// regex_no_match: a match fails.
+	wantDown(t, probe(t, mustProber(t, Spec{Type: TypeHTTP, HTTP: HTTPSpec{Body: "world", BodyNoMatch: true}}), addr, 5*time.Second),
+		"body matches /world/")
+	wantUp(t, probe(t, mustProber(t, Spec{Type: TypeHTTP, HTTP: HTTPSpec{Body: "maintenance", BodyNoMatch: true}}), addr, 5*time.Second))
+}
+
+func TestHTTPNewSpecErrors(t *testing.T) {
+	for _, s := range []HTTPSpec{
+		{Method: "get"},
+		{Method: "CONNECT"},
+		{Version: "2"},
+		{Digest: "abc"},
+		{Digest: strings.Repeat("z", 32)},
+		{Method: "HEAD", Body: "x"},
+		{Method: "HEAD", Digest: "6f5902ac237024bdd0c176cb93063dc4"},
+		{BodyNoMatch: true},
+		{RequestBody: "x"},
+		{Headers: map[string]string{"Host": "x"}},
+		{Headers: map[string]string{"content-length": "1"}},
+		{Headers: map[string]string{"Bad Name": "x"}},
+		{Headers: map[string]string{"X-A": "a\r\nX-Injected: 1"}},
+		{Headers: map[string]string{"X-A": "1", "x-a": "2"}},
+	} {
+		if _, err := NewProber(Spec{Type: TypeHTTP, HTTP: s}); err == nil {
+			t.Errorf("%+v: no error", s)
+		}
 	}
 }

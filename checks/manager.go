@@ -68,10 +68,12 @@ type Status struct {
 	// Weight is the last dynamic weight reported, if HasWeight.
 	Weight    int
 	HasWeight bool
+	// Adjust is what the last good round adds to the server's weight.
+	Adjust int
 }
 
-// Event reports a change of a check's health, or of its dynamic weight
-// (then Prev equals Status.Health).
+// Event reports a change of a check's health, or of its dynamic weight or
+// weight adjustment (then Prev equals Status.Health).
 type Event struct {
 	ID     ID
 	Prev   Health
@@ -470,6 +472,10 @@ func (e *entry) record(r Result, now time.Time) (prev Health, changed bool) {
 	st.Last, st.LastAt = r, now
 	if r.OK && r.HasWeight && (!st.HasWeight || st.Weight != r.Weight) {
 		st.Weight, st.HasWeight = r.Weight, true
+		changed = true
+	}
+	if r.OK && st.Adjust != r.Adjust {
+		st.Adjust = r.Adjust
 		changed = true
 	}
 	if r.OK {

@@ -53,6 +53,8 @@ func TestMisbehavingServers(t *testing.T) {
 	// they must not need.
 	const short, long = 400 * time.Millisecond, 5 * time.Second
 	http := func(body string) Spec { return Spec{Type: TypeHTTP, HTTP: HTTPSpec{Body: body}} }
+	smtp := Spec{Type: TypeSMTP}
+	smtpTLS := Spec{Type: TypeSMTP, SMTP: SMTPSpec{StartTLS: true}}
 	tests := []struct {
 		name    string
 		spec    Spec
@@ -74,6 +76,11 @@ func TestMisbehavingServers(t *testing.T) {
 			c.Write([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"))
 			writeForever(c, bytes.Repeat([]byte("10\r\naaaaaaaaaaaaaaaa\r\n"), 1<<10))
 		}, "body does not match /ok/", false},
+		{"endless body, digest", Spec{Type: TypeHTTP, HTTP: HTTPSpec{Digest: "9b3a0c85a887a256d6939da88aabd8cd"}}, func(c net.Conn) {
+			readRequest(c)
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"))
+			writeForever(c, bytes.Repeat([]byte("a"), 32<<10))
+		}, "body longer than max_bytes 65536: no digest", false},
 		{"endless header", http(""), func(c net.Conn) {
 			readRequest(c)
 			c.Write([]byte("HTTP/1.1 200 OK\r\n"))
@@ -120,6 +127,47 @@ func TestMisbehavingServers(t *testing.T) {
 		}, "DNS reply does not carry the query's ID", false},
 		{"DNS over TCP, silent", Spec{Type: TypeDNS, DNS: DNSSpec{Protocol: "tcp"}}, hold,
 			"timeout after 400ms (wait for reply)", true},
+		{"SMTP silent", smtp, hold, "timeout after 400ms (read greeting reply)", true},
+		{"SMTP slow greeting", smtp, func(c net.Conn) { trickle(c, "220 slow ") }, "timeout after 400ms (read greeting reply)", true},
+		{"SMTP garbage", smtp, func(c net.Conn) {
+			c.Write([]byte("\x00\xff\x13garbage here\r\n"))
+			hold(c)
+		}, "read greeting reply: malformed SMTP reply", false},
+		{"SMTP endless line", smtp, func(c net.Conn) {
+			writeForever(c, bytes.Repeat([]byte("2"), 32<<10))
+		}, "read greeting reply: SMTP reply line longer than 2048 bytes", false},
+		{"SMTP endless reply", smtp, func(c net.Conn) {
+			writeForever(c, []byte("220-more to come\r\n"))
+		}, "read greeting reply: SMTP reply of more than 64 lines", false},
+		{"SMTP silent after HELO", smtp, func(c net.Conn) {
+			c.Write([]byte("220 ok\r\n"))
+			hold(c)
+		}, "timeout after 400ms (read HELO reply)", true},
+		{"SMTP reset after HELO", smtp, func(c net.Conn) {
+			c.Write([]byte("220 ok\r\n"))
+			c.Read(make([]byte, 64))
+			c.(*net.TCPConn).SetLinger(0)
+		}, "read HELO reply: connection reset by peer", false},
+		{"SMTP plain text after STARTTLS", smtpTLS, func(c net.Conn) {
+			br := bufio.NewReader(c)
+			c.Write([]byte("220 ok\r\n"))
+			br.ReadString('\n')
+			c.Write([]byte("250-hi\r\n250 STARTTLS\r\n"))
+			br.ReadString('\n')
+			c.Write([]byte("220 go ahead\r\n"))
+			br.ReadString('\n')
+			c.Write([]byte("554 no TLS after all\r\n"))
+			hold(c)
+		}, "TLS handshake: tls: first record does not look like a TLS handshake", false},
+		{"SMTP data after the STARTTLS reply", smtpTLS, func(c net.Conn) {
+			br := bufio.NewReader(c)
+			c.Write([]byte("220 ok\r\n"))
+			br.ReadString('\n')
+			c.Write([]byte("250-hi\r\n250 STARTTLS\r\n"))
+			br.ReadString('\n')
+			c.Write([]byte("220 go ahead\r\n250 injected\r\n"))
+			hold(c)
+		}, "STARTTLS: data after the 220 reply", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -41,6 +41,9 @@ type Result struct {
 	// Weight is a dynamic weight (MISC_CHECK misc_dynamic), if HasWeight.
 	Weight    int
 	HasWeight bool
+	// Adjust is added to the server's weight while the check passes (a
+	// file check's value × weight, keepalived's FILE_CHECK).
+	Adjust int
 }
 
 func success(format string, args ...any) Result {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -19,6 +20,10 @@ const (
 	TypeTCP   Type = "tcp"
 	TypeDNS   Type = "dns"
 	TypeExec  Type = "exec"
+	TypeUDP   Type = "udp"
+	TypePing  Type = "ping"
+	TypeSMTP  Type = "smtp"
+	TypeFile  Type = "file"
 )
 
 // Defaults for a Spec's zero fields.
@@ -28,6 +33,11 @@ const (
 	DefaultRetryDelay = time.Second
 	DefaultRise       = 2
 	DefaultFall       = 3
+	// A file check reads a local file: cheap, so read every second, and
+	// trusted at once (keepalived's FILE_CHECK reacts to every change).
+	DefaultFileInterval = time.Second
+	DefaultFileRise     = 1
+	DefaultFileFall     = 1
 )
 
 // Spec is the definition of one health check. Together with the real
@@ -62,11 +72,26 @@ type Spec struct {
 	TCP  TCPSpec  `json:"tcp,omitzero"`
 	DNS  DNSSpec  `json:"dns,omitzero"`
 	Exec ExecSpec `json:"exec,omitzero"`
+	UDP  UDPSpec  `json:"udp,omitzero"`
+	SMTP SMTPSpec `json:"smtp,omitzero"`
+	File FileSpec `json:"file,omitzero"`
+	// A ping check has no settings of its own.
 }
 
 // Normalized returns s with defaults filled in, so that a definition that
 // spells out a default is the same check as one that leaves it out.
 func (s Spec) Normalized() Spec {
+	if s.Type == TypeFile {
+		if s.Interval <= 0 {
+			s.Interval = DefaultFileInterval
+		}
+		if s.Rise <= 0 {
+			s.Rise = DefaultFileRise
+		}
+		if s.Fall <= 0 {
+			s.Fall = DefaultFileFall
+		}
+	}
 	if s.Interval <= 0 {
 		s.Interval = DefaultInterval
 	}
@@ -102,38 +127,65 @@ func (s Spec) Validate() error {
 	if s.Type != TypeExec && s.Source.IsValid() && s.ConnectIP.IsValid() && s.Source.Is4() != s.ConnectIP.Is4() {
 		errs = append(errs, fmt.Errorf("source %s and connect_ip %s are of different families", s.Source, s.ConnectIP))
 	}
+	switch s.Type {
+	case TypeFile:
+		if s.ConnectIP.IsValid() || s.ConnectPort != 0 || s.Source.IsValid() {
+			errs = append(errs, errors.New("connect_ip, connect_port and source mean nothing to a file check"))
+		}
+	case TypePing:
+		if s.ConnectPort != 0 {
+			errs = append(errs, errors.New("connect_port means nothing to a ping check"))
+		}
+	}
 	if _, err := NewProber(s); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
+// kinds lists each type's settings field (by its JSON name) and its
+// prober's constructor.
+var kinds = []struct {
+	types    []Type
+	settings string // "" for a type without settings
+	set      func(Spec) bool
+	build    func(Spec) (Prober, error)
+}{
+	{[]Type{TypeHTTP, TypeHTTPS}, "http", func(s Spec) bool { return !isZero(s.HTTP) },
+		func(s Spec) (Prober, error) { return newHTTPProber(s.HTTP, s.Type == TypeHTTPS) }},
+	{[]Type{TypeTCP}, "tcp", func(s Spec) bool { return !isZero(s.TCP) },
+		func(s Spec) (Prober, error) { return newTCPProber(s.TCP) }},
+	{[]Type{TypeDNS}, "dns", func(s Spec) bool { return !isZero(s.DNS) },
+		func(s Spec) (Prober, error) { return newDNSProber(s.DNS) }},
+	{[]Type{TypeExec}, "exec", func(s Spec) bool { return !isZero(s.Exec) },
+		func(s Spec) (Prober, error) { return newExecProber(s.Exec) }},
+	{[]Type{TypeUDP}, "udp", func(s Spec) bool { return !isZero(s.UDP) },
+		func(s Spec) (Prober, error) { return newUDPProber(s.UDP) }},
+	{[]Type{TypePing}, "", func(Spec) bool { return false },
+		func(Spec) (Prober, error) { return newPingProber(), nil }},
+	{[]Type{TypeSMTP}, "smtp", func(s Spec) bool { return !isZero(s.SMTP) },
+		func(s Spec) (Prober, error) { return newSMTPProber(s.SMTP) }},
+	{[]Type{TypeFile}, "file", func(s Spec) bool { return !isZero(s.File) },
+		func(s Spec) (Prober, error) { return newFileProber(s.File) }},
+}
+
 // NewProber builds the Prober for a spec's type.
 func NewProber(s Spec) (Prober, error) {
-	others := []bool{!isZero(s.HTTP), !isZero(s.TCP), !isZero(s.DNS), !isZero(s.Exec)}
-	own := map[Type]int{TypeHTTP: 0, TypeHTTPS: 0, TypeTCP: 1, TypeDNS: 2, TypeExec: 3}
-	i, ok := own[s.Type]
-	if !ok {
-		return nil, fmt.Errorf("type %q: want http, https, tcp, dns or exec", s.Type)
-	}
-	names := []string{"http", "tcp", "dns", "exec"}
-	for j, set := range others {
-		if set && j != i {
-			return nil, fmt.Errorf("%s settings given for a %s check", names[j], s.Type)
+	own := -1
+	for i, k := range kinds {
+		if slices.Contains(k.types, s.Type) {
+			own = i
 		}
 	}
-	var p Prober
-	var err error
-	switch s.Type {
-	case TypeHTTP, TypeHTTPS:
-		p, err = newHTTPProber(s.HTTP, s.Type == TypeHTTPS)
-	case TypeTCP:
-		p, err = newTCPProber(s.TCP)
-	case TypeDNS:
-		p, err = newDNSProber(s.DNS)
-	case TypeExec:
-		p, err = newExecProber(s.Exec)
+	if own < 0 {
+		return nil, fmt.Errorf("type %q: want http, https, tcp, dns, exec, udp, ping, smtp or file", s.Type)
 	}
+	for i, k := range kinds {
+		if i != own && k.set(s) {
+			return nil, fmt.Errorf("%s settings given for a %s check", k.settings, s.Type)
+		}
+	}
+	p, err := kinds[own].build(s)
 	if err != nil {
 		return nil, fmt.Errorf("%s check: %w", s.Type, err)
 	}
@@ -160,7 +212,11 @@ func (s Spec) Summary() string {
 		if path == "" {
 			path = "/"
 		}
-		return fmt.Sprintf("%s GET %s", s.Type, path)
+		method := s.HTTP.Method
+		if method == "" {
+			method = "GET"
+		}
+		return fmt.Sprintf("%s %s %s", s.Type, method, path)
 	case TypeTCP:
 		if s.TCP.Send != "" || s.TCP.Expect != "" || s.TCP.ExpectRegex != "" {
 			return "tcp send/expect"
@@ -180,6 +236,18 @@ func (s Spec) Summary() string {
 		return fmt.Sprintf("dns/%s %s %s", proto, strings.ToUpper(typ), name)
 	case TypeExec:
 		return "exec " + strings.Join(s.Exec.Command, " ")
+	case TypeUDP:
+		if s.UDP.requiresReply() {
+			return "udp send/reply"
+		}
+		return "udp send"
+	case TypeSMTP:
+		if s.SMTP.StartTLS {
+			return "smtp STARTTLS"
+		}
+		return "smtp HELO"
+	case TypeFile:
+		return "file " + s.File.Path
 	}
 	return string(s.Type)
 }
@@ -217,11 +285,11 @@ func (c Check) target(s Spec) (Target, error) {
 	if s.ConnectPort != 0 {
 		port = s.ConnectPort
 	}
-	if s.Type != TypeExec {
+	if s.Type != TypeExec && s.Type != TypeFile {
 		if !addr.IsValid() {
 			return Target{}, errors.New("no address to connect to")
 		}
-		if port == 0 {
+		if port == 0 && s.Type != TypePing {
 			return Target{}, errors.New("no port to connect to: set connect_port")
 		}
 		if s.Source.IsValid() && s.Source.Is4() != addr.Unmap().Is4() {

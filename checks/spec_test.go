@@ -69,11 +69,14 @@ func TestSpecNormalizedAndValidate(t *testing.T) {
 		t.Errorf("valid spec: %v", err)
 	}
 	bad := map[string]Spec{
-		"unknown type":        {Type: "smtp"},
-		"negative retries":    {Type: TypeTCP, Retries: -1},
-		"settings of another": {Type: TypeHTTP, TCP: TCPSpec{Send: "x"}},
-		"mixed families":      {Type: TypeTCP, Source: netip.MustParseAddr("::1"), ConnectIP: netip.MustParseAddr("127.0.0.1")},
-		"empty command":       {Type: TypeExec},
+		"unknown type":         {Type: "gopher"},
+		"ping with a port":     {Type: TypePing, ConnectPort: 7},
+		"file with an address": {Type: TypeFile, File: FileSpec{Path: "/x"}, ConnectIP: netip.MustParseAddr("127.0.0.1")},
+		"udp settings on smtp": {Type: TypeSMTP, UDP: UDPSpec{Send: "x"}},
+		"negative retries":     {Type: TypeTCP, Retries: -1},
+		"settings of another":  {Type: TypeHTTP, TCP: TCPSpec{Send: "x"}},
+		"mixed families":       {Type: TypeTCP, Source: netip.MustParseAddr("::1"), ConnectIP: netip.MustParseAddr("127.0.0.1")},
+		"empty command":        {Type: TypeExec},
 	}
 	for name, s := range bad {
 		if err := s.Normalized().Validate(); err == nil {

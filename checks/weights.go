@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"math"
 	"net/netip"
 	"time"
 )
@@ -43,6 +44,9 @@ type ServerInput struct {
 	// it overrides Weight.
 	Dynamic    int
 	HasDynamic bool
+	// Adjust is added to the weight (file checks' value × weight, summed
+	// over the server's passing checks); the sum is kept within 0-MaxWeight.
+	Adjust int
 	// InKernel and Current describe the destination as IPVS has it now:
 	// an Unknown server is left as it is.
 	InKernel bool
@@ -51,9 +55,10 @@ type ServerInput struct {
 
 // SetHealth combines the statuses of a server's checks: it is Up when all
 // are, Down when any is, and Unknown otherwise. A server without checks is
-// Up. Of several dynamic weights, the lowest counts.
+// Up. Of several dynamic weights, the lowest counts; the adjustments of the
+// passing checks add up.
 func (s *ServerInput) SetHealth(sts ...Status) {
-	s.Health, s.Since, s.Recovered, s.HasDynamic = Up, time.Time{}, false, false
+	s.Health, s.Since, s.Recovered, s.HasDynamic, s.Adjust = Up, time.Time{}, false, false, 0
 	unknown := false
 	for _, st := range sts {
 		switch st.Health {
@@ -70,6 +75,7 @@ func (s *ServerInput) SetHealth(sts ...Status) {
 			if s.Health == Up && !st.Since.Before(s.Since) {
 				s.Since, s.Recovered = st.Since, st.From == Down
 			}
+			s.Adjust = int(min(max(int64(s.Adjust)+int64(st.Adjust), -MaxWeight), MaxWeight))
 		}
 		if st.HasWeight && (!s.HasDynamic || st.Weight < s.Dynamic) {
 			s.Dynamic, s.HasDynamic = st.Weight, true
@@ -131,6 +137,7 @@ func Compute(in ServiceInput, now time.Time) ServiceWeights {
 		if s.HasDynamic {
 			w = s.Dynamic
 		}
+		w = clampWeight(int64(w) + int64(s.Adjust))
 		sw := ServerWeight{Server: s.Server}
 		switch s.Health {
 		case Up:
@@ -199,4 +206,14 @@ func slowStart(w int, since, now time.Time, dur, step time.Duration) (int, time.
 		next = end
 	}
 	return weight, next
+}
+
+// MaxWeight is the highest weight IPVS takes (the kernel's is a signed 32-bit
+// integer).
+const MaxWeight = math.MaxInt32
+
+// clampWeight keeps a computed weight within 0-MaxWeight, as keepalived does
+// with a real server's weight plus its file checks' values.
+func clampWeight(w int64) int {
+	return int(min(max(w, 0), MaxWeight))
 }

@@ -187,3 +187,27 @@ func TestSetHealth(t *testing.T) {
 		}
 	}
 }
+
+// File checks add to the weight (configured or dynamic), within 0-MaxWeight,
+// only while they pass.
+func TestComputeAdjust(t *testing.T) {
+	up := func(adj int) Status { return Status{Health: Up, Adjust: adj} }
+	var a, b, c, d ServerInput
+	a.SetHealth(up(5), up(-2))
+	b.SetHealth(up(-50))
+	c.SetHealth(up(MaxWeight), up(MaxWeight))
+	d.SetHealth(up(7), Status{Health: Down, Adjust: 100})
+	if a.Adjust != 3 || b.Adjust != -50 || c.Adjust != MaxWeight {
+		t.Fatalf("adjustments %d %d %d", a.Adjust, b.Adjust, c.Adjust)
+	}
+	in := ServiceInput{Servers: []ServerInput{
+		{Server: rs(1), Weight: 10, Health: Up, Adjust: a.Adjust},
+		{Server: rs(2), Weight: 10, Health: Up, Adjust: b.Adjust},
+		{Server: rs(3), Weight: 10, Health: Up, Adjust: c.Adjust},
+		{Server: rs(4), Weight: 10, Health: Up, HasDynamic: true, Dynamic: 3, Adjust: 4},
+		{Server: rs(5), Weight: 10, Health: d.Health, Adjust: d.Adjust},
+	}}
+	if got := weightsOf(Compute(in, epoch)); got != fmt.Sprintf("13 0 %d 7 0 ", MaxWeight) {
+		t.Errorf("weights %q", got)
+	}
+}

@@ -10,7 +10,7 @@ import (
 
 // Check is one health check of a real server.
 type Check struct {
-	Type       string   `yaml:"type,omitempty"` // http | https | tcp | dns | exec
+	Type       string   `yaml:"type,omitempty"` // http | https | tcp | dns | exec | udp | ping | smtp | file
 	Interval   Duration `yaml:"interval,omitempty"`
 	Timeout    Duration `yaml:"timeout,omitempty"`
 	Retries    int      `yaml:"retries,omitempty"`
@@ -26,20 +26,29 @@ type Check struct {
 	TCP          *TCPCheck  `yaml:"tcp,omitempty"`
 	DNS          *DNSCheck  `yaml:"dns,omitempty"`
 	Exec         *ExecCheck `yaml:"exec,omitempty"`
+	UDP          *UDPCheck  `yaml:"udp,omitempty"`
+	SMTP         *SMTPCheck `yaml:"smtp,omitempty"`
+	File         *FileCheck `yaml:"file,omitempty"`
 
 	Spec checks.Spec `yaml:"-"`
 }
 
-// HTTPCheck is a GET (http and https checks).
+// HTTPCheck is a request (http and https checks), GET by default.
 type HTTPCheck struct {
-	Path     string   `yaml:"path,omitempty"`
-	Host     string   `yaml:"host,omitempty"`
-	Status   []string `yaml:"status,omitempty"` // "200", "200-299", ...
-	Body     string   `yaml:"body,omitempty"`   // regular expression
-	SNI      string   `yaml:"sni,omitempty"`
-	Verify   bool     `yaml:"verify,omitempty"`
-	CAFile   string   `yaml:"ca_file,omitempty"`
-	MaxBytes int      `yaml:"max_bytes,omitempty"`
+	Method      string            `yaml:"method,omitempty"`
+	Path        string            `yaml:"path,omitempty"`
+	Host        string            `yaml:"host,omitempty"`    // the virtual host
+	Version     string            `yaml:"version,omitempty"` // "1.1" or "1.0"
+	Headers     map[string]string `yaml:"headers,omitempty"`
+	RequestBody string            `yaml:"request_body,omitempty"`
+	Status      []string          `yaml:"status,omitempty"` // "200", "200-299", ...
+	Body        string            `yaml:"body,omitempty"`   // regular expression
+	BodyNoMatch bool              `yaml:"body_no_match,omitempty"`
+	Digest      string            `yaml:"digest,omitempty"` // MD5 of the body, hex
+	SNI         string            `yaml:"sni,omitempty"`
+	Verify      bool              `yaml:"verify,omitempty"`
+	CAFile      string            `yaml:"ca_file,omitempty"`
+	MaxBytes    int               `yaml:"max_bytes,omitempty"`
 }
 
 // TCPCheck is a connect, optionally with a send/expect exchange.
@@ -62,6 +71,38 @@ type DNSCheck struct {
 type ExecCheck struct {
 	Command []string `yaml:"command,omitempty"`
 	Dynamic bool     `yaml:"dynamic,omitempty"`
+}
+
+// UDPCheck sends a datagram and may require a reply (keepalived's
+// UDP_CHECK).
+type UDPCheck struct {
+	Send           string `yaml:"send,omitempty"`
+	SendHex        string `yaml:"send_hex,omitempty"`
+	RequireReply   bool   `yaml:"require_reply,omitempty"`
+	ExpectHex      string `yaml:"expect_hex,omitempty"`
+	Expect         string `yaml:"expect,omitempty"`
+	ExpectRegex    string `yaml:"expect_regex,omitempty"`
+	MinReplyLength int    `yaml:"min_reply_length,omitempty"`
+	MaxReplyLength int    `yaml:"max_reply_length,omitempty"`
+}
+
+// SMTPCheck is a greeting, HELO and QUIT, optionally with STARTTLS
+// (keepalived's SMTP_CHECK).
+type SMTPCheck struct {
+	HeloName string `yaml:"helo_name,omitempty"`
+	StartTLS bool   `yaml:"starttls,omitempty"`
+	SNI      string `yaml:"sni,omitempty"`
+	Verify   bool   `yaml:"verify,omitempty"`
+	CAFile   string `yaml:"ca_file,omitempty"`
+}
+
+// FileCheck reads a number from a file (keepalived's FILE_CHECK): value ×
+// weight adjusts the real server's weight; with weight 0 a non-zero value
+// takes it down.
+type FileCheck struct {
+	Path    string `yaml:"path,omitempty"`
+	Weight  *int   `yaml:"weight,omitempty"` // default 1, as track_files
+	Reverse bool   `yaml:"reverse,omitempty"`
 }
 
 // check validates one check and builds its Spec.
@@ -95,7 +136,9 @@ func (c *checker) check(f string, ch *Check) {
 		*a.dst = ip
 	}
 	if h := ch.HTTP; h != nil {
-		s.HTTP = checks.HTTPSpec{Path: h.Path, Host: h.Host, Status: h.Status, Body: h.Body, SNI: h.SNI, Verify: h.Verify, CAFile: h.CAFile, MaxBytes: h.MaxBytes}
+		s.HTTP = checks.HTTPSpec{Method: h.Method, Path: h.Path, Host: h.Host, Version: h.Version, Headers: h.Headers,
+			RequestBody: h.RequestBody, Status: h.Status, Body: h.Body, BodyNoMatch: h.BodyNoMatch, Digest: h.Digest,
+			SNI: h.SNI, Verify: h.Verify, CAFile: h.CAFile, MaxBytes: h.MaxBytes}
 	}
 	if t := ch.TCP; t != nil {
 		s.TCP = checks.TCPSpec{Send: t.Send, Expect: t.Expect, ExpectRegex: t.ExpectRegex, MaxBytes: t.MaxBytes}
@@ -106,8 +149,32 @@ func (c *checker) check(f string, ch *Check) {
 	if e := ch.Exec; e != nil {
 		s.Exec = checks.ExecSpec{Command: e.Command, Dynamic: e.Dynamic}
 	}
+	if u := ch.UDP; u != nil {
+		s.UDP = checks.UDPSpec{Send: u.Send, SendHex: u.SendHex, RequireReply: u.RequireReply, ExpectHex: u.ExpectHex,
+			Expect: u.Expect, ExpectRegex: u.ExpectRegex, MinReplyLength: u.MinReplyLength, MaxReplyLength: u.MaxReplyLength}
+	}
+	if m := ch.SMTP; m != nil {
+		s.SMTP = checks.SMTPSpec{HeloName: m.HeloName, StartTLS: m.StartTLS, SNI: m.SNI, Verify: m.Verify, CAFile: m.CAFile}
+	}
+	if fc := ch.File; fc != nil {
+		w := DefaultTrackFileWeight
+		if fc.Weight != nil {
+			w = *fc.Weight
+		}
+		s.File = checks.FileSpec{Path: fc.Path, Weight: w, Reverse: fc.Reverse}
+		if fc.Path == "" {
+			// An empty FileSpec would read as "no file settings".
+			c.errf(f+".file.path", "required")
+			return
+		}
+	} else if ch.Type == string(checks.TypeFile) {
+		c.errf(f+".file", "a file check needs file: {path: ...}")
+		return
+	}
 	if err := s.Validate(); err != nil {
-		c.errf(f, "%s", strings.TrimPrefix(err.Error(), "checks: "))
+		for _, line := range strings.Split(err.Error(), "\n") {
+			c.errf(c.checkField(f, ch.Type, line), "%s", line)
+		}
 		return
 	}
 	n := s.Normalized()
@@ -116,6 +183,27 @@ func (c *checker) check(f string, ch *Check) {
 		c.errf(f+".timeout", "%s is longer than the interval %s", n.Timeout, n.Interval)
 	}
 	ch.Spec = n
+}
+
+// checkField places an error from checks at the settings field it names
+// ("udp check: expect_hex: ..." is at checks[0].udp.expect_hex) when that
+// field is in the file, else at the check.
+func (c *checker) checkField(f, typ, msg string) string {
+	sub, rest, ok := strings.Cut(msg, " check: ")
+	if !ok {
+		return f
+	}
+	if sub == "https" {
+		sub = "http"
+	}
+	word := strings.FieldsFunc(rest, func(r rune) bool { return r == ':' || r == ' ' })
+	if len(word) == 0 || sub != typ && !(typ == "https" && sub == "http") {
+		return f
+	}
+	if field := f + "." + sub + "." + word[0]; c.set(field) {
+		return field
+	}
+	return f
 }
 
 // serviceChecks validates a service's health settings and checks.

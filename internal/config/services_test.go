@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/director-lb/director/checks"
 	"github.com/director-lb/director/ipvs"
 )
 
@@ -140,10 +141,87 @@ func TestChecksConfig(t *testing.T) {
 		t.Errorf("rs3 has checks %+v, want none", got)
 	}
 	for _, tc := range []struct{ check, want string }{
-		{"{type: http, http: {body: '(['}}", "services[0].checks[0]:"},
+		{"{type: http, http: {body: '(['}}", "services[0].checks[0].http.body: http check: body: error parsing regexp"},
 		{"{type: http, interval: 1s, timeout: 2s}", "timeout"},
 		{"{type: carrier-pigeon}", "services[0].checks[0]:"},
 		{"{type: tcp, connect_port: 70000}", "connect_port: must be 1-65535"},
+	} {
+		bad := svcBase + "    checks:\n      - " + tc.check + "\n"
+		_, err := Parse("d.yaml", []byte(bad))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "d.yaml:") {
+			t.Errorf("%s: error = %v, want %q with a line", tc.check, err, tc.want)
+		}
+	}
+}
+
+// The udp, ping, smtp and file checks and the HTTP options keepalived has,
+// as a configuration file writes them.
+func TestNewCheckKindsConfig(t *testing.T) {
+	y := svcBase + `    checks:
+      - type: udp
+        connect_port: 53
+        source: 10.0.0.1
+        udp: {send_hex: "00 01", expect_hex: "00 x1", min_reply_length: 2, max_reply_length: 512}
+      - {type: ping, interval: 5s, timeout: 2s, rise: 1, fall: 2}
+      - type: smtp
+        connect_port: 25
+        smtp: {helo_name: lb1.example.com, starttls: true, verify: false}
+      - {type: file, file: {path: /etc/director/rs-weight, weight: 10, reverse: true}}
+      - {type: file, file: {path: /etc/director/maintenance, weight: 0}}
+      - {type: file, file: {path: /etc/director/plain}}
+      - type: https
+        http:
+          method: POST
+          path: /rpc
+          host: www.example.com
+          version: "1.0"
+          headers: {X-Token: abc}
+          request_body: '{"ping":1}'
+          digest: 9b3a0c85a887a256d6939da88aabd8cd
+          body: maintenance
+          body_no_match: true
+`
+	cfg, err := Parse("d.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := cfg.Services[0].Checks
+	if s := cs[0].Spec; s.Type != checks.TypeUDP || s.UDP.SendHex != "00 01" || s.UDP.MaxReplyLength != 512 || s.ConnectPort != 53 || s.Source != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("udp %+v", s)
+	}
+	if s := cs[1].Spec; s.Type != checks.TypePing || s.Interval != 5*time.Second || s.Fall != 2 {
+		t.Errorf("ping %+v", s)
+	}
+	if s := cs[2].Spec; s.SMTP.HeloName != "lb1.example.com" || !s.SMTP.StartTLS {
+		t.Errorf("smtp %+v", s)
+	}
+	if f := cs[3].Spec.File; f.Weight != 10 || !f.Reverse || f.Path != "/etc/director/rs-weight" {
+		t.Errorf("file %+v", f)
+	}
+	if f := cs[4].Spec.File; f.Weight != 0 {
+		t.Errorf("file with weight 0: %+v", f)
+	}
+	if f, s := cs[5].Spec.File, cs[5].Spec; f.Weight != DefaultTrackFileWeight || s.Interval != time.Second || s.Rise != 1 || s.Fall != 1 {
+		t.Errorf("file defaults: %+v", s)
+	}
+	if h := cs[6].Spec.HTTP; h.Method != "POST" || h.Version != "1.0" || h.Headers["X-Token"] != "abc" || h.Digest == "" || !h.BodyNoMatch || h.Host != "www.example.com" {
+		t.Errorf("https %+v", h)
+	}
+
+	// Errors name the field, with its line.
+	for _, tc := range []struct{ check, want string }{
+		{"{type: udp, udp: {expect_hex: zz}}", "d.yaml:12: services[0].checks[0].udp.expect_hex: udp check: expect_hex:"},
+		{"{type: udp, udp: {send: a, send_hex: '61'}}", "services[0].checks[0].udp.send: udp check: send and send_hex are exclusive"},
+		{"{type: ping, connect_port: 7}", "services[0].checks[0]: connect_port means nothing to a ping check"},
+		{"{type: smtp, smtp: {helo_name: 'a b'}}", "services[0].checks[0].smtp.helo_name: smtp check: helo_name"},
+		{"{type: file}", "services[0].checks[0].file: a file check needs file: {path: ...}"},
+		{"{type: file, file: {weight: 3}}", "services[0].checks[0].file.path: required"},
+		{"{type: file, file: {path: rel}}", "services[0].checks[0].file.path: file check: path \"rel\": want an absolute path"},
+		{"{type: tcp, file: {path: /x}}", "services[0].checks[0]: file settings given for a tcp check"},
+		{"{type: http, http: {method: FETCH}}", "services[0].checks[0].http.method: http check: method"},
+		{"{type: https, http: {digest: abc}}", "services[0].checks[0].http.digest: https check: digest"},
+		{"{type: http, http: {headers: {Host: x}}}", "services[0].checks[0].http.headers: http check: headers: Host is the check's own"},
+		{"{type: ping, ping: {}}", "unknown field"},
 	} {
 		bad := svcBase + "    checks:\n      - " + tc.check + "\n"
 		_, err := Parse("d.yaml", []byte(bad))

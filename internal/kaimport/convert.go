@@ -12,8 +12,8 @@ import (
 
 // Options adjust a conversion.
 type Options struct {
-	// Checks emits the health-check settings (check: keys). Without it they
-	// are converted and reported on but left out of the output.
+	// Checks emits the health checks (checks: keys). Without it they are
+	// converted and reported on but left out of the output.
 	Checks bool
 	// ConfigID selects keepalived's conditional lines ("@id ..." and
 	// "@^id ..."), as keepalived -i does.
@@ -59,19 +59,18 @@ func convertLexer(lx *lexer, path string, opts Options) ([]byte, error) {
 	if !opts.Checks {
 		rep.add(Pos{File: path}, Note, "", "health checks were left out of the output (-checks=false)")
 	}
-	// Validate without the check: keys, which config may not know yet; the
-	// rest is what director will load.
-	plain, err := render(out, false, path)
+	// Validate what will be written, with director's own loader.
+	data, err := render(out, opts.Checks, path)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := config.Parse(path, plain); err != nil {
+	if _, err := config.Parse(path, data); err != nil {
 		c.validation(err)
 	}
 	if n := rep.Count(Error); n > 0 {
 		return nil, fmt.Errorf("convert %s: %s", path, plural(n, "error"))
 	}
-	return render(out, opts.Checks, path)
+	return data, nil
 }
 
 // converter holds what has been read so far; finish turns it into output.

@@ -114,7 +114,7 @@ func TestUnsupportedKeywordsAreReported(t *testing.T) {
 		{"vrrp_sync_group G {\n group {\n VI_1\n }\n}", "vrrp_sync_group"}, // one member: left out
 		{"virtual_server group G {\n real_server 192.0.2.20 80 {\n }\n}", "virtual_server"},
 		{"virtual_server 192.0.2.10 80 {\n protocol TCP\n real_server 192.0.2.20 80 {\n MISC_CHECK {\n misc_path /bin/true\n }\n }\n}", "MISC_CHECK"},
-		{"virtual_server 192.0.2.10 80 {\n protocol TCP\n real_server 192.0.2.20 80 {\n HTTP_GET {\n url {\n path /\n digest abc\n }\n }\n }\n}", "digest"},
+		{"virtual_server 192.0.2.10 80 {\n protocol TCP\n real_server 192.0.2.20 80 {\n HTTP_GET {\n url {\n path /\n regex_options extended\n }\n }\n }\n}", "regex_options"},
 	}
 	for _, c := range top {
 		_, rep := load(t, instance+c.snippet+"\n")
@@ -294,34 +294,205 @@ virtual_server 192.0.2.10 81 {
         }
     }
 }`)
-	// Different retries: each real server keeps its own check.
+	// Different retries: each real server keeps its own checks.
 	s0 := service(doc, 0)
-	if _, shared := s0["check"]; shared {
-		t.Errorf("service 0 has a shared check although its servers differ: %v", s0["check"])
+	if _, shared := s0["checks"]; shared {
+		t.Errorf("service 0 has shared checks although its servers differ: %v", s0["checks"])
 	}
 	rs := s0["real_servers"].([]any)
-	c0 := rs[0].(map[string]any)["check"].(map[string]any)
-	c1 := rs[1].(map[string]any)["check"].(map[string]any)
-	want0 := map[string]any{"type": "http", "path": "/a", "status": "200-299", "host": "vs.example.com",
-		"connect_timeout": "4s", "interval": "7s", "retries": 1, "retry_delay": "3s"}
+	c0 := rs[0].(map[string]any)["checks"].([]any)[0].(map[string]any)
+	c1 := rs[1].(map[string]any)["checks"].([]any)[0].(map[string]any)
+	want0 := map[string]any{"type": "http", "timeout": "4s", "interval": "7s", "retries": 1, "retry_delay": "3s", "rise": 1, "fall": 1}
 	for k, v := range want0 {
 		if c0[k] != v {
 			t.Errorf("rs0 check %s = %v, want %v", k, c0[k], v)
 		}
+	}
+	if h := c0["http"].(map[string]any); h["path"] != "/a" || h["host"] != "vs.example.com" || h["status"].([]any)[0] != "200-299" {
+		t.Errorf("rs0 http = %v", h)
 	}
 	if c1["retries"] != 0 || c1["interval"] != "7s" {
 		t.Errorf("rs1 check = %v, want retries 0 and the service's interval", c1)
 	}
 	// Equal checks: written once, on the service.
 	s1 := service(doc, 1)
-	c, shared := s1["check"].(map[string]any)
-	if !shared || c["type"] != "tcp" || c["interval"] != "7s" || c["retry_delay"] != "1s" {
-		t.Errorf("service 1 check = %v, want a shared tcp check", s1["check"])
+	cs, shared := s1["checks"].([]any)
+	if !shared || len(cs) != 1 {
+		t.Fatalf("service 1 checks = %v, want a shared tcp check", s1["checks"])
+	}
+	if c := cs[0].(map[string]any); c["type"] != "tcp" || c["interval"] != "7s" || c["retry_delay"] != "1s" {
+		t.Errorf("service 1 check = %v", c)
 	}
 	for _, r := range s1["real_servers"].([]any) {
-		if _, own := r.(map[string]any)["check"]; own {
-			t.Errorf("real server keeps its own check beside the shared one: %v", r)
+		if _, own := r.(map[string]any)["checks"]; own {
+			t.Errorf("real server keeps its own checks beside the shared ones: %v", r)
 		}
+	}
+}
+
+// loadChecks converts src with its checks and loads the result with
+// director's own loader: the converted checks are director's schema.
+func loadChecks(t *testing.T, src string) (*config.Config, Report, string) {
+	t.Helper()
+	data, rep, err := convertString(t, src, testOptions)
+	if err != nil {
+		t.Fatalf("convert: %v\n%v", err, rep.Findings)
+	}
+	cfg, err := config.Parse("out.yaml", data)
+	if err != nil {
+		t.Fatalf("config.Parse: %v\n%s", err, data)
+	}
+	return cfg, rep, string(data)
+}
+
+// keepalived's UDP_CHECK, PING_CHECK, SMTP_CHECK and FILE_CHECK, and the
+// url options, become director checks that director's loader accepts.
+func TestNewCheckersConvert(t *testing.T) {
+	cfg, rep, data := loadChecks(t, instance+`
+track_file rs_weight {
+    file /etc/keepalived/rs-weight
+    weight 5 reverse
+}
+track_file maint {
+    file /etc/keepalived/maintenance
+    weight 0
+}
+virtual_server 192.0.2.10 53 {
+    protocol UDP
+    delay_loop 2
+    real_server 192.0.2.20 53 {
+        UDP_CHECK {
+            payload 00 01 ab
+            require_reply 00 x1
+            max_reply_length 512
+            connect_timeout 1
+        }
+        PING_CHECK {
+            connect_ip 192.0.2.120
+            bindto 192.0.2.1
+        }
+        FILE_CHECK {
+            track_file rs_weight
+        }
+        FILE_CHECK {
+            track_file maint
+            weight 0 reverse
+        }
+    }
+}
+virtual_server 192.0.2.10 25 {
+    protocol TCP
+    delay_loop 10
+    real_server 192.0.2.21 25 {
+        SMTP_CHECK {
+            helo_name lb1.example.com
+        }
+    }
+}
+virtual_server 192.0.2.10 443 {
+    protocol TCP
+    delay_loop 10
+    virtualhost vs.example.com
+    real_server 192.0.2.22 443 {
+        SSL_GET {
+            http_protocol 1.0C
+            sni_name tls.example.com
+            url {
+                path /health
+                digest 9B3A0C85A887A256D6939DA88AABD8CD
+                status_code 200 301-302
+            }
+            url {
+                path /status
+                virtualhost other.example.com
+                regex "^OK"
+                regex_no_match
+            }
+        }
+    }
+}`)
+	udp := cfg.Services[0].RealServers[0]
+	cs := cfg.Services[0].ChecksOf(&udp)
+	if len(cs) != 4 {
+		t.Fatalf("udp service checks: %+v\n%s", cs, data)
+	}
+	if s := cs[0].Spec; s.UDP.SendHex != "00 01 ab" || s.UDP.ExpectHex != "00 x1" || !s.UDP.RequireReply || s.UDP.MaxReplyLength != 512 ||
+		s.Timeout != time.Second || s.Interval != 2*time.Second || s.Rise != 1 || s.Fall != 1 || s.Retries != 1 {
+		t.Errorf("udp check %+v", s)
+	}
+	if s := cs[1].Spec; s.Type != "ping" || s.ConnectIP.String() != "192.0.2.120" || s.Source.String() != "192.0.2.1" || s.Timeout != 2*time.Second {
+		t.Errorf("ping check %+v", s)
+	}
+	if f := cs[2].Spec.File; f.Path != "/etc/keepalived/rs-weight" || f.Weight != 5 || !f.Reverse {
+		t.Errorf("file check from the track_file's weight: %+v", f)
+	}
+	if f := cs[3].Spec.File; f.Path != "/etc/keepalived/maintenance" || f.Weight != 0 || !f.Reverse {
+		t.Errorf("file check with its own weight: %+v", f)
+	}
+	smtp := cfg.Services[1].ChecksOf(&cfg.Services[1].RealServers[0])
+	if len(smtp) != 1 || smtp[0].Spec.SMTP.HeloName != "lb1.example.com" || smtp[0].Spec.Timeout != 5*time.Second {
+		t.Errorf("smtp: %+v", smtp)
+	}
+	rs := cfg.Services[2].RealServers[0]
+	https := cfg.Services[2].ChecksOf(&rs)
+	if len(https) != 2 {
+		t.Fatalf("one check per url, got %+v", https)
+	}
+	if h := https[0].Spec.HTTP; h.Path != "/health" || h.Digest != "9b3a0c85a887a256d6939da88aabd8cd" || h.Version != "1.0" ||
+		h.SNI != "tls.example.com" || h.Host != "vs.example.com" || strings.Join(h.Status, " ") != "200 301-302" {
+		t.Errorf("first url %+v", h)
+	}
+	if h := https[1].Spec.HTTP; h.Path != "/status" || h.Host != "other.example.com" || h.Body != "^OK" || !h.BodyNoMatch {
+		t.Errorf("second url %+v", h)
+	}
+	if f := find(t, rep, "require_reply"); f.Level != Note {
+		t.Errorf("require_reply: %v", f)
+	}
+	for _, f := range rep.Findings {
+		if f.Level == Warning {
+			t.Errorf("unexpected warning %v", f)
+		}
+	}
+}
+
+func TestCheckerConversionProblems(t *testing.T) {
+	vs := func(body string) string {
+		return instance + "virtual_server 192.0.2.10 80 {\n protocol TCP\n delay_loop 2\n real_server 192.0.2.20 80 {\n" + body + "\n }\n}\n"
+	}
+	// connect_timeout beyond delay_loop: the timeout fits the interval.
+	cfg, rep, _ := loadChecks(t, vs("TCP_CHECK {\n connect_timeout 5\n }"))
+	if got := cfg.Services[0].Checks; len(got) != 0 {
+		t.Errorf("service checks %+v", got)
+	}
+	if s := cfg.Services[0].RealServers[0]; (*s.Checks)[0].Spec.Timeout != 2*time.Second {
+		t.Errorf("timeout %v", (*s.Checks)[0].Spec.Timeout)
+	}
+	if f := find(t, rep, "TCP_CHECK"); f.Level != Note || !strings.Contains(f.Msg, "director's timeout is 2s") {
+		t.Errorf("finding %v", f)
+	}
+	// A FILE_CHECK naming no track_file block is not converted, as
+	// keepalived ignores it.
+	_, rep, data := loadChecks(t, vs("FILE_CHECK {\n track_file nope\n }"))
+	if f := find(t, rep, "track_file"); f.Level != Warning || f.Pos.Line != 14 || strings.Contains(data, "file:") {
+		t.Errorf("finding %v\n%s", f, data)
+	}
+	// Options of another checker are warned about.
+	_, rep, _ = loadChecks(t, vs("TCP_CHECK {\n helo_name x\n }"))
+	if f := find(t, rep, "helo_name"); f.Level != Warning || !strings.Contains(f.Msg, "no meaning in TCP_CHECK") {
+		t.Errorf("finding %v", f)
+	}
+	// A PCRE-only expression is left out with a warning.
+	_, rep, data = loadChecks(t, vs("HTTP_GET {\n url {\n path /\n regex \"(?<=a)b\"\n }\n }"))
+	if f := find(t, rep, "regex"); f.Level != Warning || strings.Contains(data, "body:") {
+		t.Errorf("finding %v\n%s", f, data)
+	}
+	// A bad digest is refused by director, at the keepalived line.
+	_, rep, err := convertString(t, vs("HTTP_GET {\n url {\n path /\n digest xyz\n }\n }"), testOptions)
+	if err == nil {
+		t.Fatal("a bad digest converted")
+	}
+	if f := find(t, rep, ""); f.Level != Error || f.Pos.Line != 16 || !strings.Contains(f.Msg, "digest") {
+		t.Errorf("finding %v", f)
 	}
 }
 

@@ -12,7 +12,8 @@ import (
 
 // FuzzParse runs the whole import on arbitrary input: it never panics, the
 // work stays bounded (includes, nesting, tokens), conversion is
-// deterministic, and whatever converts is accepted by director's loader.
+// deterministic, and whatever converts, checks included, is accepted by
+// director's loader.
 // The input may include itself or a second file, which includes it back.
 func FuzzParse(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*.conf")
@@ -31,7 +32,7 @@ func FuzzParse(f *testing.F) {
 		}
 		rep := &Report{}
 		lx := &lexer{fsys: fs, configID: "lb1", rep: rep, order: map[Pos]int{}}
-		out, err := convertLexer(lx, "/k/keepalived.conf", Options{Checks: false, ConfigID: "lb1"})
+		out, err := convertLexer(lx, "/k/keepalived.conf", Options{Checks: true, ConfigID: "lb1"})
 		if lx.files > maxFiles || lx.bytes > maxBytes+len(data) {
 			t.Fatalf("read %d files, %d bytes", lx.files, lx.bytes)
 		}
@@ -53,7 +54,7 @@ func FuzzParse(f *testing.F) {
 			}
 			t.Fatalf("converted output refused: %v\n%s", perr, out)
 		}
-		again, _, err2 := convertFS(fs, "/k/keepalived.conf", Options{Checks: false, ConfigID: "lb1"})
+		again, _, err2 := convertFS(fs, "/k/keepalived.conf", Options{Checks: true, ConfigID: "lb1"})
 		if err2 != nil || !bytes.Equal(out, again) {
 			t.Fatalf("conversion not deterministic")
 		}

@@ -24,6 +24,7 @@ var goldenCases = []struct {
 	{"ipv6", "testdata/ipv6.conf", true},
 	{"include", "testdata/include/keepalived.conf", true},
 	{"unsupported", "testdata/unsupported.conf", true},
+	{"checkers", "testdata/checkers.conf", true},
 	{"errors", "testdata/errors.conf", false},
 	{"cycle", "testdata/cycle/keepalived.conf", false},
 }
@@ -75,35 +76,37 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// TestGoldenPassesConfigParse loads every converted configuration, without
-// its check: keys, with director's own loader.
+// TestGoldenPassesConfigParse loads every converted configuration, with
+// and without its checks: keys, with director's own loader.
 func TestGoldenPassesConfigParse(t *testing.T) {
 	for _, c := range goldenCases {
 		if !c.ok {
 			continue
 		}
-		opts := testOptions
-		opts.Checks = false
-		data, _, err := ConvertWith(c.path, opts)
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		if bytes.Contains(data, []byte("check:")) {
-			t.Errorf("%s: -checks=false output has check: keys", c.name)
-		}
-		cfg, err := config.Parse(c.name+".yaml", data)
-		if err != nil {
-			t.Errorf("%s: config.Parse: %v", c.name, err)
-			continue
-		}
-		if len(cfg.Instances)+len(cfg.Services) == 0 {
-			t.Errorf("%s: nothing converted", c.name)
+		for _, withChecks := range []bool{true, false} {
+			opts := testOptions
+			opts.Checks = withChecks
+			data, _, err := ConvertWith(c.path, opts)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if !withChecks && bytes.Contains(data, []byte("checks:")) {
+				t.Errorf("%s: -checks=false output has checks: keys", c.name)
+			}
+			cfg, err := config.Parse(c.name+".yaml", data)
+			if err != nil {
+				t.Errorf("%s (checks %v): config.Parse: %v", c.name, withChecks, err)
+				continue
+			}
+			if len(cfg.Instances)+len(cfg.Services) == 0 {
+				t.Errorf("%s: nothing converted", c.name)
+			}
 		}
 	}
 }
 
 // TestGoldenWithChecksIsTheSameConfig: the output with checks differs from
-// the one without only by its check: blocks.
+// the one without only by its checks: lists.
 func TestGoldenWithChecksIsTheSameConfig(t *testing.T) {
 	with, _, err := ConvertWith("testdata/lvs-dr.conf", testOptions)
 	if err != nil {
@@ -120,7 +123,7 @@ func TestGoldenWithChecksIsTheSameConfig(t *testing.T) {
 	}
 }
 
-// stripChecks removes every "check:" mapping from YAML text by indentation.
+// stripChecks removes every "checks:" list from YAML text by indentation.
 func stripChecks(s string) string {
 	var out []string
 	skip := -1
@@ -130,7 +133,7 @@ func stripChecks(s string) string {
 			continue
 		}
 		skip = -1
-		if strings.TrimSpace(line) == "check:" {
+		if strings.TrimSpace(line) == "checks:" {
 			skip = indent
 			continue
 		}

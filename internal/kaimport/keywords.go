@@ -104,7 +104,7 @@ var serviceKnown = union(
 const uncheckedMsg = "checker not supported: it is not converted, and unless the real server has another check it will not be health checked"
 
 var realServerKnown = union(
-	kw(Warning, uncheckedMsg, "SMTP_CHECK DNS_CHECK MISC_CHECK BFD_CHECK UDP_CHECK PING_CHECK FILE_CHECK"),
+	kw(Warning, uncheckedMsg, "DNS_CHECK MISC_CHECK BFD_CHECK"),
 	kw(Warning, "not supported: director starts real servers as its checks decide", "alpha"),
 	kw(Note, "ignored: director spreads the start of its checks on its own", "warmup"),
 	kw(Note, noEmail, "smtp_alert"),
@@ -113,11 +113,16 @@ var realServerKnown = union(
 )
 
 var checkerKnown = union(
-	kw(Warning, "not supported: director checks the real server's own address, from the system's choice of source", "connect_ip bindto bind_if bind_port fwmark"),
+	kw(Warning, "not supported: director's checks go from the address the system (or bindto) picks, on a port it picks, without a mark", "bind_if bind_port fwmark"),
 	kw(Warning, "not supported: director starts real servers as its checks decide", "alpha"),
 	kw(Note, "ignored: director spreads the start of its checks on its own", "warmup"),
 	kw(Note, "ignored: director logs every state change", "log_all_failures"),
-	kw(Warning, unsupported, "http_protocol fast_recovery enable_sni"),
+	kw(Note, "ignored: director checks every url at once, each as a check of its own", "fast_recovery"),
+	kw(Note, "ignored: director resets its check connections", "tls_compliant"),
+	kw(Warning, "not supported: write one SMTP_CHECK per address", "host"),
 )
 
-var urlKnown = kw(Warning, "not supported: only the path and status are converted", "regex regex_no_match regex_options regex_stack regex_min_offset regex_max_offset")
+var urlKnown = union(
+	kw(Warning, "not supported: director's regex is RE2, matched within the first max_bytes of the body", "regex_stack regex_min_offset regex_max_offset"),
+	kw(Note, "ignored: director resets its check connections", "tls_compliant"),
+)

@@ -378,12 +378,8 @@ var realServerBlock = &block[*rsState]{
 			}
 		},
 	}),
-	blocks: map[string]handler[*rsState]{
-		"HTTP_GET":  func(c *converter, st *rsState, n *Node) { c.checker(st, n, "http") },
-		"SSL_GET":   func(c *converter, st *rsState, n *Node) { c.checker(st, n, "https") },
-		"TCP_CHECK": func(c *converter, st *rsState, n *Node) { c.checker(st, n, "tcp") },
-	},
-	known: realServerKnown,
+	blocks: checkerBlocks,
+	known:  realServerKnown,
 }
 
 func (c *converter) realServer(svc *svcState, n *Node) {
@@ -402,163 +398,6 @@ func (c *converter) realServer(svc *svcState, n *Node) {
 	}
 	st.failed = walk(c, realServerBlock, st, n.Block)
 	svc.rss = append(svc.rss, st)
-}
-
-// ---- health checkers ----
-
-type checkState struct {
-	pos         Pos
-	keyword     string // HTTP_GET, SSL_GET, TCP_CHECK
-	kind        string // http, https, tcp
-	own         checkDefaults
-	path        string
-	status      string
-	urlHost     *string
-	connectPort int
-	urls        int
-}
-
-// resolvedCheck is one health check with every default applied; equal
-// checks on every real server of a service are written once, on the service.
-type resolvedCheck struct {
-	Type           string
-	Path           string
-	Status         string
-	Host           string
-	ConnectPort    int
-	ConnectTimeout time.Duration
-	Interval       time.Duration
-	Retries        int
-	RetryDelay     time.Duration
-}
-
-var checkerBlock = &block[*checkState]{
-	name: "a health checker",
-	simple: merged(checkSettings(func(k *checkState) *checkDefaults { return &k.own }), map[string]handler[*checkState]{
-		"connect_port": func(c *converter, st *checkState, n *Node) {
-			if v, ok := c.intArg(n, 1, 65535); ok {
-				st.connectPort = v
-			}
-		},
-	}),
-	blocks: map[string]handler[*checkState]{
-		"url": func(c *converter, st *checkState, n *Node) { c.url(st, n) },
-	},
-	known: checkerKnown,
-}
-
-func (c *converter) checker(rs *rsState, n *Node, kind string) {
-	c.args(n, 0, 0)
-	st := &checkState{pos: n.Pos, keyword: n.Key, kind: kind}
-	walk(c, checkerBlock, st, n.Block)
-	if kind == "tcp" && st.urls > 0 {
-		c.rep.add(n.Pos, Warning, n.Key, "url blocks belong to HTTP_GET and SSL_GET; ignored")
-		st.path, st.status, st.urlHost = "", "", nil
-	}
-	if kind != "tcp" && st.urls == 0 {
-		c.rep.add(n.Pos, Warning, n.Key, "no url block: converted as a check of /")
-		st.path = "/"
-	}
-	rs.checks = append(rs.checks, st)
-}
-
-// url reads url { path P  status_code C...  digest D  virtualhost H }.
-func (c *converter) url(st *checkState, n *Node) {
-	c.args(n, 0, 0)
-	st.urls++
-	if st.urls > 1 {
-		c.rep.add(n.Pos, Warning, n.Key, "only the first url of a checker is converted; director checks one path")
-		return
-	}
-	for _, it := range n.Block {
-		switch it.Key {
-		case "path":
-			if c.args(it, 1, 1) {
-				st.path = it.Args[0]
-			}
-		case "status_code":
-			if !c.args(it, 1, -1) {
-				continue
-			}
-			if codes, ok := c.statusCodes(it); ok {
-				st.status = codes
-			}
-		case "virtualhost":
-			if c.args(it, 1, 1) {
-				h := it.Args[0]
-				st.urlHost = &h
-			}
-		case "digest":
-			c.rep.add(it.Pos, Warning, it.Key, "not supported: director does not compare a digest of the body; only the status is checked")
-		default:
-			if k, ok := urlKnown[it.Key]; ok {
-				c.rep.add(it.Pos, k.level, it.Key, "%s", k.msg)
-				continue
-			}
-			c.unknown("url", []string{"digest", "path", "regex", "regex_no_match", "status_code", "virtualhost"}, it)
-		}
-	}
-}
-
-// statusCodes checks status_code values (200, 200-299) and joins them with
-// commas.
-func (c *converter) statusCodes(n *Node) (string, bool) {
-	for _, a := range n.Args {
-		lo, hi, isRange := strings.Cut(a, "-")
-		if !isRange {
-			hi = lo
-		}
-		l, err1 := strconv.Atoi(lo)
-		h, err2 := strconv.Atoi(hi)
-		if err1 != nil || err2 != nil || l < 100 || h > 599 || l > h {
-			c.rep.add(n.Pos, Error, n.Key, "want status codes or ranges like 200 or 200-299, got %q", a)
-			return "", false
-		}
-	}
-	return strings.Join(n.Args, ","), true
-}
-
-// resolve applies the checker's, real server's, virtual server's and then
-// keepalived's defaults.
-func (k *checkState) resolve(rs, vs checkDefaults) *resolvedCheck {
-	d := k.own.merge(rs).merge(vs)
-	r := &resolvedCheck{
-		Type:           k.kind,
-		Path:           k.path,
-		Status:         k.status,
-		ConnectPort:    k.connectPort,
-		ConnectTimeout: kaConnectTimeout,
-		Interval:       kaDelayLoop,
-		Retries:        kaRetry,
-		RetryDelay:     kaTCPRetryDelay,
-	}
-	if k.kind != "tcp" {
-		r.RetryDelay = kaHTTPRetryDelay
-		if r.Status == "" {
-			r.Status = "200-299" // keepalived's default
-		}
-	}
-	if d.connectTimeout != nil {
-		r.ConnectTimeout = *d.connectTimeout
-	}
-	if d.interval != nil {
-		r.Interval = *d.interval
-	}
-	if d.retries != nil {
-		r.Retries = *d.retries
-	}
-	if d.retryDelay != nil {
-		r.RetryDelay = *d.retryDelay
-	}
-	if k.kind != "tcp" {
-		switch {
-		case k.urlHost != nil:
-			r.Host = *k.urlHost
-		case d.host != nil:
-			r.Host = *d.host
-		}
-	}
-	return r
 }
 
 // finishService applies keepalived's defaults, resolves flags and checks,
@@ -593,7 +432,7 @@ func (c *converter) finishService(st *svcState, path string) outService {
 	} else if st.grain != "" {
 		c.rep.add(st.grainPos, Warning, "persistence_granularity", "has no effect without persistence_timeout; ignored")
 	}
-	var checks []*resolvedCheck
+	var lists [][]*resolvedCheck
 	for j, rs := range st.rss {
 		r := rs.out
 		rp := fmt.Sprintf("%s.real_servers[%d]", path, j)
@@ -603,40 +442,21 @@ func (c *converter) finishService(st *svcState, path string) outService {
 			one := 1 // keepalived's default, and director's
 			r.Weight = &one
 		}
-		if len(rs.checks) > 1 {
-			c.rep.add(rs.checks[1].pos, Warning, rs.checks[1].keyword, "only the first health check of a real server is converted; keepalived needed all of them to pass")
-		}
-		if len(rs.checks) > 0 {
-			r.check = rs.checks[0].resolve(rs.defaults, st.defaults)
-			c.origin[rp+".check"] = rs.checks[0].pos
-		}
-		checks = append(checks, r.check)
+		r.checks = c.resolveChecks(rs, st.defaults)
+		c.noteChecks(rp, r.checks)
+		lists = append(lists, r.checks)
 		c.note(rp, rs.at)
 		o.RealServers = append(o.RealServers, r)
 	}
-	if shared := sharedCheck(checks); shared != nil {
-		o.check = shared
-		c.origin[path+".check"] = st.rss[0].checks[0].pos
+	if sharedChecks(lists) {
+		o.checks = lists[0]
+		c.noteChecks(path, o.checks)
 		for j := range o.RealServers {
-			o.RealServers[j].check = nil
+			o.RealServers[j].checks = nil
 		}
 	}
 	c.note(path, st.at)
 	return o
-}
-
-// sharedCheck returns the check every real server has, if they all have the
-// same one (and there is more than one server to share it).
-func sharedCheck(checks []*resolvedCheck) *resolvedCheck {
-	if len(checks) < 2 {
-		return nil
-	}
-	for _, k := range checks {
-		if k == nil || *k != *checks[0] {
-			return nil
-		}
-	}
-	return checks[0]
 }
 
 // flagName maps ipvsadm's generic flag-N to the scheduler's own flag names.

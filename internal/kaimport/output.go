@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -115,10 +114,10 @@ type outService struct {
 	SorryServer    string          `yaml:"sorry_server,omitempty"`
 	QuorumUp       []string        `yaml:"quorum_up,omitempty,flow"`
 	QuorumDown     []string        `yaml:"quorum_down,omitempty,flow"`
-	Check          *yaml.Node      `yaml:"check,omitempty"`
+	Checks         *yaml.Node      `yaml:"checks,omitempty"`
 	RealServers    []outRealServer `yaml:"real_servers"`
 
-	check *resolvedCheck // the service-wide check, if every real server shares one
+	checks []*resolvedCheck // the service-wide checks, if every real server shares them
 }
 
 type outPersistence struct {
@@ -135,9 +134,9 @@ type outRealServer struct {
 	Forwarding     string     `yaml:"forwarding,omitempty"`
 	NotifyUp       []string   `yaml:"notify_up,omitempty,flow"`
 	NotifyDown     []string   `yaml:"notify_down,omitempty,flow"`
-	Check          *yaml.Node `yaml:"check,omitempty"`
+	Checks         *yaml.Node `yaml:"checks,omitempty"`
 
-	check *resolvedCheck
+	checks []*resolvedCheck
 }
 
 // render writes out as YAML, with or without the health checks.
@@ -146,12 +145,12 @@ func render(out *outConfig, checks bool, source string) ([]byte, error) {
 	doc.Services = make([]outService, len(out.Services))
 	for i, s := range out.Services {
 		s.RealServers = slices.Clone(s.RealServers)
-		if checks && s.check != nil {
-			s.Check = checkNode(s.check)
+		if checks && len(s.checks) > 0 {
+			s.Checks = checksNode(s.checks)
 		}
 		for j := range s.RealServers {
-			if r := &s.RealServers[j]; checks && r.check != nil {
-				r.Check = checkNode(r.check)
+			if r := &s.RealServers[j]; checks && len(r.checks) > 0 {
+				r.Checks = checksNode(r.checks)
 			}
 		}
 		doc.Services[i] = s
@@ -168,33 +167,4 @@ func render(out *outConfig, checks bool, source string) ([]byte, error) {
 		return nil, fmt.Errorf("encode director.yaml: %w", err)
 	}
 	return b.Bytes(), nil
-}
-
-// checkNode writes one health check. It is the only place that names the
-// check: keys, so that it alone changes if the checks schema does.
-func checkNode(ck *resolvedCheck) *yaml.Node {
-	m := &yaml.Node{Kind: yaml.MappingNode}
-	add := func(k, v string, tag string) {
-		m.Content = append(m.Content,
-			&yaml.Node{Kind: yaml.ScalarNode, Value: k},
-			&yaml.Node{Kind: yaml.ScalarNode, Value: v, Tag: tag})
-	}
-	add("type", ck.Type, "!!str")
-	if ck.Path != "" {
-		add("path", ck.Path, "!!str")
-	}
-	if ck.Status != "" {
-		add("status", ck.Status, "!!str")
-	}
-	if ck.Host != "" {
-		add("host", ck.Host, "!!str")
-	}
-	if ck.ConnectPort != 0 {
-		add("connect_port", strconv.Itoa(ck.ConnectPort), "!!int")
-	}
-	add("connect_timeout", fmtDuration(ck.ConnectTimeout), "!!str")
-	add("interval", fmtDuration(ck.Interval), "!!str")
-	add("retries", strconv.Itoa(ck.Retries), "!!int")
-	add("retry_delay", fmtDuration(ck.RetryDelay), "!!str")
-	return m
 }
