@@ -9,7 +9,7 @@ LABFLAGS  ?=
 
 export CGO_ENABLED = 0
 
-.PHONY: all build test unit verify-unit lab labkernel demo bench fuzz install vet clean
+.PHONY: all build test unit verify-unit lab labkernel demo bench fuzz install deb deb-lint vet clean
 
 all: build
 
@@ -67,8 +67,21 @@ install: build
 	install -D -m 0755 bin/director $(DESTDIR)$(PREFIX)/sbin/director
 	install -D -m 0644 systemd/director.service $(DESTDIR)/etc/systemd/system/director.service
 	@if [ ! -e $(DESTDIR)/etc/director/director.yaml ]; then \
-	  install -D -m 0640 configs/multicast-lb1.yaml $(DESTDIR)/etc/director/director.yaml; \
+	  install -D -m 0640 configs/installed-example.yaml $(DESTDIR)/etc/director/director.yaml; \
 	  echo "installed example configuration /etc/director/director.yaml: edit it"; fi
+	install -D -m 0644 packaging/director.8 $(DESTDIR)$(PREFIX)/share/man/man8/director.8
+	install -D -m 0644 packaging/bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/director
+
+# The Debian package director_VERSION_ARCH.deb, here (README.md, Install),
+# built by cmd/mkdeb with nfpm as a library; its contents are tested in
+# `make unit` (internal/debpkg). deb-lint checks the newest one with lintian.
+deb: build
+	$(GO) run ./cmd/mkdeb -binary bin/director -version '$(VERSION)' \
+	  -time "$$(git log -1 --format=%ct 2>/dev/null || echo 0)" -o .
+
+deb-lint: deb
+	@command -v lintian >/dev/null || { apt-get update -qq && apt-get install -y -qq lintian >/dev/null; }
+	lintian --fail-on error,warning "$$(ls -t director_*_*.deb | head -n 1)"
 
 clean:
-	rm -rf bin labtests/.work
+	rm -rf bin labtests/.work director_*_*.deb

@@ -252,12 +252,12 @@ func runningConfig(sock string) *config.Config {
 // cmdRealServer is drain, enable, disable and weight.
 func cmdRealServer(cmd string, args []string, stdout, stderr io.Writer) int {
 	what := map[string]string{
-		"drain":   "drain RS\n\nDrain sets the real server's weight to 0: no new connections, the existing ones finish.",
-		"disable": "disable RS\n\nDisable removes the real server from its services.",
-		"enable":  "enable RS\n\nEnable undoes drain, disable and weight: health checks and the configuration decide again.",
-		"weight":  "weight RS N\n\nWeight sets the real server's weight to N while its checks pass.",
+		"drain":   "RS\n\nDrain sets the real server's weight to 0: no new connections, the existing ones finish.",
+		"disable": "RS\n\nDisable removes the real server from its services.",
+		"enable":  "RS\n\nEnable undoes drain, disable and weight: health checks and the configuration decide again.",
+		"weight":  "RS N\n\nWeight sets the real server's weight to N while its checks pass.",
 	}[cmd]
-	fs := newFlags(cmd, "["+"-socket path] "+what+"\n\nRS is ADDRESS:PORT (in every service) or SERVICE/ADDRESS:PORT. The decision\nsurvives reloads and restarts; director state shows it.", stderr)
+	fs := newFlags(cmd, cmd+" [-socket path] "+what+"\n\nRS is ADDRESS:PORT (in every service) or SERVICE/ADDRESS:PORT. The decision\nsurvives reloads and restarts; director state shows it.", stderr)
 	sock := socketFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
