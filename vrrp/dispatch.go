@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -45,18 +46,76 @@ func NewDispatcher(conn FrameReader, iface string, group netip.Addr, instances [
 	return d
 }
 
-// SetInstances replaces the instances packets are routed to.
+// SetInstances replaces the instances packets are routed to, and the
+// socket's kernel filter with it.
 func (d *Dispatcher) SetInstances(instances []*Instance) {
 	m := make(map[uint8]*Instance, len(instances))
 	for _, in := range instances {
 		m[in.cfg.VRID] = in
 	}
 	d.instances.Store(&m)
+	d.refilter()
+}
+
+// filterer is a socket that filters in the kernel (transport.Conn).
+type filterer interface {
+	SetFilter(transport.Filter) error
+}
+
+// kernelDropper is a socket that reports the kernel's drops for want of
+// buffer room (transport.Conn).
+type kernelDropper interface {
+	KernelDrops() uint64
+}
+
+// Filter is the kernel filter the socket gets: only adverts this
+// dispatcher would deliver (its instances' VRIDs; TTL 255 unless routed
+// unicast; in unicast, from the instances' peers to our own address)
+// reach the receive buffer, so a flood of anything else cannot crowd
+// real adverts out of it. Handle still checks everything.
+func (d *Dispatcher) Filter() transport.Filter {
+	var f transport.Filter
+	multicast := d.group.IsValid()
+	f.TTL255 = multicast || !d.routed
+	peers := map[netip.Addr]bool{}
+	for vrid, in := range *d.instances.Load() {
+		f.VRIDs = append(f.VRIDs, vrid)
+		for _, p := range in.cfg.Peers {
+			peers[p] = true
+		}
+	}
+	slices.Sort(f.VRIDs)
+	if !multicast {
+		f.Dest = d.conn.Source()
+		for p := range peers {
+			if p.Is4() == f.Dest.Is4() {
+				f.Sources = append(f.Sources, p)
+			}
+		}
+		slices.SortFunc(f.Sources, netip.Addr.Compare)
+		if len(f.Sources) == 0 {
+			f.VRIDs = nil // unicast with no peers hears nobody
+		}
+	}
+	return f
+}
+
+func (d *Dispatcher) refilter() {
+	fc, ok := d.conn.(filterer)
+	if !ok {
+		return
+	}
+	if err := fc.SetFilter(d.Filter()); err != nil {
+		d.log.Warn("no kernel filter on the VRRP socket: junk is dropped in user space only", "err", err)
+	}
 }
 
 // SetRouted makes a unicast dispatcher accept adverts whatever their TTL,
 // for peers behind routers (each decrements it). Call it before Run.
-func (d *Dispatcher) SetRouted(routed bool) { d.routed = routed }
+func (d *Dispatcher) SetRouted(routed bool) {
+	d.routed = routed
+	d.refilter()
+}
 
 // Interface is the interface the socket is bound to.
 func (d *Dispatcher) Interface() string { return d.iface }
@@ -65,9 +124,14 @@ func (d *Dispatcher) Interface() string { return d.iface }
 func (d *Dispatcher) Drops() map[DropReason]uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make(map[DropReason]uint64, len(d.drops))
+	out := make(map[DropReason]uint64, len(d.drops)+1)
 	for k, v := range d.drops {
 		out[k] = v
+	}
+	if kd, ok := d.conn.(kernelDropper); ok {
+		if n := kd.KernelDrops(); n > 0 {
+			out[DropKernel] = n
+		}
 	}
 	return out
 }

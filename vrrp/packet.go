@@ -75,6 +75,7 @@ const (
 	// The daemon (not the codec) also uses these; define them here so there is one list:
 	DropTTL      DropReason = "ttl"      // TTL/hop limit not 255 (unicast from routed peers excepted)
 	DropDest     DropReason = "dest"     // unicast packet not addressed to our own source address
+	DropKernel   DropReason = "kernel"   // dropped by the kernel: the socket's receive buffer was full
 	DropStranger DropReason = "stranger" // unicast packet from an address that is not a listed peer
 	DropVRID     DropReason = "vrid"     // no local instance has this VRID
 	DropAuth     DropReason = "auth"     // v2 authentication mismatch

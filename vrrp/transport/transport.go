@@ -2,11 +2,13 @@ package transport
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/net/ipv4"
@@ -81,6 +83,9 @@ type Conn struct {
 	v4      *ipv4.RawConn    // family 4: sends with a header we build
 	v6      *ipv6.PacketConn // family 6: sends with control messages
 	oobLen  int
+	// overflows is the kernel's count of packets dropped because the
+	// receive buffer was full (SO_RXQ_OVFL), as of the last read.
+	overflows atomic.Uint32
 }
 
 // Listen opens a raw VRRP socket on opts.Interface in the network namespace
@@ -145,6 +150,10 @@ func controlSocket(rc syscall.RawConn, ifname string) error {
 			serr = fmt.Errorf("SO_BINDTODEVICE %s: %w", ifname, err)
 			return
 		}
+		// Ask the kernel to say, with each packet, how many it dropped for
+		// want of buffer room: a flood shows up as a number, not as
+		// silence. Best effort: a kernel without it just never says.
+		_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1)
 		// SO_RCVBUFFORCE ignores net.core.rmem_max but needs CAP_NET_ADMIN;
 		// without it we take what SO_RCVBUF grants.
 		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, recvBufSize) != nil {
@@ -168,7 +177,7 @@ func (c *Conn) setup4(ifi *net.Interface, multicast bool) error {
 	if err := rc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
 		return fmt.Errorf("IP_PKTINFO: %w", err)
 	}
-	c.oobLen = len(ipv4.NewControlMessage(ipv4.FlagInterface | ipv4.FlagDst))
+	c.oobLen = len(ipv4.NewControlMessage(ipv4.FlagInterface|ipv4.FlagDst)) + unix.CmsgSpace(4)
 	if err := rc.SetMulticastInterface(ifi); err != nil {
 		return fmt.Errorf("IP_MULTICAST_IF: %w", err)
 	}
@@ -207,7 +216,7 @@ func (c *Conn) setup6(ifi *net.Interface, multicast bool) error {
 	if err := pc.SetControlMessage(flags, true); err != nil {
 		return fmt.Errorf("IPV6_RECVPKTINFO/RECVHOPLIMIT: %w", err)
 	}
-	c.oobLen = len(ipv6.NewControlMessage(flags))
+	c.oobLen = len(ipv6.NewControlMessage(flags)) + unix.CmsgSpace(4)
 	if multicast {
 		if err := pc.JoinGroup(ifi, &net.IPAddr{IP: groupV6.AsSlice()}); err != nil {
 			return fmt.Errorf("join %s: %w", groupV6, err)
@@ -307,6 +316,9 @@ func (c *Conn) Read(buf []byte) (Frame, error) {
 		if err != nil {
 			return Frame{}, fmt.Errorf("transport: read: %w", err)
 		}
+		if n, ok := rxqOverflow(oob[:oobn]); ok {
+			c.overflows.Store(n)
+		}
 		if flags&unix.MSG_TRUNC != 0 {
 			slog.Debug("transport: dropped packet larger than the read buffer", "buffer", len(buf), "from", from)
 			continue
@@ -382,6 +394,24 @@ func parse6(b, oob []byte, from *net.IPAddr) (Frame, error) {
 	}
 	return f, nil
 }
+
+// rxqOverflow finds the SO_RXQ_OVFL count among the control messages.
+func rxqOverflow(oob []byte) (uint32, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_RXQ_OVFL && len(m.Data) >= 4 {
+			return binary.NativeEndian.Uint32(m.Data), true
+		}
+	}
+	return 0, false
+}
+
+// KernelDrops is how many packets the kernel dropped on this socket for
+// want of receive buffer room, as last reported (SO_RXQ_OVFL).
+func (c *Conn) KernelDrops() uint64 { return uint64(c.overflows.Load()) }
 
 func hasHopLimit(oob []byte) bool {
 	msgs, err := unix.ParseSocketControlMessage(oob)
