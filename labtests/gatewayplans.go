@@ -99,3 +99,34 @@ func VMACPlan(name string, p Params) Plan {
 // vmacOf is RFC 5798's IPv4 virtual router MAC, written out here rather
 // than taken from director's own code, so that the lab checks it.
 func vmacOf(vrid int) net.HardwareAddr { return net.HardwareAddr{0, 0, 0x5e, 0, 1, byte(vrid)} }
+
+// Labels of the flood plan.
+const (
+	LabelFloodJunk   = "flood-junk"
+	LabelFloodForged = "flood-forged"
+	LabelFloodState  = "flood-state"
+)
+
+// FloodRate is the stranger's packets a second in the flood plan.
+const FloodRate = 50000
+
+// FloodPlan: with lb1 master, a stranger (the sorry host, on the same
+// segment) floods the VRRP group with junk protocol-112 packets, then with
+// forged adverts for the lab's VRID that only their checksum gives away,
+// each for floodFor, while the client probes the VIP. Mastership must not
+// move. director's lb1 then shows its drop counters.
+func FloodPlan(name string, p Params, floodFor time.Duration) Plan {
+	steps := startPair(p)
+	steps = append(steps,
+		lp.Sleep(settle(p)),
+		lp.ProbeStart(), lp.Sleep(500*time.Millisecond),
+		lp.Flood(lp.Sorry, lp.FloodJunk, FloodRate, floodFor).As(LabelFloodJunk),
+		lp.Flood(lp.Sorry, lp.FloodForged, FloodRate, floodFor).As(LabelFloodForged),
+		lp.Sleep(settle(p)),
+		lp.ProbeStop().As(LabelProbe),
+	)
+	if p.Impl[lp.LB1] == lp.Director {
+		steps = append(steps, lp.Exec(lp.LB1, "director", "state", "-socket", "/run/"+lp.LB1+"/director.sock").As(LabelFloodState))
+	}
+	return Plan{Name: name, Params: p, Steps: steps}
+}

@@ -77,24 +77,35 @@ func (d *Dispatcher) Filter() transport.Filter {
 	var f transport.Filter
 	multicast := d.group.IsValid()
 	f.TTL255 = multicast || !d.routed
+	// Sources are filtered only when every instance names its peers
+	// (unicast) or allowed sources (multicast): one that hears anyone
+	// needs every source.
 	peers := map[netip.Addr]bool{}
+	anyone := false
 	for vrid, in := range *d.instances.Load() {
 		f.VRIDs = append(f.VRIDs, vrid)
-		for _, p := range in.cfg.Peers {
+		list := in.cfg.Sources
+		if !multicast {
+			list = in.cfg.Peers
+		}
+		anyone = anyone || len(list) == 0
+		for _, p := range list {
 			peers[p] = true
 		}
 	}
 	slices.Sort(f.VRIDs)
 	if !multicast {
 		f.Dest = d.conn.Source()
+	}
+	if !anyone {
 		for p := range peers {
-			if p.Is4() == f.Dest.Is4() {
+			if p.Is4() == d.conn.Source().Is4() {
 				f.Sources = append(f.Sources, p)
 			}
 		}
 		slices.SortFunc(f.Sources, netip.Addr.Compare)
 		if len(f.Sources) == 0 {
-			f.VRIDs = nil // unicast with no peers hears nobody
+			f.VRIDs = nil // no source of this family: nobody to hear
 		}
 	}
 	return f

@@ -58,7 +58,11 @@ type InstanceConfig struct {
 	// Addresses are the VIPs carried in adverts.
 	Addresses []netip.Addr
 	// Peers are the unicast destinations; empty means multicast to Group.
+	// In unicast only their adverts count.
 	Peers []netip.Addr
+	// Sources, in multicast, are the only addresses whose adverts count;
+	// empty: any.
+	Sources []netip.Addr
 	Group netip.Addr
 	// AuthType and AuthData are VRRPv2 authentication (type 1, simple text).
 	AuthType uint8
@@ -223,6 +227,9 @@ func (in *Instance) Deliver(r Received) {
 		return
 	case len(in.cfg.Peers) > 0 && !slices.Contains(in.cfg.Peers, r.Src):
 		in.Drop(DropStranger, r.Src, "not a configured unicast peer")
+		return
+	case len(in.cfg.Sources) > 0 && !slices.Contains(in.cfg.Sources, r.Src):
+		in.Drop(DropStranger, r.Src, "not an allowed source")
 		return
 	case p.Version == V2 && (p.AuthType != in.cfg.AuthType || (p.AuthType == 1 && p.AuthData != in.cfg.AuthData)):
 		in.Drop(DropAuth, r.Src, fmt.Sprintf("auth type %d", p.AuthType))

@@ -242,3 +242,23 @@ func TestVMACConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowedSources(t *testing.T) {
+	cfg, err := Parse("d.yaml", []byte("instances:\n  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.100/24], allowed_sources: [10.0.0.12, 10.0.0.13]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Instances[0].SourceAddrs; len(got) != 2 || got[1] != netip.MustParseAddr("10.0.0.13") {
+		t.Errorf("source addrs %v", got)
+	}
+	for _, bad := range []struct{ y, msg string }{
+		{"  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1], allowed_sources: ['fe80::2']}\n", "instances[0].allowed_sources[0]: fe80::2 is not the same address family"},
+		{"  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1], allowed_sources: [10.0.0.2, 10.0.0.2]}\n", "instances[0].allowed_sources[1]: 10.0.0.2 is listed twice"},
+		{"  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1], allowed_sources: [nope]}\n", `instances[0].allowed_sources[0]: "nope" is not an IP address`},
+		{"  - {name: a, interface: eth0, vrid: 1, vips: [10.0.0.1], unicast: {peers: [10.0.0.2]}, allowed_sources: [10.0.0.2]}\n", "instances[0].allowed_sources: with unicast, the peers are the allowed sources"},
+	} {
+		if _, err := Parse("d.yaml", []byte("instances:\n"+bad.y)); err == nil || !strings.Contains(err.Error(), bad.msg) {
+			t.Errorf("%s: err = %v, want %q", bad.y, err, bad.msg)
+		}
+	}
+}

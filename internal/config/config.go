@@ -70,6 +70,11 @@ type Instance struct {
 	Preempt      *bool    `yaml:"preempt,omitempty"`
 	PreemptDelay Duration `yaml:"preempt_delay,omitempty"`
 	Unicast      *Unicast `yaml:"unicast,omitempty"`
+	// AllowedSources, in multicast, are the only addresses whose adverts
+	// count (the other node's); the rest are dropped in the kernel. In
+	// unicast the peers are that list.
+	AllowedSources []string     `yaml:"allowed_sources,omitempty"`
+	SourceAddrs    []netip.Addr `yaml:"-"`
 	// VIPs are the addresses the instance moves and advertises, each
 	// "address[/len]" or, like keepalived, "address[/len] dev IFACE" for
 	// one that lives on another interface than the VRRP one.

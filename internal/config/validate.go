@@ -165,6 +165,7 @@ func (c *checker) instance(f string, in *Instance) {
 	if in.Unicast != nil {
 		c.unicast(f+".unicast", in)
 	}
+	c.allowedSources(f+".allowed_sources", in)
 	if in.AuthPass != "" {
 		if in.Version != 2 {
 			c.errf(f+".auth_pass", "authentication exists only in VRRP version 2 (RFC 5798 removed it)")
@@ -432,6 +433,36 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%q is not an address or address/prefix", s)
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// allowedSources checks a multicast instance's allowed_sources.
+func (c *checker) allowedSources(f string, in *Instance) {
+	if len(in.AllowedSources) == 0 {
+		return
+	}
+	if in.Unicast != nil {
+		c.errf(f, "with unicast, the peers are the allowed sources: leave this out")
+		return
+	}
+	fam := in.Family()
+	seen := map[netip.Addr]bool{}
+	for j, s := range in.AllowedSources {
+		field := fmt.Sprintf("%s[%d]", f, j)
+		a, err := netip.ParseAddr(s)
+		switch {
+		case err != nil:
+			c.errf(field, "%q is not an IP address", s)
+		case fam != 0 && a.Is4() != (fam == 4):
+			c.errf(field, "%s is not the same address family as the VIPs", a)
+		case seen[a]:
+			c.errf(field, "%s is listed twice", a)
+		case a.IsMulticast() || a.IsUnspecified():
+			c.errf(field, "%s is not a unicast address", a)
+		default:
+			seen[a] = true
+			in.SourceAddrs = append(in.SourceAddrs, a)
+		}
+	}
 }
 
 func (c *checker) unicast(f string, in *Instance) {

@@ -345,6 +345,7 @@ func instanceConfig(ic *config.Instance, conn vrrp.Sender, log *slog.Logger) vrr
 	if ic.Unicast != nil {
 		c.Peers = ic.Unicast.PeerAddrs
 	}
+	c.Sources = ic.SourceAddrs
 	if ic.AuthPass != "" {
 		c.AuthType = 1
 		copy(c.AuthData[:], ic.AuthPass)

@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/director-lb/director/labtests/labplan"
+	"github.com/director-lb/director/vrrp"
 )
 
 func testRunner(steps ...labplan.Step) *runner {
@@ -62,7 +66,7 @@ func TestEveryKindHasAHandler(t *testing.T) {
 		labplan.KindProbeStop, labplan.KindCut, labplan.KindHeal, labplan.KindPartition,
 		labplan.KindHealPartition, labplan.KindExec, labplan.KindSay, labplan.KindUseConfig,
 		labplan.KindWaitExec, labplan.KindStatus, labplan.KindConnsOpen, labplan.KindConnsCheck,
-		labplan.KindConnsClose, labplan.KindServe, labplan.KindDNSQuery, labplan.KindSampleProc,
+		labplan.KindConnsClose, labplan.KindServe, labplan.KindDNSQuery, labplan.KindSampleProc, labplan.KindFlood,
 	}
 	for _, k := range kinds {
 		if handlers[k] == nil {
@@ -112,5 +116,23 @@ func TestVIPWatchWait(t *testing.T) {
 	defer cancel2()
 	if err := w.wait(short, labplan.LB1, false); err == nil {
 		t.Errorf("wait for release succeeded while the VIP is held")
+	}
+}
+
+// The forged flood packet is a VRRPv3 advert director's own parser reads
+// as such up to the checksum, which is wrong: only the checksum makes it
+// junk.
+func TestFloodForgedChecksum(t *testing.T) {
+	src := [4]byte{10, 0, 0, 30}
+	b := floodPacket(labplan.FloodForged, src)
+	_, err := vrrp.Parse(b, netip.AddrFrom4(src), netip.AddrFrom4([4]byte{224, 0, 0, 18}))
+	var pe *vrrp.ParseError
+	if !errors.As(err, &pe) || pe.Reason != vrrp.DropChecksum {
+		t.Fatalf("forged packet: %v, want a checksum error", err)
+	}
+	good := append([]byte(nil), b...)
+	binary.BigEndian.PutUint16(good[6:], binary.BigEndian.Uint16(good[6:])-1)
+	if _, err := vrrp.Parse(good, netip.AddrFrom4(src), netip.AddrFrom4([4]byte{224, 0, 0, 18})); err != nil {
+		t.Fatalf("with the checksum put right it still fails: %v", err)
 	}
 }

@@ -56,6 +56,7 @@ var handlers = map[labplan.StepKind]handler{
 	labplan.KindServe:         stepServe,
 	labplan.KindDNSQuery:      stepDNSQuery,
 	labplan.KindSampleProc:    stepSampleProc,
+	labplan.KindFlood:         stepFlood,
 }
 
 func (r *runner) startDaemon(node string) error {

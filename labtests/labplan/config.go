@@ -115,6 +115,8 @@ func DirectorConfig(p Params, node string) (string, error) {
 		}
 		if p.Unicast {
 			fmt.Fprintf(&b, "    unicast:\n      source: %s\n      peers: [%s]\n", in.self, in.peer)
+		} else if p.AllowedSources {
+			fmt.Fprintf(&b, "    allowed_sources: [%s]\n", in.peer)
 		}
 		fmt.Fprintf(&b, "    vips: [%s]\n", strings.Join(in.vips, ", "))
 		if i > 0 {

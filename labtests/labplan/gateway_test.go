@@ -89,3 +89,12 @@ func TestGatewayAndVMACConfigsLoad(t *testing.T) {
 		t.Error("vmac: instance without vmac")
 	}
 }
+
+func TestAllowedSourcesConfigLoads(t *testing.T) {
+	p := DefaultParams(Director)
+	p.AllowedSources = true
+	cfg, _ := loadDirectorConfig(t, p, LB1)
+	if got := cfg.Instances[0].SourceAddrs; len(got) != 1 || got[0].String() != "10.0.0.12" {
+		t.Errorf("lb1 allowed sources %v, want [10.0.0.12]", got)
+	}
+}

@@ -74,6 +74,9 @@ type Params struct {
 	// the inside one (a NAT pair's shape): a second instance on eth1
 	// holds InsideVIP4, in one sync group with the first (see gateway.go).
 	Gateway bool `json:"gateway,omitempty"`
+	// AllowedSources gives director nodes allowed_sources: [the other
+	// node] (multicast); keepalived has no such setting.
+	AllowedSources bool `json:"allowed_sources,omitempty"`
 	// VMAC puts each instance's VIPs on a macvlan with the VRRP virtual
 	// MAC (keepalived's use_vmac).
 	VMAC bool `json:"vmac,omitempty"`
@@ -270,6 +273,7 @@ const (
 	KindServe         StepKind = "serve"          // set Node's HTTP server (a real server's, or a load balancer's own) to Mode (ServeUp, ...)
 	KindDNSQuery      StepKind = "dns_query"      // send Count A queries from the client to VIP:DNSPort, one every Interval; stdout lists the answers
 	KindSampleProc    StepKind = "sample_proc"    // sample Node's daemon processes for Duration; stdout is a ProcSample in JSON
+	KindFlood         StepKind = "flood"          // send Count protocol-112 packets a second from Node for Duration, Mode junk or forged; stdout is a FloodResult in JSON
 )
 
 // HTTP server modes of a real server (serve steps).
@@ -522,6 +526,13 @@ func (p Plan) Validate() error {
 		case KindDNSQuery:
 			if s.Count < 1 || s.Interval < 0 {
 				bad("count %d interval %v: want at least one query", s.Count, s.Interval)
+			}
+		case KindFlood:
+			if _, ok := HostByName(s.Node); !ok || lbs[s.Node] {
+				bad("node %q: want a host that is not a load balancer", s.Node)
+			}
+			if s.Count < 1 || s.Duration <= 0 || (s.Mode != FloodJunk && s.Mode != FloodForged) {
+				bad("rate %d, duration %v, mode %q: want a rate, a duration and junk or forged", s.Count, s.Duration, s.Mode)
 			}
 		case KindSampleProc:
 			if !lbs[s.Node] || s.Duration <= 0 {

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	"golang.org/x/net/ipv4"
+
+	"github.com/director-lb/director/labtests/labplan"
+)
+
+// floodBatch is how many packets one sendmmsg carries: in the guest every
+// system call is dear, so the rate comes from batching.
+const floodBatch = 64
+
+// stepFlood sends protocol-112 packets from a stranger's namespace to the
+// VRRP group, paced to s.Count a second, until s.Duration has passed.
+func stepFlood(ctx context.Context, r *runner, s labplan.Step, sr *labplan.StepResult) error {
+	var res labplan.FloodResult
+	err := inNetns(s.Node, func() error {
+		c, err := net.ListenPacket("ip4:112", "0.0.0.0")
+		if err != nil {
+			return fmt.Errorf("raw socket: %w", err)
+		}
+		defer c.Close()
+		pc := ipv4.NewPacketConn(c)
+		eth0, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		if err := pc.SetMulticastInterface(eth0); err != nil {
+			return err
+		}
+		if err := pc.SetMulticastTTL(255); err != nil {
+			return err
+		}
+		dst := &net.IPAddr{IP: net.IPv4(224, 0, 0, 18)}
+		msgs := make([]ipv4.Message, floodBatch)
+		h, _ := labplan.HostByName(s.Node)
+		for i := range msgs {
+			msgs[i] = ipv4.Message{Buffers: [][]byte{floodPacket(s.Mode, h.IPv4.Addr().As4())}, Addr: dst}
+		}
+		res.Mode = s.Mode
+		start := time.Now()
+		per := time.Second * floodBatch / time.Duration(s.Count)
+		next := start
+		for time.Since(start) < s.Duration.D() && ctx.Err() == nil {
+			n, err := pc.WriteBatch(msgs, 0)
+			res.Sent += n
+			if err != nil {
+				res.SendErrs++
+			}
+			next = next.Add(per)
+			if d := time.Until(next); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		res.Took = time.Since(start)
+		res.Rate = float64(res.Sent) / res.Took.Seconds()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	out, _ := json.Marshal(res)
+	sr.Exec = &labplan.ExecOutput{Stdout: string(out)}
+	r.log.Info(fmt.Sprintf("flood from %s: %d %s packets in %v (%.0f/s)", s.Node, res.Sent, res.Mode, res.Took.Round(time.Millisecond), res.Rate))
+	return nil
+}
+
+// floodPacket is one payload of mode: random bytes, or a VRRPv3 advert
+// for the lab's VRID at priority 254 from src whose checksum is off by one
+// (so never right: a right one would be a real, winning advert).
+func floodPacket(mode string, src [4]byte) []byte {
+	b := make([]byte, 20)
+	for i := range b {
+		b[i] = byte(rand.IntN(256))
+	}
+	if mode == labplan.FloodForged {
+		b = b[:12]
+		b[0], b[1], b[2], b[3] = 0x31, labplan.VRID, 254, 1
+		binary.BigEndian.PutUint16(b[4:], 10) // 100 ms
+		binary.BigEndian.PutUint16(b[6:], 0)
+		copy(b[8:], labplan.VIP4.Addr().AsSlice())
+		binary.BigEndian.PutUint16(b[6:], vrrpChecksum(src, [4]byte{224, 0, 0, 18}, b)+1)
+	}
+	return b
+}
+
+// vrrpChecksum is RFC 5798's: the Internet checksum over the IPv4
+// pseudo-header and the message (its checksum field zero).
+func vrrpChecksum(src, dst [4]byte, msg []byte) uint16 {
+	ph := append(append(append([]byte{}, src[:]...), dst[:]...), 0, 112, byte(len(msg)>>8), byte(len(msg)))
+	var sum uint32
+	for _, part := range [][]byte{ph, msg} {
+		for i := 0; i+1 < len(part); i += 2 {
+			sum += uint32(part[i])<<8 | uint32(part[i+1])
+		}
+		if len(part)%2 == 1 {
+			sum += uint32(part[len(part)-1]) << 8
+		}
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return ^uint16(sum)
+}
