@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -86,6 +87,7 @@ type Conn struct {
 	// overflows is the kernel's count of packets dropped because the
 	// receive buffer was full (SO_RXQ_OVFL), as of the last read.
 	overflows atomic.Uint32
+	rq        readQueue
 }
 
 // Listen opens a raw VRRP socket on opts.Interface in the network namespace
@@ -305,29 +307,73 @@ func (c *Conn) WriteTo(payload []byte, dst netip.Addr) error {
 	return nil
 }
 
+// readBatch is how many packets one receive may take (recvmmsg): under a
+// flood, a system call per packet is what limits how many a node can
+// look at, and so whether the peer's adverts are read before the buffer
+// overflows. With no flood a receive returns the one packet there is.
+const readBatch = 32
+
+// maxPacket fits the largest VRRP packet: a 60-byte IPv4 header and 255
+// IPv4 addresses, or (no header) 255 IPv6 addresses.
+const maxPacket = 8192
+
+// readQueue holds what the last batched receive returned and Read has not
+// handed out yet.
+type readQueue struct {
+	mu   sync.Mutex
+	msgs []ipv4.Message // the same type as ipv6.Message
+	next int
+	n    int
+}
+
 // Read blocks for the next packet and returns it; Payload aliases buf. Size
 // buf for the largest packet expected (the interface MTU); packets that do
 // not fit, or that are malformed, are dropped. After Close it returns an
 // error that wraps net.ErrClosed.
 func (c *Conn) Read(buf []byte) (Frame, error) {
-	oob := make([]byte, c.oobLen)
+	q := &c.rq
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.msgs == nil {
+		q.msgs = make([]ipv4.Message, readBatch)
+		for i := range q.msgs {
+			q.msgs[i].Buffers = [][]byte{make([]byte, maxPacket)}
+			q.msgs[i].OOB = make([]byte, c.oobLen)
+		}
+	}
 	for {
-		n, oobn, flags, from, err := c.ip.ReadMsgIP(buf, oob)
-		if err != nil {
-			return Frame{}, fmt.Errorf("transport: read: %w", err)
-		}
-		if n, ok := rxqOverflow(oob[:oobn]); ok {
-			c.overflows.Store(n)
-		}
-		if flags&unix.MSG_TRUNC != 0 {
-			slog.Debug("transport: dropped packet larger than the read buffer", "buffer", len(buf), "from", from)
+		if q.next >= q.n {
+			var n int
+			var err error
+			if c.family == 4 {
+				n, err = c.v4.ReadBatch(q.msgs, 0)
+			} else {
+				n, err = c.v6.ReadBatch(q.msgs, 0)
+			}
+			if err != nil {
+				return Frame{}, fmt.Errorf("transport: read: %w", err)
+			}
+			q.next, q.n = 0, n
 			continue
 		}
+		m := &q.msgs[q.next]
+		q.next++
+		oob := m.OOB[:m.NN]
+		if n, ok := rxqOverflow(oob); ok {
+			c.overflows.Store(n)
+		}
+		from, _ := m.Addr.(*net.IPAddr)
+		if m.Flags&unix.MSG_TRUNC != 0 || m.N > len(buf) {
+			slog.Debug("transport: dropped packet larger than the read buffer", "buffer", min(len(buf), maxPacket), "from", from)
+			continue
+		}
+		n := copy(buf, m.Buffers[0][:m.N])
 		var f Frame
+		var err error
 		if c.family == 4 {
-			f, err = parse4(buf[:n], oob[:oobn])
+			f, err = parse4(buf[:n], oob)
 		} else {
-			f, err = parse6(buf[:n], oob[:oobn], from)
+			f, err = parse6(buf[:n], oob, from)
 		}
 		if err != nil {
 			slog.Debug("transport: dropped malformed packet", "from", from, "err", err)

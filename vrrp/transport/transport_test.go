@@ -366,3 +366,35 @@ func BenchmarkWriteTo(b *testing.B) {
 		}
 	}
 }
+
+// The kernel filter drops what no instance could accept, and lets the
+// rest through; packets that queued up are read back in order, several
+// per receive, whole.
+func TestFilterOnSocketAndBatchedReads(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	a := listen(t, l.nsA, Options{Interface: ifA, Family: 4, Multicast: true})
+	b := listen(t, l.nsB, Options{Interface: ifB, Family: 4, Multicast: true})
+	if err := b.SetFilter(Filter{VRIDs: []uint8{0x2a}, TTL255: true}); err != nil {
+		t.Fatal(err)
+	}
+	other := append([]byte(nil), advert...)
+	other[1] = 0x2b // another VRID
+	const n = 3 * readBatch / 2
+	for i := range n {
+		p := append([]byte(nil), advert...)
+		p[len(p)-1] = byte(i) // tell them apart
+		for _, x := range [][]byte{other, p} {
+			if err := a.WriteTo(x, MulticastGroup(4)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range n {
+		f := mustRead(t, b)
+		if f.Payload[1] != 0x2a || f.Payload[len(f.Payload)-1] != byte(i) {
+			t.Fatalf("packet %d: %x, want VRID 0x2a and serial %d", i, f.Payload, i)
+		}
+	}
+	expectNothing(t, b, "the other VRID's packets, dropped by the filter")
+}
