@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/director-lb/director/internal/config"
 )
 
@@ -18,13 +16,11 @@ func convertString(t *testing.T, src string, opts Options) ([]byte, Report, erro
 	return convertFS(memFS{mainConf: src}, mainConf, opts)
 }
 
-// load converts src, which must succeed, and loads the result (without its
-// checks) with director's loader.
+// load converts src, which must succeed, and loads the result with
+// director's loader.
 func load(t *testing.T, src string) (*config.Config, Report) {
 	t.Helper()
-	opts := testOptions
-	opts.Checks = false
-	data, rep, err := convertString(t, src, opts)
+	data, rep, err := convertString(t, src, testOptions)
 	if err != nil {
 		t.Fatalf("convert: %v\n%v", err, rep.Findings)
 	}
@@ -113,7 +109,7 @@ func TestUnsupportedKeywordsAreReported(t *testing.T) {
 	top := []struct{ snippet, keyword string }{
 		{"vrrp_sync_group G {\n group {\n VI_1\n }\n}", "vrrp_sync_group"}, // one member: left out
 		{"virtual_server group G {\n real_server 192.0.2.20 80 {\n }\n}", "virtual_server"},
-		{"virtual_server 192.0.2.10 80 {\n protocol TCP\n real_server 192.0.2.20 80 {\n MISC_CHECK {\n misc_path /bin/true\n }\n }\n}", "MISC_CHECK"},
+		{"virtual_server 192.0.2.10 80 {\n protocol TCP\n real_server 192.0.2.20 80 {\n BFD_CHECK {\n name b\n }\n }\n}", "BFD_CHECK"},
 		{"virtual_server 192.0.2.10 80 {\n protocol TCP\n real_server 192.0.2.20 80 {\n HTTP_GET {\n url {\n path /\n digest abc\n }\n }\n }\n}", "digest"},
 	}
 	for _, c := range top {
@@ -241,26 +237,8 @@ func TestNotify(t *testing.T) {
 	}
 }
 
-// checksOf converts src with checks and returns the decoded YAML.
-func checksOf(t *testing.T, src string) map[string]any {
-	t.Helper()
-	data, rep, err := convertString(t, src, testOptions)
-	if err != nil {
-		t.Fatalf("convert: %v %v", err, rep.Findings)
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc
-}
-
-func service(doc map[string]any, i int) map[string]any {
-	return doc["services"].([]any)[i].(map[string]any)
-}
-
 func TestChecksInheritAndShare(t *testing.T) {
-	doc := checksOf(t, instance+`
+	cfg, _ := load(t, instance+`
 virtual_server 192.0.2.10 80 {
     protocol TCP
     delay_loop 7
@@ -294,34 +272,152 @@ virtual_server 192.0.2.10 81 {
         }
     }
 }`)
-	// Different retries: each real server keeps its own check.
-	s0 := service(doc, 0)
-	if _, shared := s0["check"]; shared {
-		t.Errorf("service 0 has a shared check although its servers differ: %v", s0["check"])
+	// Different retries: each real server keeps its own checks.
+	s0 := cfg.Services[0]
+	if len(s0.Checks) != 0 {
+		t.Errorf("service 0 has shared checks although its servers differ: %+v", s0.Checks)
 	}
-	rs := s0["real_servers"].([]any)
-	c0 := rs[0].(map[string]any)["check"].(map[string]any)
-	c1 := rs[1].(map[string]any)["check"].(map[string]any)
-	want0 := map[string]any{"type": "http", "path": "/a", "status": "200-299", "host": "vs.example.com",
-		"connect_timeout": "4s", "interval": "7s", "retries": 1, "retry_delay": "3s"}
-	for k, v := range want0 {
-		if c0[k] != v {
-			t.Errorf("rs0 check %s = %v, want %v", k, c0[k], v)
-		}
+	c0 := (*s0.RealServers[0].Checks)[0]
+	c1 := (*s0.RealServers[1].Checks)[0]
+	if c0.Type != "http" || c0.HTTP.Path != "/a" || c0.HTTP.Host != "vs.example.com" || c0.Timeout.D() != 4*time.Second ||
+		c0.Interval.D() != 7*time.Second || c0.Retries != 1 || c0.RetryDelay.D() != 3*time.Second || !c0.RetryRefused ||
+		c0.Rise != 1 || c0.Fall != 1 {
+		t.Errorf("rs0 check = %+v %+v, want keepalived's timings, rise and fall 1", c0, c0.HTTP)
 	}
-	if c1["retries"] != 0 || c1["interval"] != "7s" {
-		t.Errorf("rs1 check = %v, want retries 0 and the service's interval", c1)
+	if c1.Retries != 0 || c1.Interval.D() != 7*time.Second || c1.RetryRefused {
+		t.Errorf("rs1 check = %+v, want retries 0 and the service's interval", c1)
 	}
 	// Equal checks: written once, on the service.
-	s1 := service(doc, 1)
-	c, shared := s1["check"].(map[string]any)
-	if !shared || c["type"] != "tcp" || c["interval"] != "7s" || c["retry_delay"] != "1s" {
-		t.Errorf("service 1 check = %v, want a shared tcp check", s1["check"])
+	s1 := cfg.Services[1]
+	if len(s1.Checks) != 1 || s1.Checks[0].Type != "tcp" || s1.Checks[0].Interval.D() != 7*time.Second || s1.Checks[0].RetryDelay.D() != time.Second {
+		t.Errorf("service 1 checks = %+v, want one shared tcp check", s1.Checks)
 	}
-	for _, r := range s1["real_servers"].([]any) {
-		if _, own := r.(map[string]any)["check"]; own {
-			t.Errorf("real server keeps its own check beside the shared one: %v", r)
+	for _, r := range s1.RealServers {
+		if r.Checks != nil {
+			t.Errorf("real server keeps its own checks beside the shared ones: %+v", r)
 		}
+	}
+}
+
+// Every checker director has is carried, with every url and every checker
+// of a real server (keepalived needs them all to pass, as director does).
+func TestCheckersConverted(t *testing.T) {
+	cfg, rep := load(t, instance+`
+virtual_server 192.0.2.10 53 {
+    protocol UDP
+    delay_loop 10
+    real_server 192.0.2.20 53 {
+        DNS_CHECK {
+            type A
+            name www.example.com
+            connect_ip 192.0.2.99
+            bindto 192.0.2.1
+        }
+        MISC_CHECK {
+            misc_path "/usr/local/bin/check-dns 192.0.2.20"
+            misc_timeout 4
+            misc_dynamic
+        }
+    }
+    real_server 192.0.2.21 53 {
+        MISC_CHECK {
+            misc_path "/usr/local/bin/check | grep ok"
+        }
+        HTTP_GET {
+            connect_timeout 30
+            url {
+                path /one
+                regex "^ok"
+            }
+            url {
+                path /two
+                status_code 200 301-302
+                virtualhost two.example.com
+            }
+        }
+    }
+}`)
+	rs := cfg.Services[0].RealServers
+	a := *rs[0].Checks
+	if len(a) != 2 {
+		t.Fatalf("rs0 checks = %+v, want a dns and an exec check", a)
+	}
+	dns, misc := a[0], a[1]
+	if dns.Type != "dns" || dns.DNS.Type != "A" || dns.DNS.Name != "www.example.com" || dns.ConnectIP != "192.0.2.99" ||
+		dns.Source != "192.0.2.1" || dns.Retries != 3 || dns.RetryDelay.D() != 10*time.Second {
+		t.Errorf("dns check = %+v %+v, want keepalived's DNS_CHECK retry 3 and delay_before_retry delay_loop", dns, dns.DNS)
+	}
+	if misc.Type != "exec" || strings.Join(misc.Exec.Command, " ") != "/usr/local/bin/check-dns 192.0.2.20" || !misc.Exec.Dynamic ||
+		misc.Timeout.D() != 4*time.Second || misc.Retries != 0 {
+		t.Errorf("misc check = %+v %+v", misc, misc.Exec)
+	}
+	b := *rs[1].Checks
+	if len(b) != 3 {
+		t.Fatalf("rs1 checks = %+v, want exec and one http check per url", b)
+	}
+	if strings.Join(b[0].Exec.Command, "|") != "/bin/sh|-c|/usr/local/bin/check | grep ok" || b[0].Timeout.D() != 10*time.Second {
+		t.Errorf("shell misc check = %+v %+v, want /bin/sh -c and misc_timeout's default, delay_loop", b[0], b[0].Exec)
+	}
+	if b[1].HTTP.Path != "/one" || b[1].HTTP.Body != "^ok" || b[2].HTTP.Path != "/two" || b[2].HTTP.Host != "two.example.com" ||
+		strings.Join(b[2].HTTP.Status, ",") != "200,301-302" {
+		t.Errorf("url checks = %+v %+v", b[1].HTTP, b[2].HTTP)
+	}
+	// connect_timeout 30 > delay_loop 10: cut, with a warning.
+	if b[1].Timeout.D() != 10*time.Second {
+		t.Errorf("timeout = %s, want it cut to the interval", b[1].Timeout.D())
+	}
+	if f := find(t, rep, "HTTP_GET"); f.Level != Warning || !strings.Contains(f.Msg, "cut to 10s") {
+		t.Errorf("finding = %v", f)
+	}
+}
+
+func TestQuorumAndInhibit(t *testing.T) {
+	cfg, rep := load(t, instance+`
+virtual_server 192.0.2.10 80 {
+    protocol TCP
+    quorum 4
+    hysteresis 1
+    real_server 192.0.2.20 80 {
+        TCP_CHECK {
+        }
+    }
+}
+virtual_server 192.0.2.10 81 {
+    protocol TCP
+    inhibit_on_failure
+    quorum 2
+    real_server 192.0.2.20 81 {
+        TCP_CHECK {
+        }
+    }
+}
+virtual_server 192.0.2.10 82 {
+    protocol TCP
+    hysteresis 3
+    real_server 192.0.2.20 82 {
+        inhibit_on_failure
+        TCP_CHECK {
+        }
+    }
+    real_server 192.0.2.21 82 {
+        TCP_CHECK {
+        }
+    }
+}`)
+	s := cfg.Services
+	// keepalived: lost below 4-1, regained at 4+1.
+	if s[0].Quorum != 3 || s[0].Hysteresis != 2 || s[0].OnFailure != "remove" {
+		t.Errorf("service 0 = quorum %d hysteresis %d on_failure %s, want 3, 2, remove", s[0].Quorum, s[0].Hysteresis, s[0].OnFailure)
+	}
+	if s[1].Quorum != 2 || s[1].Hysteresis != 0 || s[1].OnFailure != "" {
+		t.Errorf("service 1 = quorum %d hysteresis %d on_failure %s, want 2, 0 and drain (the default)", s[1].Quorum, s[1].Hysteresis, s[1].OnFailure)
+	}
+	// quorum 1 - hysteresis 3 never loses in keepalived; regained at 4.
+	if s[2].Quorum != 1 || s[2].Hysteresis != 3 || s[2].OnFailure != "" {
+		t.Errorf("service 2 = quorum %d hysteresis %d on_failure %s, want 1, 3 and drain (the default)", s[2].Quorum, s[2].Hysteresis, s[2].OnFailure)
+	}
+	if f := find(t, rep, "inhibit_on_failure"); f.Level != Warning || f.Pos.Line != 28 {
+		t.Errorf("mixed inhibit_on_failure finding = %v", f)
 	}
 }
 
@@ -399,16 +495,16 @@ virtual_server 192.0.2.10 80 {
 }
 
 func TestFindingsInInputOrder(t *testing.T) {
-	// The dev warning is found when the instance is finished, after the
-	// keyword on line 9 was walked; the report is sorted all the same.
-	src := strings.Replace(instance, "192.0.2.10/24", "192.0.2.10/24 dev eth9", 1) +
+	// The preempt_delay warning is found when the instance is finished,
+	// after the keyword on line 12 was walked; the report is sorted all
+	// the same.
+	src := strings.Replace(instance, "interface eth0", "interface eth0\n nopreempt\n preempt_delay 5", 1) +
 		"virtual_server 192.0.2.10 80 {\n frobnicate\n real_server 192.0.2.20 80 {\n }\n}\n"
 	_, rep := load(t, src)
 	if len(rep.Findings) < 3 {
 		t.Fatalf("want at least 3 findings, got %v", rep.Findings)
 	}
 	for i := 1; i < len(rep.Findings); i++ {
-		// The note about -checks=false has no line, and comes last.
 		if l := rep.Findings[i].Pos.Line; l != 0 && l < rep.Findings[i-1].Pos.Line {
 			t.Errorf("findings out of order: %v", rep.Findings)
 		}

@@ -92,9 +92,11 @@ var instanceKnown = union(
 		"notify_priority_changes"),
 )
 
+const alphaMsg = "ignored: director adds a real server only once a check has passed (at a fresh start), as alpha does"
+
 var serviceKnown = union(
-	kw(Warning, "not supported: director does not switch to the sorry server on a quorum of weights", "quorum hysteresis"),
-	kw(Warning, "not supported: director starts real servers as its checks decide", "alpha omega"),
+	kw(Note, alphaMsg, "alpha"),
+	kw(Warning, "not supported: director runs no quorum or real server notify commands when it stops", "omega"),
 	kw(Note, "ignored: director spreads the start of its checks on its own", "warmup"),
 	kw(Note, noEmail, "smtp_alert"),
 	kw(Note, "ignored: director has no SNMP", "snmp_name"),
@@ -104,8 +106,8 @@ var serviceKnown = union(
 const uncheckedMsg = "checker not supported: it is not converted, and unless the real server has another check it will not be health checked"
 
 var realServerKnown = union(
-	kw(Warning, uncheckedMsg, "SMTP_CHECK DNS_CHECK MISC_CHECK BFD_CHECK UDP_CHECK PING_CHECK FILE_CHECK"),
-	kw(Warning, "not supported: director starts real servers as its checks decide", "alpha"),
+	kw(Warning, uncheckedMsg, "SMTP_CHECK BFD_CHECK UDP_CHECK PING_CHECK FILE_CHECK"),
+	kw(Note, alphaMsg, "alpha"),
 	kw(Note, "ignored: director spreads the start of its checks on its own", "warmup"),
 	kw(Note, noEmail, "smtp_alert"),
 	kw(Note, "ignored: director has no SNMP", "snmp_name"),
@@ -113,11 +115,20 @@ var realServerKnown = union(
 )
 
 var checkerKnown = union(
-	kw(Warning, "not supported: director checks the real server's own address, from the system's choice of source", "connect_ip bindto bind_if bind_port fwmark"),
-	kw(Warning, "not supported: director starts real servers as its checks decide", "alpha"),
+	kw(Warning, "not supported: director's checks connect from the address bindto gives (or the system's choice), from any port, with no mark", "bind_if bind_port fwmark"),
+	kw(Note, alphaMsg, "alpha"),
 	kw(Note, "ignored: director spreads the start of its checks on its own", "warmup"),
 	kw(Note, "ignored: director logs every state change", "log_all_failures"),
-	kw(Warning, unsupported, "http_protocol fast_recovery enable_sni"),
 )
 
-var urlKnown = kw(Warning, "not supported: only the path and status are converted", "regex regex_no_match regex_options regex_stack regex_min_offset regex_max_offset")
+var httpCheckerKnown = union(
+	kw(Note, "ignored: director checks every url at once, as separate checks", "fast_recovery"),
+	kw(Note, "ignored: director ends its TLS connections as it sees fit", "tls_compliant"),
+	kw(Warning, "not supported: director speaks HTTP/1.1 and closes the connection", "http_protocol"),
+)
+
+var urlKnown = union(
+	kw(Warning, "not supported: the regex is matched as RE2 (Go), without options, within the first 64 KiB", "regex_options regex_min_offset regex_max_offset"),
+	kw(Note, "ignored: RE2 needs no stack setting", "regex_stack"),
+	kw(Note, "ignored: director ends its TLS connections as it sees fit", "tls_compliant"),
+)

@@ -1,6 +1,7 @@
 package kaimport
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,72 +13,7 @@ const (
 	kaScheduler      = "wlc"
 	kaForwarding     = "nat" // director's default is dr
 	kaPersistTimeout = 6 * time.Minute
-	kaConnectTimeout = 5 * time.Second
-	kaDelayLoop      = time.Minute
-	kaRetry          = 1
-	kaHTTPRetryDelay = 3 * time.Second
-	kaTCPRetryDelay  = time.Second
 )
-
-// checkDefaults are the check settings a virtual server, a real server or a
-// checker may set; the nearest one wins.
-type checkDefaults struct {
-	connectTimeout *time.Duration
-	interval       *time.Duration // delay_loop
-	retries        *int
-	retryDelay     *time.Duration
-	host           *string // virtualhost
-}
-
-// merge fills d's unset fields from outer.
-func (d checkDefaults) merge(outer checkDefaults) checkDefaults {
-	if d.connectTimeout == nil {
-		d.connectTimeout = outer.connectTimeout
-	}
-	if d.interval == nil {
-		d.interval = outer.interval
-	}
-	if d.retries == nil {
-		d.retries = outer.retries
-	}
-	if d.retryDelay == nil {
-		d.retryDelay = outer.retryDelay
-	}
-	if d.host == nil {
-		d.host = outer.host
-	}
-	return d
-}
-
-// checkSettings are the handlers for the settings shared by virtual server,
-// real server and checker blocks.
-func checkSettings[T any](get func(T) *checkDefaults) map[string]handler[T] {
-	dur := func(set func(*checkDefaults, time.Duration)) handler[T] {
-		return func(c *converter, st T, n *Node) {
-			if d, ok := c.secondsArg(n); ok {
-				set(get(st), d)
-			}
-		}
-	}
-	retry := func(c *converter, st T, n *Node) {
-		if v, ok := c.intArg(n, 0, 1000); ok {
-			get(st).retries = &v
-		}
-	}
-	return map[string]handler[T]{
-		"connect_timeout":    dur(func(d *checkDefaults, v time.Duration) { d.connectTimeout = &v }),
-		"delay_loop":         dur(func(d *checkDefaults, v time.Duration) { d.interval = &v }),
-		"delay_before_retry": dur(func(d *checkDefaults, v time.Duration) { d.retryDelay = &v }),
-		"retry":              retry,
-		"nb_get_retry":       retry, // the old name, still common in HTTP_GET blocks
-		"virtualhost": func(c *converter, st T, n *Node) {
-			if c.args(n, 1, 1) {
-				h := n.Args[0]
-				get(st).host = &h
-			}
-		},
-	}
-}
 
 // merged returns a copy of a with b's entries added.
 func merged[T any](a, b map[string]handler[T]) map[string]handler[T] {
@@ -104,6 +40,11 @@ type svcState struct {
 	grain    string
 	persist  *time.Duration
 	failed   map[string]bool
+	// inhibit is inhibit_on_failure, the real servers' default.
+	inhibit *bool
+	// quorum and hysteresis as keepalived reads them, mapped in
+	// finishService.
+	quorum, hysteresis *int
 }
 
 // serviceFields and realServerFields map keywords to the fields they set.
@@ -111,12 +52,13 @@ var serviceFields = map[string]string{
 	"lvs_sched": "scheduler", "lb_algo": "scheduler", "lvs_method": "forwarding", "lb_kind": "forwarding",
 	"protocol": "protocol", "persistence_timeout": "persistence", "persistence_granularity": "persistence",
 	"sorry_server": "sorry_server", "ip_family": "family", "real_server": "real_servers",
-	"quorum_up": "quorum_up", "quorum_down": "quorum_down",
+	"quorum_up": "quorum_up", "quorum_down": "quorum_down", "quorum": "quorum", "hysteresis": "quorum",
 }
 
 var realServerFields = map[string]string{
 	"weight": "weight", "uthreshold": "upper_threshold", "lthreshold": "lower_threshold", "lvs_method": "forwarding",
 	"notify_up": "notify_up", "notify_down": "notify_down",
+	"HTTP_GET": "checks", "SSL_GET": "checks", "TCP_CHECK": "checks", "DNS_CHECK": "checks", "MISC_CHECK": "checks",
 }
 
 type schedFlag struct {
@@ -205,14 +147,30 @@ var serviceBlock = &block[*svcState]{
 			}
 			st.at["family"] = n.Pos
 		},
-		"inhibit_on_failure": func(c *converter, _ *svcState, n *Node) { c.boolArg(n) },
-		"flag-1":             schedFlagHandler,
-		"flag-2":             schedFlagHandler,
-		"flag-3":             schedFlagHandler,
-		"sh-port":            schedFlagHandler,
-		"sh-fallback":        schedFlagHandler,
-		"mh-port":            schedFlagHandler,
-		"mh-fallback":        schedFlagHandler,
+		"inhibit_on_failure": func(c *converter, st *svcState, n *Node) {
+			if v, ok := c.boolArg(n); ok {
+				st.inhibit = &v
+			}
+		},
+		"quorum": func(c *converter, st *svcState, n *Node) {
+			if v, ok := c.intArg(n, 1, 1<<31-1); ok {
+				st.quorum = &v
+				st.at["quorum"] = n.Pos
+			}
+		},
+		"hysteresis": func(c *converter, st *svcState, n *Node) {
+			if v, ok := c.intArg(n, 0, 1<<31-1); ok {
+				st.hysteresis = &v
+				st.at["hysteresis"] = n.Pos
+			}
+		},
+		"flag-1":      schedFlagHandler,
+		"flag-2":      schedFlagHandler,
+		"flag-3":      schedFlagHandler,
+		"sh-port":     schedFlagHandler,
+		"sh-fallback": schedFlagHandler,
+		"mh-port":     schedFlagHandler,
+		"mh-fallback": schedFlagHandler,
 	}),
 	blocks: map[string]handler[*svcState]{
 		"real_server": func(c *converter, st *svcState, n *Node) { c.realServer(st, n) },
@@ -331,6 +289,7 @@ type rsState struct {
 	defaults checkDefaults
 	checks   []*checkState
 	failed   map[string]bool
+	inhibit  *bool // inhibit_on_failure
 }
 
 var realServerBlock = &block[*rsState]{
@@ -360,9 +319,11 @@ var realServerBlock = &block[*rsState]{
 				st.at["forwarding"] = n.Pos
 			}
 		},
-		// director sets a failed real server's weight to 0, which is what
-		// inhibit_on_failure asks for.
-		"inhibit_on_failure": func(c *converter, _ *rsState, n *Node) { c.boolArg(n) },
+		"inhibit_on_failure": func(c *converter, st *rsState, n *Node) {
+			if v, ok := c.boolArg(n); ok {
+				st.inhibit = &v
+			}
+		},
 		"notify_up": func(c *converter, st *rsState, n *Node) {
 			if argv, ok := c.hookScript(n); ok {
 				st.out.NotifyUp = argv
@@ -379,9 +340,11 @@ var realServerBlock = &block[*rsState]{
 		},
 	}),
 	blocks: map[string]handler[*rsState]{
-		"HTTP_GET":  func(c *converter, st *rsState, n *Node) { c.checker(st, n, "http") },
-		"SSL_GET":   func(c *converter, st *rsState, n *Node) { c.checker(st, n, "https") },
-		"TCP_CHECK": func(c *converter, st *rsState, n *Node) { c.checker(st, n, "tcp") },
+		"HTTP_GET":   func(c *converter, st *rsState, n *Node) { c.checker(st, n) },
+		"SSL_GET":    func(c *converter, st *rsState, n *Node) { c.checker(st, n) },
+		"TCP_CHECK":  func(c *converter, st *rsState, n *Node) { c.checker(st, n) },
+		"DNS_CHECK":  func(c *converter, st *rsState, n *Node) { c.checker(st, n) },
+		"MISC_CHECK": func(c *converter, st *rsState, n *Node) { c.checker(st, n) },
 	},
 	known: realServerKnown,
 }
@@ -402,163 +365,6 @@ func (c *converter) realServer(svc *svcState, n *Node) {
 	}
 	st.failed = walk(c, realServerBlock, st, n.Block)
 	svc.rss = append(svc.rss, st)
-}
-
-// ---- health checkers ----
-
-type checkState struct {
-	pos         Pos
-	keyword     string // HTTP_GET, SSL_GET, TCP_CHECK
-	kind        string // http, https, tcp
-	own         checkDefaults
-	path        string
-	status      string
-	urlHost     *string
-	connectPort int
-	urls        int
-}
-
-// resolvedCheck is one health check with every default applied; equal
-// checks on every real server of a service are written once, on the service.
-type resolvedCheck struct {
-	Type           string
-	Path           string
-	Status         string
-	Host           string
-	ConnectPort    int
-	ConnectTimeout time.Duration
-	Interval       time.Duration
-	Retries        int
-	RetryDelay     time.Duration
-}
-
-var checkerBlock = &block[*checkState]{
-	name: "a health checker",
-	simple: merged(checkSettings(func(k *checkState) *checkDefaults { return &k.own }), map[string]handler[*checkState]{
-		"connect_port": func(c *converter, st *checkState, n *Node) {
-			if v, ok := c.intArg(n, 1, 65535); ok {
-				st.connectPort = v
-			}
-		},
-	}),
-	blocks: map[string]handler[*checkState]{
-		"url": func(c *converter, st *checkState, n *Node) { c.url(st, n) },
-	},
-	known: checkerKnown,
-}
-
-func (c *converter) checker(rs *rsState, n *Node, kind string) {
-	c.args(n, 0, 0)
-	st := &checkState{pos: n.Pos, keyword: n.Key, kind: kind}
-	walk(c, checkerBlock, st, n.Block)
-	if kind == "tcp" && st.urls > 0 {
-		c.rep.add(n.Pos, Warning, n.Key, "url blocks belong to HTTP_GET and SSL_GET; ignored")
-		st.path, st.status, st.urlHost = "", "", nil
-	}
-	if kind != "tcp" && st.urls == 0 {
-		c.rep.add(n.Pos, Warning, n.Key, "no url block: converted as a check of /")
-		st.path = "/"
-	}
-	rs.checks = append(rs.checks, st)
-}
-
-// url reads url { path P  status_code C...  digest D  virtualhost H }.
-func (c *converter) url(st *checkState, n *Node) {
-	c.args(n, 0, 0)
-	st.urls++
-	if st.urls > 1 {
-		c.rep.add(n.Pos, Warning, n.Key, "only the first url of a checker is converted; director checks one path")
-		return
-	}
-	for _, it := range n.Block {
-		switch it.Key {
-		case "path":
-			if c.args(it, 1, 1) {
-				st.path = it.Args[0]
-			}
-		case "status_code":
-			if !c.args(it, 1, -1) {
-				continue
-			}
-			if codes, ok := c.statusCodes(it); ok {
-				st.status = codes
-			}
-		case "virtualhost":
-			if c.args(it, 1, 1) {
-				h := it.Args[0]
-				st.urlHost = &h
-			}
-		case "digest":
-			c.rep.add(it.Pos, Warning, it.Key, "not supported: director does not compare a digest of the body; only the status is checked")
-		default:
-			if k, ok := urlKnown[it.Key]; ok {
-				c.rep.add(it.Pos, k.level, it.Key, "%s", k.msg)
-				continue
-			}
-			c.unknown("url", []string{"digest", "path", "regex", "regex_no_match", "status_code", "virtualhost"}, it)
-		}
-	}
-}
-
-// statusCodes checks status_code values (200, 200-299) and joins them with
-// commas.
-func (c *converter) statusCodes(n *Node) (string, bool) {
-	for _, a := range n.Args {
-		lo, hi, isRange := strings.Cut(a, "-")
-		if !isRange {
-			hi = lo
-		}
-		l, err1 := strconv.Atoi(lo)
-		h, err2 := strconv.Atoi(hi)
-		if err1 != nil || err2 != nil || l < 100 || h > 599 || l > h {
-			c.rep.add(n.Pos, Error, n.Key, "want status codes or ranges like 200 or 200-299, got %q", a)
-			return "", false
-		}
-	}
-	return strings.Join(n.Args, ","), true
-}
-
-// resolve applies the checker's, real server's, virtual server's and then
-// keepalived's defaults.
-func (k *checkState) resolve(rs, vs checkDefaults) *resolvedCheck {
-	d := k.own.merge(rs).merge(vs)
-	r := &resolvedCheck{
-		Type:           k.kind,
-		Path:           k.path,
-		Status:         k.status,
-		ConnectPort:    k.connectPort,
-		ConnectTimeout: kaConnectTimeout,
-		Interval:       kaDelayLoop,
-		Retries:        kaRetry,
-		RetryDelay:     kaTCPRetryDelay,
-	}
-	if k.kind != "tcp" {
-		r.RetryDelay = kaHTTPRetryDelay
-		if r.Status == "" {
-			r.Status = "200-299" // keepalived's default
-		}
-	}
-	if d.connectTimeout != nil {
-		r.ConnectTimeout = *d.connectTimeout
-	}
-	if d.interval != nil {
-		r.Interval = *d.interval
-	}
-	if d.retries != nil {
-		r.Retries = *d.retries
-	}
-	if d.retryDelay != nil {
-		r.RetryDelay = *d.retryDelay
-	}
-	if k.kind != "tcp" {
-		switch {
-		case k.urlHost != nil:
-			r.Host = *k.urlHost
-		case d.host != nil:
-			r.Host = *d.host
-		}
-	}
-	return r
 }
 
 // finishService applies keepalived's defaults, resolves flags and checks,
@@ -593,7 +399,8 @@ func (c *converter) finishService(st *svcState, path string) outService {
 	} else if st.grain != "" {
 		c.rep.add(st.grainPos, Warning, "persistence_granularity", "has no effect without persistence_timeout; ignored")
 	}
-	var checks []*resolvedCheck
+	lists := make([][]placedCheck, len(st.rss))
+	removes, inhibits := 0, 0
 	for j, rs := range st.rss {
 		r := rs.out
 		rp := fmt.Sprintf("%s.real_servers[%d]", path, j)
@@ -603,40 +410,69 @@ func (c *converter) finishService(st *svcState, path string) outService {
 			one := 1 // keepalived's default, and director's
 			r.Weight = &one
 		}
-		if len(rs.checks) > 1 {
-			c.rep.add(rs.checks[1].pos, Warning, rs.checks[1].keyword, "only the first health check of a real server is converted; keepalived needed all of them to pass")
+		for _, k := range rs.checks {
+			lists[j] = append(lists[j], c.resolve(k, rs.defaults, st.defaults)...)
 		}
-		if len(rs.checks) > 0 {
-			r.check = rs.checks[0].resolve(rs.defaults, st.defaults)
-			c.origin[rp+".check"] = rs.checks[0].pos
+		if len(lists[j]) > 0 {
+			if inhibit := cmp.Or(rs.inhibit, st.inhibit); inhibit != nil && *inhibit {
+				inhibits++
+			} else {
+				removes++
+			}
 		}
-		checks = append(checks, r.check)
 		c.note(rp, rs.at)
 		o.RealServers = append(o.RealServers, r)
 	}
-	if shared := sharedCheck(checks); shared != nil {
-		o.check = shared
-		c.origin[path+".check"] = st.rss[0].checks[0].pos
-		for j := range o.RealServers {
-			o.RealServers[j].check = nil
+	if sameChecks(lists) {
+		// Equal checks on every real server are written once, on the service.
+		o.checks = bareChecks(lists[0])
+		c.noteChecks(path, lists[0])
+	} else {
+		for j, l := range lists {
+			if len(l) > 0 {
+				o.RealServers[j].checks = bareChecks(l)
+				c.noteChecks(fmt.Sprintf("%s.real_servers[%d]", path, j), l)
+			}
 		}
 	}
+	// Without inhibit_on_failure keepalived removes a failed real server;
+	// with it, it sets its weight to 0 (director's drain, the default).
+	switch {
+	case removes > 0 && inhibits == 0:
+		o.OnFailure = "remove"
+	case removes > 0:
+		c.rep.add(st.pos, Warning, "inhibit_on_failure", "set on some real servers only: director decides per service, and drains (weight 0) every failed server, where keepalived removed those without it")
+	}
+	c.quorum(st, &o)
 	c.note(path, st.at)
 	return o
 }
 
-// sharedCheck returns the check every real server has, if they all have the
-// same one (and there is more than one server to share it).
-func sharedCheck(checks []*resolvedCheck) *resolvedCheck {
-	if len(checks) < 2 {
-		return nil
+// quorum maps keepalived's quorum and hysteresis. keepalived loses the
+// quorum below quorum-hysteresis and regains it at quorum+hysteresis;
+// director loses it below quorum and regains it at quorum+hysteresis.
+func (c *converter) quorum(st *svcState, o *outService) {
+	if st.quorum == nil && st.hysteresis == nil {
+		return
 	}
-	for _, k := range checks {
-		if k == nil || *k != *checks[0] {
-			return nil
-		}
+	q, h := 1, 0 // keepalived's defaults
+	if st.quorum != nil {
+		q = *st.quorum
 	}
-	return checks[0]
+	if st.hysteresis != nil {
+		h = *st.hysteresis
+	}
+	lose, gain := q-h, q+h
+	pos := cmp.Or(st.at["hysteresis"], st.at["quorum"])
+	if lose < 1 {
+		c.rep.add(pos, Note, "hysteresis", "quorum %d - hysteresis %d is below 1: keepalived never loses this quorum, director loses it when no live weight is left", q, h)
+		lose = 1
+	}
+	o.Quorum, o.Hysteresis = lose, gain-lose
+	if h > 0 {
+		c.rep.add(pos, Note, "hysteresis", "keepalived's quorum %d, hysteresis %d (lost below %d, regained at %d) is director's quorum: %d, hysteresis: %d", q, h, q-h, gain, o.Quorum, o.Hysteresis)
+	}
+	st.at["hysteresis"] = pos
 }
 
 // flagName maps ipvsadm's generic flag-N to the scheduler's own flag names.

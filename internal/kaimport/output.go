@@ -4,24 +4,15 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/director-lb/director/internal/config"
 )
 
 // fmtDuration writes d the way director.yaml examples do: 1s, 300s, 100ms.
-func fmtDuration(d time.Duration) string {
-	switch {
-	case d == 0:
-		return "0s"
-	case d%time.Second == 0:
-		return fmt.Sprintf("%ds", d/time.Second)
-	case d%time.Millisecond == 0:
-		return fmt.Sprintf("%dms", d/time.Millisecond)
-	}
-	return d.String()
-}
+func fmtDuration(d time.Duration) string { return config.FormatDuration(d) }
 
 // The output types mirror config's, with omitempty and in the order a
 // person would write them; config's own types would print every zero value.
@@ -114,10 +105,15 @@ type outService struct {
 	SorryServer    string          `yaml:"sorry_server,omitempty"`
 	QuorumUp       []string        `yaml:"quorum_up,omitempty,flow"`
 	QuorumDown     []string        `yaml:"quorum_down,omitempty,flow"`
-	Check          *yaml.Node      `yaml:"check,omitempty"`
-	RealServers    []outRealServer `yaml:"real_servers"`
+	Quorum         int             `yaml:"quorum,omitempty"`
+	Hysteresis     int             `yaml:"hysteresis,omitempty"`
+	OnFailure      string          `yaml:"on_failure,omitempty"`
+	// Checks are config's own type, so that the output can only name
+	// fields the loader knows.
+	Checks      []config.Check  `yaml:"checks,omitempty"`
+	RealServers []outRealServer `yaml:"real_servers"`
 
-	check *resolvedCheck // the service-wide check, if every real server shares one
+	checks []config.Check // the service-wide checks, if every real server shares them
 }
 
 type outPersistence struct {
@@ -126,17 +122,18 @@ type outPersistence struct {
 }
 
 type outRealServer struct {
-	Address        string     `yaml:"address"`
-	Port           int        `yaml:"port,omitempty"`
-	Weight         *int       `yaml:"weight,omitempty"`
-	UpperThreshold int        `yaml:"upper_threshold,omitempty"`
-	LowerThreshold int        `yaml:"lower_threshold,omitempty"`
-	Forwarding     string     `yaml:"forwarding,omitempty"`
-	NotifyUp       []string   `yaml:"notify_up,omitempty,flow"`
-	NotifyDown     []string   `yaml:"notify_down,omitempty,flow"`
-	Check          *yaml.Node `yaml:"check,omitempty"`
+	Address        string   `yaml:"address"`
+	Port           int      `yaml:"port,omitempty"`
+	Weight         *int     `yaml:"weight,omitempty"`
+	UpperThreshold int      `yaml:"upper_threshold,omitempty"`
+	LowerThreshold int      `yaml:"lower_threshold,omitempty"`
+	Forwarding     string   `yaml:"forwarding,omitempty"`
+	NotifyUp       []string `yaml:"notify_up,omitempty,flow"`
+	NotifyDown     []string `yaml:"notify_down,omitempty,flow"`
+	// Checks replace the service's; nil for none of its own.
+	Checks *[]config.Check `yaml:"checks,omitempty"`
 
-	check *resolvedCheck
+	checks []config.Check
 }
 
 // render writes out as YAML, with or without the health checks.
@@ -145,12 +142,12 @@ func render(out *outConfig, checks bool, source string) ([]byte, error) {
 	doc.Services = make([]outService, len(out.Services))
 	for i, s := range out.Services {
 		s.RealServers = slices.Clone(s.RealServers)
-		if checks && s.check != nil {
-			s.Check = checkNode(s.check)
+		if checks {
+			s.Checks = s.checks
 		}
 		for j := range s.RealServers {
-			if r := &s.RealServers[j]; checks && r.check != nil {
-				r.Check = checkNode(r.check)
+			if r := &s.RealServers[j]; checks && r.checks != nil {
+				r.Checks = &r.checks
 			}
 		}
 		doc.Services[i] = s
@@ -167,33 +164,4 @@ func render(out *outConfig, checks bool, source string) ([]byte, error) {
 		return nil, fmt.Errorf("encode director.yaml: %w", err)
 	}
 	return b.Bytes(), nil
-}
-
-// checkNode writes one health check. It is the only place that names the
-// check: keys, so that it alone changes if the checks schema does.
-func checkNode(ck *resolvedCheck) *yaml.Node {
-	m := &yaml.Node{Kind: yaml.MappingNode}
-	add := func(k, v string, tag string) {
-		m.Content = append(m.Content,
-			&yaml.Node{Kind: yaml.ScalarNode, Value: k},
-			&yaml.Node{Kind: yaml.ScalarNode, Value: v, Tag: tag})
-	}
-	add("type", ck.Type, "!!str")
-	if ck.Path != "" {
-		add("path", ck.Path, "!!str")
-	}
-	if ck.Status != "" {
-		add("status", ck.Status, "!!str")
-	}
-	if ck.Host != "" {
-		add("host", ck.Host, "!!str")
-	}
-	if ck.ConnectPort != 0 {
-		add("connect_port", strconv.Itoa(ck.ConnectPort), "!!int")
-	}
-	add("connect_timeout", fmtDuration(ck.ConnectTimeout), "!!str")
-	add("interval", fmtDuration(ck.Interval), "!!str")
-	add("retries", strconv.Itoa(ck.Retries), "!!int")
-	add("retry_delay", fmtDuration(ck.RetryDelay), "!!str")
-	return m
 }
