@@ -1,6 +1,7 @@
 package kaimport
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -562,5 +563,44 @@ func TestPreemptDelayWithNopreemptIsDropped(t *testing.T) {
 	}
 	if f := find(t, rep, "preempt_delay"); f.Level != Warning || f.Pos.Line != 5 {
 		t.Errorf("finding = %v", f)
+	}
+}
+
+// keepalived tolerates a VIP listed twice; the conversion keeps it once and
+// says so, where director's loader alone would refuse the list.
+func TestDuplicateVIPIsKeptOnce(t *testing.T) {
+	cfg, rep := load(t, `
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        192.0.2.10/24
+        192.0.2.11
+        192.0.2.10/32 dev eth1
+    }
+    virtual_ipaddress_excluded {
+        192.0.2.11
+        2001:db8::1
+    }
+    unicast_peer {
+        192.0.2.2
+        192.0.2.2
+    }
+}`)
+	in := cfg.Instances[0]
+	if strings.Join(in.Unicast.Peers, ",") != "192.0.2.2" {
+		t.Errorf("peers %v, want 192.0.2.2 once", in.Unicast.Peers)
+	}
+	if strings.Join(in.VIPs, ",") != "192.0.2.10/24,192.0.2.11" || strings.Join(in.VIPsExcluded, ",") != "2001:db8::1" {
+		t.Errorf("vips %v excluded %v, want each address once, where it was first listed", in.VIPs, in.VIPsExcluded)
+	}
+	var dups []string
+	for _, f := range rep.Findings {
+		if f.Level == Warning && strings.Contains(f.Msg, "listed twice") {
+			dups = append(dups, fmt.Sprintf("%d %s", f.Pos.Line, f.Keyword))
+		}
+	}
+	if strings.Join(dups, ",") != "8 virtual_ipaddress,11 virtual_ipaddress_excluded,16 unicast_peer" {
+		t.Errorf("duplicate warnings at %v, want lines 8, 11 and 16", dups)
 	}
 }

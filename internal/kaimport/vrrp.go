@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -163,6 +164,8 @@ type instState struct {
 	version  int
 	vipDevs  []vipDev // per entry of out.VIPs
 	exclDevs []vipDev // per entry of out.VIPsExcluded
+	// vipSeen is where each VIP address was first listed, in either list.
+	vipSeen  map[netip.Addr]Pos
 	srcIP    string
 	srcPos   Pos
 	mcastSrc bool // the source came from mcast_src_ip
@@ -318,6 +321,17 @@ func (c *converter) vips(st *instState, n *Node, field string, out *[]string, de
 			c.rep.add(it.Pos, Error, it.Key, "unexpected { } block in %s", n.Key)
 			continue
 		}
+		if a, ok := vipAddr(it.Key); ok {
+			if first, dup := st.vipSeen[a]; dup {
+				// keepalived adds the address once and does not complain.
+				c.rep.add(it.Pos, Warning, n.Key, "%s is listed twice (first on line %d): converted once; remove one", a, first.Line)
+				continue
+			}
+			if st.vipSeen == nil {
+				st.vipSeen = map[netip.Addr]Pos{}
+			}
+			st.vipSeen[a] = it.Pos
+		}
 		if i := len(*out); i == 0 {
 			st.at[field] = it.Pos
 		}
@@ -348,6 +362,13 @@ func (c *converter) vips(st *instState, n *Node, field string, out *[]string, de
 			}
 		}
 	}
+}
+
+// vipAddr is the address of a VIP entry (ADDR or ADDR/LEN), if it is one.
+func vipAddr(s string) (netip.Addr, bool) {
+	a, _, _ := strings.Cut(s, "/")
+	ip, err := netip.ParseAddr(a)
+	return ip.Unmap(), err == nil && ip.Zone() == ""
 }
 
 // routes reads virtual_routes: [src ADDR] [to] DEST [via|gw ADDR] [dev IF]
@@ -515,6 +536,10 @@ func (c *converter) peers(st *instState, n *Node) {
 	for _, it := range n.Block {
 		if it.HasBlock {
 			c.rep.add(it.Pos, Error, it.Key, "unexpected { } block in unicast_peer")
+			continue
+		}
+		if i := slices.Index(st.peers, it.Key); i >= 0 {
+			c.rep.add(it.Pos, Warning, "unicast_peer", "%s is listed twice: converted once; remove one", it.Key)
 			continue
 		}
 		st.at[fmt.Sprintf("unicast.peers[%d]", len(st.peers))] = it.Pos
