@@ -84,6 +84,9 @@ type converter struct {
 	svcs   []*svcState
 	sync   *syncState
 	groups []*syncGroupState
+	// vsgs are the virtual_server_groups by name, in file order.
+	vsgs     map[string]*vsgState
+	vsgOrder []*vsgState
 	// Tracked objects, in file order.
 	scripts    []outScript
 	trackFiles []outTrackFile
@@ -187,7 +190,7 @@ func (c *converter) finish() *outConfig {
 		out.Instances = append(out.Instances, c.finishInstance(st, fmt.Sprintf("instances[%d]", i)))
 	}
 	c.finishSyncGroups(out)
-	for _, st := range c.svcs {
+	for _, st := range c.resolveGroups() {
 		i := len(out.Services)
 		out.Services = append(out.Services, c.finishService(st, fmt.Sprintf("services[%d]", i)))
 	}

@@ -604,3 +604,35 @@ vrrp_instance VI_1 {
 		t.Errorf("duplicate warnings at %v, want lines 8, 11 and 16", dups)
 	}
 }
+
+// virtual_server_group entries: keepalived's forms carry over as they are;
+// an entry without a port is skipped with a warning; a bad one is an error
+// at its line.
+func TestServerGroupEntries(t *testing.T) {
+	group := func(entries string) string {
+		return instance + "virtual_server_group G {\n" + entries + "}\nvirtual_server group G {\n protocol TCP\n real_server 192.0.2.20 80 {\n }\n}\n"
+	}
+	cfg, rep := load(t, group(" 192.0.2.10 80\n 192.0.2.30-40 80\n 192.0.2.48/29 80\n 192.0.2.60-192.0.2.61 80\n 192.0.2.70\n fwmark 3 inet\n"))
+	s := cfg.Services[0]
+	if s.Name != "G" || len(s.Members) != 5 || len(s.Endpoints) != 1+11+8+2+1 {
+		t.Errorf("service %s members %+v endpoints %d, want G with 5 members and 23 virtual services", s.Name, s.Members, len(s.Endpoints))
+	}
+	if f := find(t, rep, "virtual_server_group"); f.Level != Warning || f.Pos.Line != 14 || !strings.Contains(f.Msg, "without a port") {
+		t.Errorf("finding = %v, want the port-less entry skipped at line 14", f)
+	}
+	for _, c := range []struct{ entry, want string }{
+		{" 192.0.2.30-300 80\n", `range's end "300"`},
+		{" 192.0.2.9/29 80\n", "write the prefix's first address"},
+		{" fwmark 0\n", "fwmark: want a number"},
+		{" 192.0.2.10 http\n", "want a port"},
+	} {
+		_, rep, err := convertString(t, group(" 192.0.2.10 80\n"+c.entry), testOptions)
+		if err == nil {
+			t.Errorf("%q converted", c.entry)
+			continue
+		}
+		if f := find(t, rep, "virtual_server_group"); f.Level != Error || f.Pos.Line != 11 || !strings.Contains(f.Msg, c.want) {
+			t.Errorf("%q: finding = %v, want an error at line 11 with %q", c.entry, f, c.want)
+		}
+	}
+}

@@ -23,6 +23,7 @@ var goldenCases = []struct {
 	{"lvs-dr", "testdata/lvs-dr.conf", true},
 	{"grammar", "testdata/grammar.conf", true},
 	{"ipv6", "testdata/ipv6.conf", true},
+	{"groups", "testdata/groups.conf", true},
 	{"include", "testdata/include/keepalived.conf", true},
 	{"unsupported", "testdata/unsupported.conf", true},
 	{"errors", "testdata/errors.conf", false},

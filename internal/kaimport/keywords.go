@@ -38,7 +38,6 @@ var topKnown = union(
 	kw(Warning, "block not supported: director spaces gratuitous ARPs per instance (garp.interval)", "garp_group"),
 	kw(Warning, "block not supported: configure these with the system's network configuration", "static_ipaddress static_routes static_rules"),
 	kw(Warning, "block not supported: director follows the carrier state the kernel reports, without delays", "linkbeat_interfaces interface_up_down_delays"),
-	kw(Warning, "block not supported: the services that use the group are skipped", "virtual_server_group"),
 	kw(Warning, "block not supported: director's https checks use no client certificate", "SSL"),
 	kw(Warning, "not supported: run director itself in the namespace (ip netns exec)", "net_namespace net_namespace_ipvs namespace_with_ipsets"),
 	kw(Warning, unsupported, "linkbeat_use_polling"),

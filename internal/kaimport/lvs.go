@@ -45,6 +45,8 @@ type svcState struct {
 	// quorum and hysteresis as keepalived reads them, mapped in
 	// finishService.
 	quorum, hysteresis *int
+	// group names the virtual_server_group of "virtual_server group NAME".
+	group string
 }
 
 // serviceFields and realServerFields map keywords to the fields they set.
@@ -231,8 +233,12 @@ func (c *converter) virtualServer(n *Node) {
 	st := &svcState{pos: n.Pos, at: map[string]Pos{}}
 	switch {
 	case len(n.Args) >= 1 && n.Args[0] == "group":
-		c.rep.add(n.Pos, Warning, n.Key, "virtual_server group not supported: this service is skipped; write one virtual_server per address (or a fwmark service)")
-		return
+		// The group may be defined further on: resolved in finish.
+		if !c.args(n, 2, 2) {
+			return
+		}
+		st.group = n.Args[1]
+		st.at["members"] = n.Pos
 	case len(n.Args) >= 1 && n.Args[0] == "fwmark":
 		if !c.args(n, 2, 2) {
 			return
@@ -263,6 +269,10 @@ func (c *converter) virtualServer(n *Node) {
 	st.failed = walk(c, serviceBlock, st, n.Block)
 	if len(st.rss) == 0 && !st.failed["real_server"] {
 		c.rep.add(n.Pos, Warning, n.Key, "no real_server: keepalived ignores this service, and it is not converted")
+		return
+	}
+	if st.group != "" {
+		c.svcs = append(c.svcs, st)
 		return
 	}
 	if st.out.FWMark == 0 {

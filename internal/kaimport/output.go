@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -98,6 +99,7 @@ type outService struct {
 	Protocol       string          `yaml:"protocol,omitempty"`
 	FWMark         int             `yaml:"fwmark,omitempty"`
 	Family         int             `yaml:"family,omitempty"`
+	Members        []outMember     `yaml:"members,omitempty"`
 	Scheduler      string          `yaml:"scheduler"`
 	SchedulerFlags []string        `yaml:"scheduler_flags,omitempty"`
 	Forwarding     string          `yaml:"forwarding"`
@@ -114,6 +116,28 @@ type outService struct {
 	RealServers []outRealServer `yaml:"real_servers"`
 
 	checks []config.Check // the service-wide checks, if every real server shares them
+}
+
+// outMember is one member of a service group, written {vip: ..., port: ...}
+// on one line.
+type outMember struct {
+	VIP    string `yaml:"vip,omitempty"`
+	Port   int    `yaml:"port,omitempty"`
+	FWMark int    `yaml:"fwmark,omitempty"`
+}
+
+func (m outMember) MarshalYAML() (any, error) {
+	n := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
+	add := func(k, v, tag string) {
+		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, &yaml.Node{Kind: yaml.ScalarNode, Value: v, Tag: tag})
+	}
+	if m.FWMark != 0 {
+		add("fwmark", strconv.Itoa(m.FWMark), "!!int")
+		return n, nil
+	}
+	add("vip", m.VIP, "!!str")
+	add("port", strconv.Itoa(m.Port), "!!int")
+	return n, nil
 }
 
 type outPersistence struct {

@@ -22,14 +22,15 @@ const (
 var topBlock = &block[struct{}]{
 	name: "the top level",
 	blocks: map[string]handler[struct{}]{
-		"global_defs":        func(c *converter, _ struct{}, n *Node) { c.globalDefs(n) },
-		"vrrp_instance":      func(c *converter, _ struct{}, n *Node) { c.instance(n) },
-		"vrrp_sync_group":    func(c *converter, _ struct{}, n *Node) { c.syncGroup(n) },
-		"virtual_server":     func(c *converter, _ struct{}, n *Node) { c.virtualServer(n) },
-		"vrrp_script":        func(c *converter, _ struct{}, n *Node) { c.script(n) },
-		"track_file":         func(c *converter, _ struct{}, n *Node) { c.trackFile(n) },
-		"vrrp_track_file":    func(c *converter, _ struct{}, n *Node) { c.trackFile(n) },
-		"vrrp_track_process": func(c *converter, _ struct{}, n *Node) { c.trackProcess(n) },
+		"global_defs":          func(c *converter, _ struct{}, n *Node) { c.globalDefs(n) },
+		"vrrp_instance":        func(c *converter, _ struct{}, n *Node) { c.instance(n) },
+		"vrrp_sync_group":      func(c *converter, _ struct{}, n *Node) { c.syncGroup(n) },
+		"virtual_server":       func(c *converter, _ struct{}, n *Node) { c.virtualServer(n) },
+		"virtual_server_group": func(c *converter, _ struct{}, n *Node) { c.serverGroup(n) },
+		"vrrp_script":          func(c *converter, _ struct{}, n *Node) { c.script(n) },
+		"track_file":           func(c *converter, _ struct{}, n *Node) { c.trackFile(n) },
+		"vrrp_track_file":      func(c *converter, _ struct{}, n *Node) { c.trackFile(n) },
+		"vrrp_track_process":   func(c *converter, _ struct{}, n *Node) { c.trackProcess(n) },
 	},
 	known: topKnown,
 }
