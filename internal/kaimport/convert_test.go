@@ -636,3 +636,15 @@ func TestServerGroupEntries(t *testing.T) {
 		}
 	}
 }
+
+// An instance's lvs_sync_daemon_interface is keepalived's old form of
+// lvs_sync_daemon IF INSTANCE.
+func TestSyncDaemonInterfaceInInstance(t *testing.T) {
+	cfg, rep := load(t, strings.Replace(instance, "interface eth0", "interface eth0\n lvs_sync_daemon_interface eth1", 1))
+	if s := cfg.IPVS.Sync; s == nil || s.Interface != "eth1" || s.Instance != "VI_1" || s.SyncID != 51 {
+		t.Errorf("sync = %+v, want eth1 following VI_1 with its vrid as the id", s)
+	}
+	if f := find(t, rep, "lvs_sync_daemon_interface"); f.Level != Note {
+		t.Errorf("finding = %v", f)
+	}
+}

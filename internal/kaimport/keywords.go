@@ -85,7 +85,6 @@ var instanceKnown = union(
 	kw(Note, "ignored: the VIPs decide the address family", "native_ipv6"),
 	kw(Note, noEmail, "smtp_alert"),
 	kw(Note, noProcess, "debug kernel_rx_buf_size"),
-	kw(Warning, "not supported: use lvs_sync_daemon in global_defs", "lvs_sync_daemon_interface"),
 	kw(Warning, unsupported, "accept no_accept strict_mode skip_check_adv_addr mcast_dst_ip unicast_ttl unicast_fault_no_peer "+
 		"old_unicast_checksum down_timer_adverts lower_prio_no_advert higher_prio_send_advert promote_secondaries vrf "+
 		"notify_priority_changes"),

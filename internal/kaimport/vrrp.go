@@ -279,6 +279,18 @@ var instanceBlock = &block[*instState]{
 				st.at["garp.count"] = n.Pos
 			}
 		},
+		// keepalived's old form of lvs_sync_daemon IF NAME.
+		"lvs_sync_daemon_interface": func(c *converter, st *instState, n *Node) {
+			if !c.args(n, 1, 1) {
+				return
+			}
+			if c.sync != nil {
+				c.rep.add(n.Pos, Warning, n.Key, "the sync daemon is already set (line %d): ignored, as keepalived ignores it", c.sync.pos.Line)
+				return
+			}
+			c.sync = &syncState{pos: n.Pos, iface: n.Args[0], instance: st.out.Name, hasInst: true}
+			c.rep.add(n.Pos, Note, n.Key, "converted as global_defs' lvs_sync_daemon %s %s, which keepalived reads it as", n.Args[0], st.out.Name)
+		},
 		"garp_master_refresh": func(c *converter, st *instState, n *Node) {
 			if d, ok := c.secondsArg(n); ok {
 				st.refresh = &d
