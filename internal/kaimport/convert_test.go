@@ -648,3 +648,24 @@ func TestSyncDaemonInterfaceInInstance(t *testing.T) {
 		t.Errorf("finding = %v", f)
 	}
 }
+
+// keepalived removes the second of a real server listed twice; so does the
+// conversion, where the loader would refuse the list.
+func TestDuplicateRealServerIsDropped(t *testing.T) {
+	cfg, rep := load(t, instance+`
+virtual_server 192.0.2.10 80 {
+    protocol TCP
+    real_server 192.0.2.20 80 {
+        weight 2
+    }
+    real_server 192.0.2.20 {
+        weight 5
+    }
+}`)
+	if rs := cfg.Services[0].RealServers; len(rs) != 1 || rs[0].EffectiveWeight() != 2 {
+		t.Errorf("real servers = %+v, want the first only", rs)
+	}
+	if f := find(t, rep, "real_server"); f.Level != Warning || f.Pos.Line != 15 {
+		t.Errorf("finding = %v, want a warning at line 15", f)
+	}
+}

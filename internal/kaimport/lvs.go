@@ -3,6 +3,7 @@ package kaimport
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -409,6 +410,23 @@ func (c *converter) finishService(st *svcState, path string) outService {
 	} else if st.grain != "" {
 		c.rep.add(st.grainPos, Warning, "persistence_granularity", "has no effect without persistence_timeout; ignored")
 	}
+	// keepalived removes a real server listed twice (the second), with a
+	// complaint; director's loader would refuse the list.
+	seen := map[string]Pos{}
+	rss := st.rss[:0:0]
+	for _, rs := range st.rss {
+		k := fmt.Sprintf("%s %d", rs.out.Address, cmp.Or(rs.out.Port, st.out.Port))
+		if a, err := netip.ParseAddr(rs.out.Address); err == nil {
+			k = fmt.Sprintf("%s %d", a.Unmap(), cmp.Or(rs.out.Port, st.out.Port))
+		}
+		if first, dup := seen[k]; dup {
+			c.rep.add(rs.pos, Warning, "real_server", "%s is listed twice (first on line %d): keepalived removes the second, and so does the conversion", strings.Replace(k, " ", " port ", 1), first.Line)
+			continue
+		}
+		seen[k] = rs.pos
+		rss = append(rss, rs)
+	}
+	st.rss = rss
 	lists := make([][]placedCheck, len(st.rss))
 	removes, inhibits := 0, 0
 	for j, rs := range st.rss {
