@@ -79,7 +79,7 @@ func TestVIPsExcluded(t *testing.T) {
 	}
 
 	for _, bad := range []struct{ y, msg string }{
-		{"    vips: [10.0.0.1]\n    vips_excluded: [10.0.0.1/24]\n", "instances[0].vips_excluded[0]: 10.0.0.1 is listed twice"},
+		{"    vips: [10.0.0.1]\n    vips_excluded: [10.0.0.1/24]\n", "instances[0].vips_excluded[0]: 10.0.0.1 is listed twice (also instances[0].vips[0])"},
 		{"    vips: [10.0.0.1]\n    vips_excluded: [nope]\n", `instances[0].vips_excluded[0]: "nope" is not an address`},
 		{"    vips: [10.0.0.1, '2001:db8::1']\n", "use one family per instance (or list it under vips_excluded)"},
 		{"    vips: [" + v6List(91) + "]\n", "at most 90 IPv6 VIPs fit"},

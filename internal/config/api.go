@@ -93,8 +93,11 @@ func (c *checker) registration(f string, s *Service) {
 	} else if r.MaxWeight < 0 || r.MaxWeight > 65535 {
 		c.errf(f+".max_weight", "must be 1-65535, got %d", r.MaxWeight)
 	}
-	if s.FWMark != 0 {
+	switch {
+	case s.FWMark != 0:
 		c.errf(f, "a firewall-mark service has no port for registrations to match")
+	case s.IsGroup() && s.Port == 0:
+		c.errf(f, "the group's members have no one port for registrations to match")
 	}
 	if len(r.Allowed) == 0 {
 		c.errf(f+".allowed", "list the prefixes registered real servers may use")

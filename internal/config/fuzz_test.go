@@ -21,6 +21,11 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		for _, s := range cfg.Services {
+			if len(s.Endpoints) == 0 || len(s.Endpoints) > MaxGroupEndpoints {
+				t.Fatalf("service %s accepted with %d endpoints", s.Name, len(s.Endpoints))
+			}
+		}
 		for _, in := range cfg.Instances {
 			if in.VRID < 1 || in.VRID > 255 || in.Priority < 1 || in.Priority > 254 || len(in.Addresses) == 0 {
 				t.Fatalf("invalid instance accepted: %+v", in)

@@ -42,8 +42,15 @@ type Service struct {
 	Port     int    `yaml:"port,omitempty"`
 	Protocol string `yaml:"protocol,omitempty"`
 	FWMark   int    `yaml:"fwmark,omitempty"`
-	// Family is 4 or 6 for a firewall-mark service (default 4).
-	Family         int          `yaml:"family,omitempty"`
+	// Family is 4 or 6 for a firewall-mark service, or a group of marks
+	// only (default 4).
+	Family int `yaml:"family,omitempty"`
+	// Members make the service a group (keepalived's virtual_server_group):
+	// this one definition, with its real servers, weights and checks, for
+	// every VIP:port, address range and firewall mark listed. Instead of
+	// vip, port and fwmark. Left out of JSON when empty, so that the pair
+	// hash of a configuration without groups did not change.
+	Members        []Member     `yaml:"members,omitempty" json:",omitempty"`
 	Scheduler      string       `yaml:"scheduler,omitempty"`
 	SchedulerFlags []string     `yaml:"scheduler_flags,omitempty"`
 	Forwarding     string       `yaml:"forwarding,omitempty"`
@@ -72,11 +79,37 @@ type Service struct {
 	QuorumUp   Command `yaml:"quorum_up,omitempty" json:"-"`
 	QuorumDown Command `yaml:"quorum_down,omitempty" json:"-"`
 
-	// Filled in by validation.
+	// Filled in by validation. Addr is the VIP (for a group, its first
+	// address member's, which decides the instance it follows).
 	Addr       netip.Addr     `yaml:"-"`
 	Sorry      netip.AddrPort `yaml:"-"`
 	AddrFamily int            `yaml:"-"`
+	// Endpoints is every virtual service the definition stands for: one
+	// for a plain service, one per address (ranges expanded) and mark of
+	// a group. Derived from the fields above, so left out of the hash.
+	Endpoints []Endpoint `yaml:"-" json:"-"`
 }
+
+// Member is one entry of a service group: vip and port, or fwmark.
+type Member struct {
+	// VIP is an address, or a range in keepalived's forms: 10.0.0.1-10
+	// (the last byte; for IPv6 the last group, in hex), 10.0.0.250-10.0.1.5,
+	// or a prefix 10.0.0.8/29 (every address in it).
+	VIP    string `yaml:"vip,omitempty"`
+	Port   int    `yaml:"port,omitempty"`
+	FWMark int    `yaml:"fwmark,omitempty"`
+}
+
+// Endpoint is one virtual service: an address and port (of the service's
+// protocol), or a firewall mark.
+type Endpoint struct {
+	Addr   netip.Addr
+	Port   int
+	FWMark int
+}
+
+// IsGroup reports whether s is a service group (has members).
+func (s *Service) IsGroup() bool { return len(s.Members) > 0 }
 
 // Persistence makes a client stick to one real server.
 type Persistence struct {

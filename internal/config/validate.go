@@ -209,7 +209,10 @@ func (c *checker) vips(f string, in *Instance) {
 	if len(in.VIPs) > 255 {
 		c.errf(f+".vips", "at most 255 VIPs fit in an advertisement, got %d: list the others under vips_excluded", len(in.VIPs))
 	}
-	seen := map[netip.Addr]bool{}
+	// A duplicate is refused: keepalived tolerates one (the importer
+	// converts it once, with a warning), but a list that says the same
+	// thing twice is a mistake to fix, not to guess at.
+	seen := map[netip.Addr]string{}
 	for j, s := range in.VIPs {
 		field := fmt.Sprintf("%s.vips[%d]", f, j)
 		p, dev, err := parseVIP(s)
@@ -221,11 +224,11 @@ func (c *checker) vips(f string, in *Instance) {
 			c.errf(field, "%s is not the same address family as %s: use one family per instance (or list it under vips_excluded)", p.Addr(), in.Addresses[0].Addr())
 			continue
 		}
-		if seen[p.Addr()] {
-			c.errf(field, "%s is listed twice", p.Addr())
+		if prev, dup := seen[p.Addr()]; dup {
+			c.errf(field, "%s is listed twice (also %s): remove one", p.Addr(), prev)
 			continue
 		}
-		seen[p.Addr()] = true
+		seen[p.Addr()] = field
 		in.Addresses = append(in.Addresses, p)
 		in.Placed = append(in.Placed, PlacedVIP{Prefix: p, Dev: cmp.Or(dev, in.AddressInterface())})
 	}
@@ -242,11 +245,11 @@ func (c *checker) vips(f string, in *Instance) {
 			c.errf(field, "%v", err)
 			continue
 		}
-		if seen[p.Addr()] {
-			c.errf(field, "%s is listed twice", p.Addr())
+		if prev, dup := seen[p.Addr()]; dup {
+			c.errf(field, "%s is listed twice (also %s): remove one", p.Addr(), prev)
 			continue
 		}
-		seen[p.Addr()] = true
+		seen[p.Addr()] = field
 		in.Placed = append(in.Placed, PlacedVIP{Prefix: p, Dev: cmp.Or(dev, in.AddressInterface())})
 	}
 	if in.Version == 2 && in.Family() == 6 {

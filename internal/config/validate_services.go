@@ -80,22 +80,33 @@ func (c *checker) ipvs(cfg *Config) {
 		if s.Instance != "" && !instances[s.Instance] {
 			c.errf(f+".instance", "no instance is named %q", s.Instance)
 		}
-		if !ip.BackupServices() && s.Instance == "" && !followsSome(cfg, s) {
-			c.errf(f+".instance", "services_on_backup is false, so name the VRRP instance this service follows (its VIP is in none)")
+		if !ip.BackupServices() && s.Instance == "" {
+			if why := unfollowed(cfg, s); why != "" {
+				c.errf(f+".instance", "services_on_backup is false, so name the VRRP instance this service follows (%s)", why)
+			}
 		}
-		if s.AddrFamily == 0 {
-			continue
+		for _, e := range s.Endpoints {
+			k := key{fam: s.AddrFamily, addr: e.Addr, port: e.Port, mark: e.FWMark}
+			if e.FWMark == 0 {
+				k.proto = s.Protocol
+			}
+			if prev, dup := seen[k]; dup {
+				if s.IsGroup() {
+					c.errf(f+".members", "%s is already a virtual service of %s", e, prev)
+				} else {
+					c.errf(f, "duplicate service: the same as %s", prev)
+				}
+				break // one is enough: a group may repeat a whole range
+			}
+			seen[k] = f
 		}
-		k := key{fam: s.AddrFamily, proto: s.Protocol, addr: s.Addr, port: s.Port, mark: s.FWMark}
-		if prev, dup := seen[k]; dup {
-			c.errf(f, "duplicate service: the same as %s", prev)
-		}
-		seen[k] = f
 	}
 }
 
 func (c *checker) service(f string, s *Service) {
-	if s.FWMark != 0 {
+	if s.IsGroup() {
+		c.group(f, s)
+	} else if s.FWMark != 0 {
 		if s.VIP != "" || s.Port != 0 || s.Protocol != "" {
 			c.errf(f+".fwmark", "a firewall-mark service has no vip, port or protocol")
 		}
@@ -127,13 +138,10 @@ func (c *checker) service(f string, s *Service) {
 		if s.Port < 1 || s.Port > 65535 {
 			c.errf(f+".port", "must be 1-65535, got %d", s.Port)
 		}
-		switch s.Protocol {
-		case "":
-			s.Protocol = "tcp"
-		case "tcp", "udp", "sctp":
-		default:
-			c.errf(f+".protocol", "%q is not one of tcp, udp, sctp", s.Protocol)
-		}
+		c.protocol(f, s)
+	}
+	if !s.IsGroup() && s.AddrFamily != 0 {
+		s.Endpoints = []Endpoint{{Addr: s.Addr, Port: s.Port, FWMark: s.FWMark}}
 	}
 	if s.Scheduler == "" {
 		s.Scheduler = DefaultScheduler
@@ -162,6 +170,8 @@ func (c *checker) service(f string, s *Service) {
 		switch {
 		case err != nil:
 			c.errf(f+".sorry_server", "%v", err)
+		case ap.Port() == 0 && s.groupPorts() > 1:
+			c.errf(f+".sorry_server", "give the port (address:port): the group's members have different ports")
 		case s.AddrFamily != 0 && family(ap.Addr()) != s.AddrFamily:
 			c.errf(f+".sorry_server", "%s is not the same address family as the service", ap.Addr())
 		default:
@@ -194,6 +204,9 @@ func (c *checker) service(f string, s *Service) {
 		}
 		if r.Port == 0 {
 			r.Port = s.Port
+			if r.Port == 0 && s.groupPorts() > 1 {
+				c.errf(rf+".port", "required: the group's members have different ports")
+			}
 		}
 		if r.Port < 0 || r.Port > 65535 {
 			c.errf(rf+".port", "must be 1-65535, got %d", r.Port)
@@ -218,6 +231,17 @@ func (c *checker) service(f string, s *Service) {
 			c.errf(rf+".address", "real server %s is listed twice (also %s)", ap, prev)
 		}
 		seen[ap] = rf
+	}
+}
+
+// protocol checks and defaults a service's protocol.
+func (c *checker) protocol(f string, s *Service) {
+	switch s.Protocol {
+	case "":
+		s.Protocol = "tcp"
+	case "tcp", "udp", "sctp":
+	default:
+		c.errf(f+".protocol", "%q is not one of tcp, udp, sctp", s.Protocol)
 	}
 }
 
@@ -280,20 +304,29 @@ func parseHostPort(s string, def int) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(a, uint16(def)), nil
 }
 
-// followsSome reports whether a service without an explicit instance can be
-// tied to one: an instance holds its VIP, or there is only one instance.
-func followsSome(cfg *Config, s *Service) bool {
+// unfollowed says why a service without an explicit instance cannot be
+// tied to one, or "" if it can: there is only one instance, or one holds
+// its VIP (for a group, every address of its members).
+func unfollowed(cfg *Config, s *Service) string {
 	if len(cfg.Instances) == 1 {
-		return true
+		return ""
 	}
+	holder := map[netip.Addr]string{}
 	for _, in := range cfg.Instances {
 		for _, p := range in.Placed { // excluded VIPs too
-			if p.Prefix.Addr() == s.Addr {
-				return true
-			}
+			holder[p.Prefix.Addr()] = in.Name
 		}
 	}
-	return false
+	first, ok := holder[s.Addr]
+	if !ok {
+		return "its VIP is in none"
+	}
+	for _, e := range s.Endpoints {
+		if e.FWMark == 0 && holder[e.Addr] != first {
+			return fmt.Sprintf("%s is not a VIP of %s, which holds the group's first address", e.Addr, first)
+		}
+	}
+	return ""
 }
 
 // tracks checks every instance's track list against the services and the

@@ -132,8 +132,11 @@ type CloudState struct {
 
 // ServiceState is one IPVS service as configured.
 type ServiceState struct {
-	Name        string            `json:"name"`
+	Name string `json:"name"`
+	// Key is the virtual service; for a group, its first and how many
+	// more ("TCP 10.0.0.100:80 +12"), with every one in Members.
 	Key         string            `json:"key"`
+	Members     []string          `json:"members,omitempty"`
 	QuorumLost  bool              `json:"quorum_lost,omitempty"`
 	Sorry       bool              `json:"sorry_server_in_use,omitempty"`
 	RealServers []RealServerState `json:"real_servers"`

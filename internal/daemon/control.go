@@ -83,6 +83,12 @@ func (d *Daemon) State() control.State {
 	}
 	for _, v := range views {
 		ss := control.ServiceState{Name: v.Name, Key: v.Key.String(), QuorumLost: v.QuorumLost, Sorry: v.Sorry}
+		if len(v.Keys) > 1 {
+			ss.Key += fmt.Sprintf(" +%d", len(v.Keys)-1)
+			for _, k := range v.Keys {
+				ss.Members = append(ss.Members, k.String())
+			}
+		}
 		for _, r := range v.RealServers {
 			rs := control.RealServerState{
 				Address:          r.Addr.String(),

@@ -205,6 +205,9 @@ func (d *Daemon) healthHooks(e healthEvent) {
 		proto = "tcp"
 	}
 	vs := hooks.ServiceAddr(netip.AddrPortFrom(s.Addr, uint16(s.Port)), proto, s.FWMark)
+	if s.IsGroup() {
+		vs = hooks.GroupAddr(s.Name)
+	}
 	word := "DOWN"
 	if e.up {
 		word = "UP"

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/director-lb/director/checks"
 	"github.com/director-lb/director/internal/config"
@@ -34,7 +35,11 @@ type Table struct {
 // ServiceView is one configured service as state shows it.
 type ServiceView struct {
 	Name string
-	Key  ipvs.ServiceKey
+	// Key is the service's virtual service; for a group, its first.
+	Key ipvs.ServiceKey
+	// Keys are every virtual service of a group, which all have the same
+	// real servers and weights; nil for a plain service.
+	Keys []ipvs.ServiceKey
 	// Installed says the service is in Services (false on a backup when
 	// services run on the master only).
 	Installed bool
@@ -101,8 +106,15 @@ func Desired(in Input) Table {
 		}
 		svc.Destinations = dests
 		v.Installed = cfg.IPVS.BackupServices() || in.Masters[followedInstance(cfg, s)]
+		members := expand(s, svc)
+		if s.IsGroup() {
+			v.Keys = make([]ipvs.ServiceKey, len(members))
+			for k := range members {
+				v.Keys[k] = members[k].Key
+			}
+		}
 		if v.Installed {
-			t.Services = append(t.Services, svc)
+			t.Services = append(t.Services, members...)
 		}
 		t.Views = append(t.Views, v)
 	}
@@ -139,30 +151,63 @@ func healthReason(rv RealServerView, sw checks.ServiceWeights) string {
 }
 
 // Services turns the configuration's services into the IPVS model at their
-// configured weights, with no health or overrides applied.
+// configured weights, with no health or overrides applied: one per
+// virtual service, so a group gives one per member.
 func Services(cfg *config.Config) []ipvs.Service {
 	out := make([]ipvs.Service, 0, len(cfg.Services))
 	for i := range cfg.Services {
-		out = append(out, service(&cfg.Services[i]))
+		s := &cfg.Services[i]
+		out = append(out, expand(s, service(s))...)
 	}
 	return out
+}
+
+// expand gives svc, a service as the model has it, once per virtual
+// service of s: itself for a plain service, a copy per member of a group,
+// each with the same destinations (health and overrides already applied)
+// under its own key.
+func expand(s *config.Service, svc ipvs.Service) []ipvs.Service {
+	if len(s.Endpoints) <= 1 {
+		return []ipvs.Service{svc}
+	}
+	out := make([]ipvs.Service, len(s.Endpoints))
+	for i, e := range s.Endpoints {
+		c := svc
+		c.Key = endpointKey(s, e)
+		// Each its own: the reconciler may keep and compare them.
+		c.Destinations = slices.Clone(svc.Destinations)
+		if svc.Sorry != nil {
+			sorry := *svc.Sorry
+			c.Sorry = &sorry
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// endpointKey is the IPVS key of one virtual service of s.
+func endpointKey(s *config.Service, e config.Endpoint) ipvs.ServiceKey {
+	k := ipvs.ServiceKey{Family: s.AddrFamily, FWMark: uint32(e.FWMark)}
+	if e.FWMark == 0 {
+		k.Protocol = protocols[s.Protocol]
+		k.Addr = e.Addr
+		k.Port = uint16(e.Port)
+	}
+	return k
 }
 
 var forwards = map[string]ipvs.Forward{"dr": ipvs.Route, "nat": ipvs.Masq, "tunnel": ipvs.Tunnel}
 
 var protocols = map[string]ipvs.Protocol{"tcp": ipvs.TCP, "udp": ipvs.UDP, "sctp": ipvs.SCTP}
 
-// service is s in the IPVS model, one destination per real server in order.
+// service is s in the IPVS model, one destination per real server in
+// order; a group's under the key of its first member.
 func service(s *config.Service) ipvs.Service {
-	svc := ipvs.Service{
-		Key:       ipvs.ServiceKey{Family: s.AddrFamily, FWMark: uint32(s.FWMark)},
-		Scheduler: s.Scheduler,
+	e := config.Endpoint{Addr: s.Addr, Port: s.Port, FWMark: s.FWMark}
+	if len(s.Endpoints) > 0 {
+		e = s.Endpoints[0]
 	}
-	if s.FWMark == 0 {
-		svc.Key.Protocol = protocols[s.Protocol]
-		svc.Key.Addr = s.Addr
-		svc.Key.Port = uint16(s.Port)
-	}
+	svc := ipvs.Service{Key: endpointKey(s, e), Scheduler: s.Scheduler}
 	for _, f := range s.SchedulerFlags {
 		switch f {
 		case "sh-fallback", "mh-fallback":

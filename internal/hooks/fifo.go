@@ -137,6 +137,10 @@ func ServiceAddr(ap netip.AddrPort, proto string, fwmark int) string {
 	return fmt.Sprintf("[%s]:%s:%d", ap.Addr(), proto, ap.Port())
 }
 
+// GroupAddr is how keepalived's lines name a virtual server group:
+// [NAME]:0 (a group has no address or port of its own).
+func GroupAddr(name string) string { return "[" + name + "]:0" }
+
 // RealServerLine is keepalived's line for a real server's transition:
 // RS [10.0.0.21]:tcp:80 [192.0.2.10]:tcp:80 UP.
 func RealServerLine(rs, vs string, up bool) string { return "RS " + rs + " " + vs + " " + upDown(up) }

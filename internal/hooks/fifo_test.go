@@ -18,6 +18,7 @@ func TestLines(t *testing.T) {
 		{RealServerLine(rs, vs, true), "RS [10.0.0.21]:tcp:80 [192.0.2.10]:tcp:80 UP"},
 		{ServiceLine(vs, false), "VS [192.0.2.10]:tcp:80 DOWN"},
 		{ServiceLine(ServiceAddr(netip.AddrPort{}, "", 7), true), "VS FWM 7 UP"},
+		{RealServerLine(rs, GroupAddr("VSG_1"), false), "RS [10.0.0.21]:tcp:80 [VSG_1]:0 DOWN"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)

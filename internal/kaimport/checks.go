@@ -3,12 +3,13 @@ package kaimport
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/director-lb/director/internal/config"
 )
 
 // ---- health checkers ----
@@ -17,7 +18,84 @@ import (
 // of an HTTP_GET or SSL_GET one http check: keepalived needs them all to
 // pass, as director does. keepalived takes a server down at the first
 // failed check (after its retries) and up at the first good one, so the
-// checks get rise 1 and fall 1.
+// checks get rise 1 and fall 1. The checks are config's own Check, so that
+// the output can only name fields the loader knows.
+
+// keepalived's checker defaults (keepalived.conf(5)), written out because
+// director's differ. UDP_CHECK, PING_CHECK and SMTP_CHECK retry as
+// TCP_CHECK does.
+const (
+	kaConnectTimeout = 5 * time.Second
+	kaDelayLoop      = time.Minute
+	kaRetry          = 1 // HTTP_GET, SSL_GET, TCP_CHECK, UDP_CHECK, PING_CHECK, SMTP_CHECK
+	kaDNSRetry       = 3
+	kaMiscRetry      = 0
+	kaHTTPRetryDelay = 3 * time.Second
+	kaRetryDelay     = time.Second // TCP_CHECK and the like; DNS_CHECK's is delay_loop
+	// kaUDPMaxReply is how many bytes UDP_CHECK compares at most unless
+	// max_reply_length says otherwise.
+	kaUDPMaxReply = 255
+)
+
+// checkDefaults are the check settings a virtual server, a real server or a
+// checker may set; the nearest one wins.
+type checkDefaults struct {
+	connectTimeout *time.Duration
+	interval       *time.Duration // delay_loop
+	retries        *int
+	retryDelay     *time.Duration
+	host           *string // virtualhost
+}
+
+// merge fills d's unset fields from outer.
+func (d checkDefaults) merge(outer checkDefaults) checkDefaults {
+	if d.connectTimeout == nil {
+		d.connectTimeout = outer.connectTimeout
+	}
+	if d.interval == nil {
+		d.interval = outer.interval
+	}
+	if d.retries == nil {
+		d.retries = outer.retries
+	}
+	if d.retryDelay == nil {
+		d.retryDelay = outer.retryDelay
+	}
+	if d.host == nil {
+		d.host = outer.host
+	}
+	return d
+}
+
+// checkSettings are the handlers for the settings shared by virtual server,
+// real server and checker blocks.
+func checkSettings[T any](get func(T) *checkDefaults) map[string]handler[T] {
+	dur := func(set func(*checkDefaults, time.Duration)) handler[T] {
+		return func(c *converter, st T, n *Node) {
+			if d, ok := c.secondsArg(n); ok {
+				set(get(st), d)
+			}
+		}
+	}
+	retry := func(c *converter, st T, n *Node) {
+		if v, ok := c.intArg(n, 0, 1000); ok {
+			get(st).retries = &v
+		}
+	}
+	return map[string]handler[T]{
+		"connect_timeout":    dur(func(d *checkDefaults, v time.Duration) { d.connectTimeout = &v }),
+		"delay_loop":         dur(func(d *checkDefaults, v time.Duration) { d.interval = &v }),
+		"delay_before_retry": dur(func(d *checkDefaults, v time.Duration) { d.retryDelay = &v }),
+		"retry":              retry,
+		"nb_get_retry":       retry, // the old name, still common in HTTP_GET blocks
+		"virtualhost": func(c *converter, st T, n *Node) {
+			if c.args(n, 1, 1) {
+				h := n.Args[0]
+				get(st).host = &h
+			}
+		},
+	}
+}
 
 // checkerBlocks are the checkers a real_server block may hold.
 var checkerBlocks = map[string]handler[*rsState]{
@@ -27,39 +105,41 @@ var checkerBlocks = map[string]handler[*rsState]{
 	"UDP_CHECK":  func(c *converter, st *rsState, n *Node) { c.checker(st, n, "udp") },
 	"PING_CHECK": func(c *converter, st *rsState, n *Node) { c.checker(st, n, "ping") },
 	"SMTP_CHECK": func(c *converter, st *rsState, n *Node) { c.checker(st, n, "smtp") },
+	"DNS_CHECK":  func(c *converter, st *rsState, n *Node) { c.checker(st, n, "dns") },
+	"MISC_CHECK": func(c *converter, st *rsState, n *Node) { c.miscCheck(st, n) },
 	"FILE_CHECK": func(c *converter, st *rsState, n *Node) { c.fileCheck(st, n) },
 }
 
-// keepalived's retry defaults for UDP_CHECK, PING_CHECK and SMTP_CHECK are
-// TCP_CHECK's; its UDP_CHECK compares at most max_reply_length bytes, 255
-// unless set.
-const kaUDPMaxReply = 255
-
+// checkState is one checker block as read.
 type checkState struct {
 	pos Pos
-	// at records where settings were written, by output field
-	// ("connect_port", "udp.expect_hex"), so that director's complaints
-	// point at them.
+	// at records where settings were written, by output field relative to
+	// the check ("connect_port", "udp.expect_hex"), so that director's
+	// complaints point at them.
 	at          map[string]Pos
 	keyword     string // HTTP_GET, SSL_GET, TCP_CHECK, ...
-	kind        string // http, https, tcp, udp, ping, smtp, file
+	kind        string // director's check type: http, https, tcp, udp, ping, smtp, dns, exec, file
 	own         checkDefaults
 	connectIP   string
 	connectPort int
-	source      string
+	source      string // bindto
 	urls        []*urlState
 	version     string // http_protocol
 	sni         string
 	helo        string
 	udp         udpState
+	dns         dnsState
+	misc        miscState
 	file        fileState
 }
 
+// urlState is one url { } block: each becomes a check of its own, since
+// keepalived needs every url to pass and director needs every check to.
 type urlState struct {
 	pos     Pos
 	at      map[string]Pos // as checkState's
 	path    string
-	status  string
+	status  []string
 	host    *string
 	digest  string
 	regex   string
@@ -75,47 +155,21 @@ type udpState struct {
 	lenPos       Pos
 }
 
+type dnsState struct {
+	qtype, name string
+}
+
+type miscState struct {
+	command []string // misc_path, split as director runs it
+	timeout *time.Duration
+	dynamic bool
+}
+
 type fileState struct {
 	trackFile string
 	namePos   Pos
 	weight    *int
 	reverse   bool
-}
-
-// resolvedCheck is one director check with every default applied, and
-// where in keepalived.conf it came from. Equal checks on every real server
-// of a service are written once, on the service.
-type resolvedCheck struct {
-	pos  Pos
-	at   map[string]Pos
-	spec checkOut
-}
-
-// checkOut is what a check writes; comparable, so that checks can be
-// compared across real servers.
-type checkOut struct {
-	Type        string
-	Timeout     time.Duration
-	Interval    time.Duration
-	Retries     int
-	RetryDelay  time.Duration
-	ConnectIP   string
-	ConnectPort int
-	Source      string
-	// http, https
-	Path, Status, Host, Digest, Body string
-	BodyNoMatch                      bool
-	Version, SNI                     string
-	// udp
-	SendHex, ExpectHex string
-	RequireReply       bool
-	MinReply, MaxReply int
-	// smtp
-	Helo string
-	// file
-	FilePath    string
-	FileWeight  int
-	FileReverse bool
 }
 
 // onlyFor makes a handler that warns when a keyword is used in a checker
@@ -130,9 +184,12 @@ func onlyFor(kinds string, h handler[*checkState]) handler[*checkState] {
 	}
 }
 
+// ownSettings are the timings a checker block may set for itself.
+var ownSettings = checkSettings(func(k *checkState) *checkDefaults { return &k.own })
+
 var checkerBlock = &block[*checkState]{
 	name: "a health checker",
-	simple: merged(checkSettings(func(k *checkState) *checkDefaults { return &k.own }), map[string]handler[*checkState]{
+	simple: merged(ownSettings, map[string]handler[*checkState]{
 		"connect_port": func(c *converter, st *checkState, n *Node) {
 			if v, ok := c.intArg(n, 1, 65535); ok {
 				if st.kind == "ping" {
@@ -159,7 +216,7 @@ var checkerBlock = &block[*checkState]{
 			switch n.Args[0] {
 			case "1.0", "1.0C", "1.0c":
 				// director always asks the server to close the connection.
-				st.version = "1.0"
+				st.version, st.at["http.version"] = "1.0", n.Pos
 			case "1.1":
 				st.version = ""
 			default:
@@ -204,6 +261,16 @@ var checkerBlock = &block[*checkState]{
 				st.udp.maxLen, st.udp.lenPos, st.at["udp.max_reply_length"] = &v, n.Pos, n.Pos
 			}
 		}),
+		"type": onlyFor("dns", func(c *converter, st *checkState, n *Node) {
+			if c.args(n, 1, 1) {
+				st.dns.qtype, st.at["dns.type"] = strings.ToUpper(n.Args[0]), n.Pos
+			}
+		}),
+		"name": onlyFor("dns", func(c *converter, st *checkState, n *Node) {
+			if c.args(n, 1, 1) {
+				st.dns.name, st.at["dns.name"] = n.Args[0], n.Pos
+			}
+		}),
 	}),
 	blocks: map[string]handler[*checkState]{
 		"url": func(c *converter, st *checkState, n *Node) { c.url(st, n) },
@@ -211,6 +278,7 @@ var checkerBlock = &block[*checkState]{
 	known: checkerKnown,
 }
 
+// checker reads a checker that talks to the real server over the network.
 func (c *converter) checker(rs *rsState, n *Node, kind string) {
 	c.args(n, 0, 0)
 	st := &checkState{pos: n.Pos, keyword: n.Key, kind: kind, at: map[string]Pos{}}
@@ -237,13 +305,17 @@ func (c *converter) checker(rs *rsState, n *Node, kind string) {
 }
 
 // url reads url { path P  status_code C...  digest D  virtualhost H  regex R
-// regex_no_match }.
+// regex_no_match regex_options O... }.
 func (c *converter) url(st *checkState, n *Node) {
 	c.args(n, 0, 0)
-	u := &urlState{pos: n.Pos, at: map[string]Pos{}}
+	u := &urlState{pos: n.Pos, at: map[string]Pos{}, path: "/"}
 	st.urls = append(st.urls, u)
 	flags := ""
 	for _, it := range n.Block {
+		if it.HasBlock {
+			c.rep.add(it.Pos, Error, it.Key, "unexpected { } block in url")
+			continue
+		}
 		switch it.Key {
 		case "path":
 			if c.args(it, 1, 1) {
@@ -292,7 +364,7 @@ func (c *converter) url(st *checkState, n *Node) {
 				c.rep.add(it.Pos, k.level, it.Key, "%s", k.msg)
 				continue
 			}
-			c.unknown("url", []string{"digest", "path", "regex", "regex_no_match", "status_code", "virtualhost"}, it)
+			c.unknown("url", []string{"digest", "path", "regex", "regex_no_match", "regex_options", "status_code", "virtualhost"}, it)
 		}
 	}
 	if flags != "" && u.regex != "" {
@@ -308,9 +380,8 @@ func (c *converter) url(st *checkState, n *Node) {
 // flags.
 var regexFlags = map[string]string{"caseless": "i", "multiline": "m", "dotall": "s", "ungreedy": "U"}
 
-// statusCodes checks status_code values (200, 200-299) and joins them with
-// commas.
-func (c *converter) statusCodes(n *Node) (string, bool) {
+// statusCodes checks status_code values (200, 200-299).
+func (c *converter) statusCodes(n *Node) ([]string, bool) {
 	for _, a := range n.Args {
 		lo, hi, isRange := strings.Cut(a, "-")
 		if !isRange {
@@ -320,10 +391,57 @@ func (c *converter) statusCodes(n *Node) (string, bool) {
 		h, err2 := strconv.Atoi(hi)
 		if err1 != nil || err2 != nil || l < 100 || h > 599 || l > h {
 			c.rep.add(n.Pos, Error, n.Key, "want status codes or ranges like 200 or 200-299, got %q", a)
-			return "", false
+			return nil, false
 		}
 	}
-	return strings.Join(n.Args, ","), true
+	return append([]string(nil), n.Args...), true
+}
+
+var miscCheckBlock = &block[*checkState]{
+	name: "MISC_CHECK",
+	simple: merged(ownSettings, map[string]handler[*checkState]{
+		"misc_path": func(c *converter, st *checkState, n *Node) {
+			if !c.args(n, 1, -1) {
+				return
+			}
+			argv := scriptArgv(strings.Join(n.Args, " "))
+			if len(argv) == 0 {
+				c.rep.add(n.Pos, Error, n.Key, "empty command")
+				return
+			}
+			if argv[0] == "/bin/sh" && len(argv) == 3 {
+				c.rep.add(n.Pos, Note, n.Key, "has shell syntax: run by /bin/sh -c")
+			}
+			st.misc.command, st.at["exec.command"] = argv, n.Pos
+		},
+		"misc_timeout": func(c *converter, st *checkState, n *Node) {
+			if d, ok := c.secondsArg(n); ok {
+				st.misc.timeout, st.at["timeout"] = &d, n.Pos
+			}
+		},
+		"misc_dynamic": func(c *converter, st *checkState, n *Node) {
+			if v, ok := c.boolArg(n); ok {
+				st.misc.dynamic = v
+			}
+		},
+	}),
+	known: union(kw(Warning, "not supported: director runs the check command as its own user (root)", "user"),
+		checkerKnown),
+}
+
+// miscCheck reads MISC_CHECK { misc_path CMD  misc_timeout T  misc_dynamic }.
+func (c *converter) miscCheck(rs *rsState, n *Node) {
+	c.args(n, 0, 0)
+	st := &checkState{pos: n.Pos, keyword: n.Key, kind: "exec", at: map[string]Pos{}}
+	errs := c.rep.Count(Error)
+	walk(c, miscCheckBlock, st, n.Block)
+	if st.misc.command == nil {
+		if c.rep.Count(Error) == errs {
+			c.rep.add(n.Pos, Error, n.Key, "no misc_path: nothing to run")
+		}
+		return
+	}
+	rs.checks = append(rs.checks, st)
 }
 
 var fileCheckBlock = &block[*checkState]{
@@ -370,9 +488,16 @@ func (c *converter) fileCheck(rs *rsState, n *Node) {
 	rs.checks = append(rs.checks, st)
 }
 
+// placedCheck is one resolved check and the lines it came from.
+type placedCheck struct {
+	check config.Check
+	pos   Pos            // the checker (or url) block
+	at    map[string]Pos // fields relative to the check
+}
+
 // resolveChecks resolves a real server's checkers.
-func (c *converter) resolveChecks(rs *rsState, vs checkDefaults) []*resolvedCheck {
-	var out []*resolvedCheck
+func (c *converter) resolveChecks(rs *rsState, vs checkDefaults) []placedCheck {
+	var out []placedCheck
 	for _, k := range rs.checks {
 		out = append(out, c.resolve(k, rs.defaults, vs)...)
 	}
@@ -380,118 +505,148 @@ func (c *converter) resolveChecks(rs *rsState, vs checkDefaults) []*resolvedChec
 }
 
 // resolve applies the checker's, real server's, virtual server's and then
-// keepalived's defaults. An HTTP_GET or SSL_GET gives a check per url.
-func (c *converter) resolve(k *checkState, rs, vs checkDefaults) []*resolvedCheck {
+// keepalived's defaults, giving one check per url (one for other kinds).
+func (c *converter) resolve(k *checkState, rs, vs checkDefaults) []placedCheck {
 	if k.kind == "file" {
 		return c.resolveFile(k)
 	}
 	d := k.own.merge(rs).merge(vs)
-	base := checkOut{
-		Type:        k.kind,
-		Timeout:     kaConnectTimeout,
-		Interval:    kaDelayLoop,
-		Retries:     kaRetry,
-		RetryDelay:  kaTCPRetryDelay,
+	interval := kaDelayLoop
+	if d.interval != nil {
+		interval = *d.interval
+	}
+	retries, retryDelay := kaRetry, kaRetryDelay
+	switch k.kind {
+	case "http", "https":
+		retryDelay = kaHTTPRetryDelay
+	case "dns":
+		retries, retryDelay = kaDNSRetry, interval
+	case "exec":
+		retries = kaMiscRetry
+	}
+	if d.retries != nil {
+		retries = *d.retries
+	}
+	if d.retryDelay != nil {
+		retryDelay = *d.retryDelay
+	}
+	timeout := kaConnectTimeout
+	if d.connectTimeout != nil {
+		timeout = *d.connectTimeout
+	}
+	if k.kind == "exec" {
+		timeout = interval // misc_timeout's default is delay_loop
+		if k.misc.timeout != nil && *k.misc.timeout > 0 {
+			timeout = *k.misc.timeout
+		}
+	}
+	if timeout > interval {
+		// keepalived waits delay_loop after a check ends; director starts
+		// a round every interval and refuses a longer timeout. A timeout
+		// written in keepalived.conf says the server may answer slowly;
+		// keepalived's default one says nothing.
+		level := Note
+		if d.connectTimeout != nil || k.misc.timeout != nil {
+			level = Warning
+		}
+		c.rep.add(k.pos, level, k.keyword, "timeout %s is longer than delay_loop %s: director starts a check every interval, so the timeout is cut to %s",
+			fmtDuration(timeout), fmtDuration(interval), fmtDuration(interval))
+		timeout = interval
+	}
+	base := config.Check{
+		Type:     k.kind,
+		Interval: config.Duration(interval),
+		Timeout:  config.Duration(timeout),
+		Retries:  retries,
+		// keepalived fails a server at the first failed round after its
+		// retries, and takes it back at the first good one.
+		Rise: 1, Fall: 1,
 		ConnectIP:   k.connectIP,
 		ConnectPort: k.connectPort,
 		Source:      k.source,
 	}
-	if k.kind == "http" || k.kind == "https" {
-		base.RetryDelay = kaHTTPRetryDelay
+	if retries > 0 {
+		base.RetryDelay = config.Duration(retryDelay)
+		// keepalived retries a refused connection like any failure.
+		base.RetryRefused = k.kind != "exec"
 	}
-	if d.connectTimeout != nil {
-		base.Timeout = *d.connectTimeout
-	}
-	if d.interval != nil {
-		base.Interval = *d.interval
-	}
-	if d.retries != nil {
-		base.Retries = *d.retries
-	}
-	if d.retryDelay != nil {
-		base.RetryDelay = *d.retryDelay
-	}
-	if base.Timeout > base.Interval {
-		// keepalived waits delay_loop after a check ends; director starts
-		// a round every interval, and a round's attempt must end first.
-		c.rep.add(k.pos, Note, k.keyword, "connect_timeout %s is longer than delay_loop %s: director's timeout is %s",
-			fmtDuration(base.Timeout), fmtDuration(base.Interval), fmtDuration(base.Interval))
-		base.Timeout = base.Interval
-	}
+	one := func(ck config.Check) []placedCheck { return []placedCheck{{check: ck, pos: k.pos, at: k.at}} }
 	switch k.kind {
 	case "udp":
-		base.SendHex, base.RequireReply, base.ExpectHex = k.udp.payload, k.udp.requireReply, k.udp.expect
+		u := &config.UDPCheck{SendHex: k.udp.payload, RequireReply: k.udp.requireReply, ExpectHex: k.udp.expect}
 		if k.udp.minLen != nil {
-			base.MinReply = *k.udp.minLen
+			u.MinReplyLength = *k.udp.minLen
 		}
 		if k.udp.expect != "" {
-			base.MaxReply = kaUDPMaxReply
+			u.MaxReplyLength = kaUDPMaxReply
 			if k.udp.maxLen != nil {
-				base.MaxReply = *k.udp.maxLen
+				u.MaxReplyLength = *k.udp.maxLen
 			}
 		}
-		return []*resolvedCheck{{pos: k.pos, at: k.at, spec: base}}
+		if *u != (config.UDPCheck{}) {
+			base.UDP = u
+		}
+		return one(base)
 	case "smtp":
-		base.Helo = k.helo
-		return []*resolvedCheck{{pos: k.pos, at: k.at, spec: base}}
+		if k.helo != "" {
+			base.SMTP = &config.SMTPCheck{HeloName: k.helo}
+		}
+		return one(base)
+	case "dns":
+		if k.dns != (dnsState{}) {
+			base.DNS = &config.DNSCheck{Type: k.dns.qtype, Name: k.dns.name}
+		}
+		return one(base)
+	case "exec":
+		base.Exec = &config.ExecCheck{Command: k.misc.command, Dynamic: k.misc.dynamic}
+		return one(base)
 	case "http", "https":
 	default:
-		return []*resolvedCheck{{pos: k.pos, at: k.at, spec: base}}
+		return one(base)
 	}
-	var out []*resolvedCheck
+	var out []placedCheck
 	for _, u := range k.urls {
-		o := base
-		o.Path, o.Status, o.Digest, o.Body, o.BodyNoMatch = u.path, u.status, u.digest, u.regex, u.noMatch
-		o.Version, o.SNI = k.version, k.sni
-		if o.Status == "" {
-			o.Status = "200-299" // keepalived's default
-		}
+		ck := base
+		h := &config.HTTPCheck{Path: u.path, Version: k.version, Status: u.status, Body: u.regex,
+			BodyNoMatch: u.noMatch, Digest: u.digest, SNI: k.sni}
 		switch {
 		case u.host != nil:
-			o.Host = *u.host
+			h.Host = *u.host
 		case d.host != nil:
-			o.Host = *d.host
+			h.Host = *d.host
 		}
+		ck.HTTP = h
 		at := maps.Clone(k.at)
 		maps.Copy(at, u.at)
-		out = append(out, &resolvedCheck{pos: u.pos, at: at, spec: o})
+		out = append(out, placedCheck{check: ck, pos: u.pos, at: at})
 	}
 	return out
 }
 
 // resolveFile finds a FILE_CHECK's track_file.
-func (c *converter) resolveFile(k *checkState) []*resolvedCheck {
+func (c *converter) resolveFile(k *checkState) []placedCheck {
 	for _, f := range c.trackFiles {
 		if f.Name != k.file.trackFile {
 			continue
 		}
-		o := checkOut{Type: "file", FilePath: f.Path, FileWeight: 1, FileReverse: f.WeightReverse}
+		weight, reverse := 1, f.WeightReverse // keepalived's default weight
 		if f.Weight != nil {
-			o.FileWeight = *f.Weight
+			weight = *f.Weight
 		}
 		if k.file.weight != nil {
-			o.FileWeight, o.FileReverse = *k.file.weight, k.file.reverse
+			weight, reverse = *k.file.weight, k.file.reverse
 		}
+		fc := &config.FileCheck{Path: f.Path, Weight: &weight, Reverse: reverse}
 		c.rep.add(k.pos, Note, k.keyword, "director reads the file every second where keepalived watches it with inotify")
-		return []*resolvedCheck{{pos: k.pos, at: k.at, spec: o}}
+		return []placedCheck{{check: config.Check{Type: "file", File: fc}, pos: k.pos, at: k.at}}
 	}
 	c.rep.add(k.file.namePos, Warning, "track_file", "no track_file block is named %q: keepalived ignores this checker, and it is not converted", k.file.trackFile)
 	return nil
 }
 
-// noteChecks records where each of a list of checks, written at path
-// (services[0].checks), and its settings came from.
-func (c *converter) noteChecks(path string, list []*resolvedCheck) {
-	for i, k := range list {
-		p := fmt.Sprintf("%s.checks[%d]", path, i)
-		c.origin[p] = k.pos
-		c.note(p, k.at)
-	}
-}
-
-// sharedChecks reports whether every real server has the same checks (and
-// there is more than one server to share them).
-func sharedChecks(lists [][]*resolvedCheck) bool {
+// sameChecks reports whether every real server has the same non-empty
+// checks (and there is more than one server to share them).
+func sameChecks(lists [][]placedCheck) bool {
 	if len(lists) < 2 || len(lists[0]) == 0 {
 		return false
 	}
@@ -500,7 +655,7 @@ func sharedChecks(lists [][]*resolvedCheck) bool {
 			return false
 		}
 		for i := range l {
-			if l[i].spec != lists[0][i].spec {
+			if !reflect.DeepEqual(l[i].check, lists[0][i].check) {
 				return false
 			}
 		}
@@ -508,112 +663,21 @@ func sharedChecks(lists [][]*resolvedCheck) bool {
 	return true
 }
 
-// checksNode writes a list of checks in director.yaml's schema. It is the
-// only place that names the checks' keys, so that it alone changes if the
-// schema does.
-func checksNode(list []*resolvedCheck) *yaml.Node {
-	seq := &yaml.Node{Kind: yaml.SequenceNode}
-	for _, k := range list {
-		seq.Content = append(seq.Content, checkNode(&k.spec))
+// bareChecks returns the checks of a list without their positions.
+func bareChecks(l []placedCheck) []config.Check {
+	out := make([]config.Check, len(l))
+	for i, p := range l {
+		out[i] = p.check
 	}
-	return seq
+	return out
 }
 
-func checkNode(ck *checkOut) *yaml.Node {
-	m := &yaml.Node{Kind: yaml.MappingNode}
-	str := func(m *yaml.Node, k, v string) {
-		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k},
-			&yaml.Node{Kind: yaml.ScalarNode, Value: v, Tag: "!!str"})
+// noteChecks records where each check (and its fields) came from, under
+// path (services[0] or services[0].real_servers[1]).
+func (c *converter) noteChecks(path string, l []placedCheck) {
+	for i, p := range l {
+		f := fmt.Sprintf("%s.checks[%d]", path, i)
+		c.origin[f] = p.pos
+		c.note(f, p.at)
 	}
-	num := func(m *yaml.Node, k string, v int) {
-		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k},
-			&yaml.Node{Kind: yaml.ScalarNode, Value: strconv.Itoa(v), Tag: "!!int"})
-	}
-	boolean := func(m *yaml.Node, k string) {
-		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k},
-			&yaml.Node{Kind: yaml.ScalarNode, Value: "true", Tag: "!!bool"})
-	}
-	sub := func(k string) *yaml.Node {
-		s := &yaml.Node{Kind: yaml.MappingNode}
-		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, s)
-		return s
-	}
-	str(m, "type", ck.Type)
-	if ck.Type == "file" {
-		f := sub("file")
-		str(f, "path", ck.FilePath)
-		num(f, "weight", ck.FileWeight)
-		if ck.FileReverse {
-			boolean(f, "reverse")
-		}
-		return m
-	}
-	str(m, "interval", fmtDuration(ck.Interval))
-	str(m, "timeout", fmtDuration(ck.Timeout))
-	num(m, "retries", ck.Retries)
-	str(m, "retry_delay", fmtDuration(ck.RetryDelay))
-	num(m, "rise", 1)
-	num(m, "fall", 1)
-	if ck.ConnectIP != "" {
-		str(m, "connect_ip", ck.ConnectIP)
-	}
-	if ck.ConnectPort != 0 {
-		num(m, "connect_port", ck.ConnectPort)
-	}
-	if ck.Source != "" {
-		str(m, "source", ck.Source)
-	}
-	switch ck.Type {
-	case "http", "https":
-		h := sub("http")
-		str(h, "path", ck.Path)
-		if ck.Host != "" {
-			str(h, "host", ck.Host)
-		}
-		if ck.Version != "" {
-			str(h, "version", ck.Version)
-		}
-		st := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
-		for _, code := range strings.Split(ck.Status, ",") {
-			st.Content = append(st.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: code, Tag: "!!str"})
-		}
-		h.Content = append(h.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "status"}, st)
-		if ck.Body != "" {
-			str(h, "body", ck.Body)
-			if ck.BodyNoMatch {
-				boolean(h, "body_no_match")
-			}
-		}
-		if ck.Digest != "" {
-			str(h, "digest", ck.Digest)
-		}
-		if ck.SNI != "" {
-			str(h, "sni", ck.SNI)
-		}
-	case "udp":
-		if ck.SendHex == "" && !ck.RequireReply {
-			break
-		}
-		u := sub("udp")
-		if ck.SendHex != "" {
-			str(u, "send_hex", ck.SendHex)
-		}
-		if ck.RequireReply {
-			boolean(u, "require_reply")
-		}
-		if ck.ExpectHex != "" {
-			str(u, "expect_hex", ck.ExpectHex)
-		}
-		if ck.MinReply != 0 {
-			num(u, "min_reply_length", ck.MinReply)
-		}
-		if ck.MaxReply != 0 {
-			num(u, "max_reply_length", ck.MaxReply)
-		}
-	case "smtp":
-		if ck.Helo != "" {
-			str(sub("smtp"), "helo_name", ck.Helo)
-		}
-	}
-	return m
 }

@@ -54,12 +54,14 @@ func convertLexer(lx *lexer, path string, opts Options) ([]byte, error) {
 	lx.lexFile(path, Pos{})
 	nodes := parse(lx.toks, rep)
 	c := newConverter(path, rep)
+	c.indexKeywords(nodes, "")
 	walk(c, topBlock, struct{}{}, nodes)
 	out := c.finish()
 	if !opts.Checks {
 		rep.add(Pos{File: path}, Note, "", "health checks were left out of the output (-checks=false)")
 	}
-	// Validate what will be written, with director's own loader.
+	// The loader judges exactly the bytes that would be written: whatever
+	// it refuses is an error at the keepalived line it came from.
 	data, err := render(out, opts.Checks, path)
 	if err != nil {
 		return nil, err
@@ -82,6 +84,9 @@ type converter struct {
 	svcs   []*svcState
 	sync   *syncState
 	groups []*syncGroupState
+	// vsgs are the virtual_server_groups by name, in file order.
+	vsgs     map[string]*vsgState
+	vsgOrder []*vsgState
 	// Tracked objects, in file order.
 	scripts    []outScript
 	trackFiles []outTrackFile
@@ -92,10 +97,40 @@ type converter struct {
 	// bad holds output fields whose keepalived setting was already reported
 	// as an error; director's complaints about them are not repeated.
 	bad map[string]bool
+	// keywords names the keyword of each line, so that director's
+	// complaints name it as the importer's own findings do.
+	keywords map[Pos]string
 }
 
 func newConverter(file string, rep *Report) *converter {
-	return &converter{file: file, rep: rep, origin: map[string]Pos{}, bad: map[string]bool{}}
+	return &converter{file: file, rep: rep, origin: map[string]Pos{}, bad: map[string]bool{}, keywords: map[Pos]string{}}
+}
+
+// listBlocks hold one value per line rather than keywords: a line in one
+// is named by the block's keyword.
+var listBlocks = map[string]bool{
+	"virtual_ipaddress": true, "virtual_ipaddress_excluded": true, "virtual_routes": true, "virtual_rules": true,
+	"unicast_peer": true, "track_script": true, "track_interface": true, "track_file": true, "track_process": true,
+	"group": true, "virtual_server_group": true, "notification_email": true,
+}
+
+// indexKeywords records the keyword of every line under nodes; list is
+// the keyword of the list block they are in, if any.
+func (c *converter) indexKeywords(nodes []*Node, list string) {
+	for _, n := range nodes {
+		k := n.Key
+		if list != "" {
+			k = list
+		}
+		if _, seen := c.keywords[n.Pos]; !seen {
+			c.keywords[n.Pos] = k
+		}
+		inner := ""
+		if listBlocks[n.Key] {
+			inner = n.Key
+		}
+		c.indexKeywords(n.Block, inner)
+	}
 }
 
 // markBad records the output fields of the keywords that failed.
@@ -155,7 +190,7 @@ func (c *converter) finish() *outConfig {
 		out.Instances = append(out.Instances, c.finishInstance(st, fmt.Sprintf("instances[%d]", i)))
 	}
 	c.finishSyncGroups(out)
-	for _, st := range c.svcs {
+	for _, st := range c.resolveGroups() {
 		i := len(out.Services)
 		out.Services = append(out.Services, c.finishService(st, fmt.Sprintf("services[%d]", i)))
 	}
@@ -198,7 +233,8 @@ func (c *converter) validation(err error) {
 		if c.isBad(p.Field) {
 			continue
 		}
-		c.rep.add(c.originOf(p.Field), Error, "", "director refuses the result: %s: %s", p.Field, p.Msg)
+		at := c.originOf(p.Field)
+		c.rep.add(at, Error, c.keywords[at], "director refuses the result: %s: %s", p.Field, p.Msg)
 	}
 }
 

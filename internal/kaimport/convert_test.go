@@ -1,11 +1,10 @@
 package kaimport
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/director-lb/director/internal/config"
 )
@@ -18,13 +17,11 @@ func convertString(t *testing.T, src string, opts Options) ([]byte, Report, erro
 	return convertFS(memFS{mainConf: src}, mainConf, opts)
 }
 
-// load converts src, which must succeed, and loads the result (without its
-// checks) with director's loader.
+// load converts src, which must succeed, and loads the result with
+// director's loader.
 func load(t *testing.T, src string) (*config.Config, Report) {
 	t.Helper()
-	opts := testOptions
-	opts.Checks = false
-	data, rep, err := convertString(t, src, opts)
+	data, rep, err := convertString(t, src, testOptions)
 	if err != nil {
 		t.Fatalf("convert: %v\n%v", err, rep.Findings)
 	}
@@ -113,8 +110,8 @@ func TestUnsupportedKeywordsAreReported(t *testing.T) {
 	top := []struct{ snippet, keyword string }{
 		{"vrrp_sync_group G {\n group {\n VI_1\n }\n}", "vrrp_sync_group"}, // one member: left out
 		{"virtual_server group G {\n real_server 192.0.2.20 80 {\n }\n}", "virtual_server"},
-		{"virtual_server 192.0.2.10 80 {\n protocol TCP\n real_server 192.0.2.20 80 {\n MISC_CHECK {\n misc_path /bin/true\n }\n }\n}", "MISC_CHECK"},
 		{"virtual_server 192.0.2.10 80 {\n protocol TCP\n real_server 192.0.2.20 80 {\n HTTP_GET {\n url {\n path /\n regex_options extended\n }\n }\n }\n}", "regex_options"},
+		{"virtual_server 192.0.2.10 80 {\n protocol TCP\n real_server 192.0.2.20 80 {\n BFD_CHECK {\n name b\n }\n }\n}", "BFD_CHECK"},
 	}
 	for _, c := range top {
 		_, rep := load(t, instance+c.snippet+"\n")
@@ -241,26 +238,8 @@ func TestNotify(t *testing.T) {
 	}
 }
 
-// checksOf converts src with checks and returns the decoded YAML.
-func checksOf(t *testing.T, src string) map[string]any {
-	t.Helper()
-	data, rep, err := convertString(t, src, testOptions)
-	if err != nil {
-		t.Fatalf("convert: %v %v", err, rep.Findings)
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc
-}
-
-func service(doc map[string]any, i int) map[string]any {
-	return doc["services"].([]any)[i].(map[string]any)
-}
-
 func TestChecksInheritAndShare(t *testing.T) {
-	doc := checksOf(t, instance+`
+	cfg, _ := load(t, instance+`
 virtual_server 192.0.2.10 80 {
     protocol TCP
     delay_loop 7
@@ -295,60 +274,36 @@ virtual_server 192.0.2.10 81 {
     }
 }`)
 	// Different retries: each real server keeps its own checks.
-	s0 := service(doc, 0)
-	if _, shared := s0["checks"]; shared {
-		t.Errorf("service 0 has shared checks although its servers differ: %v", s0["checks"])
+	s0 := cfg.Services[0]
+	if len(s0.Checks) != 0 {
+		t.Errorf("service 0 has shared checks although its servers differ: %+v", s0.Checks)
 	}
-	rs := s0["real_servers"].([]any)
-	c0 := rs[0].(map[string]any)["checks"].([]any)[0].(map[string]any)
-	c1 := rs[1].(map[string]any)["checks"].([]any)[0].(map[string]any)
-	want0 := map[string]any{"type": "http", "timeout": "4s", "interval": "7s", "retries": 1, "retry_delay": "3s", "rise": 1, "fall": 1}
-	for k, v := range want0 {
-		if c0[k] != v {
-			t.Errorf("rs0 check %s = %v, want %v", k, c0[k], v)
-		}
+	c0 := (*s0.RealServers[0].Checks)[0]
+	c1 := (*s0.RealServers[1].Checks)[0]
+	if c0.Type != "http" || c0.HTTP.Path != "/a" || c0.HTTP.Host != "vs.example.com" || c0.Timeout.D() != 4*time.Second ||
+		c0.Interval.D() != 7*time.Second || c0.Retries != 1 || c0.RetryDelay.D() != 3*time.Second || !c0.RetryRefused ||
+		c0.Rise != 1 || c0.Fall != 1 {
+		t.Errorf("rs0 check = %+v %+v, want keepalived's timings, rise and fall 1", c0, c0.HTTP)
 	}
-	if h := c0["http"].(map[string]any); h["path"] != "/a" || h["host"] != "vs.example.com" || h["status"].([]any)[0] != "200-299" {
-		t.Errorf("rs0 http = %v", h)
-	}
-	if c1["retries"] != 0 || c1["interval"] != "7s" {
-		t.Errorf("rs1 check = %v, want retries 0 and the service's interval", c1)
+	if c1.Retries != 0 || c1.Interval.D() != 7*time.Second || c1.RetryRefused {
+		t.Errorf("rs1 check = %+v, want retries 0 and the service's interval", c1)
 	}
 	// Equal checks: written once, on the service.
-	s1 := service(doc, 1)
-	cs, shared := s1["checks"].([]any)
-	if !shared || len(cs) != 1 {
-		t.Fatalf("service 1 checks = %v, want a shared tcp check", s1["checks"])
+	s1 := cfg.Services[1]
+	if len(s1.Checks) != 1 || s1.Checks[0].Type != "tcp" || s1.Checks[0].Interval.D() != 7*time.Second || s1.Checks[0].RetryDelay.D() != time.Second {
+		t.Errorf("service 1 checks = %+v, want one shared tcp check", s1.Checks)
 	}
-	if c := cs[0].(map[string]any); c["type"] != "tcp" || c["interval"] != "7s" || c["retry_delay"] != "1s" {
-		t.Errorf("service 1 check = %v", c)
-	}
-	for _, r := range s1["real_servers"].([]any) {
-		if _, own := r.(map[string]any)["checks"]; own {
-			t.Errorf("real server keeps its own checks beside the shared ones: %v", r)
+	for _, r := range s1.RealServers {
+		if r.Checks != nil {
+			t.Errorf("real server keeps its own checks beside the shared ones: %+v", r)
 		}
 	}
-}
-
-// loadChecks converts src with its checks and loads the result with
-// director's own loader: the converted checks are director's schema.
-func loadChecks(t *testing.T, src string) (*config.Config, Report, string) {
-	t.Helper()
-	data, rep, err := convertString(t, src, testOptions)
-	if err != nil {
-		t.Fatalf("convert: %v\n%v", err, rep.Findings)
-	}
-	cfg, err := config.Parse("out.yaml", data)
-	if err != nil {
-		t.Fatalf("config.Parse: %v\n%s", err, data)
-	}
-	return cfg, rep, string(data)
 }
 
 // keepalived's UDP_CHECK, PING_CHECK, SMTP_CHECK and FILE_CHECK, and the
 // url options, become director checks that director's loader accepts.
 func TestNewCheckersConvert(t *testing.T) {
-	cfg, rep, data := loadChecks(t, instance+`
+	cfg, rep := load(t, instance+`
 track_file rs_weight {
     file /etc/keepalived/rs-weight
     weight 5 reverse
@@ -414,7 +369,7 @@ virtual_server 192.0.2.10 443 {
 	udp := cfg.Services[0].RealServers[0]
 	cs := cfg.Services[0].ChecksOf(&udp)
 	if len(cs) != 4 {
-		t.Fatalf("udp service checks: %+v\n%s", cs, data)
+		t.Fatalf("udp service checks: %+v", cs)
 	}
 	if s := cs[0].Spec; s.UDP.SendHex != "00 01 ab" || s.UDP.ExpectHex != "00 x1" || !s.UDP.RequireReply || s.UDP.MaxReplyLength != 512 ||
 		s.Timeout != time.Second || s.Interval != 2*time.Second || s.Rise != 1 || s.Fall != 1 || s.Retries != 1 {
@@ -460,39 +415,167 @@ func TestCheckerConversionProblems(t *testing.T) {
 		return instance + "virtual_server 192.0.2.10 80 {\n protocol TCP\n delay_loop 2\n real_server 192.0.2.20 80 {\n" + body + "\n }\n}\n"
 	}
 	// connect_timeout beyond delay_loop: the timeout fits the interval.
-	cfg, rep, _ := loadChecks(t, vs("TCP_CHECK {\n connect_timeout 5\n }"))
+	cfg, rep := load(t, vs("TCP_CHECK {\n connect_timeout 5\n }"))
 	if got := cfg.Services[0].Checks; len(got) != 0 {
 		t.Errorf("service checks %+v", got)
 	}
 	if s := cfg.Services[0].RealServers[0]; (*s.Checks)[0].Spec.Timeout != 2*time.Second {
 		t.Errorf("timeout %v", (*s.Checks)[0].Spec.Timeout)
 	}
-	if f := find(t, rep, "TCP_CHECK"); f.Level != Note || !strings.Contains(f.Msg, "director's timeout is 2s") {
+	if f := find(t, rep, "TCP_CHECK"); f.Level != Warning || !strings.Contains(f.Msg, "cut to 2s") {
 		t.Errorf("finding %v", f)
 	}
 	// A FILE_CHECK naming no track_file block is not converted, as
 	// keepalived ignores it.
-	_, rep, data := loadChecks(t, vs("FILE_CHECK {\n track_file nope\n }"))
-	if f := find(t, rep, "track_file"); f.Level != Warning || f.Pos.Line != 14 || strings.Contains(data, "file:") {
-		t.Errorf("finding %v\n%s", f, data)
+	cfg, rep = load(t, vs("FILE_CHECK {\n track_file nope\n }"))
+	if f := find(t, rep, "track_file"); f.Level != Warning || f.Pos.Line != 14 {
+		t.Errorf("finding %v", f)
+	}
+	if s := cfg.Services[0]; len(s.Checks) != 0 || s.RealServers[0].Checks != nil {
+		t.Errorf("checks %+v %+v, want none", s.Checks, s.RealServers[0].Checks)
 	}
 	// Options of another checker are warned about.
-	_, rep, _ = loadChecks(t, vs("TCP_CHECK {\n helo_name x\n }"))
+	_, rep = load(t, vs("TCP_CHECK {\n helo_name x\n }"))
 	if f := find(t, rep, "helo_name"); f.Level != Warning || !strings.Contains(f.Msg, "no meaning in TCP_CHECK") {
 		t.Errorf("finding %v", f)
 	}
 	// A PCRE-only expression is left out with a warning.
-	_, rep, data = loadChecks(t, vs("HTTP_GET {\n url {\n path /\n regex \"(?<=a)b\"\n }\n }"))
-	if f := find(t, rep, "regex"); f.Level != Warning || strings.Contains(data, "body:") {
-		t.Errorf("finding %v\n%s", f, data)
+	cfg, rep = load(t, vs("HTTP_GET {\n url {\n path /\n regex \"(?<=a)b\"\n }\n }"))
+	if f := find(t, rep, "regex"); f.Level != Warning {
+		t.Errorf("finding %v", f)
+	}
+	if h := (*cfg.Services[0].RealServers[0].Checks)[0].HTTP; h.Body != "" {
+		t.Errorf("body %q, want none", h.Body)
 	}
 	// A bad digest is refused by director, at the keepalived line.
 	_, rep, err := convertString(t, vs("HTTP_GET {\n url {\n path /\n digest xyz\n }\n }"), testOptions)
 	if err == nil {
 		t.Fatal("a bad digest converted")
 	}
-	if f := find(t, rep, ""); f.Level != Error || f.Pos.Line != 16 || !strings.Contains(f.Msg, "digest") {
+	if f := find(t, rep, "digest"); f.Level != Error || f.Pos.Line != 16 || !strings.Contains(f.Msg, "digest") {
 		t.Errorf("finding %v", f)
+	}
+}
+
+// Every checker director has is carried, with every url and every checker
+// of a real server (keepalived needs them all to pass, as director does).
+func TestCheckersConverted(t *testing.T) {
+	cfg, rep := load(t, instance+`
+virtual_server 192.0.2.10 53 {
+    protocol UDP
+    delay_loop 10
+    real_server 192.0.2.20 53 {
+        DNS_CHECK {
+            type A
+            name www.example.com
+            connect_ip 192.0.2.99
+            bindto 192.0.2.1
+        }
+        MISC_CHECK {
+            misc_path "/usr/local/bin/check-dns 192.0.2.20"
+            misc_timeout 4
+            misc_dynamic
+        }
+    }
+    real_server 192.0.2.21 53 {
+        MISC_CHECK {
+            misc_path "/usr/local/bin/check | grep ok"
+        }
+        HTTP_GET {
+            connect_timeout 30
+            url {
+                path /one
+                regex "^ok"
+            }
+            url {
+                path /two
+                status_code 200 301-302
+                virtualhost two.example.com
+            }
+        }
+    }
+}`)
+	rs := cfg.Services[0].RealServers
+	a := *rs[0].Checks
+	if len(a) != 2 {
+		t.Fatalf("rs0 checks = %+v, want a dns and an exec check", a)
+	}
+	dns, misc := a[0], a[1]
+	if dns.Type != "dns" || dns.DNS.Type != "A" || dns.DNS.Name != "www.example.com" || dns.ConnectIP != "192.0.2.99" ||
+		dns.Source != "192.0.2.1" || dns.Retries != 3 || dns.RetryDelay.D() != 10*time.Second {
+		t.Errorf("dns check = %+v %+v, want keepalived's DNS_CHECK retry 3 and delay_before_retry delay_loop", dns, dns.DNS)
+	}
+	if misc.Type != "exec" || strings.Join(misc.Exec.Command, " ") != "/usr/local/bin/check-dns 192.0.2.20" || !misc.Exec.Dynamic ||
+		misc.Timeout.D() != 4*time.Second || misc.Retries != 0 {
+		t.Errorf("misc check = %+v %+v", misc, misc.Exec)
+	}
+	b := *rs[1].Checks
+	if len(b) != 3 {
+		t.Fatalf("rs1 checks = %+v, want exec and one http check per url", b)
+	}
+	if strings.Join(b[0].Exec.Command, "|") != "/bin/sh|-c|/usr/local/bin/check | grep ok" || b[0].Timeout.D() != 10*time.Second {
+		t.Errorf("shell misc check = %+v %+v, want /bin/sh -c and misc_timeout's default, delay_loop", b[0], b[0].Exec)
+	}
+	if b[1].HTTP.Path != "/one" || b[1].HTTP.Body != "^ok" || b[2].HTTP.Path != "/two" || b[2].HTTP.Host != "two.example.com" ||
+		strings.Join(b[2].HTTP.Status, ",") != "200,301-302" {
+		t.Errorf("url checks = %+v %+v", b[1].HTTP, b[2].HTTP)
+	}
+	// connect_timeout 30 > delay_loop 10: cut, with a warning.
+	if b[1].Timeout.D() != 10*time.Second {
+		t.Errorf("timeout = %s, want it cut to the interval", b[1].Timeout.D())
+	}
+	if f := find(t, rep, "HTTP_GET"); f.Level != Warning || !strings.Contains(f.Msg, "cut to 10s") {
+		t.Errorf("finding = %v", f)
+	}
+}
+
+func TestQuorumAndInhibit(t *testing.T) {
+	cfg, rep := load(t, instance+`
+virtual_server 192.0.2.10 80 {
+    protocol TCP
+    quorum 4
+    hysteresis 1
+    real_server 192.0.2.20 80 {
+        TCP_CHECK {
+        }
+    }
+}
+virtual_server 192.0.2.10 81 {
+    protocol TCP
+    inhibit_on_failure
+    quorum 2
+    real_server 192.0.2.20 81 {
+        TCP_CHECK {
+        }
+    }
+}
+virtual_server 192.0.2.10 82 {
+    protocol TCP
+    hysteresis 3
+    real_server 192.0.2.20 82 {
+        inhibit_on_failure
+        TCP_CHECK {
+        }
+    }
+    real_server 192.0.2.21 82 {
+        TCP_CHECK {
+        }
+    }
+}`)
+	s := cfg.Services
+	// keepalived: lost below 4-1, regained at 4+1.
+	if s[0].Quorum != 3 || s[0].Hysteresis != 2 || s[0].OnFailure != "remove" {
+		t.Errorf("service 0 = quorum %d hysteresis %d on_failure %s, want 3, 2, remove", s[0].Quorum, s[0].Hysteresis, s[0].OnFailure)
+	}
+	if s[1].Quorum != 2 || s[1].Hysteresis != 0 || s[1].OnFailure != "" {
+		t.Errorf("service 1 = quorum %d hysteresis %d on_failure %s, want 2, 0 and drain (the default)", s[1].Quorum, s[1].Hysteresis, s[1].OnFailure)
+	}
+	// quorum 1 - hysteresis 3 never loses in keepalived; regained at 4.
+	if s[2].Quorum != 1 || s[2].Hysteresis != 3 || s[2].OnFailure != "" {
+		t.Errorf("service 2 = quorum %d hysteresis %d on_failure %s, want 1, 3 and drain (the default)", s[2].Quorum, s[2].Hysteresis, s[2].OnFailure)
+	}
+	if f := find(t, rep, "inhibit_on_failure"); f.Level != Warning || f.Pos.Line != 28 {
+		t.Errorf("mixed inhibit_on_failure finding = %v", f)
 	}
 }
 
@@ -570,16 +653,16 @@ virtual_server 192.0.2.10 80 {
 }
 
 func TestFindingsInInputOrder(t *testing.T) {
-	// The dev warning is found when the instance is finished, after the
-	// keyword on line 9 was walked; the report is sorted all the same.
-	src := strings.Replace(instance, "192.0.2.10/24", "192.0.2.10/24 dev eth9", 1) +
+	// The preempt_delay warning is found when the instance is finished,
+	// after the keyword on line 12 was walked; the report is sorted all
+	// the same.
+	src := strings.Replace(instance, "interface eth0", "interface eth0\n nopreempt\n preempt_delay 5", 1) +
 		"virtual_server 192.0.2.10 80 {\n frobnicate\n real_server 192.0.2.20 80 {\n }\n}\n"
 	_, rep := load(t, src)
 	if len(rep.Findings) < 3 {
 		t.Fatalf("want at least 3 findings, got %v", rep.Findings)
 	}
 	for i := 1; i < len(rep.Findings); i++ {
-		// The note about -checks=false has no line, and comes last.
 		if l := rep.Findings[i].Pos.Line; l != 0 && l < rep.Findings[i-1].Pos.Line {
 			t.Errorf("findings out of order: %v", rep.Findings)
 		}
@@ -637,5 +720,109 @@ func TestPreemptDelayWithNopreemptIsDropped(t *testing.T) {
 	}
 	if f := find(t, rep, "preempt_delay"); f.Level != Warning || f.Pos.Line != 5 {
 		t.Errorf("finding = %v", f)
+	}
+}
+
+// keepalived tolerates a VIP listed twice; the conversion keeps it once and
+// says so, where director's loader alone would refuse the list.
+func TestDuplicateVIPIsKeptOnce(t *testing.T) {
+	cfg, rep := load(t, `
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        192.0.2.10/24
+        192.0.2.11
+        192.0.2.10/32 dev eth1
+    }
+    virtual_ipaddress_excluded {
+        192.0.2.11
+        2001:db8::1
+    }
+    unicast_peer {
+        192.0.2.2
+        192.0.2.2
+    }
+}`)
+	in := cfg.Instances[0]
+	if strings.Join(in.Unicast.Peers, ",") != "192.0.2.2" {
+		t.Errorf("peers %v, want 192.0.2.2 once", in.Unicast.Peers)
+	}
+	if strings.Join(in.VIPs, ",") != "192.0.2.10/24,192.0.2.11" || strings.Join(in.VIPsExcluded, ",") != "2001:db8::1" {
+		t.Errorf("vips %v excluded %v, want each address once, where it was first listed", in.VIPs, in.VIPsExcluded)
+	}
+	var dups []string
+	for _, f := range rep.Findings {
+		if f.Level == Warning && strings.Contains(f.Msg, "listed twice") {
+			dups = append(dups, fmt.Sprintf("%d %s", f.Pos.Line, f.Keyword))
+		}
+	}
+	if strings.Join(dups, ",") != "8 virtual_ipaddress,11 virtual_ipaddress_excluded,16 unicast_peer" {
+		t.Errorf("duplicate warnings at %v, want lines 8, 11 and 16", dups)
+	}
+}
+
+// virtual_server_group entries: keepalived's forms carry over as they are;
+// an entry without a port is skipped with a warning; a bad one is an error
+// at its line.
+func TestServerGroupEntries(t *testing.T) {
+	group := func(entries string) string {
+		return instance + "virtual_server_group G {\n" + entries + "}\nvirtual_server group G {\n protocol TCP\n real_server 192.0.2.20 80 {\n }\n}\n"
+	}
+	cfg, rep := load(t, group(" 192.0.2.10 80\n 192.0.2.30-40 80\n 192.0.2.48/29 80\n 192.0.2.60-192.0.2.61 80\n 192.0.2.70\n fwmark 3 inet\n"))
+	s := cfg.Services[0]
+	if s.Name != "G" || len(s.Members) != 5 || len(s.Endpoints) != 1+11+8+2+1 {
+		t.Errorf("service %s members %+v endpoints %d, want G with 5 members and 23 virtual services", s.Name, s.Members, len(s.Endpoints))
+	}
+	if f := find(t, rep, "virtual_server_group"); f.Level != Warning || f.Pos.Line != 14 || !strings.Contains(f.Msg, "without a port") {
+		t.Errorf("finding = %v, want the port-less entry skipped at line 14", f)
+	}
+	for _, c := range []struct{ entry, want string }{
+		{" 192.0.2.30-300 80\n", `range's end "300"`},
+		{" 192.0.2.9/29 80\n", "write the prefix's first address"},
+		{" fwmark 0\n", "fwmark: want a number"},
+		{" 192.0.2.10 http\n", "want a port"},
+	} {
+		_, rep, err := convertString(t, group(" 192.0.2.10 80\n"+c.entry), testOptions)
+		if err == nil {
+			t.Errorf("%q converted", c.entry)
+			continue
+		}
+		if f := find(t, rep, "virtual_server_group"); f.Level != Error || f.Pos.Line != 11 || !strings.Contains(f.Msg, c.want) {
+			t.Errorf("%q: finding = %v, want an error at line 11 with %q", c.entry, f, c.want)
+		}
+	}
+}
+
+// An instance's lvs_sync_daemon_interface is keepalived's old form of
+// lvs_sync_daemon IF INSTANCE.
+func TestSyncDaemonInterfaceInInstance(t *testing.T) {
+	cfg, rep := load(t, strings.Replace(instance, "interface eth0", "interface eth0\n lvs_sync_daemon_interface eth1", 1))
+	if s := cfg.IPVS.Sync; s == nil || s.Interface != "eth1" || s.Instance != "VI_1" || s.SyncID != 51 {
+		t.Errorf("sync = %+v, want eth1 following VI_1 with its vrid as the id", s)
+	}
+	if f := find(t, rep, "lvs_sync_daemon_interface"); f.Level != Note {
+		t.Errorf("finding = %v", f)
+	}
+}
+
+// keepalived removes the second of a real server listed twice; so does the
+// conversion, where the loader would refuse the list.
+func TestDuplicateRealServerIsDropped(t *testing.T) {
+	cfg, rep := load(t, instance+`
+virtual_server 192.0.2.10 80 {
+    protocol TCP
+    real_server 192.0.2.20 80 {
+        weight 2
+    }
+    real_server 192.0.2.20 {
+        weight 5
+    }
+}`)
+	if rs := cfg.Services[0].RealServers; len(rs) != 1 || rs[0].EffectiveWeight() != 2 {
+		t.Errorf("real servers = %+v, want the first only", rs)
+	}
+	if f := find(t, rep, "real_server"); f.Level != Warning || f.Pos.Line != 15 {
+		t.Errorf("finding = %v, want a warning at line 15", f)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/director-lb/director/internal/config"
@@ -57,6 +58,42 @@ func FuzzParse(f *testing.F) {
 		again, _, err2 := convertFS(fs, "/k/keepalived.conf", Options{Checks: true, ConfigID: "lb1"})
 		if err2 != nil || !bytes.Equal(out, again) {
 			t.Fatalf("conversion not deterministic")
+		}
+	})
+}
+
+// FuzzConvertValidates holds the importer to its promise: if it says a
+// conversion succeeded, director's loader accepts exactly what it wrote,
+// health checks included; if not, it wrote nothing and every error names
+// its file and, where one line is to blame, the line and keyword. Seeds
+// are testdata/*.conf and testdata/fuzz/FuzzConvertValidates (LVS and
+// check edge cases).
+func FuzzConvertValidates(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/*.conf")
+	for _, s := range seeds {
+		if data, err := os.ReadFile(s); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fs := memFS{"/k/keepalived.conf": string(data)}
+		out, rep, err := convertFS(fs, "/k/keepalived.conf", Options{Checks: true, ConfigID: "lb1"})
+		if err != nil {
+			if out != nil || rep.Count(Error) == 0 {
+				t.Fatalf("error %v with output %d bytes and %d errors", err, len(out), rep.Count(Error))
+			}
+			for _, fd := range rep.Findings {
+				if fd.Level == Error && fd.Pos.File == "" {
+					t.Fatalf("error without a file: %v", fd)
+				}
+				if fd.Level == Error && fd.Pos.Line > 0 && strings.HasPrefix(fd.Msg, "director refuses") && fd.Keyword == "" {
+					t.Fatalf("director's refusal at a line names no keyword: %v", fd)
+				}
+			}
+			return
+		}
+		if _, perr := config.Parse("out.yaml", out); perr != nil {
+			t.Fatalf("converted, yet the loader refuses it: %v\n%s", perr, out)
 		}
 	})
 }

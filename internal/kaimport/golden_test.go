@@ -5,7 +5,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
+	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/director-lb/director/internal/config"
@@ -22,6 +23,7 @@ var goldenCases = []struct {
 	{"lvs-dr", "testdata/lvs-dr.conf", true},
 	{"grammar", "testdata/grammar.conf", true},
 	{"ipv6", "testdata/ipv6.conf", true},
+	{"groups", "testdata/groups.conf", true},
 	{"include", "testdata/include/keepalived.conf", true},
 	{"unsupported", "testdata/unsupported.conf", true},
 	{"checkers", "testdata/checkers.conf", true},
@@ -76,37 +78,68 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// TestGoldenPassesConfigParse loads every converted configuration, with
-// and without its checks: keys, with director's own loader.
-func TestGoldenPassesConfigParse(t *testing.T) {
+// goldenInputs are every keepalived configuration under testdata that a
+// test converts: the golden cases and the others.
+func goldenInputs(t *testing.T) []string {
+	t.Helper()
+	in, err := filepath.Glob("testdata/*.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range goldenCases {
-		if !c.ok {
-			continue
+		if !slices.Contains(in, c.path) {
+			in = append(in, c.path)
 		}
-		for _, withChecks := range []bool{true, false} {
+	}
+	return in
+}
+
+// TestEveryResultLoads: whatever the importer writes, with or without
+// checks, director's own loader accepts; and so it does every golden
+// director.yaml. The importer validates what it writes, so a conversion
+// that succeeds and does not load is a bug.
+func TestEveryResultLoads(t *testing.T) {
+	converted := 0
+	for _, path := range goldenInputs(t) {
+		for _, checks := range []bool{true, false} {
 			opts := testOptions
-			opts.Checks = withChecks
-			data, _, err := ConvertWith(c.path, opts)
+			opts.Checks = checks
+			data, rep, err := ConvertWith(path, opts)
 			if err != nil {
-				t.Fatalf("%s: %v", c.name, err)
-			}
-			if !withChecks && bytes.Contains(data, []byte("checks:")) {
-				t.Errorf("%s: -checks=false output has checks: keys", c.name)
-			}
-			cfg, err := config.Parse(c.name+".yaml", data)
-			if err != nil {
-				t.Errorf("%s (checks %v): config.Parse: %v", c.name, withChecks, err)
+				if data != nil || rep.Count(Error) == 0 {
+					t.Errorf("%s: error %v, yet %d bytes and %d errors", path, err, len(data), rep.Count(Error))
+				}
 				continue
 			}
-			if len(cfg.Instances)+len(cfg.Services) == 0 {
-				t.Errorf("%s: nothing converted", c.name)
+			converted++
+			if _, err := config.Parse(path+".yaml", data); err != nil {
+				t.Errorf("%s (checks %v): the converted result does not load:\n%v\n%s", path, checks, err, data)
+			}
+			if !checks && bytes.Contains(data, []byte("checks:")) {
+				t.Errorf("%s: -checks=false output has checks", path)
 			}
 		}
 	}
+	goldens, err := filepath.Glob("testdata/golden/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range goldens {
+		data, err := os.ReadFile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.Parse(g, data); err != nil {
+			t.Errorf("golden %s does not load: %v", g, err)
+		}
+	}
+	if converted == 0 || len(goldens) == 0 {
+		t.Fatalf("loaded %d conversions and %d golden files: the test tested nothing", converted, len(goldens))
+	}
 }
 
-// TestGoldenWithChecksIsTheSameConfig: the output with checks differs from
-// the one without only by its checks: lists.
+// TestGoldenWithChecksIsTheSameConfig: the output without checks loads as
+// the one with them, less their checks.
 func TestGoldenWithChecksIsTheSameConfig(t *testing.T) {
 	with, _, err := ConvertWith("testdata/lvs-dr.conf", testOptions)
 	if err != nil {
@@ -118,26 +151,24 @@ func TestGoldenWithChecksIsTheSameConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := stripChecks(string(with)); got != string(without) {
-		t.Errorf("without check blocks:\n%s\nwant\n%s", got, without)
-	}
-}
-
-// stripChecks removes every "checks:" list from YAML text by indentation.
-func stripChecks(s string) string {
-	var out []string
-	skip := -1
-	for _, line := range strings.Split(s, "\n") {
-		indent := len(line) - len(strings.TrimLeft(line, " "))
-		if skip >= 0 && indent > skip {
-			continue
+	a, b := mustParse(t, with), mustParse(t, without)
+	n := 0
+	for i := range a.Services {
+		s := &a.Services[i]
+		n += len(s.Checks)
+		s.Checks = nil
+		for j := range s.RealServers {
+			if r := &s.RealServers[j]; r.Checks != nil {
+				n += len(*r.Checks)
+				r.Checks = nil
+			}
 		}
-		skip = -1
-		if strings.TrimSpace(line) == "checks:" {
-			skip = indent
-			continue
-		}
-		out = append(out, line)
 	}
-	return strings.Join(out, "\n")
+	if n == 0 {
+		t.Fatal("lvs-dr.conf converted without checks: nothing to compare")
+	}
+	a.File, b.File = "", ""
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("without checks:\n%s\nwant the same as\n%s", without, with)
+	}
 }

@@ -38,7 +38,6 @@ var topKnown = union(
 	kw(Warning, "block not supported: director spaces gratuitous ARPs per instance (garp.interval)", "garp_group"),
 	kw(Warning, "block not supported: configure these with the system's network configuration", "static_ipaddress static_routes static_rules"),
 	kw(Warning, "block not supported: director follows the carrier state the kernel reports, without delays", "linkbeat_interfaces interface_up_down_delays"),
-	kw(Warning, "block not supported: the services that use the group are skipped", "virtual_server_group"),
 	kw(Warning, "block not supported: director's https checks use no client certificate", "SSL"),
 	kw(Warning, "not supported: run director itself in the namespace (ip netns exec)", "net_namespace net_namespace_ipvs namespace_with_ipsets"),
 	kw(Warning, unsupported, "linkbeat_use_polling"),
@@ -86,15 +85,16 @@ var instanceKnown = union(
 	kw(Note, "ignored: the VIPs decide the address family", "native_ipv6"),
 	kw(Note, noEmail, "smtp_alert"),
 	kw(Note, noProcess, "debug kernel_rx_buf_size"),
-	kw(Warning, "not supported: use lvs_sync_daemon in global_defs", "lvs_sync_daemon_interface"),
 	kw(Warning, unsupported, "accept no_accept strict_mode skip_check_adv_addr mcast_dst_ip unicast_fault_no_peer "+
 		"old_unicast_checksum down_timer_adverts lower_prio_no_advert higher_prio_send_advert promote_secondaries vrf "+
 		"notify_priority_changes"),
 )
 
+const alphaMsg = "ignored: director adds a real server only once a check has passed (at a fresh start), as alpha does"
+
 var serviceKnown = union(
-	kw(Warning, "not supported: director does not switch to the sorry server on a quorum of weights", "quorum hysteresis"),
-	kw(Warning, "not supported: director starts real servers as its checks decide", "alpha omega"),
+	kw(Note, alphaMsg, "alpha"),
+	kw(Warning, "not supported: director runs no quorum or real server notify commands when it stops", "omega"),
 	kw(Note, "ignored: director spreads the start of its checks on its own", "warmup"),
 	kw(Note, noEmail, "smtp_alert"),
 	kw(Note, "ignored: director has no SNMP", "snmp_name"),
@@ -104,8 +104,8 @@ var serviceKnown = union(
 const uncheckedMsg = "checker not supported: it is not converted, and unless the real server has another check it will not be health checked"
 
 var realServerKnown = union(
-	kw(Warning, uncheckedMsg, "DNS_CHECK MISC_CHECK BFD_CHECK"),
-	kw(Warning, "not supported: director starts real servers as its checks decide", "alpha"),
+	kw(Warning, uncheckedMsg, "BFD_CHECK"),
+	kw(Note, alphaMsg, "alpha"),
 	kw(Note, "ignored: director spreads the start of its checks on its own", "warmup"),
 	kw(Note, noEmail, "smtp_alert"),
 	kw(Note, "ignored: director has no SNMP", "snmp_name"),
@@ -114,7 +114,7 @@ var realServerKnown = union(
 
 var checkerKnown = union(
 	kw(Warning, "not supported: director's checks go from the address the system (or bindto) picks, on a port it picks, without a mark", "bind_if bind_port fwmark"),
-	kw(Warning, "not supported: director starts real servers as its checks decide", "alpha"),
+	kw(Note, alphaMsg, "alpha"),
 	kw(Note, "ignored: director spreads the start of its checks on its own", "warmup"),
 	kw(Note, "ignored: director logs every state change", "log_all_failures"),
 	kw(Note, "ignored: director checks every url at once, each as a check of its own", "fast_recovery"),
@@ -123,6 +123,7 @@ var checkerKnown = union(
 )
 
 var urlKnown = union(
-	kw(Warning, "not supported: director's regex is RE2, matched within the first max_bytes of the body", "regex_stack regex_min_offset regex_max_offset"),
+	kw(Warning, "not supported: director's regex is RE2, matched within the first max_bytes of the body", "regex_min_offset regex_max_offset"),
+	kw(Note, "ignored: RE2 needs no stack setting", "regex_stack"),
 	kw(Note, "ignored: director resets its check connections", "tls_compliant"),
 )

@@ -1,7 +1,9 @@
 package kaimport
 
 import (
+	"cmp"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -12,72 +14,7 @@ const (
 	kaScheduler      = "wlc"
 	kaForwarding     = "nat" // director's default is dr
 	kaPersistTimeout = 6 * time.Minute
-	kaConnectTimeout = 5 * time.Second
-	kaDelayLoop      = time.Minute
-	kaRetry          = 1
-	kaHTTPRetryDelay = 3 * time.Second
-	kaTCPRetryDelay  = time.Second
 )
-
-// checkDefaults are the check settings a virtual server, a real server or a
-// checker may set; the nearest one wins.
-type checkDefaults struct {
-	connectTimeout *time.Duration
-	interval       *time.Duration // delay_loop
-	retries        *int
-	retryDelay     *time.Duration
-	host           *string // virtualhost
-}
-
-// merge fills d's unset fields from outer.
-func (d checkDefaults) merge(outer checkDefaults) checkDefaults {
-	if d.connectTimeout == nil {
-		d.connectTimeout = outer.connectTimeout
-	}
-	if d.interval == nil {
-		d.interval = outer.interval
-	}
-	if d.retries == nil {
-		d.retries = outer.retries
-	}
-	if d.retryDelay == nil {
-		d.retryDelay = outer.retryDelay
-	}
-	if d.host == nil {
-		d.host = outer.host
-	}
-	return d
-}
-
-// checkSettings are the handlers for the settings shared by virtual server,
-// real server and checker blocks.
-func checkSettings[T any](get func(T) *checkDefaults) map[string]handler[T] {
-	dur := func(set func(*checkDefaults, time.Duration)) handler[T] {
-		return func(c *converter, st T, n *Node) {
-			if d, ok := c.secondsArg(n); ok {
-				set(get(st), d)
-			}
-		}
-	}
-	retry := func(c *converter, st T, n *Node) {
-		if v, ok := c.intArg(n, 0, 1000); ok {
-			get(st).retries = &v
-		}
-	}
-	return map[string]handler[T]{
-		"connect_timeout":    dur(func(d *checkDefaults, v time.Duration) { d.connectTimeout = &v }),
-		"delay_loop":         dur(func(d *checkDefaults, v time.Duration) { d.interval = &v }),
-		"delay_before_retry": dur(func(d *checkDefaults, v time.Duration) { d.retryDelay = &v }),
-		"retry":              retry,
-		"nb_get_retry":       retry, // the old name, still common in HTTP_GET blocks
-		"virtualhost": func(c *converter, st T, n *Node) {
-			if c.args(n, 1, 1) {
-				h := n.Args[0]
-				get(st).host = &h
-			}
-		},
-	}
-}
 
 // merged returns a copy of a with b's entries added.
 func merged[T any](a, b map[string]handler[T]) map[string]handler[T] {
@@ -104,6 +41,13 @@ type svcState struct {
 	grain    string
 	persist  *time.Duration
 	failed   map[string]bool
+	// inhibit is inhibit_on_failure, the real servers' default.
+	inhibit *bool
+	// quorum and hysteresis as keepalived reads them, mapped in
+	// finishService.
+	quorum, hysteresis *int
+	// group names the virtual_server_group of "virtual_server group NAME".
+	group string
 }
 
 // serviceFields and realServerFields map keywords to the fields they set.
@@ -111,12 +55,14 @@ var serviceFields = map[string]string{
 	"lvs_sched": "scheduler", "lb_algo": "scheduler", "lvs_method": "forwarding", "lb_kind": "forwarding",
 	"protocol": "protocol", "persistence_timeout": "persistence", "persistence_granularity": "persistence",
 	"sorry_server": "sorry_server", "ip_family": "family", "real_server": "real_servers",
-	"quorum_up": "quorum_up", "quorum_down": "quorum_down",
+	"quorum_up": "quorum_up", "quorum_down": "quorum_down", "quorum": "quorum", "hysteresis": "quorum",
 }
 
 var realServerFields = map[string]string{
 	"weight": "weight", "uthreshold": "upper_threshold", "lthreshold": "lower_threshold", "lvs_method": "forwarding",
 	"notify_up": "notify_up", "notify_down": "notify_down",
+	"HTTP_GET": "checks", "SSL_GET": "checks", "TCP_CHECK": "checks", "UDP_CHECK": "checks", "PING_CHECK": "checks",
+	"SMTP_CHECK": "checks", "DNS_CHECK": "checks", "MISC_CHECK": "checks", "FILE_CHECK": "checks",
 }
 
 type schedFlag struct {
@@ -205,14 +151,30 @@ var serviceBlock = &block[*svcState]{
 			}
 			st.at["family"] = n.Pos
 		},
-		"inhibit_on_failure": func(c *converter, _ *svcState, n *Node) { c.boolArg(n) },
-		"flag-1":             schedFlagHandler,
-		"flag-2":             schedFlagHandler,
-		"flag-3":             schedFlagHandler,
-		"sh-port":            schedFlagHandler,
-		"sh-fallback":        schedFlagHandler,
-		"mh-port":            schedFlagHandler,
-		"mh-fallback":        schedFlagHandler,
+		"inhibit_on_failure": func(c *converter, st *svcState, n *Node) {
+			if v, ok := c.boolArg(n); ok {
+				st.inhibit = &v
+			}
+		},
+		"quorum": func(c *converter, st *svcState, n *Node) {
+			if v, ok := c.intArg(n, 1, 1<<31-1); ok {
+				st.quorum = &v
+				st.at["quorum"] = n.Pos
+			}
+		},
+		"hysteresis": func(c *converter, st *svcState, n *Node) {
+			if v, ok := c.intArg(n, 0, 1<<31-1); ok {
+				st.hysteresis = &v
+				st.at["hysteresis"] = n.Pos
+			}
+		},
+		"flag-1":      schedFlagHandler,
+		"flag-2":      schedFlagHandler,
+		"flag-3":      schedFlagHandler,
+		"sh-port":     schedFlagHandler,
+		"sh-fallback": schedFlagHandler,
+		"mh-port":     schedFlagHandler,
+		"mh-fallback": schedFlagHandler,
 	}),
 	blocks: map[string]handler[*svcState]{
 		"real_server": func(c *converter, st *svcState, n *Node) { c.realServer(st, n) },
@@ -273,8 +235,12 @@ func (c *converter) virtualServer(n *Node) {
 	st := &svcState{pos: n.Pos, at: map[string]Pos{}}
 	switch {
 	case len(n.Args) >= 1 && n.Args[0] == "group":
-		c.rep.add(n.Pos, Warning, n.Key, "virtual_server group not supported: this service is skipped; write one virtual_server per address (or a fwmark service)")
-		return
+		// The group may be defined further on: resolved in finish.
+		if !c.args(n, 2, 2) {
+			return
+		}
+		st.group = n.Args[1]
+		st.at["members"] = n.Pos
 	case len(n.Args) >= 1 && n.Args[0] == "fwmark":
 		if !c.args(n, 2, 2) {
 			return
@@ -307,6 +273,10 @@ func (c *converter) virtualServer(n *Node) {
 		c.rep.add(n.Pos, Warning, n.Key, "no real_server: keepalived ignores this service, and it is not converted")
 		return
 	}
+	if st.group != "" {
+		c.svcs = append(c.svcs, st)
+		return
+	}
 	if st.out.FWMark == 0 {
 		if st.out.Protocol == "" {
 			// keepalived leaves the protocol 0, which the kernel takes as UDP.
@@ -331,6 +301,7 @@ type rsState struct {
 	defaults checkDefaults
 	checks   []*checkState
 	failed   map[string]bool
+	inhibit  *bool // inhibit_on_failure
 }
 
 var realServerBlock = &block[*rsState]{
@@ -360,9 +331,11 @@ var realServerBlock = &block[*rsState]{
 				st.at["forwarding"] = n.Pos
 			}
 		},
-		// director sets a failed real server's weight to 0, which is what
-		// inhibit_on_failure asks for.
-		"inhibit_on_failure": func(c *converter, _ *rsState, n *Node) { c.boolArg(n) },
+		"inhibit_on_failure": func(c *converter, st *rsState, n *Node) {
+			if v, ok := c.boolArg(n); ok {
+				st.inhibit = &v
+			}
+		},
 		"notify_up": func(c *converter, st *rsState, n *Node) {
 			if argv, ok := c.hookScript(n); ok {
 				st.out.NotifyUp = argv
@@ -432,7 +405,25 @@ func (c *converter) finishService(st *svcState, path string) outService {
 	} else if st.grain != "" {
 		c.rep.add(st.grainPos, Warning, "persistence_granularity", "has no effect without persistence_timeout; ignored")
 	}
-	var lists [][]*resolvedCheck
+	// keepalived removes a real server listed twice (the second), with a
+	// complaint; director's loader would refuse the list.
+	seen := map[string]Pos{}
+	rss := st.rss[:0:0]
+	for _, rs := range st.rss {
+		k := fmt.Sprintf("%s %d", rs.out.Address, cmp.Or(rs.out.Port, st.out.Port))
+		if a, err := netip.ParseAddr(rs.out.Address); err == nil {
+			k = fmt.Sprintf("%s %d", a.Unmap(), cmp.Or(rs.out.Port, st.out.Port))
+		}
+		if first, dup := seen[k]; dup {
+			c.rep.add(rs.pos, Warning, "real_server", "%s is listed twice (first on line %d): keepalived removes the second, and so does the conversion", strings.Replace(k, " ", " port ", 1), first.Line)
+			continue
+		}
+		seen[k] = rs.pos
+		rss = append(rss, rs)
+	}
+	st.rss = rss
+	lists := make([][]placedCheck, len(st.rss))
+	removes, inhibits := 0, 0
 	for j, rs := range st.rss {
 		r := rs.out
 		rp := fmt.Sprintf("%s.real_servers[%d]", path, j)
@@ -442,21 +433,67 @@ func (c *converter) finishService(st *svcState, path string) outService {
 			one := 1 // keepalived's default, and director's
 			r.Weight = &one
 		}
-		r.checks = c.resolveChecks(rs, st.defaults)
-		c.noteChecks(rp, r.checks)
-		lists = append(lists, r.checks)
+		lists[j] = c.resolveChecks(rs, st.defaults)
+		if len(lists[j]) > 0 {
+			if inhibit := cmp.Or(rs.inhibit, st.inhibit); inhibit != nil && *inhibit {
+				inhibits++
+			} else {
+				removes++
+			}
+		}
 		c.note(rp, rs.at)
 		o.RealServers = append(o.RealServers, r)
 	}
-	if sharedChecks(lists) {
-		o.checks = lists[0]
-		c.noteChecks(path, o.checks)
-		for j := range o.RealServers {
-			o.RealServers[j].checks = nil
+	if sameChecks(lists) {
+		// Equal checks on every real server are written once, on the service.
+		o.checks = bareChecks(lists[0])
+		c.noteChecks(path, lists[0])
+	} else {
+		for j, l := range lists {
+			if len(l) > 0 {
+				o.RealServers[j].checks = bareChecks(l)
+				c.noteChecks(fmt.Sprintf("%s.real_servers[%d]", path, j), l)
+			}
 		}
 	}
+	// Without inhibit_on_failure keepalived removes a failed real server;
+	// with it, it sets its weight to 0 (director's drain, the default).
+	switch {
+	case removes > 0 && inhibits == 0:
+		o.OnFailure = "remove"
+	case removes > 0:
+		c.rep.add(st.pos, Warning, "inhibit_on_failure", "set on some real servers only: director decides per service, and drains (weight 0) every failed server, where keepalived removed those without it")
+	}
+	c.quorum(st, &o)
 	c.note(path, st.at)
 	return o
+}
+
+// quorum maps keepalived's quorum and hysteresis. keepalived loses the
+// quorum below quorum-hysteresis and regains it at quorum+hysteresis;
+// director loses it below quorum and regains it at quorum+hysteresis.
+func (c *converter) quorum(st *svcState, o *outService) {
+	if st.quorum == nil && st.hysteresis == nil {
+		return
+	}
+	q, h := 1, 0 // keepalived's defaults
+	if st.quorum != nil {
+		q = *st.quorum
+	}
+	if st.hysteresis != nil {
+		h = *st.hysteresis
+	}
+	lose, gain := q-h, q+h
+	pos := cmp.Or(st.at["hysteresis"], st.at["quorum"])
+	if lose < 1 {
+		c.rep.add(pos, Note, "hysteresis", "quorum %d - hysteresis %d is below 1: keepalived never loses this quorum, director loses it when no live weight is left", q, h)
+		lose = 1
+	}
+	o.Quorum, o.Hysteresis = lose, gain-lose
+	if h > 0 {
+		c.rep.add(pos, Note, "hysteresis", "keepalived's quorum %d, hysteresis %d (lost below %d, regained at %d) is director's quorum: %d, hysteresis: %d", q, h, q-h, gain, o.Quorum, o.Hysteresis)
+	}
+	st.at["hysteresis"] = pos
 }
 
 // flagName maps ipvsadm's generic flag-N to the scheduler's own flag names.

@@ -26,7 +26,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	out := fs.String("o", "", "write director.yaml to `FILE` (default: standard output)")
-	checks := fs.Bool("checks", true, "include health-check settings (check:) in the output")
+	checks := fs.Bool("checks", true, "include the health checks (checks:) in the output")
 	id := fs.String("config-id", def.ConfigID, "configuration `ID` for keepalived's @ID conditional lines (keepalived -i)")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -4,23 +4,16 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/director-lb/director/internal/config"
 )
 
 // fmtDuration writes d the way director.yaml examples do: 1s, 300s, 100ms.
-func fmtDuration(d time.Duration) string {
-	switch {
-	case d == 0:
-		return "0s"
-	case d%time.Second == 0:
-		return fmt.Sprintf("%ds", d/time.Second)
-	case d%time.Millisecond == 0:
-		return fmt.Sprintf("%dms", d/time.Millisecond)
-	}
-	return d.String()
-}
+func fmtDuration(d time.Duration) string { return config.FormatDuration(d) }
 
 // The output types mirror config's, with omitempty and in the order a
 // person would write them; config's own types would print every zero value.
@@ -107,6 +100,7 @@ type outService struct {
 	Protocol       string          `yaml:"protocol,omitempty"`
 	FWMark         int             `yaml:"fwmark,omitempty"`
 	Family         int             `yaml:"family,omitempty"`
+	Members        []outMember     `yaml:"members,omitempty"`
 	Scheduler      string          `yaml:"scheduler"`
 	SchedulerFlags []string        `yaml:"scheduler_flags,omitempty"`
 	Forwarding     string          `yaml:"forwarding"`
@@ -114,10 +108,37 @@ type outService struct {
 	SorryServer    string          `yaml:"sorry_server,omitempty"`
 	QuorumUp       []string        `yaml:"quorum_up,omitempty,flow"`
 	QuorumDown     []string        `yaml:"quorum_down,omitempty,flow"`
-	Checks         *yaml.Node      `yaml:"checks,omitempty"`
-	RealServers    []outRealServer `yaml:"real_servers"`
+	Quorum         int             `yaml:"quorum,omitempty"`
+	Hysteresis     int             `yaml:"hysteresis,omitempty"`
+	OnFailure      string          `yaml:"on_failure,omitempty"`
+	// Checks are config's own type, so that the output can only name
+	// fields the loader knows.
+	Checks      []config.Check  `yaml:"checks,omitempty"`
+	RealServers []outRealServer `yaml:"real_servers"`
 
-	checks []*resolvedCheck // the service-wide checks, if every real server shares them
+	checks []config.Check // the service-wide checks, if every real server shares them
+}
+
+// outMember is one member of a service group, written {vip: ..., port: ...}
+// on one line.
+type outMember struct {
+	VIP    string `yaml:"vip,omitempty"`
+	Port   int    `yaml:"port,omitempty"`
+	FWMark int    `yaml:"fwmark,omitempty"`
+}
+
+func (m outMember) MarshalYAML() (any, error) {
+	n := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
+	add := func(k, v, tag string) {
+		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, &yaml.Node{Kind: yaml.ScalarNode, Value: v, Tag: tag})
+	}
+	if m.FWMark != 0 {
+		add("fwmark", strconv.Itoa(m.FWMark), "!!int")
+		return n, nil
+	}
+	add("vip", m.VIP, "!!str")
+	add("port", strconv.Itoa(m.Port), "!!int")
+	return n, nil
 }
 
 type outPersistence struct {
@@ -126,17 +147,18 @@ type outPersistence struct {
 }
 
 type outRealServer struct {
-	Address        string     `yaml:"address"`
-	Port           int        `yaml:"port,omitempty"`
-	Weight         *int       `yaml:"weight,omitempty"`
-	UpperThreshold int        `yaml:"upper_threshold,omitempty"`
-	LowerThreshold int        `yaml:"lower_threshold,omitempty"`
-	Forwarding     string     `yaml:"forwarding,omitempty"`
-	NotifyUp       []string   `yaml:"notify_up,omitempty,flow"`
-	NotifyDown     []string   `yaml:"notify_down,omitempty,flow"`
-	Checks         *yaml.Node `yaml:"checks,omitempty"`
+	Address        string   `yaml:"address"`
+	Port           int      `yaml:"port,omitempty"`
+	Weight         *int     `yaml:"weight,omitempty"`
+	UpperThreshold int      `yaml:"upper_threshold,omitempty"`
+	LowerThreshold int      `yaml:"lower_threshold,omitempty"`
+	Forwarding     string   `yaml:"forwarding,omitempty"`
+	NotifyUp       []string `yaml:"notify_up,omitempty,flow"`
+	NotifyDown     []string `yaml:"notify_down,omitempty,flow"`
+	// Checks replace the service's; nil for none of its own.
+	Checks *[]config.Check `yaml:"checks,omitempty"`
 
-	checks []*resolvedCheck
+	checks []config.Check
 }
 
 // render writes out as YAML, with or without the health checks.
@@ -145,12 +167,12 @@ func render(out *outConfig, checks bool, source string) ([]byte, error) {
 	doc.Services = make([]outService, len(out.Services))
 	for i, s := range out.Services {
 		s.RealServers = slices.Clone(s.RealServers)
-		if checks && len(s.checks) > 0 {
-			s.Checks = checksNode(s.checks)
+		if checks {
+			s.Checks = s.checks
 		}
 		for j := range s.RealServers {
-			if r := &s.RealServers[j]; checks && len(r.checks) > 0 {
-				r.Checks = checksNode(r.checks)
+			if r := &s.RealServers[j]; checks && r.checks != nil {
+				r.Checks = &r.checks
 			}
 		}
 		doc.Services[i] = s

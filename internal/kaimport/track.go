@@ -132,6 +132,8 @@ func (c *converter) script(n *Node) {
 	}
 	if len(s.Command) == 0 && s.Shell == "" {
 		c.rep.add(n.Pos, Error, n.Key, "%s has no script", s.Name)
+		// director's own complaint about it would say the same again.
+		c.bad[fmt.Sprintf("scripts[%d]", len(c.scripts))] = true
 	}
 	c.scripts = append(c.scripts, s)
 }

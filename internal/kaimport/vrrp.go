@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,14 +22,15 @@ const (
 var topBlock = &block[struct{}]{
 	name: "the top level",
 	blocks: map[string]handler[struct{}]{
-		"global_defs":        func(c *converter, _ struct{}, n *Node) { c.globalDefs(n) },
-		"vrrp_instance":      func(c *converter, _ struct{}, n *Node) { c.instance(n) },
-		"vrrp_sync_group":    func(c *converter, _ struct{}, n *Node) { c.syncGroup(n) },
-		"virtual_server":     func(c *converter, _ struct{}, n *Node) { c.virtualServer(n) },
-		"vrrp_script":        func(c *converter, _ struct{}, n *Node) { c.script(n) },
-		"track_file":         func(c *converter, _ struct{}, n *Node) { c.trackFile(n) },
-		"vrrp_track_file":    func(c *converter, _ struct{}, n *Node) { c.trackFile(n) },
-		"vrrp_track_process": func(c *converter, _ struct{}, n *Node) { c.trackProcess(n) },
+		"global_defs":          func(c *converter, _ struct{}, n *Node) { c.globalDefs(n) },
+		"vrrp_instance":        func(c *converter, _ struct{}, n *Node) { c.instance(n) },
+		"vrrp_sync_group":      func(c *converter, _ struct{}, n *Node) { c.syncGroup(n) },
+		"virtual_server":       func(c *converter, _ struct{}, n *Node) { c.virtualServer(n) },
+		"virtual_server_group": func(c *converter, _ struct{}, n *Node) { c.serverGroup(n) },
+		"vrrp_script":          func(c *converter, _ struct{}, n *Node) { c.script(n) },
+		"track_file":           func(c *converter, _ struct{}, n *Node) { c.trackFile(n) },
+		"vrrp_track_file":      func(c *converter, _ struct{}, n *Node) { c.trackFile(n) },
+		"vrrp_track_process":   func(c *converter, _ struct{}, n *Node) { c.trackProcess(n) },
 	},
 	known: topKnown,
 }
@@ -163,13 +165,15 @@ type instState struct {
 	version  int
 	vipDevs  []vipDev // per entry of out.VIPs
 	exclDevs []vipDev // per entry of out.VIPsExcluded
+	// vipSeen is where each VIP address was first listed, in either list.
+	vipSeen  map[netip.Addr]Pos
 	srcIP    string
 	srcPos   Pos
 	mcastSrc bool // the source came from mcast_src_ip
 	peers    []string
 	peersPos Pos
 	// routed: unicast_ttl below 255, so the peers are behind routers.
-	routed bool
+	routed   bool
 	authType string
 	authPass string
 	authPos  Pos
@@ -283,6 +287,18 @@ var instanceBlock = &block[*instState]{
 				st.at["garp.count"] = n.Pos
 			}
 		},
+		// keepalived's old form of lvs_sync_daemon IF NAME.
+		"lvs_sync_daemon_interface": func(c *converter, st *instState, n *Node) {
+			if !c.args(n, 1, 1) {
+				return
+			}
+			if c.sync != nil {
+				c.rep.add(n.Pos, Warning, n.Key, "the sync daemon is already set (line %d): ignored, as keepalived ignores it", c.sync.pos.Line)
+				return
+			}
+			c.sync = &syncState{pos: n.Pos, iface: n.Args[0], instance: st.out.Name, hasInst: true}
+			c.rep.add(n.Pos, Note, n.Key, "converted as global_defs' lvs_sync_daemon %s %s, which keepalived reads it as", n.Args[0], st.out.Name)
+		},
 		"garp_master_refresh": func(c *converter, st *instState, n *Node) {
 			if d, ok := c.secondsArg(n); ok {
 				st.refresh = &d
@@ -326,6 +342,17 @@ func (c *converter) vips(st *instState, n *Node, field string, out *[]string, de
 			c.rep.add(it.Pos, Error, it.Key, "unexpected { } block in %s", n.Key)
 			continue
 		}
+		if a, ok := vipAddr(it.Key); ok {
+			if first, dup := st.vipSeen[a]; dup {
+				// keepalived adds the address once and does not complain.
+				c.rep.add(it.Pos, Warning, n.Key, "%s is listed twice (first on line %d): converted once; remove one", a, first.Line)
+				continue
+			}
+			if st.vipSeen == nil {
+				st.vipSeen = map[netip.Addr]Pos{}
+			}
+			st.vipSeen[a] = it.Pos
+		}
 		if i := len(*out); i == 0 {
 			st.at[field] = it.Pos
 		}
@@ -356,6 +383,13 @@ func (c *converter) vips(st *instState, n *Node, field string, out *[]string, de
 			}
 		}
 	}
+}
+
+// vipAddr is the address of a VIP entry (ADDR or ADDR/LEN), if it is one.
+func vipAddr(s string) (netip.Addr, bool) {
+	a, _, _ := strings.Cut(s, "/")
+	ip, err := netip.ParseAddr(a)
+	return ip.Unmap(), err == nil && ip.Zone() == ""
 }
 
 // routes reads virtual_routes: [src ADDR] [to] DEST [via|gw ADDR] [dev IF]
@@ -523,6 +557,10 @@ func (c *converter) peers(st *instState, n *Node) {
 	for _, it := range n.Block {
 		if it.HasBlock {
 			c.rep.add(it.Pos, Error, it.Key, "unexpected { } block in unicast_peer")
+			continue
+		}
+		if i := slices.Index(st.peers, it.Key); i >= 0 {
+			c.rep.add(it.Pos, Warning, "unicast_peer", "%s is listed twice: converted once; remove one", it.Key)
 			continue
 		}
 		st.at[fmt.Sprintf("unicast.peers[%d]", len(st.peers))] = it.Pos
