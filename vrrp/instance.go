@@ -63,7 +63,7 @@ type InstanceConfig struct {
 	// Sources, in multicast, are the only addresses whose adverts count;
 	// empty: any.
 	Sources []netip.Addr
-	Group netip.Addr
+	Group   netip.Addr
 	// AuthType and AuthData are VRRPv2 authentication (type 1, simple text).
 	AuthType uint8
 	AuthData [8]byte
