@@ -23,20 +23,20 @@ type EC2 struct {
 	// as the IPv6 addresses of a dual-stack pair whose adverts are IPv4.
 	// Off by default: excluded addresses may be local ones EC2 knows
 	// nothing of.
-	MoveExcluded bool `yaml:"move_excluded,omitempty"`
-	Endpoint          string            `yaml:"endpoint,omitempty"`
-	IMDSEndpoint      string            `yaml:"imds_endpoint,omitempty"`
-	CallTimeout       Duration          `yaml:"call_timeout,omitempty"`
-	MoveTimeout       Duration          `yaml:"move_timeout,omitempty"`
-	PollInterval      Duration          `yaml:"poll_interval,omitempty"`
-	RedriveAfter      Duration          `yaml:"redrive_after,omitempty"`
-	RetryBase         Duration          `yaml:"retry_base,omitempty"`
-	RetryMax          Duration          `yaml:"retry_max,omitempty"`
-	PermissionBackoff Duration          `yaml:"permission_backoff,omitempty"`
-	ContestBackoff    Duration          `yaml:"contest_backoff,omitempty"`
-	ContestBackoffMax Duration          `yaml:"contest_backoff_max,omitempty"`
-	ContestWindow     Duration          `yaml:"contest_window,omitempty"`
-	Recheck           Duration          `yaml:"recheck,omitempty"`
+	MoveExcluded      bool     `yaml:"move_excluded,omitempty"`
+	Endpoint          string   `yaml:"endpoint,omitempty"`
+	IMDSEndpoint      string   `yaml:"imds_endpoint,omitempty"`
+	CallTimeout       Duration `yaml:"call_timeout,omitempty"`
+	MoveTimeout       Duration `yaml:"move_timeout,omitempty"`
+	PollInterval      Duration `yaml:"poll_interval,omitempty"`
+	RedriveAfter      Duration `yaml:"redrive_after,omitempty"`
+	RetryBase         Duration `yaml:"retry_base,omitempty"`
+	RetryMax          Duration `yaml:"retry_max,omitempty"`
+	PermissionBackoff Duration `yaml:"permission_backoff,omitempty"`
+	ContestBackoff    Duration `yaml:"contest_backoff,omitempty"`
+	ContestBackoffMax Duration `yaml:"contest_backoff_max,omitempty"`
+	ContestWindow     Duration `yaml:"contest_window,omitempty"`
+	Recheck           Duration `yaml:"recheck,omitempty"`
 
 	Cloud cloud.EC2Config `yaml:"-"`
 }
