@@ -11,6 +11,7 @@ import (
 // Labels of the EC2 failback plan.
 const (
 	LabelEC2LB1      = "ec2-lb1"      // the fake shows both VIPs and the EIP on lb1's ENI after the election
+	LabelLB2Ready    = "lb2-ready"    // lb2's daemon runs, BACKUP
 	LabelEC2LB2      = "ec2-lb2"      // ... on lb2's ENI after the takeover
 	LabelHealedState = "healed-state" // lb1's director state once healed (BACKUP, nopreempt)
 	LabelFailback    = "failback"     // director failback on lb1
@@ -65,6 +66,10 @@ func EC2FailbackPlan(name string) Plan {
 	}
 	steps = append(steps,
 		waitEC2(lp.LB1).As(LabelEC2LB1),
+		// The probe starts once lb2 is up: its start-up burst on the
+		// guest's one CPU would otherwise delay probes before the cut.
+		lp.WaitExec(lp.LB2, 10*time.Second, `"state":\s*"BACKUP"`,
+			"director", "state", "-json", "-socket", "/run/"+lp.LB2+"/director.sock").As(LabelLB2Ready),
 		lp.ProbeStart(),
 		lp.Sleep(500*time.Millisecond),
 		lp.Cut(lp.LB1).As(LabelFail),

@@ -20,7 +20,7 @@ func TestEC2FailbackPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := labels(plan)
-	order := []string{LabelElected, LabelEC2LB1, LabelFail, LabelTakeover, LabelEC2LB2, LabelRecover,
+	order := []string{LabelElected, LabelEC2LB1, LabelLB2Ready, LabelFail, LabelTakeover, LabelEC2LB2, LabelRecover,
 		LabelHealedState, LabelFailback, LabelEC2Back, LabelProbe, LabelStateLB2}
 	last := -1
 	for _, want := range order {
