@@ -37,20 +37,33 @@ func BenchmarkPromotion(b *testing.B) {
 					name = "notify-script"
 				}
 				b.Run(fmt.Sprintf("lag=%s/eips=%d/%s", lag, eips, name), func(b *testing.B) {
-					benchPromotion(b, script, eips, lag)
+					benchPromotion(b, script, eips, lag, []netip.Addr{vip1, vip2})
 				})
 			}
 		}
 	}
 }
 
-func benchPromotion(b *testing.B, script bool, eips int, lag time.Duration) {
+// BenchmarkPromotionIPv6 is BenchmarkPromotion's director case with an
+// IPv6 VIP besides the IPv4 one: its take (locate, unassign on the old
+// ENI, assign on ours) runs beside the IPv4 assignment.
+//
+// Run: go test -run '^$' -bench PromotionIPv6 -benchtime 20x ./cloud/
+func BenchmarkPromotionIPv6(b *testing.B) {
+	for _, lag := range []time.Duration{0, 500 * time.Millisecond} {
+		b.Run(fmt.Sprintf("lag=%s/eips=1/director", lag), func(b *testing.B) {
+			benchPromotion(b, false, 1, lag, []netip.Addr{vip1, vip6})
+		})
+	}
+}
+
+func benchPromotion(b *testing.B, script bool, eips int, lag time.Duration, vips []netip.Addr) {
 	r := newRegion(b, ec2fake.Options{MinLatency: 50 * time.Millisecond, MaxLatency: 200 * time.Millisecond, Lag: lag})
 	cfg := fastConfig()
 	cfg.PollInterval = 100 * time.Millisecond
 	cfg.RedriveAfter = 2 * time.Second
 	cfg.MoveTimeout = 20 * time.Second
-	cfg.VIPs = []netip.Addr{vip1, vip2}
+	cfg.VIPs = vips
 	cfg.EIPs = []EIP{{AllocationID: alloc1}, {AllocationID: alloc2, PrivateIP: vip2}}[:eips]
 	// Steady state: B holds everything.
 	mb := r.newMover(b, nodeB, cfg, nil)

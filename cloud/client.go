@@ -25,6 +25,8 @@ import (
 type EC2API interface {
 	AssignPrivateIpAddresses(context.Context, *ec2.AssignPrivateIpAddressesInput, ...func(*ec2.Options)) (*ec2.AssignPrivateIpAddressesOutput, error)
 	UnassignPrivateIpAddresses(context.Context, *ec2.UnassignPrivateIpAddressesInput, ...func(*ec2.Options)) (*ec2.UnassignPrivateIpAddressesOutput, error)
+	AssignIpv6Addresses(context.Context, *ec2.AssignIpv6AddressesInput, ...func(*ec2.Options)) (*ec2.AssignIpv6AddressesOutput, error)
+	UnassignIpv6Addresses(context.Context, *ec2.UnassignIpv6AddressesInput, ...func(*ec2.Options)) (*ec2.UnassignIpv6AddressesOutput, error)
 	AssociateAddress(context.Context, *ec2.AssociateAddressInput, ...func(*ec2.Options)) (*ec2.AssociateAddressOutput, error)
 	DescribeNetworkInterfaces(context.Context, *ec2.DescribeNetworkInterfacesInput, ...func(*ec2.Options)) (*ec2.DescribeNetworkInterfacesOutput, error)
 	DescribeAddresses(context.Context, *ec2.DescribeAddressesInput, ...func(*ec2.Options)) (*ec2.DescribeAddressesOutput, error)
@@ -190,7 +192,7 @@ func readMetadata(ctx context.Context, meta MetadataAPI, path string) (string, e
 	out, err := meta.GetMetadata(ctx, &imds.GetMetadataInput{Path: path})
 	if err != nil {
 		if httpStatus(err) == 404 {
-			return "", fmt.Errorf("IMDS has no %s", path)
+			return "", &metadataMissingError{path: path}
 		}
 		return "", fmt.Errorf("read %s from IMDS: %w", path, err)
 	}
@@ -204,6 +206,12 @@ func readMetadata(ctx context.Context, meta MetadataAPI, path string) (string, e
 	}
 	return strings.TrimSpace(string(b)), nil
 }
+
+// metadataMissingError is IMDS answering 404: the key does not exist
+// (for some keys, such as ipv6s, that means "none").
+type metadataMissingError struct{ path string }
+
+func (e *metadataMissingError) Error() string { return "IMDS has no " + e.path }
 
 // parseAddrList parses IMDS's newline-separated address lists, skipping
 // anything that is not an address.

@@ -12,14 +12,19 @@ import (
 type EIP struct {
 	// AllocationID is the eipalloc-... ID of the Elastic IP.
 	AllocationID string
-	// PrivateIP is the VIP it points at; the zero value means the first VIP.
+	// PrivateIP is the VIP it points at, an IPv4 one (Elastic IPs are
+	// IPv4); the zero value means the first IPv4 VIP.
 	PrivateIP netip.Addr
 }
 
 // EC2Config configures one VRRP instance's EC2 mover. Zero durations take
 // the defaults below.
 type EC2Config struct {
-	// VIPs are the secondary private IPv4 addresses that follow the master.
+	// VIPs are the addresses that follow the master: secondary private
+	// IPv4 addresses, moved with AssignPrivateIpAddresses, and IPv6
+	// addresses of the subnet's IPv6 block, moved with UnassignIpv6Addresses
+	// (from the ENI holding one) and AssignIpv6Addresses. Both families may
+	// be mixed.
 	VIPs []netip.Addr
 	// EIPs are Elastic IPs re-associated with the VIPs on every take-over.
 	EIPs []EIP
@@ -38,7 +43,8 @@ type EC2Config struct {
 	IMDSEndpoint string
 
 	// UnassignOnRelease makes Release unassign the VIPs from our ENI at
-	// once instead of leaving them for the next master to take.
+	// once instead of leaving them for the next master to take (which, for
+	// an IPv6 VIP, unassigns it from us itself).
 	UnassignOnRelease bool
 
 	// CallTimeout bounds one API request.
@@ -107,7 +113,7 @@ func (cfg EC2Config) WithDefaults() (EC2Config, error) {
 	eips := make([]EIP, len(cfg.EIPs))
 	for i, e := range cfg.EIPs {
 		if !e.PrivateIP.IsValid() {
-			e.PrivateIP = cfg.VIPs[0]
+			e.PrivateIP = cfg.firstVIP4()
 		}
 		eips[i] = e
 	}
@@ -121,19 +127,24 @@ func (cfg EC2Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if len(cfg.VIPs) == 0 {
-		bad("vips: at least one secondary private IPv4 address is needed")
+		bad("vips: at least one address is needed (a secondary private IPv4 address or an IPv6 address of the subnet)")
 	}
 	vips := map[netip.Addr]bool{}
 	for _, v := range cfg.VIPs {
 		switch {
-		case !v.Is4():
-			// IPv6 addresses move with AssignIpv6Addresses, a different call.
-			bad("vips: %s: only IPv4 secondary private addresses are supported", v)
+		case !v.IsValid():
+			bad("vips: an empty address")
+		case v.Is4In6() || v.Zone() != "":
+			bad("vips: %s: write IPv4 addresses as such and IPv6 ones without a zone", v)
+		case !v.IsGlobalUnicast() || v.IsLinkLocalUnicast():
+			// EC2 assigns addresses of the subnet's blocks only.
+			bad("vips: %s is not a unicast address EC2 can assign to an ENI", v)
 		case vips[v]:
 			bad("vips: %s listed twice", v)
 		}
 		vips[v] = true
 	}
+	first4 := cfg.firstVIP4()
 	allocs := map[string]bool{}
 	targets := map[netip.Addr]string{}
 	for _, e := range cfg.EIPs {
@@ -145,11 +156,16 @@ func (cfg EC2Config) Validate() error {
 		}
 		allocs[e.AllocationID] = true
 		target := e.PrivateIP
-		if !target.IsValid() && len(cfg.VIPs) > 0 {
-			target = cfg.VIPs[0]
+		if !target.IsValid() {
+			target = first4
 		}
-		if e.PrivateIP.IsValid() && !vips[e.PrivateIP] {
+		switch {
+		case e.PrivateIP.IsValid() && !e.PrivateIP.Is4():
+			bad("eips: %s points at %s, an IPv6 address; Elastic IPs are IPv4 and point at an IPv4 VIP", e.AllocationID, e.PrivateIP)
+		case e.PrivateIP.IsValid() && !vips[e.PrivateIP]:
 			bad("eips: %s points at %s, which is not one of the vips", e.AllocationID, e.PrivateIP)
+		case !target.IsValid() && len(cfg.VIPs) > 0:
+			bad("eips: %s has no IPv4 VIP to point at (the vips are all IPv6); Elastic IPs are IPv4", e.AllocationID)
 		}
 		// A private IP carries one Elastic IP; a second would evict the first.
 		if other, dup := targets[target]; dup && target.IsValid() {
@@ -180,4 +196,26 @@ func (cfg EC2Config) Validate() error {
 		bad("call_timeout %s exceeds move_timeout %s", cfg.CallTimeout, cfg.MoveTimeout)
 	}
 	return errors.Join(errs...)
+}
+
+// firstVIP4 is the first IPv4 VIP, the default target of an Elastic IP
+// (the zero Addr if there is none).
+func (cfg EC2Config) firstVIP4() netip.Addr {
+	for _, v := range cfg.VIPs {
+		if v.Is4() {
+			return v
+		}
+	}
+	return netip.Addr{}
+}
+
+// vipsOf returns the VIPs of one family, in configuration order.
+func (cfg EC2Config) vipsOf(v6 bool) []netip.Addr {
+	var out []netip.Addr
+	for _, v := range cfg.VIPs {
+		if v.Is4() != v6 {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -2,6 +2,8 @@ package cloud
 
 import (
 	"context"
+	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -47,6 +49,14 @@ func (s *stubEC2) AssignPrivateIpAddresses(context.Context, *ec2.AssignPrivateIp
 
 func (s *stubEC2) UnassignPrivateIpAddresses(context.Context, *ec2.UnassignPrivateIpAddressesInput, ...func(*ec2.Options)) (*ec2.UnassignPrivateIpAddressesOutput, error) {
 	return &ec2.UnassignPrivateIpAddressesOutput{}, nil
+}
+
+func (s *stubEC2) AssignIpv6Addresses(context.Context, *ec2.AssignIpv6AddressesInput, ...func(*ec2.Options)) (*ec2.AssignIpv6AddressesOutput, error) {
+	return nil, apiErr("UnsupportedOperation")
+}
+
+func (s *stubEC2) UnassignIpv6Addresses(context.Context, *ec2.UnassignIpv6AddressesInput, ...func(*ec2.Options)) (*ec2.UnassignIpv6AddressesOutput, error) {
+	return nil, apiErr("UnsupportedOperation")
 }
 
 func (s *stubEC2) AssociateAddress(context.Context, *ec2.AssociateAddressInput, ...func(*ec2.Options)) (*ec2.AssociateAddressOutput, error) {
@@ -149,5 +159,106 @@ func TestPermissionSuspensionFollowsTheClock(t *testing.T) {
 	}
 	if assigns, _ := api.counts(); assigns != 2 {
 		t.Fatalf("%d assignments, want 2", assigns)
+	}
+}
+
+// stub6EC2 holds vip6 on eniB until the mover unassigns it there; it
+// refuses the first `refuse` assignments as EC2 does an address not yet
+// free. Only the IPv6 calls and Describe are used.
+type stub6EC2 struct {
+	stubEC2
+	mu      sync.Mutex
+	owner   string
+	refuse  int
+	assigns int
+}
+
+func (s *stub6EC2) assigned() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.assigns
+}
+
+func (s *stub6EC2) AssignIpv6Addresses(_ context.Context, in *ec2.AssignIpv6AddressesInput, _ ...func(*ec2.Options)) (*ec2.AssignIpv6AddressesOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.assigns++
+	if s.refuse > 0 || (s.owner != "" && s.owner != aws.ToString(in.NetworkInterfaceId)) {
+		s.refuse--
+		return nil, apiErr("InvalidParameterValue")
+	}
+	s.owner = aws.ToString(in.NetworkInterfaceId)
+	return &ec2.AssignIpv6AddressesOutput{}, nil
+}
+
+func (s *stub6EC2) UnassignIpv6Addresses(_ context.Context, in *ec2.UnassignIpv6AddressesInput, _ ...func(*ec2.Options)) (*ec2.UnassignIpv6AddressesOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owner != aws.ToString(in.NetworkInterfaceId) {
+		return nil, apiErr("InvalidParameterValue")
+	}
+	s.owner = ""
+	return &ec2.UnassignIpv6AddressesOutput{}, nil
+}
+
+func (s *stub6EC2) DescribeNetworkInterfaces(_ context.Context, in *ec2.DescribeNetworkInterfacesInput, _ ...func(*ec2.Options)) (*ec2.DescribeNetworkInterfacesOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out ec2.DescribeNetworkInterfacesOutput
+	for _, eni := range []string{eniA, eniB} {
+		ni := ec2types.NetworkInterface{NetworkInterfaceId: aws.String(eni)}
+		if s.owner == eni {
+			ni.Ipv6Addresses = []ec2types.NetworkInterfaceIpv6Address{{Ipv6Address: aws.String(vip6.String())}}
+		}
+		// By ID: our ENI. By filter: the holder.
+		if slices.Contains(in.NetworkInterfaceIds, eni) || len(in.Filters) > 0 && s.owner == eni {
+			out.NetworkInterfaces = append(out.NetworkInterfaces, ni)
+		}
+	}
+	return &out, nil
+}
+
+// A refused IPv6 assignment is retried after PollInterval and then twice
+// that on the mover's clock, not a moment sooner.
+func TestConvergeRetriesRefusedIPv6(t *testing.T) {
+	cfg := fastConfig() // poll 20ms
+	cfg.VIPs, cfg.EIPs = []netip.Addr{vip6}, nil
+	clock := newManualClock()
+	api := &stub6EC2{owner: eniB, refuse: 2}
+	m := stubMover(t, cfg, api, clock)
+	done := make(chan error, 1)
+	go func() { done <- m.Take(context.Background()) }()
+
+	idle := func(at time.Duration, assigns int) {
+		t.Helper()
+		testwait.Eventually(t, 5*time.Second, "the mover waiting", func() bool { return clock.Waiting() == 1 })
+		if got := api.assigned(); got != assigns {
+			t.Fatalf("at %s: %d assignments, want %d", at, got, assigns)
+		}
+	}
+	poll := cfg.PollInterval
+	idle(0, 1)
+	clock.Advance(poll - time.Millisecond)
+	idle(poll-time.Millisecond, 1)
+	clock.Advance(time.Millisecond) // the first pause is over: refused again
+	idle(poll, 2)
+	clock.Advance(poll)
+	idle(2*poll, 2) // the pause doubled
+	clock.Advance(poll - time.Millisecond)
+	idle(3*poll-time.Millisecond, 2)
+	clock.Advance(time.Millisecond)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Take did not finish after the accepted assignment")
+	}
+	if api.assigned() != 3 || api.owner != eniA {
+		t.Fatalf("%d assignments, owner %s", api.assigned(), api.owner)
+	}
+	if st := m.Status(); st.Moves != 1 || st.LastMoveDuration != 3*poll {
+		t.Fatalf("status %+v: want one move taking 3×PollInterval on the mover's clock", st)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -69,6 +70,10 @@ func FuzzResponseHandling(f *testing.F) {
 		{200, `<DescribeNetworkInterfacesResponse><networkInterfaceSet><item><networkInterfaceId>eni-0aaaaaaaaaaaaaaa1</networkInterfaceId><privateIpAddressesSet><item><privateIpAddress>10.0.1.100.7</privateIpAddress></item></privateIpAddressesSet></item></networkInterfaceSet></DescribeNetworkInterfacesResponse>`},
 		{200, `<DescribeAddressesResponse><addressesSet><item><allocationId></allocationId><privateIpAddress>::1</privateIpAddress></item><item/></addressesSet></DescribeAddressesResponse>`},
 		{200, `<AssignPrivateIpAddressesResponse><assignedPrivateIpAddressesSet><item><privateIpAddress>`},
+		{200, `<DescribeNetworkInterfacesResponse><networkInterfaceSet><item><networkInterfaceId>eni-0bbbbbbbbbbbbbbb2</networkInterfaceId><ipv6AddressesSet><item><ipv6Address>2001:db8:0:1::100%eth0</ipv6Address></item><item><ipv6Address>10.0.1.100</ipv6Address></item></ipv6AddressesSet></item></networkInterfaceSet></DescribeNetworkInterfacesResponse>`},
+		{200, `<DescribeNetworkInterfacesResponse><networkInterfaceSet><item><ipv6AddressesSet><item><ipv6Address>2001:db8:0:1::100</ipv6Address></item></ipv6AddressesSet></item></networkInterfaceSet></DescribeNetworkInterfacesResponse>`},
+		{200, `<AssignIpv6AddressesResponse><assignedIpv6Addresses><item>`},
+		{400, `<Response><Errors><Error><Code>InvalidParameterValue</Code><Message>Address 2001:db8:0:1::100 is already assigned</Message></Error></Errors></Response>`},
 		{200, `{"instanceId": 7, "region": ["x"]}`},
 		{200, `{"instanceId":"i-0aaaaaaaaaaaaaaa1","region":"eu-west-1"}`},
 		{200, "\xff\xfe\x00<\x00a\x00>"},
@@ -82,7 +87,7 @@ func FuzzResponseHandling(f *testing.F) {
 		{301, ""},
 	}
 	for _, s := range seeds {
-		for path := range uint8(3) {
+		for path := range uint8(4) {
 			f.Add(path, s.status, []byte(s.body))
 		}
 	}
@@ -105,14 +110,19 @@ func fuzzOne(t *testing.T, path uint8, status int, body []byte) {
 		cfg.RedriveAfter = 10 * time.Millisecond
 		cfg.RetryBase, cfg.RetryMax = time.Millisecond, 5*time.Millisecond
 		cfg.PermissionBackoff = time.Minute
-		switch path % 3 {
-		case 0, 1:
+		switch path % 4 {
+		case 0, 1, 3:
 			// A whole Take, the garbage landing on its first EC2 call.
 			// path 1 starts from a verified hold, so the garbage hits a
-			// Describe call instead of the assignment.
+			// Describe call instead of the assignment. path 3 moves IPv6
+			// VIPs too, so it may hit the locate read, the unassignment
+			// from the other ENI or the IPv6 assignment.
 			client := &flakyClient{status: status, body: body, next: r.fake}
-			if path%3 == 1 {
+			if path%4 == 1 {
 				client.used = true
+			}
+			if path%4 == 3 {
+				cfg.VIPs = []netip.Addr{vip6, vip1, vip7}
 			}
 			api := ec2.New(ec2.Options{
 				Region: "eu-west-1", BaseEndpoint: aws.String("http://ec2.invalid"),
@@ -122,7 +132,7 @@ func fuzzOne(t *testing.T, path uint8, status int, body []byte) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if path%3 == 1 {
+			if path%4 == 1 {
 				if err := m.Take(context.Background()); err != nil {
 					t.Fatalf("clean Take: %v", err)
 				}

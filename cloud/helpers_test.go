@@ -34,6 +34,9 @@ const (
 var (
 	vip1 = netip.MustParseAddr("10.0.1.100")
 	vip2 = netip.MustParseAddr("10.0.1.101")
+	// vip6 and vip7 are IPv6 VIPs of the subnet's IPv6 block.
+	vip6 = netip.MustParseAddr("2001:db8:0:1::100")
+	vip7 = netip.MustParseAddr("2001:db8:0:1::101")
 )
 
 // region is a fake EC2 region served over HTTP with one IMDS per instance.
@@ -51,9 +54,9 @@ type arrival struct {
 	call ec2fake.Call
 }
 
-// newRegion starts a region where the VIPs sit on B's ENI, the first
-// Elastic IP on vip1 and the second unassociated: the state after B was
-// master.
+// newRegion starts a region where the VIPs (vip1, vip2, and the IPv6
+// vip6, vip7) sit on B's ENI, the first Elastic IP on vip1 and the second
+// unassociated: the state after B was master.
 func newRegion(t testing.TB, opt ec2fake.Options) *region {
 	t.Helper()
 	r := newFakeRegion(t, opt)
@@ -70,17 +73,17 @@ func newRegion(t testing.TB, opt ec2fake.Options) *region {
 // newFakeRegion is newRegion without HTTP servers.
 func newFakeRegion(t testing.TB, opt ec2fake.Options) *region {
 	t.Helper()
-	subnet := netip.MustParsePrefix("10.0.1.0/24")
+	subnet, subnet6 := netip.MustParsePrefix("10.0.1.0/24"), netip.MustParsePrefix("2001:db8:0:1::/64")
 	instances := []ec2fake.Instance{
-		{ID: instA, Region: "eu-west-1", ENIs: []ec2fake.ENI{{ID: eniA, MAC: macA, SubnetID: "subnet-01", VPCID: "vpc-01", Subnet: subnet, Primary: netip.MustParseAddr("10.0.1.11")}}},
-		{ID: instB, Region: "eu-west-1", ENIs: []ec2fake.ENI{{ID: eniB, MAC: macB, SubnetID: "subnet-01", VPCID: "vpc-01", Subnet: subnet, Primary: netip.MustParseAddr("10.0.1.12")}}},
+		{ID: instA, Region: "eu-west-1", ENIs: []ec2fake.ENI{{ID: eniA, MAC: macA, SubnetID: "subnet-01", VPCID: "vpc-01", Subnet: subnet, Subnet6: subnet6, Primary: netip.MustParseAddr("10.0.1.11")}}},
+		{ID: instB, Region: "eu-west-1", ENIs: []ec2fake.ENI{{ID: eniB, MAC: macB, SubnetID: "subnet-01", VPCID: "vpc-01", Subnet: subnet, Subnet6: subnet6, Primary: netip.MustParseAddr("10.0.1.12")}}},
 	}
 	addrs := []ec2fake.Address{
 		{AllocationID: alloc1, PublicIP: netip.MustParseAddr("203.0.113.10")},
 		{AllocationID: alloc2, PublicIP: netip.MustParseAddr("203.0.113.11")},
 	}
 	f, err := ec2fake.New(opt, instances, addrs,
-		map[netip.Addr]string{vip1: eniB, vip2: eniB},
+		map[netip.Addr]string{vip1: eniB, vip2: eniB, vip6: eniB, vip7: eniB},
 		map[string]netip.Addr{alloc1: vip1})
 	if err != nil {
 		t.Fatal(err)
@@ -290,7 +293,7 @@ func (r *region) holds(n node, cfg EC2Config) bool {
 	for _, e := range cfg.EIPs {
 		ip := e.PrivateIP
 		if !ip.IsValid() {
-			ip = cfg.VIPs[0]
+			ip = cfg.firstVIP4()
 		}
 		if eni, at := r.fake.Association(e.AllocationID); eni != n.eni || at != ip {
 			return false

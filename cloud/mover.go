@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/director-lb/director/vrrp"
 )
@@ -229,15 +232,35 @@ func (m *EC2Mover) noteError(err error) {
 // only makes the calls and supplies the time.
 func (m *EC2Mover) converge(ctx context.Context, optimistic bool) (acted bool, err error) {
 	c, r := newConvergence(m.cfg, optimistic, m.wasVerified())
+	// What the last read showed and where the last take found the IPv6
+	// VIPs: a move that runs out of time says what was still missing.
+	var last observation
+	holders := map[netip.Addr]string{}
+	defer func() {
+		if errors.Is(err, context.DeadlineExceeded) && last.eniSeen {
+			if miss := last.describeMissing(m.cfg, holders); miss != "" {
+				err = fmt.Errorf("%w; still missing: %s", err, miss)
+			}
+		}
+	}()
 	for {
-		if r.assign {
+		if r.taking() {
 			if err := m.waitContest(ctx); err != nil {
 				return c.acted, err
 			}
-			if err := m.assign(ctx); err != nil {
+			refused, err := m.take(ctx, r.take, holders)
+			if err != nil {
 				return c.acted, err
 			}
-			c = c.assigned(m.clock.Now())
+			now := m.clock.Now()
+			for f := range r.take {
+				if r.take[f] {
+					c = c.took(now, family(f), refused[f] != nil)
+				}
+			}
+			if refused[fam6] != nil {
+				m.log.Info("EC2 refused the IPv6 VIPs for now; retrying shortly", "err", refused[fam6])
+			}
 		}
 
 		// The associations and a verification read go out together:
@@ -254,6 +277,9 @@ func (m *EC2Mover) converge(ctx context.Context, optimistic bool) (acted bool, e
 			if err != nil && !isFatal(err) {
 				m.log.Debug("Elastic IP association failed; will retry", "allocation", r.associate[i].AllocationID, "err", err)
 			}
+		}
+		if obsErr == nil {
+			last = obs
 		}
 
 		var v verdict
@@ -292,9 +318,29 @@ func isFatal(err error) bool {
 	return errors.As(err, &pe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
-func (m *EC2Mover) assign(ctx context.Context) error {
-	ips := make([]string, len(m.cfg.VIPs))
-	for i, v := range m.cfg.VIPs {
+// take moves the VIPs of the families asked for to our ENI: the IPv4 ones
+// with one AssignPrivateIpAddresses, and in parallel the IPv6 ones with
+// take6's calls (locate, unassign elsewhere, assign here). holders gets
+// where the locate found the IPv6 VIPs. refused[fam6] is EC2 refusing the
+// IPv6 assignment as things stand (still assigned elsewhere), which the
+// plan retries; err is anything else, which ends the move.
+func (m *EC2Mover) take(ctx context.Context, families [2]bool, holders map[netip.Addr]string) (refused [2]error, err error) {
+	var errs [2]error
+	var wg sync.WaitGroup
+	if families[fam4] {
+		wg.Go(func() { errs[fam4] = m.assign4(ctx) })
+	}
+	if families[fam6] {
+		wg.Go(func() { refused[fam6], errs[fam6] = m.take6(ctx, holders) })
+	}
+	wg.Wait()
+	return refused, errors.Join(errs[fam4], errs[fam6])
+}
+
+func (m *EC2Mover) assign4(ctx context.Context) error {
+	vips := m.cfg.vipsOf(false)
+	ips := make([]string, len(vips))
+	for i, v := range vips {
 		ips[i] = v.String()
 	}
 	return m.call(ctx, "AssignPrivateIpAddresses", func(ctx context.Context) error {
@@ -305,6 +351,111 @@ func (m *EC2Mover) assign(ctx context.Context) error {
 		})
 		return err
 	})
+}
+
+// take6 moves the IPv6 VIPs to our ENI. EC2 has no AllowReassignment for
+// IPv6, so it finds the ENIs holding them, unassigns them there (in
+// parallel, one call per ENI), then assigns the lot to ours. It updates
+// holders with what the locate showed.
+func (m *EC2Mover) take6(ctx context.Context, holders map[netip.Addr]string) (refused, err error) {
+	vips := m.cfg.vipsOf(true)
+	found, err := m.locate6(ctx, vips)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vips {
+		holders[v] = found[v]
+	}
+	free, assign := take6(m.id.ENI, vips, found)
+	errs := make([]error, 0, len(free))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for eni, ips := range free {
+		wg.Go(func() {
+			err := m.unassign6(ctx, eni, ips)
+			var ae *APIError
+			if errors.As(err, &ae) && ae.Kind == KindInvalid {
+				// "not assigned to interface": it left that ENI since the
+				// locate; the assignment below tells whether it is free.
+				m.log.Debug("IPv6 VIP no longer on the other ENI", "eni", eni, "vips", ips, "err", err)
+				err = nil
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%w (freeing %v on %s)", err, ips, eni))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if len(assign) == 0 {
+		return nil, nil
+	}
+	err = m.call(ctx, "AssignIpv6Addresses", func(ctx context.Context) error {
+		_, err := m.api.AssignIpv6Addresses(ctx, &ec2.AssignIpv6AddressesInput{
+			NetworkInterfaceId: aws.String(m.id.ENI),
+			Ipv6Addresses:      addrStrings(assign),
+		})
+		return err
+	})
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Kind == KindInvalid {
+		// Still assigned elsewhere (the peer took it back, or EC2 has not
+		// yet freed it), or the subnet refuses it: the plan retries
+		// shortly and the move's deadline bounds it.
+		return fmt.Errorf("%w (assigning %v to %s)", err, assign, m.id.ENI), nil
+	}
+	return nil, err
+}
+
+// locate6 finds the ENIs that hold the IPv6 VIPs now (absent: nobody).
+func (m *EC2Mover) locate6(ctx context.Context, vips []netip.Addr) (map[netip.Addr]string, error) {
+	var out *ec2.DescribeNetworkInterfacesOutput
+	err := m.call(ctx, "DescribeNetworkInterfaces", func(ctx context.Context) error {
+		var err error
+		out, err = m.api.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{
+			Filters: []ec2types.Filter{{Name: aws.String("ipv6-addresses.ipv6-address"), Values: addrStrings(vips)}},
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	want := map[netip.Addr]bool{}
+	for _, v := range vips {
+		want[v] = true
+	}
+	found := map[netip.Addr]string{}
+	for _, ni := range out.NetworkInterfaces {
+		id := aws.ToString(ni.NetworkInterfaceId)
+		for _, a := range ni.Ipv6Addresses {
+			if ip, err := netip.ParseAddr(aws.ToString(a.Ipv6Address)); err == nil && want[ip] && id != "" {
+				found[ip] = id
+			}
+		}
+	}
+	return found, nil
+}
+
+func (m *EC2Mover) unassign6(ctx context.Context, eni string, ips []netip.Addr) error {
+	return m.call(ctx, "UnassignIpv6Addresses", func(ctx context.Context) error {
+		_, err := m.api.UnassignIpv6Addresses(ctx, &ec2.UnassignIpv6AddressesInput{
+			NetworkInterfaceId: aws.String(eni),
+			Ipv6Addresses:      addrStrings(ips),
+		})
+		return err
+	})
+}
+
+func addrStrings(as []netip.Addr) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.String()
+	}
+	return out
 }
 
 func (m *EC2Mover) associate(ctx context.Context, e EIP) error {
@@ -324,13 +475,18 @@ func (m *EC2Mover) associate(ctx context.Context, e EIP) error {
 func (m *EC2Mover) unassign(ctx context.Context) error {
 	var errs []error
 	for _, v := range m.cfg.VIPs {
-		err := m.call(ctx, "UnassignPrivateIpAddresses", func(ctx context.Context) error {
-			_, err := m.api.UnassignPrivateIpAddresses(ctx, &ec2.UnassignPrivateIpAddressesInput{
-				NetworkInterfaceId: aws.String(m.id.ENI),
-				PrivateIpAddresses: []string{v.String()},
+		var err error
+		if v.Is4() {
+			err = m.call(ctx, "UnassignPrivateIpAddresses", func(ctx context.Context) error {
+				_, err := m.api.UnassignPrivateIpAddresses(ctx, &ec2.UnassignPrivateIpAddressesInput{
+					NetworkInterfaceId: aws.String(m.id.ENI),
+					PrivateIpAddresses: []string{v.String()},
+				})
+				return err
 			})
-			return err
-		})
+		} else {
+			err = m.unassign6(ctx, m.id.ENI, []netip.Addr{v})
+		}
 		var ae *APIError
 		if errors.As(err, &ae) && ae.Kind == KindInvalid {
 			// "not assigned to interface": someone else holds it already.
@@ -348,10 +504,10 @@ func (m *EC2Mover) unassign(ctx context.Context) error {
 type observation struct {
 	eni      string              // our ENI
 	eniSeen  bool                // Describe listed it
-	onENI    map[netip.Addr]bool // private IPs Describe shows on it
+	onENI    map[netip.Addr]bool // private IPv4 and IPv6 addresses Describe shows on it
 	eips     map[string]eipView  // allocation ID → where it points
-	imdsSeen bool                // local-ipv4s was read
-	imdsIPs  map[netip.Addr]bool
+	imdsSeen [2]bool             // local-ipv4s / ipv6s was read
+	imdsIPs  map[netip.Addr]bool // the addresses they listed
 }
 
 type eipView struct {
@@ -367,7 +523,7 @@ func (o observation) complete(cfg EC2Config) bool {
 		return false
 	}
 	for _, v := range cfg.VIPs {
-		if o.imdsSeen && !o.imdsIPs[v] {
+		if o.imdsSeen[familyOf(v)] && !o.imdsIPs[v] {
 			return false
 		}
 	}
@@ -400,15 +556,50 @@ func (o observation) eipOK(e EIP) bool {
 	return ok && v.eni == o.eni && v.ip == e.PrivateIP
 }
 
+// describeMissing says, for an error, what is not yet where it should be
+// and where it is instead: VIPs missing from our ENI (with the ENI the
+// last take found an IPv6 one on, from holders), VIPs the metadata service
+// does not list yet, and Elastic IPs pointing elsewhere. "" if nothing.
+func (o observation) describeMissing(cfg EC2Config, holders map[netip.Addr]string) string {
+	var parts []string
+	for _, v := range o.missingVIPs(cfg) {
+		switch h := holders[v]; {
+		case h != "" && h != o.eni:
+			parts = append(parts, fmt.Sprintf("%s not on %s (last seen on %s)", v, o.eni, h))
+		default:
+			parts = append(parts, fmt.Sprintf("%s not on %s", v, o.eni))
+		}
+	}
+	if len(parts) == 0 {
+		for _, v := range cfg.VIPs {
+			if o.imdsSeen[familyOf(v)] && !o.imdsIPs[v] {
+				parts = append(parts, fmt.Sprintf("%s not yet listed by the metadata service", v))
+			}
+		}
+	}
+	for _, e := range cfg.EIPs {
+		if o.eipOK(e) {
+			continue
+		}
+		switch v, ok := o.eips[e.AllocationID]; {
+		case !ok:
+			parts = append(parts, fmt.Sprintf("%s not listed by DescribeAddresses", e.AllocationID))
+		case v.eni == "":
+			parts = append(parts, fmt.Sprintf("%s not associated (want %s on %s)", e.AllocationID, e.PrivateIP, o.eni))
+		default:
+			parts = append(parts, fmt.Sprintf("%s points at %s on %s (want %s on %s)", e.AllocationID, v.ip, v.eni, e.PrivateIP, o.eni))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 // observe reads our ENI, the Elastic IPs and the metadata service's view
 // of our ENI in parallel.
 func (m *EC2Mover) observe(ctx context.Context) (observation, error) {
-	obs := observation{eni: m.id.ENI, onENI: map[netip.Addr]bool{}, eips: map[string]eipView{}}
+	obs := observation{eni: m.id.ENI, onENI: map[netip.Addr]bool{}, eips: map[string]eipView{}, imdsIPs: map[netip.Addr]bool{}}
 	var niOut *ec2.DescribeNetworkInterfacesOutput
 	var addrOut *ec2.DescribeAddressesOutput
 	var niErr, addrErr error
-	var imdsList string
-	var imdsErr error = errors.New("not read")
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		niErr = m.call(ctx, "DescribeNetworkInterfaces", func(ctx context.Context) error {
@@ -433,12 +624,26 @@ func (m *EC2Mover) observe(ctx context.Context) (observation, error) {
 	m.mu.Lock()
 	mac := m.id.MAC
 	m.mu.Unlock()
+	// The metadata service lists the ENI's IPv4 addresses under
+	// local-ipv4s and its IPv6 ones under ipv6s.
+	var imdsList [2]string
+	imdsErr := [2]error{errors.New("not read"), errors.New("not read")}
 	if m.meta != nil && mac != "" {
-		wg.Go(func() {
-			ictx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
-			defer cancel()
-			imdsList, imdsErr = readMetadata(ictx, m.meta, "network/interfaces/macs/"+mac+"/local-ipv4s")
-		})
+		for f, key := range [2]string{"local-ipv4s", "ipv6s"} {
+			if len(m.cfg.vipsOf(f == int(fam6))) == 0 {
+				continue
+			}
+			wg.Go(func() {
+				ictx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
+				defer cancel()
+				imdsList[f], imdsErr[f] = readMetadata(ictx, m.meta, "network/interfaces/macs/"+mac+"/"+key)
+				var missing *metadataMissingError
+				if f == int(fam6) && errors.As(imdsErr[f], &missing) {
+					// IMDS omits ipv6s while the ENI has no IPv6 address.
+					imdsList[f], imdsErr[f] = "", nil
+				}
+			})
+		}
 	}
 	wg.Wait()
 	if err := errors.Join(niErr, addrErr); err != nil {
@@ -455,6 +660,11 @@ func (m *EC2Mover) observe(ctx context.Context) (observation, error) {
 					obs.onENI[a] = true
 				}
 			}
+			for _, p := range ni.Ipv6Addresses {
+				if a, err := netip.ParseAddr(aws.ToString(p.Ipv6Address)); err == nil {
+					obs.onENI[a] = true
+				}
+			}
 			m.learnMAC(aws.ToString(ni.MacAddress))
 		}
 	}
@@ -468,10 +678,14 @@ func (m *EC2Mover) observe(ctx context.Context) (observation, error) {
 			obs.eips[id] = eipView{eni: aws.ToString(a.NetworkInterfaceId), ip: ip}
 		}
 	}
-	if imdsErr == nil {
-		obs.imdsSeen, obs.imdsIPs = true, parseAddrList(imdsList)
-	} else if mac != "" && m.meta != nil {
-		m.log.Debug("could not read local-ipv4s from IMDS; relying on EC2 alone", "err", imdsErr)
+	for f := range imdsErr {
+		switch {
+		case imdsErr[f] == nil:
+			obs.imdsSeen[f] = true
+			maps.Copy(obs.imdsIPs, parseAddrList(imdsList[f]))
+		case mac != "" && m.meta != nil && len(m.cfg.vipsOf(f == int(fam6))) > 0:
+			m.log.Debug("could not read the ENI's addresses from IMDS; relying on EC2 alone", "family", family(f), "err", imdsErr[f])
+		}
 	}
 	return obs, nil
 }

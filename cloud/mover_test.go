@@ -543,13 +543,26 @@ func TestConfigValidate(t *testing.T) {
 	if got.EIPs[0].PrivateIP != vip1 || got.MoveTimeout != DefaultMoveTimeout || got.PermissionBackoff != DefaultPermissionBackoff {
 		t.Fatalf("defaults: %+v", got)
 	}
+	// IPv6 VIPs mix with IPv4 ones; an Elastic IP defaults to the first IPv4.
+	mixed, err := EC2Config{VIPs: []netip.Addr{vip6, vip1}, EIPs: []EIP{{AllocationID: alloc1}}}.WithDefaults()
+	if err != nil || mixed.EIPs[0].PrivateIP != vip1 {
+		t.Fatalf("mixed families: %v %+v", err, mixed.EIPs)
+	}
+	if _, err := (EC2Config{VIPs: []netip.Addr{vip6}}).WithDefaults(); err != nil {
+		t.Fatalf("IPv6 alone: %v", err)
+	}
 	for _, tc := range []struct {
 		name string
 		cfg  EC2Config
 		want string
 	}{
 		{"no vips", EC2Config{}, "vips: at least one"},
-		{"ipv6", EC2Config{VIPs: []netip.Addr{netip.MustParseAddr("2001:db8::1")}}, "only IPv4"},
+		{"link-local ipv6", EC2Config{VIPs: []netip.Addr{netip.MustParseAddr("fe80::1")}}, "fe80::1 is not a unicast address EC2 can assign"},
+		{"ipv6 with zone", EC2Config{VIPs: []netip.Addr{netip.MustParseAddr("2001:db8::1%eth0")}}, "without a zone"},
+		{"mapped ipv4", EC2Config{VIPs: []netip.Addr{netip.MustParseAddr("::ffff:10.0.1.100")}}, "write IPv4 addresses as such"},
+		{"multicast", EC2Config{VIPs: []netip.Addr{netip.MustParseAddr("ff02::12")}}, "not a unicast address"},
+		{"eip on ipv6", EC2Config{VIPs: []netip.Addr{vip1, vip6}, EIPs: []EIP{{AllocationID: alloc1, PrivateIP: vip6}}}, "points at 2001:db8:0:1::100, an IPv6 address; Elastic IPs are IPv4"},
+		{"eip without ipv4 vip", EC2Config{VIPs: []netip.Addr{vip6}, EIPs: []EIP{{AllocationID: alloc1}}}, "has no IPv4 VIP to point at"},
 		{"dup vip", EC2Config{VIPs: []netip.Addr{vip1, vip1}}, "listed twice"},
 		{"bad alloc", EC2Config{VIPs: []netip.Addr{vip1}, EIPs: []EIP{{AllocationID: "203.0.113.1"}}}, "not an allocation ID"},
 		{"eip off vip", EC2Config{VIPs: []netip.Addr{vip1}, EIPs: []EIP{{AllocationID: alloc1, PrivateIP: vip2}}}, "not one of the vips"},

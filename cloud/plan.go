@@ -14,13 +14,43 @@ import (
 // the clock lets tests step through them with made-up times instead of
 // sleeping. docs/design/ec2-convergence.md has the overview.
 
-// round is what the driver sends next: optionally the assignment first
-// (after any contest backoff), then the associations together with one
-// verification read.
+// family indexes what the plan tracks per address family: IPv4 and IPv6
+// VIPs move with different calls and fail differently.
+type family int
+
+const (
+	fam4 family = iota
+	fam6
+)
+
+func familyOf(a netip.Addr) family {
+	if a.Is4() {
+		return fam4
+	}
+	return fam6
+}
+
+func (f family) String() string {
+	if f == fam4 {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+// round is what the driver sends next: optionally a take of the VIPs
+// first (after any contest backoff), then the associations together with
+// one verification read.
 type round struct {
-	assign    bool  // AssignPrivateIpAddresses for every VIP
+	// take[f] moves the VIPs of family f to our ENI. IPv4: one
+	// AssignPrivateIpAddresses with AllowReassignment. IPv6, which EC2
+	// cannot reassign: find the ENIs holding them, unassign them there,
+	// then AssignIpv6Addresses (take6 decides the calls).
+	take      [2]bool
 	associate []EIP // AssociateAddress for each, in parallel with the read
 }
+
+// taking reports whether the round takes any VIP.
+func (r round) taking() bool { return r.take[fam4] || r.take[fam6] }
 
 // verdict is the plan's answer to one round's results.
 type verdict struct {
@@ -35,7 +65,7 @@ type verdict struct {
 	verified  bool         // the VIPs are on our ENI: mark the hold verified
 	contested []netip.Addr // another ENI took these from a verified hold
 	redrive   time.Duration
-	// redrive > 0: the assignment went unseen this long and is resent.
+	// redrive > 0: a take went unseen this long and is resent.
 	ignored error // a fatal call error, moot because all is in place
 }
 
@@ -45,34 +75,58 @@ type eipProgress struct {
 	wait time.Duration // pause after a failed one; 0 after a success
 }
 
+// takeProgress is what the plan remembers of the takes of one family.
+type takeProgress struct {
+	last    time.Time     // last take answered (zero: none)
+	redrive time.Duration // how long an accepted take may stay unseen
+	// pause > 0: EC2 refused the last take as it stood (an IPv6 address
+	// still assigned elsewhere); retry after pause, doubling.
+	pause time.Duration
+}
+
 // convergence is the state of one move's drive towards "every VIP on our
 // ENI, every EIP on its VIP". It is a value: each step returns the next.
 type convergence struct {
 	cfg      EC2Config
-	verified bool          // the hold's VIPs were seen on our ENI
-	redrive  time.Duration // how long an assignment may stay unseen
-	// lastAssign is when the last assignment was answered (zero: none).
-	lastAssign time.Time
-	eips       []eipProgress // by index in cfg.EIPs
-	missing    int           // reads in a row missing a VIP
-	acted      bool          // some change was sent and accepted
+	has      [2]bool // the VIPs include this family
+	verified bool    // the hold's VIPs were seen on our ENI
+	takes    [2]takeProgress
+	eips     []eipProgress // by index in cfg.EIPs
+	missing  int           // reads in a row missing a VIP
+	acted    bool          // some change was sent and accepted
 }
 
 // newConvergence starts a move. optimistic acts before looking (a
 // promotion: the VIPs are almost surely elsewhere); verified is whether
 // this hold has already seen the VIPs on our ENI.
 func newConvergence(cfg EC2Config, optimistic, verified bool) (convergence, round) {
-	c := convergence{cfg: cfg, verified: verified, redrive: cfg.RedriveAfter, eips: make([]eipProgress, len(cfg.EIPs))}
-	r := round{assign: optimistic}
+	c := convergence{cfg: cfg, verified: verified, eips: make([]eipProgress, len(cfg.EIPs))}
+	var r round
+	for _, v := range cfg.VIPs {
+		c.has[familyOf(v)] = true
+	}
+	for f := range c.takes {
+		c.takes[f].redrive = cfg.RedriveAfter
+		r.take[f] = optimistic && c.has[f]
+	}
 	if optimistic {
 		r.associate = slices.Clone(cfg.EIPs)
 	}
 	return c, r
 }
 
-// assigned records an accepted assignment, answered at now.
-func (c convergence) assigned(now time.Time) convergence {
-	c.acted, c.lastAssign = true, now
+// took records the answer to a take of family f at now: accepted, or
+// refused by EC2 as things stood (KindInvalid: an IPv6 address another
+// ENI still holds), which is retried after a short pause, doubling up to
+// RedriveAfter.
+func (c convergence) took(now time.Time, f family, refused bool) convergence {
+	t := &c.takes[f]
+	t.last = now
+	if refused {
+		t.pause = min(max(2*t.pause, c.cfg.PollInterval), c.cfg.RedriveAfter)
+		return c
+	}
+	c.acted, t.pause = true, 0
 	return c
 }
 
@@ -126,13 +180,31 @@ func (c convergence) observed(now time.Time, sent []EIP, assocErrs []error, obs 
 			// enough: a read may lag a change we made ourselves.
 			v.contested = missing
 			c.verified, c.missing = false, 0
-			v.next.assign = true
-		case !c.verified && (c.lastAssign.IsZero() || now.Sub(c.lastAssign) >= c.redrive):
-			if !c.lastAssign.IsZero() {
-				v.redrive = now.Sub(c.lastAssign)
-				c.redrive = min(2*c.redrive, c.cfg.MoveTimeout)
+			for _, a := range missing {
+				v.next.take[familyOf(a)] = true
 			}
-			v.next.assign = true
+		case !c.verified:
+			var want [2]bool
+			for _, a := range missing {
+				want[familyOf(a)] = true
+			}
+			for f := range want {
+				if !want[f] {
+					continue
+				}
+				switch t := &c.takes[f]; {
+				case t.last.IsZero():
+					v.next.take[f] = true
+				case t.pause > 0:
+					v.next.take[f] = now.Sub(t.last) >= t.pause
+				case now.Sub(t.last) >= t.redrive:
+					// Accepted but still unseen: send it again, and
+					// wait twice as long before the next resend.
+					v.redrive = max(v.redrive, now.Sub(t.last))
+					t.redrive = min(2*t.redrive, c.cfg.MoveTimeout)
+					v.next.take[f] = true
+				}
+			}
 		}
 	} else {
 		c.missing = 0
@@ -145,7 +217,7 @@ func (c convergence) observed(now time.Time, sent []EIP, assocErrs []error, obs 
 			continue
 		}
 		// Associate only once the private IP is ours (or on its way).
-		if !obs.onENI[e.PrivateIP] && c.lastAssign.IsZero() {
+		if !obs.onENI[e.PrivateIP] && c.takes[fam4].last.IsZero() {
 			continue
 		}
 		p := c.eips[i]
@@ -157,7 +229,7 @@ func (c convergence) observed(now time.Time, sent []EIP, assocErrs []error, obs 
 			v.next.associate = append(v.next.associate, e)
 		}
 	}
-	idle := !v.next.assign && len(v.next.associate) == 0
+	idle := !v.next.taking() && len(v.next.associate) == 0
 	// A read taken alongside associations may predate them: look again
 	// at once. Otherwise give EC2 time.
 	if idle && !associated {
@@ -202,4 +274,25 @@ func (c contestState) wait(now time.Time, left time.Duration) (time.Duration, bo
 		return 0, true
 	}
 	return d, left < 0 || d <= left
+}
+
+// take6 decides an IPv6 take from where EC2 shows the VIPs (holders: VIP
+// to the ENI holding it; absent or "": nobody). EC2 cannot reassign an
+// IPv6 address, so each VIP on another ENI is unassigned there first
+// (free, by ENI); every VIP not already on ours is then assigned to it.
+func take6(eni string, vips []netip.Addr, holders map[netip.Addr]string) (free map[string][]netip.Addr, assign []netip.Addr) {
+	for _, v := range vips {
+		switch h := holders[v]; h {
+		case eni:
+			continue
+		case "":
+		default:
+			if free == nil {
+				free = map[string][]netip.Addr{}
+			}
+			free[h] = append(free[h], v)
+		}
+		assign = append(assign, v)
+	}
+	return free, assign
 }

@@ -182,10 +182,10 @@ func TestConvergencePlan(t *testing.T) {
 		{
 			name: "IMDS not yet showing the VIPs keeps the move going", optimistic: true, acted: true,
 			steps: []step{
-				{assigned: true, sent: eips(cfg, both...), obs: func() observation { o := complete; o.imdsSeen = true; return o }(), verified: true},
+				{assigned: true, sent: eips(cfg, both...), obs: func() observation { o := complete; o.imdsSeen[fam4] = true; return o }(), verified: true},
 				{at: poll, obs: func() observation {
 					o := complete
-					o.imdsSeen, o.imdsIPs = true, map[netip.Addr]bool{vip1: true, vip2: true}
+					o.imdsSeen[fam4], o.imdsIPs = true, map[netip.Addr]bool{vip1: true, vip2: true}
 					return o
 				}(), done: true, verified: true},
 			},
@@ -194,7 +194,7 @@ func TestConvergencePlan(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 			c, r := newConvergence(cfg, tc.optimistic, tc.verified)
-			if r.assign != tc.optimistic || (len(r.associate) == len(cfg.EIPs)) != tc.optimistic {
+			if r.take[fam4] != tc.optimistic || r.take[fam6] || (len(r.associate) == len(cfg.EIPs)) != tc.optimistic {
 				t.Fatalf("first round %+v, optimistic %v", r, tc.optimistic)
 			}
 			for i, s := range tc.steps {
@@ -219,9 +219,9 @@ func TestConvergencePlan(t *testing.T) {
 				if v.done {
 					continue
 				}
-				if v.next.assign != s.assign || !slices.Equal(got, s.associate) || v.wait != s.wait {
-					t.Fatalf("step %d at %s: next assign=%v associate=%v wait=%s, want assign=%v associate=%v wait=%s",
-						i, s.at, v.next.assign, got, v.wait, s.assign, s.associate, s.wait)
+				if v.next.take[fam4] != s.assign || v.next.take[fam6] || !slices.Equal(got, s.associate) || v.wait != s.wait {
+					t.Fatalf("step %d at %s: next take=%v associate=%v wait=%s, want assign=%v associate=%v wait=%s",
+						i, s.at, v.next.take, got, v.wait, s.assign, s.associate, s.wait)
 				}
 			}
 			if c.acted != tc.acted {
@@ -229,6 +229,16 @@ func TestConvergencePlan(t *testing.T) {
 			}
 		})
 	}
+}
+
+// assigned records every family's take as accepted at now.
+func (c convergence) assigned(now time.Time) convergence {
+	for f := range c.has {
+		if c.has[f] {
+			c = c.took(now, family(f), false)
+		}
+	}
+	return c
 }
 
 // The redrive pause doubles up to MoveTimeout and no further.
@@ -246,7 +256,7 @@ func TestConvergenceRedriveCap(t *testing.T) {
 			now = now.Add(cfg.PollInterval)
 			var v verdict
 			c, v = c.observed(now, nil, nil, none, nil)
-			if v.next.assign {
+			if v.next.take[fam4] {
 				pauses = append(pauses, now.Sub(last))
 				break
 			}

@@ -92,7 +92,7 @@ func startNode(t *testing.T, r *region, w *wire, n node, prio uint8, cfg EC2Conf
 		Name:        name,
 		VRID:        51,
 		Machine:     vrrp.MachineConfig{Version: vrrp.V3, Priority: prio, Interval: advertInterval, Preempt: true},
-		Addresses:   cfg.VIPs,
+		Addresses:   cfg.vipsOf(false), // adverts carry one family; the mover moves both
 		Peers:       []netip.Addr{peer},
 		Logger:      testLogger(t).With("node", name),
 		MoveTimeout: 5 * time.Second,
@@ -208,6 +208,45 @@ func TestScenarioFailback(t *testing.T) {
 	awaitAdverts(t, a2, 10)
 	if n := r.arrivalsSince(settled, "AssignPrivateIpAddresses", ""); n != 0 || !r.holds(nodeA, cfg) {
 		t.Fatalf("%d assignments after failback settled", n)
+	}
+}
+
+// IPv6 VIPs follow the master through failover and failback along with
+// the IPv4 ones, although EC2 cannot reassign them: each new master
+// unassigns them from the old one's ENI first.
+func TestScenarioIPv6FailoverAndFailback(t *testing.T) {
+	r := newRegion(t, realistic)
+	cfg := scenarioConfig()
+	cfg.VIPs = append(cfg.VIPs, vip6, vip7)
+	w, a, b := startPair(t, r, cfg)
+	if r.fake.Owner(vip6) != eniA || r.fake.Owner(vip7) != eniA {
+		t.Fatalf("A master without the IPv6 VIPs: %+v", r.fake.Snapshot())
+	}
+
+	start := time.Now()
+	a.stop(t)
+	testwait.Eventually(t, 10*time.Second, "B holds every VIP and EIP", func() bool {
+		return b.master() && r.holds(nodeB, cfg) && b.mover.Status().Verified && b.local.Held()
+	})
+	t.Logf("failover with IPv6 VIPs: A stopped → B verified in %s (B's move %s)",
+		time.Since(start).Round(time.Millisecond), b.mover.Status().LastMoveDuration.Round(time.Millisecond))
+
+	start = time.Now()
+	a2 := startNode(t, r, w, nodeA, 150, cfg, nil)
+	testwait.Eventually(t, 10*time.Second, "A holds again", func() bool {
+		return a2.master() && r.holds(nodeA, cfg) && a2.mover.Status().Verified && a2.local.Held()
+	})
+	testwait.Eventually(t, 5*time.Second, "B released", func() bool {
+		return b.in.Stats().State == vrrp.StateBackup && !b.local.Held() && !b.mover.Status().Holding
+	})
+	t.Logf("failback with IPv6 VIPs in %s", time.Since(start).Round(time.Millisecond))
+	if un := r.callsOf("UnassignIpv6Addresses", keyA); len(un) == 0 || un[len(un)-1].ENI != eniB {
+		t.Fatalf("A's unassignments %+v: the failback did not free the VIPs on B's ENI", un)
+	}
+	settled := time.Now()
+	awaitAdverts(t, a2, 10)
+	if n := r.arrivalsSince(settled, "AssignIpv6Addresses", "") + r.arrivalsSince(settled, "UnassignIpv6Addresses", ""); n != 0 || !r.holds(nodeA, cfg) {
+		t.Fatalf("%d IPv6 calls after failback settled", n)
 	}
 }
 

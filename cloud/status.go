@@ -70,9 +70,9 @@ func (m *EC2Mover) Status() Status {
 // Preflight checks, without changing anything, what can be checked before
 // a failover needs it: our ENI exists and is attached to this instance, the
 // Elastic IPs exist, and the credentials may describe both and associate
-// the addresses (a DryRun). AssignPrivateIpAddresses and
-// UnassignPrivateIpAddresses have no DryRun, so their permission shows
-// only at the first move. Run it at start-up and log what it returns.
+// the addresses (a DryRun). AssignPrivateIpAddresses,
+// UnassignPrivateIpAddresses and their IPv6 counterparts have no DryRun,
+// so their permission shows only at the first move. Run it at start-up and log what it returns.
 func (m *EC2Mover) Preflight(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.MoveTimeout)
 	defer cancel()

@@ -4,10 +4,12 @@ package labtests
 
 import (
 	"encoding/json"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/director-lb/director/cloud/ec2fake"
 	lp "github.com/director-lb/director/labtests/labplan"
 )
 
@@ -43,6 +45,32 @@ func instanceState(t *testing.T, res *Results, label string) (state string, hold
 	return in.State, in.Cloud.Holding
 }
 
+// checkEC2View decodes the fake's /_fake/state that the step labelled
+// label ended on and checks that node's ENI holds both VIPs, the IPv6 one
+// included, and the Elastic IP; it logs how long the step waited for it.
+func checkEC2View(t *testing.T, res *Results, label, node string) {
+	t.Helper()
+	s, ok := res.Step(label)
+	if !ok || s.Exec == nil {
+		t.Errorf("%s: no output of the fake's state", label)
+		return
+	}
+	var st ec2fake.State
+	if err := json.Unmarshal([]byte(s.Exec.Stdout), &st); err != nil {
+		t.Errorf("%s: the fake's state: %v\n%s", label, err, s.Exec.Stdout)
+		return
+	}
+	eni := lp.EC2Nodes()[node].ENI
+	v4, v6 := netip.MustParseAddr(lp.VIP4Addr), lp.VIP6.Addr()
+	if st.IPs[v4] != eni || st.IPs[v6] != eni {
+		t.Errorf("%s: the fake has %s on %q and %s on %q, want both on %s's ENI %s", label, v4, st.IPs[v4], v6, st.IPs[v6], node, eni)
+	}
+	if a := st.Associations[lp.EC2AllocID]; a.ENI != eni || a.PrivateIP != v4 {
+		t.Errorf("%s: the Elastic IP points at %s on %q, want %s on %s", label, a.PrivateIP, a.ENI, v4, eni)
+	}
+	t.Logf("%s: fake EC2 shows %s and %s on %s (%s's ENI) after %v", label, v4, v6, eni, node, s.Took().Round(time.Millisecond))
+}
+
 // maxFailbackFailures allows the one request whose connection lb2's own
 // HTTP server accepted just before the hand-over: in this lab the load
 // balancers terminate HTTP themselves (no IPVS), so a connection open
@@ -71,9 +99,11 @@ func splitFailures(run lp.ProbeRun) (network, stalled int) {
 }
 
 // TestEC2Failback runs the unicast pair against the fake EC2 region inside
-// the guest: the VIP (ENI secondary IP) and the Elastic IP follow the
-// master through a cut, stay on lb2 when lb1 returns (preempt false), and
-// come back with "director failback" without a failed client request.
+// the guest: the IPv4 VIP (ENI secondary IP), the IPv6 VIP (unassigned
+// from the old master's ENI, assigned to the new one's) and the Elastic IP
+// follow the master through a cut, stay on lb2 when lb1 returns (preempt
+// false), and come back with "director failback" without a failed client
+// request.
 func TestEC2Failback(t *testing.T) {
 	res := Run(t, EC2FailbackPlan(name(t)))
 	run, ok := res.ProbeOf(LabelProbe)
@@ -88,6 +118,16 @@ func TestEC2Failback(t *testing.T) {
 		t.Errorf("before the cut the client saw %s, want only lb1", before)
 	}
 	t.Logf("failover (cut): %s", run.Between(fail.Start, rec.Start).Stats())
+	checkEC2View(t, res, LabelEC2LB1, lp.LB1)
+	checkEC2View(t, res, LabelEC2LB2, lp.LB2)
+	checkEC2View(t, res, LabelEC2Back, lp.LB1)
+	// Locally too: the IPv6 VIP followed mastership on eth0.
+	if held := lp.HoldersAt(res.VIP, lp.VIP6.Addr().String(), res.Finished); !slices.Equal(held, []string{lp.LB1}) {
+		t.Errorf("holders of %s at the end: %v, want [lb1]", lp.VIP6.Addr(), held)
+	}
+	if held := lp.HoldersAt(res.VIP, lp.VIP6.Addr().String(), fb.Start); !slices.Equal(held, []string{lp.LB2}) {
+		t.Errorf("holders of %s just before failback: %v, want [lb2]", lp.VIP6.Addr(), held)
+	}
 
 	// Healed, lb1 must not preempt: lb2 alone holds the VIP until failback.
 	if got := res.Holders(fb.Start); !slices.Equal(got, []string{lp.LB2}) {

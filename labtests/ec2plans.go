@@ -10,11 +10,12 @@ import (
 
 // Labels of the EC2 failback plan.
 const (
-	LabelEC2LB1      = "ec2-lb1"      // the fake shows VIP and EIP on lb1's ENI after the election
+	LabelEC2LB1      = "ec2-lb1"      // the fake shows both VIPs and the EIP on lb1's ENI after the election
+	LabelLB2Ready    = "lb2-ready"    // lb2's daemon runs, BACKUP
 	LabelEC2LB2      = "ec2-lb2"      // ... on lb2's ENI after the takeover
 	LabelHealedState = "healed-state" // lb1's director state once healed (BACKUP, nopreempt)
 	LabelFailback    = "failback"     // director failback on lb1
-	LabelEC2Back     = "ec2-back"     // the fake shows VIP and EIP on lb1's ENI again
+	LabelEC2Back     = "ec2-back"     // the fake shows both VIPs and the EIP on lb1's ENI again
 	LabelStateLB1    = "state-lb1"    // final director state of lb1
 	LabelStateLB2    = "state-lb2"    // final director state of lb2
 )
@@ -27,18 +28,19 @@ func EC2Params() Params {
 	return p
 }
 
-// EC2Holds matches the fake's /_fake/state when node's ENI holds the VIP
-// as a secondary private IP and the Elastic IP is associated with it
-// there (ips come before associations in the snapshot).
+// EC2Holds matches the fake's /_fake/state when node's ENI holds the IPv4
+// VIP as a secondary private IP and the IPv6 VIP, and the Elastic IP is
+// associated with the IPv4 VIP there. The snapshot's keys are sorted: the
+// IPv4 addresses come before the IPv6 ones, and ips before associations.
 func EC2Holds(node string) string {
 	eni := regexp.QuoteMeta(lp.EC2Nodes()[node].ENI)
 	vip := regexp.QuoteMeta(lp.VIP4Addr)
-	return fmt.Sprintf(`(?s)"%s":\s*"%s".*"%s":\s*\{[^}]*"eni":\s*"%s",\s*"private_ip":\s*"%s"`,
-		vip, eni, regexp.QuoteMeta(lp.EC2AllocID), eni, vip)
+	return fmt.Sprintf(`(?s)"%s":\s*"%s".*"%s":\s*"%s".*"%s":\s*\{[^}]*"eni":\s*"%s",\s*"private_ip":\s*"%s"`,
+		vip, eni, regexp.QuoteMeta(lp.VIP6.Addr().String()), eni, regexp.QuoteMeta(lp.EC2AllocID), eni, vip)
 }
 
-// waitEC2 polls the fake's admin API from the client until node holds the
-// VIP and the EIP. The EC2 calls run after the local VIP move, so allow a
+// waitEC2 polls the fake's admin API from the client until node holds both
+// VIPs and the EIP. The EC2 calls run after the local VIP move, so allow a
 // few seconds.
 func waitEC2(node string) Step {
 	return lp.WaitExec(lp.Client, 10*time.Second, EC2Holds(node),
@@ -49,10 +51,10 @@ func directorState(node string) Step {
 	return lp.Exec(node, "director", "state", "-json", "-socket", "/run/"+node+"/director.sock")
 }
 
-// EC2FailbackPlan: lb1 wins and moves VIP and EIP to its ENI; cut off, lb2
-// takes both; healed, lb1 stays BACKUP (nopreempt); "director failback" on
-// lb1 brings everything back under client traffic. One probe run covers
-// it all (LabelProbe).
+// EC2FailbackPlan: lb1 wins and moves both VIPs (IPv4 and IPv6) and the
+// EIP to its ENI; cut off, lb2 takes them all; healed, lb1 stays BACKUP
+// (nopreempt); "director failback" on lb1 brings everything back under
+// client traffic. One probe run covers it all (LabelProbe).
 func EC2FailbackPlan(name string) Plan {
 	p := EC2Params()
 	// With preempt false whoever comes up first stays master, so lb2
@@ -64,6 +66,10 @@ func EC2FailbackPlan(name string) Plan {
 	}
 	steps = append(steps,
 		waitEC2(lp.LB1).As(LabelEC2LB1),
+		// The probe starts once lb2 is up: its start-up burst on the
+		// guest's one CPU would otherwise delay probes before the cut.
+		lp.WaitExec(lp.LB2, 10*time.Second, `"state":\s*"BACKUP"`,
+			"director", "state", "-json", "-socket", "/run/"+lp.LB2+"/director.sock").As(LabelLB2Ready),
 		lp.ProbeStart(),
 		lp.Sleep(500*time.Millisecond),
 		lp.Cut(lp.LB1).As(LabelFail),

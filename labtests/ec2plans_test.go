@@ -20,7 +20,7 @@ func TestEC2FailbackPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := labels(plan)
-	order := []string{LabelElected, LabelEC2LB1, LabelFail, LabelTakeover, LabelEC2LB2, LabelRecover,
+	order := []string{LabelElected, LabelEC2LB1, LabelLB2Ready, LabelFail, LabelTakeover, LabelEC2LB2, LabelRecover,
 		LabelHealedState, LabelFailback, LabelEC2Back, LabelProbe, LabelStateLB2}
 	last := -1
 	for _, want := range order {
@@ -58,7 +58,12 @@ func TestEC2DirectorConfig(t *testing.T) {
 		e := c.Instances[0].EC2
 		want := lp.EC2Nodes()[n]
 		if e == nil || e.ENI != want.ENI || e.InstanceID != want.Instance || !strings.HasSuffix(e.IMDSEndpoint, ":"+strconv.Itoa(want.IMDSPort)) {
-			t.Errorf("%s: ec2 block %+v, want %+v", n, e, want)
+			t.Fatalf("%s: ec2 block %+v, want %+v", n, e, want)
+		}
+		// Both VIPs move through EC2: the IPv6 one is excluded from the
+		// (IPv4) adverts and moved with move_excluded.
+		if got := e.Cloud.VIPs; !slices.Equal(got, []netip.Addr{netip.MustParseAddr(lp.VIP4Addr), lp.VIP6.Addr()}) {
+			t.Errorf("%s: the EC2 mover moves %v", n, got)
 		}
 	}
 }
@@ -79,12 +84,23 @@ func TestEC2SeedAndHolds(t *testing.T) {
 	}
 	vip := netip.MustParseAddr(lp.VIP4Addr)
 	nodes := lp.EC2Nodes()
-	state := func(ipENI, eipENI string) string {
+	// The IPv6 VIP can be assigned in the seeded region.
+	f, err := ec2fake.FromSeed(ec2fake.Options{}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.MoveIP(lp.VIP6.Addr(), nodes[lp.LB1].ENI); err != nil {
+		t.Fatalf("the seed's subnet has no room for %s: %v", lp.VIP6.Addr(), err)
+	}
+	state := func(ipENI, eipENI string, ip6ENI ...string) string {
 		st := ec2fake.State{
 			IPs: map[netip.Addr]string{vip: ipENI, netip.MustParseAddr("10.0.0.11"): nodes[lp.LB1].ENI,
-				netip.MustParseAddr("10.0.0.12"): nodes[lp.LB2].ENI},
+				netip.MustParseAddr("10.0.0.12"): nodes[lp.LB2].ENI, lp.VIP6.Addr(): ipENI},
 			Associations: map[string]ec2fake.AssociationState{lp.EC2AllocID: {AssociationID: "eipassoc-1", ENI: eipENI, PrivateIP: vip}},
 			Calls:        3,
+		}
+		if len(ip6ENI) > 0 {
+			st.IPs[lp.VIP6.Addr()] = ip6ENI[0]
 		}
 		b, err := json.MarshalIndent(st, "", "  ")
 		if err != nil {
@@ -94,15 +110,17 @@ func TestEC2SeedAndHolds(t *testing.T) {
 	}
 	a, b := nodes[lp.LB1].ENI, nodes[lp.LB2].ENI
 	for _, c := range []struct {
-		ip, eip, node string
-		want          bool
+		ip, eip, ip6, node string
+		want               bool
 	}{
-		{a, a, lp.LB1, true}, {a, a, lp.LB2, false},
-		{b, b, lp.LB2, true}, {b, b, lp.LB1, false},
-		{a, b, lp.LB1, false}, {b, a, lp.LB1, false},
+		{a, a, a, lp.LB1, true}, {a, a, a, lp.LB2, false},
+		{b, b, b, lp.LB2, true}, {b, b, b, lp.LB1, false},
+		{a, b, a, lp.LB1, false}, {b, a, a, lp.LB1, false},
+		// The IPv6 VIP still on the other ENI, or on none.
+		{a, a, b, lp.LB1, false}, {b, b, a, lp.LB2, false}, {a, a, "", lp.LB1, false},
 	} {
-		if got := regexp.MustCompile(EC2Holds(c.node)).MatchString(state(c.ip, c.eip)); got != c.want {
-			t.Errorf("VIP on %s, EIP on %s: EC2Holds(%s) = %t", c.ip, c.eip, c.node, got)
+		if got := regexp.MustCompile(EC2Holds(c.node)).MatchString(state(c.ip, c.eip, c.ip6)); got != c.want {
+			t.Errorf("VIP on %s, IPv6 VIP on %q, EIP on %s: EC2Holds(%s) = %t", c.ip, c.ip6, c.eip, c.node, got)
 		}
 	}
 }

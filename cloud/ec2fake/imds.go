@@ -14,8 +14,8 @@ import (
 // IMDS returns the instance metadata service of one instance, in IMDSv2
 // "tokens required" mode: a session token from PUT /latest/api/token is
 // needed for every read, as on an instance launched with
-// HttpTokens=required. Addresses it reports follow the EC2 state (with the
-// same Lag as Describe calls).
+// HttpTokens=required. Addresses it reports (local-ipv4s, ipv6s) follow
+// the EC2 state, with the same Lag as Describe calls.
 func (f *Fake) IMDS(instanceID string) http.Handler {
 	return &imds{f: f, id: instanceID, tokens: map[string]time.Time{}}
 }
@@ -193,7 +193,15 @@ func (m *imds) lookup(path string) (string, bool) {
 	}
 	switch key {
 	case "":
-		return "device-number\ninterface-id\nlocal-ipv4s\nmac\npublic-ipv4s\nsubnet-id\nsubnet-ipv4-cidr-block\nvpc-id", true
+		keys := "device-number\ninterface-id\n"
+		if len(f.ipv6sOfLocked(e, cutoff)) > 0 {
+			keys += "ipv6s\n"
+		}
+		keys += "local-ipv4s\nmac\npublic-ipv4s\nsubnet-id\nsubnet-ipv4-cidr-block\n"
+		if e.Subnet6.IsValid() {
+			keys += "subnet-ipv6-cidr-blocks\n"
+		}
+		return keys + "vpc-id", true
 	case "device-number":
 		return strconv.Itoa(e.device), true
 	case "interface-id":
@@ -208,6 +216,18 @@ func (m *imds) lookup(path string) (string, bool) {
 		return e.Subnet.String(), true
 	case "local-ipv4s":
 		return joinAddrs(f.ipsOfLocked(e, cutoff)), true
+	case "ipv6s":
+		// Like IMDS, the key is absent while the ENI has no IPv6 address.
+		ip6s := f.ipv6sOfLocked(e, cutoff)
+		if len(ip6s) == 0 {
+			return "", false
+		}
+		return joinAddrs(ip6s), true
+	case "subnet-ipv6-cidr-blocks":
+		if !e.Subnet6.IsValid() {
+			return "", false
+		}
+		return e.Subnet6.String(), true
 	case "public-ipv4s":
 		var pubs []netip.Addr
 		for _, id := range f.addrOrder {

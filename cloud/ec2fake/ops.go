@@ -16,6 +16,8 @@ type operation func(f *Fake, call *Call, form url.Values) (any, *apiError)
 var operations = map[string]operation{
 	"AssignPrivateIpAddresses":   (*Fake).assign,
 	"UnassignPrivateIpAddresses": (*Fake).unassign,
+	"AssignIpv6Addresses":        (*Fake).assign6,
+	"UnassignIpv6Addresses":      (*Fake).unassign6,
 	"AssociateAddress":           (*Fake).associate,
 	"DisassociateAddress":        (*Fake).disassociate,
 	"DescribeNetworkInterfaces":  (*Fake).describeNetworkInterfaces,
@@ -70,7 +72,8 @@ func parseIPList(form url.Values) ([]netip.Addr, *apiError) {
 }
 
 // reserved reports whether EC2 keeps ip for itself: the first four
-// addresses and the last one of every subnet.
+// addresses and the last one of every subnet CIDR block, IPv4 or IPv6
+// (VPC User Guide, "Subnet CIDR blocks").
 func reserved(subnet netip.Prefix, ip netip.Addr) bool {
 	first := subnet.Masked().Addr()
 	a := first
@@ -80,11 +83,24 @@ func reserved(subnet netip.Prefix, ip netip.Addr) bool {
 		}
 		a = a.Next()
 	}
-	last := first
-	for range (1 << (32 - subnet.Bits())) - 1 {
-		last = last.Next()
+	return ip == lastAddr(subnet)
+}
+
+// lastAddr is the highest address of p: every host bit set.
+func lastAddr(p netip.Prefix) netip.Addr {
+	p = p.Masked()
+	if p.Addr().Is4() {
+		b := p.Addr().As4()
+		for i := p.Bits(); i < 32; i++ {
+			b[i/8] |= 0x80 >> (i % 8)
+		}
+		return netip.AddrFrom4(b)
 	}
-	return ip == last
+	b := p.Addr().As16()
+	for i := p.Bits(); i < 128; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	return netip.AddrFrom16(b)
 }
 
 type assignResponse struct {
@@ -138,7 +154,7 @@ func (f *Fake) assign(call *Call, form url.Values) (any, *apiError) {
 		}
 		added++
 	}
-	if e.MaxIPs > 0 && f.currentIPCountLocked(e.ID)+added > e.MaxIPs {
+	if e.MaxIPs > 0 && f.currentIPCountLocked(e.ID, false)+added > e.MaxIPs {
 		return nil, errorf(http.StatusBadRequest, "PrivateIpAddressLimitExceeded", "Number of private addresses will exceed limit.")
 	}
 	resp := assignResponse{ENI: e.ID, Return: true}
@@ -181,6 +197,119 @@ func (f *Fake) unassign(call *Call, form url.Values) (any, *apiError) {
 		f.unassignLocked(ip)
 	}
 	return returnResponse{Return: true}, nil
+}
+
+type assign6Response struct {
+	XMLName  xml.Name `xml:"r"`
+	ENI      string   `xml:"networkInterfaceId"`
+	Assigned []string `xml:"assignedIpv6Addresses>item"`
+}
+
+type unassign6Response struct {
+	XMLName    xml.Name `xml:"r"`
+	ENI        string   `xml:"networkInterfaceId"`
+	Unassigned []string `xml:"unassignedIpv6Addresses>item"`
+}
+
+// parseIPv6List parses the Ipv6Addresses.N values, rejecting anything
+// that is not a plain IPv6 address.
+func parseIPv6List(form url.Values) ([]netip.Addr, *apiError) {
+	raw := listParam(form, "Ipv6Addresses")
+	out := make([]netip.Addr, 0, len(raw))
+	for _, s := range raw {
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
+			return nil, errorf(http.StatusBadRequest, "InvalidParameterValue", "Invalid value '%s' for Ipv6Addresses", s)
+		}
+		if slices.Contains(out, a) {
+			return nil, errorf(http.StatusBadRequest, "InvalidParameterValue", "Address %s is specified more than once", a)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// assign6 is AssignIpv6Addresses with explicit addresses. Unlike
+// AssignPrivateIpAddresses it has no AllowReassignment: an address held
+// by another ENI is refused, and the holder must unassign it first.
+func (f *Fake) assign6(call *Call, form url.Values) (any, *apiError) {
+	e, err := f.lookupENI(form.Get("NetworkInterfaceId"))
+	if err != nil {
+		return nil, err
+	}
+	if form.Get("Ipv6AddressCount") != "" || form.Get("Ipv6PrefixCount") != "" || len(listParam(form, "Ipv6Prefix")) > 0 {
+		return nil, errorf(http.StatusBadRequest, "InvalidParameterValue", "ec2fake supports only explicit Ipv6Addresses.N")
+	}
+	ips, err := parseIPv6List(form)
+	if err != nil {
+		return nil, err
+	}
+	if len(ips) == 0 {
+		return nil, errorf(http.StatusBadRequest, "MissingParameter", "Either Ipv6Addresses or Ipv6AddressCount must be specified")
+	}
+	if !e.Subnet6.IsValid() {
+		return nil, errorf(http.StatusBadRequest, "InvalidParameterValue", "The subnet %s of network interface %s has no IPv6 CIDR block", e.SubnetID, e.ID)
+	}
+	var added []netip.Addr
+	// Validate everything first: EC2 applies a request whole or not at all.
+	for _, ip := range ips {
+		switch {
+		case !e.Subnet6.Contains(ip):
+			return nil, errorf(http.StatusBadRequest, "InvalidParameterValue", "Address %s does not fall within the subnet's IPv6 address range %s", ip, e.Subnet6)
+		case reserved(e.Subnet6, ip):
+			return nil, errorf(http.StatusBadRequest, "InvalidParameterValue", "Address %s is in subnet's reserved address range", ip)
+		}
+		owner := ""
+		if h, ok := f.ips[ip]; ok {
+			owner = h.current()
+		}
+		switch owner {
+		case e.ID:
+			// Already here: nothing to do, and not reported as new.
+		case "":
+			added = append(added, ip)
+		default:
+			return nil, errorf(http.StatusBadRequest, "InvalidParameterValue", "Address %s is already assigned to another network interface", ip)
+		}
+	}
+	if e.MaxIPs > 0 && f.currentIPCountLocked(e.ID, true)+len(added) > e.MaxIPs {
+		return nil, errorf(http.StatusBadRequest, "Ipv6AddressLimitExceeded", "Number of IPv6 addresses will exceed limit.")
+	}
+	resp := assign6Response{ENI: e.ID}
+	for _, ip := range added {
+		f.assignLocked(ip, e.ID)
+		resp.Assigned = append(resp.Assigned, ip.String())
+	}
+	return resp, nil
+}
+
+// unassign6 is UnassignIpv6Addresses: every address must be on the ENI.
+func (f *Fake) unassign6(call *Call, form url.Values) (any, *apiError) {
+	e, err := f.lookupENI(form.Get("NetworkInterfaceId"))
+	if err != nil {
+		return nil, err
+	}
+	if len(listParam(form, "Ipv6Prefix")) > 0 {
+		return nil, errorf(http.StatusBadRequest, "InvalidParameterValue", "ec2fake supports only Ipv6Addresses.N")
+	}
+	ips, err := parseIPv6List(form)
+	if err != nil {
+		return nil, err
+	}
+	if len(ips) == 0 {
+		return nil, errorf(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter Ipv6Addresses")
+	}
+	for _, ip := range ips {
+		if h, ok := f.ips[ip]; !ok || h.current() != e.ID {
+			return nil, errorf(http.StatusBadRequest, "InvalidParameterValue", "Some of the specified addresses are not assigned to interface %s", e.ID)
+		}
+	}
+	resp := unassign6Response{ENI: e.ID}
+	for _, ip := range ips {
+		f.unassignLocked(ip)
+		resp.Unassigned = append(resp.Unassigned, ip.String())
+	}
+	return resp, nil
 }
 
 type associateResponse struct {
@@ -228,7 +357,8 @@ func (f *Fake) associate(call *Call, form url.Values) (any, *apiError) {
 	ip := e.Primary
 	if s := form.Get("PrivateIpAddress"); s != "" {
 		p, perr := netip.ParseAddr(s)
-		if perr != nil {
+		if perr != nil || !p.Is4() {
+			// Elastic IPs are IPv4 and point at private IPv4 addresses only.
 			return nil, errorf(http.StatusBadRequest, "InvalidParameterValue", "Invalid value '%s' for PrivateIpAddress", s)
 		}
 		ip = p
@@ -289,6 +419,12 @@ type niItem struct {
 	Attachment       niAttachment `xml:"attachment"`
 	Association      *niAssoc     `xml:"association,omitempty"`
 	PrivateIPs       []niPrivIP   `xml:"privateIpAddressesSet>item"`
+	IPv6s            []niIPv6     `xml:"ipv6AddressesSet>item"`
+}
+
+type niIPv6 struct {
+	IP      string `xml:"ipv6Address"`
+	Primary bool   `xml:"isPrimaryIpv6"`
 }
 
 type niAttachment struct {
@@ -321,7 +457,7 @@ func (f *Fake) describeNetworkInterfaces(call *Call, form url.Values) (any, *api
 	}
 	filters := parseFilters(form)
 	for _, ft := range filters {
-		if !slices.Contains([]string{"network-interface-id", "attachment.instance-id", "vpc-id", "subnet-id", "mac-address", "private-ip-address", "addresses.private-ip-address"}, ft.name) {
+		if !slices.Contains([]string{"network-interface-id", "attachment.instance-id", "vpc-id", "subnet-id", "mac-address", "private-ip-address", "addresses.private-ip-address", "ipv6-addresses.ipv6-address"}, ft.name) {
 			return nil, errorf(http.StatusBadRequest, "InvalidParameterValue", "The filter '%s' is invalid", ft.name)
 		}
 	}
@@ -354,6 +490,11 @@ func (f *Fake) describeNetworkInterfaces(call *Call, form url.Values) (any, *api
 		for i, ip := range ips {
 			ipStrs[i] = ip.String()
 		}
+		ip6s := f.ipv6sOfLocked(e, cutoff)
+		ip6Strs := make([]string, len(ip6s))
+		for i, ip := range ip6s {
+			ip6Strs[i] = ip.String()
+		}
 		values := map[string][]string{
 			"network-interface-id":         {e.ID},
 			"attachment.instance-id":       {e.instance},
@@ -362,6 +503,7 @@ func (f *Fake) describeNetworkInterfaces(call *Call, form url.Values) (any, *api
 			"mac-address":                  {e.MAC},
 			"private-ip-address":           ipStrs,
 			"addresses.private-ip-address": ipStrs,
+			"ipv6-addresses.ipv6-address":  ip6Strs,
 		}
 		if !matches(filters, values) {
 			continue
@@ -378,6 +520,9 @@ func (f *Fake) describeNetworkInterfaces(call *Call, form url.Values) (any, *api
 		}
 		for _, ip := range ips {
 			item.PrivateIPs = append(item.PrivateIPs, niPrivIP{IP: ip.String(), Primary: ip == e.Primary, Association: assocItem(e.ID, ip)})
+		}
+		for _, s := range ip6Strs {
+			item.IPv6s = append(item.IPv6s, niIPv6{IP: s})
 		}
 		resp.Interfaces = append(resp.Interfaces, item)
 	}

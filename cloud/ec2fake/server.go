@@ -20,7 +20,7 @@ type Call struct {
 	AccessKey string
 	// ENI is the NetworkInterfaceId parameter, if any.
 	ENI string
-	// IPs are the PrivateIpAddress(.N) parameters.
+	// IPs are the PrivateIpAddress(.N) and Ipv6Addresses.N parameters.
 	IPs          []netip.Addr
 	AllocationID string
 	DryRun       bool
@@ -279,11 +279,11 @@ func accessKeyOf(auth string) string {
 	return key
 }
 
-// parseIPs collects PrivateIpAddress and PrivateIpAddress.N; unparsable
+// parseIPs collects PrivateIpAddress(.N) and Ipv6Addresses.N; unparsable
 // values are skipped here and rejected by the operation.
 func parseIPs(form url.Values) []netip.Addr {
 	var out []netip.Addr
-	for _, s := range listParam(form, "PrivateIpAddress") {
+	for _, s := range append(listParam(form, "PrivateIpAddress"), listParam(form, "Ipv6Addresses")...) {
 		if a, err := netip.ParseAddr(s); err == nil {
 			out = append(out, a)
 		}

@@ -7,9 +7,12 @@
 //     with it moves along, as on EC2.
 //   - AssociateAddress moves an Elastic IP; a private IP carries at most one.
 //   - UnassignPrivateIpAddresses drops the IP and disassociates its EIP.
+//   - AssignIpv6Addresses assigns IPv6 addresses from the subnet's IPv6
+//     CIDR block. There is no AllowReassignment for IPv6: an address that
+//     another ENI holds is refused until UnassignIpv6Addresses frees it.
 //   - DescribeNetworkInterfaces, DescribeAddresses and the metadata
-//     service's local-ipv4s may show the previous state for a while after a
-//     change (Lag), because on EC2 remapping is asynchronous.
+//     service's local-ipv4s and ipv6s may show the previous state for a
+//     while after a change (Lag), because on EC2 remapping is asynchronous.
 //   - Errors come in EC2's XML envelope with EC2's codes and HTTP statuses
 //     (InvalidNetworkInterfaceID.NotFound, InvalidAllocationID.NotFound,
 //     InvalidParameterValue, Resource.AlreadyAssociated, UnauthorizedOperation,
@@ -48,9 +51,14 @@ type ENI struct {
 	SubnetID string       `json:"subnet_id"`
 	VPCID    string       `json:"vpc_id"`
 	Subnet   netip.Prefix `json:"subnet"`
+	// Subnet6 is the subnet's IPv6 CIDR block; without one the ENI takes
+	// no IPv6 address.
+	Subnet6 netip.Prefix `json:"subnet_ipv6,omitzero"`
 	// Primary is the interface's primary private IP; it never moves.
 	Primary netip.Addr `json:"primary"`
-	// MaxIPs caps the private IPs (primary included); 0 means no cap.
+	// MaxIPs caps the private IPv4 addresses (primary included) and,
+	// separately, the IPv6 addresses, as EC2's per-instance-type limit
+	// does; 0 means no cap.
 	MaxIPs int `json:"max_ips"`
 }
 
@@ -86,7 +94,7 @@ type Fake struct {
 	rng       *rand.Rand
 	instances map[string]*Instance
 	enis      map[string]*eniState
-	ips       map[netip.Addr]*history[string] // private IP → owning ENI ("" none)
+	ips       map[netip.Addr]*history[string] // private IPv4 or IPv6 address → owning ENI ("" none)
 	addrs     map[string]*addrState
 	addrOrder []string
 	faults    []*faultState
@@ -216,7 +224,11 @@ func New(opt Options, instances []Instance, addresses []Address, secondary map[n
 			if _, dup := f.ips[e.Primary]; dup {
 				return nil, fmt.Errorf("ec2fake: address %s assigned twice", e.Primary)
 			}
+			if e.Subnet6.IsValid() && (!e.Subnet6.Addr().Is6() || e.Subnet6.Addr().Is4In6() || e.Subnet6.Addr().Zone() != "") {
+				return nil, fmt.Errorf("ec2fake: ENI %s: subnet_ipv6 %s is not an IPv6 prefix", e.ID, e.Subnet6)
+			}
 			e.Subnet = e.Subnet.Masked()
+			e.Subnet6 = e.Subnet6.Masked()
 			f.enis[e.ID] = &eniState{ENI: e, instance: in.ID, device: i}
 			f.ips[e.Primary] = &history[string]{}
 			f.ips[e.Primary].set(epoch, e.ID, 0)
@@ -230,8 +242,8 @@ func New(opt Options, instances []Instance, addresses []Address, secondary map[n
 		if _, dup := f.ips[ip]; dup {
 			return nil, fmt.Errorf("ec2fake: address %s assigned twice", ip)
 		}
-		if !e.Subnet.Contains(ip) {
-			return nil, fmt.Errorf("ec2fake: secondary %s outside the subnet %s of %s", ip, e.Subnet, eni)
+		if sub := e.subnetFor(ip); !sub.Contains(ip) {
+			return nil, fmt.Errorf("ec2fake: secondary %s outside the subnet %s of %s", ip, sub, eni)
 		}
 		f.ips[ip] = &history[string]{}
 		f.ips[ip].set(epoch, eni, 0)
@@ -324,7 +336,8 @@ func (f *Fake) Association(allocationID string) (eni string, privateIP netip.Add
 }
 
 // MoveIP reassigns ip to eni at once, as another actor (the peer, a human
-// in the console) would; the associated Elastic IP moves along.
+// in the console) would; the associated Elastic IP moves along. An IPv6
+// address moves too (as an unassign and an assign in one step).
 func (f *Fake) MoveIP(ip netip.Addr, eni string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -332,11 +345,20 @@ func (f *Fake) MoveIP(ip netip.Addr, eni string) error {
 	if !ok {
 		return fmt.Errorf("ec2fake: unknown ENI %s", eni)
 	}
-	if !e.Subnet.Contains(ip) {
+	if !e.subnetFor(ip).Contains(ip) {
 		return fmt.Errorf("ec2fake: %s is outside the subnet of %s", ip, eni)
 	}
 	f.assignLocked(ip, eni)
 	return nil
+}
+
+// subnetFor is the subnet block an address of ip's family comes from
+// (the zero prefix, which contains nothing, for IPv6 without a block).
+func (e *eniState) subnetFor(ip netip.Addr) netip.Prefix {
+	if ip.Is4() {
+		return e.Subnet
+	}
+	return e.Subnet6
 }
 
 // assignLocked makes eni the owner of ip and moves its Elastic IP along.
@@ -374,12 +396,13 @@ func (f *Fake) unassignLocked(ip netip.Addr) {
 	}
 }
 
-// ipsOfLocked lists the private IPs of eni as of cutoff, primary first.
+// ipsOfLocked lists the private IPv4 addresses of eni as of cutoff,
+// primary first.
 func (f *Fake) ipsOfLocked(e *eniState, cutoff time.Time) []netip.Addr {
 	out := []netip.Addr{e.Primary}
 	var sec []netip.Addr
 	for ip, h := range f.ips {
-		if ip != e.Primary && h.visible(cutoff) == e.ID {
+		if ip.Is4() && ip != e.Primary && h.visible(cutoff) == e.ID {
 			sec = append(sec, ip)
 		}
 	}
@@ -387,11 +410,24 @@ func (f *Fake) ipsOfLocked(e *eniState, cutoff time.Time) []netip.Addr {
 	return append(out, sec...)
 }
 
-// currentIPCountLocked counts the private IPs eni holds now.
-func (f *Fake) currentIPCountLocked(eni string) int {
+// ipv6sOfLocked lists the IPv6 addresses of eni as of cutoff, sorted.
+func (f *Fake) ipv6sOfLocked(e *eniState, cutoff time.Time) []netip.Addr {
+	var out []netip.Addr
+	for ip, h := range f.ips {
+		if !ip.Is4() && h.visible(cutoff) == e.ID {
+			out = append(out, ip)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+// currentIPCountLocked counts the addresses of ip's family (IPv4 with
+// v6 false) eni holds now.
+func (f *Fake) currentIPCountLocked(eni string, v6 bool) int {
 	n := 0
-	for _, h := range f.ips {
-		if h.current() == eni {
+	for ip, h := range f.ips {
+		if ip.Is4() != v6 && h.current() == eni {
 			n++
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +198,73 @@ func TestEC2Config(t *testing.T) {
 	_, err = Parse("d.yaml", []byte(bad))
 	if err == nil || !strings.Contains(err.Error(), "instances[0].ec2: EC2 has no multicast") || !strings.Contains(err.Error(), "eip-bogus") {
 		t.Errorf("error = %v", err)
+	}
+}
+
+// IPv6 VIPs move through EC2: in an IPv6 instance, or as the excluded
+// addresses of a dual-stack IPv4 instance with move_excluded.
+func TestEC2IPv6(t *testing.T) {
+	v4, v6 := netip.MustParseAddr("10.0.1.100"), netip.MustParseAddr("2001:db8:0:1::100")
+	only6 := `instances:
+  - name: web6
+    interface: ens5
+    vrid: 52
+    unicast: {source: "2001:db8:0:1::11", peers: ["2001:db8:0:1::12"]}
+    vips: [2001:db8:0:1::100/64]
+    ec2: {}
+`
+	cfg, err := Parse("d.yaml", []byte(only6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Instances[0].EC2.Cloud.VIPs; !slices.Equal(got, []netip.Addr{v6}) {
+		t.Errorf("IPv6 instance moves %v", got)
+	}
+
+	dual := `instances:
+  - name: web
+    interface: ens5
+    vrid: 51
+    unicast: {source: 10.0.1.11, peers: [10.0.1.12]}
+    vips: [10.0.1.100/24]
+    vips_excluded: [2001:db8:0:1::100/64]
+    ec2:
+      allocation_ids: [eipalloc-0123456789abcdef0]
+      move_excluded: true
+`
+	cfg, err = Parse("d.yaml", []byte(dual))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := cfg.Instances[0].EC2.Cloud
+	if !slices.Equal(cc.VIPs, []netip.Addr{v4, v6}) || cc.EIPs[0].PrivateIP.IsValid() && cc.EIPs[0].PrivateIP != v4 {
+		t.Errorf("dual-stack instance moves %v, EIPs %+v", cc.VIPs, cc.EIPs)
+	}
+	cfg, err = Parse("d.yaml", []byte(strings.Replace(dual, "      move_excluded: true\n", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Instances[0].EC2.Cloud.VIPs; !slices.Equal(got, []netip.Addr{v4}) {
+		t.Errorf("without move_excluded the excluded VIPs stay local, got %v", got)
+	}
+
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"excluded VIP on another device", strings.Replace(dual, "[2001:db8:0:1::100/64]", `["2001:db8:0:1::100/64 dev eth1"]`, 1),
+			"d.yaml:10: instances[0].ec2.move_excluded: vips_excluded[0] 2001:db8:0:1::100 is on eth1, but EC2 moves addresses to the ENI of ens5 only"},
+		{"nothing excluded to move", strings.Replace(dual, "    vips_excluded: [2001:db8:0:1::100/64]\n", "", 1),
+			"instances[0].ec2.move_excluded: this instance has no vips_excluded to move"},
+		{"Elastic IP on the IPv6 VIP", strings.Replace(dual, "allocation_ids: [eipalloc-0123456789abcdef0]", `elastic_ips: {eipalloc-0123456789abcdef0: "2001:db8:0:1::100"}`, 1),
+			"points at 2001:db8:0:1::100, an IPv6 address; Elastic IPs are IPv4"},
+		{"link-local VIP", strings.Replace(only6, "vips: [2001:db8:0:1::100/64]", "vips: [fe80::100/64]", 1),
+			"instances[0].ec2: vips: fe80::100 is not a unicast address EC2 can assign to an ENI"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("d.yaml", []byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -9,8 +9,9 @@ import (
 	"github.com/director-lb/director/cloud"
 )
 
-// EC2 moves an instance's VIPs with the EC2 API: ENI secondary private IPs
-// and Elastic IP associations, instead of gratuitous ARP alone.
+// EC2 moves an instance's VIPs with the EC2 API: ENI secondary private
+// IPv4 addresses, IPv6 addresses and Elastic IP associations, instead of
+// gratuitous ARP alone.
 type EC2 struct {
 	Region            string            `yaml:"region,omitempty"`
 	InstanceID        string            `yaml:"instance_id,omitempty"`
@@ -18,19 +19,24 @@ type EC2 struct {
 	AllocationIDs     []string          `yaml:"allocation_ids,omitempty"`
 	ElasticIPs        map[string]string `yaml:"elastic_ips,omitempty"`
 	UnassignOnRelease bool              `yaml:"unassign_on_release,omitempty"`
-	Endpoint          string            `yaml:"endpoint,omitempty"`
-	IMDSEndpoint      string            `yaml:"imds_endpoint,omitempty"`
-	CallTimeout       Duration          `yaml:"call_timeout,omitempty"`
-	MoveTimeout       Duration          `yaml:"move_timeout,omitempty"`
-	PollInterval      Duration          `yaml:"poll_interval,omitempty"`
-	RedriveAfter      Duration          `yaml:"redrive_after,omitempty"`
-	RetryBase         Duration          `yaml:"retry_base,omitempty"`
-	RetryMax          Duration          `yaml:"retry_max,omitempty"`
-	PermissionBackoff Duration          `yaml:"permission_backoff,omitempty"`
-	ContestBackoff    Duration          `yaml:"contest_backoff,omitempty"`
-	ContestBackoffMax Duration          `yaml:"contest_backoff_max,omitempty"`
-	ContestWindow     Duration          `yaml:"contest_window,omitempty"`
-	Recheck           Duration          `yaml:"recheck,omitempty"`
+	// MoveExcluded moves the instance's vips_excluded through EC2 too, such
+	// as the IPv6 addresses of a dual-stack pair whose adverts are IPv4.
+	// Off by default: excluded addresses may be local ones EC2 knows
+	// nothing of.
+	MoveExcluded      bool     `yaml:"move_excluded,omitempty"`
+	Endpoint          string   `yaml:"endpoint,omitempty"`
+	IMDSEndpoint      string   `yaml:"imds_endpoint,omitempty"`
+	CallTimeout       Duration `yaml:"call_timeout,omitempty"`
+	MoveTimeout       Duration `yaml:"move_timeout,omitempty"`
+	PollInterval      Duration `yaml:"poll_interval,omitempty"`
+	RedriveAfter      Duration `yaml:"redrive_after,omitempty"`
+	RetryBase         Duration `yaml:"retry_base,omitempty"`
+	RetryMax          Duration `yaml:"retry_max,omitempty"`
+	PermissionBackoff Duration `yaml:"permission_backoff,omitempty"`
+	ContestBackoff    Duration `yaml:"contest_backoff,omitempty"`
+	ContestBackoffMax Duration `yaml:"contest_backoff_max,omitempty"`
+	ContestWindow     Duration `yaml:"contest_window,omitempty"`
+	Recheck           Duration `yaml:"recheck,omitempty"`
 
 	Cloud cloud.EC2Config `yaml:"-"`
 }
@@ -51,6 +57,24 @@ func (c *checker) ec2(f string, in *Instance) {
 	}
 	for _, p := range in.Addresses {
 		cc.VIPs = append(cc.VIPs, p.Addr())
+	}
+	if e.MoveExcluded {
+		if len(in.VIPsExcluded) == 0 {
+			c.errf(f+".move_excluded", "this instance has no vips_excluded to move")
+		}
+		for j, s := range in.VIPsExcluded {
+			p, dev, err := parseVIP(s)
+			if err != nil {
+				continue // reported under vips_excluded
+			}
+			// The mover moves addresses to the ENI of the instance's
+			// interface; another device is another ENI (or not one).
+			if dev != "" && dev != in.Interface {
+				c.errf(fmt.Sprintf("%s.move_excluded", f), "vips_excluded[%d] %s is on %s, but EC2 moves addresses to the ENI of %s only", j, p.Addr(), dev, in.Interface)
+				continue
+			}
+			cc.VIPs = append(cc.VIPs, p.Addr())
+		}
 	}
 	for _, id := range e.AllocationIDs {
 		cc.EIPs = append(cc.EIPs, cloud.EIP{AllocationID: id})

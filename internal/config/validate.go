@@ -177,9 +177,11 @@ func (c *checker) instance(f string, in *Instance) {
 	c.routes(f, in)
 	c.rules(f, in)
 	c.garp(f+".garp", &in.GARP)
-	if in.EC2 != nil && len(in.Addresses) > 0 {
+	switch {
+	case in.EC2 == nil:
+	case len(in.Addresses) > 0 || in.EC2.MoveExcluded && len(in.VIPsExcluded) > 0:
 		c.ec2(f+".ec2", in)
-	} else if in.EC2 != nil && len(in.VIPs) == 0 {
+	case len(in.VIPs) == 0:
 		c.errf(f+".ec2", "moves the VIPs listed under vips; this instance has none")
 	}
 	c.stateHooks(f, &in.StateHooks)

@@ -1036,3 +1036,51 @@ instances:
 		t.Error("the failure was not logged")
 	}
 }
+
+// IPv6 VIPs reach the EC2 mover: an IPv6 instance's own, and a dual-stack
+// instance's excluded ones with move_excluded. The local mover gets every
+// address either way.
+func TestEC2IPv6VIPsWired(t *testing.T) {
+	h := start(t, `
+control_socket: %s
+instances:
+  - name: dual
+    interface: eth3
+    vrid: 54
+    advert_interval: 20ms
+    vips: [10.3.0.100/24]
+    vips_excluded: [2001:db8:3::100/64]
+    unicast: {source: 10.3.0.11, peers: [10.3.0.12]}
+    ec2: {region: eu-west-1, instance_id: i-0123, eni: eni-0123, move_excluded: true}
+  - name: six
+    interface: eth4
+    vrid: 55
+    advert_interval: 20ms
+    vips: [2001:db8:4::100/64]
+    unicast: {source: "2001:db8:4::11", peers: ["2001:db8:4::12"]}
+    ec2: {region: eu-west-1, instance_id: i-0123, eni: eni-0456}
+`)
+	for _, tc := range []struct {
+		name  string
+		cloud []netip.Addr
+		local []netip.Prefix
+	}{
+		{"dual", []netip.Addr{netip.MustParseAddr("10.3.0.100"), netip.MustParseAddr("2001:db8:3::100")},
+			[]netip.Prefix{netip.MustParsePrefix("10.3.0.100/24"), netip.MustParsePrefix("2001:db8:3::100/64")}},
+		{"six", []netip.Addr{netip.MustParseAddr("2001:db8:4::100")}, []netip.Prefix{netip.MustParsePrefix("2001:db8:4::100/64")}},
+	} {
+		h.waitState(tc.name, vrrp.StateMaster)
+		r := h.mustRunning(tc.name)
+		c, ok := r.cloud.(*fakeCloud)
+		if !ok {
+			t.Fatalf("%s: cloud mover is %T", tc.name, r.cloud)
+		}
+		if !slices.Equal(c.cfg.VIPs, tc.cloud) {
+			t.Errorf("%s: the EC2 mover moves %v, want %v", tc.name, c.cfg.VIPs, tc.cloud)
+		}
+		if l := localOf(t, r); !slices.Equal(l.cfg.Addresses, tc.local) {
+			t.Errorf("%s: the local mover adds %v, want %v", tc.name, l.cfg.Addresses, tc.local)
+		}
+		testwait.Eventually(t, patience, tc.name+"'s EC2 mover holding", c.Held)
+	}
+}

@@ -7,8 +7,11 @@ import (
 )
 
 // The lab's fake EC2 region: one instance and ENI per load balancer in the
-// segment's subnet, one Elastic IP pointing at the VIP. The fake runs in
-// host AWS; nothing leaves the guest.
+// segment's subnet (IPv4 and IPv6 blocks), one Elastic IP pointing at the
+// IPv4 VIP. The instance is dual-stack: IPv4 adverts and VIP4, and VIP6
+// among its vips_excluded, which ec2.move_excluded moves through EC2 too
+// (UnassignIpv6Addresses on the old holder, AssignIpv6Addresses on the
+// new). The fake runs in host AWS; nothing leaves the guest.
 const (
 	AWS           = "aws"
 	EC2Region     = "us-east-1"
@@ -59,6 +62,7 @@ func EC2Seed() (string, error) {
 		SubnetID string `json:"subnet_id"`
 		VPCID    string `json:"vpc_id"`
 		Subnet   string `json:"subnet"`
+		Subnet6  string `json:"subnet_ipv6"`
 		Primary  string `json:"primary"`
 	}
 	type instance struct {
@@ -82,7 +86,7 @@ func EC2Seed() (string, error) {
 		seed.Instances = append(seed.Instances, instance{
 			ID: e.Instance, Region: EC2Region, Zone: EC2Region + ec2ZoneSuffix,
 			ENIs: []eni{{ID: e.ENI, MAC: e.MAC, SubnetID: ec2SubnetID, VPCID: ec2VPCID,
-				Subnet: h.IPv4.Masked().String(), Primary: h.IPv4.Addr().String()}},
+				Subnet: h.IPv4.Masked().String(), Subnet6: h.IPv6.Masked().String(), Primary: h.IPv4.Addr().String()}},
 		})
 	}
 	b, err := json.MarshalIndent(seed, "", "  ")
@@ -109,10 +113,11 @@ func EC2Env() []string {
 	return []string{"AWS_ACCESS_KEY_ID=" + EC2AccessKey, "AWS_SECRET_ACCESS_KEY=" + EC2SecretKey}
 }
 
-// directorEC2 writes an instance's ec2 block for node.
+// directorEC2 writes an instance's IPv6 VIP and its ec2 block for node.
 func directorEC2(b *strings.Builder, node string) {
 	e := EC2Nodes()[node]
+	fmt.Fprintf(b, "    vips_excluded: [%s]\n", VIP6)
 	fmt.Fprintf(b, "    ec2:\n      region: %s\n      instance_id: %s\n      eni: %s\n", EC2Region, e.Instance, e.ENI)
-	fmt.Fprintf(b, "      allocation_ids: [%s]\n", EC2AllocID)
+	fmt.Fprintf(b, "      allocation_ids: [%s]\n      move_excluded: true\n", EC2AllocID)
 	fmt.Fprintf(b, "      endpoint: %s\n      imds_endpoint: http://%s:%d\n", EC2Endpoint(), EC2Addr(), e.IMDSPort)
 }
