@@ -61,8 +61,22 @@ type PermissionError struct {
 	Err   error
 }
 
+// credentialCodes are the permission failures where EC2 could not tell
+// who is calling: granting an action cannot fix them.
+var credentialCodes = []string{"AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch",
+	"MissingAuthenticationToken", "UnrecognizedClientException"}
+
+// Credentials reports whether EC2 refused the caller's credentials
+// themselves, rather than what the policy allows them.
+func (e *PermissionError) Credentials() bool { return slices.Contains(credentialCodes, e.Code) }
+
 func (e *PermissionError) Error() string {
-	s := fmt.Sprintf("ec2 %s: permission denied (%s): %s; grant ec2:%s to the instance role", e.Op, e.Code, e.Message, e.Op)
+	var s string
+	if e.Credentials() {
+		s = fmt.Sprintf("ec2 %s: EC2 could not validate the credentials (%s): %s; check that the instance profile's role is attached and its credentials reach director (instance metadata, or the environment of the unit), that the clock is right (a skewed clock fails signatures), and the region", e.Op, e.Code, e.Message)
+	} else {
+		s = fmt.Sprintf("ec2 %s: permission denied (%s): %s; grant ec2:%s to the instance role", e.Op, e.Code, e.Message, e.Op)
+	}
 	if !e.Until.IsZero() {
 		s += fmt.Sprintf("; no API calls until %s", e.Until.Format(time.TimeOnly))
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -319,3 +320,16 @@ func staticCreds(key string) aws.CredentialsProvider {
 }
 
 func apiErr(code string) error { return &smithy.GenericAPIError{Code: code, Message: "test"} }
+
+// A permission error says what to do: fix the credentials when EC2 could
+// not tell who called, grant the action when the policy refused it.
+func TestPermissionErrorAdvice(t *testing.T) {
+	cred := (&PermissionError{Op: "AssignPrivateIpAddresses", Code: "AuthFailure", Message: "AWS was not able to validate the provided access credentials"}).Error()
+	if !strings.Contains(cred, "could not validate the credentials") || strings.Contains(cred, "grant ec2:") {
+		t.Errorf("AuthFailure: %s", cred)
+	}
+	pol := (&PermissionError{Op: "AssociateAddress", Code: "UnauthorizedOperation", Message: "You are not authorized"}).Error()
+	if !strings.Contains(pol, "grant ec2:AssociateAddress") {
+		t.Errorf("UnauthorizedOperation: %s", pol)
+	}
+}

@@ -275,7 +275,10 @@ func (m *EC2Mover) converge(ctx context.Context, optimistic bool) (acted bool, e
 		wg.Wait()
 		for i, err := range assocErrs {
 			if err != nil && !isFatal(err) {
-				m.log.Debug("Elastic IP association failed; will retry", "allocation", r.associate[i].AllocationID, "err", err)
+				// A failed write is worth an operator's attention even when a
+				// retry fixes it: it is where a stuck move starts.
+				m.log.Warn("Elastic IP association failed; will retry", "allocation", r.associate[i].AllocationID,
+					"want", fmt.Sprintf("%s on %s", r.associate[i].PrivateIP, m.id.ENI), "err", err)
 			}
 		}
 		if obsErr == nil {

@@ -1,8 +1,11 @@
 package cloud
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -639,4 +642,44 @@ func TestObserveCalls(t *testing.T) {
 	if len(a) == 0 || a[0] < 5*time.Millisecond {
 		t.Errorf("observed calls %v: want AssignPrivateIpAddresses taking at least the fake's 5ms", calls)
 	}
+}
+
+// A failed association is a warning that names the Elastic IP and where
+// it should point: it is where a stuck move starts.
+func TestAssociationFailureWarns(t *testing.T) {
+	r := newRegion(t, ec2fake.Options{})
+	r.fake.InjectFault(ec2fake.Fault{Action: "AssociateAddress", Count: 1, Status: 400, Code: "InvalidParameterValue", Message: "not yet"})
+	cfg := fastConfig()
+	cfg.Endpoint = r.api.URL
+	cfg.IMDSEndpoint = r.imds[nodeA.instance].URL
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	m, err := New(context.Background(), cfg, nil, Options{
+		Logger:      slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Credentials: credentials.NewStaticCredentialsProvider(nodeA.key, "secret", ""),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Take(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	out := logs.String()
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "Elastic IP association failed") || !strings.Contains(out, "on "+nodeA.eni) {
+		t.Errorf("warnings:\n%s", out)
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
