@@ -72,18 +72,19 @@ func (p *fileProber) read() (int64, string) {
 	if err != nil {
 		return 0, "unreadable, counts as 0: " + describe(err)
 	}
-	v, ok := parseFileValue(buf[:max(n, 0)])
+	v, ok := ParseFileValue(buf[:max(n, 0)])
 	if !ok {
 		return 0, "not a number, counts as 0"
 	}
 	return v, ""
 }
 
-// parseFileValue reads the integer b starts with, as C's strtol with base
+// ParseFileValue reads the integer b starts with (a FILE_CHECK or
+// track_file value), as C's strtol with base
 // 0 does: leading white space, a sign, then 0x for hex, 0 for octal or
 // decimal digits. ok is false when there is no number. The value is kept
 // within the 32-bit range keepalived reads.
-func parseFileValue(b []byte) (v int64, ok bool) {
+func ParseFileValue(b []byte) (v int64, ok bool) {
 	i := 0
 	for i < len(b) && (b[i] == ' ' || b[i] >= '\t' && b[i] <= '\r') {
 		i++

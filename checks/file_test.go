@@ -80,12 +80,12 @@ func TestParseFileValue(t *testing.T) {
 		"0x": 0, "12abc": 12, "4294967296": math.MaxInt32, "-4294967296": math.MinInt32,
 		strings.Repeat("9", 100): math.MaxInt32,
 	} {
-		if got, _ := parseFileValue([]byte(in)); got != want {
+		if got, _ := ParseFileValue([]byte(in)); got != want {
 			t.Errorf("%q: %d, want %d", in, got, want)
 		}
 	}
 	for _, in := range []string{"", "x", "-", " + 1", "\n"} {
-		if v, ok := parseFileValue([]byte(in)); ok || v != 0 {
+		if v, ok := ParseFileValue([]byte(in)); ok || v != 0 {
 			t.Errorf("%q: %d %v, want no number", in, v, ok)
 		}
 	}

@@ -135,7 +135,7 @@ func FuzzFileValue(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		v, ok := parseFileValue(b)
+		v, ok := ParseFileValue(b)
 		if v < -1<<31 || v > 1<<31-1 || (!ok && v != 0) {
 			t.Fatalf("%q: %d %v", b, v, ok)
 		}

@@ -449,37 +449,18 @@ func (c *checker) allowedSources(f string, in *Instance) {
 		c.errf(f, "with unicast, the peers are the allowed sources: leave this out")
 		return
 	}
-	fam := in.Family()
-	seen := map[netip.Addr]bool{}
-	for j, s := range in.AllowedSources {
-		field := fmt.Sprintf("%s[%d]", f, j)
-		a, err := netip.ParseAddr(s)
-		switch {
-		case err != nil:
-			c.errf(field, "%q is not an IP address", s)
-		case fam != 0 && a.Is4() != (fam == 4):
-			c.errf(field, "%s is not the same address family as the VIPs", a)
-		case seen[a]:
-			c.errf(field, "%s is listed twice", a)
-		case a.IsMulticast() || a.IsUnspecified():
-			c.errf(field, "%s is not a unicast address", a)
-		default:
-			seen[a] = true
-			in.SourceAddrs = append(in.SourceAddrs, a)
-		}
-	}
+	in.SourceAddrs = c.addrList(f, in.AllowedSources, in.Family(), netip.Addr{})
 }
 
 func (c *checker) unicast(f string, in *Instance) {
 	u := in.Unicast
 	fam := in.Family()
-	sameFamily := func(a netip.Addr) bool { return fam == 0 || a.Is4() == (fam == 4) }
 	// Without a source, adverts go out from the interface's own address
 	// of the family, picked when the socket opens (as keepalived does).
 	if u.Source != "" {
 		if a, err := netip.ParseAddr(u.Source); err != nil {
 			c.errf(f+".source", "%q is not an IP address", u.Source)
-		} else if !sameFamily(a) {
+		} else if fam != 0 && a.Is4() != (fam == 4) {
 			c.errf(f+".source", "%s is not the same address family as the VIPs", a)
 		} else {
 			u.SourceAddr = a
@@ -488,16 +469,23 @@ func (c *checker) unicast(f string, in *Instance) {
 	if len(u.Peers) == 0 {
 		c.errf(f+".peers", "at least one peer is needed")
 	}
+	u.PeerAddrs = c.addrList(f+".peers", u.Peers, fam, u.SourceAddr)
+}
+
+// addrList checks a list of other nodes' unicast addresses at field f:
+// of family fam (0: any), none twice, none our own (self).
+func (c *checker) addrList(f string, list []string, fam int, self netip.Addr) []netip.Addr {
+	var out []netip.Addr
 	seen := map[netip.Addr]bool{}
-	for j, s := range u.Peers {
-		field := fmt.Sprintf("%s.peers[%d]", f, j)
+	for j, s := range list {
+		field := fmt.Sprintf("%s[%d]", f, j)
 		a, err := netip.ParseAddr(s)
 		switch {
 		case err != nil:
 			c.errf(field, "%q is not an IP address", s)
-		case !sameFamily(a):
+		case fam != 0 && a.Is4() != (fam == 4):
 			c.errf(field, "%s is not the same address family as the VIPs", a)
-		case a == u.SourceAddr:
+		case self.IsValid() && a == self:
 			c.errf(field, "%s is this node's own source address", a)
 		case seen[a]:
 			c.errf(field, "%s is listed twice", a)
@@ -505,9 +493,10 @@ func (c *checker) unicast(f string, in *Instance) {
 			c.errf(field, "%s is not a unicast address", a)
 		default:
 			seen[a] = true
-			u.PeerAddrs = append(u.PeerAddrs, a)
+			out = append(out, a)
 		}
 	}
+	return out
 }
 
 func (c *checker) garp(f string, g *GARP) {

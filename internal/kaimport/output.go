@@ -47,12 +47,17 @@ type outInstance struct {
 	VMACXmitBase   bool        `yaml:"vmac_xmit_base,omitempty"`
 	AuthPass       string      `yaml:"auth_pass,omitempty"`
 	GARP           *outGARP    `yaml:"garp,omitempty"`
-	Notify         string      `yaml:"notify,omitempty"`
-	NotifyMaster   []string    `yaml:"notify_master,omitempty,flow"`
-	NotifyBackup   []string    `yaml:"notify_backup,omitempty,flow"`
-	NotifyFault    []string    `yaml:"notify_fault,omitempty,flow"`
-	NotifyStop     []string    `yaml:"notify_stop,omitempty,flow"`
-	Track          []outTrack  `yaml:"track,omitempty"`
+	outStateHooks  `yaml:",inline"`
+	Track          []outTrack `yaml:"track,omitempty"`
+}
+
+// outStateHooks are an instance's or a sync group's notify commands.
+type outStateHooks struct {
+	Notify       string   `yaml:"notify,omitempty"`
+	NotifyMaster []string `yaml:"notify_master,omitempty,flow"`
+	NotifyBackup []string `yaml:"notify_backup,omitempty,flow"`
+	NotifyFault  []string `yaml:"notify_fault,omitempty,flow"`
+	NotifyStop   []string `yaml:"notify_stop,omitempty,flow"`
 }
 
 type outRoute struct {

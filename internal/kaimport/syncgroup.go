@@ -19,14 +19,10 @@ type syncGroupState struct {
 }
 
 type outSyncGroup struct {
-	Name         string     `yaml:"name"`
-	Instances    []string   `yaml:"instances"`
-	Notify       string     `yaml:"notify,omitempty"`
-	NotifyMaster []string   `yaml:"notify_master,omitempty,flow"`
-	NotifyBackup []string   `yaml:"notify_backup,omitempty,flow"`
-	NotifyFault  []string   `yaml:"notify_fault,omitempty,flow"`
-	NotifyStop   []string   `yaml:"notify_stop,omitempty,flow"`
-	Track        []outTrack `yaml:"track,omitempty"`
+	Name          string   `yaml:"name"`
+	Instances     []string `yaml:"instances"`
+	outStateHooks `yaml:",inline"`
+	Track         []outTrack `yaml:"track,omitempty"`
 }
 
 // groupHook is the handler of a sync group's notify_master, notify_backup,

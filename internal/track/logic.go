@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/director-lb/director/checks"
 	"github.com/director-lb/director/internal/config"
 )
 
@@ -50,8 +51,8 @@ func fileResult(st *State, data []byte, err error) {
 		if len(data) > 127 {
 			data = data[:127] // all keepalived reads
 		}
-		v, ok := strtol(string(data))
-		st.Value = min(max(v, -254), 254)
+		v, ok := checks.ParseFileValue(data)
+		st.Value = int(min(max(v, -254), 254))
 		st.Result = fmt.Sprintf("value %d", st.Value)
 		if !ok {
 			s := strings.TrimSpace(string(data))
@@ -61,52 +62,6 @@ func fileResult(st *State, data []byte, err error) {
 			st.Result = fmt.Sprintf("not a number (counts as 0): %q", s)
 		}
 	}
-}
-
-// strtol parses the integer s starts with, as C's strtol with base 0:
-// leading space, a sign, then 0x for hex or 0 for octal. ok is false when
-// no digit was found; the value is then 0. Overflow saturates.
-func strtol(s string) (v int, ok bool) {
-	s = strings.TrimLeft(s, " \t\n\v\f\r")
-	neg := false
-	if s != "" && (s[0] == '+' || s[0] == '-') {
-		neg = s[0] == '-'
-		s = s[1:]
-	}
-	base := 10
-	switch {
-	case len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && digit(s[2], 16) >= 0:
-		base, s = 16, s[2:]
-	case len(s) > 0 && s[0] == '0':
-		base = 8
-	}
-	for ; s != "" && digit(s[0], base) >= 0; s = s[1:] {
-		ok = true
-		if v < 1<<20 { // far beyond the clamp: stop growing
-			v = v*base + digit(s[0], base)
-		}
-	}
-	if neg {
-		v = -v
-	}
-	return v, ok
-}
-
-// digit is c's value in base, or -1.
-func digit(c byte, base int) int {
-	d := -1
-	switch {
-	case c >= '0' && c <= '9':
-		d = int(c - '0')
-	case c >= 'a' && c <= 'z':
-		d = int(c-'a') + 10
-	case c >= 'A' && c <= 'Z':
-		d = int(c-'A') + 10
-	}
-	if d >= base {
-		return -1
-	}
-	return d
 }
 
 // processResult applies a process count: the state follows whether the

@@ -132,13 +132,9 @@ func (m *Manager) Set(cfg *config.Config) {
 // watch probes t again whenever its file changes. Called with m.mu held.
 func (m *Manager) watch(t *tracker, path string) {
 	err := m.o.WatchFile(t.ctx, path, func() {
-		m.mu.Lock()
-		if t.ctx.Err() != nil {
-			m.mu.Unlock()
+		if !m.startProbe(t) {
 			return
 		}
-		m.probes.Add(1)
-		m.mu.Unlock()
 		defer m.probes.Done()
 		t.probe(t.ctx, m.o.Clock.Now())
 	})
@@ -198,19 +194,26 @@ func (m *Manager) stop(t *tracker) {
 	}
 }
 
+// startProbe counts a probe of t about to run, unless t was stopped; the
+// caller then calls m.probes.Done. Counted under the lock, which Close
+// holds while it cancels: no probe starts once Close waits.
+func (m *Manager) startProbe(t *tracker) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t.ctx.Err() != nil {
+		return false
+	}
+	m.probes.Add(1)
+	return true
+}
+
 // schedule runs t's probe after d, then again every t.every. Called with
 // m.mu held.
 func (m *Manager) schedule(t *tracker, d time.Duration) {
 	t.timer = m.o.Clock.AfterFunc(d, func() {
-		// Counted under the lock, which Close holds while it cancels: no
-		// probe starts once Close waits.
-		m.mu.Lock()
-		if t.ctx.Err() != nil {
-			m.mu.Unlock()
+		if !m.startProbe(t) {
 			return
 		}
-		m.probes.Add(1)
-		m.mu.Unlock()
 		defer m.probes.Done()
 		start := m.o.Clock.Now()
 		t.probe(t.ctx, start)
