@@ -56,10 +56,7 @@ func (f *FIFO) Path() string { return f.path }
 // WriteLine writes line and a newline as one write; it reports whether the
 // line went out. It never blocks.
 func (f *FIFO) WriteLine(line string) bool {
-	b := []byte(line + "\n")
-	if len(b) > pipeBuf {
-		b = append(b[:pipeBuf-1], '\n')
-	}
+	b := frame(line)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
@@ -89,6 +86,24 @@ func (f *FIFO) WriteLine(line string) bool {
 	}
 	f.written++
 	return true
+}
+
+// frame is line as one record of the FIFO: no newline but the last, and
+// no longer than PIPE_BUF, so that one write(2) is atomic and a reader
+// never sees two writers' lines interleaved or one line split in two. An
+// embedded newline (the lines are built from validated names, so only a
+// bug would put one there) becomes a space.
+func frame(line string) []byte {
+	b := []byte(line)
+	if len(b) > pipeBuf-1 {
+		b = b[:pipeBuf-1]
+	}
+	for i, c := range b {
+		if c == '\n' {
+			b[i] = ' '
+		}
+	}
+	return append(b, '\n')
 }
 
 // drop counts a lost line, logging the first and then every 2^n-th.

@@ -2,9 +2,11 @@ package hooks
 
 import (
 	"bufio"
+	"bytes"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -81,4 +83,26 @@ func TestFIFORefusesAFile(t *testing.T) {
 	if _, err := NewFIFO(path, nil); err == nil {
 		t.Error("a regular file was accepted as notify_fifo")
 	}
+}
+
+// Whatever the names and states, a FIFO record is one line of at most
+// PIPE_BUF bytes: a reader can split the stream on newlines.
+func FuzzFIFOLine(f *testing.F) {
+	f.Add("web", "MASTER", 100, "10.0.0.21", uint16(80))
+	f.Add("a\nINSTANCE \"x\" MASTER 1", "FAULT\n", -1, "::1", uint16(0))
+	f.Add(strings.Repeat("x", 5000), "BACKUP", 254, "fd00::21", uint16(65535))
+	f.Fuzz(func(t *testing.T, name, state string, prio int, addr string, port uint16) {
+		ap := netip.AddrPortFrom(netip.IPv4Unspecified(), port)
+		if a, err := netip.ParseAddr(addr); err == nil {
+			ap = netip.AddrPortFrom(a, port)
+		}
+		rs := ServiceAddr(ap, "tcp", 0)
+		for _, line := range []string{InstanceLine(name, state, prio), GroupLine(name, state),
+			RealServerLine(rs, GroupAddr(name), prio > 0), ServiceLine(rs, prio < 0)} {
+			b := frame(line)
+			if len(b) > pipeBuf || len(b) == 0 || b[len(b)-1] != '\n' || bytes.Count(b, []byte{'\n'}) != 1 {
+				t.Fatalf("record %q: want one line of at most %d bytes", b, pipeBuf)
+			}
+		}
+	})
 }
