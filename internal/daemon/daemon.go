@@ -420,12 +420,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// instances could become master.
 	d.tracks.Set(d.cfg)
 	defer d.tracks.Close()
+	// No reload while the instances start: it would see some running and
+	// could stop watching the carrier of one prepared but not yet launched.
+	d.reloadMu.Lock()
 	for i := range d.cfg.Instances {
 		if err := d.startInstance(d.cfg.Instances[i]); err != nil {
+			d.reloadMu.Unlock()
 			d.stopAll()
 			return err
 		}
 	}
+	d.reloadMu.Unlock()
 	d.log.Info("director running", "instances", len(d.cfg.Instances), "services", len(d.cfg.Services))
 	d.notify(sd.SdNotifyReady)
 	wdCtx, stopWD := context.WithCancel(context.Background())
@@ -725,19 +730,51 @@ func (d *Daemon) watchCarrier(iface string) (bool, error) {
 		cancel()
 		return false, fmt.Errorf("watch carrier of %s: no initial state", iface)
 	}
+	c := &carrier{up: up, cancel: cancel}
 	d.mu.Lock()
-	d.carriers[iface] = &carrier{up: up, cancel: cancel}
+	d.carriers[iface] = c
 	d.mu.Unlock()
 	go func() {
 		for up := range ch {
-			d.log.Info("carrier changed", "iface", iface, "up", up)
 			d.mu.Lock()
-			d.carriers[iface].up = up
+			c.up = up
+			current := d.carriers[iface] == c
 			d.mu.Unlock()
+			if !current {
+				continue // stopped by pruneCarriers; the channel closes soon
+			}
+			d.log.Info("carrier changed", "iface", iface, "up", up)
 			d.retrack()
 		}
 	}()
 	return up, nil
+}
+
+// pruneCarriers stops watching the interfaces no running instance is on or
+// tracks any more, after a reload removed or moved their instances.
+func (d *Daemon) pruneCarriers() {
+	d.mu.Lock()
+	need := map[string]bool{}
+	for _, r := range d.running {
+		need[r.cfg.Interface] = true
+		for _, t := range r.cfg.Tracks() {
+			if t.Interface != "" {
+				need[t.Interface] = true
+			}
+		}
+	}
+	var stop []string
+	for iface, c := range d.carriers {
+		if !need[iface] {
+			c.cancel()
+			delete(d.carriers, iface)
+			stop = append(stop, iface)
+		}
+	}
+	d.mu.Unlock()
+	for _, iface := range stop {
+		d.log.Info("stopped watching carrier", "iface", iface)
+	}
 }
 
 // Close releases IPVS, sockets and watchers; it does not remove VIPs (Run does).

@@ -860,6 +860,67 @@ func TestCarrierLossFaultsInstances(t *testing.T) {
 	testwait.Eventually(t, patience, "db holding its VIPs again", l.Held)
 }
 
+// A reload that leaves no instance on an interface, and none tracking it,
+// stops watching its carrier; one still in use keeps its watch, and a late
+// report from a stopped watch changes nothing.
+func TestReloadStopsUnusedCarrierWatches(t *testing.T) {
+	h := start(t, `
+control_socket: %s
+instances:
+  - {name: web, interface: eth0, vrid: 51, advert_interval: 20ms, vips: [10.0.0.100/24]}
+  - name: db
+    interface: eth1
+    vrid: 53
+    advert_interval: 20ms
+    vips: [10.1.0.100/24]
+    track: [{interface: eth2, weight: -10}]
+`)
+	watch := func(iface string) *carrierWatch {
+		h.e.mu.Lock()
+		defer h.e.mu.Unlock()
+		w := h.e.carriers[iface]
+		if w == nil {
+			t.Fatalf("%s was never watched", iface)
+		}
+		return w
+	}
+	eth0, eth1, eth2 := watch("eth0"), watch("eth1"), watch("eth2")
+	if _, err := h.apply(`
+control_socket: %s
+instances:
+  - {name: web, interface: eth0, vrid: 51, advert_interval: 20ms, vips: [10.0.0.100/24]}
+`); err != nil {
+		t.Fatal(err)
+	}
+	for iface, w := range map[string]*carrierWatch{"eth1": eth1, "eth2": eth2} {
+		select {
+		case <-w.ctx.Done():
+		case <-time.After(patience):
+			t.Errorf("%s is still watched after the reload removed its instance", iface)
+		}
+	}
+	if eth0.ctx.Err() != nil {
+		t.Error("eth0's watch stopped, though web still runs on it")
+	}
+	h.d.mu.Lock()
+	_, watched := h.d.carriers["eth1"]
+	h.d.mu.Unlock()
+	if watched {
+		t.Error("eth1 still listed among the carriers")
+	}
+	// The real watch closes its channel a moment after its context ends; a
+	// report in between is ignored.
+	eth1.ch <- false
+	// Bringing db back watches eth1 anew.
+	if _, err := h.apply(instancesYAML); err != nil {
+		t.Fatal(err)
+	}
+	if w := watch("eth1"); w == eth1 || w.ctx.Err() != nil {
+		t.Error("eth1 not watched anew when db came back")
+	}
+	h.waitState("db", vrrp.StateMaster)
+}
+
 // An instance that cannot start stops Run with its error, and the ones
 // already started are stopped again.
 func TestRunFailsWhenAnInstanceCannotStart(t *testing.T) {
