@@ -216,10 +216,12 @@ type connKey struct {
 
 type socket struct {
 	key   connKey
-	conn  VRRPConn
+	conn  *swappableConn // reopened by superviseReader if its reader fails
 	disp  *vrrp.Dispatcher
 	users int
 	done  chan struct{}
+	// fault is set while the reader is down (the watchdog checks it).
+	fault atomic.Pointer[readerFault]
 }
 
 // carrier watches one interface for the instances on it.
@@ -659,7 +661,7 @@ func (d *Daemon) acquireSocket(k connKey) (*socket, error) {
 		s.users++
 		return s, nil
 	}
-	c, err := d.edges.ListenVRRP(transport.Options{Interface: k.iface, Family: k.family, Multicast: !k.unicast, Source: k.source, SourceInterface: k.sourceIf})
+	c, err := d.edges.ListenVRRP(listenOptions(k))
 	if err != nil {
 		return nil, fmt.Errorf("open VRRP socket on %s: %w", k.iface, err)
 	}
@@ -667,15 +669,13 @@ func (d *Daemon) acquireSocket(k connKey) (*socket, error) {
 	if !k.unicast {
 		group = transport.MulticastGroup(k.family)
 	}
-	s := &socket{key: k, conn: c, users: 1, done: make(chan struct{})}
-	s.disp = vrrp.NewDispatcher(c, k.iface, group, nil, d.log.With("iface", k.iface, "socket", socketName(k)))
+	s := &socket{key: k, conn: newSwappableConn(c), users: 1, done: make(chan struct{})}
+	s.disp = vrrp.NewDispatcher(s.conn, k.iface, group, nil, d.log.With("iface", k.iface, "socket", socketName(k)))
 	s.disp.SetRouted(k.routed)
 	d.sockets[k] = s
 	go func() {
 		defer close(s.done)
-		if err := s.disp.Run(context.Background()); err != nil {
-			d.log.Error("VRRP receive stopped", "err", err)
-		}
+		d.superviseReader(s)
 	}()
 	return s, nil
 }

@@ -36,11 +36,12 @@ const patience = 5 * time.Second
 // fakeConn is a VRRP socket on no network: it records what is sent and
 // delivers the frames a test injects.
 type fakeConn struct {
-	opts   transport.Options
-	src    netip.Addr
-	in     chan transport.Frame
-	closed chan struct{}
-	once   sync.Once
+	opts    transport.Options
+	src     netip.Addr
+	in      chan transport.Frame
+	readErr chan error // a value makes Read fail with it, as a broken socket
+	closed  chan struct{}
+	once    sync.Once
 
 	mu   sync.Mutex
 	sent []*vrrp.Packet
@@ -51,6 +52,8 @@ func (c *fakeConn) Read(buf []byte) (transport.Frame, error) {
 	case f := <-c.in:
 		f.Payload = buf[:copy(buf, f.Payload)]
 		return f, nil
+	case err := <-c.readErr:
+		return transport.Frame{}, err
 	case <-c.closed:
 		return transport.Frame{}, net.ErrClosed
 	}
@@ -187,7 +190,7 @@ func (e *fakeEdges) edges() Edges {
 			if !src.IsValid() {
 				src = netip.MustParseAddr("10.0.0.11")
 			}
-			c := &fakeConn{opts: o, src: src, in: make(chan transport.Frame, 16), closed: make(chan struct{})}
+			c := &fakeConn{opts: o, src: src, in: make(chan transport.Frame, 16), readErr: make(chan error, 1), closed: make(chan struct{})}
 			e.mu.Lock()
 			e.conns = append(e.conns, c)
 			e.mu.Unlock()
@@ -919,6 +922,46 @@ instances:
 		t.Error("eth1 not watched anew when db came back")
 	}
 	h.waitState("db", vrrp.StateMaster)
+}
+
+// A VRRP socket whose reader fails is reopened, with backoff while it
+// cannot be; meanwhile the watchdog check fails, so that systemd restarts a
+// daemon that cannot get its socket back. The instances on it carry on with
+// the new socket, both ways.
+func TestReaderFailureReopensSocket(t *testing.T) {
+	h := start(t, instancesYAML)
+	old := h.e.conn(t, "eth0")
+	opened := h.e.connCount()
+	refuse := errors.New("injected: cannot reopen")
+	h.e.setFail(func(edge, iface string) error {
+		if edge == "listen" && iface == "eth0" {
+			return refuse
+		}
+		return nil
+	})
+	old.readErr <- errors.New("injected: read failed")
+
+	testwait.Eventually(t, patience, "the watchdog check failing while eth0 has no reader", func() bool {
+		err := h.d.alive(context.Background(), time.Second)
+		return err != nil && strings.Contains(err.Error(), "eth0")
+	})
+	if !old.isClosed() {
+		t.Error("the failed socket was not closed")
+	}
+	h.e.setFail(nil)
+	testwait.Eventually(t, patience, "a new socket on eth0", func() bool { return h.e.connCount() > opened })
+	testwait.Eventually(t, patience, "the watchdog check passing again", func() bool {
+		return h.d.alive(context.Background(), time.Second) == nil
+	})
+	c := h.e.conn(t, "eth0")
+	// web (priority 100) hears a better master on the new socket...
+	c.in <- advertFrame(t, 51, 200)
+	h.waitState("web", vrrp.StateBackup)
+	// ...and api, still master, advertises through it.
+	testwait.Eventually(t, patience, "api advertising on the new socket", func() bool { return c.lastSent(52) != nil })
+	if !strings.Contains(h.logs.String(), "VRRP receive stopped") {
+		t.Error("the reader failure was not logged")
+	}
 }
 
 // An instance that cannot start stops Run with its error, and the ones
