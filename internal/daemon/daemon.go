@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/director-lb/director/internal/control"
 	"github.com/director-lb/director/internal/dataplane"
 	"github.com/director-lb/director/internal/hooks"
+	"github.com/director-lb/director/internal/privdir"
 	"github.com/director-lb/director/internal/track"
 	"github.com/director-lb/director/internal/vip"
 	"github.com/director-lb/director/ipvs"
@@ -262,6 +264,14 @@ func New(cfg *config.Config, edges Edges, version string, level *slog.LevelVar, 
 // openDataplane connects to the kernel's IPVS; with services configured, a
 // kernel without IPVS is a start-up error rather than a silent no-op.
 func (d *Daemon) openDataplane() error {
+	// The ownership file and the runtime decisions beside it decide what
+	// director deletes and how it weighs servers: their directory must be
+	// root's alone.
+	if f := d.cfg.IPVS.StateFile; f != "" {
+		if err := privdir.Ensure("state directory", filepath.Dir(f)); err != nil {
+			return err
+		}
+	}
 	k, err := d.edges.OpenIPVS()
 	if err != nil {
 		return fmt.Errorf("open IPVS (is the ip_vs module loaded?): %w", err)

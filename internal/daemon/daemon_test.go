@@ -1001,6 +1001,43 @@ func TestRunFailsWhenAnInstanceCannotStart(t *testing.T) {
 	}
 }
 
+// The state directory (the IPVS ownership file and the runtime decisions)
+// must be root's and writable by nobody else, or director does not start.
+func TestNewRefusesLooseStateDirectory(t *testing.T) {
+	const yaml = `
+control_socket: %s
+instances:
+  - {name: web, interface: eth0, vrid: 51, advert_interval: 20ms, vips: [10.0.0.100/24]}
+ipvs: {state_file: STATE}
+services:
+  - name: http
+    vip: 10.0.0.100
+    port: 80
+    real_servers: [{address: 10.0.0.21, checks: []}]
+`
+	h, _ := newHarness(t, yaml)
+	dir := filepath.Join(filepath.Dir(h.path), "state")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	cfg := h.load(strings.ReplaceAll(yaml, "STATE", filepath.Join(dir, "ipvs.json")))
+	_, err := New(cfg, h.e.edges(), "v-test", nil, slog.New(slog.NewTextHandler(h.logs, nil)))
+	if err == nil || !strings.Contains(err.Error(), "state directory "+dir+": mode 0777") {
+		t.Fatalf("New with a world-writable state directory: %v", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(cfg, h.e.edges(), "v-test", nil, slog.New(slog.NewTextHandler(h.logs, nil)))
+	if err != nil {
+		t.Fatalf("New with a private state directory: %v", err)
+	}
+	d.Close()
+}
+
 // With services New opens IPVS through its edge: a failure is a start-up
 // error, and otherwise the master's services reach the kernel.
 func TestNewOpensIPVS(t *testing.T) {
