@@ -62,7 +62,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'exit 1' HUP INT PIPE TERM
 
 # in_ns runs a command in the test's mount, network and PID namespaces,
 # where the test's systemd and director are.
