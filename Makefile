@@ -25,9 +25,12 @@ vet:
 # then the lab.
 test: vet unit verify-unit lab
 
+# The unit file: systemd-analyze verify and its exposure score (at most 3.0),
+# then the daemon run under its sandbox by a systemd of its own (as root).
 verify-unit: build
 	@command -v systemd-analyze >/dev/null || { apt-get update -qq && apt-get install -y -qq systemd >/dev/null; }
 	sh systemd/verify.sh bin/director
+	sh systemd/sandbox-test.sh bin/director
 
 unit:
 	$(GO) test -count=1 ./...

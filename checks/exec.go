@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
@@ -16,16 +15,25 @@ import (
 // Exit status 0 means up, anything else down; with Dynamic, 2-255 means up
 // with weight status-2 (see the package comment).
 //
-// The command runs in its own process group with the daemon's environment
-// plus DIRECTOR_CHECK_ADDR/PORT (where to connect) and
-// DIRECTOR_SERVER_ADDR/PORT (the real server). On timeout the whole group is
-// killed; so is anything the command leaves running in its group when it
-// exits, so that a script run every second cannot pile up strays.
+// The command runs in its own process group with a fixed environment,
+// PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin and
+// LANG=C plus DIRECTOR_CHECK_ADDR/PORT (where to connect) and
+// DIRECTOR_SERVER_ADDR/PORT (the real server): nothing of the daemon's own
+// environment, which may hold cloud credentials, reaches it. On timeout the
+// whole group is killed; so is anything the command leaves running in its
+// group when it exits, so that a script run every second cannot pile up
+// strays.
 type ExecSpec struct {
 	// Command is the program and its arguments, not a shell line.
 	Command []string `json:"command"`
 	// Dynamic is keepalived's misc_dynamic.
 	Dynamic bool `json:"dynamic,omitempty"`
+}
+
+// execEnv is the whole environment of a check command besides its
+// DIRECTOR_* variables.
+func execEnv() []string {
+	return []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
 }
 
 // execWaitDelay bounds how long a finished command's output pipes are
@@ -46,7 +54,7 @@ func newExecProber(s ExecSpec) (*execProber, error) {
 
 func (p *execProber) Probe(ctx context.Context, t Target) Result {
 	cmd := exec.CommandContext(ctx, p.argv[0], p.argv[1:]...)
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(execEnv(),
 		"DIRECTOR_CHECK_ADDR="+t.Addr.Addr().String(),
 		"DIRECTOR_CHECK_PORT="+strconv.Itoa(int(t.Addr.Port())),
 		"DIRECTOR_SERVER_ADDR="+t.Server.Addr().String(),

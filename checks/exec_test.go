@@ -71,6 +71,21 @@ func TestExecEnvironment(t *testing.T) {
 	wantUp(t, r)
 }
 
+// A check gets a fixed environment: nothing of the daemon's, such as cloud
+// credentials, reaches it.
+func TestExecEnvironmentIsFixed(t *testing.T) {
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-for-checks")
+	t.Setenv("DIRECTOR_TEST_LEAK", "x")
+	t.Setenv("PATH", "/leaked/path:"+os.Getenv("PATH"))
+	s := execSpec(false, script(t, `
+[ -z "${AWS_SECRET_ACCESS_KEY+set}" ] || { echo "AWS_SECRET_ACCESS_KEY leaked"; exit 1; }
+[ -z "${DIRECTOR_TEST_LEAK+set}" ] || { echo "DIRECTOR_TEST_LEAK leaked"; exit 1; }
+[ "$PATH" = /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin ] || { echo "PATH=$PATH"; exit 1; }
+[ "$LANG" = C ] || { echo "LANG=$LANG"; exit 1; }
+[ "$DIRECTOR_SERVER_ADDR" = 127.0.0.1 ] || { echo "DIRECTOR_SERVER_ADDR=$DIRECTOR_SERVER_ADDR"; exit 1; }`))
+	wantUp(t, probe(t, mustProber(t, s), server, 5*time.Second))
+}
+
 func TestExecStartFailure(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing")
 	wantDown(t, probe(t, mustProber(t, execSpec(false, missing)), server, 5*time.Second), "start "+missing+": ")

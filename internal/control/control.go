@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/director-lb/director/internal/peer"
+	"github.com/director-lb/director/internal/privdir"
 )
 
 // DefaultSocket is where the daemon listens unless configured otherwise.
@@ -164,10 +165,11 @@ type Server struct {
 }
 
 // Listen creates the socket (mode 0600 in a 0700 directory); a stale socket
-// from a crashed daemon is replaced, a live one is an error.
+// from a crashed daemon is replaced, a live one is an error. An existing
+// directory must be root's and writable by nobody else.
 func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("control socket directory: %w", err)
+	if err := privdir.Ensure("control socket directory", filepath.Dir(path)); err != nil {
+		return nil, err
 	}
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()

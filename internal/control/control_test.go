@@ -127,7 +127,8 @@ func TestRefusesNonRoot(t *testing.T) {
 	if err := os.WriteFile(exe, self, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for d := filepath.Dir(path); d != "/" && strings.HasPrefix(d, os.TempDir()); d = filepath.Dir(d) {
+	// (Below the temporary directory only: never loosen or tighten /tmp.)
+	for d := filepath.Dir(path); d != os.TempDir() && strings.HasPrefix(d, os.TempDir()+"/"); d = filepath.Dir(d) {
 		os.Chmod(d, 0o755)
 	}
 	asNobody := func() (int, string) {
@@ -143,5 +144,31 @@ func TestRefusesNonRoot(t *testing.T) {
 	os.Chmod(path, 0o666)
 	if code, out := asNobody(); code != 3 || !strings.Contains(out, "uid 65534 is not root") {
 		t.Errorf("nobody with mode 0666: exit %d, %q", code, out)
+	}
+}
+
+// The socket's directory must be root's and writable by nobody else:
+// whoever could write it could put a socket of their own there.
+func TestListenRefusesLooseDirectory(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test must run as root to give a directory to another user")
+	}
+	b := &fakeBackend{}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	open := filepath.Join(t.TempDir(), "open")
+	if err := os.Mkdir(open, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(open, 0o777)
+	if _, err := Listen(filepath.Join(open, "director.sock"), b, log); err == nil || !strings.Contains(err.Error(), open+": mode 0777") {
+		t.Errorf("world-writable directory: %v", err)
+	}
+	theirs := filepath.Join(t.TempDir(), "theirs")
+	if err := os.Mkdir(theirs, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(theirs, 65534, 65534)
+	if _, err := Listen(filepath.Join(theirs, "director.sock"), b, log); err == nil || !strings.Contains(err.Error(), theirs+": owned by uid 65534") {
+		t.Errorf("directory of nobody: %v", err)
 	}
 }

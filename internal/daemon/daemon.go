@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/director-lb/director/internal/control"
 	"github.com/director-lb/director/internal/dataplane"
 	"github.com/director-lb/director/internal/hooks"
+	"github.com/director-lb/director/internal/privdir"
 	"github.com/director-lb/director/internal/track"
 	"github.com/director-lb/director/internal/vip"
 	"github.com/director-lb/director/ipvs"
@@ -216,10 +218,12 @@ type connKey struct {
 
 type socket struct {
 	key   connKey
-	conn  VRRPConn
+	conn  *swappableConn // reopened by superviseReader if its reader fails
 	disp  *vrrp.Dispatcher
 	users int
 	done  chan struct{}
+	// fault is set while the reader is down (the watchdog checks it).
+	fault atomic.Pointer[readerFault]
 }
 
 // carrier watches one interface for the instances on it.
@@ -260,6 +264,14 @@ func New(cfg *config.Config, edges Edges, version string, level *slog.LevelVar, 
 // openDataplane connects to the kernel's IPVS; with services configured, a
 // kernel without IPVS is a start-up error rather than a silent no-op.
 func (d *Daemon) openDataplane() error {
+	// The ownership file and the runtime decisions beside it decide what
+	// director deletes and how it weighs servers: their directory must be
+	// root's alone.
+	if f := d.cfg.IPVS.StateFile; f != "" {
+		if err := privdir.Ensure("state directory", filepath.Dir(f)); err != nil {
+			return err
+		}
+	}
 	k, err := d.edges.OpenIPVS()
 	if err != nil {
 		return fmt.Errorf("open IPVS (is the ip_vs module loaded?): %w", err)
@@ -421,12 +433,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// instances could become master.
 	d.tracks.Set(d.cfg)
 	defer d.tracks.Close()
+	// No reload while the instances start: it would see some running and
+	// could stop watching the carrier of one prepared but not yet launched.
+	d.reloadMu.Lock()
 	for i := range d.cfg.Instances {
 		if err := d.startInstance(d.cfg.Instances[i]); err != nil {
+			d.reloadMu.Unlock()
 			d.stopAll()
 			return err
 		}
 	}
+	d.reloadMu.Unlock()
 	d.log.Info("director running", "instances", len(d.cfg.Instances), "services", len(d.cfg.Services))
 	d.notify(sd.SdNotifyReady)
 	wdCtx, stopWD := context.WithCancel(context.Background())
@@ -655,7 +672,7 @@ func (d *Daemon) acquireSocket(k connKey) (*socket, error) {
 		s.users++
 		return s, nil
 	}
-	c, err := d.edges.ListenVRRP(transport.Options{Interface: k.iface, Family: k.family, Multicast: !k.unicast, Source: k.source, SourceInterface: k.sourceIf})
+	c, err := d.edges.ListenVRRP(listenOptions(k))
 	if err != nil {
 		return nil, fmt.Errorf("open VRRP socket on %s: %w", k.iface, err)
 	}
@@ -663,15 +680,13 @@ func (d *Daemon) acquireSocket(k connKey) (*socket, error) {
 	if !k.unicast {
 		group = transport.MulticastGroup(k.family)
 	}
-	s := &socket{key: k, conn: c, users: 1, done: make(chan struct{})}
-	s.disp = vrrp.NewDispatcher(c, k.iface, group, nil, d.log.With("iface", k.iface, "socket", socketName(k)))
+	s := &socket{key: k, conn: newSwappableConn(c), users: 1, done: make(chan struct{})}
+	s.disp = vrrp.NewDispatcher(s.conn, k.iface, group, nil, d.log.With("iface", k.iface, "socket", socketName(k)))
 	s.disp.SetRouted(k.routed)
 	d.sockets[k] = s
 	go func() {
 		defer close(s.done)
-		if err := s.disp.Run(context.Background()); err != nil {
-			d.log.Error("VRRP receive stopped", "err", err)
-		}
+		d.superviseReader(s)
 	}()
 	return s, nil
 }
@@ -726,19 +741,51 @@ func (d *Daemon) watchCarrier(iface string) (bool, error) {
 		cancel()
 		return false, fmt.Errorf("watch carrier of %s: no initial state", iface)
 	}
+	c := &carrier{up: up, cancel: cancel}
 	d.mu.Lock()
-	d.carriers[iface] = &carrier{up: up, cancel: cancel}
+	d.carriers[iface] = c
 	d.mu.Unlock()
 	go func() {
 		for up := range ch {
-			d.log.Info("carrier changed", "iface", iface, "up", up)
 			d.mu.Lock()
-			d.carriers[iface].up = up
+			c.up = up
+			current := d.carriers[iface] == c
 			d.mu.Unlock()
+			if !current {
+				continue // stopped by pruneCarriers; the channel closes soon
+			}
+			d.log.Info("carrier changed", "iface", iface, "up", up)
 			d.retrack()
 		}
 	}()
 	return up, nil
+}
+
+// pruneCarriers stops watching the interfaces no running instance is on or
+// tracks any more, after a reload removed or moved their instances.
+func (d *Daemon) pruneCarriers() {
+	d.mu.Lock()
+	need := map[string]bool{}
+	for _, r := range d.running {
+		need[r.cfg.Interface] = true
+		for _, t := range r.cfg.Tracks() {
+			if t.Interface != "" {
+				need[t.Interface] = true
+			}
+		}
+	}
+	var stop []string
+	for iface, c := range d.carriers {
+		if !need[iface] {
+			c.cancel()
+			delete(d.carriers, iface)
+			stop = append(stop, iface)
+		}
+	}
+	d.mu.Unlock()
+	for _, iface := range stop {
+		d.log.Info("stopped watching carrier", "iface", iface)
+	}
 }
 
 // Close releases IPVS, sockets and watchers; it does not remove VIPs (Run does).

@@ -36,11 +36,12 @@ const patience = 5 * time.Second
 // fakeConn is a VRRP socket on no network: it records what is sent and
 // delivers the frames a test injects.
 type fakeConn struct {
-	opts   transport.Options
-	src    netip.Addr
-	in     chan transport.Frame
-	closed chan struct{}
-	once   sync.Once
+	opts    transport.Options
+	src     netip.Addr
+	in      chan transport.Frame
+	readErr chan error // a value makes Read fail with it, as a broken socket
+	closed  chan struct{}
+	once    sync.Once
 
 	mu   sync.Mutex
 	sent []*vrrp.Packet
@@ -51,6 +52,8 @@ func (c *fakeConn) Read(buf []byte) (transport.Frame, error) {
 	case f := <-c.in:
 		f.Payload = buf[:copy(buf, f.Payload)]
 		return f, nil
+	case err := <-c.readErr:
+		return transport.Frame{}, err
 	case <-c.closed:
 		return transport.Frame{}, net.ErrClosed
 	}
@@ -187,7 +190,7 @@ func (e *fakeEdges) edges() Edges {
 			if !src.IsValid() {
 				src = netip.MustParseAddr("10.0.0.11")
 			}
-			c := &fakeConn{opts: o, src: src, in: make(chan transport.Frame, 16), closed: make(chan struct{})}
+			c := &fakeConn{opts: o, src: src, in: make(chan transport.Frame, 16), readErr: make(chan error, 1), closed: make(chan struct{})}
 			e.mu.Lock()
 			e.conns = append(e.conns, c)
 			e.mu.Unlock()
@@ -860,6 +863,107 @@ func TestCarrierLossFaultsInstances(t *testing.T) {
 	testwait.Eventually(t, patience, "db holding its VIPs again", l.Held)
 }
 
+// A reload that leaves no instance on an interface, and none tracking it,
+// stops watching its carrier; one still in use keeps its watch, and a late
+// report from a stopped watch changes nothing.
+func TestReloadStopsUnusedCarrierWatches(t *testing.T) {
+	h := start(t, `
+control_socket: %s
+instances:
+  - {name: web, interface: eth0, vrid: 51, advert_interval: 20ms, vips: [10.0.0.100/24]}
+  - name: db
+    interface: eth1
+    vrid: 53
+    advert_interval: 20ms
+    vips: [10.1.0.100/24]
+    track: [{interface: eth2, weight: -10}]
+`)
+	watch := func(iface string) *carrierWatch {
+		h.e.mu.Lock()
+		defer h.e.mu.Unlock()
+		w := h.e.carriers[iface]
+		if w == nil {
+			t.Fatalf("%s was never watched", iface)
+		}
+		return w
+	}
+	eth0, eth1, eth2 := watch("eth0"), watch("eth1"), watch("eth2")
+	if _, err := h.apply(`
+control_socket: %s
+instances:
+  - {name: web, interface: eth0, vrid: 51, advert_interval: 20ms, vips: [10.0.0.100/24]}
+`); err != nil {
+		t.Fatal(err)
+	}
+	for iface, w := range map[string]*carrierWatch{"eth1": eth1, "eth2": eth2} {
+		select {
+		case <-w.ctx.Done():
+		case <-time.After(patience):
+			t.Errorf("%s is still watched after the reload removed its instance", iface)
+		}
+	}
+	if eth0.ctx.Err() != nil {
+		t.Error("eth0's watch stopped, though web still runs on it")
+	}
+	h.d.mu.Lock()
+	_, watched := h.d.carriers["eth1"]
+	h.d.mu.Unlock()
+	if watched {
+		t.Error("eth1 still listed among the carriers")
+	}
+	// The real watch closes its channel a moment after its context ends; a
+	// report in between is ignored.
+	eth1.ch <- false
+	// Bringing db back watches eth1 anew.
+	if _, err := h.apply(instancesYAML); err != nil {
+		t.Fatal(err)
+	}
+	if w := watch("eth1"); w == eth1 || w.ctx.Err() != nil {
+		t.Error("eth1 not watched anew when db came back")
+	}
+	h.waitState("db", vrrp.StateMaster)
+}
+
+// A VRRP socket whose reader fails is reopened, with backoff while it
+// cannot be; meanwhile the watchdog check fails, so that systemd restarts a
+// daemon that cannot get its socket back. The instances on it carry on with
+// the new socket, both ways.
+func TestReaderFailureReopensSocket(t *testing.T) {
+	h := start(t, instancesYAML)
+	old := h.e.conn(t, "eth0")
+	opened := h.e.connCount()
+	refuse := errors.New("injected: cannot reopen")
+	h.e.setFail(func(edge, iface string) error {
+		if edge == "listen" && iface == "eth0" {
+			return refuse
+		}
+		return nil
+	})
+	old.readErr <- errors.New("injected: read failed")
+
+	testwait.Eventually(t, patience, "the watchdog check failing while eth0 has no reader", func() bool {
+		err := h.d.alive(context.Background(), time.Second)
+		return err != nil && strings.Contains(err.Error(), "eth0")
+	})
+	if !old.isClosed() {
+		t.Error("the failed socket was not closed")
+	}
+	h.e.setFail(nil)
+	testwait.Eventually(t, patience, "a new socket on eth0", func() bool { return h.e.connCount() > opened })
+	testwait.Eventually(t, patience, "the watchdog check passing again", func() bool {
+		return h.d.alive(context.Background(), time.Second) == nil
+	})
+	c := h.e.conn(t, "eth0")
+	// web (priority 100) hears a better master on the new socket...
+	c.in <- advertFrame(t, 51, 200)
+	h.waitState("web", vrrp.StateBackup)
+	// ...and api, still master, advertises through it.
+	testwait.Eventually(t, patience, "api advertising on the new socket", func() bool { return c.lastSent(52) != nil })
+	if !strings.Contains(h.logs.String(), "VRRP receive stopped") {
+		t.Error("the reader failure was not logged")
+	}
+}
+
 // An instance that cannot start stops Run with its error, and the ones
 // already started are stopped again.
 func TestRunFailsWhenAnInstanceCannotStart(t *testing.T) {
@@ -895,6 +999,43 @@ func TestRunFailsWhenAnInstanceCannotStart(t *testing.T) {
 			t.Errorf("mover of %s left open", l.cfg.Interface)
 		}
 	}
+}
+
+// The state directory (the IPVS ownership file and the runtime decisions)
+// must be root's and writable by nobody else, or director does not start.
+func TestNewRefusesLooseStateDirectory(t *testing.T) {
+	const yaml = `
+control_socket: %s
+instances:
+  - {name: web, interface: eth0, vrid: 51, advert_interval: 20ms, vips: [10.0.0.100/24]}
+ipvs: {state_file: STATE}
+services:
+  - name: http
+    vip: 10.0.0.100
+    port: 80
+    real_servers: [{address: 10.0.0.21, checks: []}]
+`
+	h, _ := newHarness(t, yaml)
+	dir := filepath.Join(filepath.Dir(h.path), "state")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	cfg := h.load(strings.ReplaceAll(yaml, "STATE", filepath.Join(dir, "ipvs.json")))
+	_, err := New(cfg, h.e.edges(), "v-test", nil, slog.New(slog.NewTextHandler(h.logs, nil)))
+	if err == nil || !strings.Contains(err.Error(), "state directory "+dir+": mode 0777") {
+		t.Fatalf("New with a world-writable state directory: %v", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(cfg, h.e.edges(), "v-test", nil, slog.New(slog.NewTextHandler(h.logs, nil)))
+	if err != nil {
+		t.Fatalf("New with a private state directory: %v", err)
+	}
+	d.Close()
 }
 
 // With services New opens IPVS through its edge: a failure is a start-up

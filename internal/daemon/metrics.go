@@ -83,9 +83,14 @@ func (m *metrics) serve(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("metrics listener: %w", err)
 	}
+	return m.serveOn(ctx, ln)
+}
+
+// serveOn exposes the registry on ln until ctx ends.
+func (m *metrics) serveOn(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := metricsServer(mux)
 	go func() {
 		<-ctx.Done()
 		srv.Close()
@@ -94,6 +99,21 @@ func (m *metrics) serve(ctx context.Context, addr string) error {
 		return err
 	}
 	return nil
+}
+
+// metricsServer serves h with every limit set: the endpoint may face a
+// network, and a client that sends slowly, never reads its answer, idles or
+// sends huge headers must not hold a connection or memory for ever. A scrape
+// is one small GET answered in well under WriteTimeout.
+func metricsServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
 }
 
 var (

@@ -1,9 +1,13 @@
 package daemon
 
 import (
+	"context"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,3 +75,63 @@ func TestMetrics(t *testing.T) {
 }
 
 func goVersion() string { return runtime.Version() }
+
+// The metrics endpoint may face a network: a client that sends slowly, never
+// reads, idles or sends huge headers must not hold a connection for ever.
+func TestMetricsServerLimits(t *testing.T) {
+	srv := metricsServer(http.NotFoundHandler())
+	for name, v := range map[string]time.Duration{
+		"ReadHeaderTimeout": srv.ReadHeaderTimeout,
+		"ReadTimeout":       srv.ReadTimeout,
+		"WriteTimeout":      srv.WriteTimeout,
+		"IdleTimeout":       srv.IdleTimeout,
+	} {
+		if v <= 0 || v > 2*time.Minute {
+			t.Errorf("%s = %v, want set and at most 2m", name, v)
+		}
+	}
+	if srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 64<<10 {
+		t.Errorf("MaxHeaderBytes = %d, want set and at most 64 KiB", srv.MaxHeaderBytes)
+	}
+}
+
+func TestMetricsRefusesHugeHeaders(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := newMetrics(&Daemon{log: log, version: "v-test", cfg: &config.Config{}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.serveOn(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	url := "http://" + ln.Addr().String() + "/metrics"
+	get := func(header string) int {
+		t.Helper()
+		req, err := http.NewRequest("GET", url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if header != "" {
+			req.Header.Set("X-Padding", header)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(""); code != http.StatusOK {
+		t.Fatalf("plain scrape: status %d", code)
+	}
+	if code := get(strings.Repeat("x", 256<<10)); code != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("256 KiB header: status %d, want %d", code, http.StatusRequestHeaderFieldsTooLarge)
+	}
+}

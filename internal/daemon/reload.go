@@ -106,6 +106,7 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 			for _, p := range prepared {
 				d.discard(p)
 			}
+			d.pruneCarriers()
 			d.log.Error("reload refused", "err", err)
 			return nil, fmt.Errorf("configuration not reloaded, the running one stays: %w", err)
 		}
@@ -148,6 +149,7 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 	for _, ri := range prepared {
 		d.launch(ri)
 	}
+	d.pruneCarriers()
 	if err := d.applyData(next); err != nil {
 		errs = append(errs, err)
 	}

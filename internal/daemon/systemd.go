@@ -16,8 +16,9 @@ func (d *Daemon) notify(state string) {
 }
 
 // watchdog pings systemd at half the WatchdogSec interval, but only after
-// every VRRP instance and the IPVS loop have answered: a daemon whose loops
-// are stuck is restarted by systemd rather than kept alive by a timer.
+// every VRRP instance and the IPVS loop have answered and every VRRP socket
+// has its reader: a daemon whose loops are stuck, or that cannot reopen a
+// failed socket, is restarted by systemd rather than kept alive by a timer.
 func (d *Daemon) watchdog(ctx context.Context) {
 	interval, err := sd.SdWatchdogEnabled(false)
 	if err != nil || interval == 0 {
@@ -39,8 +40,12 @@ func (d *Daemon) watchdog(ctx context.Context) {
 	}
 }
 
-// alive checks that every loop answers within timeout.
+// alive checks that every VRRP socket has its reader and every loop
+// answers within timeout.
 func (d *Daemon) alive(ctx context.Context, timeout time.Duration) error {
+	if err := d.readersAlive(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for _, in := range d.instances() {

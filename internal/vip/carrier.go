@@ -33,7 +33,10 @@ func WatchCarrier(ctx context.Context, ifname string) (<-chan bool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("watch carrier of %s: get network namespace: %w", ifname, err)
 	}
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE) // only rtnetlink: asking for every family fails on kernels without xfrm_user
+	// Already in ns: open the socket here. The library would setns(2) into
+	// ns even so, which needs CAP_SYS_ADMIN, which the systemd unit withholds.
+	// Only rtnetlink: asking for every family fails on kernels without xfrm_user.
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		_ = ns.Close()
 		return nil, fmt.Errorf("watch carrier of %s: %w", ifname, err)
@@ -81,16 +84,32 @@ func (w *carrierWatch) subscribe() (*linkSub, error) {
 		updates: make(chan netlink.LinkUpdate, 64),
 		done:    make(chan struct{}),
 	}
-	err := netlink.LinkSubscribeWithOptions(s.updates, s.done, netlink.LinkSubscribeOptions{
-		Namespace: &w.ns,
+	opt := netlink.LinkSubscribeOptions{
 		// The subscription ends itself (closing updates) after a receive
 		// error; run notices the closed channel and resubscribes.
 		ErrorCallback: func(error) {},
-	})
+	}
+	if !w.inOwnNetns() {
+		// A resubscription on a thread of another namespace (tests run
+		// watches in namespaces of their own) must switch to the watch's.
+		opt.Namespace = &w.ns
+	}
+	err := netlink.LinkSubscribeWithOptions(s.updates, s.done, opt)
 	if err != nil {
 		return nil, fmt.Errorf("watch carrier of %s: subscribe: %w", w.ifname, err)
 	}
 	return s, nil
+}
+
+// inOwnNetns reports whether the calling thread is in the watch's network
+// namespace, where a socket can be opened without setns(2).
+func (w *carrierWatch) inOwnNetns() bool {
+	cur, err := netns.Get()
+	if err != nil {
+		return false
+	}
+	defer cur.Close()
+	return cur.Equal(w.ns)
 }
 
 // current reads the interface's state. The interface must exist.

@@ -2,11 +2,13 @@ package vip
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 func TestWatchCarrier(t *testing.T) {
@@ -163,4 +165,53 @@ func TestWatchCarrierResubscribes(t *testing.T) {
 	}
 	cancel()
 	<-stopped
+}
+
+// Under its systemd unit the daemon has no CAP_SYS_ADMIN, which setns(2)
+// needs even to enter the namespace it is already in: a watch in the
+// caller's own namespace must not switch namespaces.
+func TestWatchCarrierWithoutSysAdmin(t *testing.T) {
+	l := newLab(t, labOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var ch <-chan bool
+	err := l.inDut(func() error {
+		// Capabilities are per thread; inDut's thread is discarded after.
+		if err := dropEffectiveCap(unix.CAP_SYS_ADMIN); err != nil {
+			return err
+		}
+		var err error
+		ch, err = WatchCarrier(ctx, dutIf)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []bool{true, false} {
+		select {
+		case got := <-ch:
+			if got != want {
+				t.Fatalf("carrier %v, want %v", got, want)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatalf("no carrier report (want %v)", want)
+		}
+		if want {
+			l.ip("-n", l.peerName, "link", "set", peerIf, "down")
+		}
+	}
+}
+
+// dropEffectiveCap removes c from the calling thread's effective set.
+func dropEffectiveCap(c int) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	data[c/32].Effective &^= 1 << (c % 32)
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	return nil
 }
