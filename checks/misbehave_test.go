@@ -192,7 +192,7 @@ func TestMisbehavingServers(t *testing.T) {
 			if r.TimedOut != tc.timeout {
 				t.Errorf("TimedOut = %v, want %v", r.TimedOut, tc.timeout)
 			}
-			if tc.timeout && took > timeout+600*time.Millisecond { // slack for a busy machine
+			if tc.timeout && took > timeout+3*time.Second { // slack for a busy machine, still short of long
 				t.Errorf("took %v with a %v timeout", took, timeout)
 			}
 			// The whole process allocated little while the server offered

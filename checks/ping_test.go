@@ -184,7 +184,7 @@ func TestPingMisbehaving(t *testing.T) {
 			return [][]byte{[]byte("garbage garbage"), icmpMsg(v6, 42, 0, []byte("1234")), echoReply(v6, req, nil)}
 		}, true, false},
 		{"slow", func(v6 bool, req []byte) [][]byte {
-			time.Sleep(2 * short)
+			time.Sleep(8 * short) // far past the timeout, even on a loaded machine
 			return [][]byte{echoReply(v6, req, nil)}
 		}, false, true},
 		{"unreachable", func(v6 bool, req []byte) [][]byte {
