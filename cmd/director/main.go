@@ -24,6 +24,7 @@ import (
 
 	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/daemon"
+	"github.com/director-lb/director/internal/decisions"
 	"github.com/director-lb/director/internal/kaimport"
 	"github.com/director-lb/director/ipvs/ipvsadm"
 )
@@ -141,6 +142,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	fmt.Fprintf(stdout, "%s: ok, %d instance(s), %d service(s)\n", cfg.File, len(cfg.Instances), len(cfg.Services))
+	reportDecisions(stdout, cfg.DecisionsFile())
 	// With a daemon running, say what a reload of this file would change.
 	if running := runningConfig(cfg.ControlSocket); running != nil {
 		fmt.Fprintln(stdout, "compared with the running daemon:")
@@ -151,6 +153,23 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		printChanges(stdout, lines)
 	}
 	return 0
+}
+
+// reportDecisions lists the bad entries of the decisions file as
+// warnings. They do not fail validate: the daemon skips them and starts,
+// and validate runs before every start (the unit's ExecStartPre).
+func reportDecisions(w io.Writer, path string) {
+	if path == "" {
+		return
+	}
+	rep, err := decisions.Inspect(path)
+	if err != nil {
+		fmt.Fprintf(w, "warning: runtime decisions: %v\n", err)
+		return
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(w, "warning: runtime decisions: %s: %v (the daemon skips it and keeps a copy of the file)\n", path, p)
+	}
 }
 
 func cmdRun(args []string, stderr io.Writer) int {

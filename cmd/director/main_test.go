@@ -84,3 +84,19 @@ func TestHandoverWithoutDaemon(t *testing.T) {
 		t.Errorf("two instances: code %d", code)
 	}
 }
+
+// validate reads the decision store and reports its bad entries, without
+// failing: the daemon skips them, so a start must not be refused for them.
+func TestValidateReportsBadDecisions(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "d.yaml")
+	os.WriteFile(cfg, []byte("instances:\n  - {name: web, interface: eth0, vrid: 51, vips: [10.0.0.100/24]}\n"+
+		"services:\n  - {name: web, vip: 10.0.0.100, port: 80, real_servers: [{address: 10.0.0.21}]}\n"+
+		"ipvs: {state_file: "+filepath.Join(dir, "owned.json")+"}\n"), 0o600)
+	store := filepath.Join(dir, "overrides.json")
+	os.WriteFile(store, []byte(`{"version":1,"decisions":[{"kind":"override","target":"10.0.0.1:80","action":"explode","at":"2026-01-01T00:00:00Z","node":"a"}]}`), 0o600)
+	code, out, errOut := runCmd("validate", "-c", cfg)
+	if code != 0 || !strings.Contains(out+errOut, store) || !strings.Contains(out+errOut, "explode") {
+		t.Errorf("validate: code %d, out %q, err %q; want 0 and the bad entry of %s reported", code, out, errOut, store)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
 )
 
@@ -39,6 +40,8 @@ type Registration struct {
 	Prefixes []netip.Prefix `yaml:"-"`
 }
 
+var nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,255}$`)
+
 // DefaultSyncInterval is api.sync_interval when unset.
 const DefaultSyncInterval = 5 * time.Second
 
@@ -52,6 +55,11 @@ func (c *checker) api(cfg *Config) {
 		if h, err := os.Hostname(); err == nil {
 			cfg.Node = h
 		}
+	}
+	// The node signs its runtime decisions; the decision store takes only
+	// names of this alphabet.
+	if !nodeNameRE.MatchString(cfg.Node) {
+		c.errf("node", "%q: use 1-255 letters, digits, '_', '.' or '-'", cfg.Node)
 	}
 	a := &cfg.API
 	hostPort := func(field, v string) {
@@ -111,6 +119,15 @@ func (c *checker) registration(f string, s *Service) {
 			r.Prefixes = append(r.Prefixes, p.Masked())
 		}
 	}
+}
+
+// DecisionsFile is where the runtime decisions (overrides, registrations)
+// persist: beside the IPVS ownership file; "" keeps them in memory.
+func (c *Config) DecisionsFile() string {
+	if c.IPVS.StateFile == "" {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(c.IPVS.StateFile), "overrides.json")
 }
 
 // PairHash is a digest of the part of the configuration both nodes of a

@@ -37,6 +37,7 @@ func TestAPIConfigBad(t *testing.T) {
 		{"api: {listen: ':9310', registration_token_file: token}\n", `api.registration_token_file: "token" must be an absolute path`},
 		{"api: {registration_token_file: /t}\n", "api.registration_token_file: needs api.listen"},
 		{"api: {listen: ':1', sync_interval: 1ms}\n", "api.sync_interval: 1ms is shorter than 100ms"},
+		{"node: 'lb 1'\n", `node: "lb 1": use 1-255 letters`},
 	}
 	for _, tc := range cases {
 		_, err := Parse("d.yaml", []byte(svcBase+tc.add))

@@ -178,9 +178,10 @@ func newWith(cfg *config.Config, o Options, mgr func(func(checks.Event)) checkRu
 		kick: make(chan struct{}, 1), pings: make(chan chan struct{}),
 	}
 	var err error
-	if dp.store, err = decisions.Open(overridesFile(cfg.IPVS.StateFile), nil); err != nil {
+	if dp.store, err = decisions.Open(cfg.DecisionsFile(), nil); err != nil {
 		return nil, fmt.Errorf("runtime decisions: %w", err)
 	}
+	logLoadReport(log, dp.store.Report())
 	// Withdrawn decisions are kept so that the peer cannot bring back what
 	// they withdrew; a week covers any peer that is still in touch.
 	if n, err := dp.store.Prune(tombstoneTTL); err != nil {
@@ -213,6 +214,23 @@ func newWith(cfg *config.Config, o Options, mgr func(func(checks.Event)) checkRu
 	dp.table = dp.desiredLocked()
 	dp.mu.Unlock()
 	return dp, nil
+}
+
+// logLoadReport says loudly what was wrong with the decisions file: the
+// daemon starts without the bad entries, and the peer sends its copy of
+// them again. A file with many bad entries logs the first few and a count.
+func logLoadReport(log *slog.Logger, rep decisions.LoadReport) {
+	const most = 10
+	for i, p := range rep.Problems {
+		if i == most {
+			log.Error("runtime decisions: more entries skipped", "count", len(rep.Problems)-most)
+			break
+		}
+		log.Error("runtime decisions: entry skipped", "err", p)
+	}
+	if rep.SetAside != "" {
+		log.Error("runtime decisions: the file as it was is kept for inspection; the peer resyncs what was skipped", "copy", rep.SetAside)
+	}
 }
 
 // cacheFor is how long passes may plan against the reconciler's view:

@@ -2,6 +2,8 @@ package decisions
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -65,4 +67,40 @@ func sameDecisions(a, b []Decision) bool {
 		}
 	}
 	return true
+}
+
+// FuzzLoad feeds arbitrary file contents to Open, the loader the daemon
+// starts with. Whatever the file holds, Open must succeed (a bad file is
+// set aside, never a reason not to start), what it loads must be valid and
+// canonical, and the rewritten file must reopen to the same decisions with
+// nothing left to report.
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte(`{"version":1,"decisions":[{"kind":"override","target":"web/10.0.0.1:80","action":"drain","at":"2026-01-01T00:00:00Z","node":"lb1"},{"kind":"override","target":"x","action":"drain","at":"2026-01-01T00:00:00Z","node":"lb1"}]}`))
+	f.Add([]byte(`{"svc/10.0.0.21:80": {"mode":"drain"}, "10.0.0.22:80": {"mode":"explode"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(t.TempDir(), "decisions.json")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(path, nil)
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		ds := s.Snapshot()
+		for _, d := range ds {
+			if n, err := d.normalize(); err != nil || n != d {
+				t.Fatalf("loaded %+v: canonical %+v, %v", d, n, err)
+			}
+		}
+		if rep := s.Report(); len(rep.Problems) > 0 && rep.SetAside == "" {
+			t.Fatalf("problems %v but nothing set aside", rep.Problems)
+		}
+		again, err := Open(path, nil)
+		if err != nil || len(again.Report().Problems) != 0 {
+			t.Fatalf("reopen: %v, problems %v", err, again.Report().Problems)
+		}
+		if !sameDecisions(again.Snapshot(), ds) {
+			t.Fatalf("reopened:\n%+v\nwant\n%+v", again.Snapshot(), ds)
+		}
+	})
 }

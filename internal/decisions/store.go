@@ -12,8 +12,9 @@ import (
 // Store holds the current decision for each (Kind, Target), tombstones
 // included, and persists them. It is safe for concurrent use.
 type Store struct {
-	path string
-	now  func() time.Time
+	path   string
+	now    func() time.Time
+	report LoadReport // set by Open
 
 	mu sync.Mutex
 	m  map[key]Decision
@@ -23,6 +24,11 @@ type Store struct {
 // file is an empty store; the old overrides.json map format is migrated
 // (it is rewritten in the new format on the first change). now is the
 // clock, nil for time.Now.
+//
+// A file with bad entries does not stop the store from opening: they are
+// skipped, the file as it was is set aside and rewritten without them,
+// and Report says what happened, for the caller to log. Only a file that
+// cannot be read at all is an error.
 func Open(path string, now func() time.Time) (*Store, error) {
 	if now == nil {
 		now = time.Now
@@ -31,15 +37,34 @@ func Open(path string, now func() time.Time) (*Store, error) {
 	if path == "" {
 		return s, nil
 	}
-	ds, err := readFile(path)
+	ds, rep, raw, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
 	for _, d := range ds {
 		s.m[keyOf(d)] = d
 	}
+	if len(rep.Problems) > 0 {
+		for i, p := range rep.Problems {
+			rep.Problems[i] = fmt.Errorf("%s: %w", path, p)
+		}
+		if aside, err := setAside(path, raw, now()); err != nil {
+			rep.Problems = append(rep.Problems, err)
+		} else {
+			rep.SetAside = aside
+			// Rewritten without the bad entries, so that the next start
+			// does not set the same file aside again.
+			if err := s.persistLocked(); err != nil {
+				rep.Problems = append(rep.Problems, err)
+			}
+		}
+	}
+	s.report = rep
 	return s, nil
 }
+
+// Report is what Open found wrong with the file; empty if nothing.
+func (s *Store) Report() LoadReport { return s.report }
 
 // Put records a local decision. A zero At is set to the store's clock.
 // changed is false when an existing decision for the same (Kind, Target)

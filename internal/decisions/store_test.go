@@ -146,7 +146,9 @@ func TestRegistrations(t *testing.T) {
 	mustPut(t, s, reg("web/10.0.0.32:80", ActionRegister, 2, t0, "lb1"))
 	mustPut(t, s, reg("web/10.0.0.31:80", ActionRegister, 1, t0, "lb1"))
 	mustPut(t, s, reg("web/10.0.0.33:80", ActionDeregister, 0, t0, "lb1"))
-	mustPut(t, s, reg("web/x/10.0.0.34:80", ActionRegister, 1, t0, "lb1"))
+	if _, err := s.Put(reg("web/x/10.0.0.34:80", ActionRegister, 1, t0, "lb1")); err == nil {
+		t.Error("a service name with a slash was taken")
+	}
 	mustPut(t, s, reg("api/10.0.0.35:80", ActionRegister, 1, t0, "lb1"))
 	var got []string
 	for _, d := range s.Registrations("web") {
@@ -278,23 +280,50 @@ func TestMigrateOldOverrides(t *testing.T) {
 	}
 }
 
+// A file that cannot be used at all, or has a bad entry, still opens:
+// what is good loads, the file as it was is set aside, and the report
+// names the file and the problem.
 func TestCorruptFile(t *testing.T) {
-	for name, content := range map[string]string{
-		"truncated":       `{"version":1,"decisions":[`,
-		"bad version":     `{"version":2,"decisions":[]}`,
-		"invalid entry":   `{"version":1,"decisions":[{"kind":"override","target":"10.0.0.1:80","action":"explode","at":"2026-01-01T00:00:00Z","node":"a"}]}`,
-		"old bad mode":    `{"10.0.0.1:80":{"mode":"explode"}}`,
-		"old bad target":  `{"10.0.0.1":{"mode":"drain"}}`,
-		"old extra field": `{"10.0.0.1:80":{"mode":"drain","colour":"red"}}`,
-		"not an object":   `[1,2,3]`,
+	for name, tc := range map[string]struct {
+		content string
+		want    string
+		loaded  int
+	}{
+		"truncated":       {`{"version":1,"decisions":[`, "unexpected end", 0},
+		"bad version":     {`{"version":2,"decisions":[]}`, "version 2", 0},
+		"invalid entry":   {`{"version":1,"decisions":[{"kind":"override","target":"10.0.0.1:80","action":"explode","at":"2026-01-01T00:00:00Z","node":"a"}]}`, "explode", 0},
+		"wrong type":      {`{"version":1,"decisions":[{"kind":"override","target":"10.0.0.1:80","action":"drain","weight":"x","at":"2026-01-01T00:00:00Z","node":"a"},{"kind":"override","target":"10.0.0.2:80","action":"drain","at":"2026-01-01T00:00:00Z","node":"a"}]}`, "entry 0", 1},
+		"old bad mode":    {`{"10.0.0.1:80":{"mode":"explode"},"10.0.0.2:80":{"mode":"drain"}}`, "explode", 1},
+		"old bad target":  {`{"10.0.0.1":{"mode":"drain"}}`, "10.0.0.1", 0},
+		"old extra field": {`{"10.0.0.1:80":{"mode":"drain","colour":"red"}}`, "colour", 0},
+		"not an object":   {`[1,2,3]`, "cannot unmarshal", 0},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "decisions.json")
-			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			if err := os.WriteFile(path, []byte(tc.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Open(path, nil); err == nil || !strings.Contains(err.Error(), path) {
-				t.Errorf("err = %v, want an error naming %s", err, path)
+			s, err := Open(path, nil)
+			if err != nil {
+				t.Fatalf("open: %v", err)
+			}
+			if n := len(s.Snapshot()); n != tc.loaded {
+				t.Errorf("loaded %d decisions, want %d", n, tc.loaded)
+			}
+			rep := s.Report()
+			if len(rep.Problems) == 0 || !strings.Contains(rep.Problems[0].Error(), path) || !strings.Contains(rep.Problems[0].Error(), tc.want) {
+				t.Errorf("problems %v, want the first naming %s and %q", rep.Problems, path, tc.want)
+			}
+			if b, err := os.ReadFile(rep.SetAside); err != nil || string(b) != tc.content {
+				t.Errorf("set aside at %q: %q %v, want the file as it was", rep.SetAside, b, err)
+			}
+			// Rewritten without the bad entries: the next open is clean.
+			s2, err := Open(path, nil)
+			if err != nil || len(s2.Report().Problems) != 0 || len(s2.Snapshot()) != tc.loaded {
+				t.Errorf("reopen: %v, problems %v", err, s2.Report().Problems)
+			}
+			if rep, err := Inspect(path); err != nil || len(rep.Problems) != 0 {
+				t.Errorf("inspect after the rewrite: %+v %v", rep, err)
 			}
 		})
 	}
@@ -331,5 +360,54 @@ func TestValidate(t *testing.T) {
 				t.Errorf("err = %v, want one mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A target is judged by its canonical form. "[1::3:4:5:6:7:8]:80" is 19
+// bytes, but RFC 5952 spells a single zero group out, so it is stored as
+// "[1:0:3:4:5:6:7:8]:80": a 300-byte target grew past the limit once it
+// was stored, and the next start refused the whole file.
+func TestCanonicalTargetLength(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "decisions.json")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "[1::3:4:5:6:7:8]:80"
+	target := strings.Repeat("s", 300-len(addr)-1) + "/" + addr
+	if len(target) != 300 {
+		t.Fatalf("target is %d bytes", len(target))
+	}
+	// Refused or stored: either way the file must load again.
+	_, _ = s.Put(reg(target, ActionRegister, 1, t0, "lb1"))
+	if _, err := Open(path, nil); err != nil {
+		t.Fatalf("reopen after storing a %d-byte target: %v", len(target), err)
+	}
+}
+
+// One bad entry does not stop the store from loading: the good ones load,
+// the bad one is skipped, and the file as it was is set aside for the
+// operator.
+func TestLoadSkipsBadEntries(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "decisions.json")
+	content := `{"version":1,"decisions":[
+ {"kind":"override","target":"10.0.0.1:80","action":"explode","at":"2026-01-01T00:00:00Z","node":"a"},
+ {"kind":"override","target":"10.0.0.2:80","action":"drain","at":"2026-01-01T00:00:00Z","node":"a"}]}`
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	if got := s.Snapshot(); len(got) != 1 || got[0].Target != "10.0.0.2:80" {
+		t.Errorf("loaded %+v, want the good entry only", got)
+	}
+	aside, _ := filepath.Glob(path + ".bad-*")
+	if len(aside) != 1 {
+		t.Fatalf("set aside: %v, want one copy of the file", aside)
+	}
+	if b, _ := os.ReadFile(aside[0]); string(b) != content {
+		t.Errorf("the copy set aside is %q, want the file as it was", b)
 	}
 }
