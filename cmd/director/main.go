@@ -142,7 +142,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	fmt.Fprintf(stdout, "%s: ok, %d instance(s), %d service(s)\n", cfg.File, len(cfg.Instances), len(cfg.Services))
-	reportDecisions(stdout, cfg.DecisionsFile())
+	reportDecisions(stdout, cfg.DecisionsFile(), cfg.LegacyDecisionsFile())
 	// With a daemon running, say what a reload of this file would change.
 	if running := runningConfig(cfg.ControlSocket); running != nil {
 		fmt.Fprintln(stdout, "compared with the running daemon:")
@@ -155,12 +155,18 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// reportDecisions lists the bad entries of the decisions file as
-// warnings. They do not fail validate: the daemon skips them and starts,
-// and validate runs before every start (the unit's ExecStartPre).
-func reportDecisions(w io.Writer, path string) {
+// reportDecisions lists the bad entries of the decisions file (or of the
+// legacy one the daemon would move from) as warnings. They do not fail
+// validate: the daemon skips them and starts, and validate runs before
+// every start (the unit's ExecStartPre).
+func reportDecisions(w io.Writer, path, legacy string) {
 	if path == "" {
 		return
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && legacy != "" {
+		if _, err := os.Stat(legacy); err == nil {
+			path = legacy
+		}
 	}
 	rep, err := decisions.Inspect(path)
 	if err != nil {

@@ -90,13 +90,18 @@ func TestHandoverWithoutDaemon(t *testing.T) {
 func TestValidateReportsBadDecisions(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "d.yaml")
+	store := filepath.Join(dir, "decisions.json")
 	os.WriteFile(cfg, []byte("instances:\n  - {name: web, interface: eth0, vrid: 51, vips: [10.0.0.100/24]}\n"+
 		"services:\n  - {name: web, vip: 10.0.0.100, port: 80, real_servers: [{address: 10.0.0.21}]}\n"+
-		"ipvs: {state_file: "+filepath.Join(dir, "owned.json")+"}\n"), 0o600)
-	store := filepath.Join(dir, "overrides.json")
-	os.WriteFile(store, []byte(`{"version":1,"decisions":[{"kind":"override","target":"10.0.0.1:80","action":"explode","at":"2026-01-01T00:00:00Z","node":"a"}]}`), 0o600)
-	code, out, errOut := runCmd("validate", "-c", cfg)
-	if code != 0 || !strings.Contains(out+errOut, store) || !strings.Contains(out+errOut, "explode") {
-		t.Errorf("validate: code %d, out %q, err %q; want 0 and the bad entry of %s reported", code, out, errOut, store)
+		"ipvs: {state_file: "+filepath.Join(dir, "owned.json")+"}\ndecisions: {file: "+store+"}\n"), 0o600)
+	bad := []byte(`{"version":1,"decisions":[{"kind":"override","target":"10.0.0.1:80","action":"explode","at":"2026-01-01T00:00:00Z","node":"a"}]}`)
+	// Where an older version kept them (beside state_file), which the
+	// daemon moves from, then where they are kept now.
+	for _, f := range []string{filepath.Join(dir, "overrides.json"), store} {
+		os.WriteFile(f, bad, 0o600)
+		code, out, errOut := runCmd("validate", "-c", cfg)
+		if code != 0 || !strings.Contains(out+errOut, f) || !strings.Contains(out+errOut, "explode") {
+			t.Errorf("validate: code %d, out %q, err %q; want 0 and the bad entry of %s reported", code, out, errOut, f)
+		}
 	}
 }

@@ -36,6 +36,8 @@ type Registration struct {
 	Allowed []string `yaml:"allowed,omitempty"`
 	// MaxWeight caps a registration's weight (default 100).
 	MaxWeight int `yaml:"max_weight,omitempty"`
+	// MaxServers caps the registrations the service keeps (default 1000).
+	MaxServers int `yaml:"max_servers,omitempty"`
 
 	Prefixes []netip.Prefix `yaml:"-"`
 }
@@ -101,6 +103,12 @@ func (c *checker) registration(f string, s *Service) {
 	} else if r.MaxWeight < 0 || r.MaxWeight > 65535 {
 		c.errf(f+".max_weight", "must be 1-65535, got %d", r.MaxWeight)
 	}
+	switch {
+	case !c.set(f + ".max_servers"):
+		r.MaxServers = DefaultRegistrationServers
+	case r.MaxServers < 1 || r.MaxServers > MaxDecisionEntries:
+		c.errf(f+".max_servers", "must be 1-%d, got %d", MaxDecisionEntries, r.MaxServers)
+	}
 	if s.FWMark != 0 {
 		c.errf(f, "a firewall-mark service has no port for registrations to match")
 	}
@@ -119,15 +127,6 @@ func (c *checker) registration(f string, s *Service) {
 			r.Prefixes = append(r.Prefixes, p.Masked())
 		}
 	}
-}
-
-// DecisionsFile is where the runtime decisions (overrides, registrations)
-// persist: beside the IPVS ownership file; "" keeps them in memory.
-func (c *Config) DecisionsFile() string {
-	if c.IPVS.StateFile == "" {
-		return ""
-	}
-	return filepath.Join(filepath.Dir(c.IPVS.StateFile), "overrides.json")
 }
 
 // PairHash is a digest of the part of the configuration both nodes of a

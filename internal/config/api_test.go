@@ -99,3 +99,35 @@ func TestExamplePairHash(t *testing.T) {
 		t.Error("configs/dsr-lb1.yaml and dsr-lb2.yaml hash differently: the peer check would report them")
 	}
 }
+
+// Runtime decisions outlive a reboot: they are kept under systemd's
+// StateDirectory, not beside the IPVS ownership file on the /run tmpfs.
+func TestDecisionsLiveInStateDirectory(t *testing.T) {
+	cfg, err := Parse("d.yaml", []byte(svcBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.DecisionsFile(); got != "/var/lib/director/decisions.json" {
+		t.Errorf("decisions file %q, want /var/lib/director/decisions.json", got)
+	}
+}
+
+// registration.max_servers and decisions.max_entries have defaults and bounds.
+func TestDecisionLimits(t *testing.T) {
+	cfg, err := Parse("d.yaml", []byte(svcBase+"    registration: {allowed: [10.0.0.0/24]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Decisions.MaxEntries != DefaultDecisionEntries || cfg.Services[0].Registration.MaxServers != DefaultRegistrationServers {
+		t.Errorf("defaults: %+v, max_servers %d", cfg.Decisions, cfg.Services[0].Registration.MaxServers)
+	}
+	for add, want := range map[string]string{
+		"    registration: {allowed: [10.0.0.0/24], max_servers: 0}\n": "registration.max_servers: must be 1-6000",
+		"decisions: {max_entries: 7000}\n":                             "decisions.max_entries: must be 1-6000",
+		"decisions: {file: decisions.json}\n":                          `decisions.file: "decisions.json" must be an absolute path`,
+	} {
+		if _, err := Parse("d.yaml", []byte(svcBase+add)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", add, err, want)
+		}
+	}
+}

@@ -397,6 +397,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	dpDone := make(chan struct{})
 	if d.dp != nil {
 		go func() { defer close(dpDone); d.dp.Run(dpCtx) }()
+		go d.pruneLoop(regCtx, pruneEvery)
 	} else {
 		close(dpDone)
 	}

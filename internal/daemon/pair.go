@@ -231,7 +231,13 @@ func (r registrar) Register(reg register.Registration) error {
 	}
 	dec := decisions.Decision{Kind: decisions.KindRegistration, Target: reg.Service + "/" + reg.Addr.String(),
 		Action: decisions.ActionRegister, Weight: reg.Weight, Node: d.dp.Node()}
-	return d.decide(dec)
+	if err := d.decide(dec); err != nil {
+		if errors.Is(err, decisions.ErrLimit) {
+			return fmt.Errorf("%w: %w", register.ErrFull, err)
+		}
+		return err
+	}
+	return nil
 }
 
 func (r registrar) Deregister(service string, ap netip.AddrPort) error {
@@ -348,4 +354,29 @@ func withRegistrations(cfg *config.Config, st *decisions.Store) *config.Config {
 		}
 	}
 	return &out
+}
+
+// pruneEvery is how often withdrawn decisions older than
+// decisions.TombstoneTTL are dropped while the daemon runs, so that a long
+// uptime does not keep every withdrawal ever made.
+const pruneEvery = time.Hour
+
+// pruneLoop prunes the decision store every period until ctx ends.
+func (d *Daemon) pruneLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := d.dp.Store().Prune(decisions.TombstoneTTL)
+		switch {
+		case err != nil:
+			d.log.Warn("runtime decisions: prune withdrawn ones", "err", err)
+		case n > 0:
+			d.log.Info("runtime decisions: dropped old withdrawn ones", "count", n)
+		}
+	}
 }

@@ -28,10 +28,11 @@ services:
     vip: 10.0.0.100
     port: 80
     scheduler: rr
-    registration: {allowed: [10.0.0.0/24], max_weight: 10}
+    registration: {%sallowed: [10.0.0.0/24], max_weight: 10}
     real_servers:
       - {address: 10.0.0.21}%s
 ipvs: {state_file: %s}
+decisions: {file: %s}
 api:
   listen: %s
   peer: %s
@@ -70,8 +71,15 @@ type pairNode struct {
 
 func startPairNode(t *testing.T, node, listen, peerAddr, extraRS string) *pairNode {
 	t.Helper()
+	return startPairNodeWith(t, node, listen, peerAddr, extraRS, "")
+}
+
+// startPairNodeWith is startPairNode with more settings for the
+// registration block (each ending in ", ").
+func startPairNodeWith(t *testing.T, node, listen, peerAddr, extraRS, reg string) *pairNode {
+	t.Helper()
 	dir := t.TempDir()
-	y := fmt.Sprintf(pairConfig, node, extraRS, filepath.Join(dir, "owned.json"), listen, peerAddr,
+	y := fmt.Sprintf(pairConfig, node, reg, extraRS, filepath.Join(dir, "owned.json"), filepath.Join(dir, "decisions.json"), listen, peerAddr,
 		writeToken(t, dir, "peer.token", "pair-secret-0123456789"), writeToken(t, dir, "reg.token", "register-secret-0123456789"))
 	cfg, err := config.Parse(filepath.Join(dir, "director.yaml"), []byte(y))
 	if err != nil {
@@ -212,12 +220,12 @@ func TestPairConfigMismatch(t *testing.T) {
 
 // withRegistrations adds what the pool still allows, and nothing else.
 func TestWithRegistrations(t *testing.T) {
-	y := fmt.Sprintf(pairConfig, "lb1", "", "/run/x/owned.json", "127.0.0.1:1", "127.0.0.1:2", "/t", "/t")
+	y := fmt.Sprintf(pairConfig, "lb1", "", "", "/run/x/owned.json", "/run/x/decisions.json", "127.0.0.1:1", "127.0.0.1:2", "/t", "/t")
 	cfg, err := config.Parse("d.yaml", []byte(y))
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := decisions.Open("", nil)
+	st, err := decisions.Open(decisions.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,5 +285,46 @@ func TestReloadAPI(t *testing.T) {
 	}
 	if code, msg := post(t, a1, "/v1/register", "a-brand-new-token-0123456789", body); code != http.StatusOK {
 		t.Errorf("new token after reload: %d %s", code, msg)
+	}
+}
+
+// A pool takes at most registration.max_servers registrations: one more
+// is refused with a clear answer, and the pool stays as it was.
+func TestRegistrationMaxServers(t *testing.T) {
+	a1, a2 := freeAddr(t), freeAddr(t)
+	n := startPairNodeWith(t, "lb1", a1, a2, "", "max_servers: 2, ")
+	for i, want := range []int{http.StatusOK, http.StatusOK, http.StatusConflict} {
+		body := fmt.Sprintf(`{"service":"web","address":"10.0.0.%d","port":80}`, 30+i)
+		if code, msg := post(t, a1, "/v1/register", "register-secret-0123456789", body); code != want {
+			t.Errorf("registration %d: %d %s, want %d", i+1, code, msg, want)
+		} else if code == http.StatusConflict && !strings.Contains(msg, "max_servers") {
+			t.Errorf("refusal %q does not name max_servers", msg)
+		}
+	}
+	if regs := n.d.dp.Store().Registrations("web"); len(regs) != 2 {
+		t.Errorf("%d registrations, want 2", len(regs))
+	}
+}
+
+// Withdrawn decisions past their week are dropped while the daemon runs,
+// not only at start.
+func TestPruneLoop(t *testing.T) {
+	n := startPairNode(t, "lb1", freeAddr(t), freeAddr(t), "")
+	st := n.d.dp.Store()
+	old := time.Now().Add(-decisions.TombstoneTTL - time.Hour)
+	for _, dec := range []decisions.Decision{
+		{Kind: decisions.KindOverride, Target: "web/10.0.0.21:80", Action: decisions.ActionEnable, At: old, Node: "lb1"},
+		{Kind: decisions.KindOverride, Target: "10.0.0.21:80", Action: decisions.ActionDrain, At: old, Node: "lb1"},
+	} {
+		if _, err := st.Put(dec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go n.d.pruneLoop(ctx, 10*time.Millisecond)
+	eventually(t, "the old tombstone pruned", func() bool { return st.Len() == 1 })
+	if got := st.Snapshot(); got[0].Action != decisions.ActionDrain {
+		t.Errorf("left %+v, want the live drain", got)
 	}
 }

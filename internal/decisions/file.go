@@ -8,6 +8,8 @@ import (
 	"os"
 	"sort"
 	"time"
+
+	"github.com/director-lb/director/internal/atomicfile"
 )
 
 // fileVersion is the version of the file format written by this package.
@@ -136,6 +138,9 @@ type LoadReport struct {
 	// SetAside is where the file as it was has been copied, if it had
 	// problems ("" if it had none, or the copy failed: see Problems).
 	SetAside string
+	// MovedFrom is the legacy file the decisions were moved from, if
+	// they were (Options.Legacy).
+	MovedFrom string
 }
 
 // readFile loads the decisions at path; a missing file is empty. A file
@@ -174,41 +179,32 @@ func Inspect(path string) (LoadReport, error) {
 // that repeated problems never overwrite an earlier copy.
 func setAside(path string, b []byte, now time.Time) (string, error) {
 	aside := path + ".bad-" + now.UTC().Format("20060102T150405.000000000Z")
-	if err := os.WriteFile(aside, b, 0o600); err != nil {
+	if err := atomicfile.Write(aside, b, 0o600); err != nil {
 		return "", fmt.Errorf("set %s aside: %w", path, err)
 	}
 	return aside, nil
 }
 
-// writeFile replaces path atomically: a crash leaves the old or the new
-// file, never a torn one.
+// writeFile replaces path atomically (atomicfile): a crash leaves the old
+// or the new file, never a torn one. Compact JSON, one entry a line, keeps
+// the largest store well under its size bound and still readable.
 func writeFile(path string, ds []Decision) error {
-	if ds == nil {
-		ds = []Decision{}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "{\"version\":%d,\"decisions\":[", fileVersion)
+	for i, d := range ds {
+		e, err := json.Marshal(d)
+		if err != nil {
+			return fmt.Errorf("encode decisions: %w", err)
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("\n")
+		b.Write(e)
 	}
-	b, err := json.MarshalIndent(file{Version: fileVersion, Decisions: ds}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode decisions: %w", err)
-	}
-	b = append(b, '\n')
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	b.WriteString("\n]}\n")
+	if err := atomicfile.Write(path, b.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("write decisions: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write decisions %s: %w", path, err)
 	}
 	return nil
 }

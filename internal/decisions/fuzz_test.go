@@ -25,6 +25,9 @@ func FuzzDecode(f *testing.F) {
 			if err != nil {
 				t.Fatalf("accepted invalid %+v: %v", d, err)
 			}
+			if b, err := json.Marshal(d); err != nil || len(b) > MaxEncodedSize {
+				t.Fatalf("%+v encodes to %d bytes (%v), over MaxEncodedSize", d, len(b), err)
+			}
 			if n != d {
 				t.Fatalf("not canonical: %+v vs %+v", d, n)
 			}
@@ -40,7 +43,7 @@ func FuzzDecode(f *testing.F) {
 		if !sameDecisions(again, ds) {
 			t.Fatalf("round trip:\n%+v\n%+v", ds, again)
 		}
-		s, _ := Open("", nil)
+		s, _ := Open(Options{})
 		if _, err := s.Merge(ds); err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +85,7 @@ func FuzzLoad(f *testing.F) {
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s, err := Open(path, nil)
+		s, err := Open(Options{Path: path})
 		if err != nil {
 			t.Fatalf("open: %v", err)
 		}
@@ -95,7 +98,7 @@ func FuzzLoad(f *testing.F) {
 		if rep := s.Report(); len(rep.Problems) > 0 && rep.SetAside == "" {
 			t.Fatalf("problems %v but nothing set aside", rep.Problems)
 		}
-		again, err := Open(path, nil)
+		again, err := Open(Options{Path: path})
 		if err != nil || len(again.Report().Problems) != 0 {
 			t.Fatalf("reopen: %v, problems %v", err, again.Report().Problems)
 		}

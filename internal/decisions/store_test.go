@@ -1,6 +1,9 @@
 package decisions
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -22,7 +25,7 @@ func reg(target string, a Action, w int, at time.Time, node string) Decision {
 
 func mem(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open("", func() time.Time { return t0 })
+	s, err := Open(Options{Now: func() time.Time { return t0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +94,7 @@ func TestPutReportsChange(t *testing.T) {
 		t.Error("older decision: changed")
 	}
 	// A zero At takes the store's clock.
-	s2, _ := Open("", func() time.Time { return t0.Add(time.Hour) })
+	s2, _ := Open(Options{Now: func() time.Time { return t0.Add(time.Hour) }})
 	mustPut(t, s2, ov("[2001:db8::0001]:80", ActionDrain, 0, time.Time{}, "lb1"))
 	got := s2.Snapshot()
 	if len(got) != 1 || !got[0].At.Equal(t0.Add(time.Hour)) || got[0].Target != "[2001:db8::1]:80" {
@@ -163,7 +166,7 @@ func TestRegistrations(t *testing.T) {
 func TestPrune(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "decisions.json")
 	now := t0
-	s, err := Open(path, func() time.Time { return now })
+	s, err := Open(Options{Path: path, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +178,7 @@ func TestPrune(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("pruned %d (%v), want 2", n, err)
 	}
-	s2, err := Open(path, nil)
+	s2, err := Open(Options{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +193,7 @@ func TestPrune(t *testing.T) {
 
 func TestPersistRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "decisions.json")
-	s, err := Open(path, nil)
+	s, err := Open(Options{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +214,7 @@ func TestPersistRoundTrip(t *testing.T) {
 	if _, err := os.Stat(path + ".tmp"); err == nil {
 		t.Error("temporary file left behind")
 	}
-	s2, err := Open(path, nil)
+	s2, err := Open(Options{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,13 +226,13 @@ func TestPersistRoundTrip(t *testing.T) {
 func TestPersistFailureChangesNothing(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "decisions.json")
-	s, err := Open(path, nil)
+	s, err := Open(Options{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A directory where the temporary file goes makes every write fail,
-	// even for root.
-	if err := os.Mkdir(path+".tmp", 0o700); err != nil {
+	// A directory where the file goes makes every write fail, even for
+	// root: nothing can be renamed over it.
+	if err := os.Mkdir(path, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Put(ov("10.0.0.1:80", ActionDrain, 0, t0, "lb1")); err == nil || !strings.Contains(err.Error(), path) {
@@ -240,6 +243,9 @@ func TestPersistFailureChangesNothing(t *testing.T) {
 	}
 	if got := s.Snapshot(); len(got) != 0 {
 		t.Errorf("after failed writes: %+v, want empty", got)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("left behind: %v", ents)
 	}
 }
 
@@ -253,7 +259,7 @@ func TestMigrateOldOverrides(t *testing.T) {
 	if err := os.Chtimes(path, mtime, mtime); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(path, nil)
+	s, err := Open(Options{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,10 +274,10 @@ func TestMigrateOldOverrides(t *testing.T) {
 	// The first change rewrites the file in the new format.
 	mustPut(t, s, ov("10.0.0.22:80", ActionEnable, 0, mtime.Add(time.Hour), "lb1"))
 	b, _ := os.ReadFile(path)
-	if !strings.Contains(string(b), `"version": 1`) {
+	if !strings.Contains(string(b), `"version":1`) {
 		t.Errorf("not rewritten in the new format:\n%s", b)
 	}
-	s2, err := Open(path, nil)
+	s2, err := Open(Options{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +309,7 @@ func TestCorruptFile(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tc.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			s, err := Open(path, nil)
+			s, err := Open(Options{Path: path})
 			if err != nil {
 				t.Fatalf("open: %v", err)
 			}
@@ -318,7 +324,7 @@ func TestCorruptFile(t *testing.T) {
 				t.Errorf("set aside at %q: %q %v, want the file as it was", rep.SetAside, b, err)
 			}
 			// Rewritten without the bad entries: the next open is clean.
-			s2, err := Open(path, nil)
+			s2, err := Open(Options{Path: path})
 			if err != nil || len(s2.Report().Problems) != 0 || len(s2.Snapshot()) != tc.loaded {
 				t.Errorf("reopen: %v, problems %v", err, s2.Report().Problems)
 			}
@@ -369,7 +375,7 @@ func TestValidate(t *testing.T) {
 // was stored, and the next start refused the whole file.
 func TestCanonicalTargetLength(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "decisions.json")
-	s, err := Open(path, nil)
+	s, err := Open(Options{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +386,7 @@ func TestCanonicalTargetLength(t *testing.T) {
 	}
 	// Refused or stored: either way the file must load again.
 	_, _ = s.Put(reg(target, ActionRegister, 1, t0, "lb1"))
-	if _, err := Open(path, nil); err != nil {
+	if _, err := Open(Options{Path: path}); err != nil {
 		t.Fatalf("reopen after storing a %d-byte target: %v", len(target), err)
 	}
 }
@@ -396,7 +402,7 @@ func TestLoadSkipsBadEntries(t *testing.T) {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(path, nil)
+	s, err := Open(Options{Path: path})
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -409,5 +415,127 @@ func TestLoadSkipsBadEntries(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(aside[0]); string(b) != content {
 		t.Errorf("the copy set aside is %q, want the file as it was", b)
+	}
+}
+
+// The file is written through a temporary file of its own unique name:
+// a stray "decisions.json.tmp" (here a directory, which no write can
+// replace) left by a crash or another program must not block writes.
+func TestStrayTempNameDoesNotBlockWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "decisions.json")
+	s, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path+".tmp", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ov("10.0.0.1:80", ActionDrain, 0, t0, "lb1")); err != nil {
+		t.Fatalf("put with a stray %s.tmp: %v", path, err)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(path))
+	if len(ents) != 2 {
+		t.Errorf("directory holds %d entries, want the file and the stray directory only", len(ents))
+	}
+}
+
+// The store keeps at most Limits.Entries decisions: at the cap a new one
+// takes the place of the oldest withdrawn one, and with none withdrawn it
+// is refused. A pool's cap counts its live registrations only.
+func TestLimits(t *testing.T) {
+	s := mem(t)
+	s.SetLimits(Limits{Entries: 3, Registrations: map[string]int{"web": 1}})
+	mustPut(t, s, ov("10.0.0.1:80", ActionEnable, 0, t0.Add(-2*time.Hour), "lb1"))
+	mustPut(t, s, ov("10.0.0.2:80", ActionEnable, 0, t0.Add(-time.Hour), "lb1"))
+	mustPut(t, s, reg("web/10.0.0.3:80", ActionRegister, 1, t0, "lb1"))
+	if _, err := s.Put(reg("web/10.0.0.4:80", ActionRegister, 1, t0, "lb1")); !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "max_servers") {
+		t.Errorf("second registration in a pool of one: %v, want ErrLimit naming max_servers", err)
+	}
+	// A re-registration of the same server is no new one.
+	mustPut(t, s, reg("web/10.0.0.3:80", ActionRegister, 2, t0.Add(time.Second), "lb1"))
+	// Full: the oldest tombstone makes room.
+	mustPut(t, s, ov("10.0.0.5:80", ActionDrain, 0, t0, "lb1"))
+	if got := targets(s.Snapshot()); strings.Join(got, " ") != "10.0.0.2:80 10.0.0.5:80 web/10.0.0.3:80" {
+		t.Errorf("after eviction: %v", got)
+	}
+	mustPut(t, s, ov("10.0.0.6:80", ActionDrain, 0, t0, "lb1"))
+	if _, err := s.Put(ov("10.0.0.7:80", ActionDrain, 0, t0, "lb1")); !errors.Is(err, ErrLimit) {
+		t.Errorf("a full store of live decisions took another: %v", err)
+	}
+	// Deregistering frees the pool's place (and leaves a tombstone), and
+	// the peer is held to the same bounds, with a short summary of what it
+	// was refused: the first of its batch takes the tombstone's place.
+	mustPut(t, s, reg("web/10.0.0.3:80", ActionDeregister, 0, t0.Add(time.Minute), "lb1"))
+	mustPut(t, s, reg("web/10.0.0.8:80", ActionRegister, 1, t0.Add(time.Minute), "lb1"))
+	mustPut(t, s, reg("web/10.0.0.8:80", ActionDeregister, 0, t0.Add(2*time.Minute), "lb1"))
+	var batch []Decision
+	for i := range 50 {
+		batch = append(batch, ov(fmt.Sprintf("10.0.1.%d:80", i), ActionDrain, 0, t0, "lb2"))
+	}
+	ch, err := s.Merge(batch)
+	if len(ch) != 1 || !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "49 decisions not taken") || len(err.Error()) > 1000 {
+		t.Errorf("merge into a full store: changed %v, err %v", ch, err)
+	}
+	if s.Len() != 3 {
+		t.Errorf("%d entries, want 3", s.Len())
+	}
+}
+
+func targets(ds []Decision) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.Target)
+	}
+	return out
+}
+
+// The largest decision there can be encodes within MaxEncodedSize, and
+// MaxEntriesLimit of them within the peer sync's 4 MiB.
+func TestMaxEncodedSize(t *testing.T) {
+	d := Decision{Kind: KindRegistration, Action: ActionRegister, Weight: MaxWeight,
+		Target: strings.Repeat("s", 64) + "/[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535",
+		At:     time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), Node: strings.Repeat("n", 255)}
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []Action{ActionRegister, ActionDeregister} {
+		d.Action = a
+		if a == ActionDeregister {
+			d.Weight = 0
+		}
+		b, _ := json.Marshal(d)
+		if len(b) > MaxEncodedSize {
+			t.Errorf("%s: %d bytes, over MaxEncodedSize %d", a, len(b), MaxEncodedSize)
+		}
+	}
+	if MaxEntriesLimit*(MaxEncodedSize+1)+4096 > 4<<20 {
+		t.Errorf("MaxEntriesLimit %d of %d bytes do not fit 4 MiB", MaxEntriesLimit, MaxEncodedSize)
+	}
+}
+
+// Decisions kept beside the IPVS state file by older versions move to the
+// new file once, and the old file goes.
+func TestMoveFromLegacy(t *testing.T) {
+	dir := t.TempDir()
+	legacy, path := filepath.Join(dir, "run", "overrides.json"), filepath.Join(dir, "lib", "decisions.json")
+	os.MkdirAll(filepath.Dir(legacy), 0o700)
+	if err := os.WriteFile(legacy, []byte(`{"version":1,"decisions":[{"kind":"override","target":"10.0.0.1:80","action":"drain","at":"2026-01-01T00:00:00Z","node":"a"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(Options{Path: path, Legacy: legacy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := s.Report(); rep.MovedFrom != legacy || len(rep.Problems) != 0 || s.Len() != 1 {
+		t.Fatalf("report %+v, %d decisions", rep, s.Len())
+	}
+	if _, err := os.Stat(legacy); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("legacy file still there: %v", err)
+	}
+	// Once moved, the new file is the one read, whatever is at the old place.
+	os.WriteFile(legacy, []byte(`{"version":1,"decisions":[]}`), 0o600)
+	s2, err := Open(Options{Path: path, Legacy: legacy})
+	if err != nil || s2.Len() != 1 || s2.Report().MovedFrom != "" {
+		t.Errorf("reopen: %v, %d decisions, report %+v", err, s2.Len(), s2.Report())
 	}
 }

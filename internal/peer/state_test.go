@@ -3,8 +3,12 @@ package peer
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/director-lb/director/internal/decisions"
 )
 
 func TestDecode(t *testing.T) {
@@ -56,4 +60,33 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip: %+v vs %+v", st, again)
 		}
 	})
+}
+
+// Whatever the store holds, this node's whole state fits in one sync:
+// past MaxStateSize the peer refuses it, and the pair stopped syncing in
+// both directions for good. A peer pushing ever more decisions (here with
+// the longest node names) must not get the store past that.
+func TestStateFitsTheSyncLimit(t *testing.T) {
+	store, err := decisions.Open(decisions.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := strings.Repeat("n", 255)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 999999999, time.UTC)
+	var batch []decisions.Decision
+	for i := range 20000 {
+		target := fmt.Sprintf("%s/[2001:db8:ffff:ffff:ffff:ffff:%x:%x]:65535", strings.Repeat("s", 64), i>>16, i&0xffff)
+		batch = append(batch, decisions.Decision{Kind: decisions.KindRegistration, Target: target, Action: decisions.ActionRegister, Weight: 65535, At: at, Node: node})
+	}
+	store.Merge(batch)
+	b, err := json.Marshal(State{Node: node, ConfigHash: strings.Repeat("f", 128), Decisions: store.Snapshot()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > MaxStateSize {
+		t.Fatalf("state of %d decisions is %d bytes, over the %d-byte sync limit", len(store.Snapshot()), len(b), MaxStateSize)
+	}
+	if _, err := Decode(bytes.NewReader(b)); err != nil {
+		t.Fatalf("the peer would refuse it: %v", err)
+	}
 }

@@ -38,7 +38,7 @@ type node struct {
 
 func newNode(t *testing.T, name, hash string) *node {
 	t.Helper()
-	store, err := decisions.Open("", nil)
+	store, err := decisions.Open(decisions.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

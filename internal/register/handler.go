@@ -35,6 +35,10 @@ type Registration struct {
 	Weight  int
 }
 
+// ErrFull is what a Backend wraps when it refuses a registration for want
+// of room (the pool's cap): the caller gets a 409 that says so, not a 500.
+var ErrFull = errors.New("no room")
+
 // Backend applies validated requests (the daemon persists and replicates them).
 type Backend interface {
 	Register(r Registration) error
@@ -133,6 +137,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		status = "deregistered"
 		err = h.b.Deregister(reg.Service, reg.Addr)
+	}
+	if errors.Is(err, ErrFull) {
+		h.log.Warn("register: refused, no room", "service", reg.Service, "addr", reg.Addr, "remote", r.RemoteAddr, "err", err)
+		writeError(w, http.StatusConflict, "service", err.Error())
+		return
 	}
 	if err != nil {
 		h.log.Error("register: backend refused", "op", status, "service", reg.Service,
