@@ -141,6 +141,10 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return code
 	}
+	if err := daemon.CheckAPIFiles(cfg); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", cfg.File, err)
+		return 1
+	}
 	fmt.Fprintf(stdout, "%s: ok, %d instance(s), %d service(s)\n", cfg.File, len(cfg.Instances), len(cfg.Services))
 	reportDecisions(stdout, cfg.DecisionsFile(), cfg.LegacyDecisionsFile())
 	// With a daemon running, say what a reload of this file would change.

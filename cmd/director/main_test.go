@@ -105,3 +105,29 @@ func TestValidateReportsBadDecisions(t *testing.T) {
 		}
 	}
 }
+
+// validate reads the token files as the daemon will (ExecStartPre runs it,
+// so a start or reload with an unreadable one is stopped before it runs).
+func TestValidateChecksTokenFiles(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "register.token")
+	cfg := filepath.Join(dir, "d.yaml")
+	os.WriteFile(cfg, []byte("instances:\n  - {name: web, interface: eth0, vrid: 51, vips: [10.0.0.100/24]}\n"+
+		"api: {listen: '127.0.0.1:9310', registration_token_file: "+tok+"}\n"), 0o600)
+	for name, setup := range map[string]func(){
+		"missing":   func() {},
+		"readable":  func() { os.WriteFile(tok, []byte("register-secret-0123456789\n"), 0o644); os.Chmod(tok, 0o644) },
+		"too short": func() { os.WriteFile(tok, []byte("short\n"), 0o600); os.Chmod(tok, 0o600) },
+	} {
+		os.Remove(tok)
+		setup()
+		if code, out, errOut := runCmd("validate", "-c", cfg); code != 1 || !strings.Contains(errOut, "api.registration_token_file") || !strings.Contains(errOut, tok) {
+			t.Errorf("%s token file: code %d, out %q, err %q; want 1 and the file named", name, code, out, errOut)
+		}
+	}
+	os.WriteFile(tok, []byte("register-secret-0123456789\n"), 0o600)
+	os.Chmod(tok, 0o600)
+	if code, out, errOut := runCmd("validate", "-c", cfg); code != 0 {
+		t.Errorf("good token file: code %d, out %q, err %q", code, out, errOut)
+	}
+}

@@ -380,7 +380,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	regCtx, stopReg := context.WithCancel(context.Background())
 	defer stopReg()
 	go d.registrationLoop(regCtx)
-	if err := d.restartAPI(d.cfg); err != nil {
+	if err := d.reloadAPI(d.cfg); err != nil {
 		return err
 	}
 	defer func() {

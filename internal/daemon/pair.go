@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"net/netip"
 	"slices"
 	"time"
@@ -15,152 +13,6 @@ import (
 	"github.com/director-lb/director/internal/peer"
 	"github.com/director-lb/director/internal/register"
 )
-
-// apiServer is the HTTP listener of api.listen: the peer sync and, when a
-// registration token is configured, self-registration. A reload replaces
-// it whole (token files are re-read then); decisions live in the store,
-// so nothing is lost with it.
-type apiServer struct {
-	srv    *http.Server
-	ln     net.Listener
-	syncer *peer.Syncer
-	cancel context.CancelFunc
-	done   chan struct{}
-	// conf and tokens are what it was started with: a reload that changes
-	// neither keeps it running.
-	conf   config.API
-	tokens apiTokens
-}
-
-// apiTokens are the secrets read from api's token files.
-type apiTokens struct{ peer, register string }
-
-func readAPITokens(a config.API) (apiTokens, error) {
-	var t apiTokens
-	var err error
-	if a.PeerTokenFile != "" {
-		if t.peer, err = register.ReadTokenFile(a.PeerTokenFile); err != nil {
-			return t, fmt.Errorf("api.peer_token_file: %w", err)
-		}
-	}
-	if a.RegistrationTokenFile != "" {
-		if t.register, err = register.ReadTokenFile(a.RegistrationTokenFile); err != nil {
-			return t, fmt.Errorf("api.registration_token_file: %w", err)
-		}
-	}
-	return t, nil
-}
-
-// startAPI serves cfg.API if it has a listener; nil otherwise.
-func (d *Daemon) startAPI(cfg *config.Config) (*apiServer, error) {
-	a := cfg.API
-	if a.Listen == "" {
-		return nil, nil
-	}
-	tokens, err := readAPITokens(a)
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	var syncer *peer.Syncer
-	if a.PeerTokenFile != "" {
-		syncer, err = peer.New(peer.Config{Peer: a.Peer, Token: tokens.peer, Interval: a.SyncInterval.D()},
-			d.peerState, d.peerMerge, d.log.With("part", "peer"))
-		if err != nil {
-			return nil, fmt.Errorf("peer sync: %w", err)
-		}
-		mux.Handle(peer.SyncPath, syncer.Handler())
-	}
-	if a.RegistrationTokenFile != "" {
-		if d.dp == nil {
-			return nil, errors.New("api.registration_token_file: no services to register into")
-		}
-		h, err := register.New(tokens.register, d.pools, registrar{d}, d.log.With("part", "register"))
-		if err != nil {
-			return nil, fmt.Errorf("registration: %w", err)
-		}
-		mux.Handle("/v1/register", h)
-		mux.Handle("/v1/deregister", h)
-	}
-	ln, err := net.Listen("tcp", a.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("api listener: %w", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &apiServer{
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
-		ln:  ln, syncer: syncer, cancel: cancel, done: make(chan struct{}), conf: a, tokens: tokens,
-	}
-	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.log.Error("api listener stopped", "err", err)
-		}
-	}()
-	go func() {
-		defer close(s.done)
-		if syncer != nil {
-			syncer.Run(ctx)
-		}
-	}()
-	d.log.Info("api listening", "listen", a.Listen, "peer", a.Peer, "registration", a.RegistrationTokenFile != "")
-	return s, nil
-}
-
-func (s *apiServer) close() {
-	if s == nil {
-		return
-	}
-	s.cancel()
-	s.srv.Close()
-	// Serve may not have taken the listener yet; close it here so that
-	// its address is free when this returns.
-	s.ln.Close()
-	<-s.done
-}
-
-// kick asks for a sync with the peer soon (after a local decision).
-func (s *apiServer) kick() {
-	if s != nil && s.syncer != nil {
-		s.syncer.Kick()
-	}
-}
-
-// reloadAPI keeps the API listener if neither its settings nor its
-// tokens changed, telling the peer of the new configuration at once;
-// otherwise it starts a new one.
-func (d *Daemon) reloadAPI(cfg *config.Config) error {
-	d.mu.Lock()
-	a := d.api
-	d.mu.Unlock()
-	if a != nil && a.conf == cfg.API {
-		if t, err := readAPITokens(cfg.API); err == nil && t == a.tokens {
-			a.kick()
-			return nil
-		}
-	}
-	return d.restartAPI(cfg)
-}
-
-// restartAPI swaps the API listener for one serving cfg.
-func (d *Daemon) restartAPI(cfg *config.Config) error {
-	d.mu.Lock()
-	old := d.api
-	d.api = nil
-	d.mu.Unlock()
-	old.close()
-	s, err := d.startAPI(cfg)
-	d.mu.Lock()
-	d.api = s
-	d.mu.Unlock()
-	return err
-}
-
-func (d *Daemon) kickPeer() {
-	d.mu.Lock()
-	a := d.api
-	d.mu.Unlock()
-	a.kick()
-}
 
 // peerState is what this node tells its peer.
 func (d *Daemon) peerState() peer.State {
@@ -199,10 +51,11 @@ func (d *Daemon) peerStatus() *peer.Status {
 	d.mu.Lock()
 	a := d.api
 	d.mu.Unlock()
-	if a == nil || a.syncer == nil {
+	rt := a.runtime()
+	if rt == nil || rt.syncer == nil {
 		return nil
 	}
-	st := a.syncer.Status()
+	st := rt.syncer.Status()
 	return &st
 }
 

@@ -101,7 +101,7 @@ func startPairNodeWith(t *testing.T, node, listen, peerAddr, extraRS, reg string
 	done := make(chan struct{})
 	go func() { defer close(done); dp.Run(ctx) }()
 	go d.registrationLoop(ctx)
-	if err := d.restartAPI(cfg); err != nil {
+	if err := d.reloadAPI(cfg); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -263,12 +263,12 @@ func TestReloadAPI(t *testing.T) {
 	a1, a2 := freeAddr(t), freeAddr(t)
 	n := startPairNode(t, "lb1", a1, a2, "")
 	cfg := n.d.fileConfig()
-	before := n.d.api
+	srv, before := n.d.api, n.d.api.runtime()
 	if err := n.d.reloadAPI(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if n.d.api != before {
-		t.Error("an unchanged api block restarted the listener")
+	if n.d.api.runtime() != before {
+		t.Error("an unchanged api block replaced what the API serves")
 	}
 	if err := os.WriteFile(cfg.API.RegistrationTokenFile, []byte("a-brand-new-token-0123456789\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -276,8 +276,11 @@ func TestReloadAPI(t *testing.T) {
 	if err := n.d.reloadAPI(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if n.d.api == before {
-		t.Error("a changed token kept the old listener")
+	if n.d.api.runtime() == before {
+		t.Error("a changed token kept the old handlers")
+	}
+	if n.d.api != srv {
+		t.Error("a changed token replaced the listener; only what it serves should change")
 	}
 	body := `{"service":"web","address":"10.0.0.23","port":80}`
 	if code, _ := post(t, a1, "/v1/register", "register-secret-0123456789", body); code != http.StatusUnauthorized {
@@ -326,5 +329,56 @@ func TestPruneLoop(t *testing.T) {
 	eventually(t, "the old tombstone pruned", func() bool { return st.Len() == 1 })
 	if got := st.Snapshot(); got[0].Action != decisions.ActionDrain {
 		t.Errorf("left %+v, want the live drain", got)
+	}
+}
+
+// A reload whose token file cannot be read is refused for the API and
+// leaves the running listener serving, with the tokens it had.
+func TestReloadAPIKeepsServingOnBadTokenFile(t *testing.T) {
+	a1, a2 := freeAddr(t), freeAddr(t)
+	n := startPairNode(t, "lb1", a1, a2, "")
+	cfg := n.d.fileConfig()
+	if err := os.Remove(cfg.API.RegistrationTokenFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.d.reloadAPI(cfg); err == nil || !strings.Contains(err.Error(), "registration_token_file") {
+		t.Errorf("reload with a missing token file: %v, want an error naming it", err)
+	}
+	body := `{"service":"web","address":"10.0.0.23","port":80}`
+	if code, msg := post(t, a1, "/v1/register", "register-secret-0123456789", body); code != http.StatusOK {
+		t.Errorf("after the refused reload: %d %s, want the old token still taken", code, msg)
+	}
+}
+
+// A new api.listen is bound before the old one closes: if it cannot be
+// had, the old one keeps serving; if it can, the API moves.
+func TestReloadAPIMoves(t *testing.T) {
+	a1, a2 := freeAddr(t), freeAddr(t)
+	n := startPairNode(t, "lb1", a1, a2, "")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	next := *n.d.fileConfig()
+	next.API.Listen = taken.Addr().String()
+	if err := n.d.reloadAPI(&next); err == nil {
+		t.Error("a reload onto a taken address succeeded")
+	}
+	body := `{"service":"web","address":"10.0.0.23","port":80}`
+	if code, msg := post(t, a1, "/v1/register", "register-secret-0123456789", body); code != http.StatusOK {
+		t.Fatalf("old listener after the refused move: %d %s", code, msg)
+	}
+	a3 := freeAddr(t)
+	next.API.Listen = a3
+	if err := n.d.reloadAPI(&next); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := post(t, a3, "/v1/deregister", "register-secret-0123456789", body); code != http.StatusOK {
+		t.Errorf("new listener: %d %s", code, msg)
+	}
+	if c, err := net.Dial("tcp", a1); err == nil {
+		c.Close()
+		t.Error("the old listener still answers after the move")
 	}
 }
