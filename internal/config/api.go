@@ -96,6 +96,43 @@ func (c *checker) api(cfg *Config) {
 	}
 }
 
+// apiListen refuses an api.listen that is not this node's own address: on
+// a wildcard or a VIP, the master would answer on the public VIP. vips
+// are the instances' addresses; services' VIPs are checked too.
+func (c *checker) apiListen(cfg *Config, vips map[netip.Addr]string) {
+	l := cfg.API.Listen
+	if l == "" {
+		return
+	}
+	host, _, err := net.SplitHostPort(l)
+	if err != nil {
+		return // reported by api
+	}
+	if host == "" {
+		c.errf("api.listen", "%q is a wildcard: it would answer on every address, the VIPs included; give this node's own address, like 10.0.0.11:9310", l)
+		return
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		c.errf("api.listen", "%q: give this node's own IP address, not a name (a name may resolve to a VIP or a wildcard)", l)
+		return
+	}
+	a = a.Unmap()
+	switch {
+	case a.IsUnspecified():
+		c.errf("api.listen", "%q is a wildcard: it would answer on every address, the VIPs included; give this node's own address, like 10.0.0.11:9310", l)
+	case vips[a] != "":
+		c.errf("api.listen", "%s is a VIP of %s: the master would answer on it; give this node's own address", a, vips[a])
+	default:
+		for i, s := range cfg.Services {
+			if s.Addr == a {
+				c.errf("api.listen", "%s is the VIP of services[%d] (%s): the master would answer on it; give this node's own address", a, i, s.Name)
+				return
+			}
+		}
+	}
+}
+
 func (c *checker) registration(f string, s *Service) {
 	r := s.Registration
 	if r.MaxWeight == 0 {

@@ -34,9 +34,9 @@ func TestAPIConfigBad(t *testing.T) {
 		{"api: {peer: 10.0.0.12:9310}\n", "d.yaml:11: api.peer: needs api.listen"},
 		{"api: {listen: 10.0.0.11:9310, peer: 10.0.0.12:9310}\n", "api.peer_token_file: required with api.peer"},
 		{"api: {listen: 10.0.0.11}\n", `api.listen: "10.0.0.11" is not host:port`},
-		{"api: {listen: ':9310', registration_token_file: token}\n", `api.registration_token_file: "token" must be an absolute path`},
+		{"api: {listen: '10.0.0.11:9310', registration_token_file: token}\n", `api.registration_token_file: "token" must be an absolute path`},
 		{"api: {registration_token_file: /t}\n", "api.registration_token_file: needs api.listen"},
-		{"api: {listen: ':1', sync_interval: 1ms}\n", "api.sync_interval: 1ms is shorter than 100ms"},
+		{"api: {listen: '10.0.0.11:1', sync_interval: 1ms}\n", "api.sync_interval: 1ms is shorter than 100ms"},
 		{"node: 'lb 1'\n", `node: "lb 1": use 1-255 letters`},
 	}
 	for _, tc := range cases {
@@ -128,6 +128,23 @@ func TestDecisionLimits(t *testing.T) {
 	} {
 		if _, err := Parse("d.yaml", []byte(svcBase+add)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", add, err, want)
+		}
+	}
+}
+
+// The API must listen on this node's own address: a wildcard, or a VIP,
+// would have the master answer on the public VIP.
+func TestAPIListenNotWildcardOrVIP(t *testing.T) {
+	for listen, want := range map[string]string{
+		":9310":           "wildcard",
+		"0.0.0.0:9310":    "wildcard",
+		"[::]:9310":       "wildcard",
+		"10.0.0.100:9310": "VIP",
+		"lb1.local:9310":  "IP address",
+	} {
+		_, err := Parse("d.yaml", []byte(svcBase+"api: {listen: '"+listen+"'}\n"))
+		if err == nil || !strings.Contains(err.Error(), "api.listen") || !strings.Contains(err.Error(), want) {
+			t.Errorf("listen %s: %v, want an api.listen error mentioning %q", listen, err, want)
 		}
 	}
 }

@@ -109,6 +109,7 @@ func validate(cfg *Config, pos map[string]int) Problems {
 		vmacs[in.VMACName] = f
 	}
 	c.ipvs(cfg)
+	c.apiListen(cfg, vips)
 	c.hooks(cfg)
 	return c.ps
 }

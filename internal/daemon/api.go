@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/director-lb/director/internal/apiauth"
 	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/peer"
 	"github.com/director-lb/director/internal/register"
@@ -76,7 +77,8 @@ func (d *Daemon) newAPIRuntime(cfg *config.Config, secrets apiSecrets) (*apiRunt
 	rt := &apiRuntime{conf: a, secrets: secrets, done: make(chan struct{})}
 	mux := http.NewServeMux()
 	if a.PeerTokenFile != "" {
-		syncer, err := peer.New(peer.Config{Peer: a.Peer, Token: secrets.peer, Interval: a.SyncInterval.D()},
+		syncer, err := peer.New(peer.Config{Peer: a.Peer, Token: secrets.peer, Interval: a.SyncInterval.D(),
+			OnAuthFailure: func(r *http.Request) { d.authGuard().Failed(r.RemoteAddr, "peer") }},
 			d.peerState, d.peerMerge, d.log.With("part", "peer"))
 		if err != nil {
 			return nil, fmt.Errorf("peer sync: %w", err)
@@ -92,6 +94,7 @@ func (d *Daemon) newAPIRuntime(cfg *config.Config, secrets apiSecrets) (*apiRunt
 		if err != nil {
 			return nil, fmt.Errorf("registration: %w", err)
 		}
+		h.OnAuthFailure = func(r *http.Request) { d.authGuard().Failed(r.RemoteAddr, "register") }
 		mux.Handle("/v1/register", h)
 		mux.Handle("/v1/deregister", h)
 	}
@@ -124,9 +127,18 @@ func (d *Daemon) listenAPI(addr string, rt *apiRuntime) (*apiServer, error) {
 	}
 	s := &apiServer{addr: addr, ln: ln, served: make(chan struct{})}
 	s.rt.Store(rt)
+	guard := d.authGuard()
 	s.srv = &http.Server{
-		// Each request goes to the runtime in force when it arrives.
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.rt.Load().handler.ServeHTTP(w, r) }),
+		// Each request goes to the runtime in force when it arrives; an
+		// address that keeps failing to authenticate is turned away first.
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if guard.Blocked(r.RemoteAddr) {
+				w.Header().Set("Retry-After", "10")
+				http.Error(w, "too many failed authentications from this address; retry later", http.StatusTooManyRequests)
+				return
+			}
+			s.rt.Load().handler.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 	}
 	go func() {
@@ -217,4 +229,15 @@ func (d *Daemon) kickPeer() {
 	a := d.api
 	d.mu.Unlock()
 	a.kick()
+}
+
+// authGuard is the throttle of failed authentications, one per daemon so
+// that it outlives reloads of the API.
+func (d *Daemon) authGuard() *apiauth.Guard {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.auth == nil {
+		d.auth = apiauth.NewGuard(apiauth.GuardOptions{Log: d.log.With("part", "api")})
+	}
+	return d.auth
 }

@@ -18,6 +18,7 @@ import (
 	sd "github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/director-lb/director/cloud"
+	"github.com/director-lb/director/internal/apiauth"
 	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/control"
 	"github.com/director-lb/director/internal/dataplane"
@@ -163,6 +164,7 @@ type Daemon struct {
 	eff      *config.Config
 	pairHash string
 	api      *apiServer
+	auth     *apiauth.Guard // throttles failed authentications; made on first use
 	// ec2Call, if set (metrics on), observes EC2 API calls; set by Run
 	// before any instance starts.
 	ec2Call func(op string, took time.Duration, err error)

@@ -67,6 +67,7 @@ type pairNode struct {
 	d      *Daemon
 	kernel *ipvs.Fake
 	listen string
+	logs   *syncBuffer
 }
 
 func startPairNode(t *testing.T, node, listen, peerAddr, extraRS string) *pairNode {
@@ -85,7 +86,8 @@ func startPairNodeWith(t *testing.T, node, listen, peerAddr, extraRS, reg string
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	k := ipvs.NewFake()
 	d := &Daemon{cfg: cfg, log: log, level: new(slog.LevelVar), eff: cfg, pairHash: config.PairHash(cfg),
 		sockets: map[connKey]*socket{}, carriers: map[string]*carrier{}, regKick: make(chan struct{}, 1)}
@@ -113,7 +115,7 @@ func startPairNodeWith(t *testing.T, node, listen, peerAddr, extraRS, reg string
 		<-done
 		dp.Close()
 	})
-	return &pairNode{d: d, kernel: k, listen: listen}
+	return &pairNode{d: d, kernel: k, listen: listen, logs: logs}
 }
 
 // weights is the fake kernel's web service as "addr:port=weight ...".
@@ -380,5 +382,48 @@ func TestReloadAPIMoves(t *testing.T) {
 	if c, err := net.Dial("tcp", a1); err == nil {
 		c.Close()
 		t.Error("the old listener still answers after the move")
+	}
+}
+
+// A scan of wrong tokens from one address is throttled: after a burst of
+// failures that address gets 429 without its token being looked at, the
+// failures are counted, and the log gets a few sampled lines, not one per
+// failure (which filled journald's rate limit and cost director's own
+// state-change lines).
+func TestFailedTokensThrottled(t *testing.T) {
+	a1, a2 := freeAddr(t), freeAddr(t)
+	n := startPairNode(t, "lb1", a1, a2, "")
+	body := `{"service":"web","address":"10.0.0.23","port":80}`
+	codes := map[int]int{}
+	for i := range 100 {
+		path := "/v1/register"
+		if i%2 == 1 {
+			path = "/v1/peer/sync"
+		}
+		code, _ := post(t, a1, path, fmt.Sprintf("wrong-token-%016d", i), body)
+		codes[code]++
+	}
+	if codes[http.StatusTooManyRequests] < 80 || codes[http.StatusUnauthorized] > 20 {
+		t.Errorf("answers %v, want mostly 429 after a burst of 401", codes)
+	}
+	if lines := strings.Count(n.logs.String(), "unauthenticated"); lines > 10 || lines == 0 {
+		t.Errorf("%d log lines for 100 failures, want a few:\n%s", lines, n.logs.String())
+	}
+	mfs, err := newMetrics(n.d).reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "director_api_") {
+			got[mf.GetName()] = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if got["director_api_auth_failures_total"] < 10 || got["director_api_throttled_total"] < 80 {
+		t.Errorf("metrics %v, want the failures and the throttled requests counted", got)
+	}
+	// Even the right token waits out the block: the scanner cannot tell.
+	if code, _ := post(t, a1, "/v1/register", "register-secret-0123456789", body); code != http.StatusTooManyRequests {
+		t.Errorf("right token from a blocked address: %d, want 429", code)
 	}
 }

@@ -38,6 +38,10 @@ type Config struct {
 	Interval time.Duration
 	// Client is used for outgoing syncs; nil is a client with a 2s timeout.
 	Client *http.Client
+	// OnAuthFailure, if set, hears of each incoming sync that fails to
+	// authenticate (the daemon's throttle, which logs a sample of them);
+	// otherwise each is logged here.
+	OnAuthFailure func(*http.Request)
 }
 
 // Status is how the pairing is doing, for state and metrics.
@@ -119,7 +123,11 @@ func (s *Syncer) Handler() http.Handler {
 
 func (s *Syncer) serveSync(w http.ResponseWriter, r *http.Request) {
 	if !s.authorized(r) {
-		s.log.Warn("peer sync refused: bad or missing token", "remote", r.RemoteAddr)
+		if s.cfg.OnAuthFailure != nil {
+			s.cfg.OnAuthFailure(r)
+		} else {
+			s.log.Warn("peer sync refused: unauthenticated, bad or missing token", "remote", r.RemoteAddr)
+		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="director"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return

@@ -51,6 +51,10 @@ type Handler struct {
 	pools func() map[string]Pool
 	b     Backend
 	log   *slog.Logger
+	// OnAuthFailure, if set, hears of each request with a missing or
+	// wrong token (the daemon's throttle, which logs a sample of them);
+	// otherwise each is logged here. Set it before serving.
+	OnAuthFailure func(*http.Request)
 }
 
 // New returns a handler accepting the bearer token (at least MinTokenLen
@@ -101,8 +105,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !h.authorized(r) {
 		// Never log the presented token: it may be a near-miss of the real one.
-		h.log.Warn("register: refused unauthenticated request",
-			"remote", r.RemoteAddr, "path", r.URL.Path)
+		if h.OnAuthFailure != nil {
+			h.OnAuthFailure(r)
+		} else {
+			h.log.Warn("register: refused unauthenticated request",
+				"remote", r.RemoteAddr, "path", r.URL.Path)
+		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="director"`)
 		writeError(w, http.StatusUnauthorized, "", "missing or wrong bearer token")
 		return
