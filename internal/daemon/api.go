@@ -49,12 +49,12 @@ func readAPISecrets(a config.API) (apiSecrets, error) {
 	var t apiSecrets
 	var err error
 	if a.PeerTokenFile != "" {
-		if t.peer, err = register.ReadTokenFile(a.PeerTokenFile); err != nil {
+		if t.peer, err = apiauth.ReadTokenFile(a.PeerTokenFile); err != nil {
 			return t, fmt.Errorf("api.peer_token_file: %w", err)
 		}
 	}
 	if a.RegistrationTokenFile != "" {
-		if t.register, err = register.ReadTokenFile(a.RegistrationTokenFile); err != nil {
+		if t.register, err = apiauth.ReadTokenFile(a.RegistrationTokenFile); err != nil {
 			return t, fmt.Errorf("api.registration_token_file: %w", err)
 		}
 	}

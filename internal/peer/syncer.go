@@ -3,7 +3,6 @@ package peer
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/director-lb/director/internal/apiauth"
 )
 
 // SyncPath is where a director accepts the peer's state.
@@ -22,7 +23,6 @@ const SyncPath = "/v1/peer/sync"
 const (
 	defaultInterval = 5 * time.Second
 	defaultTimeout  = 2 * time.Second
-	minToken        = 16
 	// maxBackoff caps the wait between attempts to an unreachable peer.
 	maxBackoff = time.Minute
 )
@@ -64,6 +64,7 @@ type Status struct {
 // Syncer exchanges State with the peer in both directions.
 type Syncer struct {
 	cfg   Config
+	token apiauth.Token // the digest incoming syncs are checked against
 	url   string
 	local func() State
 	merge func(State)
@@ -79,8 +80,9 @@ type Syncer struct {
 // New checks cfg and makes a Syncer. local gives our State; merge takes
 // the peer's and is called for both directions, possibly concurrently.
 func New(cfg Config, local func() State, merge func(State), log *slog.Logger) (*Syncer, error) {
-	if len(cfg.Token) < minToken {
-		return nil, fmt.Errorf("peer token: need at least %d bytes, have %d", minToken, len(cfg.Token))
+	token, err := apiauth.NewToken(cfg.Token)
+	if err != nil {
+		return nil, fmt.Errorf("peer token: %w", err)
 	}
 	if cfg.Interval < 0 {
 		return nil, fmt.Errorf("peer sync interval %v is negative", cfg.Interval)
@@ -104,6 +106,7 @@ func New(cfg Config, local func() State, merge func(State), log *slog.Logger) (*
 	}
 	return &Syncer{
 		cfg:   cfg,
+		token: token,
 		url:   "http://" + cfg.Peer + SyncPath,
 		local: local,
 		merge: merge,
@@ -158,9 +161,11 @@ func (s *Syncer) serveSync(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
+// authorized checks the bearer token against its digest: comparing
+// fixed-size digests leaks neither the token's bytes nor its length.
 func (s *Syncer) authorized(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) == 1
+	tok, ok := apiauth.Bearer(r.Header.Get("Authorization"))
+	return ok && s.token.Matches(tok)
 }
 
 // Kick asks for a sync soon, without waiting (after a local decision).

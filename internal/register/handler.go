@@ -7,8 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync/atomic"
+
+	"github.com/director-lb/director/internal/apiauth"
 )
 
 // Pool is what a service accepts from self-registering real servers.
@@ -47,7 +48,7 @@ type Backend interface {
 
 // Handler serves POST /v1/register and POST /v1/deregister.
 type Handler struct {
-	token atomic.Pointer[tokenHash] // swapped by SetToken while requests run
+	token atomic.Pointer[apiauth.Token] // swapped by SetToken while requests run
 	pools func() map[string]Pool
 	b     Backend
 	log   *slog.Logger
@@ -57,7 +58,7 @@ type Handler struct {
 	OnAuthFailure func(*http.Request)
 }
 
-// New returns a handler accepting the bearer token (at least MinTokenLen
+// New returns a handler accepting the bearer token (at least apiauth.MinTokenLen
 // bytes). pools is called per request so that a reload takes effect at once.
 // A nil log discards.
 func New(token string, pools func() map[string]Pool, b Backend, log *slog.Logger) (*Handler, error) {
@@ -79,10 +80,10 @@ func New(token string, pools func() map[string]Pool, b Backend, log *slog.Logger
 
 // SetToken replaces the accepted token; on error the old one stays.
 func (h *Handler) SetToken(token string) error {
-	if err := checkToken(token); err != nil {
+	th, err := apiauth.NewToken(token)
+	if err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
-	th := hashToken(token)
 	h.token.Store(&th)
 	return nil
 }
@@ -170,11 +171,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // authorized checks "Authorization: Bearer <token>"; the scheme is
 // case-insensitive per RFC 6750.
 func (h *Handler) authorized(r *http.Request) bool {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	return h.token.Load().matches(strings.TrimSpace(token))
+	token, ok := apiauth.Bearer(r.Header.Get("Authorization"))
+	return ok && h.token.Load().Matches(token)
 }
 
 // validate checks a decoded request against its service's pool.
