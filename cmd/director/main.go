@@ -6,7 +6,7 @@
 //
 // The commands are those the usage text below lists (run, validate,
 // status, state, reload, failback, failover, drain, disable, enable,
-// weight, import-keepalived, version); "director" alone prints it, and
+// weight, import-keepalived, pair-cert, version); "director" alone prints it, and
 // "director <command> -h" a command's flags.
 package main
 
@@ -55,6 +55,7 @@ The commands are:
 	enable     undo drain, disable and weight
 	weight     set a real server's weight at run time
 	import-keepalived  convert a keepalived.conf to director.yaml
+	pair-cert  make the pair API's CA and node certificates (mutual TLS)
 	version    print the version and exit
 
 Use "director <command> -h" for more about a command.
@@ -82,6 +83,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdReload(rest, stdout, stderr)
 	case "import-keepalived":
 		return kaimport.Main(rest, stdout, stderr)
+	case "pair-cert":
+		return cmdPairCert(rest, stdout, stderr)
 	case "status":
 		// Reads the kernel directly, so it works while the daemon is down.
 		return ipvsadm.Main(rest, stdout, stderr)

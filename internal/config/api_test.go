@@ -13,6 +13,7 @@ api:
   peer: 10.0.0.12:9310
   peer_token_file: /etc/director/peer.token
   registration_token_file: /etc/director/register.token
+  tls: {cert_file: /etc/director/pair/lb1.crt, key_file: /etc/director/pair/lb1.key, ca_file: /etc/director/pair/ca.crt, peer_sha256: "AB:cd:000000000000000000000000000000000000000000000000000000000000"}
 `
 	cfg, err := Parse("d.yaml", []byte(y))
 	if err != nil {
@@ -33,6 +34,11 @@ func TestAPIConfigBad(t *testing.T) {
 	cases := []struct{ add, want string }{
 		{"api: {peer: 10.0.0.12:9310}\n", "d.yaml:11: api.peer: needs api.listen"},
 		{"api: {listen: 10.0.0.11:9310, peer: 10.0.0.12:9310}\n", "api.peer_token_file: required with api.peer"},
+		{"api: {listen: 10.0.0.11:9310, insecure: true, tls: {}}\n", "api.insecure: set api.tls or api.insecure, not both"},
+		{"api: {listen: 10.0.0.11:9310, tls: {cert_file: c.crt}}\n", `api.tls.cert_file: "c.crt" must be an absolute path`},
+		{"api: {listen: 10.0.0.11:9310, tls: {cert_file: /c.crt}}\n", "api.tls.key_file: required in api.tls"},
+		{"api: {listen: 10.0.0.11:9310, tls: {peer_sha256: abc}}\n", `api.tls.peer_sha256: "abc" is not a SHA-256 fingerprint`},
+		{"api: {insecure: true}\n", "api.listen: api.tls and api.insecure need api.listen"},
 		{"api: {listen: 10.0.0.11}\n", `api.listen: "10.0.0.11" is not host:port`},
 		{"api: {listen: '10.0.0.11:9310', registration_token_file: token}\n", `api.registration_token_file: "token" must be an absolute path`},
 		{"api: {registration_token_file: /t}\n", "api.registration_token_file: needs api.listen"},
@@ -146,5 +152,16 @@ func TestAPIListenNotWildcardOrVIP(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "api.listen") || !strings.Contains(err.Error(), want) {
 			t.Errorf("listen %s: %v, want an api.listen error mentioning %q", listen, err, want)
 		}
+	}
+}
+
+// The pair API is not plain HTTP unless asked for: a peer needs
+// certificates (api.tls) or an explicit api.insecure, and the error says
+// exactly what to do.
+func TestAPINeedsTLSOrInsecure(t *testing.T) {
+	y := svcBase + "node: lb1\napi: {listen: '10.0.0.11:9310', peer: '10.0.0.12:9310', peer_token_file: /etc/director/peer.token}\n"
+	_, err := Parse("d.yaml", []byte(y))
+	if err == nil || !strings.Contains(err.Error(), "director pair-cert") || !strings.Contains(err.Error(), "insecure: true") {
+		t.Errorf("plain HTTP pair: %v, want an error naming director pair-cert and insecure: true", err)
 	}
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/director-lb/director/internal/apiauth"
 	"github.com/director-lb/director/internal/config"
+	"github.com/director-lb/director/internal/pairtls"
 	"github.com/director-lb/director/internal/peer"
 	"github.com/director-lb/director/internal/register"
 )
@@ -33,19 +35,38 @@ type apiRuntime struct {
 	// neither keeps it.
 	conf    config.API
 	secrets apiSecrets
+	// tls is the TLS material; nil serves plain HTTP (api.insecure).
+	tls     *pairtls.Material
 	handler http.Handler
 	syncer  *peer.Syncer // nil without a peer token
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
 
-// apiSecrets are what api's files hold.
-type apiSecrets struct{ peer, register string }
+// apiSecrets are what api's files hold: the tokens and a digest of the
+// TLS files.
+type apiSecrets struct {
+	peer, register string
+	tls            [32]byte
+}
 
-// readAPISecrets reads api's token files; director validate checks them
-// the same way, so a start or reload that would fail on them is stopped
-// by the unit's ExecStartPre.
-func readAPISecrets(a config.API) (apiSecrets, error) {
+// readAPISecrets reads api's token and TLS files; director validate checks
+// them the same way, so a start or reload that would fail on them is
+// stopped by the unit's ExecStartPre.
+func readAPISecrets(a config.API) (apiSecrets, *pairtls.Material, error) {
+	t, err := readAPITokens(a)
+	if err != nil || a.TLS == nil {
+		return t, nil, err
+	}
+	m, err := pairtls.Load(pairtls.Files{Cert: a.TLS.CertFile, Key: a.TLS.KeyFile, CA: a.TLS.CAFile, PeerSHA256: a.TLS.PeerSHA256}, time.Now())
+	if err != nil {
+		return t, nil, fmt.Errorf("api.tls: %w", err)
+	}
+	t.tls = m.Digest
+	return t, m, nil
+}
+
+func readAPITokens(a config.API) (apiSecrets, error) {
 	var t apiSecrets
 	var err error
 	if a.PeerTokenFile != "" {
@@ -67,18 +88,24 @@ func CheckAPIFiles(cfg *config.Config) error {
 	if cfg.API.Listen == "" {
 		return nil
 	}
-	_, err := readAPISecrets(cfg.API)
+	_, _, err := readAPISecrets(cfg.API)
 	return err
 }
 
 // newAPIRuntime builds what cfg's api serves, without starting anything.
-func (d *Daemon) newAPIRuntime(cfg *config.Config, secrets apiSecrets) (*apiRuntime, error) {
+func (d *Daemon) newAPIRuntime(cfg *config.Config, secrets apiSecrets, m *pairtls.Material) (*apiRuntime, error) {
 	a := cfg.API
-	rt := &apiRuntime{conf: a, secrets: secrets, done: make(chan struct{})}
+	rt := &apiRuntime{conf: a, secrets: secrets, tls: m, done: make(chan struct{})}
 	mux := http.NewServeMux()
 	if a.PeerTokenFile != "" {
-		syncer, err := peer.New(peer.Config{Peer: a.Peer, Token: secrets.peer, Interval: a.SyncInterval.D(),
-			OnAuthFailure: func(r *http.Request) { d.authGuard().Failed(r.RemoteAddr, "peer") }},
+		pc := peer.Config{Peer: a.Peer, Token: secrets.peer, Interval: a.SyncInterval.D(),
+			OnAuthFailure: func(r *http.Request) { d.authGuard().Failed(r.RemoteAddr, "peer") }}
+		if m != nil {
+			// The peer proves itself with its certificate as well as the
+			// token; real servers registering need no certificate.
+			pc.TLS, pc.RequireClientCert = m.Client, true
+		}
+		syncer, err := peer.New(pc,
 			d.peerState, d.peerMerge, d.log.With("part", "peer"))
 		if err != nil {
 			return nil, fmt.Errorf("peer sync: %w", err)
@@ -125,7 +152,8 @@ func (d *Daemon) listenAPI(addr string, rt *apiRuntime) (*apiServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api listener: %w", err)
 	}
-	s := &apiServer{addr: addr, ln: ln, served: make(chan struct{})}
+	s := &apiServer{addr: addr, served: make(chan struct{})}
+	s.ln = tlsByRuntime{ln, s}
 	s.rt.Store(rt)
 	guard := d.authGuard()
 	s.srv = &http.Server{
@@ -143,11 +171,32 @@ func (d *Daemon) listenAPI(addr string, rt *apiRuntime) (*apiServer, error) {
 	}
 	go func() {
 		defer close(s.served)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("api listener stopped", "err", err)
 		}
 	}()
 	return s, nil
+}
+
+// tlsByRuntime hands each new connection to TLS with the material of the
+// runtime in force when it arrives, or as it is under api.insecure: a
+// reload changes certificates, or between TLS and plain HTTP, without
+// closing the listener. http.Server does the handshake of a *tls.Conn and
+// fills in Request.TLS.
+type tlsByRuntime struct {
+	net.Listener
+	s *apiServer
+}
+
+func (l tlsByRuntime) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if m := l.s.rt.Load().tls; m != nil {
+		return tls.Server(c, m.Server), nil
+	}
+	return c, nil
 }
 
 // runtime is what s serves now; nil for a nil s.
@@ -189,7 +238,7 @@ func (d *Daemon) reloadAPI(cfg *config.Config) error {
 		cur.close()
 		return nil
 	}
-	secrets, err := readAPISecrets(cfg.API)
+	secrets, m, err := readAPISecrets(cfg.API)
 	if err != nil {
 		return fmt.Errorf("api not reloaded, the running one stays: %w", err)
 	}
@@ -197,14 +246,14 @@ func (d *Daemon) reloadAPI(cfg *config.Config) error {
 		cur.kick()
 		return nil
 	}
-	rt, err := d.newAPIRuntime(cfg, secrets)
+	rt, err := d.newAPIRuntime(cfg, secrets, m)
 	if err != nil {
 		return fmt.Errorf("api not reloaded, the running one stays: %w", err)
 	}
 	if cur != nil && cur.addr == cfg.API.Listen {
 		rt.start()
 		cur.rt.Swap(rt).stop()
-		d.log.Info("api reloaded", "listen", cfg.API.Listen, "peer", cfg.API.Peer, "registration", cfg.API.RegistrationTokenFile != "")
+		d.log.Info("api reloaded", "listen", cfg.API.Listen, "peer", cfg.API.Peer, "registration", cfg.API.RegistrationTokenFile != "", "tls", m != nil)
 		return nil
 	}
 	s, err := d.listenAPI(cfg.API.Listen, rt)
@@ -214,7 +263,10 @@ func (d *Daemon) reloadAPI(cfg *config.Config) error {
 	rt.start()
 	d.setAPI(s)
 	cur.close()
-	d.log.Info("api listening", "listen", cfg.API.Listen, "peer", cfg.API.Peer, "registration", cfg.API.RegistrationTokenFile != "")
+	d.log.Info("api listening", "listen", cfg.API.Listen, "peer", cfg.API.Peer, "registration", cfg.API.RegistrationTokenFile != "", "tls", m != nil)
+	if m == nil {
+		d.log.Warn("api is plain HTTP (api.insecure): its tokens cross the network in the clear")
+	}
 	return nil
 }
 

@@ -165,6 +165,8 @@ type Daemon struct {
 	pairHash string
 	api      *apiServer
 	auth     *apiauth.Guard // throttles failed authentications; made on first use
+	// mergeRefused is the last refusal of the peer's decisions logged.
+	mergeRefused string
 	// ec2Call, if set (metrics on), observes EC2 API calls; set by Run
 	// before any instance starts.
 	ec2Call func(op string, took time.Duration, err error)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/director-lb/director/internal/config"
@@ -30,8 +31,18 @@ func (d *Daemon) peerMerge(remote peer.State) {
 	if d.dp == nil {
 		return
 	}
-	changed, err := d.dp.Store().Merge(remote.Decisions)
+	changed, err := d.dp.Store().Merge(remote.Decisions, d.knownTarget)
+	// The peer sends its whole state every few seconds: the same refusals
+	// are logged once, until they change.
+	msg := ""
 	if err != nil {
+		msg = err.Error()
+	}
+	d.mu.Lock()
+	again := msg == d.mergeRefused
+	d.mergeRefused = msg
+	d.mu.Unlock()
+	if err != nil && !again {
 		d.log.Warn("peer sent decisions that were not taken", "peer", remote.Node, "err", err)
 	}
 	regs := false
@@ -44,6 +55,52 @@ func (d *Daemon) peerMerge(remote peer.State) {
 	} else if len(changed) > 0 {
 		d.dp.Poke()
 	}
+}
+
+// knownTarget vets a decision from the peer against this node's
+// configuration: an override must name one of its real servers
+// (registered ones included), a registration a service that takes them,
+// with an allowed address, the service's port and a weight up to its
+// max_weight. A pair whose files differ for a while (a rolling change)
+// loses nothing: the peer sends its whole state again every few seconds.
+func (d *Daemon) knownTarget(dec decisions.Decision) error {
+	d.mu.Lock()
+	eff, file := d.eff, d.cfg
+	d.mu.Unlock()
+	svc, addr, _ := strings.Cut(dec.Target, "/")
+	if addr == "" {
+		svc, addr = "", dec.Target
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", dec.Kind, dec.Target, err)
+	}
+	if dec.Kind == decisions.KindOverride {
+		for _, s := range eff.Services {
+			if (svc == "" || s.Name == svc) && listed(s.RealServers, ap) {
+				return nil
+			}
+		}
+		return fmt.Errorf("override %s: no such real server here", dec.Target)
+	}
+	for _, s := range file.Services {
+		if s.Name != svc {
+			continue
+		}
+		r := s.Registration
+		switch {
+		case r == nil:
+			return fmt.Errorf("registration %s: service %s takes no registrations here", dec.Target, svc)
+		case int(ap.Port()) != s.Port:
+			return fmt.Errorf("registration %s: service %s is on port %d", dec.Target, svc, s.Port)
+		case !slices.ContainsFunc(r.Prefixes, func(p netip.Prefix) bool { return p.Contains(ap.Addr()) }):
+			return fmt.Errorf("registration %s: address not allowed for service %s", dec.Target, svc)
+		case dec.Weight > r.MaxWeight:
+			return fmt.Errorf("registration %s: weight %d over service %s's max_weight %d", dec.Target, dec.Weight, svc, r.MaxWeight)
+		}
+		return nil
+	}
+	return fmt.Errorf("registration %s: no service %s here", dec.Target, svc)
 }
 
 // peerStatus is the pairing's state, nil without a peer sync.
@@ -84,13 +141,7 @@ func (r registrar) Register(reg register.Registration) error {
 	}
 	dec := decisions.Decision{Kind: decisions.KindRegistration, Target: reg.Service + "/" + reg.Addr.String(),
 		Action: decisions.ActionRegister, Weight: reg.Weight, Node: d.dp.Node()}
-	if err := d.decide(dec); err != nil {
-		if errors.Is(err, decisions.ErrLimit) {
-			return fmt.Errorf("%w: %w", register.ErrFull, err)
-		}
-		return err
-	}
-	return nil
+	return d.decide(dec)
 }
 
 func (r registrar) Deregister(service string, ap netip.AddrPort) error {
@@ -105,9 +156,15 @@ func (r registrar) Deregister(service string, ap netip.AddrPort) error {
 	return d.decide(decisions.Decision{Kind: decisions.KindRegistration, Target: target, Action: decisions.ActionDeregister, Node: d.dp.Node()})
 }
 
-// decide records a local registration decision, applies it and tells the peer.
+// decide records a local registration decision, applies it and tells the
+// peer. A refusal the caller should read (a pool at its cap, a newer
+// decision for the same server) is a register.ErrRefused: a 409.
 func (d *Daemon) decide(dec decisions.Decision) error {
 	changed, err := d.dp.Store().Put(dec)
+	var sup *decisions.SupersededError
+	if errors.Is(err, decisions.ErrLimit) || errors.As(err, &sup) {
+		return fmt.Errorf("%w: %w", register.ErrRefused, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,12 +15,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/dataplane"
 	"github.com/director-lb/director/internal/decisions"
+	"github.com/director-lb/director/internal/pairtls"
+	"github.com/director-lb/director/internal/peer"
 	"github.com/director-lb/director/ipvs"
 )
 
@@ -39,7 +44,7 @@ api:
   peer_token_file: %s
   registration_token_file: %s
   sync_interval: 100ms
-`
+%s`
 
 // freeAddr is a loopback address nobody listens on yet.
 func freeAddr(t *testing.T) string {
@@ -61,6 +66,45 @@ func writeToken(t *testing.T, dir, name, tok string) string {
 	return p
 }
 
+// testPair is one CA and certificates for lb1 and lb2, both on loopback,
+// made once for the package's tests.
+var testPair = sync.OnceValue(func() pairtls.PairFiles {
+	pf, err := pairtls.Generate(nil, nil, []pairtls.Node{{Name: "lb1", Hosts: []string{"127.0.0.1"}}, {Name: "lb2", Hosts: []string{"127.0.0.1"}}},
+		time.Now(), 24*time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	return pf
+})
+
+// writeTLS writes node's certificate, key and the CA into dir and returns
+// the api.tls lines that name them.
+func writeTLS(t *testing.T, dir, node string) string {
+	t.Helper()
+	pf := testPair()
+	files := map[string][]byte{"ca.crt": pf.CACert}
+	for _, n := range pf.Nodes {
+		if n.Name == node {
+			files[node+".crt"], files[node+".key"] = n.Cert, n.Key
+		}
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return fmt.Sprintf("  tls: {cert_file: %s, key_file: %s, ca_file: %s}\n",
+		filepath.Join(dir, node+".crt"), filepath.Join(dir, node+".key"), filepath.Join(dir, "ca.crt"))
+}
+
+// client talks to the test nodes' API as a real server registering does:
+// it trusts the pair's CA and presents no certificate.
+var client = sync.OnceValue(func() *http.Client {
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(testPair().CACert)
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13}}}
+})
+
 // pairNode is a daemon with a fake kernel, its dataplane running and its
 // API serving: enough to exercise the pairing without VRRP or IPVS.
 type pairNode struct {
@@ -80,8 +124,15 @@ func startPairNode(t *testing.T, node, listen, peerAddr, extraRS string) *pairNo
 func startPairNodeWith(t *testing.T, node, listen, peerAddr, extraRS, reg string) *pairNode {
 	t.Helper()
 	dir := t.TempDir()
+	return startPairNodeIn(t, dir, node, listen, peerAddr, extraRS, reg, writeTLS(t, dir, node))
+}
+
+// startPairNodeIn starts a pair node with its files in dir and apiExtra
+// lines in its api block (its TLS, or insecure: true).
+func startPairNodeIn(t *testing.T, dir, node, listen, peerAddr, extraRS, reg, apiExtra string) *pairNode {
+	t.Helper()
 	y := fmt.Sprintf(pairConfig, node, reg, extraRS, filepath.Join(dir, "owned.json"), filepath.Join(dir, "decisions.json"), listen, peerAddr,
-		writeToken(t, dir, "peer.token", "pair-secret-0123456789"), writeToken(t, dir, "reg.token", "register-secret-0123456789"))
+		writeToken(t, dir, "peer.token", "pair-secret-0123456789"), writeToken(t, dir, "reg.token", "register-secret-0123456789"), apiExtra)
 	cfg, err := config.Parse(filepath.Join(dir, "director.yaml"), []byte(y))
 	if err != nil {
 		t.Fatal(err)
@@ -134,11 +185,17 @@ func eventually(t *testing.T, what string, ok func() bool) {
 	testwait.Eventually(t, 5*time.Second, what, ok)
 }
 
+// post posts body over HTTPS as a registering real server would.
 func post(t *testing.T, addr, path, token, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+path, bytes.NewBufferString(body))
+	return postWith(t, client(), "https://"+addr+path, token, body)
+}
+
+func postWith(t *testing.T, c *http.Client, url, token, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(body))
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +279,7 @@ func TestPairConfigMismatch(t *testing.T) {
 
 // withRegistrations adds what the pool still allows, and nothing else.
 func TestWithRegistrations(t *testing.T) {
-	y := fmt.Sprintf(pairConfig, "lb1", "", "", "/run/x/owned.json", "/run/x/decisions.json", "127.0.0.1:1", "127.0.0.1:2", "/t", "/t")
+	y := fmt.Sprintf(pairConfig, "lb1", "", "", "/run/x/owned.json", "/run/x/decisions.json", "127.0.0.1:1", "127.0.0.1:2", "/t", "/t", "  insecure: true\n")
 	cfg, err := config.Parse("d.yaml", []byte(y))
 	if err != nil {
 		t.Fatal(err)
@@ -426,4 +483,67 @@ func TestFailedTokensThrottled(t *testing.T) {
 	if code, _ := post(t, a1, "/v1/register", "register-secret-0123456789", body); code != http.StatusTooManyRequests {
 		t.Errorf("right token from a blocked address: %d, want 429", code)
 	}
+}
+
+// The peer's decisions for targets this node does not know are refused:
+// an override must name a configured real server, a registration a
+// service that takes registrations, in its allowed prefixes and port.
+func TestPeerUnknownTargetsRefused(t *testing.T) {
+	n := startPairNode(t, "lb1", freeAddr(t), freeAddr(t), "")
+	at := time.Now()
+	n.d.peerMerge(peer.State{Node: "lb2", Decisions: []decisions.Decision{
+		{Kind: decisions.KindOverride, Target: "web/10.0.0.21:80", Action: decisions.ActionDrain, At: at, Node: "lb2"}, // known
+		{Kind: decisions.KindOverride, Target: "web/10.9.9.9:80", Action: decisions.ActionDrain, At: at, Node: "lb2"},
+		{Kind: decisions.KindOverride, Target: "10.9.9.9:80", Action: decisions.ActionDisable, At: at, Node: "lb2"},
+		{Kind: decisions.KindRegistration, Target: "web/10.0.0.40:80", Action: decisions.ActionRegister, Weight: 1, At: at, Node: "lb2"}, // allowed
+		{Kind: decisions.KindRegistration, Target: "nosuch/10.0.0.41:80", Action: decisions.ActionRegister, Weight: 1, At: at, Node: "lb2"},
+		{Kind: decisions.KindRegistration, Target: "web/192.0.2.1:80", Action: decisions.ActionRegister, Weight: 1, At: at, Node: "lb2"},
+		{Kind: decisions.KindRegistration, Target: "web/10.0.0.42:81", Action: decisions.ActionRegister, Weight: 1, At: at, Node: "lb2"},
+	}})
+	var got []string
+	for _, d := range n.d.dp.Store().Snapshot() {
+		got = append(got, d.Target)
+	}
+	if strings.Join(got, " ") != "web/10.0.0.21:80 web/10.0.0.40:80" {
+		t.Errorf("store after the peer's merge: %v, want only the known targets", got)
+	}
+}
+
+// The peer endpoint takes only a caller that proves itself with a
+// certificate of the pair's CA: the right token alone, over TLS without a
+// certificate or over plain HTTP, is refused.
+func TestPeerNeedsClientCert(t *testing.T) {
+	a1 := freeAddr(t)
+	n := startPairNode(t, "lb1", a1, freeAddr(t), "")
+	state := `{"node":"lb2","config_hash":"","decisions":[{"kind":"override","target":"web/10.0.0.21:80","action":"drain","at":"` +
+		time.Now().UTC().Format(time.RFC3339) + `","node":"lb2"}]}`
+	if code, msg := post(t, a1, peer.SyncPath, "pair-secret-0123456789", state); code != http.StatusUnauthorized {
+		t.Errorf("the peer token without a certificate: %d %s, want 401", code, msg)
+	}
+	plain := &http.Client{Timeout: 5 * time.Second}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+a1+peer.SyncPath, strings.NewReader(state))
+	req.Header.Set("Authorization", "Bearer pair-secret-0123456789")
+	if resp, err := plain.Do(req); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("plain HTTP to the TLS listener was served")
+		}
+	}
+	if len(n.d.dp.Store().Snapshot()) != 0 {
+		t.Errorf("the store took %v", n.d.dp.Store().Snapshot())
+	}
+}
+
+// With api.insecure the pair still works, over plain HTTP.
+func TestPairInsecure(t *testing.T) {
+	a1, a2 := freeAddr(t), freeAddr(t)
+	n1 := startPairNodeIn(t, t.TempDir(), "lb1", a1, a2, "", "", "  insecure: true\n")
+	n2 := startPairNodeIn(t, t.TempDir(), "lb2", a2, a1, "", "", "  insecure: true\n")
+	code, msg := postWith(t, &http.Client{Timeout: 5 * time.Second}, "http://"+a1+"/v1/register", "register-secret-0123456789",
+		`{"service":"web","address":"10.0.0.23","port":80,"weight":2}`)
+	if code != http.StatusOK {
+		t.Fatalf("register over plain HTTP: %d %s", code, msg)
+	}
+	want := "10.0.0.21:80=1 10.0.0.23:80=2"
+	eventually(t, "the registration in both tables", func() bool { return n1.weights() == want && n2.weights() == want })
 }

@@ -361,7 +361,7 @@ func (dp *Dataplane) SetOverride(target, mode string, weight int) error {
 		return fmt.Errorf("no configured real server %s", k)
 	}
 	if _, err := dp.store.Put(dec); err != nil {
-		return err
+		return fmt.Errorf("%s %s not applied: %w", mode, k, err)
 	}
 	dp.log.Info("runtime override", "real_server", string(k), "action", mode, "weight", weight)
 	dp.Poke()

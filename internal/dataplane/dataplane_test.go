@@ -505,3 +505,25 @@ func TestDecisionBoundsAgree(t *testing.T) {
 			decisions.MaxEntriesLimit, decisions.DefaultMaxEntries)
 	}
 }
+
+// An operator's decision that loses to a newer one (the peer's clock a
+// little ahead) is not silently dropped: the command says what superseded
+// it.
+func TestOverrideSuperseded(t *testing.T) {
+	cfg := loadCfg(t, "true")
+	cfg.IPVS.StateFile = ""
+	cfg.Decisions.File = ""
+	dp, err := New(cfg, Options{Kernel: ipvs.NewFake(), Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	newer := decisions.Decision{Kind: decisions.KindOverride, Target: "10.0.0.21:80", Action: decisions.ActionDisable, At: time.Now().Add(time.Minute), Node: "lb2"}
+	if _, err := dp.Store().Merge([]decisions.Decision{newer}, nil); err != nil {
+		t.Fatal(err)
+	}
+	err = dp.SetOverride("10.0.0.21:80", "enable", 0)
+	if err == nil || !strings.Contains(err.Error(), "disable") || !strings.Contains(err.Error(), "lb2") {
+		t.Errorf("enable under a newer disable: %v, want an error naming the disable and lb2", err)
+	}
+}

@@ -44,10 +44,10 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip:\n%+v\n%+v", ds, again)
 		}
 		s, _ := Open(Options{})
-		if _, err := s.Merge(ds); err != nil {
+		if _, err := s.Merge(ds, nil); err != nil {
 			t.Fatal(err)
 		}
-		if ch, err := s.Merge(ds); err != nil || len(ch) != 0 {
+		if ch, err := s.Merge(ds, nil); err != nil || len(ch) != 0 {
 			t.Fatalf("second merge changed %v (%v)", ch, err)
 		}
 	})

@@ -23,7 +23,26 @@ const (
 	MaxEncodedSize = 600
 	// TombstoneTTL is how long a withdrawn decision is kept (see Prune).
 	TombstoneTTL = 7 * 24 * time.Hour
+	// MaxClockSkew is how far ahead of this node's clock a decision may
+	// be dated. Last writer wins, so one dated far ahead would beat every
+	// decision made until then; the pair's clocks are kept by NTP, so a
+	// few minutes cover any honest difference.
+	MaxClockSkew = 5 * time.Minute
 )
+
+// SupersededError is Put's answer to a decision that lost to a newer one
+// for the same target: the operator's command did not take effect, and By
+// is what did.
+type SupersededError struct{ By Decision }
+
+func (e *SupersededError) Error() string {
+	what := string(e.By.Action)
+	if e.By.Action == ActionWeight || e.By.Action == ActionRegister {
+		what = fmt.Sprintf("%s %d", e.By.Action, e.By.Weight)
+	}
+	return fmt.Sprintf("superseded by a newer decision: %s by %s at %s (last writer wins; if that time is ahead of now, check the pair's clocks)",
+		what, e.By.Node, e.By.At.Format(time.RFC3339Nano))
+}
 
 // ErrLimit is wrapped by every refusal for want of room: a pool at its
 // registration cap, or a store full of live decisions.
@@ -96,6 +115,12 @@ func Open(o Options) (*Store, error) {
 		return nil, err
 	}
 	for _, d := range ds {
+		// One dated beyond the clock would beat every decision made until
+		// then (the copy set aside keeps it).
+		if _, err := s.check(d); err != nil {
+			rep.Problems = append(rep.Problems, err)
+			continue
+		}
 		s.setLocked(keyOf(d), d)
 	}
 	if len(rep.Problems) > 0 {
@@ -151,14 +176,15 @@ func (s *Store) Len() int {
 }
 
 // Put records a local decision. A zero At is set to the store's clock.
-// changed is false when an existing decision for the same (Kind, Target)
-// is as new or newer. A decision over a limit is refused with an error
-// wrapping ErrLimit. On a persistence error nothing changes.
+// A decision that an existing one for the same (Kind, Target) beats is
+// refused with a *SupersededError naming the winner (the same decision
+// again is no change and no error). A decision over a limit is refused
+// with an error wrapping ErrLimit. On a persistence error nothing changes.
 func (s *Store) Put(d Decision) (changed bool, err error) {
 	if d.At.IsZero() {
 		d.At = s.now()
 	}
-	n, err := d.normalize()
+	n, err := s.check(d)
 	if err != nil {
 		return false, err
 	}
@@ -166,7 +192,10 @@ func (s *Store) Put(d Decision) (changed bool, err error) {
 	defer s.mu.Unlock()
 	old, had := s.m[keyOf(n)]
 	if had && !newer(n, old) {
-		return false, nil
+		if sameDecision(n, old) {
+			return false, nil
+		}
+		return false, &SupersededError{By: old}
 	}
 	t := s.begin()
 	if err := s.admitLocked(t, n, old, had); err != nil {
@@ -181,18 +210,23 @@ func (s *Store) Put(d Decision) (changed bool, err error) {
 }
 
 // Merge applies decisions from the peer, each by last-writer-wins, and
-// returns those that changed the store. Invalid entries, and entries over
-// a limit, are skipped and summed up in err; the others still merge. The
-// store is persisted once; if that fails nothing changes and changed is
-// nil.
-func (s *Store) Merge(remote []Decision) (changed []Decision, err error) {
+// returns those that changed the store. accept, if not nil, vets each
+// (well-formed) decision first: the caller refuses targets it does not
+// know. Invalid entries, entries dated beyond MaxClockSkew, refused ones
+// and entries over a limit are skipped and summed up in err; the others
+// still merge. The store is persisted once; if that fails nothing changes
+// and changed is nil.
+func (s *Store) Merge(remote []Decision, accept func(Decision) error) (changed []Decision, err error) {
 	var refused refusals
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.begin()
 	set := map[key]bool{}
 	for _, d := range remote {
-		n, err := d.normalize()
+		n, err := s.check(d)
+		if err == nil && accept != nil {
+			err = accept(n)
+		}
 		if err != nil {
 			refused.add(err)
 			continue
@@ -223,6 +257,26 @@ func (s *Store) Merge(remote []Decision) (changed []Decision, err error) {
 		}
 	}
 	return sorted(out), refused.err()
+}
+
+// check validates d, returns it in canonical form, and refuses it if it
+// is dated beyond the clock plus MaxClockSkew.
+func (s *Store) check(d Decision) (Decision, error) {
+	n, err := d.normalize()
+	if err != nil {
+		return n, err
+	}
+	if now := s.now(); n.At.After(now.Add(MaxClockSkew)) {
+		return n, fmt.Errorf("decision %s %s: dated %s, more than %s ahead of this node's clock (%s); check both nodes' NTP",
+			n.Kind, n.Target, n.At.Format(time.RFC3339), MaxClockSkew, now.UTC().Format(time.RFC3339))
+	}
+	return n, nil
+}
+
+// sameDecision reports whether a and b decide the same thing at the same
+// time (a repeat, not a conflict).
+func sameDecision(a, b Decision) bool {
+	return a.At.Equal(b.At) && a.Node == b.Node && a.Action == b.Action && a.Weight == b.Weight
 }
 
 // admitLocked checks n against the limits before it is set, making room

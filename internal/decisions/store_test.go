@@ -64,11 +64,11 @@ func TestLastWriterWins(t *testing.T) {
 			// the two nodes converge.
 			a, b := mem(t), mem(t)
 			mustPut(t, a, tc.local)
-			if _, err := a.Merge([]Decision{tc.remote}); err != nil {
+			if _, err := a.Merge([]Decision{tc.remote}, nil); err != nil {
 				t.Fatal(err)
 			}
 			mustPut(t, b, tc.remote)
-			if _, err := b.Merge([]Decision{tc.local}); err != nil {
+			if _, err := b.Merge([]Decision{tc.local}, nil); err != nil {
 				t.Fatal(err)
 			}
 			for name, s := range map[string]*Store{"local first": a, "remote first": b} {
@@ -90,8 +90,9 @@ func TestPutReportsChange(t *testing.T) {
 	if mustPut(t, s, d) {
 		t.Error("same decision again: changed")
 	}
-	if mustPut(t, s, ov("10.0.0.21:80", ActionDisable, 0, t0.Add(-time.Hour), "lb1")) {
-		t.Error("older decision: changed")
+	var sup *SupersededError
+	if ch, err := s.Put(ov("10.0.0.21:80", ActionDisable, 0, t0.Add(-time.Hour), "lb1")); ch || !errors.As(err, &sup) || sup.By.Action != ActionDrain {
+		t.Errorf("older decision: changed %v, err %v; want superseded by the drain", ch, err)
 	}
 	// A zero At takes the store's clock.
 	s2, _ := Open(Options{Now: func() time.Time { return t0.Add(time.Hour) }})
@@ -109,14 +110,14 @@ func TestMergeSkipsInvalid(t *testing.T) {
 		ov("nonsense", ActionDrain, 0, t0, "lb2"),
 		reg("10.0.0.22:80", ActionRegister, 1, t0, "lb2"), // no service
 		reg("web/10.0.0.22:80", ActionRegister, 1, t0, "lb2"),
-	})
+	}, nil)
 	if err == nil || !strings.Contains(err.Error(), "nonsense") || !strings.Contains(err.Error(), "SERVICE/ADDRESS:PORT") {
 		t.Errorf("err = %v, want both invalid entries reported", err)
 	}
 	if len(changed) != 2 || len(s.Snapshot()) != 2 {
 		t.Errorf("changed %+v, snapshot %+v: want the 2 valid ones", changed, s.Snapshot())
 	}
-	changed, err = s.Merge(s.Snapshot())
+	changed, err = s.Merge(s.Snapshot(), nil)
 	if err != nil || len(changed) != 0 {
 		t.Errorf("re-merge: changed %v err %v, want nothing", changed, err)
 	}
@@ -238,7 +239,7 @@ func TestPersistFailureChangesNothing(t *testing.T) {
 	if _, err := s.Put(ov("10.0.0.1:80", ActionDrain, 0, t0, "lb1")); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("put: err %v, want one naming %s", err, path)
 	}
-	if ch, err := s.Merge([]Decision{ov("10.0.0.2:80", ActionDrain, 0, t0, "lb2")}); err == nil || ch != nil {
+	if ch, err := s.Merge([]Decision{ov("10.0.0.2:80", ActionDrain, 0, t0, "lb2")}, nil); err == nil || ch != nil {
 		t.Errorf("merge: changed %v err %v, want error", ch, err)
 	}
 	if got := s.Snapshot(); len(got) != 0 {
@@ -472,7 +473,7 @@ func TestLimits(t *testing.T) {
 	for i := range 50 {
 		batch = append(batch, ov(fmt.Sprintf("10.0.1.%d:80", i), ActionDrain, 0, t0, "lb2"))
 	}
-	ch, err := s.Merge(batch)
+	ch, err := s.Merge(batch, nil)
 	if len(ch) != 1 || !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "49 decisions not taken") || len(err.Error()) > 1000 {
 		t.Errorf("merge into a full store: changed %v, err %v", ch, err)
 	}
@@ -537,5 +538,49 @@ func TestMoveFromLegacy(t *testing.T) {
 	s2, err := Open(Options{Path: path, Legacy: legacy})
 	if err != nil || s2.Len() != 1 || s2.Report().MovedFrom != "" {
 		t.Errorf("reopen: %v, %d decisions, report %+v", err, s2.Len(), s2.Report())
+	}
+}
+
+// A decision dated beyond the clock plus MaxClockSkew is refused: one
+// dated in the year 9999 was merged from the peer, and every later local
+// decision for that server lost to it, for good.
+func TestFutureDecisionRefused(t *testing.T) {
+	s := mem(t)
+	const rs = "web/10.0.0.21:80"
+	future := ov(rs, ActionDisable, 0, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), "lb2")
+	if ch, err := s.Merge([]Decision{future}, nil); len(ch) != 0 || err == nil || !strings.Contains(err.Error(), "9999") {
+		t.Errorf("merge of a decision from 9999: changed %v, err %v; want it refused", ch, err)
+	}
+	if _, err := s.Put(ov(rs, ActionDrain, 0, t0.Add(6*time.Minute), "lb1")); err == nil {
+		t.Error("a local decision 6 minutes ahead of the clock was taken")
+	}
+	// Within the skew is fine: the pair's clocks are never exactly equal.
+	if ch, err := s.Merge([]Decision{ov(rs, ActionDisable, 0, t0.Add(4*time.Minute), "lb2")}, nil); len(ch) != 1 || err != nil {
+		t.Errorf("a decision 4 minutes ahead: changed %v, err %v", ch, err)
+	}
+	if !mustPut(t, s, ov(rs, ActionEnable, 0, t0.Add(5*time.Minute), "lb1")) {
+		t.Error("the local enable did not win")
+	}
+}
+
+// A file holding a decision dated beyond the clock (the year-9999 one a
+// peer once pushed) opens without it; the file as it was is kept.
+func TestLoadSkipsFutureDecisions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "decisions.json")
+	content := `{"version":1,"decisions":[
+{"kind":"override","target":"10.0.0.1:80","action":"disable","at":"9999-01-01T00:00:00Z","node":"lb2"},
+{"kind":"override","target":"10.0.0.2:80","action":"drain","at":"2026-11-23T09:00:00Z","node":"lb1"}]}`
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(Options{Path: path, Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := targets(s.Snapshot()); strings.Join(got, " ") != "10.0.0.2:80" {
+		t.Errorf("loaded %v, want the 2026 decision only", got)
+	}
+	if rep := s.Report(); len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].Error(), "9999") || rep.SetAside == "" {
+		t.Errorf("report %+v", rep)
 	}
 }

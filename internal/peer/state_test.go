@@ -78,7 +78,7 @@ func TestStateFitsTheSyncLimit(t *testing.T) {
 		target := fmt.Sprintf("%s/[2001:db8:ffff:ffff:ffff:ffff:%x:%x]:65535", strings.Repeat("s", 64), i>>16, i&0xffff)
 		batch = append(batch, decisions.Decision{Kind: decisions.KindRegistration, Target: target, Action: decisions.ActionRegister, Weight: 65535, At: at, Node: node})
 	}
-	store.Merge(batch)
+	store.Merge(batch, nil)
 	b, err := json.Marshal(State{Node: node, ConfigHash: strings.Repeat("f", 128), Decisions: store.Snapshot()})
 	if err != nil {
 		t.Fatal(err)

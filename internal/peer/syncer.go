@@ -3,6 +3,7 @@ package peer
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,7 +37,14 @@ type Config struct {
 	Token string
 	// Interval is the full sync period (default 5s).
 	Interval time.Duration
-	// Client is used for outgoing syncs; nil is a client with a 2s timeout.
+	// TLS, if set, makes syncs HTTPS with this client configuration (the
+	// node's certificate, the pair's CA); nil is plain HTTP.
+	TLS *tls.Config
+	// RequireClientCert refuses incoming syncs that did not come over TLS
+	// with a client certificate the server verified (mutual TLS).
+	RequireClientCert bool
+	// Client is used for outgoing syncs; nil is a client with a 2s timeout
+	// (and TLS, if set).
 	Client *http.Client
 	// OnAuthFailure, if set, hears of each incoming sync that fails to
 	// authenticate (the daemon's throttle, which logs a sample of them);
@@ -95,8 +103,15 @@ func New(cfg Config, local func() State, merge func(State), log *slog.Logger) (*
 			return nil, fmt.Errorf("peer address %q: want HOST:PORT: %w", cfg.Peer, err)
 		}
 	}
+	scheme := "http://"
+	if cfg.TLS != nil {
+		scheme = "https://"
+	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: defaultTimeout}
+		if cfg.TLS != nil {
+			cfg.Client.Transport = &http.Transport{TLSClientConfig: cfg.TLS, TLSHandshakeTimeout: defaultTimeout, IdleConnTimeout: time.Minute}
+		}
 	}
 	if local == nil || merge == nil {
 		return nil, errors.New("peer: local and merge are required")
@@ -107,7 +122,7 @@ func New(cfg Config, local func() State, merge func(State), log *slog.Logger) (*
 	return &Syncer{
 		cfg:   cfg,
 		token: token,
-		url:   "http://" + cfg.Peer + SyncPath,
+		url:   scheme + cfg.Peer + SyncPath,
 		local: local,
 		merge: merge,
 		log:   log.With("peer", cfg.Peer),
@@ -132,7 +147,11 @@ func (s *Syncer) serveSync(w http.ResponseWriter, r *http.Request) {
 			s.log.Warn("peer sync refused: unauthenticated, bad or missing token", "remote", r.RemoteAddr)
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="director"`)
-		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		msg := "unauthorized"
+		if s.cfg.RequireClientCert {
+			msg = "unauthorized: the peer sync needs the peer's certificate (mutual TLS) and token"
+		}
+		http.Error(w, msg, http.StatusUnauthorized)
 		return
 	}
 	remote, err := Decode(http.MaxBytesReader(w, r.Body, MaxStateSize+1))
@@ -164,6 +183,9 @@ func (s *Syncer) serveSync(w http.ResponseWriter, r *http.Request) {
 // authorized checks the bearer token against its digest: comparing
 // fixed-size digests leaks neither the token's bytes nor its length.
 func (s *Syncer) authorized(r *http.Request) bool {
+	if s.cfg.RequireClientCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+		return false
+	}
 	tok, ok := apiauth.Bearer(r.Header.Get("Authorization"))
 	return ok && s.token.Matches(tok)
 }

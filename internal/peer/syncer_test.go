@@ -58,7 +58,7 @@ func (n *node) merge(st State) {
 	n.mu.Lock()
 	n.merges++
 	n.mu.Unlock()
-	n.store.Merge(st.Decisions)
+	n.store.Merge(st.Decisions, nil)
 }
 
 func (n *node) mergeCount() int {

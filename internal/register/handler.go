@@ -36,9 +36,10 @@ type Registration struct {
 	Weight  int
 }
 
-// ErrFull is what a Backend wraps when it refuses a registration for want
-// of room (the pool's cap): the caller gets a 409 that says so, not a 500.
-var ErrFull = errors.New("no room")
+// ErrRefused is what a Backend wraps when it refuses a request for a
+// reason the caller should read (the pool at its cap, a newer decision for
+// the same server): the caller gets a 409 that says so, not a 500.
+var ErrRefused = errors.New("refused")
 
 // Backend applies validated requests (the daemon persists and replicates them).
 type Backend interface {
@@ -147,8 +148,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = "deregistered"
 		err = h.b.Deregister(reg.Service, reg.Addr)
 	}
-	if errors.Is(err, ErrFull) {
-		h.log.Warn("register: refused, no room", "service", reg.Service, "addr", reg.Addr, "remote", r.RemoteAddr, "err", err)
+	if errors.Is(err, ErrRefused) {
+		h.log.Warn("register: refused", "service", reg.Service, "addr", reg.Addr, "remote", r.RemoteAddr, "err", err)
 		writeError(w, http.StatusConflict, "service", err.Error())
 		return
 	}
