@@ -90,3 +90,47 @@ func TestStateFitsTheSyncLimit(t *testing.T) {
 		t.Fatalf("the peer would refuse it: %v", err)
 	}
 }
+
+// FuzzSyncPayload: a sync body from the peer, decoded and merged as the
+// daemon does (clock fixed, targets vetted). Whatever it holds, what the
+// store keeps is valid, dated within the allowed skew, within the encoded
+// size bound, and this node's whole state still fits one sync.
+func FuzzSyncPayload(f *testing.F) {
+	f.Add([]byte(`{"node":"lb2","config_hash":"00ff","decisions":[{"kind":"override","target":"web/10.0.0.21:80","action":"drain","at":"2026-01-02T03:04:05Z","node":"lb2"}]}`))
+	f.Add([]byte(`{"node":"lb2","decisions":[{"kind":"override","target":"web/10.0.0.21:80","action":"disable","at":"9999-01-01T00:00:00Z","node":"lb2"}]}`))
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st, err := Decode(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		store, err := decisions.Open(decisions.Options{Now: func() time.Time { return now }, Limits: decisions.Limits{Entries: 50}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The daemon refuses targets it does not know; here, services
+		// other than web.
+		known := func(d decisions.Decision) error {
+			if !strings.HasPrefix(d.Target, "web/") {
+				return fmt.Errorf("unknown %s", d.Target)
+			}
+			return nil
+		}
+		store.Merge(st.Decisions, known)
+		for _, d := range store.Snapshot() {
+			if err := d.Validate(); err != nil || !strings.HasPrefix(d.Target, "web/") || d.At.After(now.Add(decisions.MaxClockSkew)) {
+				t.Fatalf("kept %+v (%v)", d, err)
+			}
+			if e, _ := json.Marshal(d); len(e) > decisions.MaxEncodedSize {
+				t.Fatalf("kept %+v of %d bytes", d, len(e))
+			}
+		}
+		out, err := json.Marshal(State{Node: "lb1", Decisions: store.Snapshot()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Decode(bytes.NewReader(out)); err != nil {
+			t.Fatalf("our state after the merge does not decode: %v", err)
+		}
+	})
+}
