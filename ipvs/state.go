@@ -7,8 +7,9 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
+
+	"github.com/director-lb/director/internal/atomicfile"
 )
 
 // DefaultStatePath is where the daemon keeps the keys it owns. /run is
@@ -69,9 +70,8 @@ func loadOwned(path string) (map[ServiceKey]bool, error) {
 	return owned, nil
 }
 
-// saveOwned writes the owned keys atomically: a temporary file in the same
-// directory, synced, then renamed over the old one, so a crash leaves either
-// the old or the new set, never a torn file.
+// saveOwned writes the owned keys atomically (atomicfile), so a crash
+// leaves either the old or the new set, never a torn file.
 func saveOwned(path string, owned map[ServiceKey]bool) error {
 	keys := make([]ServiceKey, 0, len(owned))
 	for k := range owned {
@@ -92,35 +92,8 @@ func saveOwned(path string, owned map[ServiceKey]bool) error {
 	}
 	b = append(b, '\n')
 
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := atomicfile.Write(path, b, 0o644); err != nil {
 		return fmt.Errorf("write IPVS ownership state: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write IPVS ownership state: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("write IPVS ownership state %s: %w", path, err)
-	}
-	// Make the rename itself durable; failure here is not worth reporting.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }

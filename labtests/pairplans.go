@@ -25,11 +25,12 @@ func PairParams() Params {
 	return p
 }
 
-// curlCode posts body to node's API path as the sorry host and prints
-// only the HTTP status code.
+// curlCode posts body to node's API path as the sorry host, over TLS
+// trusting the pair's CA (no client certificate, as a real server), and
+// prints only the HTTP status code.
 func curlCode(path, token, body string) Step {
-	return lp.Exec(lp.Sorry, "curl", "-sS", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}",
-		"-H", "Authorization: Bearer "+token, "-d", body, "http://"+lp.APIAddr(lp.LB1)+path)
+	return lp.Exec(lp.Sorry, "curl", "-sS", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", lp.PairCAFile(),
+		"-H", "Authorization: Bearer "+token, "-d", body, "https://"+lp.APIAddr(lp.LB1)+path)
 }
 
 // PairPlan: the directors pair up; the sorry host registers itself into
@@ -62,5 +63,9 @@ func PairPlan(name string, p Params) Plan {
 		lp.ProbeStop().As(LabelProbe),
 		lp.Exec(lp.LB2, "director", "state", "-socket", sock(lp.LB2)).As(LabelPairState),
 	)
-	return Plan{Name: name, Params: p, Steps: steps}
+	files, err := lp.PairFiles()
+	if err != nil {
+		panic(err) // crypto/rand failed: nothing in the lab could work
+	}
+	return Plan{Name: name, Params: p, Steps: steps, Files: files}
 }

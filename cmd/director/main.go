@@ -6,7 +6,7 @@
 //
 // The commands are those the usage text below lists (run, validate,
 // status, state, reload, failback, failover, drain, disable, enable,
-// weight, import-keepalived, version); "director" alone prints it, and
+// weight, import-keepalived, pair-cert, version); "director" alone prints it, and
 // "director <command> -h" a command's flags.
 package main
 
@@ -24,6 +24,7 @@ import (
 
 	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/daemon"
+	"github.com/director-lb/director/internal/decisions"
 	"github.com/director-lb/director/internal/kaimport"
 	"github.com/director-lb/director/ipvs/ipvsadm"
 )
@@ -54,6 +55,7 @@ The commands are:
 	enable     undo drain, disable and weight
 	weight     set a real server's weight at run time
 	import-keepalived  convert a keepalived.conf to director.yaml
+	pair-cert  make the pair API's CA and node certificates (mutual TLS)
 	version    print the version and exit
 
 Use "director <command> -h" for more about a command.
@@ -81,6 +83,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdReload(rest, stdout, stderr)
 	case "import-keepalived":
 		return kaimport.Main(rest, stdout, stderr)
+	case "pair-cert":
+		return cmdPairCert(rest, stdout, stderr)
 	case "status":
 		// Reads the kernel directly, so it works while the daemon is down.
 		return ipvsadm.Main(rest, stdout, stderr)
@@ -140,7 +144,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return code
 	}
+	if err := daemon.CheckAPIFiles(cfg); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", cfg.File, err)
+		return 1
+	}
 	fmt.Fprintf(stdout, "%s: ok, %d instance(s), %d service(s)\n", cfg.File, len(cfg.Instances), len(cfg.Services))
+	reportDecisions(stdout, cfg.DecisionsFile(), cfg.LegacyDecisionsFile())
 	// With a daemon running, say what a reload of this file would change.
 	if running := runningConfig(cfg.ControlSocket); running != nil {
 		fmt.Fprintln(stdout, "compared with the running daemon:")
@@ -151,6 +160,29 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		printChanges(stdout, lines)
 	}
 	return 0
+}
+
+// reportDecisions lists the bad entries of the decisions file (or of the
+// legacy one the daemon would move from) as warnings. They do not fail
+// validate: the daemon skips them and starts, and validate runs before
+// every start (the unit's ExecStartPre).
+func reportDecisions(w io.Writer, path, legacy string) {
+	if path == "" {
+		return
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && legacy != "" {
+		if _, err := os.Stat(legacy); err == nil {
+			path = legacy
+		}
+	}
+	rep, err := decisions.Inspect(path)
+	if err != nil {
+		fmt.Fprintf(w, "warning: runtime decisions: %v\n", err)
+		return
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(w, "warning: runtime decisions: %s: %v (the daemon skips it and keeps a copy of the file)\n", path, p)
+	}
 }
 
 func cmdRun(args []string, stderr io.Writer) int {

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/director-lb/director/internal/pairtls"
 )
 
 func runCmd(args ...string) (code int, stdout, stderr string) {
@@ -82,5 +85,96 @@ func TestHandoverWithoutDaemon(t *testing.T) {
 	}
 	if code, _, _ := runCmd("failback", "-socket", sock, "a", "b"); code != 2 {
 		t.Errorf("two instances: code %d", code)
+	}
+}
+
+// validate reads the decision store and reports its bad entries, without
+// failing: the daemon skips them, so a start must not be refused for them.
+func TestValidateReportsBadDecisions(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "d.yaml")
+	store := filepath.Join(dir, "decisions.json")
+	os.WriteFile(cfg, []byte("instances:\n  - {name: web, interface: eth0, vrid: 51, vips: [10.0.0.100/24]}\n"+
+		"services:\n  - {name: web, vip: 10.0.0.100, port: 80, real_servers: [{address: 10.0.0.21}]}\n"+
+		"ipvs: {state_file: "+filepath.Join(dir, "owned.json")+"}\ndecisions: {file: "+store+"}\n"), 0o600)
+	bad := []byte(`{"version":1,"decisions":[{"kind":"override","target":"10.0.0.1:80","action":"explode","at":"2026-01-01T00:00:00Z","node":"a"}]}`)
+	// Where an older version kept them (beside state_file), which the
+	// daemon moves from, then where they are kept now.
+	for _, f := range []string{filepath.Join(dir, "overrides.json"), store} {
+		os.WriteFile(f, bad, 0o600)
+		code, out, errOut := runCmd("validate", "-c", cfg)
+		if code != 0 || !strings.Contains(out+errOut, f) || !strings.Contains(out+errOut, "explode") {
+			t.Errorf("validate: code %d, out %q, err %q; want 0 and the bad entry of %s reported", code, out, errOut, f)
+		}
+	}
+}
+
+// validate reads the token files as the daemon will (ExecStartPre runs it,
+// so a start or reload with an unreadable one is stopped before it runs).
+func TestValidateChecksTokenFiles(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "register.token")
+	cfg := filepath.Join(dir, "d.yaml")
+	os.WriteFile(cfg, []byte("instances:\n  - {name: web, interface: eth0, vrid: 51, vips: [10.0.0.100/24]}\n"+
+		"api: {listen: '127.0.0.1:9310', insecure: true, registration_token_file: "+tok+"}\n"), 0o600)
+	for name, setup := range map[string]func(){
+		"missing":   func() {},
+		"readable":  func() { os.WriteFile(tok, []byte("register-secret-0123456789\n"), 0o644); os.Chmod(tok, 0o644) },
+		"too short": func() { os.WriteFile(tok, []byte("short\n"), 0o600); os.Chmod(tok, 0o600) },
+	} {
+		os.Remove(tok)
+		setup()
+		if code, out, errOut := runCmd("validate", "-c", cfg); code != 1 || !strings.Contains(errOut, "api.registration_token_file") || !strings.Contains(errOut, tok) {
+			t.Errorf("%s token file: code %d, out %q, err %q; want 1 and the file named", name, code, out, errOut)
+		}
+	}
+	os.WriteFile(tok, []byte("register-secret-0123456789\n"), 0o600)
+	os.Chmod(tok, 0o600)
+	if code, out, errOut := runCmd("validate", "-c", cfg); code != 0 {
+		t.Errorf("good token file: code %d, out %q, err %q", code, out, errOut)
+	}
+}
+
+// validate loads the TLS files as the daemon will: a key group or others
+// can read is refused, a good set passes.
+func TestValidateChecksTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := pairtls.WriteDir(dir, []pairtls.Node{{Name: "lb1", Hosts: []string{"127.0.0.1"}}}, time.Now(), 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "d.yaml")
+	os.WriteFile(cfg, []byte("instances:\n  - {name: web, interface: eth0, vrid: 51, vips: [10.0.0.100/24]}\n"+
+		"api:\n  listen: '127.0.0.1:9310'\n  tls: {cert_file: "+filepath.Join(dir, "lb1.crt")+", key_file: "+filepath.Join(dir, "lb1.key")+
+		", ca_file: "+filepath.Join(dir, "ca.crt")+"}\n"), 0o600)
+	if code, out, errOut := runCmd("validate", "-c", cfg); code != 0 {
+		t.Fatalf("good TLS files: code %d, out %q, err %q", code, out, errOut)
+	}
+	os.Chmod(filepath.Join(dir, "lb1.key"), 0o640)
+	if code, _, errOut := runCmd("validate", "-c", cfg); code != 1 || !strings.Contains(errOut, "api.tls") || !strings.Contains(errOut, "lb1.key") {
+		t.Errorf("a key group can read: code %d, err %q", code, errOut)
+	}
+}
+
+// pair-cert writes a CA and node files that validate and the daemon load.
+func TestPairCert(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pair")
+	code, out, errOut := runCmd("pair-cert", "-dir", dir, "lb1=10.0.0.11", "lb2=10.0.0.12,lb2.example")
+	if code != 0 || !strings.Contains(out, "lb2: ") || !strings.Contains(out, "SHA-256 ") {
+		t.Fatalf("pair-cert: code %d, out %q, err %q", code, out, errOut)
+	}
+	for _, f := range []string{"ca.crt", "ca.key", "lb1.crt", "lb1.key", "lb2.crt", "lb2.key"} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, mode %v", f, err, fi.Mode())
+		}
+	}
+	if _, err := pairtls.Load(pairtls.Files{Cert: filepath.Join(dir, "lb2.crt"), Key: filepath.Join(dir, "lb2.key"), CA: filepath.Join(dir, "ca.crt")}, time.Now()); err != nil {
+		t.Errorf("lb2's files do not load: %v", err)
+	}
+	if code, _, errOut := runCmd("pair-cert", "-dir", dir, "lb1=10.0.0.11"); code != 1 || !strings.Contains(errOut, "already exists") {
+		t.Errorf("again: code %d, err %q", code, errOut)
+	}
+	if code, _, _ := runCmd("pair-cert", "-dir", dir, "lb3"); code != 2 {
+		t.Errorf("NODE without address: code %d, want 2", code)
 	}
 }

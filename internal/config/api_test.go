@@ -13,6 +13,7 @@ api:
   peer: 10.0.0.12:9310
   peer_token_file: /etc/director/peer.token
   registration_token_file: /etc/director/register.token
+  tls: {cert_file: /etc/director/pair/lb1.crt, key_file: /etc/director/pair/lb1.key, ca_file: /etc/director/pair/ca.crt, peer_sha256: "AB:cd:000000000000000000000000000000000000000000000000000000000000"}
 `
 	cfg, err := Parse("d.yaml", []byte(y))
 	if err != nil {
@@ -33,10 +34,16 @@ func TestAPIConfigBad(t *testing.T) {
 	cases := []struct{ add, want string }{
 		{"api: {peer: 10.0.0.12:9310}\n", "d.yaml:11: api.peer: needs api.listen"},
 		{"api: {listen: 10.0.0.11:9310, peer: 10.0.0.12:9310}\n", "api.peer_token_file: required with api.peer"},
+		{"api: {listen: 10.0.0.11:9310, insecure: true, tls: {}}\n", "api.insecure: set api.tls or api.insecure, not both"},
+		{"api: {listen: 10.0.0.11:9310, tls: {cert_file: c.crt}}\n", `api.tls.cert_file: "c.crt" must be an absolute path`},
+		{"api: {listen: 10.0.0.11:9310, tls: {cert_file: /c.crt}}\n", "api.tls.key_file: required in api.tls"},
+		{"api: {listen: 10.0.0.11:9310, tls: {peer_sha256: abc}}\n", `api.tls.peer_sha256: "abc" is not a SHA-256 fingerprint`},
+		{"api: {insecure: true}\n", "api.listen: api.tls and api.insecure need api.listen"},
 		{"api: {listen: 10.0.0.11}\n", `api.listen: "10.0.0.11" is not host:port`},
-		{"api: {listen: ':9310', registration_token_file: token}\n", `api.registration_token_file: "token" must be an absolute path`},
+		{"api: {listen: '10.0.0.11:9310', registration_token_file: token}\n", `api.registration_token_file: "token" must be an absolute path`},
 		{"api: {registration_token_file: /t}\n", "api.registration_token_file: needs api.listen"},
-		{"api: {listen: ':1', sync_interval: 1ms}\n", "api.sync_interval: 1ms is shorter than 100ms"},
+		{"api: {listen: '10.0.0.11:1', sync_interval: 1ms}\n", "api.sync_interval: 1ms is shorter than 100ms"},
+		{"node: 'lb 1'\n", `node: "lb 1": use 1-255 letters`},
 	}
 	for _, tc := range cases {
 		_, err := Parse("d.yaml", []byte(svcBase+tc.add))
@@ -96,5 +103,65 @@ func TestExamplePairHash(t *testing.T) {
 	}
 	if hashes[0] != hashes[1] {
 		t.Error("configs/dsr-lb1.yaml and dsr-lb2.yaml hash differently: the peer check would report them")
+	}
+}
+
+// Runtime decisions outlive a reboot: they are kept under systemd's
+// StateDirectory, not beside the IPVS ownership file on the /run tmpfs.
+func TestDecisionsLiveInStateDirectory(t *testing.T) {
+	cfg, err := Parse("d.yaml", []byte(svcBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.DecisionsFile(); got != "/var/lib/director/decisions.json" {
+		t.Errorf("decisions file %q, want /var/lib/director/decisions.json", got)
+	}
+}
+
+// registration.max_servers and decisions.max_entries have defaults and bounds.
+func TestDecisionLimits(t *testing.T) {
+	cfg, err := Parse("d.yaml", []byte(svcBase+"    registration: {allowed: [10.0.0.0/24]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Decisions.MaxEntries != DefaultDecisionEntries || cfg.Services[0].Registration.MaxServers != DefaultRegistrationServers {
+		t.Errorf("defaults: %+v, max_servers %d", cfg.Decisions, cfg.Services[0].Registration.MaxServers)
+	}
+	for add, want := range map[string]string{
+		"    registration: {allowed: [10.0.0.0/24], max_servers: 0}\n": "registration.max_servers: must be 1-6000",
+		"decisions: {max_entries: 7000}\n":                             "decisions.max_entries: must be 1-6000",
+		"decisions: {file: decisions.json}\n":                          `decisions.file: "decisions.json" must be an absolute path`,
+	} {
+		if _, err := Parse("d.yaml", []byte(svcBase+add)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", add, err, want)
+		}
+	}
+}
+
+// The API must listen on this node's own address: a wildcard, or a VIP,
+// would have the master answer on the public VIP.
+func TestAPIListenNotWildcardOrVIP(t *testing.T) {
+	for listen, want := range map[string]string{
+		":9310":           "wildcard",
+		"0.0.0.0:9310":    "wildcard",
+		"[::]:9310":       "wildcard",
+		"10.0.0.100:9310": "VIP",
+		"lb1.local:9310":  "IP address",
+	} {
+		_, err := Parse("d.yaml", []byte(svcBase+"api: {listen: '"+listen+"'}\n"))
+		if err == nil || !strings.Contains(err.Error(), "api.listen") || !strings.Contains(err.Error(), want) {
+			t.Errorf("listen %s: %v, want an api.listen error mentioning %q", listen, err, want)
+		}
+	}
+}
+
+// The pair API is not plain HTTP unless asked for: a peer needs
+// certificates (api.tls) or an explicit api.insecure, and the error says
+// exactly what to do.
+func TestAPINeedsTLSOrInsecure(t *testing.T) {
+	y := svcBase + "node: lb1\napi: {listen: '10.0.0.11:9310', peer: '10.0.0.12:9310', peer_token_file: /etc/director/peer.token}\n"
+	_, err := Parse("d.yaml", []byte(y))
+	if err == nil || !strings.Contains(err.Error(), "director pair-cert") || !strings.Contains(err.Error(), "insecure: true") {
+		t.Errorf("plain HTTP pair: %v, want an error naming director pair-cert and insecure: true", err)
 	}
 }

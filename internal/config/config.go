@@ -31,6 +31,8 @@ type Config struct {
 	Node string `yaml:"node,omitempty"`
 	// API, if Listen is set, serves the peer sync and self-registration.
 	API API `yaml:"api,omitempty"`
+	// Decisions is where runtime decisions are kept, and how many.
+	Decisions Decisions `yaml:"decisions,omitempty"`
 	// NotifyFIFO, if set, is a FIFO that gets one line per state change
 	// of an instance, group, service quorum or real server, in
 	// keepalived's notify_fifo format.

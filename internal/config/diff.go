@@ -57,6 +57,12 @@ func Diff(old, new *Config) []Change {
 	if old.ControlSocket != new.ControlSocket {
 		add("control_socket", "%s -> %s (takes effect at restart)", old.ControlSocket, new.ControlSocket)
 	}
+	if old.Decisions.File != new.Decisions.File {
+		add("decisions.file", "%s -> %s (takes effect at restart)", old.Decisions.File, new.Decisions.File)
+	}
+	if old.Decisions.MaxEntries != new.Decisions.MaxEntries {
+		add("decisions.max_entries", "%d -> %d", old.Decisions.MaxEntries, new.Decisions.MaxEntries)
+	}
 	oldIn := map[string]*Instance{}
 	for i := range old.Instances {
 		oldIn[old.Instances[i].Name] = &old.Instances[i]

@@ -63,6 +63,7 @@ func validate(cfg *Config, pos map[string]int) Problems {
 		}
 	}
 	c.api(cfg)
+	c.decisions(cfg)
 	if len(cfg.Instances) == 0 && len(cfg.Services) == 0 {
 		c.errf("instances", "at least one instance or service is needed")
 	}
@@ -108,6 +109,7 @@ func validate(cfg *Config, pos map[string]int) Problems {
 		vmacs[in.VMACName] = f
 	}
 	c.ipvs(cfg)
+	c.apiListen(cfg, vips)
 	c.hooks(cfg)
 	return c.ps
 }

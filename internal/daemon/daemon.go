@@ -19,6 +19,7 @@ import (
 	sd "github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/director-lb/director/cloud"
+	"github.com/director-lb/director/internal/apiauth"
 	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/control"
 	"github.com/director-lb/director/internal/dataplane"
@@ -165,6 +166,9 @@ type Daemon struct {
 	eff      *config.Config
 	pairHash string
 	api      *apiServer
+	auth     *apiauth.Guard // throttles failed authentications; made on first use
+	// mergeRefused is the last refusal of the peer's decisions logged.
+	mergeRefused string
 	// ec2Call, if set (metrics on), observes EC2 API calls; set by Run
 	// before any instance starts.
 	ec2Call func(op string, took time.Duration, err error)
@@ -393,7 +397,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	regCtx, stopReg := context.WithCancel(context.Background())
 	defer stopReg()
 	go d.registrationLoop(regCtx)
-	if err := d.restartAPI(d.cfg); err != nil {
+	if err := d.reloadAPI(d.cfg); err != nil {
 		return err
 	}
 	defer func() {
@@ -410,6 +414,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	dpDone := make(chan struct{})
 	if d.dp != nil {
 		go func() { defer close(dpDone); d.dp.Run(dpCtx) }()
+		go d.pruneLoop(regCtx, pruneEvery)
 	} else {
 		close(dpDone)
 	}

@@ -1046,6 +1046,7 @@ control_socket: %s
 instances:
   - {name: web, interface: eth0, vrid: 51, advert_interval: 20ms, vips: [10.0.0.100/24]}
 ipvs: {state_file: STATE}
+decisions: {file: /DECISIONS}
 services:
   - name: http
     vip: 10.0.0.100
@@ -1054,6 +1055,7 @@ services:
 `
 	h, _ := newHarness(t, yaml)
 	withState := bytes.ReplaceAll([]byte(yaml), []byte("STATE"), []byte(filepath.Join(filepath.Dir(h.path), "ipvs.json")))
+	withState = bytes.ReplaceAll(withState, []byte("/DECISIONS"), []byte(filepath.Join(filepath.Dir(h.path), "decisions.json")))
 	cfg := h.load(string(withState))
 
 	h.e.setFail(func(edge, _ string) error {

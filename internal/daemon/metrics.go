@@ -143,6 +143,10 @@ var (
 		"Syncs with the peer by result: ok and failed (sent by us), received.", []string{"result"}, nil)
 	descRegistered = prometheus.NewDesc("director_registered_real_servers",
 		"Real servers that registered themselves, per service.", []string{"service"}, nil)
+	descAuthFailures = prometheus.NewDesc("director_api_auth_failures_total",
+		"Requests to the pair API that failed to authenticate (wrong or missing token or certificate).", nil, nil)
+	descThrottled = prometheus.NewDesc("director_api_throttled_total",
+		"Requests to the pair API turned away (429) because their address failed to authenticate too often.", nil, nil)
 )
 
 var vrrpStates = []string{"INIT", "BACKUP", "MASTER", "FAULT", "STOPPED"}
@@ -153,7 +157,7 @@ type stateCollector struct{ d *Daemon }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descPriority, descTransitions, descSent, descRecv, descDrops, descWeight, descHealth, descQuorum,
-		descPeerMatch, descPeerContact, descPeerSyncs, descRegistered} {
+		descPeerMatch, descPeerContact, descPeerSyncs, descRegistered, descAuthFailures, descThrottled} {
 		ch <- d
 	}
 }
@@ -186,6 +190,14 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descPeerSyncs, prometheus.CounterValue, float64(p.Contacts), "ok")
 		ch <- prometheus.MustNewConstMetric(descPeerSyncs, prometheus.CounterValue, float64(p.Failures), "failed")
 		ch <- prometheus.MustNewConstMetric(descPeerSyncs, prometheus.CounterValue, float64(p.Received), "received")
+	}
+	c.d.mu.Lock()
+	guard := c.d.auth
+	c.d.mu.Unlock()
+	if guard != nil {
+		gs := guard.Stats()
+		ch <- prometheus.MustNewConstMetric(descAuthFailures, prometheus.CounterValue, float64(gs.Failures))
+		ch <- prometheus.MustNewConstMetric(descThrottled, prometheus.CounterValue, float64(gs.Throttled))
 	}
 	for _, s := range st.Services {
 		ch <- prometheus.MustNewConstMetric(descQuorum, prometheus.GaugeValue, b2f(s.QuorumLost), s.Name)

@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/director-lb/director/internal/config"
@@ -15,152 +14,6 @@ import (
 	"github.com/director-lb/director/internal/peer"
 	"github.com/director-lb/director/internal/register"
 )
-
-// apiServer is the HTTP listener of api.listen: the peer sync and, when a
-// registration token is configured, self-registration. A reload replaces
-// it whole (token files are re-read then); decisions live in the store,
-// so nothing is lost with it.
-type apiServer struct {
-	srv    *http.Server
-	ln     net.Listener
-	syncer *peer.Syncer
-	cancel context.CancelFunc
-	done   chan struct{}
-	// conf and tokens are what it was started with: a reload that changes
-	// neither keeps it running.
-	conf   config.API
-	tokens apiTokens
-}
-
-// apiTokens are the secrets read from api's token files.
-type apiTokens struct{ peer, register string }
-
-func readAPITokens(a config.API) (apiTokens, error) {
-	var t apiTokens
-	var err error
-	if a.PeerTokenFile != "" {
-		if t.peer, err = register.ReadTokenFile(a.PeerTokenFile); err != nil {
-			return t, fmt.Errorf("api.peer_token_file: %w", err)
-		}
-	}
-	if a.RegistrationTokenFile != "" {
-		if t.register, err = register.ReadTokenFile(a.RegistrationTokenFile); err != nil {
-			return t, fmt.Errorf("api.registration_token_file: %w", err)
-		}
-	}
-	return t, nil
-}
-
-// startAPI serves cfg.API if it has a listener; nil otherwise.
-func (d *Daemon) startAPI(cfg *config.Config) (*apiServer, error) {
-	a := cfg.API
-	if a.Listen == "" {
-		return nil, nil
-	}
-	tokens, err := readAPITokens(a)
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	var syncer *peer.Syncer
-	if a.PeerTokenFile != "" {
-		syncer, err = peer.New(peer.Config{Peer: a.Peer, Token: tokens.peer, Interval: a.SyncInterval.D()},
-			d.peerState, d.peerMerge, d.log.With("part", "peer"))
-		if err != nil {
-			return nil, fmt.Errorf("peer sync: %w", err)
-		}
-		mux.Handle(peer.SyncPath, syncer.Handler())
-	}
-	if a.RegistrationTokenFile != "" {
-		if d.dp == nil {
-			return nil, errors.New("api.registration_token_file: no services to register into")
-		}
-		h, err := register.New(tokens.register, d.pools, registrar{d}, d.log.With("part", "register"))
-		if err != nil {
-			return nil, fmt.Errorf("registration: %w", err)
-		}
-		mux.Handle("/v1/register", h)
-		mux.Handle("/v1/deregister", h)
-	}
-	ln, err := net.Listen("tcp", a.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("api listener: %w", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &apiServer{
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
-		ln:  ln, syncer: syncer, cancel: cancel, done: make(chan struct{}), conf: a, tokens: tokens,
-	}
-	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.log.Error("api listener stopped", "err", err)
-		}
-	}()
-	go func() {
-		defer close(s.done)
-		if syncer != nil {
-			syncer.Run(ctx)
-		}
-	}()
-	d.log.Info("api listening", "listen", a.Listen, "peer", a.Peer, "registration", a.RegistrationTokenFile != "")
-	return s, nil
-}
-
-func (s *apiServer) close() {
-	if s == nil {
-		return
-	}
-	s.cancel()
-	s.srv.Close()
-	// Serve may not have taken the listener yet; close it here so that
-	// its address is free when this returns.
-	s.ln.Close()
-	<-s.done
-}
-
-// kick asks for a sync with the peer soon (after a local decision).
-func (s *apiServer) kick() {
-	if s != nil && s.syncer != nil {
-		s.syncer.Kick()
-	}
-}
-
-// reloadAPI keeps the API listener if neither its settings nor its
-// tokens changed, telling the peer of the new configuration at once;
-// otherwise it starts a new one.
-func (d *Daemon) reloadAPI(cfg *config.Config) error {
-	d.mu.Lock()
-	a := d.api
-	d.mu.Unlock()
-	if a != nil && a.conf == cfg.API {
-		if t, err := readAPITokens(cfg.API); err == nil && t == a.tokens {
-			a.kick()
-			return nil
-		}
-	}
-	return d.restartAPI(cfg)
-}
-
-// restartAPI swaps the API listener for one serving cfg.
-func (d *Daemon) restartAPI(cfg *config.Config) error {
-	d.mu.Lock()
-	old := d.api
-	d.api = nil
-	d.mu.Unlock()
-	old.close()
-	s, err := d.startAPI(cfg)
-	d.mu.Lock()
-	d.api = s
-	d.mu.Unlock()
-	return err
-}
-
-func (d *Daemon) kickPeer() {
-	d.mu.Lock()
-	a := d.api
-	d.mu.Unlock()
-	a.kick()
-}
 
 // peerState is what this node tells its peer.
 func (d *Daemon) peerState() peer.State {
@@ -178,8 +31,18 @@ func (d *Daemon) peerMerge(remote peer.State) {
 	if d.dp == nil {
 		return
 	}
-	changed, err := d.dp.Store().Merge(remote.Decisions)
+	changed, err := d.dp.Store().Merge(remote.Decisions, d.knownTarget)
+	// The peer sends its whole state every few seconds: the same refusals
+	// are logged once, until they change.
+	msg := ""
 	if err != nil {
+		msg = err.Error()
+	}
+	d.mu.Lock()
+	again := msg == d.mergeRefused
+	d.mergeRefused = msg
+	d.mu.Unlock()
+	if err != nil && !again {
 		d.log.Warn("peer sent decisions that were not taken", "peer", remote.Node, "err", err)
 	}
 	regs := false
@@ -194,15 +57,62 @@ func (d *Daemon) peerMerge(remote peer.State) {
 	}
 }
 
+// knownTarget vets a decision from the peer against this node's
+// configuration: an override must name one of its real servers
+// (registered ones included), a registration a service that takes them,
+// with an allowed address, the service's port and a weight up to its
+// max_weight. A pair whose files differ for a while (a rolling change)
+// loses nothing: the peer sends its whole state again every few seconds.
+func (d *Daemon) knownTarget(dec decisions.Decision) error {
+	d.mu.Lock()
+	eff, file := d.eff, d.cfg
+	d.mu.Unlock()
+	svc, addr, _ := strings.Cut(dec.Target, "/")
+	if addr == "" {
+		svc, addr = "", dec.Target
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", dec.Kind, dec.Target, err)
+	}
+	if dec.Kind == decisions.KindOverride {
+		for _, s := range eff.Services {
+			if (svc == "" || s.Name == svc) && listed(s.RealServers, ap) {
+				return nil
+			}
+		}
+		return fmt.Errorf("override %s: no such real server here", dec.Target)
+	}
+	for _, s := range file.Services {
+		if s.Name != svc {
+			continue
+		}
+		r := s.Registration
+		switch {
+		case r == nil:
+			return fmt.Errorf("registration %s: service %s takes no registrations here", dec.Target, svc)
+		case int(ap.Port()) != s.Port:
+			return fmt.Errorf("registration %s: service %s is on port %d", dec.Target, svc, s.Port)
+		case !slices.ContainsFunc(r.Prefixes, func(p netip.Prefix) bool { return p.Contains(ap.Addr()) }):
+			return fmt.Errorf("registration %s: address not allowed for service %s", dec.Target, svc)
+		case dec.Weight > r.MaxWeight:
+			return fmt.Errorf("registration %s: weight %d over service %s's max_weight %d", dec.Target, dec.Weight, svc, r.MaxWeight)
+		}
+		return nil
+	}
+	return fmt.Errorf("registration %s: no service %s here", dec.Target, svc)
+}
+
 // peerStatus is the pairing's state, nil without a peer sync.
 func (d *Daemon) peerStatus() *peer.Status {
 	d.mu.Lock()
 	a := d.api
 	d.mu.Unlock()
-	if a == nil || a.syncer == nil {
+	rt := a.runtime()
+	if rt == nil || rt.syncer == nil {
 		return nil
 	}
-	st := a.syncer.Status()
+	st := rt.syncer.Status()
 	return &st
 }
 
@@ -246,9 +156,15 @@ func (r registrar) Deregister(service string, ap netip.AddrPort) error {
 	return d.decide(decisions.Decision{Kind: decisions.KindRegistration, Target: target, Action: decisions.ActionDeregister, Node: d.dp.Node()})
 }
 
-// decide records a local registration decision, applies it and tells the peer.
+// decide records a local registration decision, applies it and tells the
+// peer. A refusal the caller should read (a pool at its cap, a newer
+// decision for the same server) is a register.ErrRefused: a 409.
 func (d *Daemon) decide(dec decisions.Decision) error {
 	changed, err := d.dp.Store().Put(dec)
+	var sup *decisions.SupersededError
+	if errors.Is(err, decisions.ErrLimit) || errors.As(err, &sup) {
+		return fmt.Errorf("%w: %w", register.ErrRefused, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -348,4 +264,29 @@ func withRegistrations(cfg *config.Config, st *decisions.Store) *config.Config {
 		}
 	}
 	return &out
+}
+
+// pruneEvery is how often withdrawn decisions older than
+// decisions.TombstoneTTL are dropped while the daemon runs, so that a long
+// uptime does not keep every withdrawal ever made.
+const pruneEvery = time.Hour
+
+// pruneLoop prunes the decision store every period until ctx ends.
+func (d *Daemon) pruneLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := d.dp.Store().Prune(decisions.TombstoneTTL)
+		switch {
+		case err != nil:
+			d.log.Warn("runtime decisions: prune withdrawn ones", "err", err)
+		case n > 0:
+			d.log.Info("runtime decisions: dropped old withdrawn ones", "count", n)
+		}
+	}
 }

@@ -41,6 +41,7 @@ services:
 		t.Fatal(err)
 	}
 	cfg.IPVS.StateFile = ""
+	cfg.Decisions.File = ""
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	in := testInstance(log, 150, time.Second)
 	runInstance(t, in)

@@ -77,8 +77,8 @@ type Options struct {
 const drainPoll = time.Second
 
 // tombstoneTTL is how long a withdrawn decision (enable, deregister) is
-// remembered; pruned at start.
-const tombstoneTTL = 7 * 24 * time.Hour
+// remembered; pruned at start (and by the daemon on a timer).
+const tombstoneTTL = decisions.TombstoneTTL
 
 // fastPathMax is the most weight changes one pass makes with SetWeight;
 // more go through one Apply, which batches its writes.
@@ -178,9 +178,11 @@ func newWith(cfg *config.Config, o Options, mgr func(func(checks.Event)) checkRu
 		kick: make(chan struct{}, 1), pings: make(chan chan struct{}),
 	}
 	var err error
-	if dp.store, err = decisions.Open(overridesFile(cfg.IPVS.StateFile), nil); err != nil {
+	dp.store, err = decisions.Open(decisions.Options{Path: cfg.DecisionsFile(), Legacy: cfg.LegacyDecisionsFile(), Limits: DecisionLimits(cfg)})
+	if err != nil {
 		return nil, fmt.Errorf("runtime decisions: %w", err)
 	}
+	logLoadReport(log, dp.store.Report())
 	// Withdrawn decisions are kept so that the peer cannot bring back what
 	// they withdrew; a week covers any peer that is still in touch.
 	if n, err := dp.store.Prune(tombstoneTTL); err != nil {
@@ -215,6 +217,38 @@ func newWith(cfg *config.Config, o Options, mgr func(func(checks.Event)) checkRu
 	return dp, nil
 }
 
+// logLoadReport says loudly what was wrong with the decisions file: the
+// daemon starts without the bad entries, and the peer sends its copy of
+// them again. A file with many bad entries logs the first few and a count.
+func logLoadReport(log *slog.Logger, rep decisions.LoadReport) {
+	const most = 10
+	for i, p := range rep.Problems {
+		if i == most {
+			log.Error("runtime decisions: more entries skipped", "count", len(rep.Problems)-most)
+			break
+		}
+		log.Error("runtime decisions: entry skipped", "err", p)
+	}
+	if rep.SetAside != "" {
+		log.Error("runtime decisions: the file as it was is kept for inspection; the peer resyncs what was skipped", "copy", rep.SetAside)
+	}
+	if rep.MovedFrom != "" {
+		log.Info("runtime decisions: moved to the state directory, where they survive a reboot", "from", rep.MovedFrom)
+	}
+}
+
+// DecisionLimits are the decision store's bounds in cfg: decisions.max_entries
+// and each registration pool's max_servers.
+func DecisionLimits(cfg *config.Config) decisions.Limits {
+	l := decisions.Limits{Entries: cfg.Decisions.MaxEntries, Registrations: map[string]int{}}
+	for _, s := range cfg.Services {
+		if r := s.Registration; r != nil {
+			l.Registrations[s.Name] = r.MaxServers
+		}
+	}
+	return l
+}
+
 // cacheFor is how long passes may plan against the reconciler's view:
 // until just before the next resync tick.
 func cacheFor(cfg *config.Config) time.Duration { return cfg.IPVS.ResyncInterval.D() * 9 / 10 }
@@ -235,6 +269,7 @@ func (dp *Dataplane) setConfig(cfg *config.Config) {
 	// A reload may change the drain timeout and the resync interval; the
 	// run loop re-times its resync on the pass this kicks.
 	dp.prog.SetTimings(cfg.IPVS.DrainTimeout.D(), cacheFor(cfg))
+	dp.store.SetLimits(DecisionLimits(cfg))
 	dp.mu.Lock()
 	dp.cfg = cfg
 	dp.syncInst = ""
@@ -326,7 +361,7 @@ func (dp *Dataplane) SetOverride(target, mode string, weight int) error {
 		return fmt.Errorf("no configured real server %s", k)
 	}
 	if _, err := dp.store.Put(dec); err != nil {
-		return err
+		return fmt.Errorf("%s %s not applied: %w", mode, k, err)
 	}
 	dp.log.Info("runtime override", "real_server", string(k), "action", mode, "weight", weight)
 	dp.Poke()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/director-lb/director/internal/config"
+	"github.com/director-lb/director/internal/decisions"
 	"github.com/director-lb/director/internal/testwait"
 	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/ipvs/syncd"
@@ -87,6 +88,7 @@ func TestServices(t *testing.T) {
 func TestDataplaneMasterOnly(t *testing.T) {
 	cfg := loadCfg(t, "false")
 	cfg.IPVS.StateFile = ""
+	cfg.Decisions.File = ""
 	k := ipvs.NewFake()
 	dp, err := New(cfg, Options{Kernel: k, Logger: discard()})
 	if err != nil {
@@ -159,6 +161,7 @@ services:
 		t.Fatal(err)
 	}
 	cfg.IPVS.StateFile = ""
+	cfg.Decisions.File = ""
 	k := ipvs.NewFake()
 	dp, err := New(cfg, Options{Kernel: k, Logger: discard()})
 	if err != nil {
@@ -217,7 +220,9 @@ services:
 // Operator overrides change the table, persist, and come back after a restart.
 func TestDataplaneOverrides(t *testing.T) {
 	cfg := loadCfg(t, "true")
-	cfg.IPVS.StateFile = filepath.Join(t.TempDir(), "ipvs-owned.json")
+	dir := t.TempDir()
+	cfg.IPVS.StateFile = filepath.Join(dir, "ipvs-owned.json")
+	cfg.Decisions.File = filepath.Join(dir, "decisions.json")
 	k := ipvs.NewFake()
 	dp, err := New(cfg, Options{Kernel: k, Logger: discard()})
 	if err != nil {
@@ -273,6 +278,7 @@ func TestDataplaneOverrides(t *testing.T) {
 func TestDataplaneSysctls(t *testing.T) {
 	cfg := loadCfg(t, "true")
 	cfg.IPVS.StateFile = ""
+	cfg.Decisions.File = ""
 	dir := t.TempDir()
 	for _, n := range []string{"conn_reuse_mode", "expire_nodest_conn", "expire_quiescent_template"} {
 		if err := os.WriteFile(filepath.Join(dir, n), []byte("0\n"), 0o644); err != nil {
@@ -360,6 +366,7 @@ func (f *fakeSync) roles() string {
 func TestDataplaneSyncDaemon(t *testing.T) {
 	cfg := loadCfg(t, "true")
 	cfg.IPVS.StateFile = ""
+	cfg.Decisions.File = ""
 	cfg.IPVS.Sync = &config.Sync{Interface: "eth0", SyncID: 7, Instance: "web"}
 	fs := &fakeSync{}
 	clock := newFakeClock()
@@ -426,6 +433,7 @@ func TestDataplaneSyncDaemon(t *testing.T) {
 func TestDataplaneReloadRetimesResync(t *testing.T) {
 	cfg := loadCfg(t, "true")
 	cfg.IPVS.StateFile = ""
+	cfg.Decisions.File = ""
 	k := ipvs.NewFake()
 	clock := newFakeClock()
 	dp, err := New(cfg, Options{Kernel: k, Clock: clock, Logger: discard()})
@@ -454,6 +462,7 @@ func TestDataplaneReloadRetimesResync(t *testing.T) {
 func TestDataplaneSyncReload(t *testing.T) {
 	cfg := loadCfg(t, "true")
 	cfg.IPVS.StateFile = ""
+	cfg.Decisions.File = ""
 	fs := &fakeSync{}
 	var dials atomic.Int32
 	dial := func() (SyncDaemon, error) { dials.Add(1); return fs, nil }
@@ -485,5 +494,36 @@ func TestDataplaneSyncReload(t *testing.T) {
 	wait("")
 	if n := dials.Load(); n != 1 {
 		t.Errorf("dialled %d times, want once", n)
+	}
+}
+
+// The configuration's bounds are the store's: a max_entries the
+// configuration accepts is one the store keeps.
+func TestDecisionBoundsAgree(t *testing.T) {
+	if config.MaxDecisionEntries != decisions.MaxEntriesLimit || config.DefaultDecisionEntries != decisions.DefaultMaxEntries {
+		t.Errorf("config allows %d (default %d), the store %d (default %d)", config.MaxDecisionEntries, config.DefaultDecisionEntries,
+			decisions.MaxEntriesLimit, decisions.DefaultMaxEntries)
+	}
+}
+
+// An operator's decision that loses to a newer one (the peer's clock a
+// little ahead) is not silently dropped: the command says what superseded
+// it.
+func TestOverrideSuperseded(t *testing.T) {
+	cfg := loadCfg(t, "true")
+	cfg.IPVS.StateFile = ""
+	cfg.Decisions.File = ""
+	dp, err := New(cfg, Options{Kernel: ipvs.NewFake(), Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	newer := decisions.Decision{Kind: decisions.KindOverride, Target: "10.0.0.21:80", Action: decisions.ActionDisable, At: time.Now().Add(time.Minute), Node: "lb2"}
+	if _, err := dp.Store().Merge([]decisions.Decision{newer}, nil); err != nil {
+		t.Fatal(err)
+	}
+	err = dp.SetOverride("10.0.0.21:80", "enable", 0)
+	if err == nil || !strings.Contains(err.Error(), "disable") || !strings.Contains(err.Error(), "lb2") {
+		t.Errorf("enable under a newer disable: %v, want an error naming the disable and lb2", err)
 	}
 }

@@ -36,6 +36,7 @@ func bigConfig(t testing.TB, services, servers int) *config.Config {
 		t.Fatal(err)
 	}
 	cfg.IPVS.StateFile = ""
+	cfg.Decisions.File = ""
 	return cfg
 }
 
@@ -138,6 +139,7 @@ services:
 		t.Fatal(err)
 	}
 	cfg.IPVS.StateFile = ""
+	cfg.Decisions.File = ""
 	var mu sync.Mutex
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))

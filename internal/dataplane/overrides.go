@@ -3,7 +3,6 @@ package dataplane
 import (
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -89,16 +88,6 @@ func overrideWeight(o decisions.Decision, w int) (int, bool) {
 		}
 	}
 	return w, true
-}
-
-// overridesFile is where runtime decisions (the operator's overrides and
-// real servers' registrations) persist: beside the ownership file, so that
-// they outlive reloads and restarts.
-func overridesFile(stateFile string) string {
-	if stateFile == "" {
-		return ""
-	}
-	return filepath.Join(filepath.Dir(stateFile), "overrides.json")
 }
 
 // describeOverride is the override as state shows it.

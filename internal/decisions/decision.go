@@ -9,6 +9,7 @@ package decisions
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -40,10 +41,17 @@ const (
 const MaxWeight = 65535
 
 // Limits on free-form fields, so a hostile or broken peer cannot make us
-// keep arbitrarily large strings.
+// keep arbitrarily large strings. Service and node names are of the
+// configuration's alphabet, which JSON never escapes: an entry's encoded
+// size is bounded (MaxEncodedSize).
 const (
 	maxTarget = 300
 	maxNode   = 255
+)
+
+var (
+	serviceRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	nodeRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,255}$`)
 )
 
 // Decision is one runtime decision.
@@ -105,15 +113,18 @@ func (d Decision) normalize() (Decision, error) {
 	if d.At.IsZero() {
 		return d, fmt.Errorf("decision %s %s: no time", d.Kind, d.Target)
 	}
-	if d.Node == "" || len(d.Node) > maxNode {
-		return d, fmt.Errorf("decision %s %s: node name must be 1-%d bytes", d.Kind, d.Target, maxNode)
+	if !nodeRE.MatchString(d.Node) {
+		return d, fmt.Errorf("decision %s %s: node name must be 1-%d letters, digits, '_', '.' or '-'", d.Kind, d.Target, maxNode)
 	}
 	d.At = d.At.UTC()
 	return d, nil
 }
 
 // canonicalTarget parses "SVC/ADDR:PORT" or "ADDR:PORT". The service is
-// everything before the last slash, as an address never contains one.
+// everything before the last slash, as an address never contains one. The
+// limits apply to the canonical form, which is what is stored: netip may
+// spell an address longer than it was given ("1::3:4:5:6:7:8" becomes
+// "1:0:3:4:5:6:7:8"), and a stored target must pass the check it passed.
 func canonicalTarget(s string, needService bool) (string, error) {
 	if len(s) > maxTarget {
 		return "", fmt.Errorf("target longer than %d bytes", maxTarget)
@@ -124,6 +135,9 @@ func canonicalTarget(s string, needService bool) (string, error) {
 		if svc == "" {
 			return "", fmt.Errorf("target %q: empty service name", s)
 		}
+		if !serviceRE.MatchString(svc) {
+			return "", fmt.Errorf("target %q: service name must be 1-64 letters, digits, '_', '.' or '-'", s)
+		}
 	}
 	if needService && svc == "" {
 		return "", fmt.Errorf("target %q: want SERVICE/ADDRESS:PORT", s)
@@ -132,10 +146,17 @@ func canonicalTarget(s string, needService bool) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("target %q: want ADDRESS:PORT or SERVICE/ADDRESS:PORT", s)
 	}
-	if svc == "" {
-		return ap.String(), nil
+	if ap.Addr().Zone() != "" {
+		return "", fmt.Errorf("target %q: an address with a zone is no real server", s)
 	}
-	return svc + "/" + ap.String(), nil
+	out := ap.String()
+	if svc != "" {
+		out = svc + "/" + out
+	}
+	if len(out) > maxTarget {
+		return "", fmt.Errorf("target %q: longer than %d bytes as %q", s, maxTarget, out)
+	}
+	return out, nil
 }
 
 // newer reports whether a replaces b under last-writer-wins. Ties beyond

@@ -2,6 +2,8 @@ package decisions
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -23,6 +25,9 @@ func FuzzDecode(f *testing.F) {
 			if err != nil {
 				t.Fatalf("accepted invalid %+v: %v", d, err)
 			}
+			if b, err := json.Marshal(d); err != nil || len(b) > MaxEncodedSize {
+				t.Fatalf("%+v encodes to %d bytes (%v), over MaxEncodedSize", d, len(b), err)
+			}
 			if n != d {
 				t.Fatalf("not canonical: %+v vs %+v", d, n)
 			}
@@ -38,11 +43,11 @@ func FuzzDecode(f *testing.F) {
 		if !sameDecisions(again, ds) {
 			t.Fatalf("round trip:\n%+v\n%+v", ds, again)
 		}
-		s, _ := Open("", nil)
-		if _, err := s.Merge(ds); err != nil {
+		s, _ := Open(Options{})
+		if _, err := s.Merge(ds, nil); err != nil {
 			t.Fatal(err)
 		}
-		if ch, err := s.Merge(ds); err != nil || len(ch) != 0 {
+		if ch, err := s.Merge(ds, nil); err != nil || len(ch) != 0 {
 			t.Fatalf("second merge changed %v (%v)", ch, err)
 		}
 	})
@@ -65,4 +70,40 @@ func sameDecisions(a, b []Decision) bool {
 		}
 	}
 	return true
+}
+
+// FuzzLoad feeds arbitrary file contents to Open, the loader the daemon
+// starts with. Whatever the file holds, Open must succeed (a bad file is
+// set aside, never a reason not to start), what it loads must be valid and
+// canonical, and the rewritten file must reopen to the same decisions with
+// nothing left to report.
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte(`{"version":1,"decisions":[{"kind":"override","target":"web/10.0.0.1:80","action":"drain","at":"2026-01-01T00:00:00Z","node":"lb1"},{"kind":"override","target":"x","action":"drain","at":"2026-01-01T00:00:00Z","node":"lb1"}]}`))
+	f.Add([]byte(`{"svc/10.0.0.21:80": {"mode":"drain"}, "10.0.0.22:80": {"mode":"explode"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(t.TempDir(), "decisions.json")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(Options{Path: path})
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		ds := s.Snapshot()
+		for _, d := range ds {
+			if n, err := d.normalize(); err != nil || n != d {
+				t.Fatalf("loaded %+v: canonical %+v, %v", d, n, err)
+			}
+		}
+		if rep := s.Report(); len(rep.Problems) > 0 && rep.SetAside == "" {
+			t.Fatalf("problems %v but nothing set aside", rep.Problems)
+		}
+		again, err := Open(Options{Path: path})
+		if err != nil || len(again.Report().Problems) != 0 {
+			t.Fatalf("reopen: %v, problems %v", err, again.Report().Problems)
+		}
+		if !sameDecisions(again.Snapshot(), ds) {
+			t.Fatalf("reopened:\n%+v\nwant\n%+v", again.Snapshot(), ds)
+		}
+	})
 }

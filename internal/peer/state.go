@@ -1,8 +1,8 @@
 // Package peer keeps the two directors of a pair in step: each one posts
 // its state (node name, configuration hash, runtime decisions) to the
-// other over HTTP authenticated by a shared token, and merges what it
-// gets back, so after a failover the new master honours the decisions
-// made on the old one.
+// other over mutual TLS (or, by explicit choice, plain HTTP) with a shared
+// token, and merges what it gets back, so after a failover the new master
+// honours the decisions made on the old one.
 package peer
 
 import (

@@ -3,7 +3,7 @@ package peer
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/director-lb/director/internal/apiauth"
 )
 
 // SyncPath is where a director accepts the peer's state.
@@ -22,7 +24,6 @@ const SyncPath = "/v1/peer/sync"
 const (
 	defaultInterval = 5 * time.Second
 	defaultTimeout  = 2 * time.Second
-	minToken        = 16
 	// maxBackoff caps the wait between attempts to an unreachable peer.
 	maxBackoff = time.Minute
 )
@@ -36,8 +37,19 @@ type Config struct {
 	Token string
 	// Interval is the full sync period (default 5s).
 	Interval time.Duration
-	// Client is used for outgoing syncs; nil is a client with a 2s timeout.
+	// TLS, if set, makes syncs HTTPS with this client configuration (the
+	// node's certificate, the pair's CA); nil is plain HTTP.
+	TLS *tls.Config
+	// RequireClientCert refuses incoming syncs that did not come over TLS
+	// with a client certificate the server verified (mutual TLS).
+	RequireClientCert bool
+	// Client is used for outgoing syncs; nil is a client with a 2s timeout
+	// (and TLS, if set).
 	Client *http.Client
+	// OnAuthFailure, if set, hears of each incoming sync that fails to
+	// authenticate (the daemon's throttle, which logs a sample of them);
+	// otherwise each is logged here.
+	OnAuthFailure func(*http.Request)
 }
 
 // Status is how the pairing is doing, for state and metrics.
@@ -60,6 +72,7 @@ type Status struct {
 // Syncer exchanges State with the peer in both directions.
 type Syncer struct {
 	cfg   Config
+	token apiauth.Token // the digest incoming syncs are checked against
 	url   string
 	local func() State
 	merge func(State)
@@ -75,8 +88,9 @@ type Syncer struct {
 // New checks cfg and makes a Syncer. local gives our State; merge takes
 // the peer's and is called for both directions, possibly concurrently.
 func New(cfg Config, local func() State, merge func(State), log *slog.Logger) (*Syncer, error) {
-	if len(cfg.Token) < minToken {
-		return nil, fmt.Errorf("peer token: need at least %d bytes, have %d", minToken, len(cfg.Token))
+	token, err := apiauth.NewToken(cfg.Token)
+	if err != nil {
+		return nil, fmt.Errorf("peer token: %w", err)
 	}
 	if cfg.Interval < 0 {
 		return nil, fmt.Errorf("peer sync interval %v is negative", cfg.Interval)
@@ -89,8 +103,15 @@ func New(cfg Config, local func() State, merge func(State), log *slog.Logger) (*
 			return nil, fmt.Errorf("peer address %q: want HOST:PORT: %w", cfg.Peer, err)
 		}
 	}
+	scheme := "http://"
+	if cfg.TLS != nil {
+		scheme = "https://"
+	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: defaultTimeout}
+		if cfg.TLS != nil {
+			cfg.Client.Transport = &http.Transport{TLSClientConfig: cfg.TLS, TLSHandshakeTimeout: defaultTimeout, IdleConnTimeout: time.Minute}
+		}
 	}
 	if local == nil || merge == nil {
 		return nil, errors.New("peer: local and merge are required")
@@ -100,7 +121,8 @@ func New(cfg Config, local func() State, merge func(State), log *slog.Logger) (*
 	}
 	return &Syncer{
 		cfg:   cfg,
-		url:   "http://" + cfg.Peer + SyncPath,
+		token: token,
+		url:   scheme + cfg.Peer + SyncPath,
 		local: local,
 		merge: merge,
 		log:   log.With("peer", cfg.Peer),
@@ -119,9 +141,17 @@ func (s *Syncer) Handler() http.Handler {
 
 func (s *Syncer) serveSync(w http.ResponseWriter, r *http.Request) {
 	if !s.authorized(r) {
-		s.log.Warn("peer sync refused: bad or missing token", "remote", r.RemoteAddr)
+		if s.cfg.OnAuthFailure != nil {
+			s.cfg.OnAuthFailure(r)
+		} else {
+			s.log.Warn("peer sync refused: unauthenticated, bad or missing token", "remote", r.RemoteAddr)
+		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="director"`)
-		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		msg := "unauthorized"
+		if s.cfg.RequireClientCert {
+			msg = "unauthorized: the peer sync needs the peer's certificate (mutual TLS) and token"
+		}
+		http.Error(w, msg, http.StatusUnauthorized)
 		return
 	}
 	remote, err := Decode(http.MaxBytesReader(w, r.Body, MaxStateSize+1))
@@ -150,9 +180,14 @@ func (s *Syncer) serveSync(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
+// authorized checks the bearer token against its digest: comparing
+// fixed-size digests leaks neither the token's bytes nor its length.
 func (s *Syncer) authorized(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) == 1
+	if s.cfg.RequireClientCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+		return false
+	}
+	tok, ok := apiauth.Bearer(r.Header.Get("Authorization"))
+	return ok && s.token.Matches(tok)
 }
 
 // Kick asks for a sync soon, without waiting (after a local decision).

@@ -38,7 +38,7 @@ type node struct {
 
 func newNode(t *testing.T, name, hash string) *node {
 	t.Helper()
-	store, err := decisions.Open("", nil)
+	store, err := decisions.Open(decisions.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func (n *node) merge(st State) {
 	n.mu.Lock()
 	n.merges++
 	n.mu.Unlock()
-	n.store.Merge(st.Decisions)
+	n.store.Merge(st.Decisions, nil)
 }
 
 func (n *node) mergeCount() int {

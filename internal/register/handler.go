@@ -7,8 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync/atomic"
+
+	"github.com/director-lb/director/internal/apiauth"
 )
 
 // Pool is what a service accepts from self-registering real servers.
@@ -35,6 +36,11 @@ type Registration struct {
 	Weight  int
 }
 
+// ErrRefused is what a Backend wraps when it refuses a request for a
+// reason the caller should read (the pool at its cap, a newer decision for
+// the same server): the caller gets a 409 that says so, not a 500.
+var ErrRefused = errors.New("refused")
+
 // Backend applies validated requests (the daemon persists and replicates them).
 type Backend interface {
 	Register(r Registration) error
@@ -43,13 +49,17 @@ type Backend interface {
 
 // Handler serves POST /v1/register and POST /v1/deregister.
 type Handler struct {
-	token atomic.Pointer[tokenHash] // swapped by SetToken while requests run
+	token atomic.Pointer[apiauth.Token] // swapped by SetToken while requests run
 	pools func() map[string]Pool
 	b     Backend
 	log   *slog.Logger
+	// OnAuthFailure, if set, hears of each request with a missing or
+	// wrong token (the daemon's throttle, which logs a sample of them);
+	// otherwise each is logged here. Set it before serving.
+	OnAuthFailure func(*http.Request)
 }
 
-// New returns a handler accepting the bearer token (at least MinTokenLen
+// New returns a handler accepting the bearer token (at least apiauth.MinTokenLen
 // bytes). pools is called per request so that a reload takes effect at once.
 // A nil log discards.
 func New(token string, pools func() map[string]Pool, b Backend, log *slog.Logger) (*Handler, error) {
@@ -71,10 +81,10 @@ func New(token string, pools func() map[string]Pool, b Backend, log *slog.Logger
 
 // SetToken replaces the accepted token; on error the old one stays.
 func (h *Handler) SetToken(token string) error {
-	if err := checkToken(token); err != nil {
+	th, err := apiauth.NewToken(token)
+	if err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
-	th := hashToken(token)
 	h.token.Store(&th)
 	return nil
 }
@@ -97,8 +107,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !h.authorized(r) {
 		// Never log the presented token: it may be a near-miss of the real one.
-		h.log.Warn("register: refused unauthenticated request",
-			"remote", r.RemoteAddr, "path", r.URL.Path)
+		if h.OnAuthFailure != nil {
+			h.OnAuthFailure(r)
+		} else {
+			h.log.Warn("register: refused unauthenticated request",
+				"remote", r.RemoteAddr, "path", r.URL.Path)
+		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="director"`)
 		writeError(w, http.StatusUnauthorized, "", "missing or wrong bearer token")
 		return
@@ -134,6 +148,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = "deregistered"
 		err = h.b.Deregister(reg.Service, reg.Addr)
 	}
+	if errors.Is(err, ErrRefused) {
+		h.log.Warn("register: refused", "service", reg.Service, "addr", reg.Addr, "remote", r.RemoteAddr, "err", err)
+		writeError(w, http.StatusConflict, "service", err.Error())
+		return
+	}
 	if err != nil {
 		h.log.Error("register: backend refused", "op", status, "service", reg.Service,
 			"addr", reg.Addr, "remote", r.RemoteAddr, "err", err)
@@ -153,11 +172,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // authorized checks "Authorization: Bearer <token>"; the scheme is
 // case-insensitive per RFC 6750.
 func (h *Handler) authorized(r *http.Request) bool {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	return h.token.Load().matches(strings.TrimSpace(token))
+	token, ok := apiauth.Bearer(r.Header.Get("Authorization"))
+	return ok && h.token.Load().Matches(token)
 }
 
 // validate checks a decoded request against its service's pool.

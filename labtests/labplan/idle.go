@@ -114,7 +114,7 @@ func seq(a netip.Addr, n int) []netip.Addr {
 
 // directorIdle renders the ipvs: and services: sections for Idle.
 func directorIdle(b *strings.Builder, i *Idle, node string) {
-	fmt.Fprintf(b, "ipvs:\n  state_file: %s\nservices:\n", StateFile(node))
+	fmt.Fprintf(b, "ipvs:\n  state_file: %s\ndecisions: {file: %s}\nservices:\n", StateFile(node), DecisionsFile(node))
 	for n, vip := range i.IdleVIPs() {
 		fmt.Fprintf(b, "  - name: idle%03d\n    vip: %s\n    port: %d\n    protocol: tcp\n", n+1, vip, HTTPPort)
 		b.WriteString("    scheduler: rr\n    forwarding: dr\n")

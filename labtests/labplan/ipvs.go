@@ -112,6 +112,7 @@ func directorIPVS(b *strings.Builder, v *IPVS, node string) {
 	if v.Sync {
 		fmt.Fprintf(b, "  sync: {interface: eth0, sync_id: %d}\n", SyncID)
 	}
+	fmt.Fprintf(b, "decisions: {file: %s}\n", DecisionsFile(node))
 	b.WriteString("services:\n")
 	for _, s := range Services() {
 		fmt.Fprintf(b, "  - name: %s\n    vip: %s\n    port: %d\n    protocol: tcp\n", s.Name, VIP4.Addr(), s.Port)

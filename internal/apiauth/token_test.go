@@ -1,4 +1,4 @@
-package register
+package apiauth
 
 import (
 	"os"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 )
+
+const testToken = "0123456789abcdef-secret"
 
 func writeToken(t *testing.T, content string, mode os.FileMode) string {
 	t.Helper()
@@ -75,5 +77,38 @@ func TestReadTokenFileMissingAndDir(t *testing.T) {
 	}
 	if _, err := ReadTokenFile(dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("directory: %v", err)
+	}
+}
+
+// A token file must belong to the daemon's user (root): a file another
+// user owns could be rewritten by that user, mode 0600 or not.
+func TestReadTokenFileRefusesOtherOwner(t *testing.T) {
+	p := writeToken(t, testToken, 0o600)
+	if err := os.Chown(p, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadTokenFile(p); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Errorf("a token file of uid 65534: %v, want it refused", err)
+	}
+}
+
+// The digest matches the token and nothing else, however long.
+func TestToken(t *testing.T) {
+	tok, err := NewToken(testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for given, want := range map[string]bool{testToken: true, testToken + "x": false, testToken[:16]: false, "": false} {
+		if tok.Matches(given) != want {
+			t.Errorf("Matches(%q) = %v", given, !want)
+		}
+	}
+	if _, err := NewToken("short"); err == nil {
+		t.Error("a short token taken")
+	}
+	for h, want := range map[string]string{"Bearer abc": "abc", "bearer  abc ": "abc", "Basic abc": "", "Bearer": ""} {
+		if got, _ := Bearer(h); got != want {
+			t.Errorf("Bearer(%q) = %q, want %q", h, got, want)
+		}
 	}
 }
