@@ -73,17 +73,35 @@ const DefaultSyncInterval = 5 * time.Second
 // DefaultRegistrationMaxWeight is registration.max_weight when unset.
 const DefaultRegistrationMaxWeight = 100
 
-func (c *checker) api(cfg *Config) {
-	if cfg.Node == "" {
-		// The peer needs a name that differs from its own; the host name
-		// does, on a pair of machines.
-		if h, err := os.Hostname(); err == nil {
-			cfg.Node = h
+// nodeNameFrom makes a host name a node name: other characters become
+// '-', the length is capped, and an empty one is "director".
+func nodeNameFrom(host string) string {
+	b := []byte(host)
+	for i, ch := range b {
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '_' || ch == '.' || ch == '-') {
+			b[i] = '-'
 		}
 	}
+	if len(b) > 255 {
+		b = b[:255]
+	}
+	if len(b) == 0 {
+		return "director"
+	}
+	return string(b)
+}
+
+func (c *checker) api(cfg *Config) {
 	// The node signs its runtime decisions; the decision store takes only
-	// names of this alphabet.
-	if !nodeNameRE.MatchString(cfg.Node) {
+	// names of nodeNameRE's alphabet.
+	if cfg.Node == "" {
+		// The peer needs a name that differs from its own; the host name
+		// does, on a pair of machines. A host name outside the alphabet
+		// (a machine without one says "(none)") is made to fit: it is
+		// no mistake of the configuration's.
+		h, _ := os.Hostname()
+		cfg.Node = nodeNameFrom(h)
+	} else if !nodeNameRE.MatchString(cfg.Node) {
 		c.errf("node", "%q: use 1-255 letters, digits, '_', '.' or '-'", cfg.Node)
 	}
 	a := &cfg.API

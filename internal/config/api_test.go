@@ -165,3 +165,17 @@ func TestAPINeedsTLSOrInsecure(t *testing.T) {
 		t.Errorf("plain HTTP pair: %v, want an error naming director pair-cert and insecure: true", err)
 	}
 }
+
+// A host name outside the node alphabet is made to fit, never an error:
+// a machine without a host name says "(none)".
+func TestNodeNameFromHost(t *testing.T) {
+	for host, want := range map[string]string{"lb1": "lb1", "(none)": "-none-", "": "director", "a b.c": "a-b.c"} {
+		got := nodeNameFrom(host)
+		if got != want || !nodeNameRE.MatchString(got) {
+			t.Errorf("nodeNameFrom(%q) = %q, want %q in the alphabet", host, got, want)
+		}
+	}
+	if got := nodeNameFrom(strings.Repeat("x", 300)); len(got) != 255 {
+		t.Errorf("a 300-byte host name gives %d bytes", len(got))
+	}
+}
