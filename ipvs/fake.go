@@ -394,10 +394,13 @@ func (f *Fake) deleteDest(key ServiceKey, d Destination) error {
 	return nil
 }
 
-// fakeCheckDest mirrors the kernel's own range checks.
+// fakeCheckDest mirrors the kernel's own checks.
 func fakeCheckDest(d Destination) error {
 	if d.Weight < 0 || d.Lower > d.Upper {
 		return syscall.ERANGE
+	}
+	if d.Forward == Tunnel && d.Encap.Type == TunnelGUE && d.Encap.Port == 0 {
+		return syscall.EINVAL
 	}
 	return nil
 }

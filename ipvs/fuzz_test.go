@@ -34,7 +34,13 @@ var (
 		4: {"10.0.0.21", "10.0.0.22", "10.0.0.23", "10.0.0.24"},
 		6: {"2001:db8::21", "2001:db8::22", "2001:db8::23"},
 	}
-	fuzzSched = []string{"rr", "wrr", "wlc", "sh", "mh"}
+	fuzzSched  = []string{"rr", "wrr", "wlc", "sh", "mh"}
+	fuzzEncaps = []Encap{
+		{},
+		{Type: TunnelGUE, Port: 6080},
+		{Type: TunnelGUE, Port: 6081, Checksum: TunnelRemoteChecksum},
+		{Type: TunnelGRE, Checksum: TunnelChecksumOn},
+	}
 )
 
 // fuzzService builds a valid service for k from the fuzzer's bytes.
@@ -48,6 +54,14 @@ func fuzzService(f *fuzzBytes, k ServiceKey) Service {
 		s.Timeout = time.Duration(f.n(3)) * 100 * time.Second
 		s.Netmask = []int{0, 8, 24}[f.n(3)]
 	}
+	if k.Protocol == UDP || k.FWMark != 0 {
+		if f.n(2) == 0 {
+			s.Flags |= FlagOnePacket
+		}
+		if s.Persistent && f.n(2) == 0 {
+			s.PE = "sip"
+		}
+	}
 	ports := []uint16{k.Port, 8080}
 	for _, a := range fuzzAddrs[k.Family] {
 		for _, p := range ports {
@@ -55,6 +69,9 @@ func fuzzService(f *fuzzBytes, k ServiceKey) Service {
 				continue
 			}
 			d := Destination{Addr: netip.MustParseAddr(a), Port: p, Weight: int32(f.n(4)), Forward: []Forward{Route, Masq, Tunnel}[f.n(3)]}
+			if d.Forward == Tunnel {
+				d.Encap = fuzzEncaps[f.n(len(fuzzEncaps))]
+			}
 			if f.n(4) == 0 {
 				d.Upper = uint32(f.n(50) + 1)
 				d.Lower = uint32(f.n(int(d.Upper) + 1))
@@ -119,7 +136,8 @@ func FuzzDiff(f *testing.F) {
 }
 
 // fuzzDrift changes the table behind the reconciler's back, as an operator
-// would: a flush, deleted or re-weighted destinations, a hand-made service.
+// would: a flush, deleted or re-weighted (or re-encapsulated) destinations,
+// a hand-made service.
 func fuzzDrift(fb *fuzzBytes, fake *Fake) {
 	switch fb.n(4) {
 	case 0:
@@ -130,7 +148,12 @@ func fuzzDrift(fb *fuzzBytes, fake *Fake) {
 				if fb.n(2) == 0 {
 					fake.RemoveDest(s.Key, d.AddrPort())
 				} else {
-					fake.Edit(s.Key, d.AddrPort(), func(d *Destination) { d.Weight += int32(fb.n(3)) })
+					fake.Edit(s.Key, d.AddrPort(), func(d *Destination) {
+						d.Weight += int32(fb.n(3))
+						if d.Forward == Tunnel {
+							d.Encap = fuzzEncaps[fb.n(len(fuzzEncaps))]
+						}
+					})
 				}
 			}
 		}

@@ -146,9 +146,16 @@ func dump(svcs []Service) string {
 		if s.Persistent {
 			fmt.Fprintf(&b, " persistent %s /%d", s.Timeout, s.Netmask)
 		}
+		if s.PE != "" {
+			fmt.Fprintf(&b, " pe %s", s.PE)
+		}
 		b.WriteString("\n")
 		for _, d := range s.Destinations {
-			fmt.Fprintf(&b, "  -> %s %s w=%d u=%d l=%d\n", d.AddrPort(), d.Forward, d.Weight, d.Upper, d.Lower)
+			fmt.Fprintf(&b, "  -> %s %s w=%d u=%d l=%d", d.AddrPort(), d.Forward, d.Weight, d.Upper, d.Lower)
+			if d.Encap != (Encap{}) {
+				fmt.Fprintf(&b, " %s:%d:%s", d.Encap.Type, d.Encap.Port, d.Encap.Checksum)
+			}
+			b.WriteString("\n")
 		}
 	}
 	return b.String()

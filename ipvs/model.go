@@ -68,6 +68,11 @@ func (f Forward) String() string {
 // Service flags a desired Service may set in Flags (kernel uapi ip_vs.h).
 // Persistence has its own field, and the kernel's "hashed" bit is internal.
 const (
+	// FlagOnePacket is one-packet scheduling ("ops"): every UDP datagram
+	// is scheduled on its own and leaves no connection entry behind, so
+	// a client that keeps its source port still spreads over the real
+	// servers and is not held on one that went to weight 0. Only for
+	// UDP and firewall-mark services, as ipvsadm has it.
 	FlagOnePacket = ipvsnl.FlagOnePacket
 	// FlagSchedFallback is sh-fallback for sh and mh-fallback for mh.
 	FlagSchedFallback = ipvsnl.FlagSched1
@@ -93,6 +98,95 @@ var schedulers = [...]string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "s
 // Schedulers lists the names a Service's Scheduler may take: the kernel's
 // IPVS schedulers. The configuration is checked against the same list.
 func Schedulers() []string { return slices.Clone(schedulers[:]) }
+
+// PersistenceEngines are the names a Service's PE may take: the kernel's
+// persistence engines (ip_vs_pe_<name>.ko; Linux has only sip, which
+// keeps a SIP call on one real server by its Call-ID).
+var persistenceEngines = [...]string{"sip"}
+
+// PersistenceEngines lists the persistence engines a Service's PE may name.
+func PersistenceEngines() []string { return slices.Clone(persistenceEngines[:]) }
+
+// TunnelType is a Tunnel destination's encapsulation; the values are the
+// kernel's IP_VS_CONN_F_TUNNEL_TYPE_*. GUE and GRE need Linux 5.3 and
+// 5.4: older kernels ignore them, tunnel with IPIP, and report IPIP back,
+// so the reconciler keeps rewriting such a destination and logs it.
+type TunnelType uint8
+
+// Tunnel encapsulations.
+const (
+	TunnelIPIP TunnelType = ipvsnl.TunIPIP // IP in IP (the default)
+	TunnelGUE  TunnelType = ipvsnl.TunGUE  // generic UDP encapsulation, to Tunnel.Port
+	TunnelGRE  TunnelType = ipvsnl.TunGRE
+)
+
+func (t TunnelType) String() string {
+	switch t {
+	case TunnelIPIP:
+		return "ipip"
+	case TunnelGUE:
+		return "gue"
+	case TunnelGRE:
+		return "gre"
+	}
+	return "tun-" + strconv.Itoa(int(t))
+}
+
+// TunnelChecksum is a GUE or GRE tunnel's checksum option; the values are
+// the kernel's IP_VS_TUNNEL_ENCAP_FLAG_* bits.
+type TunnelChecksum uint16
+
+// Tunnel checksum options (ipvsadm's --tun-nocsum, --tun-csum, --tun-remcsum).
+const (
+	TunnelNoChecksum     TunnelChecksum = 0
+	TunnelChecksumOn     TunnelChecksum = ipvsnl.TunFlagCsum
+	TunnelRemoteChecksum TunnelChecksum = ipvsnl.TunFlagRemCsum // GUE only
+)
+
+func (c TunnelChecksum) String() string {
+	switch c {
+	case TunnelNoChecksum:
+		return "nocsum"
+	case TunnelChecksumOn:
+		return "csum"
+	case TunnelRemoteChecksum:
+		return "remcsum"
+	}
+	return "csum-flags-" + strconv.Itoa(int(c))
+}
+
+// Encap is how a Tunnel destination encapsulates; the zero value is
+// plain IPIP, what every kernel does.
+type Encap struct {
+	Type TunnelType
+	// Port is GUE's destination UDP port, required with GUE and only there.
+	Port     uint16
+	Checksum TunnelChecksum // GUE and GRE only
+}
+
+func (t Encap) validate() error {
+	switch t.Type {
+	case TunnelIPIP, TunnelGRE:
+		if t.Port != 0 {
+			return fmt.Errorf("tunnel port %d: only GUE tunnels have a port", t.Port)
+		}
+	case TunnelGUE:
+		if t.Port == 0 {
+			return errors.New("a GUE tunnel needs a port")
+		}
+	default:
+		return fmt.Errorf("tunnel type %s is not ipip, gue or gre", t.Type)
+	}
+	switch {
+	case t.Checksum != TunnelNoChecksum && t.Checksum != TunnelChecksumOn && t.Checksum != TunnelRemoteChecksum:
+		return fmt.Errorf("tunnel checksum option %s is not nocsum, csum or remcsum", t.Checksum)
+	case t.Type == TunnelIPIP && t.Checksum != TunnelNoChecksum:
+		return fmt.Errorf("an IPIP tunnel has no checksum option (%s)", t.Checksum)
+	case t.Type == TunnelGRE && t.Checksum == TunnelRemoteChecksum:
+		return errors.New("remote checksum offload is for GUE tunnels only")
+	}
+	return nil
+}
 
 // ServiceKey identifies a virtual service. A firewall-mark service has
 // FWMark != 0 and a zero Protocol, Addr and Port.
@@ -171,6 +265,12 @@ type Service struct {
 	Persistent bool
 	Timeout    time.Duration
 	Netmask    int
+	// PE is a persistence engine (see PersistenceEngines), "" for none:
+	// "sip" makes persistence follow the SIP Call-ID instead of the
+	// client's address. Needs Persistent, and a UDP or firewall-mark
+	// service (the kernel's sip engine reads UDP datagrams only). The
+	// kernel loads ip_vs_pe_sip on first use; without it the write fails.
+	PE string
 	// Destinations are the real servers.
 	Destinations []Destination
 	// Sorry, if set, is programmed only while no destination has a weight
@@ -187,6 +287,9 @@ type Destination struct {
 	Forward Forward
 	// Upper and Lower are connection thresholds (0 = none); Lower <= Upper.
 	Upper, Lower uint32
+	// Encap is the encapsulation of a Tunnel destination; it must be the
+	// zero value with any other forwarding.
+	Encap Encap
 
 	// Counters reported by the kernel when read back; ignored in a desired state.
 	ActiveConns, InactiveConns uint32
@@ -213,7 +316,7 @@ func (s Service) Effective() []Destination {
 // sameConfig reports whether two services of the same key are configured
 // alike in every field the kernel stores for them.
 func (s *Service) sameConfig(o *Service) bool {
-	if s.Scheduler != o.Scheduler || s.Flags != o.Flags || s.Persistent != o.Persistent {
+	if s.Scheduler != o.Scheduler || s.Flags != o.Flags || s.Persistent != o.Persistent || s.PE != o.PE {
 		return false
 	}
 	// Timeout and netmask only matter for persistence; the kernel keeps
@@ -223,7 +326,7 @@ func (s *Service) sameConfig(o *Service) bool {
 
 // sameConfig compares what the kernel stores for a destination, not its counters.
 func (d *Destination) sameConfig(o *Destination) bool {
-	return d.Weight == o.Weight && d.Forward == o.Forward && d.Upper == o.Upper && d.Lower == o.Lower
+	return d.Weight == o.Weight && d.Forward == o.Forward && d.Upper == o.Upper && d.Lower == o.Lower && d.Encap == o.Encap
 }
 
 func familyOf(a netip.Addr) int {
@@ -252,6 +355,20 @@ func normalize(s Service) (Service, error) {
 	}
 	if s.Flags&^allowedFlags != 0 {
 		return s, fmt.Errorf("flags %#x: only one-packet and scheduler flags (%#x) may be set", s.Flags, allowedFlags)
+	}
+	udpOrMark := k.FWMark != 0 || k.Protocol == UDP
+	if s.Flags&FlagOnePacket != 0 && !udpOrMark {
+		return s, errors.New("one-packet scheduling is for UDP and firewall-mark services only")
+	}
+	if s.PE != "" {
+		switch {
+		case !slices.Contains(persistenceEngines[:], s.PE):
+			return s, fmt.Errorf("unknown persistence engine %q", s.PE)
+		case !s.Persistent:
+			return s, fmt.Errorf("persistence engine %s needs a persistent service", s.PE)
+		case !udpOrMark:
+			return s, fmt.Errorf("persistence engine %s is for UDP and firewall-mark services only", s.PE)
+		}
 	}
 	bits := 32
 	if k.Family == 6 {
@@ -334,6 +451,12 @@ func checkDest(k *ServiceKey, d *Destination) error {
 	case Route, Masq, Tunnel:
 	default:
 		return fmt.Errorf("forwarding %s is not Route, Masq or Tunnel", d.Forward)
+	}
+	if d.Forward != Tunnel && d.Encap != (Encap{}) {
+		return fmt.Errorf("tunnel options (%s) with %s forwarding", d.Encap.Type, d.Forward)
+	}
+	if err := d.Encap.validate(); err != nil {
+		return err
 	}
 	if d.Weight < 0 || d.Weight > MaxWeight {
 		return fmt.Errorf("weight %d out of range 0-%d", d.Weight, MaxWeight)

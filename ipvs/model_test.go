@@ -83,6 +83,28 @@ func TestNormalizeRejects(t *testing.T) {
 		{"address missing", func(s *Service) { s.Destinations[0].Addr = netip.IPv4Unspecified() }},
 		{"sorry server 10.0.0.21:80 is also a destination", func(s *Service) { d := dst("10.0.0.21", 0, 1); s.Sorry = &d }},
 		{"sorry server: weight", func(s *Service) { d := dst("10.0.0.9", 0, -3); s.Sorry = &d }},
+		{"one-packet scheduling is for UDP", func(s *Service) { s.Flags = FlagOnePacket }},
+		{"unknown persistence engine", func(s *Service) { s.Key.Protocol, s.Persistent, s.PE = UDP, true, "rtsp" }},
+		{"sip needs a persistent service", func(s *Service) { s.Key.Protocol, s.PE = UDP, "sip" }},
+		{"sip is for UDP and firewall-mark", func(s *Service) { s.Persistent, s.PE = true, "sip" }},
+		{"tunnel options (gue) with Route", func(s *Service) { s.Destinations[0].Encap = Encap{Type: TunnelGUE, Port: 6080} }},
+		{"tunnel options (ipip) with Masq", func(s *Service) {
+			s.Destinations[0].Forward, s.Destinations[0].Encap.Checksum = Masq, TunnelChecksumOn
+		}},
+		{"GUE tunnel needs a port", func(s *Service) { s.Destinations[0].Forward, s.Destinations[0].Encap.Type = Tunnel, TunnelGUE }},
+		{"only GUE tunnels have a port", func(s *Service) {
+			s.Destinations[0].Forward, s.Destinations[0].Encap = Tunnel, Encap{Type: TunnelGRE, Port: 1}
+		}},
+		{"IPIP tunnel has no checksum option", func(s *Service) {
+			s.Destinations[0].Forward, s.Destinations[0].Encap.Checksum = Tunnel, TunnelChecksumOn
+		}},
+		{"remote checksum offload is for GUE", func(s *Service) {
+			s.Destinations[0].Forward, s.Destinations[0].Encap = Tunnel, Encap{Type: TunnelGRE, Checksum: TunnelRemoteChecksum}
+		}},
+		{"csum-flags-3 is not", func(s *Service) {
+			s.Destinations[0].Forward, s.Destinations[0].Encap = Tunnel, Encap{Type: TunnelGRE, Checksum: 3}
+		}},
+		{"tunnel type tun-3", func(s *Service) { s.Destinations[0].Forward, s.Destinations[0].Encap.Type = Tunnel, 3 }},
 	} {
 		s := ok()
 		c.mod(&s)
@@ -96,6 +118,32 @@ func TestNormalizeRejects(t *testing.T) {
 	s.Destinations[0] = Destination{Addr: netip.MustParseAddr("2001:db8::1"), Port: 80, Weight: 1, Forward: Tunnel}
 	if _, err := normalize(s); err != nil {
 		t.Errorf("tunnel to IPv6: %v", err)
+	}
+}
+
+// What ipvsadm accepts of ops, pe sip and tunnel options, normalize does.
+func TestNormalizeAcceptsLVSFeatures(t *testing.T) {
+	tun := func(e Encap) Destination {
+		return Destination{Addr: netip.MustParseAddr("10.0.0.21"), Weight: 1, Forward: Tunnel, Encap: e}
+	}
+	for _, s := range []Service{
+		{Key: key(UDP, "10.0.0.100", 53), Flags: FlagOnePacket},
+		{Key: ServiceKey{Family: 6, FWMark: 7}, Flags: FlagOnePacket},
+		{Key: key(UDP, "10.0.0.100", 5060), Persistent: true, PE: "sip", Flags: FlagOnePacket},
+		{Key: ServiceKey{Family: 4, FWMark: 7}, Persistent: true, PE: "sip"},
+		{Key: web, Destinations: []Destination{tun(Encap{Type: TunnelGUE, Port: 6080, Checksum: TunnelRemoteChecksum})}},
+		{Key: web, Destinations: []Destination{tun(Encap{Type: TunnelGUE, Port: 6080})}},
+		{Key: web, Destinations: []Destination{tun(Encap{Type: TunnelGRE, Checksum: TunnelChecksumOn})}},
+		{Key: web, Destinations: []Destination{tun(Encap{Type: TunnelGRE})}},
+	} {
+		n, err := normalize(s)
+		if err != nil {
+			t.Errorf("%s: %v", s.Key, err)
+			continue
+		}
+		if n.PE != s.PE || n.Flags != s.Flags || (len(s.Destinations) > 0 && n.Destinations[0].Encap != s.Destinations[0].Encap) {
+			t.Errorf("%s: normalized to %+v", s.Key, n)
+		}
 	}
 }
 

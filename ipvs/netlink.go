@@ -165,6 +165,9 @@ func nlWrite(w *Write) (ipvsnl.Write, error) {
 			Weight:    uint32(w.Dest.Weight),
 			Upper:     w.Dest.Upper,
 			Lower:     w.Dest.Lower,
+			TunType:   uint8(w.Dest.Encap.Type),
+			TunPort:   w.Dest.Encap.Port,
+			TunFlags:  uint16(w.Dest.Encap.Checksum),
 		}
 	}
 	return out, nil
@@ -185,7 +188,7 @@ func nlKey(k ServiceKey) ipvsnl.Key {
 // always set because the kernel refuses a service without one (EINVAL);
 // without persistence it is the full host mask, as ipvsadm sends.
 func nlService(s *Service) ipvsnl.Service {
-	out := ipvsnl.Service{Key: nlKey(s.Key), Scheduler: s.Scheduler, Flags: s.Flags}
+	out := ipvsnl.Service{Key: nlKey(s.Key), Scheduler: s.Scheduler, PEName: s.PE, Flags: s.Flags}
 	bits := 32
 	if s.Key.Family == 6 {
 		bits = 128
@@ -224,6 +227,7 @@ func fromNLService(ns *ipvsnl.Service) (Service, error) {
 		s.Key.Port = ns.Port
 	}
 	s.Scheduler = ns.Scheduler
+	s.PE = ns.PEName
 	s.Persistent = ns.Flags&ipvsnl.FlagPersistent != 0
 	s.Flags = ns.Flags &^ (ipvsnl.FlagPersistent | ipvsnl.FlagHashed)
 	if s.Persistent {
@@ -234,8 +238,14 @@ func fromNLService(ns *ipvsnl.Service) (Service, error) {
 	return s, nil
 }
 
-// fromNLDest is the one mapping of a kernel destination to ours.
+// fromNLDest is the one mapping of a kernel destination to ours. The
+// tunnel attributes count for tunnel destinations only: the kernel keeps
+// what it was last sent whatever the forwarding.
 func fromNLDest(d *ipvsnl.Dest) Destination {
+	var tun Encap
+	if d.FwdMethod&ipvsnl.FwdMask == ipvsnl.FwdTunnel {
+		tun = Encap{Type: TunnelType(d.TunType), Port: d.TunPort, Checksum: TunnelChecksum(d.TunFlags)}
+	}
 	return Destination{
 		Addr:          d.Addr,
 		Port:          d.Port,
@@ -245,5 +255,6 @@ func fromNLDest(d *ipvsnl.Dest) Destination {
 		Lower:         d.Lower,
 		ActiveConns:   d.ActiveConns,
 		InactiveConns: d.InactiveConns,
+		Encap:         tun,
 	}
 }

@@ -48,6 +48,7 @@ func TestNLServiceRoundTrip(t *testing.T) {
 		{Key: key(SCTP, "10.0.0.1", 3868), Scheduler: "rr", Flags: FlagOnePacket},
 		{Key: ServiceKey{Family: 6, FWMark: 9}, Scheduler: "sh", Persistent: true, Timeout: 30 * time.Second, Netmask: 48},
 		{Key: ServiceKey{Family: 4, FWMark: 9}, Scheduler: "lc", Persistent: true, Timeout: 30 * time.Second, Netmask: 16},
+		{Key: key(UDP, "10.0.0.1", 5060), Scheduler: "rr", Flags: FlagOnePacket, Persistent: true, Timeout: time.Minute, Netmask: 32, PE: "sip"},
 	} {
 		ns := nlService(&s)
 		ns.Flags |= ipvsnl.FlagHashed // the kernel adds it to every service
@@ -55,7 +56,7 @@ func TestNLServiceRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Key != s.Key || !got.sameConfig(&s) || got.Timeout != s.Timeout || got.Netmask != s.Netmask {
+		if got.Key != s.Key || !got.sameConfig(&s) || got.Timeout != s.Timeout || got.Netmask != s.Netmask || got.PE != s.PE {
 			t.Errorf("round trip:\n got %+v\nwant %+v", got, s)
 		}
 	}
@@ -109,4 +110,29 @@ func TestFromNLDest(t *testing.T) {
 	if huge := fromNLDest(&nd); huge.Weight != math.MaxInt32 {
 		t.Errorf("weight %d, want it clamped to %d", huge.Weight, math.MaxInt32)
 	}
+	// Tunnel attributes count for a tunnel only (the kernel keeps the
+	// last ones sent whatever the forwarding).
+	nd.TunType, nd.TunPort, nd.TunFlags = ipvsnl.TunGUE, 6080, ipvsnl.TunFlagRemCsum
+	if got := fromNLDest(&nd); got.Encap != (Encap{}) {
+		t.Errorf("route destination with %+v", got.Encap)
+	}
+	nd.FwdMethod = ipvsnl.FwdTunnel
+	if got := fromNLDest(&nd); got.Forward != Tunnel || got.Encap != (Encap{Type: TunnelGUE, Port: 6080, Checksum: TunnelRemoteChecksum}) {
+		t.Errorf("tunnel destination: %+v", got)
+	}
+	// And they go out as the write's.
+	d := nlDestOf(t, Destination{Addr: nd.Addr, Port: 80, Weight: 1, Forward: Tunnel, Encap: Encap{Type: TunnelGRE, Checksum: TunnelChecksumOn}})
+	if d.TunType != ipvsnl.TunGRE || d.TunPort != 0 || d.TunFlags != ipvsnl.TunFlagCsum || d.FwdMethod != ipvsnl.FwdTunnel {
+		t.Errorf("write %+v", d)
+	}
+}
+
+// nlDestOf converts a destination create for the kernel.
+func nlDestOf(t *testing.T, d Destination) ipvsnl.Dest {
+	t.Helper()
+	w, err := nlWrite(&Write{Kind: OpCreateDestination, Service: Service{Key: web}, Dest: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w.Dest
 }

@@ -3,6 +3,7 @@ package ipvs
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,6 +72,11 @@ func TestDestinationConfigChanges(t *testing.T) {
 	for _, mod := range []func(*Destination){
 		func(d *Destination) { d.Upper, d.Lower = 100, 10 },
 		func(d *Destination) { d.Forward = Tunnel },
+		func(d *Destination) { d.Forward, d.Encap = Tunnel, Encap{Type: TunnelGUE, Port: 6080} },
+		func(d *Destination) {
+			d.Forward, d.Encap = Tunnel, Encap{Type: TunnelGUE, Port: 6081, Checksum: TunnelRemoteChecksum}
+		},
+		func(d *Destination) { d.Forward, d.Encap = Tunnel, Encap{Type: TunnelGRE, Checksum: TunnelChecksumOn} },
 		func(d *Destination) { d.Forward = Masq },
 	} {
 		s := webSvc(1, 2)
@@ -100,6 +106,47 @@ func TestServiceConfigChanges(t *testing.T) {
 			t.Errorf("result %v", res)
 		}
 		e.checkTable(mustNormalize(t, s))
+	}
+}
+
+// ops and a persistence engine are service settings like any other: a
+// change is one update, and the same again is nothing.
+func TestOnePacketAndPersistenceEngine(t *testing.T) {
+	e := newEnv(t)
+	sip := svc(key(UDP, "10.0.0.100", 5060), dst("10.0.0.21", 5060, 1))
+	e.apply(sip)
+	for _, mod := range []func(*Service){
+		func(s *Service) { s.Flags = FlagOnePacket },
+		func(s *Service) { s.Flags, s.Persistent = FlagOnePacket, true },
+		func(s *Service) { s.Flags, s.Persistent, s.PE = FlagOnePacket, true, "sip" },
+		func(s *Service) { s.Persistent, s.PE = true, "sip" },
+		func(s *Service) { s.Persistent = true },
+	} {
+		s := sip
+		mod(&s)
+		_, w := e.apply(s)
+		eqStrings(t, "writes", w, []string{"update-service UDP 10.0.0.100:5060"})
+		e.checkTable(mustNormalize(t, s))
+		if _, w := e.apply(s); len(w) != 0 {
+			t.Errorf("again: %q", w)
+		}
+	}
+}
+
+// A drained tunnel destination keeps its encapsulation: the weight-0
+// update sends it as the kernel has it.
+func TestDrainKeepsEncap(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.DrainTimeout = time.Minute })
+	gue := Destination{Addr: netip.MustParseAddr("10.0.0.22"), Port: 80, Weight: 1, Forward: Tunnel, Encap: Encap{Type: TunnelGUE, Port: 6080, Checksum: TunnelChecksumOn}}
+	e.apply(svc(web, dst("10.0.0.21", 80, 1), gue))
+	e.fake.Edit(web, gue.AddrPort(), func(d *Destination) { d.ActiveConns = 1 })
+	_, w := e.apply(svc(web, dst("10.0.0.21", 80, 1)))
+	eqStrings(t, "writes", w, []string{"update-destination 10.0.0.22:80 in TCP 10.0.0.100:80 weight=0"})
+	gue.Weight, gue.ActiveConns = 0, 1
+	for _, s := range e.fake.Snapshot() {
+		if got := s.Destinations[1]; got != gue {
+			t.Errorf("drained: %+v, want %+v", got, gue)
+		}
 	}
 }
 

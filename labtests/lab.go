@@ -160,6 +160,18 @@ func (l *Lab) writeRunDir(ctx context.Context, dir string, plan *Plan) error {
 			plan.Paths.DirectorStatus = hasStatus(ctx, bin)
 		}
 	}
+	// A keepalived plan may run director's tools (director status beside
+	// ipvsadm) in exec steps: they get the binary too.
+	if plan.Paths.DirectorBin == "" && slices.ContainsFunc(plan.Steps, func(s labplan.Step) bool {
+		return len(s.Argv) > 0 && s.Argv[0] == "director"
+	}) {
+		bin, err := l.director(ctx)
+		if err != nil {
+			return fmt.Errorf("director does not build: %w", err)
+		}
+		plan.Paths.DirectorBin = l.guestPath(bin)
+		plan.Paths.DirectorStatus = hasStatus(ctx, bin)
+	}
 	if plan.Params.EC2 {
 		if err := l.writeEC2(ctx, dir, plan); err != nil {
 			return err

@@ -50,12 +50,21 @@ type Service struct {
 	// every VIP:port, address range and firewall mark listed. Instead of
 	// vip, port and fwmark. Left out of JSON when empty, so that the pair
 	// hash of a configuration without groups did not change.
-	Members        []Member     `yaml:"members,omitempty" json:",omitempty"`
-	Scheduler      string       `yaml:"scheduler,omitempty"`
-	SchedulerFlags []string     `yaml:"scheduler_flags,omitempty"`
-	Forwarding     string       `yaml:"forwarding,omitempty"`
-	Persistence    *Persistence `yaml:"persistence,omitempty"`
-	SorryServer    string       `yaml:"sorry_server,omitempty"`
+	Members        []Member `yaml:"members,omitempty" json:",omitempty"`
+	Scheduler      string   `yaml:"scheduler,omitempty"`
+	SchedulerFlags []string `yaml:"scheduler_flags,omitempty"`
+	// OPS is one-packet scheduling (ipvsadm -o): each UDP datagram is
+	// scheduled on its own. UDP and firewall-mark services only. The
+	// LVS additions below are left out of JSON when unset, so that the
+	// pair hash of a configuration without them did not change.
+	OPS         bool         `yaml:"ops,omitempty" json:",omitempty"`
+	Forwarding  string       `yaml:"forwarding,omitempty"`
+	Persistence *Persistence `yaml:"persistence,omitempty"`
+	// Tunnel is the encapsulation of the real servers (and the sorry
+	// server) that tunnel, unless they give their own; forwarding must
+	// be tunnel.
+	Tunnel      *Tunnel `yaml:"tunnel,omitempty" json:",omitempty"`
+	SorryServer string  `yaml:"sorry_server,omitempty"`
 	// Instance is the VRRP instance whose mastership the service follows when
 	// services_on_backup is false; by default the one holding the VIP.
 	Instance    string       `yaml:"instance,omitempty"`
@@ -117,6 +126,10 @@ type Persistence struct {
 	// Netmask groups clients: a prefix length (32 = per address) or, for
 	// IPv4, a dotted mask as ipvsadm writes it.
 	Netmask string `yaml:"netmask,omitempty"`
+	// Engine is a persistence engine (ipvsadm --pe): sip keeps a SIP
+	// call on one real server by its Call-ID. UDP and firewall-mark
+	// services only; the kernel needs ip_vs_pe_sip.
+	Engine string `yaml:"engine,omitempty" json:",omitempty"`
 
 	Bits int `yaml:"-"`
 }
@@ -129,6 +142,9 @@ type RealServer struct {
 	UpperThreshold int    `yaml:"upper_threshold,omitempty"`
 	LowerThreshold int    `yaml:"lower_threshold,omitempty"`
 	Forwarding     string `yaml:"forwarding,omitempty"`
+	// Tunnel is this server's encapsulation when it tunnels, instead of
+	// the service's.
+	Tunnel *Tunnel `yaml:"tunnel,omitempty" json:",omitempty"`
 	// Checks replace the service's checks for this server; [] means none.
 	Checks *[]Check `yaml:"checks,omitempty"`
 	// NotifyUp and NotifyDown run when the server's checks pass or fail,
@@ -140,6 +156,29 @@ type RealServer struct {
 	// Registered marks a real server added by self-registration rather
 	// than read from the file; set by the daemon, never by YAML.
 	Registered bool `yaml:"-"`
+}
+
+// Tunnel is how a tunnel real server encapsulates (ipvsadm --tun-type,
+// --tun-port and --tun-nocsum/--tun-csum/--tun-remcsum; kernel 5.3 on,
+// GRE 5.4). The zero value is ipip.
+type Tunnel struct {
+	// Type is ipip (the default), gue or gre.
+	Type string `yaml:"type,omitempty"`
+	// Port is the real server's GUE UDP port: required with gue, and
+	// only there.
+	Port int `yaml:"port,omitempty" json:",omitempty"`
+	// Checksum is nocsum (the default), csum or remcsum (remote checksum
+	// offload, gue only); ipip has none.
+	Checksum string `yaml:"checksum,omitempty" json:",omitempty"`
+}
+
+// EffectiveTunnel is the encapsulation of r in s: its own, or the
+// service's; nil for plain ipip.
+func (s *Service) EffectiveTunnel(r *RealServer) *Tunnel {
+	if r != nil && r.Tunnel != nil {
+		return r.Tunnel
+	}
+	return s.Tunnel
 }
 
 // EffectiveWeight is the configured weight, 1 by default as in ipvsadm.

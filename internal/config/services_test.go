@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"maps"
 	"net/netip"
 	"slices"
@@ -98,6 +99,17 @@ func TestServicesBad(t *testing.T) {
 		{"sorry family", "scheduler: wrr", "scheduler: wrr\n    sorry_server: '[fd00::1]:80'", "sorry_server: fd00::1 is not the same address family"},
 		{"sync", "", "ipvs: {sync: {sync_id: 300}}\n", "ipvs.sync.interface: required"},
 		{"sysctl name", "", "ipvs:\n  sysctl:\n    conn_reuse_mode: 1\n    conn_reuse: 2\n", "d.yaml:14: ipvs.sysctl.conn_reuse: not an IPVS setting"},
+		{"ops on tcp", "scheduler: wrr", "scheduler: wrr\n    ops: true", "d.yaml:8: services[0].ops: one-packet scheduling is for UDP and firewall-mark services, not tcp"},
+		{"engine on tcp", "scheduler: wrr", "scheduler: wrr\n    persistence: {engine: sip}", "services[0].persistence.engine: sip is for UDP and firewall-mark services, not tcp"},
+		{"unknown engine", "port: 80", "port: 80\n    protocol: udp\n    persistence: {engine: rtsp}", `services[0].persistence.engine: unknown persistence engine "rtsp"; the kernel has sip`},
+		{"service tunnel without tunnel", "scheduler: wrr", "scheduler: wrr\n    tunnel: {type: gre}", "d.yaml:8: services[0].tunnel: only with forwarding: tunnel"},
+		{"server tunnel without tunnel", "{address: 10.0.0.22}", "{address: 10.0.0.22, tunnel: {type: gre}}", "d.yaml:10: services[0].real_servers[1].tunnel: only with forwarding: tunnel"},
+		{"tunnel type", "{address: 10.0.0.22}", "{address: 10.0.0.22, forwarding: tunnel, tunnel: {type: vxlan}}", `real_servers[1].tunnel.type: "vxlan" is not one of ipip, gue, gre`},
+		{"gue port", "{address: 10.0.0.22}", "{address: 10.0.0.22, forwarding: tunnel, tunnel: {type: gue}}", "real_servers[1].tunnel.port: a gue tunnel needs its UDP port, 1-65535, got 0"},
+		{"gre port", "{address: 10.0.0.22}", "{address: 10.0.0.22, forwarding: tunnel, tunnel: {type: gre, port: 6080}}", "real_servers[1].tunnel.port: only a gue tunnel has a port"},
+		{"ipip checksum", "{address: 10.0.0.22}", "{address: 10.0.0.22, forwarding: tunnel, tunnel: {checksum: csum}}", "real_servers[1].tunnel.checksum: an ipip tunnel has no checksum option"},
+		{"gre remcsum", "{address: 10.0.0.22}", "{address: 10.0.0.22, forwarding: tunnel, tunnel: {type: gre, checksum: remcsum}}", "tunnel.checksum: remote checksum offload is for gue tunnels only"},
+		{"checksum word", "{address: 10.0.0.22}", "{address: 10.0.0.22, forwarding: tunnel, tunnel: {type: gre, checksum: yes}}", `tunnel.checksum: "yes" is not one of nocsum, csum, remcsum`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,6 +127,56 @@ func TestServicesBad(t *testing.T) {
 				t.Errorf("error = %v\nwant %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// ops, the sip engine and tunnel encapsulations reach the IPVS model.
+func TestLVSFeaturesConfig(t *testing.T) {
+	y := svcBase + `  - name: sip
+    vip: 10.0.0.100
+    port: 5060
+    protocol: udp
+    ops: true
+    persistence: {timeout: 60s, engine: sip}
+    real_servers: [{address: 10.0.0.21}]
+  - name: marks
+    fwmark: 9
+    ops: true
+    persistence: {engine: sip}
+    real_servers: [{address: 10.0.0.21}]
+  - name: tunnels
+    vip: 10.0.0.100
+    port: 8080
+    forwarding: tunnel
+    tunnel: {type: gue, port: 6080, checksum: remcsum}
+    sorry_server: 10.0.0.30
+    real_servers:
+      - {address: 10.0.0.21}
+      - {address: 10.0.0.22, tunnel: {type: gre, checksum: csum}}
+      - {address: 10.0.0.23, tunnel: {}}
+      - {address: 10.0.0.24, forwarding: dr}
+`
+	cfg, err := Parse("d.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sip, marks, tun := &cfg.Services[1], &cfg.Services[2], &cfg.Services[3]
+	if !sip.OPS || sip.Persistence.Engine != "sip" || !marks.OPS || marks.Persistence.Engine != "sip" {
+		t.Errorf("sip %+v %+v; marks %+v", sip, sip.Persistence, marks)
+	}
+	for i, want := range []Tunnel{{"gue", 6080, "remcsum"}, {"gre", 0, "csum"}, {"ipip", 0, "nocsum"}} {
+		if got := tun.EffectiveTunnel(&tun.RealServers[i]); got == nil || *got != want {
+			t.Errorf("real server %d: tunnel %+v, want %+v", i, got, want)
+		}
+	}
+	// The pair hash of a configuration that uses none of them is the
+	// one it had before they existed: they are left out of its JSON.
+	plain, err := Parse("d.yaml", []byte(svcBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := mustJSON(t, plain.Services); strings.Contains(b, "OPS") || strings.Contains(b, "Tunnel") || strings.Contains(b, "Engine") {
+		t.Errorf("unset LVS options in the services' JSON: %s", b)
 	}
 }
 
@@ -262,4 +324,13 @@ func TestEverySchedulerAccepted(t *testing.T) {
 	if !slices.Contains(ipvs.Schedulers(), "twos") {
 		t.Error("twos missing")
 	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

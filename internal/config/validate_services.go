@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -162,8 +163,27 @@ func (c *checker) service(f string, s *Service) {
 	} else if !slices.Contains(Forwardings, s.Forwarding) {
 		c.errf(f+".forwarding", "%q is not one of dr, nat, tunnel", s.Forwarding)
 	}
+	// A fwmark service (or group of marks only) has no protocol: it may
+	// carry UDP, and ipvsadm allows ops and engines there.
+	udpOrMark := s.Protocol == "udp" || s.Protocol == ""
+	if s.OPS && !udpOrMark {
+		c.errf(f+".ops", "one-packet scheduling is for UDP and firewall-mark services, not %s", s.Protocol)
+	}
 	if p := s.Persistence; p != nil {
 		c.persistence(f+".persistence", p, s.AddrFamily)
+		if p.Engine != "" {
+			if engines := ipvs.PersistenceEngines(); !slices.Contains(engines, p.Engine) {
+				c.errf(f+".persistence.engine", "unknown persistence engine %q; the kernel has %s", p.Engine, strings.Join(engines, ", "))
+			} else if !udpOrMark {
+				c.errf(f+".persistence.engine", "%s is for UDP and firewall-mark services, not %s", p.Engine, s.Protocol)
+			}
+		}
+	}
+	if s.Tunnel != nil {
+		if s.Forwarding != "tunnel" {
+			c.errf(f+".tunnel", "only with forwarding: tunnel (give it on the real servers that tunnel)")
+		}
+		c.tunnel(f+".tunnel", s.Tunnel)
 	}
 	if s.SorryServer != "" {
 		ap, err := parseHostPort(s.SorryServer, s.Port)
@@ -226,11 +246,51 @@ func (c *checker) service(f string, s *Service) {
 		if r.Forwarding != "" && !slices.Contains(Forwardings, r.Forwarding) {
 			c.errf(rf+".forwarding", "%q is not one of dr, nat, tunnel", r.Forwarding)
 		}
+		if r.Tunnel != nil {
+			if cmp.Or(r.Forwarding, s.Forwarding) != "tunnel" {
+				c.errf(rf+".tunnel", "only with forwarding: tunnel")
+			}
+			c.tunnel(rf+".tunnel", r.Tunnel)
+		}
 		ap := netip.AddrPortFrom(a, uint16(r.Port))
 		if prev, dup := seen[ap]; dup {
 			c.errf(rf+".address", "real server %s is listed twice (also %s)", ap, prev)
 		}
 		seen[ap] = rf
+	}
+}
+
+// TunnelTypes and TunnelChecksums are a tunnel's encapsulations and
+// checksum options, defaults first.
+var (
+	TunnelTypes     = []string{"ipip", "gue", "gre"}
+	TunnelChecksums = []string{"nocsum", "csum", "remcsum"}
+)
+
+// tunnel checks an encapsulation as ipvsadm and keepalived do, and fills
+// in the defaults.
+func (c *checker) tunnel(f string, t *Tunnel) {
+	if t.Type == "" {
+		t.Type = TunnelTypes[0]
+	}
+	if t.Checksum == "" {
+		t.Checksum = TunnelChecksums[0]
+	}
+	switch {
+	case !slices.Contains(TunnelTypes, t.Type):
+		c.errf(f+".type", "%q is not one of %s", t.Type, strings.Join(TunnelTypes, ", "))
+	case t.Type == "gue" && (t.Port < 1 || t.Port > 65535):
+		c.errf(f+".port", "a gue tunnel needs its UDP port, 1-65535, got %d", t.Port)
+	case t.Type != "gue" && t.Port != 0:
+		c.errf(f+".port", "only a gue tunnel has a port")
+	}
+	switch {
+	case !slices.Contains(TunnelChecksums, t.Checksum):
+		c.errf(f+".checksum", "%q is not one of %s", t.Checksum, strings.Join(TunnelChecksums, ", "))
+	case t.Type == "ipip" && t.Checksum != "nocsum":
+		c.errf(f+".checksum", "an ipip tunnel has no checksum option (gue and gre do)")
+	case t.Type == "gre" && t.Checksum == "remcsum":
+		c.errf(f+".checksum", "remote checksum offload is for gue tunnels only")
 	}
 }
 

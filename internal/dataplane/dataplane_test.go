@@ -83,6 +83,60 @@ func TestServices(t *testing.T) {
 	}
 }
 
+// ops, the persistence engine and tunnel encapsulations reach the model;
+// a change of any of them is structural, never the weights-only path.
+func TestServicesLVSFeatures(t *testing.T) {
+	cfg, err := config.Parse("d.yaml", []byte(`
+instances:
+  - {name: web, interface: eth0, vrid: 51, vips: [10.0.0.100/24]}
+services:
+  - name: sip
+    vip: 10.0.0.100
+    port: 5060
+    protocol: udp
+    ops: true
+    persistence: {engine: sip}
+    real_servers: [{address: 10.0.0.21}]
+  - name: tunnels
+    vip: 10.0.0.100
+    port: 80
+    forwarding: tunnel
+    tunnel: {type: gue, port: 6080, checksum: csum}
+    sorry_server: 10.0.0.30
+    real_servers:
+      - {address: 10.0.0.21}
+      - {address: 10.0.0.22, tunnel: {type: gre}}
+      - {address: 10.0.0.23, forwarding: dr}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Services(cfg)
+	sip, tun := got[0], got[1]
+	if sip.Flags != ipvs.FlagOnePacket || !sip.Persistent || sip.PE != "sip" {
+		t.Errorf("sip = %+v", sip)
+	}
+	gue := ipvs.Encap{Type: ipvs.TunnelGUE, Port: 6080, Checksum: ipvs.TunnelChecksumOn}
+	for i, want := range []ipvs.Encap{gue, {Type: ipvs.TunnelGRE}, {}} {
+		if e := tun.Destinations[i].Encap; e != want {
+			t.Errorf("real server %d: %+v, want %+v", i, e, want)
+		}
+	}
+	if tun.Sorry == nil || tun.Sorry.Forward != ipvs.Tunnel || tun.Sorry.Encap != gue {
+		t.Errorf("sorry = %+v", tun.Sorry)
+	}
+	for _, mod := range []func(s []ipvs.Service){
+		func(s []ipvs.Service) { s[0].PE = "" },
+		func(s []ipvs.Service) { s[1].Destinations[1].Encap.Checksum = ipvs.TunnelChecksumOn },
+	} {
+		next := Services(cfg)
+		mod(next)
+		if ch, ok := weightsOnly(got, next); ok {
+			t.Errorf("weights only: %v", ch)
+		}
+	}
+}
+
 // With services_on_backup: false, a service is in the kernel only while its
 // instance is master here.
 func TestDataplaneMasterOnly(t *testing.T) {

@@ -216,13 +216,18 @@ func service(s *config.Service) ipvs.Service {
 			svc.Flags |= ipvs.FlagSchedPort
 		}
 	}
+	if s.OPS {
+		svc.Flags |= ipvs.FlagOnePacket
+	}
 	if p := s.Persistence; p != nil {
 		svc.Persistent = true
 		svc.Timeout = p.Timeout.D()
 		svc.Netmask = p.Bits
+		svc.PE = p.Engine
 	}
 	svc.Destinations = make([]ipvs.Destination, 0, len(s.RealServers))
-	for _, r := range s.RealServers {
+	for i := range s.RealServers {
+		r := &s.RealServers[i]
 		fwd := forwards[s.Forwarding]
 		if r.Forwarding != "" {
 			fwd = forwards[r.Forwarding]
@@ -234,12 +239,29 @@ func service(s *config.Service) ipvs.Service {
 			Forward: fwd,
 			Upper:   uint32(r.UpperThreshold),
 			Lower:   uint32(r.LowerThreshold),
+			Encap:   encap(fwd, s.EffectiveTunnel(r)),
 		})
 	}
 	if s.Sorry.IsValid() {
-		svc.Sorry = &ipvs.Destination{Addr: s.Sorry.Addr(), Port: s.Sorry.Port(), Weight: 1, Forward: forwards[s.Forwarding]}
+		fwd := forwards[s.Forwarding]
+		svc.Sorry = &ipvs.Destination{Addr: s.Sorry.Addr(), Port: s.Sorry.Port(), Weight: 1, Forward: fwd, Encap: encap(fwd, s.Tunnel)}
 	}
 	return svc
+}
+
+var (
+	tunnelTypes     = map[string]ipvs.TunnelType{"ipip": ipvs.TunnelIPIP, "gue": ipvs.TunnelGUE, "gre": ipvs.TunnelGRE}
+	tunnelChecksums = map[string]ipvs.TunnelChecksum{"nocsum": ipvs.TunnelNoChecksum, "csum": ipvs.TunnelChecksumOn, "remcsum": ipvs.TunnelRemoteChecksum}
+)
+
+// encap is a destination's encapsulation: t's when it tunnels (a real
+// server that tunnels while the service does not still gets the
+// service's none), none otherwise.
+func encap(fwd ipvs.Forward, t *config.Tunnel) ipvs.Encap {
+	if fwd != ipvs.Tunnel || t == nil {
+		return ipvs.Encap{}
+	}
+	return ipvs.Encap{Type: tunnelTypes[t.Type], Port: uint16(t.Port), Checksum: tunnelChecksums[t.Checksum]}
 }
 
 // followedInstance is the VRRP instance a service follows when services are
@@ -279,7 +301,7 @@ func weightsOnly(prev, next []ipvs.Service) ([]weightChange, bool) {
 	var out []weightChange
 	for i := range next {
 		p, n := &prev[i], &next[i]
-		if p.Key != n.Key || p.Scheduler != n.Scheduler || p.Flags != n.Flags || p.Persistent != n.Persistent ||
+		if p.Key != n.Key || p.Scheduler != n.Scheduler || p.Flags != n.Flags || p.Persistent != n.Persistent || p.PE != n.PE ||
 			p.Timeout != n.Timeout || p.Netmask != n.Netmask || (p.Sorry == nil) != (n.Sorry == nil) ||
 			(p.Sorry != nil && *p.Sorry != *n.Sorry) || len(p.Destinations) != len(n.Destinations) {
 			return nil, false

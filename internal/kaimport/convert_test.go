@@ -652,6 +652,116 @@ virtual_server 192.0.2.10 80 {
 	}
 }
 
+// ops, persistence_engine sip and lvs_method TUN's encapsulations are
+// converted where keepalived gives them an effect.
+func TestOpsEngineAndTunnels(t *testing.T) {
+	cfg, rep := load(t, instance+`
+virtual_server 192.0.2.10 5060 {
+    protocol UDP
+    ops
+    persistence_timeout 60
+    persistence_engine sip
+    real_server 192.0.2.20 5060 {
+    }
+}
+virtual_server fwmark 7 {
+    ops
+    real_server 192.0.2.20 {
+    }
+}
+virtual_server 192.0.2.10 80 {
+    protocol TCP
+    lvs_method TUN type gue port 6080 csum
+    real_server 192.0.2.21 80 {
+    }
+    real_server 192.0.2.22 80 {
+        lvs_method TUN type gre csum
+    }
+    real_server 192.0.2.23 80 {
+        lvs_method TUN
+    }
+    real_server 192.0.2.24 80 {
+        lvs_method TUN type gue port 6080 csum
+    }
+    real_server 192.0.2.25 80 {
+        lvs_method DR
+    }
+}
+virtual_server 192.0.2.10 81 {
+    protocol TCP
+    lvs_method DR
+    real_server 192.0.2.21 81 {
+        lvs_method TUN type gue port 7000 remcsum
+    }
+}`)
+	sip, mark, tun, mixed := cfg.Services[0], cfg.Services[1], cfg.Services[2], cfg.Services[3]
+	if !sip.OPS || sip.Persistence == nil || sip.Persistence.Engine != "sip" {
+		t.Errorf("sip: ops %v persistence %+v", sip.OPS, sip.Persistence)
+	}
+	if !mark.OPS {
+		t.Error("ops dropped from a firewall-mark service")
+	}
+	want := []*config.Tunnel{{Type: "gue", Port: 6080, Checksum: "csum"}, {Type: "gre", Checksum: "csum"}, {Type: "ipip", Checksum: "nocsum"}, {Type: "gue", Port: 6080, Checksum: "csum"}, nil}
+	for i, w := range want {
+		r := &tun.RealServers[i]
+		got := tun.EffectiveTunnel(r)
+		if r.Forwarding == "dr" {
+			got = nil
+		}
+		if (got == nil) != (w == nil) || (w != nil && *got != *w) {
+			t.Errorf("tunnel of %s: %+v, want %+v", r.Address, got, w)
+		}
+	}
+	if tun.RealServers[3].Tunnel != nil {
+		t.Errorf("a real server with the service's encapsulation repeats it: %+v", tun.RealServers[3].Tunnel)
+	}
+	if g := mixed.EffectiveTunnel(&mixed.RealServers[0]); mixed.Forwarding != "dr" || g == nil || *g != (config.Tunnel{Type: "gue", Port: 7000, Checksum: "remcsum"}) {
+		t.Errorf("tunnelled server of a DR service: %+v", g)
+	}
+	for _, f := range rep.Findings {
+		if f.Keyword == "ops" || f.Keyword == "persistence_engine" || f.Keyword == "lvs_method" {
+			t.Errorf("finding %v", f)
+		}
+	}
+}
+
+// Where keepalived resets or the kernel ignores them, they are reported and
+// left out; tunnel options keepalived refuses are errors.
+func TestOpsEngineAndTunnelProblems(t *testing.T) {
+	svc := func(body string) string {
+		return instance + "virtual_server 192.0.2.10 80 {\n    protocol TCP\n" + body + "\n    real_server 192.0.2.20 80 {\n    }\n}\n"
+	}
+	for _, c := range []struct{ body, keyword, msg string }{
+		{"    ops", "ops", "keepalived resets it on TCP"},
+		{"    persistence_timeout 60\n    persistence_engine sip", "persistence_engine", "reads UDP only"},
+		{"    persistence_engine sip", "persistence_engine", "without persistence_timeout"},
+		{"    persistence_timeout 60\n    persistence_engine rtsp", "persistence_engine", `unknown engine "rtsp"`},
+	} {
+		cfg, rep := load(t, svc(c.body))
+		if f := find(t, rep, c.keyword); f.Level != Warning || !strings.Contains(f.Msg, c.msg) {
+			t.Errorf("%q: finding %v, want a warning with %q", c.body, f, c.msg)
+		}
+		if s := cfg.Services[0]; s.OPS || (s.Persistence != nil && s.Persistence.Engine != "") {
+			t.Errorf("%q: converted anyway: %+v", c.body, s)
+		}
+	}
+	for _, c := range []struct{ opts, msg string }{
+		{"type gue", "needs a port"},
+		{"type gre port 6080", "only a gue tunnel has one"},
+		{"type ipip csum", "ipip tunnel has no checksum"},
+		{"type gre remcsum", "no remote checksum"},
+		{"type vxlan", `tunnel type "vxlan"`},
+		{"type gue port 0", "from 1 to 65535"},
+		{"type gue port", "port needs a value"},
+		{"fast", `unknown tunnel option "fast"`},
+	} {
+		_, rep, _ := convertString(t, svc("    lvs_method TUN "+c.opts), testOptions)
+		if f := find(t, rep, "lvs_method"); f.Level != Error || !strings.Contains(f.Msg, c.msg) {
+			t.Errorf("%q: finding %v, want an error with %q", c.opts, f, c.msg)
+		}
+	}
+}
+
 func TestFindingsInInputOrder(t *testing.T) {
 	// The preempt_delay warning is found when the instance is finished,
 	// after the keyword on line 12 was walked; the report is sorted all

@@ -98,7 +98,7 @@ var serviceKnown = union(
 	kw(Note, "ignored: director spreads the start of its checks on its own", "warmup"),
 	kw(Note, noEmail, "smtp_alert"),
 	kw(Note, "ignored: director has no SNMP", "snmp_name"),
-	kw(Warning, unsupported, "ops persistence_engine ha_suspend sorry_server_inhibit sorry_server_lvs_method"),
+	kw(Warning, unsupported, "ha_suspend sorry_server_inhibit sorry_server_lvs_method"),
 )
 
 const uncheckedMsg = "checker not supported: it is not converted, and unless the real server has another check it will not be health checked"

@@ -4,9 +4,13 @@ import (
 	"cmp"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/director-lb/director/internal/config"
+	"github.com/director-lb/director/ipvs"
 )
 
 // keepalived's LVS defaults, written out because director's differ.
@@ -48,6 +52,13 @@ type svcState struct {
 	quorum, hysteresis *int
 	// group names the virtual_server_group of "virtual_server group NAME".
 	group string
+	// tunnel is the encapsulation of lvs_method TUN's options.
+	tunnel *outTunnel
+	// ops and pe (persistence_engine) are checked against the protocol
+	// and persistence in finishService.
+	opsPos, pePos Pos
+	ops           bool
+	pe            string
 }
 
 // serviceFields and realServerFields map keywords to the fields they set.
@@ -56,6 +67,7 @@ var serviceFields = map[string]string{
 	"protocol": "protocol", "persistence_timeout": "persistence", "persistence_granularity": "persistence",
 	"sorry_server": "sorry_server", "ip_family": "family", "real_server": "real_servers",
 	"quorum_up": "quorum_up", "quorum_down": "quorum_down", "quorum": "quorum", "hysteresis": "quorum",
+	"ops": "ops", "persistence_engine": "persistence",
 }
 
 var realServerFields = map[string]string{
@@ -168,6 +180,15 @@ var serviceBlock = &block[*svcState]{
 				st.at["hysteresis"] = n.Pos
 			}
 		},
+		"ops": func(c *converter, st *svcState, n *Node) {
+			c.args(n, 0, 0)
+			st.ops, st.opsPos = true, n.Pos
+		},
+		"persistence_engine": func(c *converter, st *svcState, n *Node) {
+			if c.args(n, 1, 1) {
+				st.pe, st.pePos = n.Args[0], n.Pos
+			}
+		},
 		"flag-1":      schedFlagHandler,
 		"flag-2":      schedFlagHandler,
 		"flag-3":      schedFlagHandler,
@@ -190,9 +211,12 @@ func scheduler(c *converter, st *svcState, n *Node) {
 }
 
 func serviceForwarding(c *converter, st *svcState, n *Node) {
-	if f, ok := c.forwarding(n); ok {
-		st.out.Forwarding = f
+	if f, tun, ok := c.forwarding(n); ok {
+		st.out.Forwarding, st.tunnel = f, tun
 		st.at["forwarding"] = n.Pos
+		if tun != nil {
+			st.at["tunnel"] = n.Pos
+		}
 	}
 }
 
@@ -201,26 +225,77 @@ func schedFlagHandler(c *converter, st *svcState, n *Node) {
 	st.flags = append(st.flags, schedFlag{name: n.Key, pos: n.Pos})
 }
 
-// forwarding reads lvs_method/lb_kind NAT|DR|TUN [tunnel options].
-func (c *converter) forwarding(n *Node) (string, bool) {
+// forwarding reads lvs_method/lb_kind NAT|DR|TUN [type ipip|gue|gre]
+// [port N] [nocsum|csum|remcsum], checking the tunnel options as
+// keepalived does. The tunnel is nil for anything but TUN.
+func (c *converter) forwarding(n *Node) (string, *outTunnel, bool) {
 	if !c.args(n, 1, -1) {
-		return "", false
+		return "", nil, false
 	}
 	switch strings.ToUpper(n.Args[0]) {
 	case "NAT":
 		c.args(n, 1, 1)
-		return "nat", true
+		return "nat", nil, true
 	case "DR":
 		c.args(n, 1, 1)
-		return "dr", true
+		return "dr", nil, true
 	case "TUN":
-		if len(n.Args) > 1 && !(len(n.Args) == 3 && n.Args[1] == "type" && n.Args[2] == "ipip") {
-			c.rep.add(n.Pos, Warning, n.Key, "tunnel options %q not supported: director uses plain IPIP", strings.Join(n.Args[1:], " "))
-		}
-		return "tunnel", true
+		tun, ok := c.tunnelOptions(n)
+		return "tunnel", tun, ok
 	}
 	c.rep.add(n.Pos, Error, n.Key, "want NAT, DR or TUN, got %q", n.Args[0])
-	return "", false
+	return "", nil, false
+}
+
+// tunnelOptions reads what follows TUN. keepalived refuses the same
+// combinations as ipvsadm: gue needs a port and only gue has one, ipip has
+// no checksum option, gre no remote checksum.
+func (c *converter) tunnelOptions(n *Node) (*outTunnel, bool) {
+	t := &outTunnel{Type: "ipip", Checksum: "nocsum"}
+	args := n.Args[1:]
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; a {
+		case "type", "port":
+			if i+1 == len(args) {
+				c.rep.add(n.Pos, Error, n.Key, "%s needs a value", a)
+				return nil, false
+			}
+			i++
+			if a == "type" {
+				if !slices.Contains(config.TunnelTypes, args[i]) {
+					c.rep.add(n.Pos, Error, n.Key, "tunnel type %q: want ipip, gue or gre", args[i])
+					return nil, false
+				}
+				t.Type = args[i]
+				continue
+			}
+			p, ok := c.parseInt(n, args[i], 1, 65535)
+			if !ok {
+				return nil, false
+			}
+			t.Port = p
+		case "nocsum", "csum", "remcsum":
+			t.Checksum = a
+		default:
+			c.rep.add(n.Pos, Error, n.Key, "unknown tunnel option %q: want type, port, nocsum, csum or remcsum", a)
+			return nil, false
+		}
+	}
+	switch {
+	case (t.Type == "gue") != (t.Port != 0):
+		c.rep.add(n.Pos, Error, n.Key, "a gue tunnel needs a port, and only a gue tunnel has one")
+		return nil, false
+	case t.Type == "ipip" && t.Checksum != "nocsum":
+		c.rep.add(n.Pos, Error, n.Key, "an ipip tunnel has no checksum option")
+		return nil, false
+	case t.Type == "gre" && t.Checksum == "remcsum":
+		c.rep.add(n.Pos, Error, n.Key, "a gre tunnel has no remote checksum offload")
+		return nil, false
+	}
+	if t.Checksum == "nocsum" {
+		t.Checksum = "" // the default, left unwritten
+	}
+	return t, true
 }
 
 func joinHostPort(host string, port int) string {
@@ -302,6 +377,11 @@ type rsState struct {
 	checks   []*checkState
 	failed   map[string]bool
 	inhibit  *bool // inhibit_on_failure
+	// tunnel is the encapsulation of its own lvs_method TUN (keepalived
+	// starts a real server's options afresh: plain TUN is ipip, whatever
+	// the service's).
+	tunnel *outTunnel
+	tunPos Pos
 }
 
 var realServerBlock = &block[*rsState]{
@@ -326,8 +406,8 @@ var realServerBlock = &block[*rsState]{
 			}
 		},
 		"lvs_method": func(c *converter, st *rsState, n *Node) {
-			if f, ok := c.forwarding(n); ok {
-				st.out.Forwarding = f
+			if f, tun, ok := c.forwarding(n); ok {
+				st.out.Forwarding, st.tunnel, st.tunPos = f, tun, n.Pos
 				st.at["forwarding"] = n.Pos
 			}
 		},
@@ -405,6 +485,10 @@ func (c *converter) finishService(st *svcState, path string) outService {
 	} else if st.grain != "" {
 		c.rep.add(st.grainPos, Warning, "persistence_granularity", "has no effect without persistence_timeout; ignored")
 	}
+	c.opsAndEngine(st, &o)
+	if o.Forwarding == "tunnel" && st.tunnel != nil && st.tunnel.Type != "ipip" {
+		o.Tunnel = st.tunnel
+	}
 	// keepalived removes a real server listed twice (the second), with a
 	// complaint; director's loader would refuse the list.
 	seen := map[string]Pos{}
@@ -432,6 +516,18 @@ func (c *converter) finishService(st *svcState, path string) outService {
 		if r.Weight == nil {
 			one := 1 // keepalived's default, and director's
 			r.Weight = &one
+		}
+		// A real server's own lvs_method TUN brings its own encapsulation;
+		// written when it is not the service's.
+		if r.Forwarding == "tunnel" && rs.tunnel != nil {
+			svcTun := &outTunnel{Type: "ipip"}
+			if o.Forwarding == "tunnel" && o.Tunnel != nil {
+				svcTun = o.Tunnel
+			}
+			if *rs.tunnel != *svcTun {
+				r.Tunnel = rs.tunnel
+				rs.at["tunnel"] = rs.tunPos
+			}
 		}
 		lists[j] = c.resolveChecks(rs, st.defaults)
 		if len(lists[j]) > 0 {
@@ -467,6 +563,36 @@ func (c *converter) finishService(st *svcState, path string) outService {
 	c.quorum(st, &o)
 	c.note(path, st.at)
 	return o
+}
+
+// opsAndEngine converts ops and persistence_engine where keepalived and
+// the kernel give them an effect: ops on UDP and firewall-mark services
+// (keepalived resets it on TCP and SCTP), the sip engine with persistence
+// on the same (the kernel's engine reads UDP only).
+func (c *converter) opsAndEngine(st *svcState, o *outService) {
+	udpOrMark := o.Protocol == "udp" || o.Protocol == ""
+	if st.ops {
+		if udpOrMark {
+			o.OPS = true
+			st.at["ops"] = st.opsPos
+		} else {
+			c.rep.add(st.opsPos, Warning, "ops", "one-packet scheduling is for UDP services: keepalived resets it on %s, and so does the conversion", strings.ToUpper(o.Protocol))
+		}
+	}
+	if st.pe == "" {
+		return
+	}
+	switch {
+	case !slices.Contains(ipvs.PersistenceEngines(), st.pe):
+		c.rep.add(st.pePos, Warning, "persistence_engine", "unknown engine %q (the kernel has %s): keepalived's writes would fail; ignored", st.pe, strings.Join(ipvs.PersistenceEngines(), ", "))
+	case o.Persistence == nil:
+		c.rep.add(st.pePos, Warning, "persistence_engine", "has no effect without persistence_timeout; ignored")
+	case !udpOrMark:
+		c.rep.add(st.pePos, Warning, "persistence_engine", "the %s engine reads UDP only: no effect on a %s service; ignored", st.pe, strings.ToUpper(o.Protocol))
+	default:
+		o.Persistence.Engine = st.pe
+		st.at["persistence.engine"] = st.pePos
+	}
 }
 
 // quorum maps keepalived's quorum and hysteresis. keepalived loses the

@@ -108,7 +108,9 @@ type outService struct {
 	Members        []outMember     `yaml:"members,omitempty"`
 	Scheduler      string          `yaml:"scheduler"`
 	SchedulerFlags []string        `yaml:"scheduler_flags,omitempty"`
+	OPS            bool            `yaml:"ops,omitempty"`
 	Forwarding     string          `yaml:"forwarding"`
+	Tunnel         *outTunnel      `yaml:"tunnel,omitempty,flow"`
 	Persistence    *outPersistence `yaml:"persistence,omitempty"`
 	SorryServer    string          `yaml:"sorry_server,omitempty"`
 	QuorumUp       []string        `yaml:"quorum_up,omitempty,flow"`
@@ -149,17 +151,26 @@ func (m outMember) MarshalYAML() (any, error) {
 type outPersistence struct {
 	Timeout string `yaml:"timeout"`
 	Netmask string `yaml:"netmask,omitempty"`
+	Engine  string `yaml:"engine,omitempty"`
+}
+
+// outTunnel is a tunnel's encapsulation, written on one line.
+type outTunnel struct {
+	Type     string `yaml:"type"`
+	Port     int    `yaml:"port,omitempty"`
+	Checksum string `yaml:"checksum,omitempty"`
 }
 
 type outRealServer struct {
-	Address        string   `yaml:"address"`
-	Port           int      `yaml:"port,omitempty"`
-	Weight         *int     `yaml:"weight,omitempty"`
-	UpperThreshold int      `yaml:"upper_threshold,omitempty"`
-	LowerThreshold int      `yaml:"lower_threshold,omitempty"`
-	Forwarding     string   `yaml:"forwarding,omitempty"`
-	NotifyUp       []string `yaml:"notify_up,omitempty,flow"`
-	NotifyDown     []string `yaml:"notify_down,omitempty,flow"`
+	Address        string     `yaml:"address"`
+	Port           int        `yaml:"port,omitempty"`
+	Weight         *int       `yaml:"weight,omitempty"`
+	UpperThreshold int        `yaml:"upper_threshold,omitempty"`
+	LowerThreshold int        `yaml:"lower_threshold,omitempty"`
+	Forwarding     string     `yaml:"forwarding,omitempty"`
+	Tunnel         *outTunnel `yaml:"tunnel,omitempty,flow"`
+	NotifyUp       []string   `yaml:"notify_up,omitempty,flow"`
+	NotifyDown     []string   `yaml:"notify_down,omitempty,flow"`
 	// Checks replace the service's; nil for none of its own.
 	Checks *[]config.Check `yaml:"checks,omitempty"`
 

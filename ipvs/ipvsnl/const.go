@@ -117,6 +117,30 @@ const (
 // destination's FWD_METHOD.
 const FwdMask = 0x7
 
+// FwdTunnel is the tunnel forwarding method (IP_VS_CONN_F_TUNNEL), the
+// only one whose destinations carry the tunnel attributes below.
+const FwdTunnel = 2
+
+// Tunnel encapsulations of a tunnel destination (DEST_ATTR_TUN_TYPE,
+// IP_VS_CONN_F_TUNNEL_TYPE_*; kernel 5.3 on, GRE 5.4 on). Older kernels
+// ignore the attribute and tunnel with IPIP.
+const (
+	TunIPIP = 0
+	TunGUE  = 1 // needs a DEST_ATTR_TUN_PORT
+	TunGRE  = 2
+)
+
+// Tunnel checksum flags (DEST_ATTR_TUN_FLAGS, IP_VS_TUNNEL_ENCAP_FLAG_*);
+// none set is "nocsum". Remote checksum offload is GUE's only.
+const (
+	TunFlagCsum    = 0x1
+	TunFlagRemCsum = 0x2
+)
+
+// PENameMax is the longest persistence engine name the kernel takes
+// (IP_VS_PENAME_MAXLEN, the NUL included).
+const PENameMax = 16
+
 // Address families.
 const (
 	AFInet  = 2  // AF_INET

@@ -200,6 +200,11 @@ func FuzzParseServices(f *testing.F) {
 	f.Add(serviceMessage(f, web, "sip", []byte{255, 255, 255, 0}).Data)
 	f.Add(serviceMessage(f, fwmark, "", []byte{64, 0, 0, 0}).Data)
 	f.Add(keyRequest(&web6))
+	sip := Service{Key: Key{Family: AFInet, Protocol: 17, Addr: web.Addr, Port: 5060}, Scheduler: "rr", PEName: "sip",
+		Flags: FlagPersistent | FlagOnePacket, Timeout: 60, Netmask: ^uint32(0)}
+	if b, err := encodeWrite(&Write{Cmd: CmdNewService, Service: sip}); err == nil {
+		f.Add(b[4:]) // a write as director sends it
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		svcs, err := ParseServices([]genetlink.Message{{Data: b}})
 		if err != nil {

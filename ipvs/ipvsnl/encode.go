@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // encoder appends netlink attributes to one buffer; no attribute
@@ -110,6 +111,9 @@ func (e *encoder) key(k *Key) {
 // kernel refuses one without any of these (EINVAL).
 func (e *encoder) serviceConfig(s *Service) {
 	e.str(SvcAttrSchedName, s.Scheduler)
+	if s.PEName != "" {
+		e.str(SvcAttrPEName, s.PEName)
+	}
 	// struct ip_vs_flags: the flags, then which of them to set (all).
 	e.attrHeader(SvcAttrFlags, 8)
 	e.buf = binary.NativeEndian.AppendUint32(e.buf, s.Flags)
@@ -141,6 +145,9 @@ func encodeWrite(w *Write) ([]byte, error) {
 	if k.Family != AFInet && k.Family != AFInet6 {
 		return nil, fmt.Errorf("ipvs netlink: service %v: address family %d", k, k.Family)
 	}
+	if fullSvc && (len(w.Service.PEName) >= PENameMax || strings.IndexByte(w.Service.PEName, 0) >= 0) {
+		return nil, fmt.Errorf("ipvs netlink: service %v: persistence engine name %q is not a name of at most %d bytes", k, w.Service.PEName, PENameMax-1)
+	}
 	e := encoder{buf: make([]byte, 0, 192)}
 	e.buf = append(e.buf, w.Cmd, GenlVersion, 0, 0)
 
@@ -165,10 +172,29 @@ func encodeWrite(w *Write) ([]byte, error) {
 			e.u32(DestAttrWeight, d.Weight)
 			e.u32(DestAttrUThresh, d.Upper)
 			e.u32(DestAttrLThresh, d.Lower)
+			if d.FwdMethod&FwdMask == FwdTunnel {
+				e.tunnel(d)
+			}
 		}
 		e.end(nd)
 	}
 	return e.buf, nil
+}
+
+// tunnel appends a tunnel destination's encapsulation. Only what is not
+// zero goes: the kernel takes a missing attribute as zero (IPIP, no port,
+// no checksum), and a plain IPIP write stays what kernels before 5.3,
+// which know none of these, were always sent.
+func (e *encoder) tunnel(d *Dest) {
+	if d.TunType != TunIPIP {
+		e.u8(DestAttrTunType, d.TunType)
+	}
+	if d.TunPort != 0 {
+		e.be16(DestAttrTunPort, d.TunPort)
+	}
+	if d.TunFlags != 0 {
+		e.u16(DestAttrTunFlags, d.TunFlags)
+	}
 }
 
 // familyOf is the address family of a.

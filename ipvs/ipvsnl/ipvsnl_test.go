@@ -151,6 +151,18 @@ func FuzzParseDests(f *testing.F) {
 	f.Add(destMessage(f, netip.MustParseAddr("2001:db8::1"), AFInet6, true, true, true).Data)
 	f.Add(destMessage(f, netip.MustParseAddr("10.0.0.21"), 0, false, true, false).Data)
 	f.Add([]byte{})
+	// Writes as director sends them, tunnel encapsulations included.
+	for _, d := range []Dest{
+		{FwdMethod: FwdTunnel, TunType: TunGUE, TunPort: 6080, TunFlags: TunFlagRemCsum},
+		{FwdMethod: FwdTunnel, TunType: TunGRE, TunFlags: TunFlagCsum},
+	} {
+		d.Addr, d.Port = netip.MustParseAddr("10.0.0.21"), 80
+		b, err := encodeWrite(&Write{Cmd: CmdNewDest, Service: Service{Key: Key{Family: AFInet, Protocol: 6, Addr: d.Addr, Port: 80}}, Dest: d})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b[4:])
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ds, err := ParseDests([]genetlink.Message{{Data: b}}, AFInet)
 		if err != nil {
@@ -159,6 +171,20 @@ func FuzzParseDests(f *testing.F) {
 		for _, d := range ds {
 			if !d.Addr.IsValid() || (d.Family == AFInet) != d.Addr.Is4() {
 				t.Fatalf("decoded %+v", d)
+			}
+			// What a write sends of it reads back the same.
+			w := Write{Cmd: CmdSetDest, Service: Service{Key: Key{Family: AFInet, Protocol: 6, Addr: netip.IPv4Unspecified(), Port: 80}}, Dest: d}
+			enc, err := encodeWrite(&w)
+			if err != nil {
+				t.Fatalf("encode %+v: %v", d, err)
+			}
+			back, err := ParseDests([]genetlink.Message{{Data: enc[4:]}}, AFInet)
+			want := Dest{Family: d.Family, Addr: d.Addr, Port: d.Port, FwdMethod: d.FwdMethod, Weight: d.Weight, Upper: d.Upper, Lower: d.Lower}
+			if d.FwdMethod == FwdTunnel {
+				want.TunType, want.TunPort, want.TunFlags = d.TunType, d.TunPort, d.TunFlags
+			}
+			if err != nil || len(back) != 1 || back[0] != want {
+				t.Fatalf("%+v re-encoded reads %+v, %v; want %+v", d, back, err, want)
 			}
 		}
 	})

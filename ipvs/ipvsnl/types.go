@@ -41,13 +41,15 @@ func (k Key) String() string {
 }
 
 // Service is a service as the kernel reports it, or as a create or update
-// sends it (Key, Scheduler, Flags, Timeout and Netmask).
+// sends it (Key, Scheduler, PEName, Flags, Timeout and Netmask).
 type Service struct {
 	Key
 	Scheduler string
-	PEName    string // persistence engine; read only
-	Flags     uint32 // IP_VS_SVC_F_*, FlagHashed included when read
-	Timeout   uint32 // persistence, in seconds
+	// PEName is the persistence engine ("sip"), empty for none. A create
+	// or update without one leaves the service with none.
+	PEName  string
+	Flags   uint32 // IP_VS_SVC_F_*, FlagHashed included when read
+	Timeout uint32 // persistence, in seconds
 	// Netmask is the persistence granularity: for IPv4 the mask as a
 	// number (255.255.255.0 is 0xffffff00), for IPv6 a prefix length.
 	Netmask uint32
@@ -74,7 +76,8 @@ func (s *Service) MaskBits() int {
 
 // Dest is a destination as the kernel reports it, or as a write sends it
 // (Addr and Port; with creates and updates FwdMethod, Weight, Upper and
-// Lower).
+// Lower, and for a tunnel the TunType, TunPort and TunFlags that are not
+// zero: the kernel takes a missing one as zero).
 type Dest struct {
 	Family                                   uint16
 	Addr                                     netip.Addr
@@ -83,9 +86,9 @@ type Dest struct {
 	Weight                                   uint32
 	Upper, Lower                             uint32
 	ActiveConns, InactiveConns, PersistConns uint32
-	TunType                                  uint8
-	TunPort                                  uint16
-	TunFlags                                 uint16
+	TunType                                  uint8  // TunIPIP, TunGUE, TunGRE
+	TunPort                                  uint16 // GUE's UDP port
+	TunFlags                                 uint16 // TunFlagCsum, TunFlagRemCsum
 	// Stats as with Service.
 	Stats Stats
 }
@@ -123,7 +126,8 @@ type Timeouts struct {
 // Write is one table change, as Conn.Batch sends it. Cmd is CmdNewService,
 // CmdSetService, CmdDelService, CmdNewDest, CmdSetDest or CmdDelDest.
 // Service.Key names the service; service creates and updates also send its
-// Scheduler, Flags, Timeout and Netmask (the kernel wants every one).
+// Scheduler, Flags, Timeout and Netmask (the kernel wants every one), and
+// its PEName when set.
 // Destination writes send Dest as Dest describes.
 type Write struct {
 	Cmd     uint8

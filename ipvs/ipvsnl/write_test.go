@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
 )
 
@@ -408,5 +409,61 @@ func TestErrnoOf(t *testing.T) {
 	}
 	if errnoOf(nil) != nil {
 		t.Error("nil changed")
+	}
+}
+
+// A persistence engine and a tunnel's encapsulation go out as the kernel
+// reads them (a NUL-terminated name; the port in network order), only when
+// set, and read back the same through the dump decoders.
+func TestEncodePEAndTunnel(t *testing.T) {
+	sip := Service{Key: Key{Family: AFInet, Protocol: syscall.IPPROTO_UDP, Addr: web.Addr, Port: 5060},
+		Scheduler: "rr", PEName: "sip", Flags: FlagPersistent | FlagOnePacket, Timeout: 60, Netmask: ^uint32(0)}
+	b := mustEncode(t, Write{Cmd: CmdNewService, Service: sip})
+	if _, s, _ := decodeWrite(t, b); string(s[SvcAttrPEName]) != "sip\x00" {
+		t.Errorf("pe name %q, want sip and a NUL", s[SvcAttrPEName])
+	}
+	got, err := ParseServices([]genetlink.Message{{Data: b[4:]}})
+	if err != nil || len(got) != 1 || got[0] != sip {
+		t.Errorf("round trip: %+v, %v\nwant %+v", got, err, sip)
+	}
+	sip.PEName = ""
+	if _, s, _ := decodeWrite(t, mustEncode(t, Write{Cmd: CmdSetService, Service: sip})); s[SvcAttrPEName] != nil {
+		t.Errorf("update without an engine sends %q", s[SvcAttrPEName])
+	}
+	for _, bad := range []string{"sip\x00x", "0123456789abcdef"} {
+		sip.PEName = bad
+		if _, err := encodeWrite(&Write{Cmd: CmdNewService, Service: sip}); err == nil {
+			t.Errorf("engine name %q encoded", bad)
+		}
+	}
+
+	for _, tc := range []struct {
+		d    Dest
+		want map[uint16][]byte // tunnel attributes sent
+	}{
+		{Dest{FwdMethod: FwdTunnel, TunType: TunGUE, TunPort: 6080, TunFlags: TunFlagRemCsum}, map[uint16][]byte{
+			DestAttrTunType: {TunGUE}, DestAttrTunPort: {0x17, 0xc0}, DestAttrTunFlags: binary.NativeEndian.AppendUint16(nil, TunFlagRemCsum)}},
+		{Dest{FwdMethod: FwdTunnel, TunType: TunGRE, TunFlags: TunFlagCsum}, map[uint16][]byte{
+			DestAttrTunType: {TunGRE}, DestAttrTunFlags: binary.NativeEndian.AppendUint16(nil, TunFlagCsum)}},
+		{Dest{FwdMethod: FwdTunnel}, map[uint16][]byte{}},          // plain IPIP: as before 5.3
+		{Dest{FwdMethod: 3, TunType: TunGUE}, map[uint16][]byte{}}, // not a tunnel: nothing
+	} {
+		tc.d.Addr, tc.d.Port, tc.d.Weight = netip.MustParseAddr("10.0.0.21"), 80, 1
+		b := mustEncode(t, Write{Cmd: CmdNewDest, Service: Service{Key: web}, Dest: tc.d})
+		_, _, a := decodeWrite(t, b)
+		for _, typ := range []uint16{DestAttrTunType, DestAttrTunPort, DestAttrTunFlags} {
+			if string(a[typ]) != string(tc.want[typ]) {
+				t.Errorf("%+v: attribute %d = % x, want % x", tc.d, typ, a[typ], tc.want[typ])
+			}
+		}
+		if tc.d.FwdMethod != FwdTunnel {
+			continue
+		}
+		ds, err := ParseDests([]genetlink.Message{{Data: b[4:]}}, AFInet)
+		want := tc.d
+		want.Family = AFInet
+		if err != nil || len(ds) != 1 || ds[0] != want {
+			t.Errorf("round trip: %+v, %v\nwant %+v", ds, err, want)
+		}
 	}
 }

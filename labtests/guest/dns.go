@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
@@ -14,34 +15,77 @@ import (
 	"github.com/director-lb/director/labtests/labplan"
 )
 
-// startDNSServers runs, on every real server, a tiny DNS server on UDP
-// :DNSPort that answers any A question with the host's own address, so
-// the client can tell which real server answered for the VIP. It listens
-// on the VIP and on the host's address separately: replies then leave
-// from the address the query went to (direct server return needs the
-// VIP as source), which a wildcard UDP socket would not guarantee.
-func startDNSServers() (stop func(), err error) {
-	var conns []net.PacketConn
-	stop = func() {
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	}
+// dnsServers are the real servers' DNS servers: on every real server, a
+// tiny DNS server on UDP :DNSPort that answers any A question with the
+// host's own address, so the client can tell which real server answered
+// for the VIP. It listens on the VIP and on the host's address
+// separately: replies then leave from the address the query went to
+// (direct server return needs the VIP as source), which a wildcard UDP
+// socket would not guarantee. dns_serve steps close and reopen a host's
+// sockets.
+type dnsServers struct {
+	mu    sync.Mutex
+	conns map[string][]net.PacketConn // by host; nil while down
+}
+
+func startDNSServers() (*dnsServers, error) {
+	ds := &dnsServers{conns: map[string][]net.PacketConn{}}
 	for _, h := range labplan.Hosts() {
 		if !h.RealServer {
 			continue
 		}
-		for _, addr := range []string{labplan.VIP4Addr, h.IPv4.Addr().String()} {
-			c, err := listenPacketIn(h.Name, net.JoinHostPort(addr, strconv.Itoa(labplan.DNSPort)))
-			if err != nil {
-				stop()
-				return nil, err
-			}
-			conns = append(conns, c)
-			go serveDNS(c, h.IPv4.Addr().As4())
+		if err := ds.set(h.Name, true); err != nil {
+			ds.stop()
+			return nil, err
 		}
 	}
-	return stop, nil
+	return ds, nil
+}
+
+// set brings host's DNS server up (listening) or down (sockets closed,
+// so queries meet an ICMP port unreachable).
+func (ds *dnsServers) set(host string, up bool) error {
+	h, ok := labplan.HostByName(host)
+	if !ok || !h.RealServer {
+		return fmt.Errorf("%s runs no DNS server", host)
+	}
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if !up {
+		for _, c := range ds.conns[host] {
+			_ = c.Close()
+		}
+		ds.conns[host] = nil
+		return nil
+	}
+	if ds.conns[host] != nil {
+		return nil
+	}
+	var conns []net.PacketConn
+	for _, addr := range []string{labplan.VIP4Addr, h.IPv4.Addr().String()} {
+		c, err := listenPacketIn(h.Name, net.JoinHostPort(addr, strconv.Itoa(labplan.DNSPort)))
+		if err != nil {
+			for _, c := range conns {
+				_ = c.Close()
+			}
+			return err
+		}
+		conns = append(conns, c)
+		go serveDNS(c, h.IPv4.Addr().As4())
+	}
+	ds.conns[host] = conns
+	return nil
+}
+
+func (ds *dnsServers) stop() {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	for _, cs := range ds.conns {
+		for _, c := range cs {
+			_ = c.Close()
+		}
+	}
+	clear(ds.conns)
 }
 
 func listenPacketIn(ns, addr string) (net.PacketConn, error) {
@@ -125,17 +169,24 @@ func dnsQuery(conn net.Conn, id uint16, name string, timeout time.Duration) (str
 		return "", err
 	}
 	buf := make([]byte, 1500)
-	n, err := conn.Read(buf)
-	if err != nil {
-		return "", err
-	}
 	var p dnsmessage.Parser
-	h, err := p.Start(buf[:n])
-	if err != nil {
-		return "", err
-	}
-	if h.ID != id || !h.Response {
-		return "", errors.New("reply does not match the query")
+	// On a socket that lives across queries, a late answer to an earlier
+	// one may come first: skip it.
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return "", err
+		}
+		h, err := p.Start(buf[:n])
+		if err != nil {
+			return "", err
+		}
+		if !h.Response {
+			return "", errors.New("reply is not a response")
+		}
+		if h.ID == id {
+			break
+		}
 	}
 	if err := p.SkipAllQuestions(); err != nil {
 		return "", err
@@ -188,6 +239,44 @@ func stepDNSQuery(ctx context.Context, r *runner, s labplan.Step, sr *labplan.St
 	sr.Exec = &labplan.ExecOutput{Stdout: strings.Join(lines, "\n") + "\n"}
 	r.log.Info(fmt.Sprintf("%d DNS queries to %s, %d failed", len(lines), addr, failed))
 	return err
+}
+
+func stepDNSServe(_ context.Context, r *runner, s labplan.Step, _ *labplan.StepResult) error {
+	if r.dns == nil {
+		return errors.New("no DNS servers")
+	}
+	return r.dns.set(s.Node, s.Mode == labplan.ServeUp)
+}
+
+// dnsProbe returns the DNS prober's probe function, for startProber: one
+// UDP socket connected to addr, made in the calling thread's namespace,
+// and one A query on it per call. A sample's From is the host whose
+// address answered.
+func dnsProbe(addr string) func() (func(time.Duration) labplan.Sample, func(), error) {
+	return func() (func(time.Duration) labplan.Sample, func(), error) {
+		conn, err := net.Dial("udp4", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		names := map[string]string{}
+		for _, h := range labplan.Hosts() {
+			names[h.IPv4.Addr().String()] = h.Name
+		}
+		var id uint16
+		probe := func(timeout time.Duration) labplan.Sample {
+			id++
+			ans, err := dnsQuery(conn, id, labplan.DNSName, timeout)
+			if err != nil {
+				return labplan.Sample{Err: shortErr(err)}
+			}
+			from, ok := names[ans]
+			if !ok {
+				from = ans
+			}
+			return labplan.Sample{OK: true, From: from}
+		}
+		return probe, func() { _ = conn.Close() }, nil
+	}
 }
 
 func stepServe(_ context.Context, r *runner, s labplan.Step, _ *labplan.StepResult) error {

@@ -169,7 +169,17 @@ type prober struct {
 	errc   chan error
 }
 
-func startProber(ns, addr string, interval, timeout time.Duration) (*prober, error) {
+// httpProbe is the HTTP prober's probe: a GET on a new connection.
+func httpProbe(addr string) func() (func(time.Duration) labplan.Sample, func(), error) {
+	return func() (func(time.Duration) labplan.Sample, func(), error) {
+		return func(timeout time.Duration) labplan.Sample { return getOnce(addr, timeout) }, func() {}, nil
+	}
+}
+
+// startProber runs a probe every interval from namespace ns. newProbe is
+// called on the prober's own thread, inside ns, so that sockets it keeps
+// open across probes belong there; the cleanup it returns runs at stop.
+func startProber(ns string, newProbe func() (func(time.Duration) labplan.Sample, func(), error), interval, timeout time.Duration) (*prober, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &prober{cancel: cancel, done: make(chan labplan.ProbeRun, 1), errc: make(chan error, 1)}
 	go func() {
@@ -181,14 +191,20 @@ func startProber(ns, addr string, interval, timeout time.Duration) (*prober, err
 			err = netns.Set(h)
 			h.Close()
 		}
+		var probe func(time.Duration) labplan.Sample
+		cleanup := func() {}
+		if err == nil {
+			probe, cleanup, err = newProbe()
+		}
 		p.errc <- err
 		if err != nil {
 			return
 		}
+		defer cleanup()
 		run := labplan.ProbeRun{Start: time.Now()}
 		for ctx.Err() == nil {
 			at := time.Now()
-			s := getOnce(addr, timeout)
+			s := probe(timeout)
 			s.At, s.Took = at, labplan.Duration(time.Since(at))
 			run.Samples = append(run.Samples, s)
 			select {

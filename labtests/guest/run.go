@@ -25,6 +25,8 @@ type runner struct {
 	conns *connSet
 	// web are the hosts' HTTP servers (serve steps change them).
 	web *httpServers
+	// dns are the real servers' DNS servers (dns_serve steps change them).
+	dns *dnsServers
 	// configs maps a node to the configuration file its next start uses
 	// when a use_config step changed it.
 	configs map[string]string
@@ -80,11 +82,12 @@ func (r *runner) execute(ctx context.Context) error {
 	}
 	defer web.stop()
 	r.web = web
-	stopDNS, err := startDNSServers()
+	dns, err := startDNSServers()
 	if err != nil {
 		return err
 	}
-	defer stopDNS()
+	defer dns.stop()
+	r.dns = dns
 	stopEcho, err := startEchoServers()
 	if err != nil {
 		return err

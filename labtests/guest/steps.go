@@ -55,6 +55,7 @@ var handlers = map[labplan.StepKind]handler{
 	labplan.KindConnsClose:    stepConnsClose,
 	labplan.KindServe:         stepServe,
 	labplan.KindDNSQuery:      stepDNSQuery,
+	labplan.KindDNSServe:      stepDNSServe,
 	labplan.KindSampleProc:    stepSampleProc,
 	labplan.KindFlood:         stepFlood,
 }
@@ -182,11 +183,18 @@ func stepProbeStart(_ context.Context, r *runner, s labplan.Step, _ *labplan.Ste
 	if r.probe != nil {
 		return errors.New("prober already running")
 	}
-	target := s.Target
-	if target == "" {
-		target = net.JoinHostPort(labplan.VIP4Addr, "80")
+	target, port := s.Target, "80"
+	if s.Mode == labplan.ProbeDNS {
+		port = strconv.Itoa(labplan.DNSPort)
 	}
-	p, err := startProber(labplan.Client, target, labplan.ProbeInterval, labplan.ProbeTimeout)
+	if target == "" {
+		target = net.JoinHostPort(labplan.VIP4Addr, port)
+	}
+	probe := httpProbe(target)
+	if s.Mode == labplan.ProbeDNS {
+		probe = dnsProbe(target)
+	}
+	p, err := startProber(labplan.Client, probe, labplan.ProbeInterval, labplan.ProbeTimeout)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,17 @@ type IPVS struct {
 	Quorum      int  `json:"quorum,omitempty"`
 	// DNS adds a UDP service on VIP:DNSPort over the same real servers.
 	DNS bool `json:"dns,omitempty"`
+	// DNSOps gives the DNS service one-packet scheduling (ops).
+	DNSOps bool `json:"dns_ops,omitempty"`
+	// DNSUDPCheck checks the DNS service with a plain UDP check sending
+	// a DNS query (director's udp, keepalived's UDP_CHECK) instead of a
+	// DNS check (director's dns, keepalived's DNS_CHECK).
+	DNSUDPCheck bool `json:"dns_udp_check,omitempty"`
+	// LVSFeatures adds two services that show IPVS features in the
+	// kernel table, unchecked: TunnelPort, tunnelling to the real servers
+	// and two addresses nobody holds with every encapsulation, and
+	// SIPPort, UDP with ops and the sip persistence engine.
+	LVSFeatures bool `json:"lvs_features,omitempty"`
 	// Weights are real servers' weights by host name (1 when absent).
 	Weights map[string]int `json:"weights,omitempty"`
 	// Pair gives the directors the pair API (peer sync, registrations
@@ -138,10 +149,19 @@ func directorIPVS(b *strings.Builder, v *IPVS, node string) {
 	if v.DNS {
 		fmt.Fprintf(b, "  - name: dns\n    vip: %s\n    port: %d\n    protocol: udp\n", VIP4.Addr(), DNSPort)
 		fmt.Fprintf(b, "    scheduler: %s\n    forwarding: dr\n", v.scheduler())
-		if v.Checks != nil {
+		if v.DNSOps {
+			b.WriteString("    ops: true\n")
+		}
+		switch {
+		case v.Checks != nil && v.DNSUDPCheck:
+			v.Checks.director(b, "udp", fmt.Sprintf("        udp: {send_hex: %q}\n", DNSQueryHex()))
+		case v.Checks != nil:
 			v.Checks.director(b, "dns", "        dns: {protocol: udp, type: A, name: "+DNSName+"}\n")
 		}
 		v.directorRealServers(b)
+	}
+	if v.LVSFeatures {
+		directorFeatures(b)
 	}
 	for i, vip := range v.ExtraVIPs {
 		fmt.Fprintf(b, "  - name: %s\n    vip: %s\n    port: %d\n    protocol: tcp\n", ExtraServiceName(i), vip, HTTPPort)
@@ -170,9 +190,9 @@ func (v *IPVS) directorRealServers(b *strings.Builder) {
 }
 
 // keepalivedIPVS renders virtual_server blocks and, for Sync, the sync
-// daemon. Only the HTTP service gets checkers (HTTP_GET, with Checks); a
-// real server without a checker counts as up. Sorry servers and DNS are
-// director-only in the lab.
+// daemon. The HTTP service gets HTTP_GET checkers and the DNS service
+// DNS_CHECK or UDP_CHECK ones (with Checks); a real server without a
+// checker counts as up. Sorry servers are director-only in the lab.
 func keepalivedIPVS(b *strings.Builder, v *IPVS) {
 	for _, s := range Services() {
 		fmt.Fprintf(b, "\nvirtual_server %s %d {\n", VIP4.Addr(), s.Port)
@@ -191,6 +211,12 @@ func keepalivedIPVS(b *strings.Builder, v *IPVS) {
 		}
 		b.WriteString("}\n")
 	}
+	if v.DNS {
+		v.keepalivedDNS(b)
+	}
+	if v.LVSFeatures {
+		keepalivedFeatures(b)
+	}
 	v.keepalivedExtraVIPs(b)
 }
 
@@ -207,6 +233,11 @@ type Checks struct {
 	RetryDelay Duration `json:"retry_delay,omitempty"`
 	Rise       int      `json:"rise,omitempty"`
 	Fall       int      `json:"fall,omitempty"`
+	// RetryRefused retries a refused connection (for UDP an ICMP port
+	// unreachable) like any failure, as keepalived does; director's
+	// default ends the round at once. Director only: keepalived always
+	// retries.
+	RetryRefused bool `json:"retry_refused,omitempty"`
 }
 
 // director renders a service's checks: one check of typ, with body
@@ -225,17 +256,26 @@ func (c *Checks) director(b *strings.Builder, typ, body string) {
 	if c.Fall > 0 {
 		fmt.Fprintf(b, "        fall: %d\n", c.Fall)
 	}
+	if c.RetryRefused {
+		b.WriteString("        retry_refused: true\n")
+	}
 	b.WriteString(body)
+}
+
+// keepalivedTimers renders a checker's timers (keepalived has no rise/fall;
+// its timers are whole or fractional seconds).
+func (c *Checks) keepalivedTimers(b *strings.Builder) {
+	secs := func(d Duration) string { return strconv.FormatFloat(d.D().Seconds(), 'f', -1, 64) }
+	fmt.Fprintf(b, "            connect_timeout %s\n            retry %d\n", secs(c.Timeout), c.Retries)
+	if c.RetryDelay > 0 {
+		fmt.Fprintf(b, "            delay_before_retry %s\n", secs(c.RetryDelay))
+	}
 }
 
 // keepalived renders the HTTP_GET checker of one real_server. keepalived
 // has no rise/fall; its timers are whole or fractional seconds.
 func (c *Checks) keepalived(b *strings.Builder) {
-	secs := func(d Duration) string { return strconv.FormatFloat(d.D().Seconds(), 'f', -1, 64) }
 	b.WriteString("        HTTP_GET {\n            url {\n                path /\n                status_code 200\n            }\n")
-	fmt.Fprintf(b, "            connect_timeout %s\n            retry %d\n", secs(c.Timeout), c.Retries)
-	if c.RetryDelay > 0 {
-		fmt.Fprintf(b, "            delay_before_retry %s\n", secs(c.RetryDelay))
-	}
+	c.keepalivedTimers(b)
 	b.WriteString("        }\n")
 }

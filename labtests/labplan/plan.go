@@ -272,6 +272,7 @@ const (
 	KindConnsClose    StepKind = "conns_close"    // close the connections and keep their record
 	KindServe         StepKind = "serve"          // set Node's HTTP server (a real server's, or a load balancer's own) to Mode (ServeUp, ...)
 	KindDNSQuery      StepKind = "dns_query"      // send Count A queries from the client to VIP:DNSPort, one every Interval; stdout lists the answers
+	KindDNSServe      StepKind = "dns_serve"      // set real server Node's DNS server to Mode: ServeUp (listening) or ServeDown (sockets closed: ICMP port unreachable)
 	KindSampleProc    StepKind = "sample_proc"    // sample Node's daemon processes for Duration; stdout is a ProcSample in JSON
 	KindFlood         StepKind = "flood"          // send Count protocol-112 packets a second from Node for Duration, Mode junk or forged; stdout is a FloodResult in JSON
 )
@@ -305,7 +306,8 @@ type Step struct {
 	Interval Duration `json:"interval,omitempty"`
 	// Mode is a serve step's HTTP server mode.
 	Mode string `json:"mode,omitempty"`
-	// Target is probe_start's host:port; empty means the VIP's port 80.
+	// Target is probe_start's host:port; empty means the VIP's port 80
+	// (ProbeDNS: DNSPort). Mode ProbeDNS makes it a DNS prober.
 	Target string `json:"target,omitempty"`
 	// MayFail keeps the plan going when this step fails; by default the
 	// first failure ends the plan.
@@ -381,10 +383,26 @@ func ProbeStart() Step           { return Step{Kind: KindProbeStart} }
 // instead of the VIP: a host behind a gateway pair, for instance.
 func ProbeStartTo(target string) Step { return Step{Kind: KindProbeStart, Target: target} }
 func ProbeStop() Step                 { return Step{Kind: KindProbeStop} }
-func Cut(node string) Step            { return Step{Kind: KindCut, Node: node} }
-func Heal(node string) Step           { return Step{Kind: KindHeal, Node: node} }
-func Partition() Step                 { return Step{Kind: KindPartition} }
-func HealPartition() Step             { return Step{Kind: KindHealPartition} }
+
+// ProbeDNS is probe_start's mode for a DNS prober: instead of HTTP
+// requests on new connections it sends an A query for DNSName to the
+// VIP's DNSPort every ProbeInterval, all from one connected UDP socket
+// (one source port), waiting up to ProbeTimeout for the answer. A
+// sample's From is the answering real server; an ICMP port unreachable
+// fails the query at once. Without one-packet scheduling IPVS would hold
+// such a client on one real server.
+const ProbeDNS = "dns"
+
+// DNSProbeStart starts the client's DNS prober (ProbeDNS).
+func DNSProbeStart() Step { return Step{Kind: KindProbeStart, Mode: ProbeDNS} }
+
+// DNSServe sets real server rs's DNS server (on VIP:DNSPort and its own
+// address) to ServeUp or ServeDown.
+func DNSServe(rs, mode string) Step { return Step{Kind: KindDNSServe, Node: rs, Mode: mode} }
+func Cut(node string) Step          { return Step{Kind: KindCut, Node: node} }
+func Heal(node string) Step         { return Step{Kind: KindHeal, Node: node} }
+func Partition() Step               { return Step{Kind: KindPartition} }
+func HealPartition() Step           { return Step{Kind: KindHealPartition} }
 func Exec(node string, argv ...string) Step {
 	return Step{Kind: KindExec, Node: node, Argv: argv}
 }
@@ -527,6 +545,17 @@ func (p Plan) Validate() error {
 			if s.Count < 1 || s.Interval < 0 {
 				bad("count %d interval %v: want at least one query", s.Count, s.Interval)
 			}
+		case KindDNSServe:
+			if h, ok := HostByName(s.Node); !ok || !h.RealServer {
+				bad("%q is not a real server (they run the DNS servers)", s.Node)
+			}
+			if s.Mode != ServeUp && s.Mode != ServeDown {
+				bad("mode %q: want up or down", s.Mode)
+			}
+		case KindProbeStart:
+			if s.Mode != "" && s.Mode != ProbeDNS {
+				bad("mode %q: want none (HTTP) or %s", s.Mode, ProbeDNS)
+			}
 		case KindFlood:
 			if _, ok := HostByName(s.Node); !ok || lbs[s.Node] {
 				bad("node %q: want a host that is not a load balancer", s.Node)
@@ -538,7 +567,7 @@ func (p Plan) Validate() error {
 			if !lbs[s.Node] || s.Duration <= 0 {
 				bad("node %q duration %v: want a load balancer and a duration", s.Node, s.Duration)
 			}
-		case KindSleep, KindProbeStart, KindProbeStop, KindPartition, KindHealPartition, KindSay,
+		case KindSleep, KindProbeStop, KindPartition, KindHealPartition, KindSay,
 			KindConnsCheck, KindConnsClose:
 		default:
 			bad("unknown kind")

@@ -146,6 +146,13 @@ a -a -t 10.7.0.3:80 -r 10.1.0.63 -i --tun-type gue --tun-port 6081 --tun-remcsum
 a -a -t 10.7.0.3:80 -r 10.1.0.64 -i --tun-type gre
 a -a -t 10.7.0.3:80 -r 10.1.0.65 -i --tun-type ipip
 a -a -t 10.7.0.3:80 -r 2001:db8:1::61 -i
+a -a -t 10.7.0.3:80 -r 10.1.0.66 -i --tun-type gue --tun-port 6082 --tun-nocsum
+a -a -t 10.7.0.3:80 -r 2001:db8:1::66 -i --tun-type gre --tun-csum
+# one-packet scheduling and the sip engine on a firewall mark and on IPv6
+a -A -f 44 -s rr -p 30 --pe sip -o
+a -a -f 44 -r 10.1.0.44 -g
+a -A -u [2001:db8:7::53]:5060 -s sh -b sh-port -o -p 90 -M 64 --pe sip
+a -a -u [2001:db8:7::53]:5060 -r [2001:db8:1::53]:5060 -i --tun-type gue --tun-port 6083 --tun-remcsum
 a -A -t 10.7.0.4:80 -s rr
 a -a -t 10.7.0.4:80 -r 10.7.0.1:8081 -g
 a -a -t 10.7.0.4:80 -r 10.1.0.81 -g -w 65535
@@ -190,7 +197,7 @@ sleep 1
 echo "traffic took $(( $(date +%s) - T0 ))s"
 
 capture rates "-Ln --rate" "-Ln --rate --exact" "-Ln --stats" "-Ln --stats --exact"
-SVC_FORMS="-Ln -t 10.7.0.1:80|-Ln -t 10.7.0.1:80 --stats|-Ln -t 10.7.0.1:80 --rate --exact|-Ln --udp-service 10.7.0.1:53|-Ln --sctp-service 10.7.0.1:3868|-Ln -f 1|-Ln -f 3000000000|-Ln -f 42 -6|-Ln -f 42|-Ln -t [fd00:7::1]:80 --stats|-Ln -t 10.200.0.1|-Ln -t 1.2.3.4:80|-Ln -t 10.7.0.1:443 --thresholds|-Ln -u [2001:db8:7::53]:53 --persistent-conn|-Ln -t [::102:304]:80|-Ln -u 10.7.0.1:5060"
+SVC_FORMS="-Ln -t 10.7.0.1:80|-Ln -t 10.7.0.1:80 --stats|-Ln -t 10.7.0.1:80 --rate --exact|-Ln --udp-service 10.7.0.1:53|-Ln --sctp-service 10.7.0.1:3868|-Ln -f 1|-Ln -f 3000000000|-Ln -f 42 -6|-Ln -f 42|-Ln -t [fd00:7::1]:80 --stats|-Ln -t 10.200.0.1|-Ln -t 1.2.3.4:80|-Ln -t 10.7.0.1:443 --thresholds|-Ln -u [2001:db8:7::53]:53 --persistent-conn|-Ln -t [::102:304]:80|-Ln -u 10.7.0.1:5060|-Ln -f 44|-Ln -u [2001:db8:7::53]:5060 --tun-info|-Ln -t 10.7.0.3:80 --tun-info"
 cat /proc/net/ip_vs_conn > /run/live_conns
 conncase conns-live /run/live_conns
 
