@@ -14,32 +14,28 @@ import (
 	"github.com/director-lb/director/labtests/labplan"
 )
 
-// startDNSServers runs, on every real server, a tiny DNS server on UDP
-// :DNSPort that answers any A question with the host's own address, so
-// the client can tell which real server answered for the VIP. It listens
-// on the VIP and on the host's address separately: replies then leave
-// from the address the query went to (direct server return needs the
-// VIP as source), which a wildcard UDP socket would not guarantee.
-func startDNSServers() (stop func(), err error) {
+// startDNS runs, in real server h, a tiny DNS server on UDP :DNSPort
+// that answers any A question with the host's own address, so the client
+// can tell which real server answered for the VIP. It listens on the VIP
+// and on the host's address separately: replies then leave from the
+// address the query went to (direct server return needs the VIP as
+// source), which a wildcard UDP socket would not guarantee. Once stopped,
+// queries get an ICMP port unreachable.
+func startDNS(h labplan.Host) (stop func(), err error) {
 	var conns []net.PacketConn
 	stop = func() {
 		for _, c := range conns {
 			_ = c.Close()
 		}
 	}
-	for _, h := range labplan.Hosts() {
-		if !h.RealServer {
-			continue
+	for _, addr := range []string{labplan.VIP4Addr, h.IPv4.Addr().String()} {
+		c, err := listenPacketIn(h.Name, net.JoinHostPort(addr, strconv.Itoa(labplan.DNSPort)))
+		if err != nil {
+			stop()
+			return nil, err
 		}
-		for _, addr := range []string{labplan.VIP4Addr, h.IPv4.Addr().String()} {
-			c, err := listenPacketIn(h.Name, net.JoinHostPort(addr, strconv.Itoa(labplan.DNSPort)))
-			if err != nil {
-				stop()
-				return nil, err
-			}
-			conns = append(conns, c)
-			go serveDNS(c, h.IPv4.Addr().As4())
-		}
+		conns = append(conns, c)
+		go serveDNS(c, h.IPv4.Addr().As4())
 	}
 	return stop, nil
 }

@@ -57,6 +57,7 @@ var handlers = map[labplan.StepKind]handler{
 	labplan.KindDNSQuery:      stepDNSQuery,
 	labplan.KindSampleProc:    stepSampleProc,
 	labplan.KindFlood:         stepFlood,
+	labplan.KindServer:        stepServer,
 }
 
 func (r *runner) startDaemon(node string) error {

@@ -209,7 +209,12 @@ type Plan struct {
 	// Files are written into the run directory before boot, by name, for
 	// steps to read (Paths.Out + "/" + name in the guest).
 	Files map[string]string `json:"-"`
-	Paths Paths             `json:"paths"`
+	// Configs, when set for a node, is that node's configuration file as
+	// written, instead of one rendered from Params (whose Impl still says
+	// which daemon reads it): a keepalived.conf written by hand, or the
+	// director.yaml the importer made of it.
+	Configs map[string]string `json:"-"`
+	Paths   Paths             `json:"paths"`
 }
 
 // DefaultModules are the UML kernel modules every scenario needs.
@@ -274,6 +279,15 @@ const (
 	KindDNSQuery      StepKind = "dns_query"      // send Count A queries from the client to VIP:DNSPort, one every Interval; stdout lists the answers
 	KindSampleProc    StepKind = "sample_proc"    // sample Node's daemon processes for Duration; stdout is a ProcSample in JSON
 	KindFlood         StepKind = "flood"          // send Count protocol-112 packets a second from Node for Duration, Mode junk or forged; stdout is a FloodResult in JSON
+	KindServer        StepKind = "server"         // open (Mode ServeUp) or close (ServeDown) real server Node's Server (ServerEcho, ServerDNS)
+)
+
+// A real server's other servers, which server steps open and close: the
+// echo server on EchoPort and the DNS server on DNSPort (on the VIP and
+// on the host's own address).
+const (
+	ServerEcho = "echo"
+	ServerDNS  = "dns"
 )
 
 // HTTP server modes of a real server (serve steps).
@@ -307,6 +321,8 @@ type Step struct {
 	Mode string `json:"mode,omitempty"`
 	// Target is probe_start's host:port; empty means the VIP's port 80.
 	Target string `json:"target,omitempty"`
+	// Server is a server step's server (ServerEcho, ServerDNS).
+	Server string `json:"server,omitempty"`
 	// MayFail keeps the plan going when this step fails; by default the
 	// first failure ends the plan.
 	MayFail bool `json:"may_fail,omitempty"`
@@ -321,7 +337,7 @@ func (s Step) Tolerant() Step { s.MayFail = true; return s }
 func (s Step) String() string {
 	var b strings.Builder
 	b.WriteString(string(s.Kind))
-	for _, f := range []string{s.Node, s.Signal, s.Variant, s.Mode, s.Target} {
+	for _, f := range []string{s.Node, s.Signal, s.Variant, s.Server, s.Mode, s.Target} {
 		if f != "" {
 			b.WriteString(" " + f)
 		}
@@ -434,6 +450,13 @@ func DNSQuery(n int, every time.Duration) Step {
 }
 func ConnsClose() Step { return Step{Kind: KindConnsClose} }
 
+// Server opens (mode ServeUp) or closes (ServeDown: TCP connections are
+// refused, UDP datagrams get a port unreachable) real server rs's server,
+// ServerEcho or ServerDNS.
+func Server(rs, server, mode string) Step {
+	return Step{Kind: KindServer, Node: rs, Server: server, Mode: mode}
+}
+
 // Validate checks the plan before boot: unknown kinds, missing nodes, a KILL
 // or TERM spelled differently.
 func (p Plan) Validate() error {
@@ -457,6 +480,11 @@ func (p Plan) Validate() error {
 		}
 	}
 	lbs := map[string]bool{LB1: true, LB2: true}
+	for n := range p.Configs {
+		if !lbs[n] {
+			errs = append(errs, fmt.Errorf("configuration for %q, which is not a load balancer", n))
+		}
+	}
 	for i, s := range p.Steps {
 		bad := func(format string, a ...any) {
 			errs = append(errs, fmt.Errorf("step %d (%s): %s", i, s.Kind, fmt.Sprintf(format, a...)))
@@ -522,6 +550,16 @@ func (p Plan) Validate() error {
 				}
 			default:
 				bad("unknown mode %q", s.Mode)
+			}
+		case KindServer:
+			if h, ok := HostByName(s.Node); !ok || !h.RealServer {
+				bad("%q is not a real server", s.Node)
+			}
+			if s.Server != ServerEcho && s.Server != ServerDNS {
+				bad("server %q: want %q or %q", s.Server, ServerEcho, ServerDNS)
+			}
+			if s.Mode != ServeUp && s.Mode != ServeDown {
+				bad("mode %q: want %q or %q", s.Mode, ServeUp, ServeDown)
 			}
 		case KindDNSQuery:
 			if s.Count < 1 || s.Interval < 0 {
