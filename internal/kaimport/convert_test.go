@@ -861,3 +861,36 @@ virtual_server 192.0.2.10 7 {
 		t.Errorf("misc_path findings = %v, want one shell-syntax note at line 19", notes)
 	}
 }
+
+// With DR, one address on two ports is one IPVS destination (keepalived
+// gives it the service's port): the second is left out with a warning, as
+// keepalived fails to add it. With NAT both are kept.
+func TestRoutedRealServerOnTwoPorts(t *testing.T) {
+	src := instance + `
+virtual_server 192.0.2.10 80 {
+    protocol TCP
+    lb_kind KIND
+    real_server 192.0.2.20 80 {
+        weight 2
+    }
+    real_server 192.0.2.20 8080 {
+        weight 5
+    }
+}`
+	cfg, rep := load(t, strings.Replace(src, "KIND", "DR", 1))
+	if rs := cfg.Services[0].RealServers; len(rs) != 1 || rs[0].Port != 80 || rs[0].EffectiveWeight() != 2 {
+		t.Errorf("DR real servers = %+v, want the first only", rs)
+	}
+	if f := find(t, rep, "real_server"); f.Level != Warning || f.Pos.Line != 16 || !strings.Contains(f.Msg, "line 13") {
+		t.Errorf("finding = %v, want a warning at line 16 naming line 13", f)
+	}
+	cfg, rep = load(t, strings.Replace(src, "KIND", "NAT", 1))
+	if rs := cfg.Services[0].RealServers; len(rs) != 2 {
+		t.Errorf("NAT real servers = %+v, want both", rs)
+	}
+	for _, f := range rep.Findings {
+		if f.Keyword == "real_server" {
+			t.Errorf("NAT: finding %v", f)
+		}
+	}
+}
