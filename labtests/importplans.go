@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,7 +33,7 @@ type ImportedConfigs struct {
 func ImportConfigs(dir string) (ImportedConfigs, error) {
 	out := ImportedConfigs{Files: map[lp.Impl]map[string]string{lp.Keepalived: {}, lp.Director: {}}, Reports: map[string]string{}}
 	for _, n := range []string{lp.LB1, lp.LB2} {
-		conf, err := lp.ImportKeepalivedConf(n)
+		conf, err := lp.ImportKeepalivedConf(n, ImportAdvert)
 		if err != nil {
 			return out, err
 		}
@@ -85,7 +85,7 @@ func ImportFailures() []importFailure {
 		return lp.Exec(lp.RS2, "sysctl", "-w", "net.ipv4.icmp_echo_ignore_all="+v)
 	}
 	okFile := guestFile(lp.MiscOKFile(lp.RS2))
-	web := []importDest{{"TCP", lp.HTTPPort, lp.HTTPPort, false}, {"TCP", lp.ImportAltPort, lp.HTTPPort, false}}
+	web := []importDest{{"TCP", lp.HTTPPort, lp.HTTPPort, false}, {"TCP", lp.ImportAltPort, lp.ImportAltPort, false}}
 	echo := []importDest{{"TCP", lp.EchoPort, lp.EchoPort, true}}
 	dns := []importDest{{"UDP", lp.DNSPort, lp.DNSPort, false}}
 	return []importFailure{
@@ -101,121 +101,107 @@ func ImportFailures() []importFailure {
 func guestFile(name string) string { return guestOut + "/" + name }
 
 // importDests are every destination of the import proof's services.
+// Direct-routed destinations carry the virtual service's port in IPVS
+// (keepalived programs them so): the group's real servers, port 80 in
+// keepalived.conf, are rs:8080 under VIP:8080.
 func importDests() []importDest {
 	return []importDest{
-		{"TCP", lp.HTTPPort, lp.HTTPPort, false}, {"TCP", lp.ImportAltPort, lp.HTTPPort, false},
+		{"TCP", lp.HTTPPort, lp.HTTPPort, false}, {"TCP", lp.ImportAltPort, lp.ImportAltPort, false},
 		{"TCP", lp.EchoPort, lp.EchoPort, true}, {"UDP", lp.DNSPort, lp.DNSPort, false},
 	}
 }
 
-// svcDestRE matches rs's line under the service proto VIP:port in
-// ipvsadm -Ln output, at weight (any weight when weight < 0).
-func svcDestRE(proto string, port int, rs string, rsPort, weight int) string {
-	w := `\d+`
-	if weight >= 0 {
-		w = fmt.Sprint(weight)
+// ImportWant is the table, as lp.FormatIPVS writes it, that a node shows
+// with rs2 failing in the services of failed: removed there, or at weight
+// 0 (inhibit_on_failure). Every other destination is at weight 1.
+func ImportWant(failed []importDest) string {
+	var t lp.IPVSTable
+	for _, d := range importDests() {
+		svc := lp.IPVSService{Proto: d.Proto, Addr: lp.VIPService(d.SvcPort), Fields: []string{"rr"}}
+		for _, rs := range []string{lp.RS1, lp.RS2} {
+			w := "1"
+			if rs == lp.RS2 && slices.Contains(failed, d) {
+				if d.Removed {
+					continue
+				}
+				w = "0"
+			}
+			svc.Dests = append(svc.Dests, lp.IPVSDest{Addr: lp.RSAddr(rs, d.RSPort), Fields: []string{"Route", w}})
+		}
+		t = append(t, svc)
 	}
-	return fmt.Sprintf(`(?m)^%s[ \t]+%s[ \t][^\n]*\n(?:[ \t]+->[^\n]*\n)*?[ \t]+-> %s[ \t]+Route[ \t]+%s[ \t]`,
-		proto, regexp.QuoteMeta(lp.VIPService(port)), regexp.QuoteMeta(lp.RSAddr(rs, rsPort)), w)
+	return lp.FormatIPVS(t)
 }
 
-// Labels of the import plan. Table steps (ipvsadm -Ln) are labelled
-// importTable(...); the failures' steps importLabel(kind, ...).
+// Labels of the import plan. The labelled wait_ipvs steps' outputs are
+// the tables the two runs must agree on (ImportTableLabels).
 const (
-	LabelImportReady = "import-ready"  // the last wait for lb1's full table
-	LabelDNSBefore   = "dns-before"    // dns_query through lb1
-	LabelDNSAfter    = "dns-after"     // dns_query through lb2 after the failover
-	LabelLB2Ready    = "lb2-ready"     // the last wait for lb2's full table
-	tablePrefix      = "table:"        // ipvsadm -Ln steps
-	TableReady       = "lb1 ready"     // lb1 once every check passed
-	TableEnd         = "lb1 end"       // lb1 after every failure was repaired
-	TableLB2         = "lb2 ready"     // lb2 before the failover
-	TableLB2Master   = "lb2 as master" // lb2 after the failover
+	LabelDNSBefore = "dns-before"    // dns_query through lb1
+	LabelDNSAfter  = "dns-after"     // dns_query through lb2 after the failover
+	TableReady     = "lb1 ready"     // lb1 once every check passed
+	TableLB2       = "lb2 ready"     // lb2 before the failover
+	TableLB2Master = "lb2 as master" // lb2 after the failover
 )
 
-// importTable is the label of a table step.
-func importTable(what string) string { return tablePrefix + what }
-
-// importLabel labels a failure's steps: fail, out, restore, in.
+// importLabel labels a failure's steps: fail, out (lb1's table with rs2
+// out), restore, in (lb1's table whole again).
 func importLabel(kind, step string) string { return kind + " " + step }
 
-// TableOut is the table label while kind's failure has rs2 out.
-func TableOut(kind string) string { return "lb1 " + kind + " failed" }
-
-// importWaitTable waits until node's table holds every destination at weight 1.
-func importWaitTable(node string, d time.Duration) []Step {
-	var steps []Step
-	for _, dst := range importDests() {
-		for _, rs := range []string{lp.RS1, lp.RS2} {
-			steps = append(steps, lp.WaitExec(node, d, svcDestRE(dst.Proto, dst.SvcPort, rs, dst.RSPort, 1), "ipvsadm", "-Ln"))
-		}
-	}
-	return steps
-}
-
 // importWait bounds each wait for the kernel table: checks run every
-// second with a one-second timeout, but the guest is one shared CPU.
-const importWait = 20 * time.Second
+// second or three with a one-second (three-second) timeout, but the guest
+// is one CPU of a shared host.
+const importWait = 30 * time.Second
+
+// ImportAdvert is the import proof's VRRP advert interval: one second, so
+// that a guest stalled for a few hundred milliseconds on a loaded host
+// does not make lb2 take over (at 100 ms it did, many times: see
+// TestKeepalivedImport).
+const ImportAdvert = time.Second
 
 // ImportPlan runs the pair on configs (one per node) with impl: both
 // start, lb1 wins and its table fills; the client requests the VIP's
 // HTTP service throughout and queries its DNS service; rs2 fails each
 // kind of check in turn (ImportFailures), each time lb1's table shows it
-// out and, once repaired, back; then lb1 is cut off and lb2 serves.
+// out and, once repaired, back; then lb1 is cut off and lb2 serves. Every
+// table is waited for exactly (ImportWant), so both runs pass only with
+// the same tables.
 func ImportPlan(name string, impl lp.Impl, configs map[string]string) Plan {
 	p := lp.DefaultParams(impl)
-	steps := startPair(p)
-	ready := importWaitTable(lp.LB1, importWait)
-	ready[len(ready)-1] = ready[len(ready)-1].As(LabelImportReady)
-	steps = append(steps, ready...)
-	steps = append(steps,
-		ipvsadm(lp.LB1, "-Ln").As(importTable(TableReady)),
+	p.Advert = lp.Duration(ImportAdvert)
+	whole := ImportWant(nil)
+	// Generous: a daemon takes seconds to start in a loaded guest.
+	steps := []Step{
+		lp.Start(lp.LB1), lp.Start(lp.LB2),
+		lp.WaitVIP(lp.LB1, importWait).As(LabelElected),
+		lp.WaitIPVS(lp.LB1, importWait, whole).As(TableReady),
 		lp.ProbeStart(),
 		lp.DNSQuery(20, 20*time.Millisecond).As(LabelDNSBefore),
 		lp.Sleep(time.Second),
-	)
+	}
 	for _, f := range ImportFailures() {
-		var out, in []Step
-		for _, d := range f.Dests {
-			if d.Removed {
-				out = append(out, lp.WaitExecAbsent(lp.LB1, importWait, svcDestRE(d.Proto, d.SvcPort, lp.RS2, d.RSPort, -1), "ipvsadm", "-Ln"))
-			} else {
-				out = append(out, lp.WaitExec(lp.LB1, importWait, svcDestRE(d.Proto, d.SvcPort, lp.RS2, d.RSPort, 0), "ipvsadm", "-Ln"))
-			}
-			in = append(in, lp.WaitExec(lp.LB1, importWait, svcDestRE(d.Proto, d.SvcPort, lp.RS2, d.RSPort, 1), "ipvsadm", "-Ln"))
-		}
-		out[len(out)-1] = out[len(out)-1].As(importLabel(f.Kind, "out"))
-		in[len(in)-1] = in[len(in)-1].As(importLabel(f.Kind, "in"))
-		steps = append(steps, lp.Say("rs2 fails "+f.Kind), f.Fail.As(importLabel(f.Kind, "fail")))
-		steps = append(steps, out...)
 		steps = append(steps,
-			ipvsadm(lp.LB1, "-Ln").As(importTable(TableOut(f.Kind))),
+			lp.Say("rs2 fails "+f.Kind),
+			f.Fail.As(importLabel(f.Kind, "fail")),
+			lp.WaitIPVS(lp.LB1, importWait, ImportWant(f.Dests)).As(importLabel(f.Kind, "out")),
 			// rs2 stays out while it fails (the client's window for HTTP).
 			lp.Sleep(time.Second),
 			f.Restore.As(importLabel(f.Kind, "restore")),
+			lp.WaitIPVS(lp.LB1, importWait, whole).As(importLabel(f.Kind, "in")),
 		)
-		steps = append(steps, in...)
 	}
-	// The whole table back, on both nodes, before the failover.
-	steps = append(steps, importWaitTable(lp.LB1, importWait)...)
-	steps = append(steps, ipvsadm(lp.LB1, "-Ln").As(importTable(TableEnd)))
-	lb2 := importWaitTable(lp.LB2, importWait)
-	lb2[len(lb2)-1] = lb2[len(lb2)-1].As(LabelLB2Ready)
-	steps = append(steps, lb2...)
 	steps = append(steps,
-		ipvsadm(lp.LB2, "-Ln").As(importTable(TableLB2)),
+		lp.WaitIPVS(lp.LB2, importWait, whole).As(TableLB2),
 		lp.Say("lb1 cut off"),
 		lp.Cut(lp.LB1).As(LabelFail),
-		lp.WaitVIP(lp.LB2, takeoverTimeout(p)).As(LabelTakeover),
+		lp.WaitVIP(lp.LB2, 15*time.Second).As(LabelTakeover),
 		// One second to settle (the client's ARP entry), one judged.
 		lp.Sleep(2*time.Second),
 		lp.ProbeStop().As(LabelProbe),
 		lp.DNSQuery(20, 20*time.Millisecond).As(LabelDNSAfter),
-		ipvsadm(lp.LB2, "-Ln").As(importTable(TableLB2Master)),
+		lp.WaitIPVS(lp.LB2, importWait, whole).As(TableLB2Master),
 	)
-	files := lp.ImportFiles()
 	return Plan{
-		Name: name, Params: p, Steps: steps, Files: files, Configs: configs,
+		Name: name, Params: p, Steps: steps, Files: lp.ImportFiles(), Configs: configs,
 		// Params has no IPVS of the lab's own: the services are the
 		// configuration's, so the plan loads IPVS itself.
 		Modules: append(lp.DefaultModules(), lp.IPVSModules()...),
@@ -227,7 +213,7 @@ func ImportPlan(name string, impl lp.Impl, configs map[string]string) Plan {
 func ImportTableLabels() []string {
 	labels := []string{TableReady}
 	for _, f := range ImportFailures() {
-		labels = append(labels, TableOut(f.Kind))
+		labels = append(labels, importLabel(f.Kind, "out"), importLabel(f.Kind, "in"))
 	}
-	return append(labels, TableEnd, TableLB2, TableLB2Master)
+	return append(labels, TableLB2, TableLB2Master)
 }

@@ -1,7 +1,6 @@
 package labtests
 
 import (
-	"regexp"
 	"strings"
 	"testing"
 
@@ -20,7 +19,7 @@ func TestImportConfigs(t *testing.T) {
 		t.Logf("%s report:\n%s", n, got.Reports[n])
 		y := got.Files[lp.Director][n]
 		for _, want := range []string{"members:", "type: http", "type: tcp", "type: udp", "type: ping", "type: exec",
-			"on_failure: remove", "control_socket: /run/" + n + "/director.sock"} {
+			"on_failure: remove", "advert_interval: 1s", "control_socket: /run/" + n + "/director.sock"} {
 			if !strings.Contains(y, want) {
 				t.Errorf("%s: imported director.yaml lacks %q:\n%s", n, want, y)
 			}
@@ -32,8 +31,7 @@ func TestImportConfigs(t *testing.T) {
 }
 
 // TestImportPlan: the plan validates, fails each kind of check once, and
-// its destination patterns match ipvsadm's layout only under the right
-// service.
+// waits for the tables ImportWant writes.
 func TestImportPlan(t *testing.T) {
 	cfg, err := ImportConfigs(t.TempDir())
 	if err != nil {
@@ -51,25 +49,41 @@ func TestImportPlan(t *testing.T) {
 				}
 			}
 		}
-	}
-	table := `IP Virtual Server version 1.2.1 (size=4096)
-Prot LocalAddress:Port Scheduler Flags
-  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
-TCP  10.0.0.100:80 rr
-  -> 10.0.0.21:80                 Route   1      0          0
-  -> 10.0.0.22:80                 Route   0      0          0
-TCP  10.0.0.100:8080 rr
-  -> 10.0.0.21:80                 Route   1      0          0
-  -> 10.0.0.22:80                 Route   1      0          0
-`
-	for _, c := range []struct {
-		port, weight int
-		want         bool
-	}{{80, 0, true}, {80, 1, false}, {8080, 1, true}, {8080, 0, false}, {7, -1, false}} {
-		re := regexp.MustCompile(svcDestRE("TCP", c.port, lp.RS2, 80, c.weight))
-		if got := re.MatchString(table); got != c.want {
-			t.Errorf("rs2 under :%d at weight %d: matched %t, want %t", c.port, c.weight, got, c.want)
+		for _, l := range ImportTableLabels() {
+			if s, ok := stepLabelled(p, l); !ok || s.Kind != lp.KindWaitIPVS {
+				t.Errorf("%s: table %q is no wait_ipvs step (%+v)", impl, l, s)
+			}
 		}
+	}
+	whole := `TCP 10.0.0.100:7 rr
+  -> 10.0.0.21:7 Route 1
+  -> 10.0.0.22:7 Route 1
+TCP 10.0.0.100:80 rr
+  -> 10.0.0.21:80 Route 1
+  -> 10.0.0.22:80 Route 1
+TCP 10.0.0.100:8080 rr
+  -> 10.0.0.21:8080 Route 1
+  -> 10.0.0.22:8080 Route 1
+UDP 10.0.0.100:53 rr
+  -> 10.0.0.21:53 Route 1
+  -> 10.0.0.22:53 Route 1
+`
+	if got := ImportWant(nil); got != whole {
+		t.Errorf("whole table =\n%s\nwant\n%s", got, whole)
+	}
+	byKind := map[string]importFailure{}
+	for _, f := range ImportFailures() {
+		byKind[f.Kind] = f
+	}
+	// Without inhibit_on_failure the echo service loses rs2; with it the
+	// web group keeps rs2 at weight 0 in both its members.
+	echo := strings.Replace(whole, "  -> 10.0.0.22:7 Route 1\n", "", 1)
+	if got := ImportWant(byKind["MISC_CHECK"].Dests); got != echo {
+		t.Errorf("MISC_CHECK table =\n%s\nwant\n%s", got, echo)
+	}
+	web := strings.NewReplacer("10.0.0.22:80 Route 1", "10.0.0.22:80 Route 0", "10.0.0.22:8080 Route 1", "10.0.0.22:8080 Route 0").Replace(whole)
+	if got := ImportWant(byKind["HTTP_GET"].Dests); got != web {
+		t.Errorf("HTTP_GET table =\n%s\nwant\n%s", got, web)
 	}
 }
 

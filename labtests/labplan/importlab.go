@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/director-lb/director/labtests/uml"
 )
@@ -22,8 +23,9 @@ import (
 //   - VIP:DNSPort (UDP): UDP_CHECK (a DNS query whose reply must carry its
 //     id) and PING_CHECK, inhibit_on_failure.
 //
-// Every checker runs every second (delay_loop 1) with a one-second
-// timeout and no retry, so that a failure shows within a few seconds.
+// Every checker runs every second (delay_loop 1; the echo service's every
+// importMiscEvery seconds) with a one-second timeout and no retry, so
+// that a failure shows within a few seconds.
 const (
 	// ImportAltPort is the web group's second port on the VIP. Nothing
 	// listens on it: with direct routing a request keeps its port, so the
@@ -33,6 +35,10 @@ const (
 	ImportGroup = "web"
 	// ImportMiscScript is the MISC_CHECK script in the run directory.
 	ImportMiscScript = "misc-check.sh"
+	// importMiscEvery is the echo service's delay_loop and misc_timeout,
+	// in seconds: starting a shell takes UML a second now and then on a
+	// loaded host (both daemons' one-second MISC_CHECKs timed out).
+	importMiscEvery = 3
 	// importDNSID is the id of the UDP_CHECK's query, which the reply
 	// must echo.
 	importDNSID = 0x1234
@@ -69,12 +75,16 @@ func ImportDNSQueryHex() string {
 
 // ImportKeepalivedConf renders node's keepalived.conf for the import
 // proof: the lab's VRRP instance (lb1 at priority 150, lb2 at 100, VRRPv3
-// every 100 ms) and the LVS part described above.
-func ImportKeepalivedConf(node string) (string, error) {
+// every advert) and the LVS part described above.
+func ImportKeepalivedConf(node string, advert time.Duration) (string, error) {
 	if _, _, err := lbAddrs(node); err != nil {
 		return "", err
 	}
 	p := DefaultParams(Keepalived)
+	p.Advert = Duration(advert)
+	if err := p.Validate(); err != nil {
+		return "", err
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "! keepalived.conf of %s for the lab's import proof.\n", node)
 	fmt.Fprintf(&b, "global_defs {\n    router_id %s\n    vrrp_version 3\n    script_user root\n}\n\n", node)
@@ -85,8 +95,8 @@ func ImportKeepalivedConf(node string) (string, error) {
 	vip := VIP4.Addr()
 	fmt.Fprintf(&b, "\nvirtual_server_group %s {\n    %s %d\n    %s %d\n}\n", ImportGroup, vip, HTTPPort, vip, ImportAltPort)
 
-	vs := func(head, proto string, inhibit bool, rsPort int, checkers func(rs string) string) {
-		fmt.Fprintf(&b, "\nvirtual_server %s {\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    protocol %s\n", head, proto)
+	vs := func(head, proto string, every int, inhibit bool, rsPort int, checkers func(rs string) string) {
+		fmt.Fprintf(&b, "\nvirtual_server %s {\n    delay_loop %d\n    lb_algo rr\n    lb_kind DR\n    protocol %s\n", head, every, proto)
 		if inhibit {
 			b.WriteString("    inhibit_on_failure\n")
 		}
@@ -97,14 +107,14 @@ func ImportKeepalivedConf(node string) (string, error) {
 		b.WriteString("}\n")
 	}
 	timers := "            connect_timeout 1\n            retry 0\n"
-	vs("group "+ImportGroup, "TCP", true, HTTPPort, func(string) string {
+	vs("group "+ImportGroup, "TCP", 1, true, HTTPPort, func(string) string {
 		return "        HTTP_GET {\n            url {\n                path /\n                status_code 200\n            }\n" + timers + "        }\n"
 	})
-	vs(fmt.Sprintf("%s %d", vip, EchoPort), "TCP", false, EchoPort, func(rs string) string {
+	vs(fmt.Sprintf("%s %d", vip, EchoPort), "TCP", importMiscEvery, false, EchoPort, func(rs string) string {
 		return "        TCP_CHECK {\n" + timers + "        }\n" +
-			fmt.Sprintf("        MISC_CHECK {\n            misc_path \"/bin/sh %s/%s %s\"\n            misc_timeout 1\n        }\n", uml.GuestOut, ImportMiscScript, rs)
+			fmt.Sprintf("        MISC_CHECK {\n            misc_path \"/bin/sh %s/%s %s\"\n            misc_timeout %d\n        }\n", uml.GuestOut, ImportMiscScript, rs, importMiscEvery)
 	})
-	vs(fmt.Sprintf("%s %d", vip, DNSPort), "UDP", true, DNSPort, func(string) string {
+	vs(fmt.Sprintf("%s %d", vip, DNSPort), "UDP", 1, true, DNSPort, func(string) string {
 		return fmt.Sprintf("        UDP_CHECK {\n            payload %s\n            require_reply %04x\n", ImportDNSQueryHex(), importDNSID) + timers + "        }\n" +
 			"        PING_CHECK {\n" + timers + "        }\n"
 	})

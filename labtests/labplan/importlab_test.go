@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
 )
@@ -54,17 +55,17 @@ UDP  10.0.0.100:53 rr
 }
 
 func TestImportKeepalivedConf(t *testing.T) {
-	one, err := ImportKeepalivedConf(LB1)
+	one, err := ImportKeepalivedConf(LB1, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	two, err := ImportKeepalivedConf(LB2)
+	two, err := ImportKeepalivedConf(LB2, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"virtual_server_group web {\n    10.0.0.100 80\n    10.0.0.100 8080\n}", "virtual_server group web {",
 		"HTTP_GET {", "TCP_CHECK {", "UDP_CHECK {", "PING_CHECK {", "MISC_CHECK {", `misc_path "/bin/sh /mnt/out/misc-check.sh rs2"`,
-		"priority 150", "advert_int 0.1", "vrrp_version 3"} {
+		"priority 150", "advert_int 1\n", "vrrp_version 3"} {
 		if !strings.Contains(one, want) {
 			t.Errorf("lb1's keepalived.conf lacks %q:\n%s", want, one)
 		}
@@ -73,8 +74,11 @@ func TestImportKeepalivedConf(t *testing.T) {
 	if strings.Replace(strings.Replace(one, "priority 150", "priority 100", 1), "lb1", "lb2", -1) != two {
 		t.Errorf("lb2's keepalived.conf is not lb1's with priority 100:\n%s", two)
 	}
-	if _, err := ImportKeepalivedConf(RS1); err == nil {
+	if _, err := ImportKeepalivedConf(RS1, time.Second); err == nil {
 		t.Error("a keepalived.conf for a real server")
+	}
+	if _, err := ImportKeepalivedConf(LB1, 5*time.Millisecond); err == nil {
+		t.Error("an advert interval VRRPv3 cannot carry accepted")
 	}
 	if !strings.Contains(ImportFiles()[ImportMiscScript], "misc-ok-") || ImportFiles()[MiscOKFile(RS2)] == "" {
 		t.Errorf("run-directory files = %v", ImportFiles())
@@ -103,11 +107,14 @@ func TestImportDNSQueryHex(t *testing.T) {
 }
 
 func TestServerStepValidate(t *testing.T) {
-	ok := Plan{Params: DefaultParams(Director), Steps: []Step{Server(RS2, ServerDNS, ServeDown), Server(RS1, ServerEcho, ServeUp)}}
+	table := "TCP 10.0.0.100:80 rr\n  -> 10.0.0.21:80 Route 1\n"
+	ok := Plan{Params: DefaultParams(Director), Steps: []Step{Server(RS2, ServerDNS, ServeDown), Server(RS1, ServerEcho, ServeUp),
+		WaitIPVS(LB2, time.Second, table)}}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []Step{Server(LB1, ServerDNS, ServeDown), Server(RS1, "ssh", ServeDown), Server(RS1, ServerEcho, ServeSlow)} {
+	for _, s := range []Step{Server(LB1, ServerDNS, ServeDown), Server(RS1, "ssh", ServeDown), Server(RS1, ServerEcho, ServeSlow),
+		WaitIPVS(RS1, time.Second, table), WaitIPVS(LB1, 0, table), WaitIPVS(LB1, time.Second, "TCP  10.0.0.100:80 rr\n")} {
 		p := Plan{Params: DefaultParams(Director), Steps: []Step{s}}
 		if err := p.Validate(); err == nil {
 			t.Errorf("%s accepted", s)

@@ -101,12 +101,15 @@ func RSAddr(rs string, port int) string {
 }
 
 // NormalizeIPVS renders ipvsadm -Ln output so that two tables holding the
-// same services and destinations compare equal: services sorted by
-// protocol and address, destinations by address, the connection counters
-// (ActiveConn, InActConn) left out, one space between columns. The header
-// lines (ipvsadm's version, the table size) are left out too.
-func NormalizeIPVS(out string) string {
-	t := ParseIPVSTable(out)
+// same services and destinations compare equal (see FormatIPVS).
+func NormalizeIPVS(out string) string { return FormatIPVS(ParseIPVSTable(out)) }
+
+// FormatIPVS renders t in a canonical form: services sorted by protocol
+// and address, destinations by address, the connection counters
+// (ActiveConn, InActConn) left out, one space between columns, no header.
+// A plan writes the table it expects in this form (wait_ipvs steps).
+func FormatIPVS(t IPVSTable) string {
+	t = slices.Clone(t)
 	slices.SortFunc(t, func(a, b IPVSService) int {
 		return cmp.Or(cmp.Compare(a.Proto, b.Proto), compareAddrPort(a.Addr, b.Addr))
 	})

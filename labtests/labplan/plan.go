@@ -280,6 +280,7 @@ const (
 	KindSampleProc    StepKind = "sample_proc"    // sample Node's daemon processes for Duration; stdout is a ProcSample in JSON
 	KindFlood         StepKind = "flood"          // send Count protocol-112 packets a second from Node for Duration, Mode junk or forged; stdout is a FloodResult in JSON
 	KindServer        StepKind = "server"         // open (Mode ServeUp) or close (ServeDown) real server Node's Server (ServerEcho, ServerDNS)
+	KindWaitIPVS      StepKind = "wait_ipvs"      // run ipvsadm -Ln in Node every 100 ms until NormalizeIPVS of its output is Text, up to Duration
 )
 
 // A real server's other servers, which server steps open and close: the
@@ -426,6 +427,13 @@ func WaitExecAbsent(node string, d time.Duration, match string, argv ...string) 
 	return s
 }
 
+// WaitIPVS polls node's ipvsadm -Ln until the table, normalised
+// (NormalizeIPVS), is want (as FormatIPVS writes it), for up to d. Its
+// output is the table that matched.
+func WaitIPVS(node string, d time.Duration, want string) Step {
+	return Step{Kind: KindWaitIPVS, Node: node, Duration: Duration(d), Text: want}
+}
+
 // Status shows node's IPVS table with ipvsadm-style arguments.
 func Status(node string, args ...string) Step { return Step{Kind: KindStatus, Node: node, Argv: args} }
 
@@ -550,6 +558,12 @@ func (p Plan) Validate() error {
 				}
 			default:
 				bad("unknown mode %q", s.Mode)
+			}
+		case KindWaitIPVS:
+			if !lbs[s.Node] || s.Duration <= 0 || s.Text == "" {
+				bad("node %q duration %v: want a load balancer, a timeout and a table", s.Node, s.Duration)
+			} else if NormalizeIPVS(s.Text) != s.Text {
+				bad("table %q is not in FormatIPVS's form", s.Text)
 			}
 		case KindServer:
 			if h, ok := HostByName(s.Node); !ok || !h.RealServer {
