@@ -132,6 +132,9 @@ func (l *Lab) writeRunDir(ctx context.Context, dir string, plan *Plan) error {
 		if err != nil {
 			return err
 		}
+		if c, ok := plan.Configs[n]; ok {
+			body = c // written by the test (an imported configuration)
+		}
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			return fmt.Errorf("write config: %w", err)
 		}

@@ -45,13 +45,13 @@ func OpsDNSPlan(name string, p Params) Plan {
 	steps = append(steps,
 		lp.DNSProbeStart(),
 		lp.Sleep(time.Second),
-		lp.DNSServe(lp.RS2, lp.ServeDown).As(LabelFail),
+		lp.Server(lp.RS2, lp.ServerDNS, lp.ServeDown).As(LabelFail),
 		lb1Table(10*time.Second, up, true).As(LabelOut),
 	)
 	steps = append(steps, state(p)...)
 	steps = append(steps,
 		lp.Sleep(time.Second),
-		lp.DNSServe(lp.RS2, lp.ServeUp).As(LabelRecover),
+		lp.Server(lp.RS2, lp.ServerDNS, lp.ServeUp).As(LabelRecover),
 		lb1Table(10*time.Second, up, false).As(LabelIn),
 		lp.Sleep(2*time.Second),
 		lp.ProbeStop().As(LabelProbe),

@@ -85,6 +85,8 @@ func TestServicesBad(t *testing.T) {
 		{"duplicate service", "", "  - {name: http2, vip: 10.0.0.100, port: 80, real_servers: [{address: 10.0.0.21}]}\n", "d.yaml:11: services[1]: duplicate service: the same as services[0]"},
 		{"unknown scheduler", "scheduler: wrr", "scheduler: fastest", `d.yaml:7: services[0].scheduler: unknown scheduler "fastest"`},
 		{"real server twice", "{address: 10.0.0.22}", "{address: 10.0.0.21, port: 80}", "d.yaml:10: services[0].real_servers[1].address: real server 10.0.0.21:80 is listed twice"},
+		{"routed real server twice", "{address: 10.0.0.22}", "{address: 10.0.0.21, port: 8080}", "d.yaml:10: services[0].real_servers[1].address: 10.0.0.21 is already a real server (services[0].real_servers[0]): with dr forwarding"},
+		{"tunnelled real server twice", "{address: 10.0.0.22}", "{address: 10.0.0.21, port: 8080, forwarding: tunnel}", "real_servers[1].address: 10.0.0.21 is already a real server (services[0].real_servers[0]): with tunnel forwarding"},
 		{"port out of range", "port: 80", "port: 70000", "d.yaml:6: services[0].port: must be 1-65535, got 70000"},
 		{"bad protocol", "port: 80", "port: 80\n    protocol: icmp", `services[0].protocol: "icmp" is not one of`},
 		{"flag for other scheduler", "scheduler: wrr", "scheduler: wrr\n    scheduler_flags: [sh-port]", `"sh-port" applies to the sh scheduler, not wrr`},
@@ -333,4 +335,18 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// With NAT one address may be a real server on several ports: the kernel
+// rewrites the port, so they are distinct destinations.
+func TestNATRealServerOnTwoPorts(t *testing.T) {
+	y := strings.Replace(svcBase, "scheduler: wrr", "scheduler: wrr\n    forwarding: nat", 1)
+	y = strings.Replace(y, "{address: 10.0.0.22}", "{address: 10.0.0.21, port: 8080}", 1)
+	cfg, err := Parse("d.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs := cfg.Services[0].RealServers; len(rs) != 2 || rs[0].Port != 80 || rs[1].Port != 8080 {
+		t.Errorf("real servers = %+v", rs)
+	}
 }

@@ -208,6 +208,10 @@ func (c *checker) service(f string, s *Service) {
 	c.command(f+".quorum_up", s.QuorumUp)
 	c.command(f+".quorum_down", s.QuorumDown)
 	seen := map[netip.AddrPort]string{}
+	// Direct-routed and tunnelled real servers are destinations of the
+	// virtual service's port whatever their own (see the dataplane), so
+	// IPVS knows them by address alone.
+	routed := map[netip.Addr]string{}
 	for j := range s.RealServers {
 		rf := fmt.Sprintf("%s.real_servers[%d]", f, j)
 		r := &s.RealServers[j]
@@ -255,8 +259,15 @@ func (c *checker) service(f string, s *Service) {
 		ap := netip.AddrPortFrom(a, uint16(r.Port))
 		if prev, dup := seen[ap]; dup {
 			c.errf(rf+".address", "real server %s is listed twice (also %s)", ap, prev)
+			continue
 		}
 		seen[ap] = rf
+		if fwd := cmp.Or(r.Forwarding, s.Forwarding); fwd == "dr" || fwd == "tunnel" {
+			if prev, dup := routed[a]; dup {
+				c.errf(rf+".address", "%s is already a real server (%s): with %s forwarding packets keep the virtual service's port, so IPVS has one destination per address; use nat to reach several ports", a, prev, fwd)
+			}
+			routed[a] = rf
+		}
 	}
 }
 

@@ -66,8 +66,10 @@ func TestServiceGroupInTheKernel(t *testing.T) {
 	}
 	// The checked server fails (nothing listens on 127.0.0.1:1) and is
 	// drained everywhere; the unchecked one keeps its weight everywhere.
-	want := "FWM 9 [10.0.0.22:80=4 127.0.0.1:1=0]; TCP 10.0.0.100:80 [10.0.0.22:80=4 127.0.0.1:1=0]; " +
-		"TCP 10.0.0.10:1 [10.0.0.22:80=4 127.0.0.1:1=0]; TCP 10.0.0.11:1 [10.0.0.22:80=4 127.0.0.1:1=0]"
+	// Direct-routed, each is a destination of the member's port (0 for
+	// the mark), as keepalived programs a group.
+	want := "FWM 9 [10.0.0.22:0=4 127.0.0.1:0=0]; TCP 10.0.0.100:80 [10.0.0.22:80=4 127.0.0.1:80=0]; " +
+		"TCP 10.0.0.10:1 [10.0.0.22:1=4 127.0.0.1:1=0]; TCP 10.0.0.11:1 [10.0.0.22:1=4 127.0.0.1:1=0]"
 	testwait.Eventually(t, patience, "four virtual services, 127.0.0.1:1 drained", func() bool { return kernel() == want })
 
 	st := h.d.State()

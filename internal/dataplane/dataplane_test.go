@@ -72,13 +72,17 @@ func TestServices(t *testing.T) {
 	if d0.Forward != ipvs.Route || d0.Weight != 3 || d0.Port != 80 || d0.Upper != 50 {
 		t.Errorf("rs1 = %+v (DSR is the default)", d0)
 	}
-	if d1.Forward != ipvs.Tunnel || d1.Weight != 1 || d1.Port != 8080 {
-		t.Errorf("rs2 = %+v", d1)
+	// Tunnelled and direct-routed packets keep the service's port, and
+	// IPVS gets that port, as keepalived and ipvsadm give it; 8080 is
+	// where rs2's and the sorry server's checks would go.
+	if d1.Forward != ipvs.Tunnel || d1.Weight != 1 || d1.Port != 80 {
+		t.Errorf("rs2 = %+v, want tunnel to port 80", d1)
 	}
-	if http.Sorry == nil || http.Sorry.AddrPort() != netip.MustParseAddrPort("10.0.0.30:8080") {
-		t.Errorf("sorry = %+v", http.Sorry)
+	if http.Sorry == nil || http.Sorry.AddrPort() != netip.MustParseAddrPort("10.0.0.30:80") {
+		t.Errorf("sorry = %+v, want port 80", http.Sorry)
 	}
-	if dns := got[1]; dns.Key.Protocol != ipvs.UDP || dns.Destinations[0].Forward != ipvs.Masq {
+	// NAT rewrites the port: the real server's own is kept.
+	if dns := got[1]; dns.Key.Protocol != ipvs.UDP || dns.Destinations[0].Forward != ipvs.Masq || dns.Destinations[0].Port != 53 {
 		t.Errorf("dns = %+v", dns)
 	}
 }
@@ -204,6 +208,8 @@ services:
   - name: http
     vip: 127.0.0.100
     port: 80
+    # Two real servers on one address: only NAT keeps their ports apart.
+    forwarding: nat
     sorry_server: 127.0.0.9:80
     checks: [{type: http, interval: 50ms, timeout: 40ms, rise: 1, fall: 1}]
     real_servers:
@@ -290,7 +296,7 @@ func TestDataplaneOverrides(t *testing.T) {
 		}
 		return strings.Join(parts, " ")
 	}
-	if got := dests(desiredNow(dp).Services); got != "10.0.0.21:80:3 10.0.0.22:8080:1" {
+	if got := dests(desiredNow(dp).Services); got != "10.0.0.21:80:3 10.0.0.22:80:1" {
 		t.Fatalf("desired = %s", got)
 	}
 	for _, step := range []struct {
@@ -298,7 +304,7 @@ func TestDataplaneOverrides(t *testing.T) {
 		weight         int
 		want           string
 	}{
-		{"10.0.0.21:80", "drain", 0, "10.0.0.21:80:0 10.0.0.22:8080:1"},
+		{"10.0.0.21:80", "drain", 0, "10.0.0.21:80:0 10.0.0.22:80:1"},
 		{"http/10.0.0.22:8080", "disable", 0, "10.0.0.21:80:0"},
 		{"10.0.0.21:80", "weight", 9, "10.0.0.21:80:9"},
 		{"10.0.0.21:80", "enable", 0, "10.0.0.21:80:3"},

@@ -168,6 +168,7 @@ func Services(cfg *config.Config) []ipvs.Service {
 // under its own key.
 func expand(s *config.Service, svc ipvs.Service) []ipvs.Service {
 	if len(s.Endpoints) <= 1 {
+		routedPorts(&svc)
 		return []ipvs.Service{svc}
 	}
 	out := make([]ipvs.Service, len(s.Endpoints))
@@ -180,9 +181,27 @@ func expand(s *config.Service, svc ipvs.Service) []ipvs.Service {
 			sorry := *svc.Sorry
 			c.Sorry = &sorry
 		}
+		routedPorts(&c)
 		out[i] = c
 	}
 	return out
+}
+
+// routedPorts gives svc's direct-routed and tunnelled destinations (and
+// sorry server) the virtual service's port, 0 for a firewall mark: their
+// packets keep the port the client used, so the real server's own port
+// only says where its checks go. keepalived programs them so, as ipvsadm
+// does (but for marks), and a table converted from keepalived is the same
+// table.
+func routedPorts(svc *ipvs.Service) {
+	for i := range svc.Destinations {
+		if d := &svc.Destinations[i]; d.Forward != ipvs.Masq {
+			d.Port = svc.Key.Port
+		}
+	}
+	if d := svc.Sorry; d != nil && d.Forward != ipvs.Masq {
+		d.Port = svc.Key.Port
+	}
 }
 
 // endpointKey is the IPVS key of one virtual service of s.

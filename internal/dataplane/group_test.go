@@ -116,9 +116,12 @@ func TestGroupSharesChecksAndProgramsEveryMember(t *testing.T) {
 		slices.Sort(out)
 		return fmt.Sprint(out)
 	}
-	var want []string
-	for _, key := range []string{"TCP 10.0.0.100:80", "TCP 10.0.0.100:443", "FWM 7"} {
-		want = append(want, key+" wrr [10.0.1.1:80=3 10.0.1.2:80=5]")
+	// Direct-routed, the destinations have each member's port (0 for a
+	// mark), as keepalived programs a group.
+	want := []string{
+		"TCP 10.0.0.100:80 wrr [10.0.1.1:80=3 10.0.1.2:80=5]",
+		"TCP 10.0.0.100:443 wrr [10.0.1.1:443=3 10.0.1.2:443=5]",
+		"FWM 7 wrr [10.0.1.1:0=3 10.0.1.2:0=5]",
 	}
 	for i := 10; i <= 19; i++ {
 		want = append(want, fmt.Sprintf("TCP 10.0.0.%d:80 wrr [10.0.1.1:80=3 10.0.1.2:80=5]", i))
@@ -137,7 +140,7 @@ func TestGroupSharesChecksAndProgramsEveryMember(t *testing.T) {
 		drained := 0
 		for _, s := range k.Snapshot() {
 			for _, d := range s.Destinations {
-				if d.AddrPort() == rs2 && d.Weight == 0 {
+				if d.Addr == rs2.Addr() && d.Weight == 0 {
 					drained++
 				}
 			}

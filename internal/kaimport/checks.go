@@ -404,12 +404,15 @@ var miscCheckBlock = &block[*checkState]{
 			if !c.args(n, 1, -1) {
 				return
 			}
-			argv := scriptArgv(strings.Join(n.Args, " "))
+			cmd := strings.Join(n.Args, " ")
+			argv := scriptArgv(cmd)
 			if len(argv) == 0 {
 				c.rep.add(n.Pos, Error, n.Key, "empty command")
 				return
 			}
-			if argv[0] == "/bin/sh" && len(argv) == 3 {
+			// Not "argv is /bin/sh and two more": a script run by the
+			// shell with one argument has no shell syntax.
+			if needsShell(cmd) {
 				c.rep.add(n.Pos, Note, n.Key, "has shell syntax: run by /bin/sh -c")
 			}
 			st.misc.command, st.at["exec.command"] = argv, n.Pos

@@ -936,3 +936,71 @@ virtual_server 192.0.2.10 80 {
 		t.Errorf("finding = %v, want a warning at line 15", f)
 	}
 }
+
+// A MISC_CHECK that runs a script with /bin/sh and one argument is split
+// into words; only shell syntax gets the note that it runs under sh -c.
+func TestMiscPathShellNote(t *testing.T) {
+	cfg, rep := load(t, instance+`
+virtual_server 192.0.2.10 7 {
+    protocol TCP
+    real_server 192.0.2.20 7 {
+        MISC_CHECK {
+            misc_path "/bin/sh /etc/keepalived/check.sh rs1"
+        }
+    }
+    real_server 192.0.2.21 7 {
+        MISC_CHECK {
+            misc_path "/usr/local/bin/check >/dev/null"
+        }
+    }
+}`)
+	rs := cfg.Services[0].RealServers
+	if got := strings.Join((*rs[0].Checks)[0].Exec.Command, "|"); got != "/bin/sh|/etc/keepalived/check.sh|rs1" {
+		t.Errorf("command = %q, want the three words", got)
+	}
+	if got := strings.Join((*rs[1].Checks)[0].Exec.Command, "|"); got != "/bin/sh|-c|/usr/local/bin/check >/dev/null" {
+		t.Errorf("command = %q, want it run by /bin/sh -c", got)
+	}
+	var notes []Finding
+	for _, f := range rep.Findings {
+		if f.Keyword == "misc_path" {
+			notes = append(notes, f)
+		}
+	}
+	if len(notes) != 1 || notes[0].Pos.Line != 19 || !strings.Contains(notes[0].Msg, "shell syntax") {
+		t.Errorf("misc_path findings = %v, want one shell-syntax note at line 19", notes)
+	}
+}
+
+// With DR, one address on two ports is one IPVS destination (keepalived
+// gives it the service's port): the second is left out with a warning, as
+// keepalived fails to add it. With NAT both are kept.
+func TestRoutedRealServerOnTwoPorts(t *testing.T) {
+	src := instance + `
+virtual_server 192.0.2.10 80 {
+    protocol TCP
+    lb_kind KIND
+    real_server 192.0.2.20 80 {
+        weight 2
+    }
+    real_server 192.0.2.20 8080 {
+        weight 5
+    }
+}`
+	cfg, rep := load(t, strings.Replace(src, "KIND", "DR", 1))
+	if rs := cfg.Services[0].RealServers; len(rs) != 1 || rs[0].Port != 80 || rs[0].EffectiveWeight() != 2 {
+		t.Errorf("DR real servers = %+v, want the first only", rs)
+	}
+	if f := find(t, rep, "real_server"); f.Level != Warning || f.Pos.Line != 16 || !strings.Contains(f.Msg, "line 13") {
+		t.Errorf("finding = %v, want a warning at line 16 naming line 13", f)
+	}
+	cfg, rep = load(t, strings.Replace(src, "KIND", "NAT", 1))
+	if rs := cfg.Services[0].RealServers; len(rs) != 2 {
+		t.Errorf("NAT real servers = %+v, want both", rs)
+	}
+	for _, f := range rep.Findings {
+		if f.Keyword == "real_server" {
+			t.Errorf("NAT: finding %v", f)
+		}
+	}
+}

@@ -14,11 +14,14 @@ const shellMeta = "\"'`$\\|&;<>()*?[]{}~#=%\n\t!"
 // interpret runs under /bin/sh -c, as keepalived itself would run it.
 func scriptArgv(s string) []string {
 	s = strings.TrimSpace(s)
-	if strings.ContainsAny(s, shellMeta) {
+	if needsShell(s) {
 		return []string{"/bin/sh", "-c", s}
 	}
 	return strings.Fields(s)
 }
+
+// needsShell reports whether scriptArgv runs s under /bin/sh -c.
+func needsShell(s string) bool { return strings.ContainsAny(s, shellMeta) }
 
 // hookScript reads KEYWORD SCRIPT [user [group]] into an argv, or reports why
 // it cannot; field is the output field it sets (for errors).

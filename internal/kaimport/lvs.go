@@ -490,17 +490,33 @@ func (c *converter) finishService(st *svcState, path string) outService {
 		o.Tunnel = st.tunnel
 	}
 	// keepalived removes a real server listed twice (the second), with a
-	// complaint; director's loader would refuse the list.
+	// complaint; director's loader would refuse the list. With DR or TUN
+	// forwarding keepalived gives IPVS the virtual service's port, so one
+	// address on two ports is the same destination: the second add fails
+	// in keepalived, and the loader refuses it too.
 	seen := map[string]Pos{}
+	routed := map[string]Pos{}
 	rss := st.rss[:0:0]
 	for _, rs := range st.rss {
-		k := fmt.Sprintf("%s %d", rs.out.Address, cmp.Or(rs.out.Port, st.out.Port))
-		if a, err := netip.ParseAddr(rs.out.Address); err == nil {
-			k = fmt.Sprintf("%s %d", a.Unmap(), cmp.Or(rs.out.Port, st.out.Port))
+		addr := rs.out.Address
+		if a, err := netip.ParseAddr(addr); err == nil {
+			addr = a.Unmap().String()
 		}
+		k := fmt.Sprintf("%s %d", addr, cmp.Or(rs.out.Port, st.out.Port))
 		if first, dup := seen[k]; dup {
 			c.rep.add(rs.pos, Warning, "real_server", "%s is listed twice (first on line %d): keepalived removes the second, and so does the conversion", strings.Replace(k, " ", " port ", 1), first.Line)
 			continue
+		}
+		if fwd := cmp.Or(rs.out.Forwarding, st.out.Forwarding); fwd == "dr" || fwd == "tunnel" {
+			if first, dup := routed[addr]; dup {
+				kind := "DR"
+				if fwd == "tunnel" {
+					kind = "TUN"
+				}
+				c.rep.add(rs.pos, Warning, "real_server", "%s is already a real server of this service (line %d): with %s forwarding IPVS has one destination per address, so keepalived fails to add the second, and the conversion leaves it out", addr, first.Line, kind)
+				continue
+			}
+			routed[addr] = rs.pos
 		}
 		seen[k] = rs.pos
 		rss = append(rss, rs)

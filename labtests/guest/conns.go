@@ -23,30 +23,18 @@ import (
 // death.
 const echoTimeout = 5 * time.Second
 
-// startEchoServers runs, in every real server, a TCP server on EchoPort
-// that greets each connection with the host name and a newline and then
-// echoes what it reads, so a client can tell which real server holds a
-// connection and whether it still works.
-func startEchoServers() (stop func(), err error) {
-	var lns []net.Listener
-	stop = func() {
-		for _, ln := range lns {
-			_ = ln.Close()
-		}
+// startEcho runs, in real server h, a TCP server on EchoPort that greets
+// each connection with the host name and a newline and then echoes what
+// it reads, so a client can tell which real server holds a connection and
+// whether it still works. stop closes the listener; connections already
+// accepted live on.
+func startEcho(h labplan.Host) (stop func(), err error) {
+	ln, err := listenIn(h.Name, fmt.Sprintf(":%d", labplan.EchoPort))
+	if err != nil {
+		return nil, err
 	}
-	for _, h := range labplan.Hosts() {
-		if !h.RealServer {
-			continue
-		}
-		ln, err := listenIn(h.Name, fmt.Sprintf(":%d", labplan.EchoPort))
-		if err != nil {
-			stop()
-			return nil, err
-		}
-		lns = append(lns, ln)
-		go serveEcho(ln, h.Name)
-	}
-	return stop, nil
+	go serveEcho(ln, h.Name)
+	return func() { _ = ln.Close() }, nil
 }
 
 func serveEcho(ln net.Listener, name string) {

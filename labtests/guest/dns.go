@@ -7,7 +7,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
@@ -15,77 +14,30 @@ import (
 	"github.com/director-lb/director/labtests/labplan"
 )
 
-// dnsServers are the real servers' DNS servers: on every real server, a
-// tiny DNS server on UDP :DNSPort that answers any A question with the
-// host's own address, so the client can tell which real server answered
-// for the VIP. It listens on the VIP and on the host's address
-// separately: replies then leave from the address the query went to
-// (direct server return needs the VIP as source), which a wildcard UDP
-// socket would not guarantee. dns_serve steps close and reopen a host's
-// sockets.
-type dnsServers struct {
-	mu    sync.Mutex
-	conns map[string][]net.PacketConn // by host; nil while down
-}
-
-func startDNSServers() (*dnsServers, error) {
-	ds := &dnsServers{conns: map[string][]net.PacketConn{}}
-	for _, h := range labplan.Hosts() {
-		if !h.RealServer {
-			continue
-		}
-		if err := ds.set(h.Name, true); err != nil {
-			ds.stop()
-			return nil, err
-		}
-	}
-	return ds, nil
-}
-
-// set brings host's DNS server up (listening) or down (sockets closed,
-// so queries meet an ICMP port unreachable).
-func (ds *dnsServers) set(host string, up bool) error {
-	h, ok := labplan.HostByName(host)
-	if !ok || !h.RealServer {
-		return fmt.Errorf("%s runs no DNS server", host)
-	}
-	ds.mu.Lock()
-	defer ds.mu.Unlock()
-	if !up {
-		for _, c := range ds.conns[host] {
+// startDNS runs, in real server h, a tiny DNS server on UDP :DNSPort
+// that answers any A question with the host's own address, so the client
+// can tell which real server answered for the VIP. It listens on the VIP
+// and on the host's address separately: replies then leave from the
+// address the query went to (direct server return needs the VIP as
+// source), which a wildcard UDP socket would not guarantee. Once stopped,
+// queries get an ICMP port unreachable.
+func startDNS(h labplan.Host) (stop func(), err error) {
+	var conns []net.PacketConn
+	stop = func() {
+		for _, c := range conns {
 			_ = c.Close()
 		}
-		ds.conns[host] = nil
-		return nil
 	}
-	if ds.conns[host] != nil {
-		return nil
-	}
-	var conns []net.PacketConn
 	for _, addr := range []string{labplan.VIP4Addr, h.IPv4.Addr().String()} {
 		c, err := listenPacketIn(h.Name, net.JoinHostPort(addr, strconv.Itoa(labplan.DNSPort)))
 		if err != nil {
-			for _, c := range conns {
-				_ = c.Close()
-			}
-			return err
+			stop()
+			return nil, err
 		}
 		conns = append(conns, c)
 		go serveDNS(c, h.IPv4.Addr().As4())
 	}
-	ds.conns[host] = conns
-	return nil
-}
-
-func (ds *dnsServers) stop() {
-	ds.mu.Lock()
-	defer ds.mu.Unlock()
-	for _, cs := range ds.conns {
-		for _, c := range cs {
-			_ = c.Close()
-		}
-	}
-	clear(ds.conns)
+	return stop, nil
 }
 
 func listenPacketIn(ns, addr string) (net.PacketConn, error) {
@@ -239,13 +191,6 @@ func stepDNSQuery(ctx context.Context, r *runner, s labplan.Step, sr *labplan.St
 	sr.Exec = &labplan.ExecOutput{Stdout: strings.Join(lines, "\n") + "\n"}
 	r.log.Info(fmt.Sprintf("%d DNS queries to %s, %d failed", len(lines), addr, failed))
 	return err
-}
-
-func stepDNSServe(_ context.Context, r *runner, s labplan.Step, _ *labplan.StepResult) error {
-	if r.dns == nil {
-		return errors.New("no DNS servers")
-	}
-	return r.dns.set(s.Node, s.Mode == labplan.ServeUp)
 }
 
 // dnsProbe returns the DNS prober's probe function, for startProber: one

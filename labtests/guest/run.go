@@ -25,8 +25,9 @@ type runner struct {
 	conns *connSet
 	// web are the hosts' HTTP servers (serve steps change them).
 	web *httpServers
-	// dns are the real servers' DNS servers (dns_serve steps change them).
-	dns *dnsServers
+	// servers are the real servers' echo and DNS servers (server steps
+	// close and open them).
+	servers *hostServers
 	// configs maps a node to the configuration file its next start uses
 	// when a use_config step changed it.
 	configs map[string]string
@@ -82,17 +83,12 @@ func (r *runner) execute(ctx context.Context) error {
 	}
 	defer web.stop()
 	r.web = web
-	dns, err := startDNSServers()
+	servers, err := startHostServers()
 	if err != nil {
 		return err
 	}
-	defer dns.stop()
-	r.dns = dns
-	stopEcho, err := startEchoServers()
-	if err != nil {
-		return err
-	}
-	defer stopEcho()
+	defer servers.stop()
+	r.servers = servers
 	for _, n := range []string{labplan.LB1, labplan.LB2} {
 		if err := r.vips.start(watchCtx, n); err != nil {
 			return err

@@ -66,7 +66,8 @@ func TestEveryKindHasAHandler(t *testing.T) {
 		labplan.KindProbeStop, labplan.KindCut, labplan.KindHeal, labplan.KindPartition,
 		labplan.KindHealPartition, labplan.KindExec, labplan.KindSay, labplan.KindUseConfig,
 		labplan.KindWaitExec, labplan.KindStatus, labplan.KindConnsOpen, labplan.KindConnsCheck,
-		labplan.KindConnsClose, labplan.KindServe, labplan.KindDNSQuery, labplan.KindDNSServe, labplan.KindSampleProc, labplan.KindFlood,
+		labplan.KindConnsClose, labplan.KindServe, labplan.KindDNSQuery, labplan.KindSampleProc, labplan.KindFlood,
+		labplan.KindServer, labplan.KindWaitIPVS,
 	}
 	for _, k := range kinds {
 		if handlers[k] == nil {

@@ -55,9 +55,10 @@ var handlers = map[labplan.StepKind]handler{
 	labplan.KindConnsClose:    stepConnsClose,
 	labplan.KindServe:         stepServe,
 	labplan.KindDNSQuery:      stepDNSQuery,
-	labplan.KindDNSServe:      stepDNSServe,
 	labplan.KindSampleProc:    stepSampleProc,
 	labplan.KindFlood:         stepFlood,
+	labplan.KindServer:        stepServer,
+	labplan.KindWaitIPVS:      stepWaitIPVS,
 }
 
 func (r *runner) startDaemon(node string) error {
@@ -325,6 +326,29 @@ func stepWaitExec(ctx context.Context, r *runner, s labplan.Step, sr *labplan.St
 				want = "stop matching"
 			}
 			return errors.Join(fmt.Errorf("output of %q did not %s %q within %v", strings.Join(s.Argv, " "), want, s.Match, s.Duration), err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// stepWaitIPVS polls Node's ipvsadm -Ln until its normalised table is the
+// step's Text. The step's output is the table as ipvsadm last listed it.
+func stepWaitIPVS(ctx context.Context, r *runner, s labplan.Step, sr *labplan.StepResult) error {
+	deadline := time.Now().Add(s.Duration.D())
+	for {
+		out, err := execIn(ctx, s.Node, []string{"ipvsadm", "-Ln"}, 5*time.Second)
+		sr.Exec = out
+		got := labplan.NormalizeIPVS(out.Stdout)
+		if err == nil && got == s.Text {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			r.show(s.Node, out.Stdout)
+			return errors.Join(fmt.Errorf("%s's table did not become, within %v:\n%sit is:\n%s", s.Node, s.Duration, s.Text, got), err)
 		}
 		select {
 		case <-ctx.Done():

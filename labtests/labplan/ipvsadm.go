@@ -1,7 +1,10 @@
 package labplan
 
 import (
+	"cmp"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -95,4 +98,52 @@ func VIPService(port int) string { return fmt.Sprintf("%s:%d", VIP4.Addr(), port
 func RSAddr(rs string, port int) string {
 	h, _ := HostByName(rs)
 	return fmt.Sprintf("%s:%d", h.IPv4.Addr(), port)
+}
+
+// NormalizeIPVS renders ipvsadm -Ln output so that two tables holding the
+// same services and destinations compare equal (see FormatIPVS).
+func NormalizeIPVS(out string) string { return FormatIPVS(ParseIPVSTable(out)) }
+
+// FormatIPVS renders t in a canonical form: services sorted by protocol
+// and address, destinations by address, the connection counters
+// (ActiveConn, InActConn) left out, one space between columns, no header.
+// A plan writes the table it expects in this form (wait_ipvs steps).
+func FormatIPVS(t IPVSTable) string {
+	t = slices.Clone(t)
+	slices.SortFunc(t, func(a, b IPVSService) int {
+		return cmp.Or(cmp.Compare(a.Proto, b.Proto), compareAddrPort(a.Addr, b.Addr))
+	})
+	var b strings.Builder
+	for _, s := range t {
+		b.WriteString(strings.Join(append([]string{s.Proto, s.Addr}, s.Fields...), " "))
+		b.WriteByte('\n')
+		dests := slices.Clone(s.Dests)
+		slices.SortFunc(dests, func(x, y IPVSDest) int { return compareAddrPort(x.Addr, y.Addr) })
+		for _, d := range dests {
+			f := d.Fields
+			if len(f) > ColActiveConn {
+				f = f[:ColActiveConn] // forward and weight
+			}
+			b.WriteString(strings.Join(append([]string{"  ->", d.Addr}, f...), " "))
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+// compareAddrPort orders "10.0.0.9:80" before "10.0.0.10:80" (and
+// "[fd00::1]:80" as addresses); anything unparsed (a firewall mark) by its
+// text, after the addresses.
+func compareAddrPort(a, b string) int {
+	x, errX := netip.ParseAddrPort(a)
+	y, errY := netip.ParseAddrPort(b)
+	switch {
+	case errX == nil && errY == nil:
+		return x.Compare(y)
+	case errX == nil:
+		return -1
+	case errY == nil:
+		return 1
+	}
+	return strings.Compare(a, b)
 }

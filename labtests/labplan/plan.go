@@ -209,7 +209,12 @@ type Plan struct {
 	// Files are written into the run directory before boot, by name, for
 	// steps to read (Paths.Out + "/" + name in the guest).
 	Files map[string]string `json:"-"`
-	Paths Paths             `json:"paths"`
+	// Configs, when set for a node, is that node's configuration file as
+	// written, instead of one rendered from Params (whose Impl still says
+	// which daemon reads it): a keepalived.conf written by hand, or the
+	// director.yaml the importer made of it.
+	Configs map[string]string `json:"-"`
+	Paths   Paths             `json:"paths"`
 }
 
 // DefaultModules are the UML kernel modules every scenario needs.
@@ -272,9 +277,18 @@ const (
 	KindConnsClose    StepKind = "conns_close"    // close the connections and keep their record
 	KindServe         StepKind = "serve"          // set Node's HTTP server (a real server's, or a load balancer's own) to Mode (ServeUp, ...)
 	KindDNSQuery      StepKind = "dns_query"      // send Count A queries from the client to VIP:DNSPort, one every Interval; stdout lists the answers
-	KindDNSServe      StepKind = "dns_serve"      // set real server Node's DNS server to Mode: ServeUp (listening) or ServeDown (sockets closed: ICMP port unreachable)
 	KindSampleProc    StepKind = "sample_proc"    // sample Node's daemon processes for Duration; stdout is a ProcSample in JSON
 	KindFlood         StepKind = "flood"          // send Count protocol-112 packets a second from Node for Duration, Mode junk or forged; stdout is a FloodResult in JSON
+	KindServer        StepKind = "server"         // open (Mode ServeUp) or close (ServeDown) real server Node's Server (ServerEcho, ServerDNS)
+	KindWaitIPVS      StepKind = "wait_ipvs"      // run ipvsadm -Ln in Node every 100 ms until NormalizeIPVS of its output is Text, up to Duration
+)
+
+// A real server's other servers, which server steps open and close: the
+// echo server on EchoPort and the DNS server on DNSPort (on the VIP and
+// on the host's own address).
+const (
+	ServerEcho = "echo"
+	ServerDNS  = "dns"
 )
 
 // HTTP server modes of a real server (serve steps).
@@ -309,6 +323,8 @@ type Step struct {
 	// Target is probe_start's host:port; empty means the VIP's port 80
 	// (ProbeDNS: DNSPort). Mode ProbeDNS makes it a DNS prober.
 	Target string `json:"target,omitempty"`
+	// Server is a server step's server (ServerEcho, ServerDNS).
+	Server string `json:"server,omitempty"`
 	// MayFail keeps the plan going when this step fails; by default the
 	// first failure ends the plan.
 	MayFail bool `json:"may_fail,omitempty"`
@@ -323,7 +339,7 @@ func (s Step) Tolerant() Step { s.MayFail = true; return s }
 func (s Step) String() string {
 	var b strings.Builder
 	b.WriteString(string(s.Kind))
-	for _, f := range []string{s.Node, s.Signal, s.Variant, s.Mode, s.Target} {
+	for _, f := range []string{s.Node, s.Signal, s.Variant, s.Server, s.Mode, s.Target} {
 		if f != "" {
 			b.WriteString(" " + f)
 		}
@@ -394,15 +410,11 @@ func ProbeStop() Step                 { return Step{Kind: KindProbeStop} }
 const ProbeDNS = "dns"
 
 // DNSProbeStart starts the client's DNS prober (ProbeDNS).
-func DNSProbeStart() Step { return Step{Kind: KindProbeStart, Mode: ProbeDNS} }
-
-// DNSServe sets real server rs's DNS server (on VIP:DNSPort and its own
-// address) to ServeUp or ServeDown.
-func DNSServe(rs, mode string) Step { return Step{Kind: KindDNSServe, Node: rs, Mode: mode} }
-func Cut(node string) Step          { return Step{Kind: KindCut, Node: node} }
-func Heal(node string) Step         { return Step{Kind: KindHeal, Node: node} }
-func Partition() Step               { return Step{Kind: KindPartition} }
-func HealPartition() Step           { return Step{Kind: KindHealPartition} }
+func DNSProbeStart() Step   { return Step{Kind: KindProbeStart, Mode: ProbeDNS} }
+func Cut(node string) Step  { return Step{Kind: KindCut, Node: node} }
+func Heal(node string) Step { return Step{Kind: KindHeal, Node: node} }
+func Partition() Step       { return Step{Kind: KindPartition} }
+func HealPartition() Step   { return Step{Kind: KindHealPartition} }
 func Exec(node string, argv ...string) Step {
 	return Step{Kind: KindExec, Node: node, Argv: argv}
 }
@@ -426,6 +438,13 @@ func WaitExecAbsent(node string, d time.Duration, match string, argv ...string) 
 	s := WaitExec(node, d, match, argv...)
 	s.Absent = true
 	return s
+}
+
+// WaitIPVS polls node's ipvsadm -Ln until the table, normalised
+// (NormalizeIPVS), is want (as FormatIPVS writes it), for up to d. Its
+// output is the table that matched.
+func WaitIPVS(node string, d time.Duration, want string) Step {
+	return Step{Kind: KindWaitIPVS, Node: node, Duration: Duration(d), Text: want}
 }
 
 // Status shows node's IPVS table with ipvsadm-style arguments.
@@ -452,6 +471,13 @@ func DNSQuery(n int, every time.Duration) Step {
 }
 func ConnsClose() Step { return Step{Kind: KindConnsClose} }
 
+// Server opens (mode ServeUp) or closes (ServeDown: TCP connections are
+// refused, UDP datagrams get a port unreachable) real server rs's server,
+// ServerEcho or ServerDNS.
+func Server(rs, server, mode string) Step {
+	return Step{Kind: KindServer, Node: rs, Server: server, Mode: mode}
+}
+
 // Validate checks the plan before boot: unknown kinds, missing nodes, a KILL
 // or TERM spelled differently.
 func (p Plan) Validate() error {
@@ -475,6 +501,11 @@ func (p Plan) Validate() error {
 		}
 	}
 	lbs := map[string]bool{LB1: true, LB2: true}
+	for n := range p.Configs {
+		if !lbs[n] {
+			errs = append(errs, fmt.Errorf("configuration for %q, which is not a load balancer", n))
+		}
+	}
 	for i, s := range p.Steps {
 		bad := func(format string, a ...any) {
 			errs = append(errs, fmt.Errorf("step %d (%s): %s", i, s.Kind, fmt.Sprintf(format, a...)))
@@ -541,16 +572,25 @@ func (p Plan) Validate() error {
 			default:
 				bad("unknown mode %q", s.Mode)
 			}
+		case KindWaitIPVS:
+			if !lbs[s.Node] || s.Duration <= 0 || s.Text == "" {
+				bad("node %q duration %v: want a load balancer, a timeout and a table", s.Node, s.Duration)
+			} else if NormalizeIPVS(s.Text) != s.Text {
+				bad("table %q is not in FormatIPVS's form", s.Text)
+			}
+		case KindServer:
+			if h, ok := HostByName(s.Node); !ok || !h.RealServer {
+				bad("%q is not a real server", s.Node)
+			}
+			if s.Server != ServerEcho && s.Server != ServerDNS {
+				bad("server %q: want %q or %q", s.Server, ServerEcho, ServerDNS)
+			}
+			if s.Mode != ServeUp && s.Mode != ServeDown {
+				bad("mode %q: want %q or %q", s.Mode, ServeUp, ServeDown)
+			}
 		case KindDNSQuery:
 			if s.Count < 1 || s.Interval < 0 {
 				bad("count %d interval %v: want at least one query", s.Count, s.Interval)
-			}
-		case KindDNSServe:
-			if h, ok := HostByName(s.Node); !ok || !h.RealServer {
-				bad("%q is not a real server (they run the DNS servers)", s.Node)
-			}
-			if s.Mode != ServeUp && s.Mode != ServeDown {
-				bad("mode %q: want up or down", s.Mode)
 			}
 		case KindProbeStart:
 			if s.Mode != "" && s.Mode != ProbeDNS {
