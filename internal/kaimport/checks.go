@@ -364,7 +364,7 @@ func (c *converter) url(st *checkState, n *Node) {
 				c.rep.add(it.Pos, k.level, it.Key, "%s", k.msg)
 				continue
 			}
-			c.unknown("url", []string{"digest", "path", "regex", "regex_no_match", "regex_options", "status_code", "virtualhost"}, it)
+			c.unknown("url", urlKeywords, it)
 		}
 	}
 	if flags != "" && u.regex != "" {
@@ -375,6 +375,9 @@ func (c *converter) url(st *checkState, n *Node) {
 		u.noMatch = false
 	}
 }
+
+// urlKeywords are the url keywords the switch in url converts.
+var urlKeywords = []string{"digest", "path", "regex", "regex_no_match", "regex_options", "status_code", "virtualhost"}
 
 // regexFlags are the PCRE options of regex_options that RE2 has, as RE2
 // flags.

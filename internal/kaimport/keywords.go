@@ -2,7 +2,7 @@ package kaimport
 
 import "strings"
 
-// The keepalived keywords (2.2, from keepalived.conf(5)) that the importer
+// The keepalived keywords (from keepalived.conf(5), 2.2 to 2.3) that the importer
 // recognises but does not convert, per block, with what to tell the user.
 // Notes are for settings with no effect on how the pair behaves; warnings
 // for behaviour director will not reproduce.
@@ -31,6 +31,7 @@ const (
 	noProcess   = "ignored: a keepalived process setting with no director equivalent"
 	noEmail     = "ignored: director sends no email; watch its log or use notify"
 	noTracking  = "not supported: director cannot track this yet, so the instance's priority and state will not follow it"
+	v3Checksum  = "not supported: director's VRRPv3 checksum always covers the IP pseudo-header (keepalived's default), so it and a peer with this set drop each other's adverts"
 )
 
 var topKnown = union(
@@ -50,9 +51,12 @@ var globalKnown = union(
 	kw(Note, "ignored: director runs notify scripts as its own user", "script_user enable_script_security"),
 	kw(Note, "ignored: director always accepts unicast adverts only from the listed peers", "vrrp_check_unicast_src"),
 	kw(Note, "ignored: director removes only the services it created, and leaves others alone", "lvs_flush lvs_flush_on_stop"),
+	kw(Note, "ignored: director always validates a new configuration before a reload, and keeps the running one if it is refused", "reload_check_config"),
+	kw(Note, "ignored: director writes no dump files; director state and its metrics show its state", "state_file_location stats_file_location json_file_location json_version"),
+	kw(Note, "ignored: director reads no iproute2 files (route tables are given as numbers)", "iproute_usr_dir iproute_etc_dir"),
 	kw(Note, noProcess, "process_names process_name vrrp_process_name checker_process_name bfd_process_name "+
 		"tmp_config_directory config_save_dir use_pid_dir instance child_wait_time data_use_instance "+
-		"reload_check_config reload_time_file reload_repeat reload_file random_seed umask include_check "+
+		"use_symlink_paths set_supplementary_groups reload_time_file reload_repeat reload_file random_seed umask include_check "+
 		"dynamic_interfaces log_unknown_vrids checker_log_all_failures rs_init_notifies "+
 		"max_auto_priority min_auto_priority_delay vrrp_priority checker_priority bfd_priority "+
 		"vrrp_no_swap checker_no_swap bfd_no_swap vrrp_cpu_affinity checker_cpu_affinity bfd_cpu_affinity "+
@@ -65,12 +69,14 @@ var globalKnown = union(
 	kw(Warning, "not supported: director uses the standard VRRP groups 224.0.0.18 and ff02::12", "vrrp_mcast_group4 vrrp_mcast_group6"),
 	kw(Warning, "not supported: director accepts the VIPs on every node and installs no firewall rules", "vrrp_iptables vrrp_ipsets nftables nftables_priority nftables_counters nftables_ifindex nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark"),
 	kw(Warning, "not supported: director writes every line to one notify_fifo and runs no FIFO script; use notify_fifo", "notify_fifo_script vrrp_notify_fifo vrrp_notify_fifo_script lvs_notify_fifo lvs_notify_fifo_script vrrp_notify_priority_changes"),
-	kw(Warning, "not supported: director has no SNMP or D-Bus interface", "snmp_socket enable_snmp_vrrp enable_snmp_checker enable_snmp_rfc enable_snmp_rfcv2 enable_snmp_rfcv3 enable_traps enable_dbus dbus_service_name"),
+	kw(Warning, "not supported: director has no SNMP or D-Bus interface", "snmp_socket enable_snmp_vrrp enable_snmp_checker enable_snmp_rfc enable_snmp_rfcv2 enable_snmp_rfcv3 enable_traps "+
+		"snmp_vs_stats_update_interval snmp_rs_stats_update_interval enable_dbus dbus_service_name dbus_no_interface_name"),
 	kw(Warning, "not supported: run these from the systemd unit (ExecStartPre=, ExecStopPost=)", "startup_script startup_script_timeout shutdown_script shutdown_script_timeout"),
 	kw(Warning, "not supported: run director itself in the namespace (ip netns exec)", "net_namespace net_namespace_ipvs namespace_with_ipsets"),
 	kw(Warning, unsupported, "vrrp_strict vrrp_skip_check_adv_addr vrrp_down_timer_adverts vrrp_lower_prio_no_advert "+
 		"vrrp_higher_prio_send_advert lvs_timeouts disable_local_igmp vmac_prefix vmac_addr_prefix "+
-		"vrrp_startup_delay linkbeat_use_polling default_interface"),
+		"vrrp_startup_delay vrrp_delay_after_boot linkbeat_use_polling default_interface"),
+	kw(Warning, v3Checksum, "v3_checksum_as_v2"),
 )
 
 const notifyHint = "not supported: director runs notify_master, notify_backup, notify_fault, notify_stop and notify (INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>); call this script from one of them"
@@ -85,9 +91,14 @@ var instanceKnown = union(
 	kw(Note, "ignored: the VIPs decide the address family", "native_ipv6"),
 	kw(Note, noEmail, "smtp_alert"),
 	kw(Note, noProcess, "debug kernel_rx_buf_size"),
-	kw(Warning, unsupported, "accept no_accept strict_mode skip_check_adv_addr mcast_dst_ip unicast_fault_no_peer "+
+	kw(Note, "ignored: director always accepts packets to its VIPs (keepalived's default accept mode)", "accept"),
+	kw(Warning, "not supported: director always accepts packets to its VIPs and installs no firewall rules", "no_accept"),
+	kw(Note, "ignored: director needs no such flag; an instance may have no vips in VRRP version 2, while version 3 needs one (RFC 5798)", "no_virtual_ipaddress"),
+	kw(Warning, v3Checksum, "v3_checksum_as_v2"),
+	kw(Warning, "block not supported: director has no HMAC authentication of adverts, so a keepalived peer that enforces it drops director's adverts", "auth_hmac"),
+	kw(Warning, unsupported, "strict_mode skip_check_adv_addr mcast_dst_ip unicast_fault_no_peer "+
 		"old_unicast_checksum down_timer_adverts lower_prio_no_advert higher_prio_send_advert promote_secondaries vrf "+
-		"notify_priority_changes"),
+		"notify_priority_changes timer_expired_backup"),
 )
 
 const alphaMsg = "ignored: director adds a real server only once a check has passed (at a fresh start), as alpha does"

@@ -97,6 +97,7 @@ var syncGroupBlock = &block[*syncGroupState]{
 		kw(Note, "not carried over: director sends priority changes to no notify script (its notify FIFO and metrics show them)", "notify_priority_changes"),
 		kw(Note, noEmail, "smtp_alert"),
 		kw(Warning, "not supported: director has no BFD", "track_bfd"),
+		kw(Warning, notifyHint, "notify_deleted"),
 	),
 }
 

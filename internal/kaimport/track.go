@@ -76,6 +76,13 @@ func (c *converter) weightArgs(n *Node, args []string) (w int, reverse *bool, ok
 	return w, reverse, true
 }
 
+// The keywords the switches of script, trackFile and trackProcess know.
+var (
+	scriptKeywords       = []string{"script", "interval", "timeout", "weight", "rise", "fall", "user", "init_fail"}
+	trackFileKeywords    = []string{"file", "weight", "init_file"}
+	trackProcessKeywords = []string{"process", "param_match", "quorum", "quorum_max", "delay", "terminate_delay", "fork_delay", "weight", "full_command"}
+)
+
 // script reads vrrp_script NAME { script "..." interval timeout weight rise fall user init_fail }.
 func (c *converter) script(n *Node) {
 	if !c.args(n, 1, 1) {
@@ -127,7 +134,7 @@ func (c *converter) script(n *Node) {
 		case "init_fail":
 			c.rep.add(it.Pos, Note, it.Key, "ignored: director's first run of the script decides its state at once")
 		default:
-			c.unknown("vrrp_script", []string{"script", "interval", "timeout", "weight", "rise", "fall", "user", "init_fail"}, it)
+			c.unknown("vrrp_script", scriptKeywords, it)
 		}
 	}
 	if len(s.Command) == 0 && s.Shell == "" {
@@ -159,7 +166,7 @@ func (c *converter) trackFile(n *Node) {
 		case "init_file":
 			c.rep.add(it.Pos, Warning, it.Key, "not supported: director does not create the file; a missing file counts as 0")
 		default:
-			c.unknown(n.Key, []string{"file", "weight", "init_file"}, it)
+			c.unknown(n.Key, trackFileKeywords, it)
 		}
 	}
 	if f.Weight == nil {
@@ -212,7 +219,7 @@ func (c *converter) trackProcess(n *Node) {
 		case "full_command":
 			c.rep.add(it.Pos, Note, it.Key, "ignored: director matches the process name, or the command line with argv")
 		default:
-			c.unknown("vrrp_track_process", []string{"process", "param_match", "quorum", "quorum_max", "delay", "terminate_delay", "fork_delay", "weight", "full_command"}, it)
+			c.unknown("vrrp_track_process", trackProcessKeywords, it)
 		}
 	}
 	switch {

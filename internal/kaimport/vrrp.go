@@ -571,6 +571,9 @@ func (c *converter) peers(st *instState, n *Node) {
 	}
 }
 
+// authKeywords are the keywords of an authentication block.
+var authKeywords = []string{"auth_pass", "auth_type"}
+
 func (c *converter) auth(st *instState, n *Node) {
 	c.args(n, 0, 0)
 	for _, it := range n.Block {
@@ -584,7 +587,7 @@ func (c *converter) auth(st *instState, n *Node) {
 				st.authPass, st.authPos = it.Args[0], it.Pos
 			}
 		default:
-			c.unknown("authentication", []string{"auth_pass", "auth_type"}, it)
+			c.unknown("authentication", authKeywords, it)
 		}
 	}
 	switch st.authType {
