@@ -2,7 +2,7 @@ package kaimport
 
 import "strings"
 
-// The keepalived keywords (from keepalived.conf(5), 2.2 to 2.3) that the importer
+// The keepalived keywords (from keepalived.conf(5), 2.2 to 2.4) that the importer
 // recognises but does not convert, per block, with what to tell the user.
 // Notes are for settings with no effect on how the pair behaves; warnings
 // for behaviour director will not reproduce.
