@@ -150,8 +150,13 @@ func TestVRRPFlood(t *testing.T) {
 		p          Params
 		holdForged bool // director must hold under the forged flood too
 	}
+	// keepalived's default 1 s adverts: the lab's one CPU also carries
+	// the flood's kernel path (the bridge copies every packet to every
+	// port), which at 100 ms adverts stalls the daemons for a
+	// master-down interval now and then whatever they filter.
 	mk := func(impl lp.Impl, unicast, allowed bool) Params {
 		p := lp.DefaultParams(impl)
+		p.Advert = lp.Duration(time.Second)
 		p.Unicast, p.AllowedSources = unicast, allowed
 		return p
 	}
