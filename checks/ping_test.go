@@ -157,21 +157,21 @@ func TestPingMisbehaving(t *testing.T) {
 	const short, long = 300 * time.Millisecond, 5 * time.Second
 	tests := []struct {
 		name    string
-		handle  func(v6 bool, req []byte) [][]byte // nil: no responder at all
+		handle  func(v6 bool, req []byte, gaveUp <-chan struct{}) [][]byte // nil: no responder at all; gaveUp is closed once the probe returned
 		up      bool
 		timeout bool
 	}{
 		{"silent", nil, false, true},
-		{"wrong sequence", func(v6 bool, req []byte) [][]byte {
+		{"wrong sequence", func(v6 bool, req []byte, _ <-chan struct{}) [][]byte {
 			return [][]byte{echoReply(v6, req, func(b []byte) { b[3]++ })}
 		}, false, true},
-		{"wrong identifier", func(v6 bool, req []byte) [][]byte {
+		{"wrong identifier", func(v6 bool, req []byte, _ <-chan struct{}) [][]byte {
 			return [][]byte{echoReply(v6, req, func(b []byte) { b[1]++ })}
 		}, false, true},
-		{"wrong payload", func(v6 bool, req []byte) [][]byte {
+		{"wrong payload", func(v6 bool, req []byte, _ <-chan struct{}) [][]byte {
 			return [][]byte{echoReply(v6, req, func(b []byte) { b[len(b)-1]++ })}
 		}, false, true},
-		{"garbage", func(v6 bool, req []byte) [][]byte {
+		{"garbage", func(v6 bool, req []byte, _ <-chan struct{}) [][]byte {
 			out := [][]byte{{0xde, 0xad}, []byte("garbage garbage garbage"), icmpMsg(v6, 42, 7, []byte("xyzw"))}
 			if !v6 { // the kernel writes an ICMPv6 checksum itself
 				bad := echoReply(v6, req, nil)
@@ -180,14 +180,14 @@ func TestPingMisbehaving(t *testing.T) {
 			}
 			return out
 		}, false, true},
-		{"garbage, then the reply", func(v6 bool, req []byte) [][]byte {
+		{"garbage, then the reply", func(v6 bool, req []byte, _ <-chan struct{}) [][]byte {
 			return [][]byte{[]byte("garbage garbage"), icmpMsg(v6, 42, 0, []byte("1234")), echoReply(v6, req, nil)}
 		}, true, false},
-		{"slow", func(v6 bool, req []byte) [][]byte {
-			time.Sleep(8 * short) // far past the timeout, even on a loaded machine
+		{"slow", func(v6 bool, req []byte, gaveUp <-chan struct{}) [][]byte {
+			<-gaveUp // the reply comes only after the prober gave up on it
 			return [][]byte{echoReply(v6, req, nil)}
 		}, false, true},
-		{"unreachable", func(v6 bool, req []byte) [][]byte {
+		{"unreachable", func(v6 bool, req []byte, _ <-chan struct{}) [][]byte {
 			return [][]byte{unreachable(v6, req)}
 		}, false, false},
 	}
@@ -202,9 +202,10 @@ func TestPingMisbehaving(t *testing.T) {
 				for _, v6 := range []bool{false, true} {
 					name := fmt.Sprintf("%s socket, %s, v6=%v", kind.name, tc.name, v6)
 					var resp *icmpResponder
+					gaveUp := make(chan struct{})
 					if tc.handle != nil {
 						var err error
-						resp, err = startResponder(v6, func(req []byte) [][]byte { return tc.handle(v6, req) })
+						resp, err = startResponder(v6, func(req []byte) [][]byte { return tc.handle(v6, req, gaveUp) })
 						if err != nil {
 							t.Errorf("%s: responder: %v", name, err)
 							return
@@ -219,6 +220,7 @@ func TestPingMisbehaving(t *testing.T) {
 						timeout = short
 					}
 					r := pingOnce(newPingProber(), a, timeout)
+					close(gaveUp)
 					if resp != nil {
 						resp.stop()
 					}

@@ -148,9 +148,14 @@ func TestUDPSilent(t *testing.T) {
 
 func TestUDPSlowReply(t *testing.T) {
 	noLeaks(t)
-	addr := udpServer(t, "udp4", func(b []byte) []byte { time.Sleep(500 * time.Millisecond); return b })
+	// The first reply comes only after the prober gave up on it.
+	gaveUp := make(chan struct{})
+	release := sync.OnceFunc(func() { close(gaveUp) })
+	addr := udpServer(t, "udp4", func(b []byte) []byte { <-gaveUp; return b })
+	t.Cleanup(release) // runs before udpServer's, which waits for the server
 	p := mustProber(t, Spec{Type: TypeUDP, UDP: UDPSpec{Send: "x", RequireReply: true}})
 	wantDown(t, probe(t, p, addr, 200*time.Millisecond), "timeout after 200ms (wait for reply)")
+	release()
 	wantUp(t, probe(t, p, addr, 5*time.Second))
 }
 
