@@ -55,3 +55,16 @@ func stateScript(field string, set func(*outInstance, []string)) handler[*instSt
 		}
 	}
 }
+
+// addedArgsHook is the handler of a hook to which director appends
+// arguments of its own (quorum_up/down, notify_up/down): it converts the
+// command, records where it came from, and notes what is appended.
+func addedArgsHook[T any](field, args string, set func(T, []string), at func(T) map[string]Pos) handler[T] {
+	return func(c *converter, st T, n *Node) {
+		if argv, ok := c.hookScript(n); ok {
+			set(st, argv)
+			at(st)[field] = n.Pos
+			c.rep.add(n.Pos, Note, n.Key, "director adds the arguments %s to the command", args)
+		}
+	}
+}

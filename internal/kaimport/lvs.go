@@ -85,24 +85,12 @@ type schedFlag struct {
 var serviceBlock = &block[*svcState]{
 	name: "virtual_server",
 	simple: merged(checkSettings(func(s *svcState) *checkDefaults { return &s.defaults }), map[string]handler[*svcState]{
-		"lvs_sched": scheduler,
-		"lb_algo":   scheduler,
-		"quorum_up": func(c *converter, st *svcState, n *Node) {
-			if argv, ok := c.hookScript(n); ok {
-				st.out.QuorumUp = argv
-				st.at["quorum_up"] = n.Pos
-				c.rep.add(n.Pos, Note, n.Key, "director adds the arguments <service> UP to the command")
-			}
-		},
-		"quorum_down": func(c *converter, st *svcState, n *Node) {
-			if argv, ok := c.hookScript(n); ok {
-				st.out.QuorumDown = argv
-				st.at["quorum_down"] = n.Pos
-				c.rep.add(n.Pos, Note, n.Key, "director adds the arguments <service> DOWN to the command")
-			}
-		},
-		"lvs_method": serviceForwarding,
-		"lb_kind":    serviceForwarding,
+		"lvs_sched":   scheduler,
+		"lb_algo":     scheduler,
+		"quorum_up":   addedArgsHook("quorum_up", "<service> UP", func(st *svcState, a []string) { st.out.QuorumUp = a }, func(st *svcState) map[string]Pos { return st.at }),
+		"quorum_down": addedArgsHook("quorum_down", "<service> DOWN", func(st *svcState, a []string) { st.out.QuorumDown = a }, func(st *svcState) map[string]Pos { return st.at }),
+		"lvs_method":  serviceForwarding,
+		"lb_kind":     serviceForwarding,
 		"protocol": func(c *converter, st *svcState, n *Node) {
 			if !c.args(n, 1, 1) {
 				return
@@ -416,20 +404,8 @@ var realServerBlock = &block[*rsState]{
 				st.inhibit = &v
 			}
 		},
-		"notify_up": func(c *converter, st *rsState, n *Node) {
-			if argv, ok := c.hookScript(n); ok {
-				st.out.NotifyUp = argv
-				st.at["notify_up"] = n.Pos
-				c.rep.add(n.Pos, Note, n.Key, "director adds the arguments <service> <address:port> UP to the command")
-			}
-		},
-		"notify_down": func(c *converter, st *rsState, n *Node) {
-			if argv, ok := c.hookScript(n); ok {
-				st.out.NotifyDown = argv
-				st.at["notify_down"] = n.Pos
-				c.rep.add(n.Pos, Note, n.Key, "director adds the arguments <service> <address:port> DOWN to the command")
-			}
-		},
+		"notify_up":   addedArgsHook("notify_up", "<service> <address:port> UP", func(st *rsState, a []string) { st.out.NotifyUp = a }, func(st *rsState) map[string]Pos { return st.at }),
+		"notify_down": addedArgsHook("notify_down", "<service> <address:port> DOWN", func(st *rsState, a []string) { st.out.NotifyDown = a }, func(st *rsState) map[string]Pos { return st.at }),
 	}),
 	blocks: checkerBlocks,
 	known:  realServerKnown,
