@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
 	"github.com/director-lb/director/labtests/labplan"
+	"github.com/director-lb/director/vrrp"
 )
 
 // floodBatch is how many packets one sendmmsg carries: in the guest every
@@ -86,36 +88,19 @@ func stepFlood(ctx context.Context, r *runner, s labplan.Step, sr *labplan.StepR
 // for the lab's VRID at priority 254 from src whose checksum is off by one
 // (so never right: a right one would be a real, winning advert).
 func floodPacket(mode string, src [4]byte) []byte {
-	b := make([]byte, 20)
-	for i := range b {
-		b[i] = byte(rand.IntN(256))
+	if mode != labplan.FloodForged {
+		b := make([]byte, 20)
+		for i := range b {
+			b[i] = byte(rand.IntN(256))
+		}
+		return b
 	}
-	if mode == labplan.FloodForged {
-		b = b[:12]
-		b[0], b[1], b[2], b[3] = 0x31, labplan.VRID, 254, 1
-		binary.BigEndian.PutUint16(b[4:], 10) // 100 ms
-		binary.BigEndian.PutUint16(b[6:], 0)
-		copy(b[8:], labplan.VIP4.Addr().AsSlice())
-		binary.BigEndian.PutUint16(b[6:], vrrpChecksum(src, [4]byte{224, 0, 0, 18}, b)+1)
+	p := vrrp.Packet{Version: vrrp.V3, VRID: labplan.VRID, Priority: 254, Interval: 100 * time.Millisecond,
+		Addresses: []netip.Addr{labplan.VIP4.Addr()}}
+	b, err := p.Marshal(netip.AddrFrom4(src), netip.AddrFrom4([4]byte{224, 0, 0, 18}))
+	if err != nil {
+		panic(err) // a fixed, valid packet
 	}
+	binary.BigEndian.PutUint16(b[6:], binary.BigEndian.Uint16(b[6:])+1)
 	return b
-}
-
-// vrrpChecksum is RFC 5798's: the Internet checksum over the IPv4
-// pseudo-header and the message (its checksum field zero).
-func vrrpChecksum(src, dst [4]byte, msg []byte) uint16 {
-	ph := append(append(append([]byte{}, src[:]...), dst[:]...), 0, 112, byte(len(msg)>>8), byte(len(msg)))
-	var sum uint32
-	for _, part := range [][]byte{ph, msg} {
-		for i := 0; i+1 < len(part); i += 2 {
-			sum += uint32(part[i])<<8 | uint32(part[i+1])
-		}
-		if len(part)%2 == 1 {
-			sum += uint32(part[len(part)-1]) << 8
-		}
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
 }
