@@ -105,19 +105,8 @@ func addInsideLink(root *netlink.Handle, br *netlink.Bridge, h labplan.Host) err
 		return fmt.Errorf("open netns: %w", err)
 	}
 	defer ns.Close()
-	port := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: labplan.InsidePort(h.Name)},
-		PeerName:      "eth1",
-		PeerNamespace: netlink.NsFd(ns),
-	}
-	if err := root.LinkAdd(port); err != nil {
-		return fmt.Errorf("add inside veth: %w", err)
-	}
-	if err := root.LinkSetMaster(port, br); err != nil {
-		return fmt.Errorf("attach to %s: %w", br.Name, err)
-	}
-	if err := root.LinkSetUp(port); err != nil {
-		return fmt.Errorf("inside bridge port up: %w", err)
+	if err := joinBridge(root, br, labplan.InsidePort(h.Name), "eth1", ns); err != nil {
+		return err
 	}
 	nh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
@@ -173,6 +162,26 @@ func gatewayRoutes(root *netlink.Handle) error {
 	return nil
 }
 
+// joinBridge puts namespace ns on bridge br by a veth: port on the bridge
+// side, up, and peer (left down) in ns.
+func joinBridge(root *netlink.Handle, br *netlink.Bridge, port, peer string, ns netns.NsHandle) error {
+	v := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: port},
+		PeerName:      peer,
+		PeerNamespace: netlink.NsFd(ns),
+	}
+	if err := root.LinkAdd(v); err != nil {
+		return fmt.Errorf("add veth %s: %w", port, err)
+	}
+	if err := root.LinkSetMaster(v, br); err != nil {
+		return fmt.Errorf("attach %s to %s: %w", port, br.Name, err)
+	}
+	if err := root.LinkSetUp(v); err != nil {
+		return fmt.Errorf("bridge port %s up: %w", port, err)
+	}
+	return nil
+}
+
 func prefixNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
@@ -191,19 +200,8 @@ func addHost(root *netlink.Handle, br *netlink.Bridge, h labplan.Host) error {
 	}); err != nil {
 		return err
 	}
-	port := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: labplan.BridgePort(h.Name)},
-		PeerName:      "eth0",
-		PeerNamespace: netlink.NsFd(ns),
-	}
-	if err := root.LinkAdd(port); err != nil {
-		return fmt.Errorf("add veth: %w", err)
-	}
-	if err := root.LinkSetMaster(port, br); err != nil {
-		return fmt.Errorf("attach to %s: %w", br.Name, err)
-	}
-	if err := root.LinkSetUp(port); err != nil {
-		return fmt.Errorf("bridge port up: %w", err)
+	if err := joinBridge(root, br, labplan.BridgePort(h.Name), "eth0", ns); err != nil {
+		return err
 	}
 
 	nh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
