@@ -5,6 +5,8 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 FUZZTIME  ?= 20s
+FUZZJOBS  ?= 1
+FUZZPAR   ?= 0
 LABFLAGS  ?=
 
 export CGO_ENABLED = 0
@@ -58,13 +60,11 @@ bench:
 	LAB_FIGURES=1 $(GO) test -tags lab -count=1 -timeout 45m -run '^(TestLabFigures|TestCheckFigure|TestIdleFigure|TestReloadFigure)$$' -v ./labtests/
 	$(GO) run ./cmd/checkbench -targets 1000 -interval 1s -duration 20s
 
-# Each fuzz target for FUZZTIME; the seed corpora under testdata/fuzz run in `make unit` too.
+# Each fuzz target for FUZZTIME, FUZZJOBS at a time with FUZZPAR workers
+# each (0: GOMAXPROCS); the inputs a run finds that add coverage are kept
+# under testdata/fuzz, whose seed corpora run in `make unit` too.
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
-	  done; \
-	done
+	$(GO) run ./cmd/fuzzrun -fuzztime $(FUZZTIME) -jobs $(FUZZJOBS) -parallel $(FUZZPAR)
 
 install: build
 	install -D -m 0755 bin/director $(DESTDIR)$(PREFIX)/sbin/director
