@@ -57,7 +57,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./cmd/labboot
 	$(GO) run ./cmd/ipvsbench
-	LAB_FIGURES=1 $(GO) test -tags lab -count=1 -timeout 45m -run '^(TestLabFigures|TestCheckFigure|TestIdleFigure|TestReloadFigure)$$' -v ./labtests/
+	LAB_FIGURES=1 $(GO) test -tags lab -count=1 -timeout 45m -run '^(TestLabFigures|TestCheckFigure|TestIdleFigure|TestReloadFigure|TestFloodFigure)$$' -v ./labtests/
 	$(GO) run ./cmd/checkbench -targets 1000 -interval 1s -duration 20s
 
 # Each fuzz target for FUZZTIME, FUZZJOBS at a time with FUZZPAR workers

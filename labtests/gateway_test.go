@@ -5,6 +5,8 @@ package labtests
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -209,4 +211,52 @@ func TestVRRPFlood(t *testing.T) {
 		})
 	}
 	t.Logf("\n%s", b.String())
+}
+
+// TestFloodFigure repeats the flood at the lab's usual 100 ms adverts, in
+// multicast without a source list, where only user space can tell a
+// forged advert from a real one: keepalived and director alternate, a few
+// times each, and the table gives the mastership moves under each phase,
+// median (max). A benchmark (LAB_FIGURES=1): at 100 ms the flood's kernel
+// path on the guest's one CPU makes single runs noisy.
+func TestFloodFigure(t *testing.T) {
+	if os.Getenv("LAB_FIGURES") != "1" {
+		t.Skip("benchmark; run with LAB_FIGURES=1")
+	}
+	const floodFor, rounds = 8 * time.Second, 3
+	moves := map[lp.Impl][2][]int{}
+	for r := range rounds {
+		for _, impl := range impls {
+			p := lp.DefaultParams(impl)
+			p.Advert = lp.Duration(100 * time.Millisecond)
+			t.Run(fmt.Sprintf("%s-%d", impl, r), func(t *testing.T) {
+				res := Run(t, FloodPlan(name(t), p, floodFor))
+				junk, _ := res.Step(LabelFloodJunk)
+				forged, _ := res.Step(LabelFloodForged)
+				mj := len(res.VIPChanges(junk.Start, junk.End.Add(masterDown(p))))
+				mf := len(res.VIPChanges(forged.Start, forged.End.Add(masterDown(p))))
+				m := moves[impl]
+				m[0], m[1] = append(m[0], mj), append(m[1], mf)
+				moves[impl] = m
+				t.Logf("%s round %d: moves under junk %d, under forged %d", impl, r, mj, mf)
+			})
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintln(&b, RanOn(t))
+	fmt.Fprintf(&b, "VRRP flood at 100 ms adverts, multicast, no source list, %d packets/s asked, %v each phase: mastership moves, median (max) of %d\n", FloodRate, floodFor, rounds)
+	for _, impl := range impls {
+		m := moves[impl]
+		fmt.Fprintf(&b, "  %-10s junk %s, forged %s\n", impl, medianMax(m[0]), medianMax(m[1]))
+	}
+	t.Logf("\n%s", b.String())
+}
+
+func medianMax(v []int) string {
+	if len(v) == 0 {
+		return "-"
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return fmt.Sprintf("%d (%d) %v", s[len(s)/2], s[len(s)-1], v)
 }
