@@ -63,6 +63,7 @@ func Diff(old, new *Config) []Change {
 	if old.Decisions.MaxEntries != new.Decisions.MaxEntries {
 		add("decisions.max_entries", "%d -> %d", old.Decisions.MaxEntries, new.Decisions.MaxEntries)
 	}
+	out = append(out, diffAPI(old.API, new.API)...)
 	oldIn := map[string]*Instance{}
 	for i := range old.Instances {
 		oldIn[old.Instances[i].Name] = &old.Instances[i]
@@ -151,5 +152,35 @@ func Diff(old, new *Config) []Change {
 		}
 	}
 	out = append(out, diffTrackObjects(old, new)...)
+	return out
+}
+
+// diffAPI names the api fields a reload changes. The reload builds the new
+// listener and swaps it in only once it works; file paths are named, their
+// contents (tokens, keys) never.
+func diffAPI(o, n API) []Change {
+	var out []Change
+	field := func(name string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			out = append(out, Change{What: "api." + name, How: fmt.Sprintf("%v -> %v", a, b)})
+		}
+	}
+	field("listen", o.Listen, n.Listen)
+	field("peer", o.Peer, n.Peer)
+	field("peer_token_file", o.PeerTokenFile, n.PeerTokenFile)
+	field("sync_interval", o.SyncInterval, n.SyncInterval)
+	field("registration_token_file", o.RegistrationTokenFile, n.RegistrationTokenFile)
+	field("insecure", o.Insecure, n.Insecure)
+	var ot, nt APITLS
+	if o.TLS != nil {
+		ot = *o.TLS
+	}
+	if n.TLS != nil {
+		nt = *n.TLS
+	}
+	field("tls.cert_file", ot.CertFile, nt.CertFile)
+	field("tls.key_file", ot.KeyFile, nt.KeyFile)
+	field("tls.ca_file", ot.CAFile, nt.CAFile)
+	field("tls.peer_sha256", ot.PeerSHA256, nt.PeerSHA256)
 	return out
 }

@@ -96,3 +96,25 @@ func TestMarshalRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestDiffAPI(t *testing.T) {
+	o := API{Listen: "10.0.0.11:9443", Peer: "10.0.0.12:9443", PeerTokenFile: "/etc/director/peer.token",
+		TLS: &APITLS{CertFile: "/etc/director/lb1.crt", KeyFile: "/etc/director/lb1.key", CAFile: "/etc/director/ca.crt"}}
+	n := o
+	n.Listen = "10.0.0.11:9444"
+	n.TLS = &APITLS{CertFile: "/etc/director/lb1.crt", KeyFile: "/etc/director/lb1.key", CAFile: "/etc/director/ca2.crt"}
+	var got []string
+	for _, c := range Diff(&Config{API: o}, &Config{API: n}) {
+		got = append(got, c.String())
+	}
+	want := []string{
+		"api.listen: 10.0.0.11:9443 -> 10.0.0.11:9444",
+		"api.tls.ca_file: /etc/director/ca.crt -> /etc/director/ca2.crt",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Diff:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if d := Diff(&Config{API: o}, &Config{API: o}); len(d) != 0 {
+		t.Errorf("same api: %v", d)
+	}
+}
