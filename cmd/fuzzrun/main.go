@@ -33,8 +33,12 @@ type result struct {
 	execs, interesting string
 	kept               int
 	elapsed            time.Duration
-	err                error
-	tail               string
+	// cpu is the CPU time of go test and its fuzz workers: the effective
+	// fuzzing time where the machine was shared or the run held stopped
+	// (it includes building the test binary, seconds when cached).
+	cpu  time.Duration
+	err  error
+	tail string
 }
 
 func main() {
@@ -96,8 +100,8 @@ func main() {
 			status = "FAIL: " + r.err.Error()
 			failed++
 		}
-		fmt.Printf("%-48s %-28s %8s  execs %-12s new %-14s kept %-3d %s\n",
-			r.pkg, r.name, r.elapsed.Round(time.Second), r.execs, r.interesting, r.kept, status)
+		fmt.Printf("%-48s %-28s %8s  cpu %8s  execs %-12s new %-14s kept %-3d %s\n",
+			r.pkg, r.name, r.elapsed.Round(time.Second), r.cpu.Round(time.Second), r.execs, r.interesting, r.kept, status)
 		if r.err != nil {
 			fmt.Println(indent(r.tail))
 		}
@@ -181,6 +185,9 @@ func run(t target, fuzztime string, parallel int, keep bool, cache string) resul
 		_, _ = io.Copy(io.Discard, pr)
 	}()
 	r.err = cmd.Run()
+	if ps := cmd.ProcessState; ps != nil {
+		r.cpu = ps.UserTime() + ps.SystemTime()
+	}
 	pw.Close()
 	<-done
 	r.elapsed = time.Since(start)
