@@ -423,7 +423,9 @@ func diffRouting(old, new *Config) []Change {
 		return []Change{{What: "routing", How: "removed: the VIPs are withdrawn"}}
 	}
 	var out []Change
-	add := func(how string, args ...any) { out = append(out, Change{What: "routing", How: fmt.Sprintf(how, args...)}) }
+	add := func(how string, args ...any) {
+		out = append(out, Change{What: "routing", How: fmt.Sprintf(how, args...)})
+	}
 	if o.Mode != n.Mode {
 		add("mode %s -> %s (the routes are moved to the new mode)", o.Mode, n.Mode)
 	}
