@@ -21,8 +21,8 @@ type Routing struct {
 	// VIPs are the addresses this node serves, IPv4 and IPv6; each is
 	// put on Device and announced as a host route (/32, /128).
 	VIPs []string `yaml:"vips,omitempty"`
-	// Device is the dummy interface the VIPs live on (default director0),
-	// created if absent.
+	// Device is the interface the VIPs live on: lo (the default), or a
+	// dummy interface director creates if absent and owns.
 	Device string `yaml:"device,omitempty"`
 	// RouterID (an IPv4 address) and ASN are this node's BGP identity
 	// (mode bgp).
@@ -95,7 +95,7 @@ type BFD struct {
 
 // Routing defaults.
 const (
-	DefaultRoutingDevice   = "director0"
+	DefaultRoutingDevice   = "lo"
 	DefaultRouteProtocol   = 249
 	DefaultRoutingDrain    = 60 * time.Second
 	DefaultBGPHold         = 90 * time.Second // RFC 4271's suggestion, GoBGP's default

@@ -85,6 +85,7 @@ func (c *Controller) SetConfig(ctx context.Context, r *config.Routing) error {
 		return fmt.Errorf("routing: %w", err)
 	}
 	c.cfg = r
+	c.ok = false // announce whole: the announcer may have moved (a new table)
 	return c.applyLocked(ctx)
 }
 
