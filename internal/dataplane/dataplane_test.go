@@ -2,8 +2,8 @@ package dataplane
 
 import (
 	"errors"
-	"maps"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
