@@ -151,5 +151,6 @@ func Diff(old, new *Config) []Change {
 		}
 	}
 	out = append(out, diffTrackObjects(old, new)...)
+	out = append(out, diffRouting(old, new)...)
 	return out
 }
