@@ -167,7 +167,7 @@ func (p Params) Describe() string {
 	if r := p.Routed; r != nil {
 		bfd := "no BFD"
 		if r.BFD {
-			bfd = "BFD 100ms x3"
+			bfd = fmt.Sprintf("BFD 100ms x%d", r.multiplier())
 		}
 		sched := "rr"
 		if p.IPVS != nil {

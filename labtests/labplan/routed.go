@@ -27,8 +27,10 @@ type Routed struct {
 	// director's vip0, where director holds it by a VRRP instance of its
 	// own (for a director without routed mode).
 	Announcer string `json:"announcer"`
-	// BFD at 100 ms x 3 between the router and each director.
-	BFD bool `json:"bfd,omitempty"`
+	// BFD at 100 ms x BFDMultiplier (zero: 3) between the router and
+	// each director.
+	BFD           bool `json:"bfd,omitempty"`
+	BFDMultiplier int  `json:"bfd_multiplier,omitempty"`
 	// Hold and Keepalive are the BGP timers (zero: 9 s and 3 s).
 	Hold      Duration `json:"hold,omitempty"`
 	Keepalive Duration `json:"keepalive,omitempty"`
@@ -138,8 +140,18 @@ func (r *Routed) validate(p Params) error {
 	return errors.Join(errs...)
 }
 
-// bfdProfile is FRR's BFD profile of routed plans: 100 ms x 3.
-const bfdProfile = "bfd\n profile fast\n  receive-interval 100\n  transmit-interval 100\n  detect-multiplier 3\n !\n!\n"
+// multiplier is the BFD detection multiplier.
+func (r *Routed) multiplier() int {
+	if r.BFDMultiplier > 0 {
+		return r.BFDMultiplier
+	}
+	return 3
+}
+
+// bfdProfile is FRR's BFD profile of routed plans: 100 ms x multiplier.
+func (r *Routed) bfdProfile() string {
+	return fmt.Sprintf("bfd\n profile fast\n  receive-interval 100\n  transmit-interval 100\n  detect-multiplier %d\n !\n!\n", r.multiplier())
+}
 
 // RouterFRRConf is the router's FRR configuration: eBGP with each
 // director, multipath across different ASes (as-path multipath-relax),
@@ -150,9 +162,9 @@ func RouterFRRConf(p Params) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "frr defaults traditional\nhostname %s\nlog stdout informational\n!\n", Router)
 	if r.BFD {
-		b.WriteString(bfdProfile)
+		b.WriteString(r.bfdProfile())
 	}
-	fmt.Fprintf(&b, "router bgp %d\n bgp router-id %s\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n", RouterASN, RouterAddr)
+	fmt.Fprintf(&b, "router bgp %d\n bgp router-id %s\n bgp log-neighbor-changes\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n", RouterASN, RouterAddr)
 	for _, n := range []string{LB1, LB2, LB3} {
 		h, _ := HostByName(n)
 		a := h.IPv4.Addr()
@@ -179,9 +191,9 @@ func DirectorFRRConf(p Params, node string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "frr defaults traditional\nhostname %s\nlog stdout informational\n!\n", node)
 	if r.BFD {
-		b.WriteString(bfdProfile)
+		b.WriteString(r.bfdProfile())
 	}
-	fmt.Fprintf(&b, "router bgp %d\n bgp router-id %s\n no bgp ebgp-requires-policy\n", ASN(node), h.IPv4.Addr())
+	fmt.Fprintf(&b, "router bgp %d\n bgp router-id %s\n bgp log-neighbor-changes\n no bgp ebgp-requires-policy\n", ASN(node), h.IPv4.Addr())
 	fmt.Fprintf(&b, " neighbor %s remote-as %d\n neighbor %s timers %d %d\n neighbor %s timers connect 1\n neighbor %s advertisement-interval 0\n",
 		RouterAddr, RouterASN, RouterAddr, int(ka.Seconds()), int(hold.Seconds()), RouterAddr, RouterAddr)
 	if r.BFD {
@@ -222,7 +234,7 @@ func directorRouting(b *strings.Builder, p Params, node string) {
 	fmt.Fprintf(b, "  announce: [{vip: %s}]\n", VIP4.Addr())
 	fmt.Fprintf(b, "  peers:\n    - {address: %s, asn: %d, hold: %s, keepalive: %s, families: [ipv4]", RouterAddr, RouterASN, hold, ka)
 	if r.BFD {
-		b.WriteString(", bfd: {enabled: true, min_rx: 100ms, min_tx: 100ms, multiplier: 3}")
+		fmt.Fprintf(b, ", bfd: {enabled: true, min_rx: 100ms, min_tx: 100ms, multiplier: %d}", r.multiplier())
 	}
 	b.WriteString("}\n")
 }
