@@ -309,6 +309,7 @@ const (
 	KindFlood         StepKind = "flood"          // send Count protocol-112 packets a second from Node for Duration, Mode junk or forged; stdout is a FloodResult in JSON
 	KindServer        StepKind = "server"         // open (Mode ServeUp) or close (ServeDown) real server Node's Server (ServerEcho, ServerDNS)
 	KindWaitIPVS      StepKind = "wait_ipvs"      // run ipvsadm -Ln in Node every 100 ms until NormalizeIPVS of its output is Text, up to Duration
+	KindLoad          StepKind = "load"           // Count clients request VIP:80 as fast as they can for Duration; stdout is a LoadResult in JSON
 )
 
 // A real server's other servers, which server steps open and close: the
@@ -637,6 +638,10 @@ func (p Plan) Validate() error {
 		case KindSampleProc:
 			if !lbs[s.Node] || s.Duration <= 0 {
 				bad("node %q duration %v: want a load balancer and a duration", s.Node, s.Duration)
+			}
+		case KindLoad:
+			if s.Count < 1 || s.Duration <= 0 {
+				bad("clients %d duration %v: want clients and a duration", s.Count, s.Duration)
 			}
 		case KindSleep, KindProbeStop, KindPartition, KindHealPartition, KindSay,
 			KindConnsCheck, KindConnsClose:
