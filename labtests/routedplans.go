@@ -267,3 +267,57 @@ func survivalCycle(p Params, variant string) []Step {
 	}
 	return append(steps, waitHops(3, 40*time.Second).As(LabelHopsBack+"-"+variant), routerView())
 }
+
+// Labels of the routed figures' plans.
+const (
+	LabelDetect    = "detect" // exec: cut lb1, milliseconds until its next hop left the router ("detect-<i>")
+	LabelLoadPrefx = "load-"  // load with n directors ("load-3")
+)
+
+// detectScript cuts node's link and prints the milliseconds until the
+// router's VIP route lost node's next hop, polling as fast as ip allows
+// (ip -n, no exec per poll).
+func detectScript(node string) string {
+	h, _ := lp.HostByName(node)
+	return fmt.Sprintf(`ip link set %s down; t0=$(date +%%s%%N)
+while ip -n %s route show %s/32 | grep -q 'via %s '; do :; done
+echo $(( ($(date +%%s%%N) - t0) / 1000000 ))`, lp.BridgePort(node), lp.Router, lp.VIP4.Addr(), h.IPv4.Addr())
+}
+
+// RoutedDetectPlan: the three directors; cycles times lb1 is killed and
+// its link cut, and the time until the router drops its next hop is
+// measured; lb1 comes back between cycles.
+func RoutedDetectPlan(name string, p Params, cycles int) Plan {
+	var steps []Step
+	for _, n := range p.LBs() {
+		steps = append(steps, lp.Start(n))
+	}
+	steps = append(steps, waitHops(3, 60*time.Second), lp.Sleep(2*time.Second))
+	for i := range cycles {
+		steps = append(steps,
+			lp.Signal(lp.LB1, "KILL"),
+			withTimeout(lp.Exec("", "sh", "-c", detectScript(lp.LB1)), 60*time.Second).As(fmt.Sprintf("%s-%d", LabelDetect, i)),
+			lp.Heal(lp.LB1), lp.Start(lp.LB1),
+			waitHops(3, 60*time.Second), lp.Sleep(2*time.Second),
+		)
+	}
+	return Plan{Name: name, Params: p, Steps: steps}
+}
+
+// RoutedScalePlan: load through three directors, then two (lb3's link
+// cut), then one (lb2's too), clients requests back to back for d each.
+func RoutedScalePlan(name string, p Params, clients int, d time.Duration) Plan {
+	var steps []Step
+	for _, n := range p.LBs() {
+		steps = append(steps, lp.Start(n))
+	}
+	steps = append(steps, waitHops(3, 60*time.Second), lp.Sleep(2*time.Second),
+		lp.Load(clients, d).As(LabelLoadPrefx+"3"),
+		lp.Cut(lp.LB3), lp.WaitExecAbsent(lp.Router, 30*time.Second, hopOf(lp.LB3), vipRoute()...), lp.Sleep(time.Second),
+		lp.Load(clients, d).As(LabelLoadPrefx+"2"),
+		lp.Cut(lp.LB2), lp.WaitExecAbsent(lp.Router, 30*time.Second, hopOf(lp.LB2), vipRoute()...), lp.Sleep(time.Second),
+		lp.Load(clients, d).As(LabelLoadPrefx+"1"),
+		lp.Exec(lp.Router, "ip", "route", "show", lp.VIP4.Addr().String()+"/32"),
+	)
+	return Plan{Name: name, Params: p, Steps: steps}
+}
