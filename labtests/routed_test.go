@@ -52,6 +52,9 @@ func TestRouted(t *testing.T) {
 	fmt.Fprintf(&fig, "  split of %d new connections over the directors (IPVS Conns): %s; real servers %v\n", spread.Total, fmtCounts(split), spread.Responders)
 
 	checkRSDeath(t, res, p, &fig)
+	if p.Routed.Announcer == lp.AnnounceDirector {
+		checkDrain(t, res, &fig)
+	}
 	for _, v := range SurvivalVariants {
 		checkSurvival(t, res, v, &fig)
 	}
@@ -125,6 +128,61 @@ func weightZeroAt(log, dest string, from time.Time) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// checkDrain: drain-node on lb2 reported its drain, the router dropped
+// lb2's next hop, no connection died and no request was refused or reset,
+// and lb2's IPVS packet counters stood still afterwards: no connection's
+// packets went through it any more.
+func checkDrain(t *testing.T, res *Results, fig *strings.Builder) {
+	t.Helper()
+	drain, _ := res.Step(LabelDrainNode)
+	if !drain.OK {
+		t.Errorf("director drain-node on lb2 failed: %s", drain.Err)
+	}
+	out := ""
+	if drain.Exec != nil {
+		out = strings.TrimSpace(drain.Exec.Stdout + drain.Exec.Stderr)
+	}
+	cs, ok := res.ConnsOf(LabelDrainConns)
+	if !ok {
+		t.Fatal("no connection record across the drain")
+	}
+	st := cs.Stats()
+	if st.Died > 0 {
+		t.Errorf("%d of %d connections died across lb2's drain: %s", st.Died, st.Total, st)
+	}
+	run := probeOf(t, res, LabelDrainProbe)
+	ps := run.Stats()
+	reset := 0
+	for _, s := range run.Samples {
+		if strings.Contains(s.Err, "refused") || strings.Contains(s.Err, "reset") {
+			reset++
+		}
+	}
+	if reset > 0 {
+		t.Errorf("%d requests refused or reset across the drain: %s", reset, ps)
+	}
+	a, b := execOut(t, res, LabelDrainStats+"-0"), execOut(t, res, LabelDrainStats+"-1")
+	if inPkts(a) != inPkts(b) {
+		t.Errorf("lb2 still passed packets after its drain: InPkts %d then %d 3 s later\n%s\n%s", inPkts(a), inPkts(b), a, b)
+	}
+	gone, _ := res.Step(LabelDrainGone)
+	fmt.Fprintf(fig, "  drain of lb2: %q in %v; next hop gone %v after it ended; connections: %s; new connections: %s (%d refused or reset); lb2's InPkts %d, 3 s later %d\n",
+		out, drain.Took().Round(time.Millisecond), gone.End.Sub(drain.End).Round(time.Millisecond), st, ps, reset, inPkts(a), inPkts(b))
+}
+
+// inPkts sums the InPkts column of ipvsadm -Ln --stats service lines.
+func inPkts(out string) int {
+	n := 0
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 4 && (f[0] == "TCP" || f[0] == "UDP") {
+			v, _ := strconv.Atoi(f[3])
+			n += v
+		}
+	}
+	return n
 }
 
 // checkSurvival reports (and for mh+sync asserts) what lb1's death did to

@@ -44,18 +44,24 @@ const (
 
 // Labels of the routed plan; per-variant ones get "-<variant>".
 const (
-	LabelHops        = "hops"       // wait_exec: three next hops on the router
-	LabelSpread      = "spread"     // probe_stop of the spread run
-	LabelStatsPrefix = "stats-"     // exec: ipvsadm --stats on lbN ("stats-lb1")
-	LabelRouteView   = "route-view" // exec: the router's kernel route and FRR's view
-	LabelRSDown      = "rs-down"    // serve rs2 down
-	LabelRSOut       = "rs-out"     // exec: when each director took rs2 out
-	LabelRSProbe     = "rs-probe"   // probe_stop across rs2's death
-	LabelKill        = "kill"       // cut lb1 (after its KILL)
-	LabelGone        = "gone"       // wait_exec: lb1's next hop gone from the router
-	LabelSurvProbe   = "surv-probe" // probe_stop across lb1's death
-	LabelSurvConns   = "surv-conns" // conns_close after lb1's death
-	LabelHopsBack    = "hops-back"  // three next hops again after lb1 is back
+	LabelHops        = "hops"         // wait_exec: three next hops on the router
+	LabelSpread      = "spread"       // probe_stop of the spread run
+	LabelStatsPrefix = "stats-"       // exec: ipvsadm --stats on lbN ("stats-lb1")
+	LabelRouteView   = "route-view"   // exec: the router's kernel route and FRR's view
+	LabelRSDown      = "rs-down"      // serve rs2 down
+	LabelRSOut       = "rs-out"       // exec: when each director took rs2 out
+	LabelRSProbe     = "rs-probe"     // probe_stop across rs2's death
+	LabelKill        = "kill"         // cut lb1 (after its KILL)
+	LabelGone        = "gone"         // wait_exec: lb1's next hop gone from the router
+	LabelSurvProbe   = "surv-probe"   // probe_stop across lb1's death
+	LabelSurvConns   = "surv-conns"   // conns_close after lb1's death
+	LabelHopsBack    = "hops-back"    // three next hops again after lb1 is back
+	LabelDrainNode   = "drain-node"   // exec: director drain-node on lb2
+	LabelDrainGone   = "drain-gone"   // wait_exec: lb2's next hop gone from the router
+	LabelDrainStats  = "drain-stats"  // exec: lb2's stats after the drain ("drain-stats-0", "-1": 3 s apart)
+	LabelDrainProbe  = "drain-probe"  // probe_stop across the drain
+	LabelDrainConns  = "drain-conns"  // conns_close after the drain
+	LabelUndrain     = "undrain-node" // exec: director undrain-node on lb2
 )
 
 // RoutedBFDMultiplier is the scenarios' BFD multiplier, at 100 ms: 1 s.
@@ -212,6 +218,9 @@ func RoutedPlan(name string, p Params) Plan {
 		lp.Serve(lp.RS2, lp.ServeUp, 0),
 		withTimeout(lp.Exec("", "sh", "-c", rsBackScript(lbs)), 20*time.Second),
 	)
+	if !hand {
+		steps = append(steps, drainCycle(lp.LB2)...)
+	}
 	for i, v := range SurvivalVariants {
 		if i > 0 {
 			// Every director on the variant's services (and sync
@@ -320,4 +329,34 @@ func RoutedScalePlan(name string, p Params, clients int, d time.Duration) Plan {
 		lp.Exec(lp.Router, "ip", "route", "show", lp.VIP4.Addr().String()+"/32"),
 	)
 	return Plan{Name: name, Params: p, Steps: steps}
+}
+
+// controlSocket is node's director control socket in the lab.
+func controlSocket(node string) string { return "/run/" + node + "/director.sock" }
+
+// drainStatsScript prints node's ipvsadm --stats lines of both services.
+func drainStatsScript(node string) string {
+	return fmt.Sprintf(`ip netns exec %s ipvsadm -Ln --stats | grep -E '^(TCP|UDP)'`, node)
+}
+
+// drainCycle: under 100 streaming connections and the prober, director
+// drain-node on node withdraws its route and waits for its traffic to
+// end; node's IPVS packet counters are read twice 3 s apart; the
+// connections are judged; undrain-node announces again.
+func drainCycle(node string) []Step {
+	return []Step{
+		lp.Say("drain: director drain-node on " + node + " under 100 streaming connections"),
+		lp.ConnsOpen(RoutedConns, RoutedConnsEvery),
+		lp.ProbeStart(), lp.Sleep(time.Second),
+		withTimeout(lp.Exec(node, "director", "drain-node", "-socket", controlSocket(node)), lp.RoutedDrainTimeout+15*time.Second).As(LabelDrainNode),
+		lp.WaitExecAbsent(lp.Router, 10*time.Second, hopOf(node), vipRoute()...).As(LabelDrainGone),
+		lp.Exec("", "sh", "-c", drainStatsScript(node)).As(LabelDrainStats + "-0"),
+		lp.Sleep(3 * time.Second),
+		lp.Exec("", "sh", "-c", drainStatsScript(node)).As(LabelDrainStats + "-1"),
+		lp.ProbeStop().As(LabelDrainProbe),
+		lp.ConnsCheck().Tolerant(),
+		lp.ConnsClose().As(LabelDrainConns),
+		lp.Exec(node, "director", "undrain-node", "-socket", controlSocket(node)).As(LabelUndrain),
+		waitHops(3, 40*time.Second),
+	}
 }
