@@ -15,7 +15,7 @@ import (
 // cmdNode is drain-node and undrain-node: routed mode's maintenance.
 func cmdNode(cmd string, args []string, stdout, stderr io.Writer) int {
 	what := map[string]string{
-		"drain-node": "Drain-node withdraws this node's routes (or, with routing.drain: deprefer, announces\nthem less preferred), so that the router sends its flows to the other directors,\nthen reports until no packet reaches its VIP services any more or its IPVS\nactive connections are zero, or routing.drain_timeout passes. The drain is kept\nacross restarts until undrain-node. Exit status 0: drained; 1: timed out or failed.",
+		"drain-node":   "Drain-node withdraws this node's routes (or, with routing.drain: deprefer, announces\nthem less preferred), so that the router sends its flows to the other directors,\nthen reports until no packet reaches its VIP services any more or its IPVS\nactive connections are zero, or routing.drain_timeout passes. The drain is kept\nacross restarts until undrain-node. Exit status 0: drained; 1: timed out or failed.",
 		"undrain-node": "Undrain-node announces this node's routes again (as far as it is fit).",
 	}[cmd]
 	fs := newFlags(cmd, cmd+" [-socket path] [-no-wait]\n\n"+what, stderr)
