@@ -14,9 +14,9 @@ import (
 	lp "github.com/director-lb/director/labtests/labplan"
 )
 
-// RoutedAnnouncer is who announces the VIP in TestRouted: the FRR
-// stand-in until director speaks BGP itself.
-const RoutedAnnouncer = lp.AnnounceFRR
+// RoutedAnnouncer is who announces the VIP in TestRouted and the
+// figures: director's own routed mode (lp.AnnounceFRR runs the stand-in).
+const RoutedAnnouncer = lp.AnnounceDirector
 
 // TestRouted: three active directors behind the router's ECMP, in one
 // boot (RoutedPlan): three next hops, the split of the client's flows,
