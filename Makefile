@@ -51,13 +51,14 @@ demo:
 	$(GO) run ./labtests/demo
 
 # Go benchmarks; then, in User-Mode Linux, IPVS programming beside ipvsadm -R
-# and the failover figures beside keepalived, each in one run; then the
+# and the failover figures beside keepalived, each in one run, and the routed
+# mode's (detection with and without BFD, scaling over 1-3 directors); then the
 # health-check capacity on loopback.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./cmd/labboot
 	$(GO) run ./cmd/ipvsbench
-	LAB_FIGURES=1 $(GO) test -tags lab -count=1 -timeout 45m -run '^(TestLabFigures|TestCheckFigure|TestIdleFigure|TestReloadFigure|TestFloodFigure)$$' -v ./labtests/
+	LAB_FIGURES=1 $(GO) test -tags lab -count=1 -timeout 60m -run '^(TestLabFigures|TestCheckFigure|TestIdleFigure|TestReloadFigure|TestFloodFigure|TestRoutedFigures)$$' -v ./labtests/
 	$(GO) run ./cmd/checkbench -targets 1000 -interval 1s -duration 20s
 
 # Each fuzz target for FUZZTIME, FUZZJOBS at a time with FUZZPAR workers

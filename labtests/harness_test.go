@@ -11,7 +11,7 @@ import (
 func TestMissingPackages(t *testing.T) {
 	present := map[string]bool{"/usr/bin/linux.uml": true, "/usr/sbin/ip": true}
 	got := missingPackages(func(p string) bool { return present[p] })
-	want := []string{"kmod", "ipvsadm", "keepalived", "tcpdump", "nftables", "haproxy", "psmisc"}
+	want := []string{"kmod", "ipvsadm", "keepalived", "tcpdump", "nftables", "haproxy", "psmisc", "frr"}
 	if !slices.Equal(got, want) {
 		t.Errorf("missing = %v, want %v", got, want)
 	}

@@ -127,7 +127,13 @@ func safeName(s string) string {
 func (l *Lab) writeRunDir(ctx context.Context, dir string, plan *Plan) error {
 	plan.Paths = labplan.Paths{Out: guestOut, GuestBin: l.guestPath(l.ws.bin("guest"))}
 	plan.Nodes = nil
-	for _, n := range []string{labplan.LB1, labplan.LB2} {
+	for name, body := range labplan.FRRConfigs(plan.Params) {
+		if plan.Files == nil {
+			plan.Files = map[string]string{}
+		}
+		plan.Files[name] = body
+	}
+	for _, n := range plan.Params.LBs() {
 		name, body, err := labplan.ConfigFile(plan.Params, n)
 		if err != nil {
 			return err
@@ -220,7 +226,7 @@ func (l *Lab) writeEC2(ctx context.Context, dir string, plan *Plan) error {
 // returned Results is never nil, so the console survives a missing file.
 func readResults(dir string) (*Results, error) {
 	res := &Results{Dir: dir, Logs: map[string]string{}}
-	for _, name := range []string{"console", labplan.LB1, labplan.LB2} {
+	for _, name := range []string{"console", labplan.LB1, labplan.LB2, labplan.LB3, labplan.Router + ".frr"} {
 		if b, err := os.ReadFile(filepath.Join(dir, name+".log")); err == nil {
 			res.Logs[name] = string(b)
 		}
@@ -308,8 +314,10 @@ func Diagnose(res *Results) string {
 	}
 	b.WriteString("VIP timeline:\n")
 	b.WriteString(res.Timeline(base))
-	for _, n := range []string{labplan.LB1, labplan.LB2} {
-		fmt.Fprintf(&b, "---- %s log (tail) ----\n%s\n", n, tail(res.Logs[n], 25))
+	for _, n := range []string{labplan.LB1, labplan.LB2, labplan.LB3, labplan.Router + ".frr"} {
+		if l, ok := res.Logs[n]; ok {
+			fmt.Fprintf(&b, "---- %s log (tail) ----\n%s\n", n, tail(l, 25))
+		}
 	}
 	return b.String()
 }

@@ -24,6 +24,8 @@ var debPackages = []struct{ pkg, file string }{
 	{"nftables", "/usr/sbin/nft"},
 	{"haproxy", "/usr/sbin/haproxy"},
 	{"psmisc", "/usr/bin/killall"},
+	// The router of routed plans (bgpd, bfdd, zebra, vtysh).
+	{"frr", "/usr/lib/frr/bgpd"},
 }
 
 // missingPackages lists the packages whose proof file is absent.

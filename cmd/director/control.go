@@ -105,6 +105,9 @@ func printState(w io.Writer, st control.State) {
 		}
 		fmt.Fprintln(w)
 	}
+	if r := st.Routing; r != nil {
+		printRouting(w, r)
+	}
 	if len(st.Services) == 0 {
 		return
 	}

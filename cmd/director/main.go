@@ -6,7 +6,7 @@
 //
 // The commands are those the usage text below lists (run, validate,
 // status, state, reload, failback, failover, drain, disable, enable,
-// weight, import-keepalived, pair-cert, version); "director" alone prints it, and
+// weight, drain-node, undrain-node, import-keepalived, pair-cert, version); "director" alone prints it, and
 // "director <command> -h" a command's flags.
 package main
 
@@ -54,6 +54,8 @@ The commands are:
 	disable    remove a real server from its services
 	enable     undo drain, disable and weight
 	weight     set a real server's weight at run time
+	drain-node    routed mode: withdraw this node's routes and wait for its traffic to leave
+	undrain-node  routed mode: announce this node's routes again
 	import-keepalived  convert a keepalived.conf to director.yaml
 	pair-cert  make the pair API's CA and node certificates (mutual TLS)
 	version    print the version and exit
@@ -92,6 +94,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdHandover(cmd, rest, stdout, stderr)
 	case "drain", "enable", "disable", "weight":
 		return cmdRealServer(cmd, rest, stdout, stderr)
+	case "drain-node", "undrain-node":
+		return cmdNode(cmd, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "director", buildVersion())
 		return 0
@@ -145,6 +149,10 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if err := daemon.CheckAPIFiles(cfg); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", cfg.File, err)
+		return 1
+	}
+	if err := daemon.CheckRoutingSecrets(cfg); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", cfg.File, err)
 		return 1
 	}

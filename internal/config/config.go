@@ -48,6 +48,10 @@ type Config struct {
 	// TrackProcesses are process counts instances can track (keepalived's
 	// vrrp_track_process).
 	TrackProcesses []TrackProcess `yaml:"track_processes,omitempty"`
+	// Routing, if present, puts the node in routed (active/active) mode:
+	// its VIPs are announced by BGP, or installed in a kernel table for a
+	// routing daemon, while it is fit to serve them.
+	Routing *Routing `yaml:"routing,omitempty"`
 
 	// File is where the configuration was read from; set by Load, not by YAML.
 	File string `yaml:"-"`

@@ -152,6 +152,7 @@ func Diff(old, new *Config) []Change {
 		}
 	}
 	out = append(out, diffTrackObjects(old, new)...)
+	out = append(out, diffRouting(old, new)...)
 	return out
 }
 

@@ -108,7 +108,14 @@ func validate(cfg *Config, pos map[string]int) Problems {
 		}
 		vmacs[in.VMACName] = f
 	}
+	c.routing(cfg, vips)
+	c.routedDefaults(cfg) // before ipvs, which defaults the scheduler
 	c.ipvs(cfg)
+	if r := cfg.Routing; r != nil {
+		for _, a := range r.Addrs {
+			vips[a] = "routing.vips"
+		}
+	}
 	c.apiListen(cfg, vips)
 	c.hooks(cfg)
 	return c.ps

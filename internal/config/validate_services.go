@@ -417,6 +417,11 @@ func (c *checker) tracks(cfg *Config) {
 			c.track(fmt.Sprintf("instances[%d].track[%d]", i, j), t, services, servers, objects)
 		}
 	}
+	if r := cfg.Routing; r != nil {
+		for j, t := range r.Track {
+			c.track(fmt.Sprintf("routing.track[%d]", j), t, services, servers, objects)
+		}
+	}
 	for i, g := range cfg.SyncGroups {
 		for j, t := range g.Track {
 			f := fmt.Sprintf("sync_groups[%d].track[%d]", i, j)

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/director-lb/director/internal/routing"
 )
 
 // Client talks to a daemon's control socket.
@@ -126,4 +128,17 @@ func (c *Client) RealServer(ctx context.Context, target, action string, weight i
 // Failover asks the daemon to hand instance ("" = all) to the peer.
 func (c *Client) Failover(ctx context.Context, instance string) error {
 	return c.do(ctx, http.MethodPost, "/v1/failover", url.Values{"instance": {instance}}, nil)
+}
+
+// DrainNode asks the daemon to withdraw (or de-prefer) this node's routes;
+// the progress is then in State's Routing.
+func (c *Client) DrainNode(ctx context.Context) (routing.DrainProgress, error) {
+	var p routing.DrainProgress
+	err := c.do(ctx, http.MethodPost, "/v1/node/drain", nil, &p)
+	return p, err
+}
+
+// UndrainNode asks the daemon to announce this node's routes again.
+func (c *Client) UndrainNode(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/node/undrain", nil, nil)
 }

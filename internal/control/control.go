@@ -19,6 +19,7 @@ import (
 
 	"github.com/director-lb/director/internal/peer"
 	"github.com/director-lb/director/internal/privdir"
+	"github.com/director-lb/director/internal/routing"
 )
 
 // DefaultSocket is where the daemon listens unless configured otherwise.
@@ -38,6 +39,11 @@ type Backend interface {
 	// RealServer drains, disables, enables or re-weights a real server
 	// ("addr:port" in every service, or "service/addr:port").
 	RealServer(ctx context.Context, target, action string, weight int) error
+	// DrainNode withdraws (or de-prefers) this node's routes in routed
+	// mode and starts watching its traffic leave; state shows the
+	// progress. UndrainNode announces them again.
+	DrainNode(ctx context.Context) (routing.DrainProgress, error)
+	UndrainNode(ctx context.Context) error
 }
 
 // State is the daemon's state as `director state` shows it.
@@ -54,6 +60,22 @@ type State struct {
 	Node       string       `json:"node,omitempty"`
 	ConfigHash string       `json:"config_hash,omitempty"`
 	Peer       *peer.Status `json:"peer,omitempty"`
+	// Routing is routed mode; absent without a routing section.
+	Routing *RoutingState `json:"routing,omitempty"`
+}
+
+// RoutingState is routed mode: the VIPs as announced, the BGP sessions,
+// the node's drain.
+type RoutingState struct {
+	Mode string `json:"mode"` // bgp or table
+	// Drain is serving, withdrawn or depreferred (drain-node), or
+	// stopping.
+	Drain         string                 `json:"drain"`
+	DrainProgress *routing.DrainProgress `json:"drain_progress,omitempty"`
+	VIPs          []routing.VIPView      `json:"vips"`
+	Sessions      []routing.Session      `json:"sessions,omitempty"`
+	// LastError is the last failed announcement, while it stands.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // InstanceState is one VRRP instance.
@@ -192,6 +214,8 @@ func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
 	mux.HandleFunc("POST /v1/reload", s.reload)
 	mux.HandleFunc("GET /v1/config", s.config)
 	mux.HandleFunc("POST /v1/realserver", s.realServer)
+	mux.HandleFunc("POST /v1/node/drain", s.drainNode)
+	mux.HandleFunc("POST /v1/node/undrain", s.undrainNode)
 	s.srv = &http.Server{
 		Handler:           rootOnly(mux),
 		ConnContext:       withPeer,
@@ -278,6 +302,23 @@ func (s *Server) realServer(w http.ResponseWriter, r *http.Request) {
 		weight = n
 	}
 	if err := s.b.RealServer(r.Context(), q.Get("target"), q.Get("action"), weight); err != nil {
+		writeErr(w, http.StatusConflict, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"result": "ok"})
+}
+
+func (s *Server) drainNode(w http.ResponseWriter, r *http.Request) {
+	p, err := s.b.DrainNode(r.Context())
+	if err != nil {
+		writeErr(w, http.StatusConflict, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) undrainNode(w http.ResponseWriter, r *http.Request) {
+	if err := s.b.UndrainNode(r.Context()); err != nil {
 		writeErr(w, http.StatusConflict, err)
 		return
 	}

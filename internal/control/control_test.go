@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/director-lb/director/internal/routing"
 )
 
 type fakeBackend struct{ calls []string }
@@ -38,6 +40,15 @@ func (f *fakeBackend) RunningConfig() ([]byte, error) { return []byte("log_level
 func (f *fakeBackend) RealServer(_ context.Context, target, action string, w int) error {
 	f.calls = append(f.calls, fmt.Sprintf("%s:%s:%d", action, target, w))
 	return nil
+}
+
+func (f *fakeBackend) DrainNode(context.Context) (routing.DrainProgress, error) {
+	f.calls = append(f.calls, "drain-node")
+	return routing.DrainProgress{State: "draining", Mode: "withdrawn", ActiveConns: 12}, nil
+}
+func (f *fakeBackend) UndrainNode(context.Context) error {
+	f.calls = append(f.calls, "undrain-node")
+	return errors.New("this node is not in routed mode (no routing section)")
 }
 
 func serve(t *testing.T, b Backend) string {
@@ -98,7 +109,13 @@ func TestClientServer(t *testing.T) {
 	if err := c.RealServer(ctx, "10.0.0.21:80", "weight", 7); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(b.calls, ","); got != "failback:web,failover:,failback:nope,reload:true,weight:10.0.0.21:80:7" {
+	if p, err := c.DrainNode(ctx); err != nil || p.State != "draining" || p.Mode != "withdrawn" || p.ActiveConns != 12 {
+		t.Errorf("DrainNode = %+v, %v", p, err)
+	}
+	if err := c.UndrainNode(ctx); err == nil || !strings.Contains(err.Error(), "not in routed mode") {
+		t.Errorf("UndrainNode error = %v", err)
+	}
+	if got := strings.Join(b.calls, ","); got != "failback:web,failover:,failback:nope,reload:true,weight:10.0.0.21:80:7,drain-node,undrain-node" {
 		t.Errorf("calls = %s", got)
 	}
 	// A second daemon on the same socket is refused.

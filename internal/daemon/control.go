@@ -22,7 +22,7 @@ func (d *Daemon) State() control.State {
 		disps = append(disps, s.disp)
 	}
 	d.mu.Unlock()
-	st := control.State{Version: d.version, Config: cfg.File, Started: d.started, Node: cfg.Node, ConfigHash: hash, Peer: d.peerStatus()}
+	st := control.State{Version: d.version, Config: cfg.File, Started: d.started, Node: cfg.Node, ConfigHash: hash, Peer: d.peerStatus(), Routing: d.routingState()}
 	for _, r := range running {
 		s := r.in.Stats()
 		is := control.InstanceState{

@@ -25,9 +25,11 @@ import (
 	"github.com/director-lb/director/internal/dataplane"
 	"github.com/director-lb/director/internal/hooks"
 	"github.com/director-lb/director/internal/privdir"
+	"github.com/director-lb/director/internal/routing"
 	"github.com/director-lb/director/internal/track"
 	"github.com/director-lb/director/internal/vip"
 	"github.com/director-lb/director/ipvs"
+	"github.com/director-lb/director/ipvs/ipvsadm"
 	"github.com/director-lb/director/ipvs/syncd"
 	"github.com/director-lb/director/vrrp"
 	"github.com/director-lb/director/vrrp/transport"
@@ -59,6 +61,13 @@ type Edges struct {
 	// SysctlDir is where net.ipv4.vs.* are written (ipvs.SysctlDir); empty
 	// writes none.
 	SysctlDir string
+	// EnsureRoutingDevice prepares the interface routed VIPs live on
+	// (routing.EnsureDevice); NewAnnouncer starts the BGP speaker or the
+	// kernel table (routing/gobgp.New, routing.NewTable); ReadIPVS reads
+	// the services' counters for a drain. Used only in routed mode.
+	EnsureRoutingDevice func(name string, addrs []netip.Addr) (RoutingDevice, error)
+	NewAnnouncer        func(ctx context.Context, r *config.Routing, log *slog.Logger) (routing.Announcer, error)
+	ReadIPVS            func() (*ipvsadm.Snapshot, error)
 }
 
 // VRRPConn is one VRRP socket as the daemon and its instances use it.
@@ -136,7 +145,10 @@ func DefaultEdges() Edges {
 			}
 			return v, nil
 		},
-		SysctlDir: ipvs.SysctlDir,
+		SysctlDir:           ipvs.SysctlDir,
+		EnsureRoutingDevice: ensureRoutingDevice,
+		NewAnnouncer:        newAnnouncer,
+		ReadIPVS:            defaultReadIPVS,
 	}
 }
 
@@ -183,6 +195,9 @@ type Daemon struct {
 	// groups coordinates the sync groups; it has its own lock, taken on
 	// instance goroutines, so it never waits for d.mu.
 	groups *syncGroups
+
+	// routed is routed mode's running part; nil without a routing section.
+	routed *routed
 }
 
 // runningInstance is one VRRP instance and what it owns.
@@ -438,6 +453,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// instances could become master.
 	d.tracks.Set(d.cfg)
 	defer d.tracks.Close()
+	if d.cfg.Routed() {
+		if err := d.startRouting(ctx, d.cfg); err != nil {
+			return err
+		}
+		// After the drain below; before the dataplane stops.
+		defer func() {
+			if err := d.stopRouting(context.Background()); err != nil {
+				d.log.Error("routing: stop", "err", err)
+			}
+		}()
+	}
 	// No reload while the instances start: it would see some running and
 	// could stop watching the carrier of one prepared but not yet launched.
 	d.reloadMu.Lock()
@@ -457,6 +483,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	d.notify(sd.SdNotifyStopping)
+	// Routed mode: the routes go first and the traffic is let leave,
+	// bounded by drain_timeout, while everything still forwards.
+	d.drainForStop()
 	d.reloadMu.Lock() // no reload may start instances now
 	defer d.reloadMu.Unlock()
 	err = d.stopAll()
@@ -771,6 +800,13 @@ func (d *Daemon) watchCarrier(iface string) (bool, error) {
 func (d *Daemon) pruneCarriers() {
 	d.mu.Lock()
 	need := map[string]bool{}
+	if r := d.cfg.Routing; r != nil {
+		for _, t := range r.Track {
+			if t.Interface != "" {
+				need[t.Interface] = true
+			}
+		}
+	}
 	for _, r := range d.running {
 		need[r.cfg.Interface] = true
 		for _, t := range r.cfg.Tracks() {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/director-lb/director/checks"
+	"github.com/director-lb/director/internal/control"
 	"github.com/director-lb/director/ipvs"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -147,6 +148,20 @@ var (
 		"Requests to the pair API that failed to authenticate (wrong or missing token or certificate).", nil, nil)
 	descThrottled = prometheus.NewDesc("director_api_throttled_total",
 		"Requests to the pair API turned away (429) because their address failed to authenticate too often.", nil, nil)
+	descBGPUp = prometheus.NewDesc("director_bgp_session_established",
+		"1 while the BGP session with a peer is established, 0 otherwise.", []string{"peer"}, nil)
+	descBGPUptime = prometheus.NewDesc("director_bgp_session_uptime_seconds",
+		"How long the BGP session has been established (0 while it is not).", []string{"peer"}, nil)
+	descBGPSent = prometheus.NewDesc("director_bgp_prefixes_sent",
+		"Routes announced to the peer now.", []string{"peer"}, nil)
+	descBGPFlaps = prometheus.NewDesc("director_bgp_session_flaps_total",
+		"Transitions of the session to established since the daemon started.", []string{"peer"}, nil)
+	descBFDUp = prometheus.NewDesc("director_bfd_session_up",
+		"1 while the BFD session to the peer is up (absent without BFD).", []string{"peer"}, nil)
+	descVIPAnnounced = prometheus.NewDesc("director_routing_vip_announced",
+		"1 while a routed VIP is announced (or installed in the table), 0 while withdrawn.", []string{"vip"}, nil)
+	descNodeDrained = prometheus.NewDesc("director_routing_node_drained",
+		"1 while the node is drained (drain-node, or stopping), 0 while serving.", nil, nil)
 )
 
 var vrrpStates = []string{"INIT", "BACKUP", "MASTER", "FAULT", "STOPPED"}
@@ -157,7 +172,8 @@ type stateCollector struct{ d *Daemon }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descPriority, descTransitions, descSent, descRecv, descDrops, descWeight, descHealth, descQuorum,
-		descPeerMatch, descPeerContact, descPeerSyncs, descRegistered, descAuthFailures, descThrottled} {
+		descPeerMatch, descPeerContact, descPeerSyncs, descRegistered, descAuthFailures, descThrottled,
+		descBGPUp, descBGPUptime, descBGPSent, descBGPFlaps, descBFDUp, descVIPAnnounced, descNodeDrained} {
 		ch <- d
 	}
 }
@@ -191,6 +207,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descPeerSyncs, prometheus.CounterValue, float64(p.Failures), "failed")
 		ch <- prometheus.MustNewConstMetric(descPeerSyncs, prometheus.CounterValue, float64(p.Received), "received")
 	}
+	if r := st.Routing; r != nil {
+		collectRouting(ch, r)
+	}
 	c.d.mu.Lock()
 	guard := c.d.auth
 	c.d.mu.Unlock()
@@ -214,6 +233,29 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(descWeight, prometheus.GaugeValue, float64(r.ConfiguredWeight), s.Name, r.Address, "configured")
 			ch <- prometheus.MustNewConstMetric(descWeight, prometheus.GaugeValue, float64(r.Weight), s.Name, r.Address, "current")
+		}
+	}
+}
+
+// collectRouting reports routed mode: each session and VIP, the drain.
+func collectRouting(ch chan<- prometheus.Metric, r *control.RoutingState) {
+	ch <- prometheus.MustNewConstMetric(descNodeDrained, prometheus.GaugeValue, b2f(r.Drain != "serving"))
+	for _, v := range r.VIPs {
+		ch <- prometheus.MustNewConstMetric(descVIPAnnounced, prometheus.GaugeValue, b2f(v.Announced), v.Addr.String())
+	}
+	for _, s := range r.Sessions {
+		peer := s.Peer.String()
+		up := s.State == "established"
+		ch <- prometheus.MustNewConstMetric(descBGPUp, prometheus.GaugeValue, b2f(up), peer)
+		uptime := 0.0
+		if up && !s.Since.IsZero() {
+			uptime = time.Since(s.Since).Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(descBGPUptime, prometheus.GaugeValue, uptime, peer)
+		ch <- prometheus.MustNewConstMetric(descBGPSent, prometheus.GaugeValue, float64(s.PrefixesSent), peer)
+		ch <- prometheus.MustNewConstMetric(descBGPFlaps, prometheus.CounterValue, float64(s.Flaps), peer)
+		if s.BFD != "" {
+			ch <- prometheus.MustNewConstMetric(descBFDUp, prometheus.GaugeValue, b2f(s.BFD == "up"), peer)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/director-lb/director/checks"
 	"github.com/director-lb/director/internal/config"
+	"github.com/director-lb/director/internal/routing"
 	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/vrrp"
 )
@@ -25,6 +27,18 @@ func TestMetrics(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	d := &Daemon{log: log, version: "v-test", cfg: &config.Config{}, running: []*runningInstance{{in: in, cfg: config.Instance{Name: "web", Interface: "eth0"}}}}
+	// Routed mode beside the pair: one VIP announced, one BGP session.
+	rc, err := config.Parse("r.yaml", []byte("services: [{name: web, vip: 10.0.0.100, port: 80, real_servers: [{address: 10.0.2.21}]}]\n"+
+		"routing: {mode: bgp, vips: [10.0.0.100], router_id: 10.0.0.11, asn: 65011, peers: [{address: 10.0.1.1, asn: 65000}]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann := routing.NewFake()
+	ann.SetSessions([]routing.Session{{Peer: netip.MustParseAddr("10.0.1.1"), ASN: 65000, State: "established", Since: time.Now().Add(-time.Minute), PrefixesSent: 1, Flaps: 3, BFD: "up"}})
+	d.routed = &routed{ctl: routing.NewController(rc.Routing, ann, log), cfg: rc.Routing}
+	if err := d.routed.ctl.Update(context.Background(), routing.Inputs{}); err != nil {
+		t.Fatal(err)
+	}
 	m := newMetrics(d)
 	m.observe(ipvs.Result{Created: 3, Repaired: 1, Errors: 2}, 5*time.Millisecond, nil)
 	m.checkResult(checks.Result{OK: true, Latency: time.Millisecond})
@@ -64,10 +78,19 @@ func TestMetrics(t *testing.T) {
 		"director_check_results_total,result=ok":                           1,
 		"director_check_results_total,result=timeout":                      1,
 		"director_build_info,goversion=" + goVersion() + ",version=v-test": 1,
+		"director_bgp_session_established,peer=10.0.1.1":                   1,
+		"director_bgp_prefixes_sent,peer=10.0.1.1":                         1,
+		"director_bgp_session_flaps_total,peer=10.0.1.1":                   3,
+		"director_bfd_session_up,peer=10.0.1.1":                            1,
+		"director_routing_vip_announced,vip=10.0.0.100":                    1,
+		"director_routing_node_drained":                                    0,
 	} {
 		if v, ok := got[key]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", key, v, ok, want)
 		}
+	}
+	if up := got["director_bgp_session_uptime_seconds,peer=10.0.1.1"]; up < 59 || up > 3600 {
+		t.Errorf("session uptime %v, want about a minute", up)
 	}
 	if got["director_vrrp_adverts_sent_total,vrrp_instance=web"] < 1 {
 		t.Error("no adverts counted")

@@ -60,6 +60,12 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 	if len(next.Services) > 0 && d.dp == nil {
 		return nil, errors.New("services added to a daemon started without any: restart director to open IPVS")
 	}
+	// A password file the speaker could not read refuses the reload
+	// before anything changes.
+	if err := CheckRoutingSecrets(next); err != nil {
+		d.log.Error("reload refused", "err", err)
+		return nil, fmt.Errorf("configuration not reloaded, the running one stays: %w", err)
+	}
 	d.notify(sd.SdNotifyReloading)
 	defer d.notify(sd.SdNotifyReady)
 	d.log.Info("reloading", "changes", len(changes))
@@ -151,6 +157,9 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 	}
 	d.pruneCarriers()
 	if err := d.applyData(next); err != nil {
+		errs = append(errs, err)
+	}
+	if err := d.reloadRouting(ctx, prev, next); err != nil {
 		errs = append(errs, err)
 	}
 	if err := d.reloadHooks(next); err != nil {

@@ -12,6 +12,7 @@ import (
 // the instances what changed. It is cheap and idempotent: it runs after any
 // health, carrier or tracked object's change.
 func (d *Daemon) retrack() {
+	defer d.kickRouting() // routed VIPs follow the same inputs
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, r := range d.running {

@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,7 +34,8 @@ type Clock = checks.Clock
 // SyncDaemon is the kernel's IPVS sync daemon as the dataplane drives it;
 // *syncd.Client in production, a fake in tests.
 type SyncDaemon interface {
-	Ensure(syncd.Config) (changed bool, err error)
+	// Ensure makes exactly these daemons (one per role) run.
+	Ensure(...syncd.Config) (changed bool, err error)
 	Stop(syncd.Role) error
 }
 
@@ -416,44 +419,63 @@ func (dp *Dataplane) Close() error {
 // recently twice hung the kernel call, and with it the dataplane loop.
 const syncSettle = 300 * time.Millisecond
 
-// syncWant is the sync daemon to run now, or nil for none, and how long
-// the role must still wait for the mastership to settle.
-func (dp *Dataplane) syncWant() (*syncd.Config, time.Duration) {
+// syncWant is the sync daemons to run now, none for none, and how long
+// the role must still wait for the mastership to settle. In routed mode
+// every director runs a master and a backup at once: each sends the
+// connections it makes and learns everyone else's, so that a flow ECMP
+// moves to it finds its connection (and real server) there.
+func (dp *Dataplane) syncWant() ([]syncd.Config, time.Duration) {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
 	s := dp.cfg.IPVS.Sync
 	if s == nil {
 		return nil, 0
 	}
-	c := &syncd.Config{Role: syncd.Backup, Interface: s.Interface, SyncID: uint8(s.SyncID)}
+	c := syncd.Config{Role: syncd.Backup, Interface: s.Interface, SyncID: uint8(s.SyncID)}
+	if dp.cfg.Routed() {
+		m := c
+		m.Role = syncd.Master
+		return []syncd.Config{m, c}, 0
+	}
 	if dp.masters[dp.syncInst] {
 		c.Role = syncd.Master
 	}
 	wait := syncSettle - dp.clock.Now().Sub(dp.changedAt[dp.syncInst])
-	return c, max(wait, 0)
+	return []syncd.Config{c}, max(wait, 0)
 }
 
-// ensureSync brings the kernel's sync daemon to what the configuration
+// roles names the roles of cs, for logs.
+func roles(cs []syncd.Config) string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Role.String())
+	}
+	return strings.Join(out, "+")
+}
+
+// ensureSync brings the kernel's sync daemons to what the configuration
 // wants; have is what it last set. A reload may turn sync on (the socket
-// is opened then) or off (the daemon director started is stopped; one
+// is opened then) or off (the daemons director started are stopped; one
 // started by hand without ipvs.sync is left alone). A role change waits
 // for the mastership to settle. It returns how soon to look again: 0 when
 // all is done, else after a failure or while a role change waits.
-func (dp *Dataplane) ensureSync(have *syncd.Config) time.Duration {
+func (dp *Dataplane) ensureSync(have *[]syncd.Config) time.Duration {
 	want, settle := dp.syncWant()
 	if want == nil {
-		if *have == (syncd.Config{}) || dp.sync == nil {
+		if len(*have) == 0 || dp.sync == nil {
 			return 0
 		}
-		if err := dp.sync.Stop(have.Role); err != nil {
-			dp.log.Error("ipvs: stopping the sync daemon, will retry", "role", have.Role.String(), "err", err)
-			return drainPoll
+		for _, h := range *have {
+			if err := dp.sync.Stop(h.Role); err != nil {
+				dp.log.Error("ipvs: stopping the sync daemon, will retry", "role", h.Role.String(), "err", err)
+				return drainPoll
+			}
 		}
-		dp.log.Info("ipvs: sync daemon stopped (ipvs.sync removed)", "role", have.Role.String())
-		*have = syncd.Config{}
+		dp.log.Info("ipvs: sync daemon stopped (ipvs.sync removed)", "role", roles(*have))
+		*have = nil
 		return 0
 	}
-	if have.Role != 0 && want.Role != have.Role && settle > 0 {
+	if len(*have) > 0 && roles(want) != roles(*have) && settle > 0 {
 		return settle
 	}
 	if dp.sync == nil {
@@ -467,17 +489,18 @@ func (dp *Dataplane) ensureSync(have *syncd.Config) time.Duration {
 		}
 		dp.sync = s
 	}
-	changed, err := dp.sync.Ensure(*want)
+	changed, err := dp.sync.Ensure(want...)
+	same := slices.Equal(want, *have)
 	switch {
 	case err != nil:
-		dp.log.Error("ipvs: sync daemon, will retry", "role", want.Role.String(), "err", err)
+		dp.log.Error("ipvs: sync daemon, will retry", "role", roles(want), "err", err)
 		return drainPoll
-	case changed && *want == *have:
-		dp.log.Warn("ipvs: sync daemon had drifted, restarted", "role", want.Role.String(), "iface", want.Interface, "sync_id", want.SyncID)
-	case changed || *want != *have:
-		dp.log.Info("ipvs: sync daemon running", "role", want.Role.String(), "iface", want.Interface, "sync_id", want.SyncID)
+	case changed && same:
+		dp.log.Warn("ipvs: sync daemon had drifted, restarted", "role", roles(want), "iface", want[0].Interface, "sync_id", want[0].SyncID)
+	case changed || !same:
+		dp.log.Info("ipvs: sync daemon running", "role", roles(want), "iface", want[0].Interface, "sync_id", want[0].SyncID)
 	}
-	*have = *want
+	*have = slices.Clone(want)
 	return 0
 }
 
@@ -506,7 +529,7 @@ func (dp *Dataplane) Run(ctx context.Context) {
 			soonT.Stop()
 		}
 	}()
-	var have syncd.Config
+	var have []syncd.Config
 	var sysctls sysctlState
 	// programmed is the table last given to the kernel; full asks for a
 	// whole Apply rather than the weights-only fast path.

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -379,7 +380,7 @@ type fakeSync struct {
 	starts  []syncd.Role
 }
 
-func (f *fakeSync) Ensure(c syncd.Config) (bool, error) {
+func (f *fakeSync) Ensure(cs ...syncd.Config) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -387,11 +388,19 @@ func (f *fakeSync) Ensure(c syncd.Config) (bool, error) {
 		f.failN--
 		return false, errors.New("start IPVS sync daemon: file exists")
 	}
-	if have, ok := f.running[c.Role]; ok && have == c && len(f.running) == 1 {
+	want := map[syncd.Role]syncd.Config{}
+	for _, c := range cs {
+		want[c.Role] = c
+	}
+	if maps.Equal(want, f.running) {
 		return false, nil
 	}
-	f.running = map[syncd.Role]syncd.Config{c.Role: c}
-	f.starts = append(f.starts, c.Role)
+	for _, c := range cs {
+		if f.running[c.Role] != c {
+			f.starts = append(f.starts, c.Role)
+		}
+	}
+	f.running = want
 	return true, nil
 }
 
@@ -555,6 +564,43 @@ func TestDataplaneSyncReload(t *testing.T) {
 	if n := dials.Load(); n != 1 {
 		t.Errorf("dialled %d times, want once", n)
 	}
+}
+
+// In routed mode every director runs a master and a backup sync daemon at
+// once, whatever VRRP says; a reload back to a pair keeps the one role.
+func TestDataplaneSyncRouted(t *testing.T) {
+	cfg := loadCfg(t, "true")
+	cfg.IPVS.StateFile = ""
+	cfg.Decisions.File = ""
+	cfg.IPVS.Sync = &config.Sync{Interface: "eth0", SyncID: 9}
+	routed := *cfg
+	routed.Routing = &config.Routing{Mode: "table"}
+	fs := &fakeSync{}
+	clock := newFakeClock()
+	dp, err := New(&routed, Options{Kernel: ipvs.NewFake(), Sync: fs, Clock: clock, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	runDataplane(t, dp)
+	fs.waitRoles(t, "backup,master")
+	fs.mu.Lock()
+	m, b := fs.running[syncd.Master], fs.running[syncd.Backup]
+	fs.mu.Unlock()
+	if m.Interface != "eth0" || m.SyncID != 9 || b.Interface != "eth0" || b.SyncID != 9 {
+		t.Errorf("daemons master %+v backup %+v", m, b)
+	}
+	dp.SetMaster("web", false) // VRRP has no say in routed mode
+	waitPass(t, dp)
+	if r := fs.roles(); r != "backup,master" {
+		t.Errorf("roles %q after a VRRP change", r)
+	}
+	if err := dp.SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(syncSettle)
+	dp.Poke()
+	fs.waitRoles(t, "backup")
 }
 
 // The configuration's bounds are the store's: a max_entries the

@@ -112,40 +112,43 @@ func (c *Client) Running() ([]Config, error) {
 	return out, nil
 }
 
-// Ensure makes role the only daemon running, with cfg's settings: it stops
-// the other role, and leaves an identical running daemon alone, so calling
-// it on every pass is cheap (one dump) and idempotent. changed reports
-// whether it had to start or stop anything, which is also how a caller
-// learns that the kernel drifted from what it last set.
-func (c *Client) Ensure(cfg Config) (changed bool, err error) {
+// Ensure makes cfgs (at most one per role) exactly the daemons running:
+// it stops a role not asked for or running with other settings, and
+// leaves an identical running daemon alone, so calling it on every pass is
+// cheap (one dump) and idempotent. One config is the pair's usual single
+// role; a master and a backup together are routed mode's, where every
+// director both sends and receives (the kernel runs both at once).
+// changed reports whether it had to start or stop anything, which is also
+// how a caller learns that the kernel drifted from what it last set.
+func (c *Client) Ensure(cfgs ...Config) (changed bool, err error) {
 	running, err := c.Running()
 	if err != nil {
 		return false, err
 	}
-	other := Master
-	if cfg.Role == Master {
-		other = Backup
+	want := map[Role]Config{}
+	for _, cfg := range cfgs {
+		want[cfg.Role] = cfg
 	}
-	have := false
+	have := map[Role]bool{}
 	for _, r := range running {
-		switch r.Role {
-		case other:
-			if err := c.Stop(other); err != nil {
-				return true, err
-			}
-			changed = true
-		case cfg.Role:
-			if r.Interface == cfg.Interface && r.SyncID == cfg.SyncID {
-				have = true
-			} else if err := c.Stop(cfg.Role); err != nil {
-				return true, err
-			} else {
-				changed = true
-			}
+		w, ok := want[r.Role]
+		if ok && r.Interface == w.Interface && r.SyncID == w.SyncID {
+			have[r.Role] = true
+			continue
+		}
+		if err := c.Stop(r.Role); err != nil {
+			return true, err
+		}
+		changed = true
+	}
+	for _, cfg := range cfgs {
+		if have[cfg.Role] {
+			continue
+		}
+		changed = true
+		if err := c.Start(cfg); err != nil {
+			return true, err
 		}
 	}
-	if have {
-		return changed, nil
-	}
-	return true, c.Start(cfg)
+	return changed, nil
 }

@@ -89,12 +89,17 @@ func (r *runner) execute(ctx context.Context) error {
 	}
 	defer servers.stop()
 	r.servers = servers
-	for _, n := range []string{labplan.LB1, labplan.LB2} {
+	for _, n := range r.plan.Params.LBs() {
 		if err := r.vips.start(watchCtx, n); err != nil {
 			return err
 		}
 	}
 	defer r.procs.stopAll(3 * time.Second)
+	for _, h := range r.plan.Params.FRRHosts() {
+		if err := r.startFRR(ctx, h); err != nil {
+			return err
+		}
+	}
 	if r.plan.Params.EC2 {
 		if err := r.startEC2(ctx); err != nil {
 			return err

@@ -59,6 +59,7 @@ var handlers = map[labplan.StepKind]handler{
 	labplan.KindFlood:         stepFlood,
 	labplan.KindServer:        stepServer,
 	labplan.KindWaitIPVS:      stepWaitIPVS,
+	labplan.KindLoad:          stepLoad,
 }
 
 func (r *runner) startDaemon(node string) error {

@@ -60,6 +60,9 @@ func buildTopology(p labplan.Params, sysctls map[string]map[string]string) error
 	if p.Gateway {
 		names = append(names, labplan.InsideBridge)
 	}
+	if p.Routed != nil {
+		names = append(names, labplan.ClientBridge)
+	}
 	for _, name := range names {
 		// Snooping off: VRRP multicast (224.0.0.18, ff02::12) must reach
 		// every port whatever the bridge learnt from IGMP/MLD.
@@ -73,10 +76,7 @@ func buildTopology(p labplan.Params, sysctls map[string]map[string]string) error
 		}
 		bridges[name] = br
 	}
-	for _, h := range labplan.Hosts() {
-		if !h.Built(p) {
-			continue
-		}
+	for _, h := range labplan.HostsFor(p) {
 		if err := addHost(root, bridges[h.Segment()], h); err != nil {
 			return fmt.Errorf("host %s: %w", h.Name, err)
 		}
@@ -93,6 +93,9 @@ func buildTopology(p labplan.Params, sysctls map[string]map[string]string) error
 	}
 	if p.Gateway {
 		return gatewayRoutes(root)
+	}
+	if p.Routed != nil {
+		return routedTopology(root, bridges[labplan.ClientBridge], p)
 	}
 	return nil
 }

@@ -105,7 +105,7 @@ func (w *vipWatch) set(node, addr string, held bool) {
 
 func (w *vipWatch) holdersLocked(addr string) string {
 	var hs []string
-	for _, n := range []string{labplan.LB1, labplan.LB2} {
+	for _, n := range []string{labplan.LB1, labplan.LB2, labplan.LB3} {
 		if w.held[n][addr] {
 			hs = append(hs, n)
 		}

@@ -101,6 +101,12 @@ func KeepalivedConfig(p Params, node string) (string, error) {
 func DirectorConfig(p Params, node string) (string, error) {
 	var b strings.Builder
 	// /run is one tmpfs for every namespace in the guest: one socket per node.
+	if p.Routed != nil {
+		fmt.Fprintf(&b, "log_level: debug\ncontrol_socket: /run/%s/director.sock\n", node)
+		directorRouting(&b, p, node)
+		directorIPVS(&b, p.IPVS, node)
+		return b.String(), nil
+	}
 	fmt.Fprintf(&b, "log_level: debug\ncontrol_socket: /run/%s/director.sock\ninstances:\n", node)
 	insts, err := instances(p, node)
 	if err != nil {

@@ -58,6 +58,17 @@ type IPVS struct {
 	// ExtraVIPs are further IPv4 addresses of the VRRP instance, each
 	// with an HTTP service over the same real servers (reload plans add one).
 	ExtraVIPs []string `json:"extra_vips,omitempty"`
+	// SchedulerFlags are the services' scheduler_flags (mh-port, ...).
+	SchedulerFlags []string `json:"scheduler_flags,omitempty"`
+	// Sloppy, when set, writes net.ipv4.vs.sloppy_tcp through
+	// ipvs.sysctl: 1 lets a director take up a TCP flow in mid-stream
+	// (routed plans), 0 puts the kernel's default back.
+	Sloppy *bool `json:"sloppy,omitempty"`
+	// HandSync leaves the sync daemons out of director's configuration
+	// even with Sync: the plan starts them by hand (routed plans with the
+	// FRR stand-in run master and backup on every director, which a
+	// director without routed mode would not).
+	HandSync bool `json:"hand_sync,omitempty"`
 }
 
 // SyncID is the sync daemon id of the lab's pair.
@@ -120,14 +131,24 @@ func directorIPVS(b *strings.Builder, v *IPVS, node string) {
 	if v.DrainTimeout != 0 {
 		fmt.Fprintf(b, "  drain_timeout: %s\n", v.DrainTimeout)
 	}
-	if v.Sync {
+	if v.Sync && !v.HandSync {
 		fmt.Fprintf(b, "  sync: {interface: eth0, sync_id: %d}\n", SyncID)
+	}
+	if v.Sloppy != nil {
+		on := 0
+		if *v.Sloppy {
+			on = 1
+		}
+		fmt.Fprintf(b, "  sysctl: {sloppy_tcp: %d}\n", on)
 	}
 	fmt.Fprintf(b, "decisions: {file: %s}\n", DecisionsFile(node))
 	b.WriteString("services:\n")
 	for _, s := range Services() {
 		fmt.Fprintf(b, "  - name: %s\n    vip: %s\n    port: %d\n    protocol: tcp\n", s.Name, VIP4.Addr(), s.Port)
 		fmt.Fprintf(b, "    scheduler: %s\n    forwarding: dr\n", v.scheduler())
+		if len(v.SchedulerFlags) > 0 {
+			fmt.Fprintf(b, "    scheduler_flags: [%s]\n", strings.Join(v.SchedulerFlags, ", "))
+		}
 		if s.Port == HTTPPort {
 			if v.SorryServer {
 				h, _ := HostByName(Sorry)

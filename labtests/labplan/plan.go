@@ -80,6 +80,9 @@ type Params struct {
 	// VMAC puts each instance's VIPs on a macvlan with the VRRP virtual
 	// MAC (keepalived's use_vmac).
 	VMAC bool `json:"vmac,omitempty"`
+	// Routed replaces the VRRP pair by three active directors behind a
+	// BGP router's ECMP (see routed.go).
+	Routed *Routed `json:"routed,omitempty"`
 }
 
 // DefaultParams is VRRPv3 every 100 ms over multicast, lb1 at priority 150
@@ -133,7 +136,17 @@ func (p Params) Validate() error {
 	if p.EC2 && !p.Unicast {
 		errs = append(errs, errors.New("EC2 needs unicast VRRP"))
 	}
-	for _, n := range []string{LB1, LB2} {
+	if p.Routed != nil {
+		if err := p.Routed.validate(p); err != nil {
+			errs = append(errs, err)
+		}
+		for _, n := range p.LBs() {
+			if p.Impl[n] != Director {
+				errs = append(errs, fmt.Errorf("routed: %s runs %q; only director has a routed mode", n, p.Impl[n]))
+			}
+		}
+	}
+	for _, n := range p.LBs() {
 		if p.EC2 && p.Impl[n] != Director {
 			errs = append(errs, fmt.Errorf("EC2: %s runs %q; only director moves VIPs through EC2", n, p.Impl[n]))
 		}
@@ -151,6 +164,17 @@ func (p Params) Validate() error {
 
 // Describe is a short label such as "v3/100ms/multicast/keepalived+director".
 func (p Params) Describe() string {
+	if r := p.Routed; r != nil {
+		bfd := "no BFD"
+		if r.BFD {
+			bfd = fmt.Sprintf("BFD 100ms x%d", r.multiplier())
+		}
+		sched := "rr"
+		if p.IPVS != nil {
+			sched = p.IPVS.scheduler()
+		}
+		return fmt.Sprintf("routed/%s/%s/%s/sync=%t", r.Announcer, bfd, sched, p.IPVS != nil && p.IPVS.Sync)
+	}
 	mode := "multicast"
 	if p.Unicast {
 		mode = "unicast"
@@ -236,6 +260,10 @@ func (p Plan) ModuleList() []string {
 	if p.Params.IPVS != nil {
 		mods = append(append([]string(nil), mods...), IPVSModules()...)
 	}
+	if p.Params.Routed != nil {
+		// vip0 of the FRR stand-in; the routed services' scheduler.
+		mods = append(append([]string(nil), mods...), "dummy", "ip_vs_mh")
+	}
 	return mods
 }
 
@@ -281,6 +309,7 @@ const (
 	KindFlood         StepKind = "flood"          // send Count protocol-112 packets a second from Node for Duration, Mode junk or forged; stdout is a FloodResult in JSON
 	KindServer        StepKind = "server"         // open (Mode ServeUp) or close (ServeDown) real server Node's Server (ServerEcho, ServerDNS)
 	KindWaitIPVS      StepKind = "wait_ipvs"      // run ipvsadm -Ln in Node every 100 ms until NormalizeIPVS of its output is Text, up to Duration
+	KindLoad          StepKind = "load"           // Count clients request VIP:80 as fast as they can for Duration; stdout is a LoadResult in JSON
 )
 
 // A real server's other servers, which server steps open and close: the
@@ -489,7 +518,7 @@ func (p Plan) Validate() error {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("variant %s: %w", name, err))
 		}
-		for _, n := range []string{LB1, LB2} {
+		for _, n := range p.Params.LBs() {
 			if v.Impl[n] != p.Params.Impl[n] {
 				errs = append(errs, fmt.Errorf("variant %s: %s runs %s, not %s", name, n, v.Impl[n], p.Params.Impl[n]))
 			}
@@ -500,7 +529,10 @@ func (p Plan) Validate() error {
 			errs = append(errs, fmt.Errorf("sysctls for unknown host %q", h))
 		}
 	}
-	lbs := map[string]bool{LB1: true, LB2: true}
+	lbs := map[string]bool{}
+	for _, n := range p.Params.LBs() {
+		lbs[n] = true
+	}
 	for n := range p.Configs {
 		if !lbs[n] {
 			errs = append(errs, fmt.Errorf("configuration for %q, which is not a load balancer", n))
@@ -606,6 +638,10 @@ func (p Plan) Validate() error {
 		case KindSampleProc:
 			if !lbs[s.Node] || s.Duration <= 0 {
 				bad("node %q duration %v: want a load balancer and a duration", s.Node, s.Duration)
+			}
+		case KindLoad:
+			if s.Count < 1 || s.Duration <= 0 {
+				bad("clients %d duration %v: want clients and a duration", s.Count, s.Duration)
 			}
 		case KindSleep, KindProbeStop, KindPartition, KindHealPartition, KindSay,
 			KindConnsCheck, KindConnsClose:

@@ -17,13 +17,20 @@ const (
 	// Inside is the one host of the inside segment, the network behind
 	// the load balancers when they are a gateway pair (Params.Gateway).
 	Inside = "inside"
+	// LB3 is the third director and Router the BGP router in front of
+	// the directors, built only in routed plans (Params.Routed).
+	LB3    = "lb3"
+	Router = "router"
 )
 
 // BridgeMain is the shared segment's bridge; InsideBridge the inside
-// segment's, built only for gateway plans.
+// segment's, built only for gateway plans; ClientBridge the client
+// network's, built only for routed plans (the router joins it to the
+// shared segment).
 const (
 	BridgeMain   = "br0"
 	InsideBridge = "br1"
+	ClientBridge = "br2"
 )
 
 // Addresses on the shared segment.
@@ -50,6 +57,8 @@ type Host struct {
 	// InsideIPv4 is the address of a load balancer's eth1 on the inside
 	// segment, in gateway plans.
 	InsideIPv4 netip.Prefix
+	// RoutedOnly hosts exist only in routed plans.
+	RoutedOnly bool
 }
 
 // Segment is the bridge h's eth0 is on.
@@ -76,12 +85,43 @@ func Hosts() []Host {
 		{Name: AWS, IPv4: p4("10.0.0.40/24"), IPv6: p6("fd00::40/64")},
 		// Behind the gateway pair (gateway plans only build its segment).
 		{Name: Inside, IPv4: p4("10.1.0.2/24"), HTTP: true, Bridge: InsideBridge},
+		// Routed plans only: the third director and the router (its
+		// eth1 on the client network is RouterClientSide).
+		{Name: LB3, IPv4: p4("10.0.0.13/24"), IPv6: p6("fd00::13/64"), RoutedOnly: true},
+		{Name: Router, IPv4: p4("10.0.0.1/24"), RoutedOnly: true},
 	}
 }
 
 // Built reports whether plans with params p build host h: the inside
-// segment exists only in gateway plans.
-func (h Host) Built(p Params) bool { return h.Segment() == BridgeMain || p.Gateway }
+// segment exists only in gateway plans, the router and lb3 only in routed
+// ones.
+func (h Host) Built(p Params) bool {
+	if h.RoutedOnly {
+		return p.Routed != nil
+	}
+	return h.Segment() == BridgeMain || p.Gateway
+}
+
+// In is h as plans with params p place it: in routed plans the client
+// sits on the client network, behind the router.
+func (h Host) In(p Params) Host {
+	if p.Routed != nil && h.Name == Client {
+		h.IPv4, h.IPv6, h.Bridge = RoutedClientIPv4, netip.Prefix{}, ClientBridge
+	}
+	return h
+}
+
+// HostsFor lists the hosts plans with params p build, placed as they
+// place them.
+func HostsFor(p Params) []Host {
+	var out []Host
+	for _, h := range Hosts() {
+		if h.Built(p) {
+			out = append(out, h.In(p))
+		}
+	}
+	return out
+}
 
 // InsidePort is the bridge side of a load balancer's eth1 veth on the
 // inside segment (cut it to cut only that link).

@@ -1,0 +1,91 @@
+//go:build lab
+
+package labtests
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	lp "github.com/director-lb/director/labtests/labplan"
+)
+
+// TestRoutedFigures (LAB_FIGURES=1): the routed mode's performance
+// figures. Detection: the time from a director's death (SIGKILL and its
+// link cut) to the router dropping its next hop, with BFD at 100 ms x 3
+// and without BFD (hold 9 s, keepalive 3 s), five deaths each. Scaling:
+// answered requests a second through three, two and one director(s), as
+// a ratio to one. The guest has one CPU for the client, the router, the
+// directors and the real servers alike, so the ratio shows what more
+// directors cost or save on that CPU, not a real fleet's capacity.
+func TestRoutedFigures(t *testing.T) {
+	if os.Getenv("LAB_FIGURES") != "1" {
+		t.Skip("benchmark; run with LAB_FIGURES=1")
+	}
+	const cycles = 5
+	var fig strings.Builder
+	fmt.Fprintln(&fig, RanOn(t))
+	for _, bfd := range []bool{true, false} {
+		label := "BFD 100ms x3"
+		if !bfd {
+			label = "no BFD, hold 9s"
+		}
+		t.Run(strings.ReplaceAll(label, " ", "_"), func(t *testing.T) {
+			label := label
+			// director's GoBGP BFD and FRR's bfdd did not keep a
+			// session up (see RoutedBFD): BFD is measured between FRR
+			// and the FRR stand-in.
+			announcer := RoutedAnnouncer
+			if bfd {
+				announcer, label = lp.AnnounceFRR, label+" (FRR stand-in)"
+			}
+			p := RoutedParams(announcer)
+			p.Routed.BFD, p.Routed.BFDMultiplier = bfd, 3
+			res := Run(t, RoutedDetectPlan(name(t), p, cycles))
+			var ds []time.Duration
+			for i := range cycles {
+				ms, err := strconv.Atoi(strings.TrimSpace(execOut(t, res, fmt.Sprintf("%s-%d", LabelDetect, i))))
+				if err != nil {
+					t.Fatalf("cycle %d: %v", i, err)
+				}
+				ds = append(ds, time.Duration(ms)*time.Millisecond)
+			}
+			slices.Sort(ds)
+			line := fmt.Sprintf("  %-16s director death to next hop gone: median %v, min %v, max %v (%d deaths: %v)", label, ds[len(ds)/2], ds[0], ds[len(ds)-1], cycles, ds)
+			t.Log(line)
+			fmt.Fprintln(&fig, line)
+		})
+	}
+	t.Run("scaling", func(t *testing.T) {
+		p := RoutedParams(RoutedAnnouncer)
+		const clients, d = 8, 5 * time.Second
+		res := Run(t, RoutedScalePlan(name(t), p, clients, d))
+		rate := map[int]lp.LoadResult{}
+		for _, n := range []int{3, 2, 1} {
+			var lr lp.LoadResult
+			if err := json.Unmarshal([]byte(execOut(t, res, LabelLoadPrefx+strconv.Itoa(n))), &lr); err != nil {
+				t.Fatalf("load through %d: %v", n, err)
+			}
+			rate[n] = lr
+		}
+		for _, n := range []int{1, 2, 3} {
+			lr := rate[n]
+			line := fmt.Sprintf("  scaling, %d clients for %v: %d director(s): %.0f requests/s (%.2f x one), %d failed, real servers %v",
+				clients, d, n, lr.Rate, lr.Rate/rate[1].Rate, lr.Failed, lr.Responders)
+			t.Log(line)
+			fmt.Fprintln(&fig, line)
+		}
+	})
+	t.Logf("\n%s", fig.String())
+	// go test runs in the package directory: labtests/.work/routed-figure.txt.
+	out := filepath.Join(".work", "routed-figure.txt")
+	if err := os.WriteFile(out, []byte(fig.String()), 0o644); err != nil {
+		t.Errorf("write %s: %v", out, err)
+	}
+}
