@@ -42,7 +42,7 @@ unit:
 # kernel and prints it with the host, so every run says what it ran on;
 # LAB_KERNEL=debian12|sid-pinned|sid-newest forces one.
 lab: labkernel
-	$(GO) test -tags lab -count=1 -timeout 30m $(LABFLAGS) ./labtests/
+	$(GO) test -tags lab -count=1 -timeout 45m $(LABFLAGS) ./labtests/
 
 labkernel:
 	$(GO) run ./cmd/labboot
