@@ -14,10 +14,22 @@ import (
 // Mover holds or gives up an instance's virtual addresses: locally with
 // netlink and gratuitous ARP, or in a cloud API. vip.Local and cloud.EC2Mover
 // implement it; this is its only declaration.
+//
+// Take must not announce the addresses once ctx is done: the instance
+// cancels a Take in flight when it steps down, and a late announcement
+// would pull clients to a node that is letting the addresses go.
 type Mover interface {
 	Take(ctx context.Context) error
 	Announce(ctx context.Context) error
 	Release(ctx context.Context) error
+}
+
+// Quieter is implemented by movers that can stop announcing while they
+// keep the addresses (vip.Local): a master that stepped down keeps its
+// VIPs until the successor has surely taken them, and must not pull
+// clients back with the rest of its announcement burst meanwhile.
+type Quieter interface {
+	Quiet()
 }
 
 // Sender sends encoded advertisements. *transport.Conn implements it.
@@ -480,6 +492,11 @@ func (in *Instance) apply(acts []Action) (stopped bool) {
 			in.mover.announce()
 		case ActTransition:
 			in.transition(a)
+			if a.From == StateMaster && a.To == StateBackup && in.m.holding {
+				// Make-before-break: keep what is held, but take
+				// nothing more and announce nothing.
+				in.mover.hold()
+			}
 		case ActStopped:
 			stopped = true
 		}

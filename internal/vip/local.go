@@ -92,6 +92,14 @@ func (l *Local) Take(ctx context.Context) error {
 	if len(added) == 0 {
 		return errors.Join(errs...)
 	}
+	// Adding can be slow on a loaded host. If the caller gave up
+	// meanwhile (this node stepped down while Take ran), announcing now
+	// would pull clients to a node that is about to let the addresses
+	// go: keep them, unannounced, and let the caller release them.
+	if err := ctx.Err(); err != nil {
+		l.log.Info("take cancelled before announcing", "addresses", added)
+		return errors.Join(append(errs, fmt.Errorf("take on %s: cancelled before announcing: %w", l.cfg.Interface, err))...)
+	}
 
 	// Reopen the sockets on every Take: the interface may have been
 	// recreated (new index) since the last one.
@@ -153,8 +161,8 @@ func (l *Local) Announce(ctx context.Context) error {
 			return err
 		}
 		l.ann = ann
-		l.startRefresh()
 	}
+	l.startRefresh() // stopped by Quiet, if it ran
 	return l.startBurst()
 }
 
@@ -364,6 +372,19 @@ func (l *Local) stopRefresh() <-chan struct{} {
 	done := l.refreshDone
 	l.refreshStop, l.refreshDone = nil, nil
 	return done
+}
+
+// Quiet stops announcing (the burst and the refresh) but keeps the
+// addresses: a master that stepped down holds them until its successor
+// has surely taken them (make-before-break), and must not pull clients
+// back meanwhile. Announce or Take starts announcing again.
+func (l *Local) Quiet() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopBurst()
+	// The refresh loop may be waiting for l.mu; it checks its context
+	// under l.mu, so it sends nothing more.
+	l.stopRefresh()
 }
 
 // Release stops announcing and removes the addresses. Only our addresses
