@@ -523,6 +523,12 @@ func (m *Machine) reassert(now time.Time) []Action {
 	return []Action{{Kind: ActSendAdvert, Priority: m.prio}, {Kind: ActReannounce}}
 }
 
+// TakeoverDue reports whether Timer(now) would find a Backup's
+// Master_Down_Timer expired.
+func (m *Machine) TakeoverDue(now time.Time) bool {
+	return m.state == StateBackup && due(m.downAt, now)
+}
+
 // Timer fires every timer due at or before now, in order.
 func (m *Machine) Timer(now time.Time) []Action {
 	var acts []Action

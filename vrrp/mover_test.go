@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,4 +283,61 @@ func TestStepDownHoldsQuietly(t *testing.T) {
 		_, _, _, releases, _, _ := mv.snap()
 		return releases > releasesBefore
 	})
+}
+
+// stalledSocket is a Sender whose socket has a packet waiting unread
+// until the test delivers it, as after a stall of the whole process.
+type stalledSocket struct {
+	lastAdvert
+	pending atomic.Bool
+	asked   chan struct{} // closed at the first Pending call while pending
+	once    sync.Once
+}
+
+func (s *stalledSocket) Pending() bool {
+	p := s.pending.Load()
+	if p {
+		s.once.Do(func() { close(s.asked) })
+	}
+	return p
+}
+
+// A Backup whose Master_Down_Timer fires while the Master's advert waits
+// unread on the socket hears that advert first and stays Backup.
+func TestBackupHearsPendingAdvertBeforeTakingOver(t *testing.T) {
+	sock := &stalledSocket{lastAdvert: lastAdvert{src: netip.MustParseAddr("10.0.0.12")}, asked: make(chan struct{})}
+	var mu sync.Mutex
+	var states []State
+	in := NewInstance(InstanceConfig{
+		Name: "a", VRID: 7,
+		Machine:   MachineConfig{Version: V3, Priority: 100, Interval: 20 * time.Millisecond, Preempt: true},
+		Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.100")},
+		Group:     netip.MustParseAddr("224.0.0.18"),
+		Logger:    quietLog(),
+		OnState:   func(s State) { mu.Lock(); states = append(states, s); mu.Unlock() },
+	}, sock, &logMover{name: "a", log: &eventLog{}})
+	master := Received{Src: netip.MustParseAddr("10.0.0.11"), Dst: netip.MustParseAddr("224.0.0.18"),
+		Packet: &Packet{Version: V3, VRID: 7, Priority: 200, Interval: 20 * time.Millisecond}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, true) }()
+	defer func() { cancel(); <-done }()
+	in.Deliver(master)
+	eventually(t, "BACKUP hearing the master", func() bool { return in.Stats().AdvertsRecv == 1 })
+	// The master's next advert "arrives" but stays unread until the
+	// Master_Down_Timer has fired.
+	sock.pending.Store(true)
+	select {
+	case <-sock.asked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the instance never looked at its socket when the timer fired")
+	}
+	in.Deliver(master)
+	sock.pending.Store(false)
+	eventually(t, "the pending advert handled", func() bool { return in.Stats().AdvertsRecv == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	if slices.Contains(states, StateMaster) {
+		t.Errorf("states %v: took over with the master's advert waiting on the socket", states)
+	}
 }

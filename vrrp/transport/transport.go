@@ -324,6 +324,9 @@ type readQueue struct {
 	msgs []ipv4.Message // the same type as ipv6.Message
 	next int
 	n    int
+	// buffered is n - next, readable without mu (Read holds mu while
+	// it blocks).
+	buffered atomic.Int32
 }
 
 // Read blocks for the next packet and returns it; Payload aliases buf. Size
@@ -354,10 +357,12 @@ func (c *Conn) Read(buf []byte) (Frame, error) {
 				return Frame{}, fmt.Errorf("transport: read: %w", err)
 			}
 			q.next, q.n = 0, n
+			q.buffered.Store(int32(n))
 			continue
 		}
 		m := &q.msgs[q.next]
 		q.next++
+		q.buffered.Store(int32(q.n - q.next))
 		oob := m.OOB[:m.NN]
 		if n, ok := rxqOverflow(oob); ok {
 			c.overflows.Store(n)
@@ -388,6 +393,28 @@ func (c *Conn) Read(buf []byte) (Frame, error) {
 		}
 		return f, nil
 	}
+}
+
+// Pending reports whether a packet waits to be read: in the kernel's
+// receive queue (SIOCINQ), or read in a batch but not yet returned by
+// Read. An instance whose Master_Down_Timer fires after a stall asks it
+// before taking over, so that an advert that arrived in time is heard
+// first.
+func (c *Conn) Pending() bool {
+	if c.rq.buffered.Load() > 0 {
+		return true
+	}
+	rc, err := c.ip.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	if err := rc.Control(func(fd uintptr) {
+		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	}); err != nil {
+		return false
+	}
+	return n > 0
 }
 
 // parse4 splits a raw IPv4 datagram (the kernel includes the header) into a
