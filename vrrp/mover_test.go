@@ -251,8 +251,10 @@ func TestStepDownCancelsTakeBeforeAnnouncing(t *testing.T) {
 func TestStepDownHoldsQuietly(t *testing.T) {
 	mv := &slowTakeMover{gate: make(chan struct{})}
 	close(mv.gate) // Takes complete at once
+	clock := &skewClock{}
 	in := NewInstance(InstanceConfig{
-		Name: "a", VRID: 7,
+		Clock: clock,
+		Name:  "a", VRID: 7,
 		Machine:   MachineConfig{Version: V3, Priority: 100, Interval: 20 * time.Millisecond, Preempt: true},
 		Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.100")},
 		Group:     netip.MustParseAddr("224.0.0.18"),
@@ -277,7 +279,9 @@ func TestStepDownHoldsQuietly(t *testing.T) {
 	if _, _, _, releases, _, announces := mv.snap(); releases != releasesBefore || announces > 0 {
 		t.Errorf("stepping down released %d times and announced %d times, want neither before the successor is heard again", releases-releasesBefore, announces)
 	}
-	// The successor's next advert ends the hold.
+	// The successor's next regular advert (half its interval or more
+	// after the step-down) ends the hold.
+	clock.skip(6 * time.Second)
 	in.Deliver(winner)
 	eventually(t, "released once the successor is heard again", func() bool {
 		_, _, _, releases, _, _ := mv.snap()
@@ -316,8 +320,10 @@ func TestBackupHearsPendingAdvertBeforeTakingOver(t *testing.T) {
 		Logger:    quietLog(),
 		OnState:   func(s State) { mu.Lock(); states = append(states, s); mu.Unlock() },
 	}, sock, &logMover{name: "a", log: &eventLog{}})
+	// The master's interval (learned) leaves about a second between its
+	// advert and the timer for the test to mark the socket pending.
 	master := Received{Src: netip.MustParseAddr("10.0.0.11"), Dst: netip.MustParseAddr("224.0.0.18"),
-		Packet: &Packet{Version: V3, VRID: 7, Priority: 200, Interval: 20 * time.Millisecond}}
+		Packet: &Packet{Version: V3, VRID: 7, Priority: 200, Interval: 300 * time.Millisecond}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- in.Run(ctx, true) }()
