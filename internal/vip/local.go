@@ -21,7 +21,8 @@ import (
 // addresses, raw ARP and NDP sockets for the announcements.
 //
 // Calls are serialised. The sockets are opened by Take on the caller's
-// goroutine and closed by Release or Close, so everything Local does happens
+// goroutine, kept for the next Take, and closed by Close or when the
+// interface or the addresses change, so everything Local does happens
 // in the network namespace Take was called in.
 type Local struct {
 	cfg Config
@@ -101,18 +102,25 @@ func (l *Local) Take(ctx context.Context) error {
 		return errors.Join(append(errs, fmt.Errorf("take on %s: cancelled before announcing: %w", l.cfg.Interface, err))...)
 	}
 
-	// Reopen the sockets on every Take: the interface may have been
-	// recreated (new index) since the last one.
+	// The sockets of the last Take stay open across Release: opening
+	// them costs a dozen system calls on the takeover's path (more in a
+	// guest that traps each one). Reopen them only if the interface was
+	// recreated (new index or MAC) or the addresses changed.
 	l.stopBurst()
-	if l.ann != nil {
-		_ = l.ann.close()
-		l.ann = nil
+	if a := link.Attrs(); l.ann == nil || !l.ann.fits(a.Index, a.HardwareAddr, added) {
+		if l.ann != nil {
+			_ = l.ann.close()
+			l.ann = nil
+		}
+		ann, err := openAnnouncer(l.cfg.Interface, added)
+		if err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		l.ann = ann
+	} else if len(l.ann.v6) > 0 {
+		// Forwarding may have been switched since: NAs carry it.
+		l.ann.router = ipv6Forwarding(l.cfg.Interface)
 	}
-	ann, err := openAnnouncer(l.cfg.Interface, added)
-	if err != nil {
-		return errors.Join(append(errs, err)...)
-	}
-	l.ann = ann
 	if err := l.startBurst(); err != nil {
 		errs = append(errs, err)
 	}
@@ -398,15 +406,10 @@ func (l *Local) Release(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// Stop announcing before removing, so that no announcement for an
-	// address goes out after it is gone.
+	// address goes out after it is gone. The sockets stay open for the
+	// next Take (nothing is sent while not held); Close closes them.
 	l.stopBurst()
 	l.stopRefresh()
-	if l.ann != nil {
-		if err := l.ann.close(); err != nil {
-			l.log.Warn("close announcement sockets", "err", err)
-		}
-		l.ann = nil
-	}
 	l.held = false
 
 	link, err := netlink.LinkByName(l.cfg.Interface)
