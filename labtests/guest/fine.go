@@ -206,7 +206,7 @@ func rxTime(oob []byte) time.Time {
 }
 
 // stop stops sending, waits up to the timeout for the last answers and
-// returns the run.
+// returns the run. Answers that came while it ran count however late.
 func (f *fineProber) stop() labplan.ProbeRun {
 	close(f.stopSend)
 	<-f.sendDone
@@ -234,20 +234,16 @@ wait:
 	return fineRun(f.start, stopAt, f.sent, f.got, f.timeout)
 }
 
-// fineRun turns send times and answers into a ProbeRun: a request
-// answered within timeout is OK, Took its round trip (see FineTimeout).
+// fineRun turns send times and answers into a ProbeRun: an answered
+// request is OK, Took its round trip, however long (see FineTimeout).
 func fineRun(start, stop time.Time, sent []time.Time, got map[uint64]fineAnswer, timeout time.Duration) labplan.ProbeRun {
 	run := labplan.ProbeRun{Start: start, Stop: stop, Samples: make([]labplan.Sample, 0, len(sent))}
 	for i, at := range sent {
 		s := labplan.Sample{At: at}
-		a, ok := got[uint64(i)]
-		switch {
-		case !ok:
-			s.Took, s.Err = labplan.Duration(timeout), "no answer"
-		case a.at.Sub(at) > timeout:
-			s.Took, s.Err, s.From = labplan.Duration(a.at.Sub(at)), "late", a.from
-		default:
+		if a, ok := got[uint64(i)]; ok {
 			s.Took, s.OK, s.From = labplan.Duration(a.at.Sub(at)), true, a.from
+		} else {
+			s.Took, s.Err = labplan.Duration(timeout), labplan.FineLost
 		}
 		run.Samples = append(run.Samples, s)
 	}

@@ -12,12 +12,12 @@ func TestFineRun(t *testing.T) {
 	got := map[uint64]fineAnswer{
 		0: {at: at(1), from: "lb1"},
 		// 1: never answered
-		2: {at: at(6 + 60), from: "lb2"}, // answered after the 50 ms timeout
+		2: {at: at(6 + 60), from: "lb2"}, // answered late: still answered
 		3: {at: at(10), from: "lb2"},
 	}
 	run := fineRun(at(0), at(12), sent, got, 50*time.Millisecond)
-	if d := run.Slowest(); d != time.Millisecond {
-		t.Errorf("Slowest() = %v, want 1ms (the late answer is not OK)", d)
+	if d := run.Slowest(); d != 60*time.Millisecond {
+		t.Errorf("Slowest() = %v, want 60ms", d)
 	}
 	if len(run.Samples) != 4 {
 		t.Fatalf("%d samples, want 4", len(run.Samples))
@@ -30,7 +30,7 @@ func TestFineRun(t *testing.T) {
 	}{
 		{true, "lb1", time.Millisecond, ""},
 		{false, "", 50 * time.Millisecond, "no answer"},
-		{false, "lb2", 60 * time.Millisecond, "late"},
+		{true, "lb2", 60 * time.Millisecond, ""},
 		{true, "lb2", time.Millisecond, ""},
 	}
 	for i, w := range want {
@@ -39,7 +39,10 @@ func TestFineRun(t *testing.T) {
 			t.Errorf("sample %d = %+v, want %+v", i, s, w)
 		}
 	}
-	if st := run.Stats(); st.Failed != 2 || st.LongestOutage != 6*time.Millisecond {
-		t.Errorf("stats = %s, want 2 failed and a 6ms outage", st)
+	if st := run.Stats(); st.Failed != 1 || st.LongestOutage != 3*time.Millisecond {
+		t.Errorf("stats = %s, want 1 failed and a 3ms outage", st)
+	}
+	if n := run.Lost(); n != 1 {
+		t.Errorf("Lost() = %d, want 1", n)
 	}
 }

@@ -17,9 +17,10 @@ import (
 // moves. The answer's arrival time is the kernel's receive timestamp, so a
 // prober that is scheduled late does not stretch a round trip.
 //
-// A request is lost when no answer came within FineTimeout; a late answer
-// still proves that the VIP was reachable when the request arrived, so it
-// counts as answered (its round trip shows the delay). The outage is the
+// A request is lost when no answer came at all: answers are collected
+// until the probe stops and FineTimeout after that. A late answer still
+// proves that the VIP was reachable when the request arrived, so it counts
+// as answered (its round trip shows the delay: Slowest). The outage is the
 // longest run of lost requests, from the first one's send time to the
 // next answered one's: since requests do not wait for each other, it is
 // resolved to FineInterval (or to the gaps between sends when the guest
@@ -30,6 +31,20 @@ const (
 	FineInterval = 3 * time.Millisecond
 	FineTimeout  = time.Second
 )
+
+// FineLost is the error of a fine-probe request that got no answer.
+const FineLost = "no answer"
+
+// Lost counts the requests that got no answer at all.
+func (r ProbeRun) Lost() int {
+	n := 0
+	for _, s := range r.Samples {
+		if !s.OK && s.Err == FineLost {
+			n++
+		}
+	}
+	return n
+}
 
 // Slowest is the longest round trip of the run's answered requests.
 func (r ProbeRun) Slowest() time.Duration {
