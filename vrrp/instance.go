@@ -103,6 +103,9 @@ type InstanceConfig struct {
 type Received struct {
 	Src, Dst netip.Addr
 	Packet   *Packet
+	// At is when the packet reached this host (the kernel's receive
+	// time); zero if unknown.
+	At time.Time
 }
 
 // Stats is a snapshot of an instance for `director state` and metrics.
@@ -467,7 +470,22 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 
 func (in *Instance) advert(r Received) []Action {
 	in.recv.Add(1)
-	return in.m.Advert(in.clock.Now(), Advert{Src: r.Src, Priority: r.Packet.Priority, Interval: r.Packet.Interval})
+	return in.m.Advert(in.arrival(r), Advert{Src: r.Src, Priority: r.Packet.Priority, Interval: r.Packet.Interval})
+}
+
+// arrival is the time the machine hears r at: when it reached this host,
+// if the socket said and that lies within the last Master_Down_Interval,
+// so that a daemon slow to read its socket (scheduling, a stall) does not
+// push its Master_Down_Timer back by its own delay; else now.
+func (in *Instance) arrival(r Received) time.Time {
+	now := in.clock.Now()
+	if r.At.IsZero() {
+		return now
+	}
+	if d := now.Sub(r.At); d >= 0 && d < in.m.MasterDownInterval() {
+		return r.At
+	}
+	return now
 }
 
 // pendingReader is a socket that can tell whether a packet waits to be

@@ -347,3 +347,30 @@ func TestBackupHearsPendingAdvertBeforeTakingOver(t *testing.T) {
 		t.Errorf("states %v: took over with the master's advert waiting on the socket", states)
 	}
 }
+
+// A Backup's Master_Down_Timer runs from when the master's advert reached
+// the host (Received.At, the kernel's receive time), not from when the
+// instance got to it: a daemon that read its socket late would otherwise
+// take over late by its own delay.
+func TestMasterDownRunsFromArrival(t *testing.T) {
+	in := NewInstance(InstanceConfig{
+		Name: "a", VRID: 7,
+		Machine:   MachineConfig{Version: V3, Priority: 100, Interval: time.Second, Preempt: true},
+		Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.100")},
+		Group:     netip.MustParseAddr("224.0.0.18"),
+		Logger:    quietLog(),
+	}, &lastAdvert{src: netip.MustParseAddr("10.0.0.12")}, &logMover{name: "a", log: &eventLog{}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, true) }()
+	defer func() { cancel(); <-done }()
+	// Master_Down_Interval at 1 s adverts and priority 100: about 3.6 s.
+	// The advert arrived 3 s before the instance reads it.
+	start := time.Now()
+	in.Deliver(Received{Src: netip.MustParseAddr("10.0.0.11"), Dst: netip.MustParseAddr("224.0.0.18"), At: start.Add(-3 * time.Second),
+		Packet: &Packet{Version: V3, VRID: 7, Priority: 200, Interval: time.Second}})
+	eventually(t, "MASTER", func() bool { return in.Stats().State == StateMaster })
+	if took := time.Since(start); took > 2500*time.Millisecond {
+		t.Errorf("became MASTER %v after reading an advert that arrived 3 s earlier, want about 0.6 s", took)
+	}
+}
