@@ -151,17 +151,24 @@ func (tk Takeover) String() string {
 	return fmt.Sprintf("VIP %s, client ARP %s", f(tk.HasVIP, tk.VIP), f(tk.HasARP, tk.ARP))
 }
 
+// StraddleSlack is how long after a request ended its ARP flip may be
+// recorded and still count as the flip it straddled: the neighbour
+// notification is read by a goroutine of the guest program, which a busy
+// guest schedules late (seen: up to 8 ms).
+const StraddleSlack = 20 * time.Millisecond
+
 // Straddles reports whether failed HTTP request s was in flight (sent, not
 // yet finished) when the client's ARP entry flipped at one of flips: its
 // connection was accepted by the node the entry pointed at before and its
 // later packets went to the other one, which knows no such connection.
 // Nothing a VRRP daemon does can save such a request where the load
-// balancers terminate TCP themselves.
+// balancers terminate TCP themselves. A flip recorded up to StraddleSlack
+// after the request ended counts.
 func Straddles(s Sample, flips []time.Time) bool {
 	if s.OK {
 		return false
 	}
-	end := s.At.Add(s.Took.D())
+	end := s.At.Add(s.Took.D() + StraddleSlack)
 	for _, f := range flips {
 		if !f.Before(s.At) && !f.After(end) {
 			return true

@@ -81,9 +81,13 @@ func TestStraddles(t *testing.T) {
 	if !Straddles(failed, flips) {
 		t.Error("a request in flight at the flip does not straddle it")
 	}
-	before := Sample{At: ms(990), Took: Duration(3 * time.Millisecond), Err: "read: connection reset by peer"}
+	late := Sample{At: ms(990), Took: Duration(3 * time.Millisecond), Err: "read: connection reset by peer"}
+	if !Straddles(late, flips) {
+		t.Error("a flip recorded 7 ms after the request ended (within the slack) does not count")
+	}
+	before := Sample{At: ms(900), Took: Duration(3 * time.Millisecond), Err: "read: connection reset by peer"}
 	if Straddles(before, flips) {
-		t.Error("a request over before the flip straddles it")
+		t.Error("a request over long before the flip straddles it")
 	}
 	ok := Sample{At: ms(998), Took: Duration(3 * time.Millisecond), OK: true}
 	if Straddles(ok, flips) {
