@@ -57,8 +57,9 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./cmd/labboot
 	$(GO) run ./cmd/ipvsbench
-	LAB_FIGURES=1 $(GO) test -tags lab -count=1 -timeout 45m -run '^(TestLabFigures|TestCheckFigure|TestIdleFigure|TestReloadFigure)$$' -v ./labtests/
+	LAB_FIGURES=1 $(GO) test -tags lab -count=1 -timeout 75m -run '^(TestLabFigures|TestCheckFigure|TestIdleFigure|TestReloadFigure|TestSteadyFigure)$$' -v ./labtests/
 	$(GO) run ./cmd/checkbench -targets 1000 -interval 1s -duration 20s
+	$(GO) run ./cmd/checkbench -targets 1000 -interval 5s -duration 20s
 
 # Each fuzz target for FUZZTIME, FUZZJOBS at a time with FUZZPAR workers
 # each (0: GOMAXPROCS); the inputs a run finds that add coverage are kept
