@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -454,10 +455,24 @@ func (m *Manager) attempt(e *entry) {
 		wall = time.Now() // probers' deadlines are on the wall clock
 	}
 	r := probeFrom(e.ctx, e.prober, e.target, e.spec.Timeout, wall)
-	now := m.clock.Now()
+	var now time.Time
+	if m.realClock {
+		// One monotonic clock read rather than Now's two (wall and
+		// monotonic: two system calls where the VM traps clock reads).
+		now = start.Add(time.Since(start))
+	} else {
+		now = m.clock.Now()
+	}
 	r.Latency, r.Lag = now.Sub(start), lag
 	if r.TimedOut && !r.OK {
-		r.Discounted = lag > limit || r.Latency > e.spec.Timeout+limit || m.lateSince(start)
+		r.Discounted = lag > limit || r.Latency > e.spec.Timeout+limit
+		if !r.Discounted {
+			// After a stall, the timers of every attempt that fell due
+			// meanwhile fire together with this deadline: let those
+			// attempts start and note their lag before judging.
+			runtime.Gosched()
+			r.Discounted = m.lateSince(start)
+		}
 	}
 	e.mu.Lock()
 	if r.Discounted && e.discounted >= maxDiscounted {

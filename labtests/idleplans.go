@@ -177,7 +177,19 @@ func IdlePlan(name string, p Params) Plan {
 		Steps:   steps,
 		Modules: append(lp.DefaultModules(), lp.IPVSModules()...),
 		Files:   map[string]string{idleCountFile: idleCountRules()},
+		Timeout: loadedTimeout(steps),
 	}
+}
+
+// loadedTimeout is the plan timeout of a loaded guest: the steps' own
+// durations and three minutes for the rest (listing 1,000 real servers
+// takes seconds in a busy guest, tens of them beside burners).
+func loadedTimeout(steps []Step) lp.Duration {
+	total := 3 * time.Minute
+	for _, s := range steps {
+		total += s.Duration.D()
+	}
+	return lp.Duration(total)
 }
 
 // idleCounts parses idleTableArgv's output.

@@ -67,6 +67,7 @@ func SteadyPlan(name string, p Params, d time.Duration) Plan {
 		Params:  p,
 		Steps:   steps,
 		Modules: append(lp.DefaultModules(), lp.IPVSModules()...),
+		Timeout: loadedTimeout(steps),
 	}
 }
 
