@@ -24,6 +24,7 @@ type lagRig struct {
 	mu     sync.Mutex
 	steps  []func() checks.Result // run in turn; then the server answers
 	calls  []time.Time
+	budget []time.Duration // each attempt's time to its deadline
 	result []checks.Result // as OnResult saw them
 }
 
@@ -37,9 +38,12 @@ func newLagRig(t *testing.T) *lagRig {
 		Clock:  r.clock,
 		Logger: slog.New(slog.NewTextHandler(lockedWriter{&logMu, r.logs}, nil)),
 		NewProber: func(checks.Spec) (checks.Prober, error) {
-			return proberFunc(func(context.Context, checks.Target) checks.Result {
+			return proberFunc(func(ctx context.Context, _ checks.Target) checks.Result {
 				r.mu.Lock()
 				r.calls = append(r.calls, r.clock.Now())
+				if dl, ok := ctx.Deadline(); ok {
+					r.budget = append(r.budget, time.Until(dl))
+				}
 				var step func() checks.Result
 				if len(r.steps) > 0 {
 					step, r.steps = r.steps[0], r.steps[1:]
@@ -212,9 +216,13 @@ func TestManagerStretchesWhenLate(t *testing.T) {
 	}
 	r.mu.Lock()
 	gap := r.calls[len(r.calls)-1].Sub(r.calls[len(r.calls)-2])
+	budget := r.budget[len(r.budget)-1]
 	r.mu.Unlock()
 	if gap < 1900*time.Millisecond {
 		t.Errorf("rounds %v apart when late, want more than the 1s interval plus the lag", gap)
+	}
+	if budget < 600*time.Millisecond {
+		t.Errorf("attempt timeout %v when late, want more than the 500ms configured", budget)
 	}
 	r.wantHealth(t, checks.Up)
 	// One check alone smooths its lag over many rounds (a busy checker
@@ -224,6 +232,12 @@ func TestManagerStretchesWhenLate(t *testing.T) {
 	}
 	if s := r.m.Lag(); s.Stretch != 1 {
 		t.Errorf("lag %+v after five minutes on time: want the stretch back at 1", s)
+	}
+	r.mu.Lock()
+	budget = r.budget[len(r.budget)-1]
+	r.mu.Unlock()
+	if budget > 500*time.Millisecond {
+		t.Errorf("attempt timeout %v on time again, want the 500ms configured", budget)
 	}
 	if !strings.Contains(r.logs.String(), "health checks on time again") {
 		t.Errorf("no log line about recovery:\n%s", r.logs)

@@ -70,8 +70,8 @@ type Options struct {
 // discounted, so a server that really stopped answering is still taken
 // down under sustained overload, a few rounds late. Meanwhile, while the
 // smoothed lag stays above the limit, rounds are spaced out (up to
-// maxStretch times the interval) to shed load, and back again once the
-// checker keeps time.
+// maxStretch times the interval) to shed load, and attempts get as much
+// longer a timeout, and both come back once the checker keeps time.
 
 // maxDiscounted is how many timed-out attempts of one check in a row may
 // be blamed on the checker.
@@ -454,7 +454,11 @@ func (m *Manager) attempt(e *entry) {
 	if !m.realClock {
 		wall = time.Now() // probers' deadlines are on the wall clock
 	}
-	r := probeFrom(e.ctx, e.prober, e.target, e.spec.Timeout, wall)
+	// A late checker also gives the attempt more time: the answer of a
+	// healthy server then still counts, rather than the attempt being
+	// wasted and discounted.
+	timeout := m.stretched(e.spec.Timeout)
+	r := probeFrom(e.ctx, e.prober, e.target, timeout, wall)
 	var now time.Time
 	if m.realClock {
 		// One monotonic clock read rather than Now's two (wall and
@@ -465,7 +469,7 @@ func (m *Manager) attempt(e *entry) {
 	}
 	r.Latency, r.Lag = now.Sub(start), lag
 	if r.TimedOut && !r.OK {
-		r.Discounted = lag > limit || r.Latency > e.spec.Timeout+limit
+		r.Discounted = lag > limit || r.Latency > timeout+limit
 		if !r.Discounted {
 			// After a stall, the timers of every attempt that fell due
 			// meanwhile fire together with this deadline: let those
@@ -490,7 +494,7 @@ func (m *Manager) attempt(e *entry) {
 	}
 	if r.Discounted {
 		e.discounted++
-		m.noteDiscount(now, e, r)
+		m.noteDiscount(now, e, r, timeout)
 		// Neither a failure nor a success: the round starts again, a
 		// (stretched) interval later, so an overloaded checker sheds load.
 		e.attempt = 0
@@ -572,7 +576,7 @@ func (m *Manager) lateSince(t time.Time) bool {
 
 // noteDiscount counts a discounted timeout and logs it, at most once per
 // lagLog.
-func (m *Manager) noteDiscount(now time.Time, e *entry, r Result) {
+func (m *Manager) noteDiscount(now time.Time, e *entry, r Result, timeout time.Duration) {
 	m.lagMu.Lock()
 	defer m.lagMu.Unlock()
 	m.lag.discounts++
@@ -582,7 +586,7 @@ func (m *Manager) noteDiscount(now time.Time, e *entry, r Result) {
 	m.lag.logged = now
 	m.log.Warn("health check timeout blamed on the checker running late, not on the server", "check", e.id.String(),
 		"lag", r.Lag.Round(time.Millisecond).String(), "took", r.Latency.Round(time.Millisecond).String(),
-		"timeout", e.spec.Timeout.String(), "timeouts_discounted", m.lag.discounts)
+		"timeout", timeout.String(), "timeouts_discounted", m.lag.discounts)
 	m.lag.discounts = 0
 }
 
