@@ -245,13 +245,11 @@ func (c *fastConn) waitConnected() error {
 	if err != nil {
 		return err
 	}
+	// The socket's state is read on every call, the first included: the
+	// poller forgets readiness it saw before this Write began, so waiting
+	// first could miss a connect that completed already.
 	var cerr error
-	first := true
 	err = rc.Write(func(fd uintptr) bool {
-		if first { // not writable before the poller says so
-			first = false
-			return false
-		}
 		v, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
 		switch {
 		case err != nil:
@@ -259,8 +257,8 @@ func (c *fastConn) waitConnected() error {
 		case v != 0:
 			cerr = os.NewSyscallError("connect", syscall.Errno(v))
 		default:
-			// A spurious wake-up leaves the socket still connecting:
-			// Getpeername tells (as the net package does).
+			// Still connecting (or a spurious wake-up): Getpeername
+			// tells, as the net package does.
 			if _, err := syscall.Getpeername(int(fd)); err != nil {
 				return false
 			}
