@@ -58,8 +58,9 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./cmd/labboot
 	$(GO) run ./cmd/ipvsbench
-	LAB_FIGURES=1 $(GO) test -tags lab -count=1 -timeout 60m -run '^(TestLabFigures|TestCheckFigure|TestIdleFigure|TestReloadFigure|TestFloodFigure|TestRoutedFigures)$$' -v ./labtests/
+	LAB_FIGURES=1 $(GO) test -tags lab -count=1 -timeout 90m -run '^(TestLabFigures|TestCheckFigure|TestIdleFigure|TestReloadFigure|TestSteadyFigure|TestFloodFigure|TestRoutedFigures)$$' -v ./labtests/
 	$(GO) run ./cmd/checkbench -targets 1000 -interval 1s -duration 20s
+	$(GO) run ./cmd/checkbench -targets 1000 -interval 5s -duration 20s
 
 # Each fuzz target for FUZZTIME, FUZZJOBS at a time with FUZZPAR workers
 # each (0: GOMAXPROCS); the inputs a run finds that add coverage are kept

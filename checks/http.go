@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // HTTPSpec configures an HTTP or HTTPS check (keepalived's HTTP_GET and
@@ -240,6 +241,39 @@ func (p *httpProber) Probe(ctx context.Context, t Target) Result {
 	if _, err := io.WriteString(conn, p.request(t)); err != nil {
 		return ioFailure("send request", err)
 	}
+	return p.response(conn)
+}
+
+// ProbeUntil is Probe with one deadline on one socket (see fastConn), for
+// plain HTTP; over TLS it is Probe under a context deadline.
+func (p *httpProber) ProbeUntil(ctx context.Context, t Target, deadline time.Time) Result {
+	if p.tls != nil {
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
+		r := p.Probe(ctx, t)
+		if !r.OK && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			r.TimedOut = true
+		}
+		return r
+	}
+	c, err := dialFast(ctx, t, deadline)
+	if err != nil {
+		return ioFailure("connect", err)
+	}
+	defer c.Close()
+	// The request goes out as soon as the connection is up: the write
+	// waits for the connect, so its failure is the connect's.
+	if _, err := io.WriteString(c, p.request(t)); err != nil {
+		if c.pending {
+			return ioFailure("connect", err)
+		}
+		return ioFailure("send request", err)
+	}
+	return p.response(c)
+}
+
+// response reads and judges the response to the request sent on conn.
+func (p *httpProber) response(conn io.Reader) Result {
 	lim := &capReader{r: conn, n: maxHeaderBytes, err: errHeaderTooLong}
 	// A small buffer: a check's response is mostly a status line, and
 	// longer header lines are still read whole by net/textproto.

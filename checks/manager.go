@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -49,7 +50,38 @@ type Options struct {
 	// transition), most of all where those are dear, as in a VM. Default
 	// 50ms; negative turns it off.
 	Coalesce time.Duration
+	// LagLimit is how late the checker may run before it counts itself
+	// overloaded (see Manager): an attempt that starts later than this
+	// after it fell due, or a timeout that fires later than this after the
+	// deadline. Default 100ms; it is capped at half a check's timeout.
+	LagLimit time.Duration
 }
+
+// Overload. A starved checker (a busy CPU, a slow VM) runs attempts late
+// and wakes up late from their deadlines; a healthy server's answer then
+// sits unread until the attempt has timed out. So the Manager measures its
+// own lag: how late each attempt starts after its due time, and how far
+// past its timeout a timed-out attempt ran. A timeout is the checker's
+// fault, not the server's, when the attempt started late, ran over its
+// timeout by more than the lag limit, or overlapped another attempt that
+// started late; such an attempt is discounted (Result.Discounted): it
+// neither counts as a failure nor as a success, and the check tries again
+// a round later. Only maxDiscounted attempts of a check in a row are
+// discounted, so a server that really stopped answering is still taken
+// down under sustained overload, a few rounds late. Meanwhile, while the
+// smoothed lag stays above the limit, rounds are spaced out (up to
+// maxStretch times the interval) to shed load, and attempts get as much
+// longer a timeout, and both come back once the checker keeps time.
+
+// maxDiscounted is how many timed-out attempts of one check in a row may
+// be blamed on the checker.
+const maxDiscounted = 5
+
+// maxStretch caps how far overload spaces rounds out.
+const maxStretch = 4.0
+
+// lagLog is the least time between two log lines about lag.
+const lagLog = 30 * time.Second
 
 // Status is the state of one check.
 type Status struct {
@@ -94,6 +126,11 @@ type Manager struct {
 	onResult  func(ID, Result)
 	maxFlight int
 	coalesce  time.Duration
+	lagLimit  time.Duration
+	realClock bool // clock is RealClock: its readings serve as wall-clock times
+
+	lagMu sync.Mutex // a leaf lock, like rndMu
+	lag   lagState
 
 	rndMu sync.Mutex // a leaf lock: rounds take it while holding an entry's
 	rnd   *rand.Rand
@@ -113,6 +150,24 @@ type Manager struct {
 	evDone   chan struct{}
 }
 
+// lagState is the Manager's measure of its own lateness.
+type lagState struct {
+	avg       time.Duration // smoothed start lag of attempts
+	stretch   float64       // factor on round delays, 1 when on time
+	adjusted  time.Time     // when stretch was last reconsidered
+	lateAt    time.Time     // the last start later than the lag limit
+	logged    time.Time     // the last log line about lag
+	discounts int           // timeouts discounted since that line
+}
+
+// LagStats is the checker's view of its own lateness.
+type LagStats struct {
+	// Avg is the smoothed lag of attempt starts behind their due times.
+	Avg time.Duration
+	// Stretch is the factor by which rounds are spaced out (1: on time).
+	Stretch float64
+}
+
 type queued struct {
 	ev Event
 	e  *entry
@@ -128,11 +183,13 @@ type entry struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	timer   Timer
-	attempt int // attempts already failed in this round
-	stopped bool
-	st      Status
+	mu         sync.Mutex
+	timer      Timer
+	due        time.Time // when the timer was meant to fire
+	attempt    int       // attempts already failed in this round
+	discounted int       // timeouts discounted in a row
+	stopped    bool
+	st         Status
 }
 
 // NewManager returns a running Manager with no checks. Close it when done.
@@ -140,11 +197,16 @@ func NewManager(o Options) *Manager {
 	m := &Manager{
 		clock: o.Clock, log: o.Logger, newProber: o.NewProber, spread: o.StartSpread,
 		jitter: o.Jitter, onEvent: o.OnEvent, onResult: o.OnResult, rnd: o.Rand, maxFlight: o.MaxInFlight,
-		coalesce: o.Coalesce, entries: make(map[ID]*entry), evDone: make(chan struct{}),
+		coalesce: o.Coalesce, lagLimit: o.LagLimit, entries: make(map[ID]*entry), evDone: make(chan struct{}),
+		lag: lagState{stretch: 1},
+	}
+	if m.lagLimit <= 0 {
+		m.lagLimit = 100 * time.Millisecond
 	}
 	if m.clock == nil {
 		m.clock = RealClock{}
 	}
+	_, m.realClock = m.clock.(RealClock)
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -379,12 +441,48 @@ func (m *Manager) due(e *entry) {
 // attempt or round. One attempt of a check runs at a time.
 func (m *Manager) attempt(e *entry) {
 	e.mu.Lock()
-	stopped := e.stopped
+	stopped, due := e.stopped, e.due
 	e.mu.Unlock()
 	if stopped {
 		return
 	}
-	r := m.probe(e)
+	start := m.clock.Now()
+	lag := max(start.Sub(due), 0)
+	limit := min(m.lagLimit, e.spec.Timeout/2)
+	m.noteLag(start, lag, limit)
+	wall := start
+	if !m.realClock {
+		wall = time.Now() // probers' deadlines are on the wall clock
+	}
+	// A late checker also gives the attempt more time: the answer of a
+	// healthy server then still counts, rather than the attempt being
+	// wasted and discounted.
+	timeout := m.stretched(e.spec.Timeout)
+	r := probeFrom(e.ctx, e.prober, e.target, timeout, wall)
+	var now time.Time
+	if m.realClock {
+		// One monotonic clock read rather than Now's two (wall and
+		// monotonic: two system calls where the VM traps clock reads).
+		now = start.Add(time.Since(start))
+	} else {
+		now = m.clock.Now()
+	}
+	r.Latency, r.Lag = now.Sub(start), lag
+	if r.TimedOut && !r.OK {
+		r.Discounted = lag > limit || r.Latency > timeout+limit
+		if !r.Discounted {
+			// After a stall, the timers of every attempt that fell due
+			// meanwhile fire together with this deadline: let those
+			// attempts start and note their lag before judging.
+			runtime.Gosched()
+			r.Discounted = m.lateSince(start)
+		}
+	}
+	e.mu.Lock()
+	if r.Discounted && e.discounted >= maxDiscounted {
+		r.Discounted = false // the server has had its benefit of the doubt
+	}
+	e.mu.Unlock()
 	if m.onResult != nil {
 		m.onResult(e.id, r)
 	}
@@ -394,7 +492,16 @@ func (m *Manager) attempt(e *entry) {
 	if e.stopped {
 		return
 	}
-	now := m.clock.Now()
+	if r.Discounted {
+		e.discounted++
+		m.noteDiscount(now, e, r, timeout)
+		// Neither a failure nor a success: the round starts again, a
+		// (stretched) interval later, so an overloaded checker sheds load.
+		e.attempt = 0
+		m.schedule(e, now, m.stretched(e.spec.Interval))
+		return
+	}
+	e.discounted = 0
 	if !r.OK && e.attempt < e.spec.Retries && (!r.Refused || e.spec.RetryRefused) {
 		e.attempt++
 		m.schedule(e, now, e.spec.RetryDelay)
@@ -409,7 +516,7 @@ func (m *Manager) attempt(e *entry) {
 	if e.st.Rounds == 1 {
 		j = 0.5
 	}
-	next := time.Duration(m.uniform(1-j, 1+j) * float64(e.spec.Interval))
+	next := time.Duration(m.uniform(1-j, 1+j) * float64(m.stretched(e.spec.Interval)))
 	m.schedule(e, now, next)
 	if !changed {
 		return
@@ -426,6 +533,77 @@ func (m *Manager) attempt(e *entry) {
 	}
 }
 
+// noteLag folds an attempt's start lag into the smoothed lag, and once a
+// second at most moves the stretch: up by a quarter while the smoothed lag
+// is above the limit, back down while it is under a fifth of it.
+func (m *Manager) noteLag(now time.Time, lag, limit time.Duration) {
+	m.lagMu.Lock()
+	defer m.lagMu.Unlock()
+	l := &m.lag
+	l.avg += (lag - l.avg) / 8
+	if lag > limit {
+		l.lateAt = now
+	}
+	if now.Sub(l.adjusted) < time.Second {
+		return
+	}
+	l.adjusted = now
+	was := l.stretch
+	switch {
+	case l.avg > m.lagLimit:
+		l.stretch = min(l.stretch*1.25, maxStretch)
+	case l.avg < m.lagLimit/5:
+		l.stretch = max(l.stretch/1.25, 1)
+	}
+	switch {
+	case l.stretch > 1 && (was == 1 || now.Sub(l.logged) >= lagLog):
+		m.log.Warn("health checks running late: spacing rounds out", "lag", l.avg.Round(time.Millisecond).String(),
+			"stretch", fmt.Sprintf("%.2f", l.stretch), "timeouts_discounted", l.discounts)
+		l.logged, l.discounts = now, 0
+	case l.stretch == 1 && was > 1:
+		m.log.Info("health checks on time again", "lag", l.avg.Round(time.Millisecond).String(), "timeouts_discounted", l.discounts)
+		l.logged, l.discounts = now, 0
+	}
+}
+
+// lateSince reports whether an attempt started later than the lag limit
+// at or after t: the checker was starved while an attempt begun at t ran.
+func (m *Manager) lateSince(t time.Time) bool {
+	m.lagMu.Lock()
+	defer m.lagMu.Unlock()
+	return !m.lag.lateAt.Before(t)
+}
+
+// noteDiscount counts a discounted timeout and logs it, at most once per
+// lagLog.
+func (m *Manager) noteDiscount(now time.Time, e *entry, r Result, timeout time.Duration) {
+	m.lagMu.Lock()
+	defer m.lagMu.Unlock()
+	m.lag.discounts++
+	if now.Sub(m.lag.logged) < lagLog {
+		return
+	}
+	m.lag.logged = now
+	m.log.Warn("health check timeout blamed on the checker running late, not on the server", "check", e.id.String(),
+		"lag", r.Lag.Round(time.Millisecond).String(), "took", r.Latency.Round(time.Millisecond).String(),
+		"timeout", timeout.String(), "timeouts_discounted", m.lag.discounts)
+	m.lag.discounts = 0
+}
+
+// stretched is d spaced out by the current stretch.
+func (m *Manager) stretched(d time.Duration) time.Duration {
+	m.lagMu.Lock()
+	defer m.lagMu.Unlock()
+	return time.Duration(float64(d) * m.lag.stretch)
+}
+
+// Lag reports the checker's lateness.
+func (m *Manager) Lag() LagStats {
+	m.lagMu.Lock()
+	defer m.lagMu.Unlock()
+	return LagStats{Avg: m.lag.avg, Stretch: m.lag.stretch}
+}
+
 // schedule arms e's timer to run an attempt d after now, coalesced (see
 // Options.Coalesce). Called with e.mu held.
 func (m *Manager) schedule(e *entry, now time.Time, d time.Duration) {
@@ -435,30 +613,42 @@ func (m *Manager) schedule(e *entry, now time.Time, d time.Duration) {
 			d -= cut
 		}
 	}
+	e.due = now.Add(d)
 	e.timer = m.clock.AfterFunc(d, func() { m.due(e) })
-}
-
-// probe runs one attempt of e.
-func (m *Manager) probe(e *entry) Result {
-	return ProbeOnce(e.ctx, e.prober, e.target, e.spec.Timeout)
 }
 
 // ProbeOnce runs p once against t with a timeout, the way the Manager runs
 // every attempt: it measures the latency and words a timeout as "timeout
 // after 1s".
 func ProbeOnce(ctx context.Context, p Prober, t Target, timeout time.Duration) Result {
-	// One clock read for both (a system call in some VMs, e.g. UML).
 	start := time.Now()
-	ctx, cancel := context.WithDeadline(ctx, start.Add(timeout))
-	defer cancel()
-	r := p.Probe(ctx, t)
+	r := probeFrom(ctx, p, t, timeout, start)
 	r.Latency = time.Since(start)
-	if !r.OK && (r.TimedOut || errors.Is(ctx.Err(), context.DeadlineExceeded)) {
+	return r
+}
+
+// probeFrom runs p once, from start, until start+timeout, and words a
+// timeout. A DeadlineProber gets the deadline itself and no timer of a
+// context.
+func probeFrom(ctx context.Context, p Prober, t Target, timeout time.Duration, start time.Time) Result {
+	var r Result
+	deadline := start.Add(timeout)
+	if dp, ok := p.(DeadlineProber); ok {
+		r = dp.ProbeUntil(ctx, t, deadline)
+	} else {
+		dctx, cancel := context.WithDeadline(ctx, deadline)
+		r = p.Probe(dctx, t)
+		if !r.OK && errors.Is(dctx.Err(), context.DeadlineExceeded) {
+			r.TimedOut = true
+		}
+		cancel()
+	}
+	if !r.OK && r.TimedOut {
 		reason := fmt.Sprintf("timeout after %s", timeout)
 		if r.Reason != "" {
 			reason += " (" + r.Reason + ")"
 		}
-		r.Reason, r.TimedOut = reason, true
+		r.Reason = reason
 	}
 	return r
 }

@@ -25,6 +25,15 @@ type Prober interface {
 	Probe(ctx context.Context, t Target) Result
 }
 
+// DeadlineProber is a Prober that takes its deadline as a time rather than
+// as a context's: the cheaper way for probers whose I/O honours one
+// connection deadline (no context timer to arm and stop per attempt). ctx
+// then only cancels.
+type DeadlineProber interface {
+	Prober
+	ProbeUntil(ctx context.Context, t Target, deadline time.Time) Result
+}
+
 // Result is the outcome of one attempt, or of a whole round.
 type Result struct {
 	OK bool
@@ -38,6 +47,12 @@ type Result struct {
 	Refused bool
 	// Latency is the wall time the attempt took.
 	Latency time.Duration
+	// Lag is how late the attempt started after it fell due: the
+	// checker's own scheduling lag (Manager attempts only).
+	Lag time.Duration
+	// Discounted marks a timeout blamed on the checker running late
+	// rather than on the server (see Manager): it counts neither way.
+	Discounted bool
 	// Weight is a dynamic weight (MISC_CHECK misc_dynamic), if HasWeight.
 	Weight    int
 	HasWeight bool

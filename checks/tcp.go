@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"time"
 )
 
 // TCPSpec configures a TCP check (keepalived's TCP_CHECK). The zero value
@@ -63,6 +64,31 @@ func (p *tcpProber) Probe(ctx context.Context, t Target) Result {
 		if _, err := c.Write(p.send); err != nil {
 			return ioFailure("send", err)
 		}
+	}
+	if p.expect == nil && p.re == nil {
+		return success("connected")
+	}
+	return p.await(c)
+}
+
+// ProbeUntil is Probe with one deadline on one socket (see fastConn).
+func (p *tcpProber) ProbeUntil(ctx context.Context, t Target, deadline time.Time) Result {
+	c, err := dialFast(ctx, t, deadline)
+	if err != nil {
+		return ioFailure("connect", err)
+	}
+	defer c.Close()
+	if len(p.send) > 0 {
+		// The first write waits for the connect: its failure is the
+		// connect's.
+		if _, err := c.Write(p.send); err != nil {
+			if c.pending {
+				return ioFailure("connect", err)
+			}
+			return ioFailure("send", err)
+		}
+	} else if err := c.waitConnected(); err != nil {
+		return ioFailure("connect", err)
 	}
 	if p.expect == nil && p.re == nil {
 		return success("connected")

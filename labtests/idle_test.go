@@ -15,17 +15,22 @@ import (
 
 // idleCase is one row of the idle figure.
 type idleCase struct {
-	label  string
-	impl   lp.Impl
-	shared bool // every service checks GET / (see lp.Idle.SharedPath)
+	label   string
+	impl    lp.Impl
+	shared  bool // every service checks GET / (see lp.Idle.SharedPath)
+	burners int  // CPU burners beside the daemon (lp.Idle.Burners)
 }
 
 // The first two rows are the comparison (1,000 checks each); the third
 // shows director sharing identical checks when every service checks /.
 var idleCases = []idleCase{
-	{"keepalived", lp.Keepalived, false},
-	{"director", lp.Director, false},
-	{"director-shared", lp.Director, true},
+	{"keepalived", lp.Keepalived, false, 0},
+	{"director", lp.Director, false, 0},
+	{"director-shared", lp.Director, true, 0},
+	// The same with CPU burners beside the daemon: healthy servers marked
+	// down is the figure (every real server is healthy).
+	{"keepalived+burn", lp.Keepalived, false, IdleBurners},
+	{"director+burn", lp.Director, false, IdleBurners},
 }
 
 // idleRow is one case's measurement.
@@ -35,6 +40,10 @@ type idleRow struct {
 	ready     bool    // every real server was seen at weight 1 at once
 	upBefore  int     // real servers at weight 1 just before the sample
 	upAfter   int     // and just after it
+	// markedDown counts real servers the daemon's log says it took out
+	// during the sample (with the burners: while they ran). All are
+	// healthy, so each is a false alarm.
+	markedDown int
 	// lagged says why the daemon did not keep up with its checks (too
 	// slow a check rate, too many real servers down), or is empty.
 	lagged []string
@@ -71,6 +80,7 @@ func TestIdleFigure(t *testing.T) {
 		rows[c.label] = row
 		t.Run(c.label, func(t *testing.T) {
 			p := IdleParams(c.impl, interval, c.shared)
+			p.Idle.Burners = c.burners
 			res := Run(t, IdlePlan(name(t), p))
 			*row = idleResult(t, res, p)
 		})
@@ -79,7 +89,8 @@ func TestIdleFigure(t *testing.T) {
 	fmt.Fprintf(&b, "idle figure: %s\n", RanOn(t))
 	fmt.Fprintf(&b, "idle figure: lb1 alone, %d services x %d real servers, HTTP check every %v (timeout %v, own path per service; shared: all GET /), %v sample after %v settling\n",
 		IdleServices, IdlePerService, interval, min(IdleTimeout, interval), IdleSample, IdleSettle)
-	fmt.Fprintf(&b, "idle figure: %-16s %8s %8s %6s %6s %10s %6s %5s %9s %s\n", "impl", "RSS MiB", "max MiB", "CPU %", "procs", "checks/s", "guest%", "ready", "up before/after", "keeps up")
+	fmt.Fprintf(&b, "idle figure: +burn rows: %d CPU burners (busy shell loops) beside the daemon from settling to the last table; down = healthy real servers marked down meanwhile\n", IdleBurners)
+	fmt.Fprintf(&b, "idle figure: %-16s %8s %8s %6s %6s %10s %6s %5s %9s %5s %s\n", "impl", "RSS MiB", "max MiB", "CPU %", "procs", "checks/s", "guest%", "ready", "up before/after", "down", "keeps up")
 	for _, c := range idleCases {
 		r := rows[c.label]
 		if !r.ok {
@@ -91,8 +102,8 @@ func TestIdleFigure(t *testing.T) {
 		if len(r.lagged) > 0 {
 			keeps = "NO: " + strings.Join(r.lagged, "; ")
 		}
-		fmt.Fprintf(&b, "idle figure: %-16s %8.1f %8.1f %6.2f %6d %10.1f %6.0f %5t %4d/%-4d      %s\n", c.label, mib(s.RSSKiB), mib(s.RSSMaxKiB),
-			s.CPUPercent, len(s.Procs), r.checkRate, s.GuestBusyPercent, r.ready, r.upBefore, r.upAfter, keeps)
+		fmt.Fprintf(&b, "idle figure: %-16s %8.1f %8.1f %6.2f %6d %10.1f %6.0f %5t %4d/%-4d      %5d %s\n", c.label, mib(s.RSSKiB), mib(s.RSSMaxKiB),
+			s.CPUPercent, len(s.Procs), r.checkRate, s.GuestBusyPercent, r.ready, r.upBefore, r.upAfter, r.markedDown, keeps)
 	}
 	if k, d := rows["keepalived"], rows["director"]; k.ok && d.ok && k.sample.RSSKiB > 0 && k.sample.CPUPercent > 0 {
 		note := ""
@@ -186,6 +197,11 @@ func idleResult(t *testing.T, res *Results, p Params) idleRow {
 	if len(s.Procs) < wantProcs || s.RSSKiB <= 0 || s.Ticks <= 0 || s.Wall.D() < IdleSample {
 		t.Errorf("implausible sample: %d processes (want %d), RSS %d KiB, %d ticks over %v", len(s.Procs), wantProcs, s.RSSKiB, s.Ticks, s.Wall)
 	}
+	from := step(LabelIdleUp).Start
+	if i.Burners > 0 {
+		from = step(LabelIdleBurn).Start
+	}
+	row.markedDown = MarkedDown(res.Logs[lp.LB1], from, step(LabelIdleTable).End)
 	row.sample, row.checkRate, row.ok = s, rate, !t.Failed()
 	return row
 }

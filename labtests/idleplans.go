@@ -20,7 +20,14 @@ const (
 	LabelIdleSample = "idle-sample" // sample_proc of lb1's daemon
 	LabelIdleAfter  = "idle-after"  // the counter after the sample
 	LabelIdleTable  = "idle-table"  // services and weight-1 real servers after the sample
+	LabelIdleBurn   = "idle-burn"   // CPU burners started (Idle.Burners)
+	LabelIdleUnburn = "idle-unburn" // and stopped
 )
+
+// IdleBurners is how many CPU burners the idle figure's burner rows run
+// beside the daemon: two busy neighbours leave it a third of the CPU when
+// all are runnable.
+const IdleBurners = 2
 
 // Shape of the idle figure: 100 services x 10 real servers, HTTP checks
 // every 10 s with a 1 s timeout (100 checks/s), sampled for 30 s after 20 s
@@ -49,6 +56,47 @@ func IdleParams(impl lp.Impl, interval time.Duration, shared bool) Params {
 	p.Idle = &lp.Idle{Services: IdleServices, PerService: IdlePerService,
 		Interval: lp.Duration(interval), Timeout: lp.Duration(min(IdleTimeout, interval)), SharedPath: shared}
 	return p
+}
+
+// markedDownRE matches a daemon's log line for a real server taken out
+// after a failed check: director's health transition to down, keepalived's
+// removal from its virtual server.
+var markedDownRE = regexp.MustCompile(`health check state change.* to=down|Removing service \[`)
+
+// MarkedDown counts the real servers a daemon's log (lbN.log) says it took
+// out between from and to. Every real server of the idle plans is
+// healthy, so each one is a false alarm. Lines without a time are skipped.
+func MarkedDown(log string, from, to time.Time) int {
+	n := 0
+	for line := range strings.Lines(log) {
+		if !markedDownRE.MatchString(line) {
+			continue
+		}
+		at, ok := logTime(line)
+		if ok && !at.Before(from.Truncate(time.Second)) && !at.After(to) {
+			n++
+		}
+	}
+	return n
+}
+
+var (
+	slogTimeRE = regexp.MustCompile(`^time=(\S+)`)
+	kaTimeRE   = regexp.MustCompile(`^(\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}):`)
+)
+
+// logTime reads the time of a director (slog) or keepalived (-l) log line.
+// keepalived's has whole seconds in the guest's zone, UTC.
+func logTime(line string) (time.Time, bool) {
+	if m := slogTimeRE.FindStringSubmatch(line); m != nil {
+		t, err := time.Parse(time.RFC3339Nano, m[1])
+		return t, err == nil
+	}
+	if m := kaTimeRE.FindStringSubmatch(line); m != nil {
+		t, err := time.Parse("Mon Jan _2 15:04:05 2006", m[1])
+		return t, err == nil
+	}
+	return time.Time{}, false
 }
 
 // idleCountFile holds the bridge rule counting lb1's check connections:
@@ -104,8 +152,13 @@ func IdlePlan(name string, p Params) Plan {
 		// sample instead.
 		lp.WaitExec(lp.LB1, 60*time.Second, idleTableRE(i), idleTableArgv(2*time.Second)...).As(LabelIdleReady).Tolerant(),
 		lp.Sleep(IdleSettle),
-		lp.Exec(lp.LB1, idleTableArgv(0)...).As(LabelIdleUp),
 	)
+	if i.Burners > 0 {
+		// A settle with the burners first: the daemon meets them while its
+		// checks run at the steady rate.
+		steps = append(steps, lp.BurnStart(lp.LB1, i.Burners).As(LabelIdleBurn), lp.Sleep(IdleSettle))
+	}
+	steps = append(steps, lp.Exec(lp.LB1, idleTableArgv(0)...).As(LabelIdleUp))
 	if p.Impl[lp.LB1] == lp.Director {
 		steps = append(steps, lp.Exec(lp.LB1, "director", "state", "-json", "-socket", "/run/lb1/director.sock").As(LabelIdleState))
 	}
@@ -115,13 +168,28 @@ func IdlePlan(name string, p Params) Plan {
 		lp.Exec("", "nft", "list", "table", "bridge", "lab_idle").As(LabelIdleAfter),
 		lp.Exec(lp.LB1, idleTableArgv(0)...).As(LabelIdleTable),
 	)
+	if i.Burners > 0 {
+		steps = append(steps, lp.BurnStop(lp.LB1).As(LabelIdleUnburn))
+	}
 	return Plan{
 		Name:    name,
 		Params:  p,
 		Steps:   steps,
 		Modules: append(lp.DefaultModules(), lp.IPVSModules()...),
 		Files:   map[string]string{idleCountFile: idleCountRules()},
+		Timeout: loadedTimeout(steps),
 	}
+}
+
+// loadedTimeout is the plan timeout of a loaded guest: the steps' own
+// durations and three minutes for the rest (listing 1,000 real servers
+// takes seconds in a busy guest, tens of them beside burners).
+func loadedTimeout(steps []Step) lp.Duration {
+	total := 3 * time.Minute
+	for _, s := range steps {
+		total += s.Duration.D()
+	}
+	return lp.Duration(total)
 }
 
 // idleCounts parses idleTableArgv's output.

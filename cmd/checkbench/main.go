@@ -2,7 +2,11 @@
 // sustains: it starts HTTP servers on several loopback addresses in a child
 // process, runs -targets checks at -interval against them with a
 // checks.Manager, and reports the check rate, latency, the checker's CPU
-// and RSS, and the servers' CPU.
+// and RSS, and the servers' CPU: µs of CPU per check and, in a second
+// window after the first (so that counting does not bias the CPU figure),
+// system calls per check, counted with perf (raw_syscalls) where it works,
+// else strace -c -f (as in a User-Mode Linux guest, which has no perf
+// events), with the commonest calls named when strace counts them.
 //
 //	go run ./cmd/checkbench -targets 10000 -interval 1s -duration 60s
 //
@@ -44,6 +48,10 @@ func main() {
 		profile  = flag.String("cpuprofile", "", "write the checker's CPU profile of the window to this file")
 		memprof  = flag.String("memprofile", "", "write the checker's heap profile at the end to this file")
 		inflight = flag.Int("maxinflight", 0, "checks.Options.MaxInFlight (0: the default)")
+		coalesce = flag.Duration("coalesce", 0, "checks.Options.Coalesce (0: the default, negative: off)")
+		countWin = flag.Duration("count", 10*time.Second, "system-call counting window after the CPU window (0: none)")
+		counter  = flag.String("counter", "auto", "how to count system calls: auto, perf or strace")
+		slowPath = flag.Bool("ctxprobe", false, "run every check the old way, under a context deadline through the net package's dialer")
 	)
 	flag.Parse()
 	if *serve {
@@ -56,7 +64,10 @@ func main() {
 	if *warmup == 0 {
 		*warmup = 2**interval + time.Second
 	}
-	if err := run(*targets, *interval, *warmup, *duration, *servers, *ports, *profile, *memprof, *inflight); err != nil {
+	o := runOpts{targets: *targets, interval: *interval, warmup: *warmup, duration: *duration, servers: *servers, ports: *ports,
+		profile: *profile, memprof: *memprof, inflight: *inflight, coalesce: *coalesce, countWin: *countWin, counter: *counter,
+		slow: *slowPath}
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "checkbench:", err)
 		os.Exit(1)
 	}
@@ -101,7 +112,22 @@ type stats struct {
 
 func (c *counter) Probe(ctx context.Context, t checks.Target) checks.Result {
 	start := time.Now()
-	r := c.p.Probe(ctx, t)
+	return c.count(t, c.p.Probe(ctx, t), start)
+}
+
+// counterUntil is counter for a checks.DeadlineProber, which the Manager
+// runs the cheaper way: wrapping must not change the path measured.
+type counterUntil struct {
+	counter
+	dp checks.DeadlineProber
+}
+
+func (c *counterUntil) ProbeUntil(ctx context.Context, t checks.Target, deadline time.Time) checks.Result {
+	start := time.Now()
+	return c.count(t, c.dp.ProbeUntil(ctx, t, deadline), start)
+}
+
+func (c *counter) count(t checks.Target, r checks.Result, start time.Time) checks.Result {
 	d := time.Since(start)
 	c.st.n.Add(1)
 	if !r.OK {
@@ -198,7 +224,18 @@ func quantile(lat [20]int64, q float64) time.Duration {
 	return 25 * time.Microsecond << (len(lat) - 1)
 }
 
-func run(targets int, interval, warmup, duration time.Duration, servers, ports int, profile, memprof string, inflight int) error {
+type runOpts struct {
+	targets                              int
+	interval, warmup, duration, countWin time.Duration
+	servers, ports, inflight             int
+	coalesce                             time.Duration
+	profile, memprof, counter            string
+	slow                                 bool // -ctxprobe
+}
+
+func run(o runOpts) error {
+	targets, interval, warmup, duration, servers, ports := o.targets, o.interval, o.warmup, o.duration, o.servers, o.ports
+	profile, memprof, inflight, slow := o.profile, o.memprof, o.inflight, &o.slow
 	child := exec.Command(os.Args[0], "-serve", "-servers", strconv.Itoa(servers), "-ports", strconv.Itoa(ports))
 	child.Stderr = os.Stderr
 	stdin, err := child.StdinPipe()
@@ -233,10 +270,14 @@ func run(targets int, interval, warmup, duration time.Duration, servers, ports i
 	m := checks.NewManager(checks.Options{
 		Logger:      slog.New(slog.DiscardHandler),
 		MaxInFlight: inflight,
+		Coalesce:    o.coalesce,
 		NewProber: func(s checks.Spec) (checks.Prober, error) {
 			p, err := checks.NewProber(s)
 			if err != nil {
 				return nil, err
+			}
+			if dp, ok := p.(checks.DeadlineProber); ok && !*slow {
+				return &counterUntil{counter{p: p, st: st}, dp}, nil
 			}
 			return &counter{p: p, st: st}, nil
 		},
@@ -301,6 +342,25 @@ func run(targets int, interval, warmup, duration time.Duration, servers, ports i
 	fmt.Printf("goroutines   %d\n", runtime.NumGoroutine())
 	fmt.Printf("servers CPU  %.1f%% of one core\n", 100*(b.childCPU-a.childCPU).Seconds()/wall)
 	fmt.Printf("TIME_WAIT    %d sockets at most (to or from the servers)\n", maxTW)
+	if o.countWin > 0 {
+		c := take(st, child.Process.Pid)
+		sc, err := countSyscalls(o.counter, o.countWin)
+		d := take(st, child.Process.Pid)
+		if err != nil {
+			fmt.Printf("syscalls     not counted: %v\n", err)
+		} else {
+			n := max(d.n-c.n, 1)
+			fmt.Printf("syscalls     %.1f per check (%d in %v over %d checks, by %s)\n",
+				float64(sc.total)/float64(n), sc.total, d.at.Sub(c.at).Round(time.Millisecond), d.n-c.n, sc.by)
+			if len(sc.top) > 0 {
+				var parts []string
+				for _, e := range sc.top {
+					parts = append(parts, fmt.Sprintf("%s %.1f", e.name, float64(e.calls)/float64(n)))
+				}
+				fmt.Printf("syscalls     per check: %s\n", strings.Join(parts, ", "))
+			}
+		}
+	}
 	if memprof != "" {
 		f, err := os.Create(memprof)
 		if err != nil {

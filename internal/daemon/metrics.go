@@ -27,6 +27,7 @@ type metrics struct {
 	ipvsWrites       *prometheus.CounterVec
 	checkSeconds     prometheus.Histogram
 	checkResults     *prometheus.CounterVec
+	checkLag         prometheus.Histogram
 	ec2Seconds       *prometheus.HistogramVec
 	ec2Errors        *prometheus.CounterVec
 }
@@ -55,8 +56,13 @@ func newMetrics(d *Daemon) *metrics {
 	})
 	m.checkResults = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "director_check_results_total",
-		Help: "Health-check attempts by result (ok, fail, timeout).",
+		Help: "Health-check attempts by result (ok, fail, timeout; discounted: a timeout blamed on the checker running late, counted neither way).",
 	}, []string{"result"})
+	m.checkLag = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "director_check_lag_seconds",
+		Help:    "How late health-check attempts started after they fell due: the checker's own scheduling lag.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
+	})
 	m.ec2Seconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "director_ec2_call_duration_seconds",
 		Help:    "Latency of EC2 API calls, by operation.",
@@ -66,7 +72,7 @@ func newMetrics(d *Daemon) *metrics {
 		Name: "director_ec2_call_errors_total",
 		Help: "EC2 API calls that failed, by operation.",
 	}, []string{"operation"})
-	m.reg.MustRegister(m.ec2Seconds, m.ec2Errors, m.checkSeconds, m.checkResults, m.reconcileSeconds, m.reconcileErrors, m.ipvsWrites, &stateCollector{d: d},
+	m.reg.MustRegister(m.ec2Seconds, m.ec2Errors, m.checkSeconds, m.checkResults, m.checkLag, m.reconcileSeconds, m.reconcileErrors, m.ipvsWrites, &stateCollector{d: d},
 		prometheus.NewGoCollector())
 	bi := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "director_build_info",
@@ -263,7 +269,10 @@ func collectRouting(ch chan<- prometheus.Metric, r *control.RoutingState) {
 // checkResult records one health-check attempt.
 func (m *metrics) checkResult(r checks.Result) {
 	m.checkSeconds.Observe(r.Latency.Seconds())
+	m.checkLag.Observe(r.Lag.Seconds())
 	switch {
+	case r.Discounted:
+		m.checkResults.WithLabelValues("discounted").Inc()
 	case r.OK:
 		m.checkResults.WithLabelValues("ok").Inc()
 	case r.TimedOut:

@@ -45,7 +45,7 @@ func KeepalivedConfig(p Params, node string) (string, error) {
 	if p.Track != nil {
 		b.WriteString("    script_user root\n")
 	}
-	if p.IPVS != nil && p.IPVS.Sync {
+	if (p.IPVS != nil && p.IPVS.Sync) || (p.Idle != nil && p.Idle.Sync) {
 		fmt.Fprintf(&b, "    lvs_sync_daemon eth0 %s id %d\n", InstanceName, SyncID)
 	}
 	b.WriteString("}\n\n")

@@ -24,6 +24,30 @@ type Idle struct {
 	// the lab's HTTP servers answer any path) and every one of the
 	// Services x PerService checks runs, as in keepalived.
 	SharedPath bool `json:"shared_path,omitempty"`
+	// Burners is how many CPU burners (BurnStart) run in lb1's namespace
+	// from the end of settling until the sample's last table.
+	Burners int `json:"burners,omitempty"`
+	// Sync runs IPVS connection sync (ipvs.sync, keepalived's
+	// lvs_sync_daemon) on eth0 beside the idle services.
+	Sync bool `json:"sync,omitempty"`
+}
+
+// burnerPIDs is where BurnStart notes its processes.
+const burnerPIDs = "/run/lab-burners.pids"
+
+// BurnStart starts n CPU burners in node's namespace: shells spinning in
+// a loop without system calls, at normal priority, so that they compete
+// with the daemons for the guest's one CPU as any busy neighbour would.
+// BurnStop ends them.
+func BurnStart(node string, n int) Step {
+	return Exec(node, "sh", "-c", fmt.Sprintf(
+		`for i in $(seq %d); do sh -c 'while :; do :; done' </dev/null >/dev/null 2>&1 & echo $! >> %s; done; cat %s`,
+		n, burnerPIDs, burnerPIDs))
+}
+
+// BurnStop ends BurnStart's burners.
+func BurnStop(node string) Step {
+	return Exec(node, "sh", "-c", fmt.Sprintf(`kill $(cat %s) && rm %s`, burnerPIDs, burnerPIDs))
 }
 
 // path is the check path of service n (from 0).
@@ -114,7 +138,11 @@ func seq(a netip.Addr, n int) []netip.Addr {
 
 // directorIdle renders the ipvs: and services: sections for Idle.
 func directorIdle(b *strings.Builder, i *Idle, node string) {
-	fmt.Fprintf(b, "ipvs:\n  state_file: %s\ndecisions: {file: %s}\nservices:\n", StateFile(node), DecisionsFile(node))
+	fmt.Fprintf(b, "ipvs:\n  state_file: %s\n", StateFile(node))
+	if i.Sync {
+		fmt.Fprintf(b, "  sync: {interface: eth0, sync_id: %d}\n", SyncID)
+	}
+	fmt.Fprintf(b, "decisions: {file: %s}\nservices:\n", DecisionsFile(node))
 	for n, vip := range i.IdleVIPs() {
 		fmt.Fprintf(b, "  - name: idle%03d\n    vip: %s\n    port: %d\n    protocol: tcp\n", n+1, vip, HTTPPort)
 		b.WriteString("    scheduler: rr\n    forwarding: dr\n")

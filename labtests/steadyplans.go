@@ -1,0 +1,86 @@
+package labtests
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	lp "github.com/director-lb/director/labtests/labplan"
+)
+
+// Labels of the loaded steady-state plan's steps.
+const (
+	LabelSteadyReady = "steady-ready" // lb1's table complete (tolerant)
+	LabelSteadyBurn  = "steady-burn"  // the CPU burners start
+	LabelSteady      = "steady"       // the steady period
+	LabelSteadyUp1   = "steady-up-lb1"
+	LabelSteadyUp2   = "steady-up-lb2"
+)
+
+// The loaded steady state (issue 16, item 5): the pair at 20 ms adverts,
+// each node checking 1,000 real servers over HTTP every 5 s, IPVS
+// connection sync on, and SteadyBurners CPU burners beside them, for
+// SteadyFor. Nothing fails: any VRRP state change, and any real server
+// marked down, is the load's doing.
+const (
+	SteadyAdvert   = 20 * time.Millisecond
+	SteadyInterval = 5 * time.Second
+	SteadyFor      = 5 * time.Minute
+	SteadyBurners  = 1
+)
+
+// SteadyParams are the loaded steady state's parameters for impl.
+func SteadyParams(impl lp.Impl) Params {
+	p := lp.DefaultParams(impl)
+	p.Advert = lp.Duration(SteadyAdvert)
+	p.Idle = &lp.Idle{Services: IdleServices, PerService: IdlePerService,
+		Interval: lp.Duration(SteadyInterval), Timeout: lp.Duration(IdleTimeout), Sync: true, Burners: SteadyBurners}
+	return p
+}
+
+// SteadyPlan starts the pair with the idle services, lets the checks
+// settle, starts the burners and holds still for d, then lists both
+// tables.
+func SteadyPlan(name string, p Params, d time.Duration) Plan {
+	i := p.Idle
+	rs := i.IdleRealServers()
+	var steps []Step
+	for _, h := range []string{lp.RS1, lp.RS2} {
+		var cmds []string
+		for _, a := range rs[h] {
+			cmds = append(cmds, fmt.Sprintf("ip addr add %s/24 dev eth0", a))
+		}
+		steps = append(steps, lp.Exec(h, "sh", "-c", strings.Join(cmds, " && ")))
+	}
+	steps = append(steps, startPair(p)...)
+	steps = append(steps,
+		lp.WaitExec(lp.LB1, 90*time.Second, idleTableRE(i), idleTableArgv(2*time.Second)...).As(LabelSteadyReady).Tolerant(),
+		lp.Sleep(IdleSettle),
+		lp.BurnStart(lp.LB1, i.Burners).As(LabelSteadyBurn),
+		lp.Sleep(d).As(LabelSteady),
+		lp.Exec(lp.LB1, idleTableArgv(0)...).As(LabelSteadyUp1),
+		lp.Exec(lp.LB2, idleTableArgv(0)...).As(LabelSteadyUp2),
+		lp.BurnStop(lp.LB1),
+	)
+	return Plan{
+		Name:    name,
+		Params:  p,
+		Steps:   steps,
+		Modules: append(lp.DefaultModules(), lp.IPVSModules()...),
+		Timeout: loadedTimeout(steps),
+	}
+}
+
+// steadyDuration is SteadyFor unless LAB_STEADY_FOR (a Go duration)
+// overrides it.
+func steadyDuration(getenv func(string) string) (time.Duration, error) {
+	s := getenv("LAB_STEADY_FOR")
+	if s == "" {
+		return SteadyFor, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("LAB_STEADY_FOR %q: want a positive duration", s)
+	}
+	return d, nil
+}
