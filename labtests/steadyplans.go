@@ -52,8 +52,12 @@ func SteadyPlan(name string, p Params, d time.Duration) Plan {
 		}
 		steps = append(steps, lp.Exec(h, "sh", "-c", strings.Join(cmds, " && ")))
 	}
-	steps = append(steps, startPair(p)...)
 	steps = append(steps,
+		lp.Start(lp.LB1),
+		lp.Start(lp.LB2),
+		// Generous: a daemon loading 1,000 real servers and their checks
+		// in the busy guest takes seconds to start.
+		lp.WaitVIP(lp.LB1, 60*time.Second).As(LabelElected),
 		lp.WaitExec(lp.LB1, 90*time.Second, idleTableRE(i), idleTableArgv(2*time.Second)...).As(LabelSteadyReady).Tolerant(),
 		lp.Sleep(IdleSettle),
 		lp.BurnStart(lp.LB1, i.Burners).As(LabelSteadyBurn),
