@@ -3,6 +3,7 @@ package gobgp
 import (
 	"context"
 	"fmt"
+	"github.com/director-lb/director/internal/testwait"
 	"io"
 	"log/slog"
 	"net"
@@ -83,16 +84,11 @@ func received(t *testing.T, s *server.BgpServer, fam bgp.Family, prefix string) 
 	return got
 }
 
-// waitFor polls cond until it holds or 20s pass.
+// waitFor waits until cond holds, at most 20s (GoBGP's state has no
+// change notification to wait on, so testwait polls it).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Eventually(t, 20*time.Second, what, cond)
 }
 
 // attrs summarises a path's attributes for comparison.
