@@ -3,7 +3,6 @@ package gobgp
 import (
 	"context"
 	"fmt"
-	"github.com/director-lb/director/internal/testwait"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/routing"
+	"github.com/director-lb/director/internal/testwait"
 )
 
 // The test's router is a second GoBGP server on 127.0.0.2, passive, with
