@@ -30,7 +30,11 @@ type lagRig struct {
 
 var lagServer = netip.MustParseAddrPort("10.9.0.1:80")
 
-func newLagRig(t *testing.T) *lagRig {
+func newLagRig(t *testing.T) *lagRig { t.Helper(); return newLagRigLate(t, 0) }
+
+// newLagRigLate is newLagRig whose first round starts late by late (the
+// daemon busy starting up).
+func newLagRigLate(t *testing.T, late time.Duration) *lagRig {
 	t.Helper()
 	r := &lagRig{clock: checkstest.NewClock(), logs: &bytes.Buffer{}}
 	var logMu sync.Mutex
@@ -69,6 +73,7 @@ func newLagRig(t *testing.T) *lagRig {
 		t.Fatal(err)
 	}
 	r.id = id
+	r.clock.Skip(late)
 	r.clock.Advance(10 * time.Millisecond) // the first round: up
 	r.wantHealth(t, checks.Up)
 	return r
@@ -205,8 +210,8 @@ func TestManagerDiscountsAreBounded(t *testing.T) {
 func TestManagerStretchesWhenLate(t *testing.T) {
 	r := newLagRig(t)
 	for range 10 {
-		r.clock.Skip(800 * time.Millisecond) // every timer fires 800ms late
-		r.clock.Advance(time.Second)
+		r.clock.Skip(2 * time.Second) // every round's timer fires late
+		r.clock.Advance(time.Millisecond)
 	}
 	if s := r.m.Lag(); s.Stretch <= 1 || s.Avg < 100*time.Millisecond {
 		t.Fatalf("lag %+v after late rounds: want a stretch above 1", s)
@@ -225,13 +230,14 @@ func TestManagerStretchesWhenLate(t *testing.T) {
 		t.Errorf("attempt timeout %v when late, want more than the 500ms configured", budget)
 	}
 	r.wantHealth(t, checks.Up)
-	// One check alone smooths its lag over many rounds (a busy checker
-	// over a fraction of a second).
-	for range 300 {
+	// Recovery goes by time, not by attempts: one check alone makes too
+	// few for its smoothed lag to forget the stall soon, yet the stretch
+	// must be gone within seconds of the checker keeping time.
+	for range 10 {
 		r.clock.Advance(time.Second)
 	}
 	if s := r.m.Lag(); s.Stretch != 1 {
-		t.Errorf("lag %+v after five minutes on time: want the stretch back at 1", s)
+		t.Errorf("lag %+v after ten seconds on time: want the stretch back at 1", s)
 	}
 	r.mu.Lock()
 	budget = r.budget[len(r.budget)-1]
@@ -241,5 +247,22 @@ func TestManagerStretchesWhenLate(t *testing.T) {
 	}
 	if !strings.Contains(r.logs.String(), "health checks on time again") {
 		t.Errorf("no log line about recovery:\n%s", r.logs)
+	}
+}
+
+// A check's first attempt falls due when the check is added, while the
+// daemon is busy starting: its lateness is no sign of overload and must not
+// space out later rounds (which would slow every director's verdict).
+func TestManagerFirstAttemptLagIsNotOverload(t *testing.T) {
+	r := newLagRigLate(t, 3*time.Second)
+	if s := r.m.Lag(); s.Stretch != 1 || s.Avg != 0 {
+		t.Fatalf("lag %+v after a late first round, want none", s)
+	}
+	r.clock.Advance(1600 * time.Millisecond) // the second round: within 1.5 intervals
+	if s := r.m.Lag(); s.Stretch != 1 {
+		t.Fatalf("lag %+v after an on-time second round, want stretch 1", s)
+	}
+	if n := r.ncalls(); n != 2 {
+		t.Errorf("%d attempts, want 2: the second round within 1.5 intervals of the first", n)
 	}
 }

@@ -80,6 +80,9 @@ const maxDiscounted = 5
 // maxStretch caps how far overload spaces rounds out.
 const maxStretch = 4.0
 
+// lagCalm is how long no attempt may start late before the stretch eases.
+const lagCalm = 3 * time.Second
+
 // lagLog is the least time between two log lines about lag.
 const lagLog = 30 * time.Second
 
@@ -442,6 +445,9 @@ func (m *Manager) due(e *entry) {
 func (m *Manager) attempt(e *entry) {
 	e.mu.Lock()
 	stopped, due := e.stopped, e.due
+	// A check's first attempt fell due when it was added, while the
+	// daemon was busy starting or reloading: one-off work, not overload.
+	first := e.st.Rounds == 0 && e.attempt == 0
 	e.mu.Unlock()
 	if stopped {
 		return
@@ -449,7 +455,9 @@ func (m *Manager) attempt(e *entry) {
 	start := m.clock.Now()
 	lag := max(start.Sub(due), 0)
 	limit := min(m.lagLimit, e.spec.Timeout/2)
-	m.noteLag(start, lag, limit)
+	if !first {
+		m.noteLag(start, lag, limit)
+	}
 	wall := start
 	if !m.realClock {
 		wall = time.Now() // probers' deadlines are on the wall clock
@@ -535,7 +543,10 @@ func (m *Manager) attempt(e *entry) {
 
 // noteLag folds an attempt's start lag into the smoothed lag, and once a
 // second at most moves the stretch: up by a quarter while the smoothed lag
-// is above the limit, back down while it is under a fifth of it.
+// is above the limit and attempts still start late, back down once none
+// has started late for lagCalm. Recovery goes by time, not by attempts: a
+// daemon with a few checks makes few attempts, and its average would take
+// minutes to forget one stall.
 func (m *Manager) noteLag(now time.Time, lag, limit time.Duration) {
 	m.lagMu.Lock()
 	defer m.lagMu.Unlock()
@@ -550,9 +561,9 @@ func (m *Manager) noteLag(now time.Time, lag, limit time.Duration) {
 	l.adjusted = now
 	was := l.stretch
 	switch {
-	case l.avg > m.lagLimit:
+	case l.avg > m.lagLimit && now.Sub(l.lateAt) < time.Second:
 		l.stretch = min(l.stretch*1.25, maxStretch)
-	case l.avg < m.lagLimit/5:
+	case now.Sub(l.lateAt) >= lagCalm:
 		l.stretch = max(l.stretch/1.25, 1)
 	}
 	switch {

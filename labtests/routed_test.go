@@ -87,8 +87,12 @@ func checkRSDeath(t *testing.T, res *Results, p Params, fig *strings.Builder) {
 		return
 	}
 	spread := slices.Max(slices.Collect(maps.Values(out))) - slices.Min(slices.Collect(maps.Values(out)))
-	if spread > RoutedCheckInterval {
-		t.Errorf("the directors took rs2 out %v apart (%s), want within one check interval (%v)", spread, fmtDurations(out), RoutedCheckInterval)
+	// Each director's checks run on their own phase, so with fall 2 each
+	// one's verdict lands between one and two rounds after the death: they
+	// can differ by up to a round, which the checker's 10% jitter
+	// lengthens, plus the guest's scheduling delay.
+	if bound := RoutedCheckInterval*11/10 + 200*time.Millisecond; spread > bound {
+		t.Errorf("the directors took rs2 out %v apart (%s), want within one check round (%v with jitter and scheduling)", spread, fmtDurations(out), bound)
 	}
 	run := probeOf(t, res, LabelRSProbe)
 	after := run.Between(last, time.Time{}).Stats()
