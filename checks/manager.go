@@ -24,7 +24,8 @@ type Options struct {
 	// removed meanwhile may still arrive: ignore IDs you no longer know.
 	OnEvent func(Event)
 	// OnResult, if set, sees every attempt's result (for metrics). It is
-	// called on the check's own goroutine and must not block.
+	// called on the check's own goroutine once the result is recorded (so
+	// Status includes it), and must not block.
 	OnResult func(ID, Result)
 	Logger   *slog.Logger
 	// NewProber builds a check's prober; the package's NewProber by default.
@@ -238,6 +239,10 @@ func NewManager(o Options) *Manager {
 
 // prepare builds a stopped entry for c, or explains why c cannot run.
 func (m *Manager) prepare(c Check) (*entry, error) {
+	return prepare(c, m.newProber)
+}
+
+func prepare(c Check, newProber func(Spec) (Prober, error)) (*entry, error) {
 	spec := c.Spec.Normalized()
 	if spec.Retries < 0 {
 		return nil, fmt.Errorf("check %s %s: retries must not be negative", c.Server, spec.Summary())
@@ -246,11 +251,19 @@ func (m *Manager) prepare(c Check) (*entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("check %s %s: %w", c.Server, spec.Summary(), err)
 	}
-	p, err := m.newProber(spec)
+	p, err := newProber(spec)
 	if err != nil {
 		return nil, fmt.Errorf("check %s: %w", c.Server, err)
 	}
 	return &entry{id: ID{Server: c.Server, Spec: spec.key()}, spec: spec, prober: p, target: target}, nil
+}
+
+// Validate reports whether a Manager with the default probers would
+// accept c, with the error its Set would give. Building a prober holds no
+// resource, so this is cheap and leaves nothing behind.
+func Validate(c Check) error {
+	_, err := prepare(c, NewProber)
+	return err
 }
 
 // Add starts a check, unless the same check (same server, same definition)
@@ -492,7 +505,9 @@ func (m *Manager) attempt(e *entry) {
 	}
 	e.mu.Unlock()
 	if m.onResult != nil {
-		m.onResult(e.id, r)
+		// Deferred: it runs after the result is recorded and e.mu is
+		// released, so that Status, asked from it, includes this result.
+		defer m.onResult(e.id, r)
 	}
 
 	e.mu.Lock()

@@ -22,6 +22,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/director-lb/director/internal/checkproc"
 	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/daemon"
 	"github.com/director-lb/director/internal/decisions"
@@ -96,6 +97,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRealServer(cmd, rest, stdout, stderr)
 	case "drain-node", "undrain-node":
 		return cmdNode(cmd, rest, stdout, stderr)
+	case "check-worker":
+		// Internal: the daemon's health-check process (internal/checkproc),
+		// talking to the daemon on descriptors 3 and 4.
+		return cmdCheckWorker(rest, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "director", buildVersion())
 		return 0
@@ -205,7 +210,12 @@ func cmdRun(args []string, stderr io.Writer) int {
 	// Catch signals before anything can be interrupted half-way.
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	d, err := daemon.New(cfg, daemon.DefaultEdges(), buildVersion(), level, log)
+	edges := daemon.DefaultEdges()
+	// The checks run in a child process, so that their work never delays
+	// VRRP in this one (docs/design/check-worker.md). /proc/self/exe is
+	// this very binary even after a package upgrade replaced the file.
+	edges.CheckWorker = []string{"/proc/self/exe", "check-worker"}
+	d, err := daemon.New(cfg, edges, buildVersion(), level, log)
 	if err != nil {
 		log.Error("start failed", "err", err)
 		return 1
@@ -231,6 +241,22 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}()
 	if err := d.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("stopped with error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// cmdCheckWorker runs the health checks for the daemon that started it,
+// until the daemon closes its pipe.
+func cmdCheckWorker(args []string, stderr io.Writer) int {
+	if len(args) != 0 {
+		fmt.Fprintln(stderr, "director check-worker: takes no arguments; the daemon runs it")
+		return 2
+	}
+	from, to := os.NewFile(3, "from-daemon"), os.NewFile(4, "to-daemon")
+	// Every record goes to the daemon, which filters by its own level.
+	if err := checkproc.Serve(from, to, slog.LevelDebug); err != nil {
+		fmt.Fprintln(stderr, "director check-worker:", err)
 		return 1
 	}
 	return 0

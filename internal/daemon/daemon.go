@@ -68,6 +68,9 @@ type Edges struct {
 	EnsureRoutingDevice func(name string, addrs []netip.Addr) (RoutingDevice, error)
 	NewAnnouncer        func(ctx context.Context, r *config.Routing, log *slog.Logger) (routing.Announcer, error)
 	ReadIPVS            func() (*ipvsadm.Snapshot, error)
+	// CheckWorker is the command line of the health-check worker process
+	// (internal/checkproc); empty runs the checks in the daemon's process.
+	CheckWorker []string
 }
 
 // VRRPConn is one VRRP socket as the daemon and its instances use it.
@@ -315,6 +318,7 @@ func (d *Daemon) openDataplane() error {
 		Kernel: k, Sync: sc, DialSync: dial, SysctlDir: d.edges.SysctlDir,
 		Logger: d.log.With("part", "ipvs"), CheckLogger: d.log.With("part", "checks"),
 		OnDecision: d.kickPeer, OnHealth: func() { d.retrack(); d.healthChanged() },
+		CheckWorker: d.edges.CheckWorker,
 	}
 	if m := d.metrics; m != nil {
 		o.OnPass, o.OnCheckResult = m.observe, m.checkResult

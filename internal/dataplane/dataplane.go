@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/director-lb/director/checks"
+	"github.com/director-lb/director/internal/checkproc"
 	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/decisions"
 	"github.com/director-lb/director/ipvs"
@@ -74,6 +75,10 @@ type Options struct {
 	// check attempt, on the check's goroutine.
 	OnPass        func(ipvs.Result, time.Duration, error)
 	OnCheckResult func(checks.Result)
+	// CheckWorker, if set, is the command line of the check worker
+	// process (checkproc): the checks run there, not in this process. If
+	// it cannot start, the checks run in process and an error is logged.
+	CheckWorker []string
 }
 
 // drainPoll is how often draining real servers are checked for connections.
@@ -136,11 +141,18 @@ func New(cfg *config.Config, o Options) (*Dataplane, error) {
 		checkLog = slog.Default()
 	}
 	return newWith(cfg, o, func(onEvent func(checks.Event)) checkRunner {
-		opts := checks.Options{Clock: clock, Logger: checkLog, OnEvent: onEvent}
+		var onResult func(checks.ID, checks.Result)
 		if f := o.OnCheckResult; f != nil {
-			opts.OnResult = func(_ checks.ID, r checks.Result) { f(r) }
+			onResult = func(_ checks.ID, r checks.Result) { f(r) }
 		}
-		return checks.NewManager(opts)
+		if len(o.CheckWorker) > 0 {
+			c, err := checkproc.Start(checkproc.Config{Argv: o.CheckWorker, Logger: checkLog, OnEvent: onEvent, OnResult: onResult})
+			if err == nil {
+				return c
+			}
+			checkLog.Error("health checks run in the daemon's process instead", "err", err)
+		}
+		return checks.NewManager(checks.Options{Clock: clock, Logger: checkLog, OnEvent: onEvent, OnResult: onResult})
 	})
 }
 

@@ -1,0 +1,205 @@
+package checkproc
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/director-lb/director/checks"
+)
+
+// maxLine bounds one message. A set of checks is one line: 64 MiB holds
+// far more than any configuration the daemon accepts.
+const maxLine = 64 << 20
+
+// Serve is the worker: it runs a checks.Manager on the sets of checks it
+// reads from r, and writes replies, results, events and its log records
+// to w, until r ends (the daemon closed the pipe, or died) or w fails.
+func Serve(r io.Reader, w io.Writer, level slog.Leveler) error {
+	out := &lineWriter{bw: bufio.NewWriterSize(w, 64<<10), kick: make(chan struct{}, 1), done: make(chan struct{})}
+	go out.flushLoop()
+	defer out.close()
+	log := slog.New(&pipeHandler{out: out, level: level})
+	var m *checks.Manager
+	m = checks.NewManager(checks.Options{
+		Logger: log,
+		OnEvent: func(e checks.Event) {
+			out.send(fromWorker{Event: &eventMsg{ID: e.ID, Prev: e.Prev, Status: e.Status}})
+		},
+		OnResult: func(id checks.ID, res checks.Result) {
+			st, ok := m.Status(id)
+			if !ok {
+				return // removed meanwhile
+			}
+			out.send(fromWorker{Result: &resultMsg{ID: id, Result: res, Status: st}})
+		},
+	})
+	defer m.Close()
+	in := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, err := readLine(in)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("check worker: read from the daemon: %w", err)
+		}
+		var req toWorker
+		if err := json.Unmarshal(line, &req); err != nil {
+			return fmt.Errorf("check worker: message from the daemon: %w", err)
+		}
+		added, removed, err := m.Set(req.Set)
+		rep := &setReply{Seq: req.Seq, Added: added, Removed: removed}
+		if err != nil {
+			rep.Err = err.Error()
+		}
+		for id, st := range m.Statuses() {
+			rep.Statuses = append(rep.Statuses, idStatus{ID: id, Status: st})
+		}
+		out.send(fromWorker{Reply: rep})
+		if err := out.failed(); err != nil {
+			return fmt.Errorf("check worker: write to the daemon: %w", err)
+		}
+	}
+}
+
+// readLine reads one newline-terminated line of at most maxLine bytes.
+func readLine(r *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		part, err := r.ReadSlice('\n')
+		if len(line)+len(part) > maxLine {
+			return nil, fmt.Errorf("message longer than %d bytes", maxLine)
+		}
+		line = append(line, part...)
+		switch {
+		case err == nil:
+			return line, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(line) > 0:
+			return nil, io.ErrUnexpectedEOF
+		default:
+			return nil, err
+		}
+	}
+}
+
+// lineWriter writes messages from any goroutine; a flusher sends them on
+// as soon as it can, so messages sent close together share one write.
+type lineWriter struct {
+	mu   sync.Mutex
+	bw   *bufio.Writer
+	err  error
+	kick chan struct{}
+	done chan struct{}
+}
+
+func (w *lineWriter) send(m fromWorker) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return // the types marshal; nothing to send if one did not
+	}
+	b = append(b, '\n')
+	w.mu.Lock()
+	if w.err == nil {
+		_, w.err = w.bw.Write(b)
+	}
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (w *lineWriter) flushLoop() {
+	defer close(w.done)
+	for range w.kick {
+		w.mu.Lock()
+		if w.err == nil {
+			w.err = w.bw.Flush()
+		}
+		w.mu.Unlock()
+	}
+}
+
+func (w *lineWriter) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// close flushes what is left and stops the flusher. Nothing may send after.
+func (w *lineWriter) close() {
+	close(w.kick)
+	<-w.done
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = w.bw.Flush()
+	}
+	w.mu.Unlock()
+}
+
+// pipeHandler sends log records to the daemon, which logs them with its
+// own handler: the worker's lines look like the daemon's.
+type pipeHandler struct {
+	out    *lineWriter
+	level  slog.Leveler
+	attrs  [][2]string
+	prefix string // groups, dot-separated
+}
+
+func (h *pipeHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
+
+func (h *pipeHandler) Handle(_ context.Context, r slog.Record) error {
+	msg := &logMessage{Time: r.Time, Level: r.Level, Msg: r.Message, Attrs: slices.Clone(h.attrs)}
+	r.Attrs(func(a slog.Attr) bool {
+		msg.Attrs = appendAttr(msg.Attrs, h.prefix, a)
+		return true
+	})
+	h.out.send(fromWorker{Log: msg})
+	return nil
+}
+
+func (h *pipeHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = slices.Clone(h.attrs)
+	for _, a := range as {
+		c.attrs = appendAttr(c.attrs, h.prefix, a)
+	}
+	return &c
+}
+
+func (h *pipeHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	c := *h
+	c.prefix = h.prefix + name + "."
+	return &c
+}
+
+// appendAttr flattens a into key/value strings.
+func appendAttr(to [][2]string, prefix string, a slog.Attr) [][2]string {
+	v := a.Value.Resolve()
+	if v.Kind() == slog.KindGroup {
+		p := prefix
+		if a.Key != "" {
+			p += a.Key + "."
+		}
+		for _, g := range v.Group() {
+			to = appendAttr(to, p, g)
+		}
+		return to
+	}
+	if a.Key == "" {
+		return to
+	}
+	return append(to, [2]string{prefix + a.Key, v.String()})
+}
