@@ -135,10 +135,13 @@ type Instance struct {
 	member MemberStatus
 
 	sent, recv atomic.Uint64
-	mu         sync.Mutex // guards drops and snap
-	drops      map[DropReason]uint64
-	snap       Stats
-	buf        []byte
+	// late measures how late the loop's timer fires (see noteLate): only
+	// the loop touches it.
+	late  lateness
+	mu    sync.Mutex // guards drops and snap
+	drops map[DropReason]uint64
+	snap  Stats
+	buf   []byte
 }
 
 // inboxSize bounds the queue between the socket and the machine; a flood
@@ -387,8 +390,9 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 	for !stopped {
 		var timerC <-chan time.Time
 		var t Timer
-		if d := in.m.Deadline(); !d.IsZero() {
-			t = in.clock.NewTimer(max(d.Sub(in.clock.Now()), 0))
+		due := in.m.Deadline()
+		if !due.IsZero() {
+			t = in.clock.NewTimer(max(due.Sub(in.clock.Now()), 0))
 			timerC = t.C()
 		}
 		var acts []Action
@@ -401,7 +405,10 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 			// be queued already; select picks at random, so hear it first
 			// rather than take over for a few milliseconds.
 			acts = in.drainInbox()
-			acts = append(acts, in.m.Timer(in.clock.Now())...)
+			// One clock read serves both (a VM may trap each read).
+			now := in.clock.Now()
+			in.noteLate(now, now.Sub(due))
+			acts = append(acts, in.m.Timer(now)...)
 		case r := <-in.inbox:
 			acts = in.advert(r)
 		case up := <-in.linkCh:
@@ -445,6 +452,34 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 		return fmt.Errorf("instance %s: release VIPs on stop: %w", in.cfg.Name, err)
 	}
 	return nil
+}
+
+// lateness counts the loop's timers that fired late. A master whose
+// advert timer fires late sends late, and its backup may take over; a
+// backup whose timer fires late misses nothing but shows the same
+// starvation. Either way the cause is this process not getting the CPU
+// in time, which the log then says, at most every lateLog.
+type lateness struct {
+	count  int           // timers late by more than half an interval since the last line
+	max    time.Duration // the latest of them
+	logged time.Time
+}
+
+const lateLog = 10 * time.Second
+
+func (in *Instance) noteLate(now time.Time, late time.Duration) {
+	if late <= in.cfg.Machine.Interval/2 {
+		return
+	}
+	l := &in.late
+	l.count++
+	l.max = max(l.max, late)
+	if now.Sub(l.logged) < lateLog {
+		return
+	}
+	in.log.Warn("vrrp timer fired late: this process did not get the CPU in time", "late", l.max.Round(time.Millisecond).String(),
+		"times", l.count, "interval", in.cfg.Machine.Interval.String(), "state", in.m.State().String())
+	l.count, l.max, l.logged = 0, 0, now
 }
 
 func (in *Instance) advert(r Received) []Action {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/director-lb/director/checks"
 )
@@ -22,7 +23,7 @@ const maxLine = 64 << 20
 // reads from r, and writes replies, results, events and its log records
 // to w, until r ends (the daemon closed the pipe, or died) or w fails.
 func Serve(r io.Reader, w io.Writer, level slog.Leveler) error {
-	out := &lineWriter{bw: bufio.NewWriterSize(w, 64<<10), kick: make(chan struct{}, 1), done: make(chan struct{})}
+	out := &lineWriter{bw: bufio.NewWriterSize(w, 64<<10), delay: resultDelay, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	go out.flushLoop()
 	defer out.close()
 	log := slog.New(&pipeHandler{out: out, level: level})
@@ -91,15 +92,26 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 	}
 }
 
-// lineWriter writes messages from any goroutine; a flusher sends them on
-// as soon as it can, so messages sent close together share one write.
+// lineWriter writes messages from any goroutine; a flusher sends them on,
+// so messages sent close together share one write. Results (for metrics
+// and the statuses' last round) wait up to resultDelay for company; the
+// rest (events, replies, log records) go at once and take the waiting
+// results along. Each write wakes the daemon, and in a VM every wake-up
+// costs clock reads and scheduler work there: a thousand checks would
+// otherwise wake it hundreds of times a second.
 type lineWriter struct {
-	mu   sync.Mutex
-	bw   *bufio.Writer
-	err  error
-	kick chan struct{}
-	done chan struct{}
+	mu      sync.Mutex
+	bw      *bufio.Writer
+	err     error
+	delay   time.Duration // resultDelay; tests lengthen it
+	pending bool          // a delayed flush is armed
+	closed  bool
+	kick    chan struct{}
+	done    chan struct{}
 }
+
+// resultDelay bounds how long a result waits to be sent.
+const resultDelay = 100 * time.Millisecond
 
 func (w *lineWriter) send(m fromWorker) {
 	b, err := json.Marshal(m)
@@ -107,11 +119,32 @@ func (w *lineWriter) send(m fromWorker) {
 		return // the types marshal; nothing to send if one did not
 	}
 	b = append(b, '\n')
+	urgent := m.Result == nil
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.err == nil {
 		_, w.err = w.bw.Write(b)
 	}
-	w.mu.Unlock()
+	switch {
+	case urgent:
+		w.kickLocked()
+	case !w.pending:
+		w.pending = true
+		time.AfterFunc(w.delay, w.kickNow)
+	}
+}
+
+func (w *lineWriter) kickNow() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.kickLocked()
+}
+
+// kickLocked wakes the flusher; with mu held, so never after close.
+func (w *lineWriter) kickLocked() {
+	if w.closed {
+		return
+	}
 	select {
 	case w.kick <- struct{}{}:
 	default:
@@ -122,6 +155,7 @@ func (w *lineWriter) flushLoop() {
 	defer close(w.done)
 	for range w.kick {
 		w.mu.Lock()
+		w.pending = false
 		if w.err == nil {
 			w.err = w.bw.Flush()
 		}
@@ -137,7 +171,10 @@ func (w *lineWriter) failed() error {
 
 // close flushes what is left and stops the flusher. Nothing may send after.
 func (w *lineWriter) close() {
+	w.mu.Lock()
+	w.closed = true
 	close(w.kick)
+	w.mu.Unlock()
 	<-w.done
 	w.mu.Lock()
 	if w.err == nil {

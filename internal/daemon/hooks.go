@@ -28,6 +28,11 @@ type hookState struct {
 	// each service's last quorum state (true: lost).
 	rs     map[rsKey]bool
 	quorum map[string]bool
+	// kick asks healthLoop for a pass of healthChanged. A pass compares
+	// every real server, so a burst of check transitions (hundreds when a
+	// rack goes) gets one pass, not one each: O(servers) rather than
+	// O(servers x transitions), off the check worker's reader.
+	kick chan struct{}
 }
 
 type rsKey struct {
@@ -39,7 +44,7 @@ type rsKey struct {
 func (d *Daemon) openHooks(cfg *config.Config) error {
 	d.hooks = &hookState{
 		runner: hooks.New(hooks.Options{Timeout: cfg.Hooks.Timeout.D(), Queue: cfg.Hooks.Queue, Logger: d.log.With("part", "hooks")}),
-		rs:     map[rsKey]bool{}, quorum: map[string]bool{},
+		rs:     map[rsKey]bool{}, quorum: map[string]bool{}, kick: make(chan struct{}, 1),
 	}
 	return d.setFIFO(cfg.NotifyFIFO)
 }
@@ -137,6 +142,32 @@ type healthEvent struct {
 	svc *config.Service
 	rs  *config.RealServer // nil for a quorum change
 	up  bool
+}
+
+// kickHealthHooks asks for a healthChanged pass; it never blocks.
+func (d *Daemon) kickHealthHooks() {
+	if d.hooks == nil {
+		return
+	}
+	select {
+	case d.hooks.kick <- struct{}{}:
+	default: // a pass is due already, and will see this change too
+	}
+}
+
+// healthLoop runs healthChanged once per kick, until ctx ends.
+func (d *Daemon) healthLoop(ctx context.Context) {
+	if d.hooks == nil {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.hooks.kick:
+			d.healthChanged()
+		}
+	}
 }
 
 // healthChanged compares the dataplane's health with what was last seen
