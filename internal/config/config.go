@@ -39,6 +39,11 @@ type Config struct {
 	NotifyFIFO string `yaml:"notify_fifo,omitempty"`
 	// Hooks tunes how notify commands run (timeout, queue).
 	Hooks Hooks `yaml:"hooks,omitempty"`
+	// RTPriority, 1-99, runs the daemon's threads (VRRP, VIP moves, the
+	// dataplane) under the realtime round-robin policy at this priority
+	// (keepalived's vrrp_rt_priority); 0 leaves them normal. Its children
+	// (the check worker, hooks, scripts) stay normal.
+	RTPriority int `yaml:"rt_priority,omitempty"`
 	// Scripts are commands run periodically whose exit status instances
 	// can track (keepalived's vrrp_script).
 	Scripts []Script `yaml:"scripts,omitempty"`

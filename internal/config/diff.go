@@ -51,6 +51,9 @@ func Diff(old, new *Config) []Change {
 	add := func(what, format string, args ...any) {
 		out = append(out, Change{What: what, How: fmt.Sprintf(format, args...)})
 	}
+	if old.RTPriority != new.RTPriority {
+		add("rt_priority", "%d -> %d", old.RTPriority, new.RTPriority)
+	}
 	if old.LogLevel != new.LogLevel {
 		add("log_level", "%s -> %s", old.LogLevel, new.LogLevel)
 	}

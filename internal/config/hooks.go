@@ -95,6 +95,9 @@ func (c *checker) hooks(cfg *Config) {
 	if cfg.NotifyFIFO != "" && !filepath.IsAbs(cfg.NotifyFIFO) {
 		c.errf("notify_fifo", "%q must be an absolute path", cfg.NotifyFIFO)
 	}
+	if cfg.RTPriority < 0 || cfg.RTPriority > 99 {
+		c.errf("rt_priority", "must be 0 (off) or 1-99, got %d", cfg.RTPriority)
+	}
 }
 
 // stateHooks checks one instance's or group's state hooks; f is its field path.

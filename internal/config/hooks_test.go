@@ -79,6 +79,8 @@ func TestParseHooksBad(t *testing.T) {
 	}
 	for _, tc := range []struct{ top, want string }{
 		{"notify_fifo: fifo\n", `notify_fifo: "fifo" must be an absolute path`},
+		{"rt_priority: 100\n", `rt_priority: must be 0 (off) or 1-99, got 100`},
+		{"rt_priority: -1\n", `rt_priority: must be 0 (off) or 1-99, got -1`},
 		{"hooks: {queue: 0}\n", "hooks.queue: must be 1-10000"},
 		{"hooks: {timeout: 2h}\n", "hooks.timeout: must be 10ms-1h"},
 	} {

@@ -26,6 +26,7 @@ import (
 	"github.com/director-lb/director/internal/hooks"
 	"github.com/director-lb/director/internal/privdir"
 	"github.com/director-lb/director/internal/routing"
+	"github.com/director-lb/director/internal/rtsched"
 	"github.com/director-lb/director/internal/track"
 	"github.com/director-lb/director/internal/vip"
 	"github.com/director-lb/director/ipvs"
@@ -101,6 +102,23 @@ type CloudMover interface {
 // SyncDaemon is the kernel's IPVS sync daemon as the dataplane drives it
 // (declared once, by the dataplane); *syncd.Client implements it.
 type SyncDaemon = dataplane.SyncDaemon
+
+// rtKeepEvery is how often threads the Go runtime started since are given
+// rt_priority too (they start normal: see internal/rtsched).
+const rtKeepEvery = 2 * time.Second
+
+// applyRT puts the daemon's threads under rt_priority (0: normal). It
+// fails where the systemd unit forbids realtime scheduling: the error says
+// what to change; the daemon runs on, normal.
+func (d *Daemon) applyRT(prio int) {
+	n, err := rtsched.Apply(prio)
+	if err != nil {
+		d.log.Error("rt_priority not applied: the unit needs RestrictRealtime=no and SystemCallFilter=sched_setattr (see README, The systemd unit)",
+			"rt_priority", prio, "threads_set", n, "err", err)
+		return
+	}
+	d.log.Info("scheduling policy set", "rt_priority", prio, "threads", n)
+}
 
 // DefaultEdges are the real kernel, network and EC2 connections.
 func DefaultEdges() Edges {
@@ -317,7 +335,7 @@ func (d *Daemon) openDataplane() error {
 	o := dataplane.Options{
 		Kernel: k, Sync: sc, DialSync: dial, SysctlDir: d.edges.SysctlDir,
 		Logger: d.log.With("part", "ipvs"), CheckLogger: d.log.With("part", "checks"),
-		OnDecision: d.kickPeer, OnHealth: func() { d.retrack(); d.healthChanged() },
+		OnDecision: d.kickPeer, OnHealth: func() { d.retrack(); d.kickHealthHooks() },
 		CheckWorker: d.edges.CheckWorker,
 	}
 	if m := d.metrics; m != nil {
@@ -416,6 +434,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	regCtx, stopReg := context.WithCancel(context.Background())
 	defer stopReg()
 	go d.registrationLoop(regCtx)
+	go d.healthLoop(regCtx)
+	if d.cfg.RTPriority > 0 {
+		d.applyRT(d.cfg.RTPriority)
+	}
+	go rtsched.Keep(regCtx, func() int {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.cfg.RTPriority
+	}, rtKeepEvery, func(err error) { d.log.Error("rt_priority: threads the runtime started since", "err", err) })
 	if err := d.reloadAPI(d.cfg); err != nil {
 		return err
 	}

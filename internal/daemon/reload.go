@@ -165,6 +165,9 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 	if err := d.reloadHooks(next); err != nil {
 		errs = append(errs, err)
 	}
+	if next.RTPriority != prev.RTPriority {
+		d.applyRT(next.RTPriority)
+	}
 	d.mu.Lock()
 	d.pairHash = config.PairHash(next)
 	d.mu.Unlock()
