@@ -33,13 +33,19 @@ func TestSteadyFigure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	impls := []lp.Impl{lp.Keepalived, lp.Director}
-	rows := map[lp.Impl]*steadyRow{}
+	// director runs twice: as installed, and with rt_priority (its
+	// threads under realtime scheduling, keepalived's vrrp_rt_priority).
+	impls := []string{string(lp.Keepalived), string(lp.Director), SteadyRTRow}
+	rows := map[string]*steadyRow{}
 	for _, impl := range impls {
 		row := &steadyRow{}
 		rows[impl] = row
-		t.Run(string(impl), func(t *testing.T) {
-			p := SteadyParams(impl)
+		t.Run(impl, func(t *testing.T) {
+			p := SteadyParams(lp.Impl(impl))
+			if impl == SteadyRTRow {
+				p = SteadyParams(lp.Director)
+				p.RTPriority = SteadyRTPriority
+			}
 			res := Run(t, SteadyPlan(name(t), p, d))
 			s, ok := res.Step(LabelSteady)
 			if !ok {

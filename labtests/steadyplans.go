@@ -27,6 +27,10 @@ const (
 	SteadyInterval = 5 * time.Second
 	SteadyFor      = 5 * time.Minute
 	SteadyBurners  = 1
+	// SteadyRTRow is the figure's row of director with rt_priority
+	// SteadyRTPriority.
+	SteadyRTRow      = "director-rt"
+	SteadyRTPriority = 10
 )
 
 // SteadyParams are the loaded steady state's parameters for impl.
@@ -62,6 +66,9 @@ func SteadyPlan(name string, p Params, d time.Duration) Plan {
 		lp.Sleep(IdleSettle),
 		lp.BurnStart(lp.LB1, i.Burners).As(LabelSteadyBurn),
 		lp.Sleep(d).As(LabelSteady),
+		// Each process's CPU time, for the log: which part of a daemon
+		// (VRRP and dataplane, check worker, keepalived's children) costs what.
+		lp.Exec(lp.LB1, "sh", "-c", "ps -eo pid,ppid,nlwp,time,pcpu,args | grep -v ' \\['"),
 		lp.Exec(lp.LB1, idleTableArgv(0)...).As(LabelSteadyUp1),
 		lp.Exec(lp.LB2, idleTableArgv(0)...).As(LabelSteadyUp2),
 		lp.BurnStop(lp.LB1),

@@ -107,7 +107,11 @@ func DirectorConfig(p Params, node string) (string, error) {
 		directorIPVS(&b, p.IPVS, node)
 		return b.String(), nil
 	}
-	fmt.Fprintf(&b, "log_level: debug\ncontrol_socket: /run/%s/director.sock\ninstances:\n", node)
+	fmt.Fprintf(&b, "log_level: debug\ncontrol_socket: /run/%s/director.sock\n", node)
+	if p.RTPriority > 0 {
+		fmt.Fprintf(&b, "rt_priority: %d\n", p.RTPriority)
+	}
+	b.WriteString("instances:\n")
 	insts, err := instances(p, node)
 	if err != nil {
 		return "", err

@@ -83,6 +83,9 @@ type Params struct {
 	// Routed replaces the VRRP pair by three active directors behind a
 	// BGP router's ECMP (see routed.go).
 	Routed *Routed `json:"routed,omitempty"`
+	// RTPriority gives director nodes rt_priority (realtime scheduling of
+	// the daemon's threads); keepalived nodes ignore it.
+	RTPriority int `json:"rt_priority,omitempty"`
 }
 
 // DefaultParams is VRRPv3 every 100 ms over multicast, lb1 at priority 150
