@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/director-lb/director/checks"
+	"github.com/director-lb/director/internal/testlog"
 	"github.com/director-lb/director/internal/testwait"
 )
 
@@ -39,29 +40,12 @@ type rig struct {
 	mu     sync.Mutex
 	events []checks.Event
 	nres   int
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *testlog.Buffer
 }
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	r := &rig{logs: &syncBuffer{}}
+	r := &rig{logs: &testlog.Buffer{}}
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("part", "checks")
 	c, err := Start(Config{
 		Argv:   []string{os.Args[0], workerArg},

@@ -19,6 +19,7 @@ import (
 
 	"github.com/director-lb/director/cloud"
 	"github.com/director-lb/director/internal/config"
+	"github.com/director-lb/director/internal/testlog"
 	"github.com/director-lb/director/internal/testwait"
 	"github.com/director-lb/director/internal/vip"
 	"github.com/director-lb/director/ipvs"
@@ -271,31 +272,13 @@ func (e *fakeEdges) conn(t *testing.T, iface string) *fakeConn {
 	return nil
 }
 
-// syncBuffer is a log sink safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is a daemon running on fake edges.
 type harness struct {
 	t     *testing.T
 	d     *Daemon
 	e     *fakeEdges
 	path  string
-	logs  *syncBuffer
+	logs  *testlog.Buffer
 	stop  context.CancelFunc
 	done  chan error
 	ended bool
@@ -338,7 +321,7 @@ func (h *harness) load(yaml string) *config.Config {
 // newHarness prepares a daemon on fake edges without running it.
 func newHarness(t *testing.T, yaml string) (*harness, *config.Config) {
 	t.Helper()
-	h := &harness{t: t, e: newFakeEdges(), path: filepath.Join(t.TempDir(), "director.yaml"), logs: &syncBuffer{}}
+	h := &harness{t: t, e: newFakeEdges(), path: filepath.Join(t.TempDir(), "director.yaml"), logs: &testlog.Buffer{}}
 	return h, h.load(yaml)
 }
 

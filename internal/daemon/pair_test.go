@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"github.com/director-lb/director/internal/testwait"
-
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -24,6 +22,8 @@ import (
 	"github.com/director-lb/director/internal/decisions"
 	"github.com/director-lb/director/internal/pairtls"
 	"github.com/director-lb/director/internal/peer"
+	"github.com/director-lb/director/internal/testlog"
+	"github.com/director-lb/director/internal/testwait"
 	"github.com/director-lb/director/ipvs"
 )
 
@@ -111,7 +111,7 @@ type pairNode struct {
 	d      *Daemon
 	kernel *ipvs.Fake
 	listen string
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 }
 
 func startPairNode(t *testing.T, node, listen, peerAddr, extraRS string) *pairNode {
@@ -137,7 +137,7 @@ func startPairNodeIn(t *testing.T, dir, node, listen, peerAddr, extraRS, reg, ap
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	k := ipvs.NewFake()
 	d := &Daemon{cfg: cfg, log: log, level: new(slog.LevelVar), eff: cfg, pairHash: config.PairHash(cfg),
