@@ -1,0 +1,119 @@
+package labplan
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+func neigh(atMS int, node string) NeighEvent {
+	e := NeighEvent{At: ms(atMS), Addr: VIP4Addr, Node: node, MAC: "02:00:00:00:00:" + node, State: "REACHABLE"}
+	if node == "" {
+		e.MAC, e.State = "", "INCOMPLETE"
+	}
+	return e
+}
+
+func TestTakeoverOf(t *testing.T) {
+	v := VIP4Addr
+	vips := []HolderEvent{
+		{At: ms(0), Node: LB1, Addr: v}, {At: ms(0), Node: LB2, Addr: v},
+		{At: ms(10), Node: LB1, Addr: v, Held: true},
+		{At: ms(1005), Node: LB1, Addr: v, Held: false}, // cut at 1000: FAULT
+		{At: ms(1072), Node: LB2, Addr: "fd00::100", Held: true},
+		{At: ms(1073), Node: LB2, Addr: v, Held: true},
+	}
+	ns := []NeighEvent{
+		neigh(20, LB1),
+		{At: ms(500), Addr: "10.0.0.99", Node: LB2, State: "REACHABLE"}, // another address
+		neigh(1074, LB2),
+		neigh(1500, LB2), // a refresh of the same MAC
+	}
+	tk := TakeoverOf(vips, ns, v, LB2, ms(1000))
+	if !tk.HasVIP || tk.VIP != 73*time.Millisecond || !tk.HasARP || tk.ARP != 74*time.Millisecond {
+		t.Errorf("takeover = %+v, want VIP after 73ms and ARP after 74ms", tk)
+	}
+	if got := tk.String(); got != "VIP 73ms, client ARP 74ms" {
+		t.Errorf("String() = %q", got)
+	}
+	// Already there at from: 0, not the next event.
+	if tk := TakeoverOf(vips, ns, v, LB1, ms(100)); !tk.HasVIP || tk.VIP != 0 || !tk.HasARP || tk.ARP != 0 {
+		t.Errorf("takeover by the holder = %+v, want 0 and 0", tk)
+	}
+	// Never: lb1 does not come back in this timeline.
+	if tk := TakeoverOf(vips, ns, v, LB1, ms(2000)); tk.HasVIP || tk.HasARP || tk.String() != "VIP never, client ARP never" {
+		t.Errorf("takeover that never happened = %+v (%s)", tk, tk)
+	}
+}
+
+func TestNeighNodeAtAndFlips(t *testing.T) {
+	ns := []NeighEvent{
+		neigh(0, LB1),
+		neigh(100, LB1), // same node: no flip
+		neigh(200, LB2),
+		{At: ms(300), Addr: VIP4Addr, Deleted: true, State: "FAILED"},
+		neigh(350, ""), // unresolved: no node, no flip
+		neigh(400, LB2),
+		neigh(500, LB1),
+	}
+	for _, c := range []struct {
+		at   int
+		want string
+	}{{50, LB1}, {200, LB2}, {300, ""}, {360, ""}, {450, LB2}, {600, LB1}} {
+		if got := NeighNodeAt(ns, VIP4Addr, ms(c.at)); got != c.want {
+			t.Errorf("NeighNodeAt(+%dms) = %q, want %q", c.at, got, c.want)
+		}
+	}
+	// Flips are changes between resolved nodes: lb2, unresolved for a
+	// while, then lb2 again is none.
+	want := []time.Time{ms(200), ms(500)}
+	if got := ARPFlips(ns, VIP4Addr, ms(50), time.Time{}); !slices.Equal(got, want) {
+		t.Errorf("flips = %v, want %v", got, want)
+	}
+	if got := ARPFlips(ns, VIP4Addr, ms(50), ms(450)); !slices.Equal(got, want[:1]) {
+		t.Errorf("flips until +450ms = %v, want %v", got, want[:1])
+	}
+}
+
+func TestStraddles(t *testing.T) {
+	flips := []time.Time{ms(1000)}
+	failed := Sample{At: ms(998), Took: Duration(3 * time.Millisecond), Err: "read: connection reset by peer"}
+	if !Straddles(failed, flips) {
+		t.Error("a request in flight at the flip does not straddle it")
+	}
+	late := Sample{At: ms(990), Took: Duration(3 * time.Millisecond), Err: "read: connection reset by peer"}
+	if !Straddles(late, flips) {
+		t.Error("a flip recorded 7 ms after the request ended (within the slack) does not count")
+	}
+	before := Sample{At: ms(900), Took: Duration(3 * time.Millisecond), Err: "read: connection reset by peer"}
+	if Straddles(before, flips) {
+		t.Error("a request over long before the flip straddles it")
+	}
+	ok := Sample{At: ms(998), Took: Duration(3 * time.Millisecond), OK: true}
+	if Straddles(ok, flips) {
+		t.Error("a successful request counts as a straddle")
+	}
+}
+
+func TestFineRunStats(t *testing.T) {
+	// Requests every 3 ms; lb1 answers until +9, nobody +12..+27, lb2
+	// from +30: an outage of 18 ms however long the timeout.
+	run := ProbeRun{Start: ms(0), Stop: ms(40)}
+	for at := 0; at <= 36; at += 3 {
+		s := Sample{At: ms(at), OK: true, From: LB1, Took: Duration(time.Millisecond)}
+		switch {
+		case at >= 12 && at < 30:
+			s = Sample{At: ms(at), Took: Duration(FineTimeout), Err: "no answer"}
+		case at >= 30:
+			s.From = LB2
+		}
+		run.Samples = append(run.Samples, s)
+	}
+	st := run.Stats()
+	if st.LongestOutage != 18*time.Millisecond || st.Failed != 6 || !st.Recovered {
+		t.Errorf("stats = %s, want 6 failed, an 18ms outage, recovered", st)
+	}
+	if got := run.Failures(ms(0)); got == "" || got[:6] != "+0.012" {
+		t.Errorf("Failures() = %q, want the first at +0.012s", got)
+	}
+}
