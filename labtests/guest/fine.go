@@ -20,10 +20,14 @@ import (
 // startFineResponders runs, on every host with an HTTP server, a UDP
 // responder on VIP:FinePort that answers each datagram with its first 8
 // bytes (the sequence number) and the host's name. The socket is bound to
-// the VIP with IP_FREEBIND, so that a load balancer answers exactly while
-// the VIP is on it (a datagram for an address a node does not hold is not
-// delivered locally) and its answer leaves from the VIP, as the client's
-// connected socket requires.
+// the VIP with IP_FREEBIND, so that a load balancer receives exactly what
+// reaches it while the VIP is on it (a datagram for an address a node does
+// not hold is not delivered locally) and its answer leaves from the VIP, as
+// the client's connected socket requires. IP_TRANSPARENT lets that answer
+// leave even if the VIP has gone meanwhile: a busy guest runs this
+// process late, and a datagram that reached a holder in time was not lost
+// by the network (seen: lb2 released the VIP 50 ms after requests reached
+// it, before this process ran again).
 func startFineResponders(p labplan.Params) (stop func(), err error) {
 	var conns []net.PacketConn
 	stop = func() {
@@ -41,7 +45,9 @@ func startFineResponders(p labplan.Params) (stop func(), err error) {
 			lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
 				var serr error
 				if err := rc.Control(func(fd uintptr) {
-					serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_FREEBIND, 1)
+					serr = errors.Join(
+						unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_FREEBIND, 1),
+						unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TRANSPARENT, 1))
 				}); err != nil {
 					return err
 				}
