@@ -117,3 +117,47 @@ func TestFineRunStats(t *testing.T) {
 		t.Errorf("Failures() = %q, want the first at +0.012s", got)
 	}
 }
+
+func TestJudgeFailures(t *testing.T) {
+	// The fine probe every 3 ms from +0 to +600; requests sent at
+	// +300..+330 got no answer (a gap in the network).
+	fine := ProbeRun{Start: ms(0), Stop: ms(600)}
+	for at := 0; at < 600; at += 3 {
+		s := Sample{At: ms(at), OK: true, From: LB1, Took: Duration(time.Millisecond)}
+		if at >= 300 && at <= 330 {
+			s = Sample{At: ms(at), Took: Duration(FineTimeout), Err: FineLost}
+		}
+		fine.Samples = append(fine.Samples, s)
+	}
+	timeout := func(at int) Sample {
+		return Sample{At: ms(at), Took: Duration(ProbeTimeout), Err: "read: i/o timeout"}
+	}
+	straddle := Sample{At: ms(95), Took: Duration(10 * time.Millisecond), Err: "read: connection reset by peer"}
+	reset := Sample{At: ms(500), Took: Duration(10 * time.Millisecond), Err: "read: connection reset by peer"}
+	http := ProbeRun{Start: ms(0), Stop: ms(600), Samples: []Sample{
+		{At: ms(0), OK: true, From: LB1},
+		straddle,
+		timeout(150), // the fine probe answered throughout: a stall
+		timeout(280), // the gap began while it was in flight
+		reset,        // no flip near it
+	}}
+	j := JudgeFailures(http, fine, []time.Time{ms(100)})
+	if len(j.Straddles) != 1 || j.Straddles[0] != straddle {
+		t.Errorf("straddles %v, want the reset at the flip", j.Straddles)
+	}
+	if len(j.Stalls) != 1 || !j.Stalls[0].At.Equal(ms(150)) {
+		t.Errorf("stalls %v, want the timeout at +150", j.Stalls)
+	}
+	if len(j.Network) != 2 || !j.Network[0].At.Equal(ms(280)) || j.Network[1] != reset {
+		t.Errorf("network %v, want the timeout at +280 and the reset at +500", j.Network)
+	}
+	if got := j.String(); got != "1 at the ARP flip, 1 guest stalls, 2 on the network" {
+		t.Errorf("String() = %q", got)
+	}
+	// A fine probe that sent nothing during a timeout did not run either:
+	// a stall.
+	quiet := ProbeRun{Start: ms(0), Stop: ms(600), Samples: []Sample{{At: ms(0), OK: true}, {At: ms(590), OK: true}}}
+	if j := JudgeFailures(ProbeRun{Samples: []Sample{timeout(280)}}, quiet, nil); len(j.Stalls) != 1 {
+		t.Errorf("with no fine request during the timeout: %s, want a stall", j)
+	}
+}
