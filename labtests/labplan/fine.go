@@ -89,19 +89,19 @@ func NeighNodeAt(events []NeighEvent, addr string, t time.Time) string {
 
 // ARPFlips returns the times within [from, to] at which the client's entry
 // for addr came to point at another node than the one it last pointed at
-// (unresolved spells in between do not count); a zero to leaves the end
-// open.
+// (unresolved spells in between do not count, nor does the entry's first
+// resolution: it points at no node before); a zero to leaves the end open.
 func ARPFlips(events []NeighEvent, addr string, from, to time.Time) []time.Time {
 	var out []time.Time
-	prev := NeighNodeAt(events, addr, from)
+	prev := ""
 	for _, e := range events {
-		if e.Addr != addr || !e.At.After(from) || (!to.IsZero() && e.At.After(to)) || e.Deleted || e.Node == "" {
+		if e.Addr != addr || (!to.IsZero() && e.At.After(to)) || e.Deleted || e.Node == "" {
 			continue
 		}
-		if e.Node != prev {
+		if e.Node != prev && prev != "" && e.At.After(from) {
 			out = append(out, e.At)
-			prev = e.Node
 		}
+		prev = e.Node
 	}
 	return out
 }

@@ -73,6 +73,14 @@ func TestNeighNodeAtAndFlips(t *testing.T) {
 	if got := ARPFlips(ns, VIP4Addr, ms(50), ms(450)); !slices.Equal(got, want[:1]) {
 		t.Errorf("flips until +450ms = %v, want %v", got, want[:1])
 	}
+	// The entry's first resolution is no flip; from an unresolved spell,
+	// the node before it counts.
+	if got := ARPFlips(ns, VIP4Addr, ms(-10), ms(300)); !slices.Equal(got, want[:1]) {
+		t.Errorf("flips from before the first resolution = %v, want %v", got, want[:1])
+	}
+	if got := ARPFlips(ns, VIP4Addr, ms(360), time.Time{}); !slices.Equal(got, want[1:]) {
+		t.Errorf("flips from the unresolved spell = %v, want %v (lb2 before it, lb2 after)", got, want[1:])
+	}
 }
 
 func TestStraddles(t *testing.T) {
