@@ -48,10 +48,10 @@ func TestHandover(t *testing.T) {
 			flips := res.ARPFlips(s.Start, end)
 			var other []lp.Sample
 			n, slow := 0, 0
-			for _, smp := range http.Samples {
+			for i, smp := range http.Samples {
 				switch {
 				case smp.OK:
-				case lp.Straddles(smp, flips):
+				case http.StraddlesAt(i, flips):
 					n++
 				case strings.Contains(smp.Err, "timeout"):
 					slow++

@@ -148,8 +148,7 @@ func (w *vipWatch) timeline() []labplan.HolderEvent {
 // whose MAC each one points at: when the client's entry reached the new
 // master is the last part of a takeover.
 type neighWatch struct {
-	macs  map[string]string // MAC -> load balancer
-	start time.Time         // no event is dated before it
+	macs map[string]string // MAC -> load balancer
 
 	mu     sync.Mutex
 	events []labplan.NeighEvent
@@ -184,7 +183,7 @@ func startNeighWatch(ctx context.Context, log *slog.Logger, node string) (*neigh
 	if err != nil {
 		return nil, err
 	}
-	w := &neighWatch{macs: macs, start: time.Now(), last: map[string]labplan.NeighEvent{}}
+	w := &neighWatch{macs: macs, last: map[string]labplan.NeighEvent{}}
 	ns, err := netns.GetFromName(node)
 	if err != nil {
 		return nil, fmt.Errorf("neighbour watch %s: open netns: %w", node, err)
@@ -234,40 +233,18 @@ func (w *neighWatch) add(u netlink.NeighUpdate) {
 		At: time.Now(), Addr: addr, State: neighState(u.State),
 		Deleted: u.Type == unix.RTM_DELNEIGH,
 	}
-	if !e.Deleted {
-		// A deletion's age is its last change's, not the deletion's.
-		e.At = changedAt(e.At, u.Updated, w.start)
-	}
 	if len(u.HardwareAddr) > 0 {
 		e.MAC = u.HardwareAddr.String()
 		e.Node = w.macs[e.MAC]
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	p, ok := w.last[addr]
 	// Keep changes only: the kernel notifies every confirmation too.
-	if ok && p.MAC == e.MAC && p.State == e.State && p.Deleted == e.Deleted {
+	if p, ok := w.last[addr]; ok && p.MAC == e.MAC && p.State == e.State && p.Deleted == e.Deleted {
 		return
-	}
-	if ok && e.At.Before(p.At) {
-		e.At = p.At // two changes within one tick: keep their order
 	}
 	w.last[addr] = e
 	w.events = append(w.events, e)
-}
-
-// changedAt dates a neighbour notification read at read: the kernel says
-// how many clock ticks (userHZ, as everywhere the kernel reports clock_t)
-// ago the entry entered its state or got its address (NDA_CACHEINFO's
-// updated), so the change is dated to 10 ms however late
-// the busy guest ran this watcher (seen: over 100 ms). Nothing is dated
-// before notBefore, the watch's start (the entries listed then).
-func changedAt(read time.Time, updated uint32, notBefore time.Time) time.Time {
-	at := read.Add(-time.Duration(updated) * time.Second / userHZ)
-	if at.Before(notBefore) {
-		return notBefore
-	}
-	return at
 }
 
 func (w *neighWatch) timeline() []labplan.NeighEvent {

@@ -152,9 +152,10 @@ func (tk Takeover) String() string {
 }
 
 // StraddleSlack is how long after a request ended its ARP flip may be
-// recorded and still count as the flip it straddled: the guest dates a
-// flip from the kernel's age of the entry, in 10 ms ticks, so the record
-// may be up to 10 ms late.
+// recorded and still count as the flip it straddled: the neighbour
+// notification is read by a goroutine of the guest program, which a busy
+// guest schedules late (seen: 8 ms; on a loaded host over 20 ms, which
+// StraddlesAt's second witness covers).
 const StraddleSlack = 20 * time.Millisecond
 
 // Straddles reports whether failed HTTP request s was in flight (sent, not
@@ -175,6 +176,36 @@ func Straddles(s Sample, flips []time.Time) bool {
 		}
 	}
 	return false
+}
+
+// StraddlesAt reports whether run's failed request i straddled a flip of
+// the client's ARP entry: by the flip's recorded time (Straddles), or, for
+// a reset, by the answers around it: the nearest answered requests before
+// and after it came from different nodes. A reset means the connection's
+// packets reached a node that had not accepted it, and the answers show
+// the entry moved from the one to the other: had it moved before the
+// request began, the new node would have accepted it. This witness needs
+// no timing, which the busy guest blurs.
+func (r ProbeRun) StraddlesAt(i int, flips []time.Time) bool {
+	s := r.Samples[i]
+	if Straddles(s, flips) {
+		return true
+	}
+	if s.OK || !strings.Contains(s.Err, "reset") {
+		return false
+	}
+	before, after := "", ""
+	for j := i - 1; j >= 0 && before == ""; j-- {
+		if r.Samples[j].OK {
+			before = r.Samples[j].From
+		}
+	}
+	for j := i + 1; j < len(r.Samples) && after == ""; j++ {
+		if r.Samples[j].OK {
+			after = r.Samples[j].From
+		}
+	}
+	return before != "" && after != "" && before != after
 }
 
 // Failures lists the failed samples of run, each with its time relative to
@@ -204,7 +235,7 @@ func (r *Results) ARPFlips(from, to time.Time) []time.Time {
 // probe of the same run as the witness of the network (JudgeFailures).
 type Judged struct {
 	// Straddles were in flight when the client's ARP entry flipped
-	// (Straddles): lost whatever the daemons do.
+	// (StraddlesAt): lost whatever the daemons do.
 	Straddles []Sample
 	// Stalls timed out while the fine probe lost none of the requests it
 	// sent during them (or sent none: its sender did not run either).
@@ -229,10 +260,10 @@ type Judged struct {
 // fine requests sent into it.
 func JudgeFailures(http, fine ProbeRun, flips []time.Time) Judged {
 	var j Judged
-	for _, s := range http.Samples {
+	for i, s := range http.Samples {
 		switch {
 		case s.OK:
-		case Straddles(s, flips):
+		case http.StraddlesAt(i, flips):
 			j.Straddles = append(j.Straddles, s)
 		case strings.Contains(s.Err, "timeout") && fine.Between(s.At, s.At.Add(s.Took.D())).Lost() == 0:
 			j.Stalls = append(j.Stalls, s)

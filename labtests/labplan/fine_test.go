@@ -103,6 +103,31 @@ func TestStraddles(t *testing.T) {
 	}
 }
 
+func TestStraddlesAt(t *testing.T) {
+	reset := func(at int) Sample {
+		return Sample{At: ms(at), Took: Duration(10 * time.Millisecond), Err: "read: connection reset by peer"}
+	}
+	ok := func(at int, from string) Sample { return Sample{At: ms(at), OK: true, From: from} }
+	timeout := Sample{At: ms(40), Took: Duration(ProbeTimeout), Err: "read: i/o timeout"}
+	run := ProbeRun{Samples: []Sample{
+		ok(0, LB1), reset(10), timeout, ok(150, LB2), // a flip recorded too late to see
+		reset(160), ok(170, LB2), // a reset with lb2 on both sides
+	}}
+	flips := []time.Time{ms(400)}
+	for _, c := range []struct {
+		i    int
+		want bool
+	}{{1, true}, {2, false}, {4, false}, {0, false}} {
+		if got := run.StraddlesAt(c.i, flips); got != c.want {
+			t.Errorf("StraddlesAt(%d) = %t, want %t", c.i, got, c.want)
+		}
+	}
+	// By time alone, as Straddles.
+	if !run.StraddlesAt(4, []time.Time{ms(175)}) {
+		t.Error("a reset with the flip recorded within its slack does not straddle it")
+	}
+}
+
 func TestFineRunStats(t *testing.T) {
 	// Requests every 3 ms; lb1 answers until +9, nobody +12..+27, lb2
 	// from +30: an outage of 18 ms however long the timeout.
