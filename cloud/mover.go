@@ -120,6 +120,18 @@ func (m *EC2Mover) Take(ctx context.Context) error {
 	return err
 }
 
+// Quiet stops the local announcements and the background recheck and
+// keeps everything else, for a master that stepped down and holds the VIPs
+// until its successor has them (see vip.Local.Quiet): the successor is
+// moving them to its ENI, and a recheck would take them back. Take or
+// Announce starts both again.
+func (m *EC2Mover) Quiet() {
+	m.stopRecheck()
+	if q, ok := m.local.(interface{ Quiet() }); ok {
+		q.Quiet()
+	}
+}
+
 // Announce re-asserts the hold (VRRP calls it on split-brain repair): it
 // verifies that the VIPs and EIPs are still ours and takes back what is
 // not, after a backoff if another ENI took it while we were master.

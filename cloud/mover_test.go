@@ -509,6 +509,44 @@ func TestRecheckRepairsAndStopsOnRelease(t *testing.T) {
 	}
 }
 
+// A master that stepped down holds its VIPs quietly while the successor
+// moves them: its background check must not take them back meanwhile.
+func TestQuietStopsRecheck(t *testing.T) {
+	r := newRegion(t, ec2fake.Options{})
+	cfg := fastConfig()
+	cfg.Recheck = 30 * time.Millisecond
+	m := r.newMover(t, nodeA, cfg, nil)
+	ctx := context.Background()
+	if err := m.Take(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	running := m.recheckDone
+	m.mu.Unlock()
+	if running == nil {
+		t.Fatal("no background check while holding")
+	}
+	m.Quiet()
+	select {
+	case <-running:
+	default:
+		t.Fatal("background check still running after Quiet")
+	}
+	if st := m.Status(); st.Contests != 0 || !st.Holding {
+		t.Fatalf("after Quiet: contests %d, holding %t; want 0 and still holding", st.Contests, st.Holding)
+	}
+	// Master again: Announce verifies and starts the check again.
+	if err := m.Announce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	restarted := m.recheckDone != nil
+	m.mu.Unlock()
+	if !restarted {
+		t.Fatal("no background check after Announce")
+	}
+}
+
 func TestPreflight(t *testing.T) {
 	r := newRegion(t, ec2fake.Options{})
 	cfg := fastConfig()

@@ -54,7 +54,8 @@ func directorState(node string) Step {
 // EC2FailbackPlan: lb1 wins and moves both VIPs (IPv4 and IPv6) and the
 // EIP to its ENI; cut off, lb2 takes them all; healed, lb1 stays BACKUP
 // (nopreempt); "director failback" on lb1 brings everything back under
-// client traffic. One probe run covers it all (LabelProbe).
+// client traffic. One probe run, HTTP and fine, covers it all
+// (LabelProbe).
 func EC2FailbackPlan(name string) Plan {
 	p := EC2Params()
 	// With preempt false whoever comes up first stays master, so lb2
@@ -70,7 +71,10 @@ func EC2FailbackPlan(name string) Plan {
 		// guest's one CPU would otherwise delay probes before the cut.
 		lp.WaitExec(lp.LB2, 10*time.Second, `"state":\s*"BACKUP"`,
 			"director", "state", "-json", "-socket", "/run/"+lp.LB2+"/director.sock").As(LabelLB2Ready),
-		lp.ProbeStart(),
+		// The fine probe beside the HTTP prober tells a request the
+		// network lost from one the busy guest answered late
+		// (lp.JudgeFailures).
+		lp.ProbeStartFine(),
 		lp.Sleep(500*time.Millisecond),
 		lp.Cut(lp.LB1).As(LabelFail),
 		lp.WaitVIP(lp.LB2, takeoverTimeout(p)).As(LabelTakeover),

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,82 +15,102 @@ import (
 	lp "github.com/director-lb/director/labtests/labplan"
 )
 
-// figureCase is one row of the figures table.
-type figureCase struct {
-	name    string
-	version int
-	advert  time.Duration
-	how     Failure
+// figureCycles is the number of failovers per cell; LAB_FIGURE_CYCLES
+// changes it (1 for a quick look).
+func figureCycles() int {
+	if n, err := strconv.Atoi(os.Getenv("LAB_FIGURE_CYCLES")); err == nil && n > 0 {
+		return n
+	}
+	return 5
 }
 
-var figureCases = []figureCase{
-	{"cut, VRRPv2 1s", 2, time.Second, FailCut},
-	{"cut, VRRPv3 100ms", 3, 100 * time.Millisecond, FailCut},
-	{"cut, VRRPv3 20ms", 3, 20 * time.Millisecond, FailCut},
-	{"SIGTERM, VRRPv2 1s", 2, time.Second, FailTerm},
+// figureRow is one implementation's measurements at one advert interval,
+// a value per cycle.
+type figureRow struct {
+	fine, http, vip, arp []time.Duration
+	err                  string
 }
 
-const figureCycles = 3
-
-// TestLabFigures measures the client's longest outage when the master
-// fails, for keepalived and director under the same conditions in one run,
-// and prints a table with the ratio. It is a benchmark (about four
-// minutes), so it runs only with LAB_FIGURES=1.
+// TestLabFigures measures cut failovers at VRRPv3 adverts of 1 s, 100,
+// 50 and 20 ms, for keepalived and director in one run (one boot each),
+// five cycles per interval: the client's longest outage by the fine UDP
+// probe and by the HTTP prober, and the takeover (cut → VIP on lb2 →
+// the client's ARP entry on lb2's MAC). It prints a table with the host
+// and the guest kernel. It is a benchmark (about five minutes), so it runs
+// only with LAB_FIGURES=1.
 func TestLabFigures(t *testing.T) {
 	if os.Getenv("LAB_FIGURES") != "1" {
 		t.Skip("benchmark; run with LAB_FIGURES=1")
 	}
-	type cell struct {
-		outages []time.Duration
-		err     string
-	}
-	table := map[string]map[lp.Impl]*cell{}
-	for _, c := range figureCases {
-		table[c.name] = map[lp.Impl]*cell{}
-		for _, impl := range impls {
-			p := lp.DefaultParams(impl)
-			p.Version, p.Advert = c.version, lp.Duration(c.advert)
-			cl := &cell{}
-			table[c.name][impl] = cl
-			t.Run(safeName(c.name)+"/"+string(impl), func(t *testing.T) {
-				res := Run(t, FiguresPlan(name(t), p, c.how, figureCycles))
-				for i := range figureCycles {
-					run, ok := res.ProbeOf(CycleLabel(i))
-					if !ok {
-						t.Fatalf("no probe for cycle %d", i)
+	cycles := figureCycles()
+	table := map[lp.Impl]map[time.Duration]*figureRow{}
+	for _, impl := range impls {
+		cells := map[time.Duration]*figureRow{}
+		table[impl] = cells
+		for _, a := range FigureAdverts {
+			cells[a] = &figureRow{err: "failed"}
+		}
+		t.Run(string(impl), func(t *testing.T) {
+			res := Run(t, FailoverFiguresPlan(name(t), impl, FigureAdverts, cycles))
+			for _, a := range FigureAdverts {
+				c := &figureRow{}
+				for i := range cycles {
+					run, ok := res.ProbeOf(FigureCycleLabel(a, i))
+					cut, okc := res.Step(FigureCutLabel(a, i))
+					if !ok || !okc || run.Fine == nil {
+						t.Fatalf("%v cycle %d: no probe run or cut step", a, i)
 					}
-					st := run.Stats()
-					if !st.Recovered {
-						t.Errorf("cycle %d: client never recovered: %s", i, st)
+					fine, http := run.Fine.Stats(), run.Stats()
+					if !fine.Recovered || !http.Recovered {
+						t.Errorf("%v cycle %d: client never recovered: fine %s; HTTP %s", a, i, fine, http)
 					}
-					cl.outages = append(cl.outages, st.LongestOutage)
+					tk := res.Takeover(cut.Start, lp.LB2)
+					if !tk.HasVIP || !tk.HasARP {
+						t.Errorf("%v cycle %d: takeover incomplete: %s", a, i, tk)
+					}
+					c.fine = append(c.fine, fine.LongestOutage)
+					c.http = append(c.http, http.LongestOutage)
+					c.vip = append(c.vip, tk.VIP)
+					c.arp = append(c.arp, tk.ARP)
+					t.Logf("%s %v cycle %d: fine outage %v (%d of %d lost, slowest answer %v), HTTP outage %v, %s", impl, a, i,
+						fine.LongestOutage.Round(time.Millisecond), fine.Failed, fine.Total, run.Fine.Slowest().Round(time.Millisecond),
+						http.LongestOutage.Round(time.Millisecond), tk)
 				}
-				t.Logf("%s %s: outages %v", c.name, impl, cl.outages)
-			})
-			if len(cl.outages) < figureCycles {
-				cl.err = "failed"
+				cells[a] = c
 			}
-		}
+		})
 	}
-	var b strings.Builder
-	fmt.Fprintln(&b, RanOn(t))
-	fmt.Fprintf(&b, "longest client outage per failover, median (max) of %d, requests every 10 ms, 100 ms timeout\n", figureCycles)
-	fmt.Fprintf(&b, "%-20s %-18s %-18s %s\n", "case", "keepalived", "director", "director/keepalived")
-	for _, c := range figureCases {
-		k, d := table[c.name][lp.Keepalived], table[c.name][lp.Director]
-		ratio := "-"
-		if km, dm := median(k.outages), median(d.outages); k.err == "" && d.err == "" && km > 0 {
-			ratio = fmt.Sprintf("%.2f", dm.Seconds()/km.Seconds())
-		}
-		fmt.Fprintf(&b, "%-20s %-18s %-18s %s\n", c.name, figureCell(k.outages, k.err), figureCell(d.outages, d.err), ratio)
-	}
-	t.Logf("\n%s", b.String())
-	fmt.Print(b.String())
+	text := figuresTable(RanOn(t), cycles, table)
+	t.Logf("\n%s", text)
+	fmt.Print(text)
 	// go test runs in the package directory: labtests/.work/figures.txt.
 	out := filepath.Join(".work", "figures.txt")
-	if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(out, []byte(text), 0o644); err != nil {
 		t.Errorf("write %s: %v", out, err)
 	}
+}
+
+func figuresTable(ranOn string, cycles int, table map[lp.Impl]map[time.Duration]*figureRow) string {
+	var b strings.Builder
+	fmt.Fprintln(&b, ranOn)
+	fmt.Fprintf(&b, "cut of the master, VRRPv3, median (max) of %d, ms; fine probe: UDP every %v, %v timeout; HTTP: every %v, %v timeout\n",
+		cycles, lp.FineInterval, lp.FineTimeout, lp.ProbeInterval, lp.ProbeTimeout)
+	fmt.Fprintf(&b, "%-7s %-11s %-15s %-15s %-15s %-15s\n", "advert", "impl", "client outage", "VIP on lb2", "client ARP", "HTTP outage")
+	for _, a := range FigureAdverts {
+		for _, impl := range impls {
+			c := table[impl][a]
+			if c.err != "" {
+				fmt.Fprintf(&b, "%-7v %-11s %s\n", a, impl, c.err)
+				continue
+			}
+			fmt.Fprintf(&b, "%-7v %-11s %-15s %-15s %-15s %-15s\n", a, impl, medMax(c.fine), medMax(c.vip), medMax(c.arp), medMax(c.http))
+		}
+		k, d := table[lp.Keepalived][a], table[lp.Director][a]
+		if k.err == "" && d.err == "" && median(k.fine) > 0 {
+			fmt.Fprintf(&b, "%-7s %-11s %.2f\n", "", "dir/ka", median(d.fine).Seconds()/median(k.fine).Seconds())
+		}
+	}
+	return b.String()
 }
 
 func median(ds []time.Duration) time.Duration {
@@ -99,6 +120,15 @@ func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// medMax renders "median (max)" in whole milliseconds.
+func medMax(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	ms := func(d time.Duration) int64 { return d.Round(time.Millisecond).Milliseconds() }
+	return fmt.Sprintf("%d (%d)", ms(median(ds)), ms(slices.Max(ds)))
 }
 
 func figureCell(ds []time.Duration, err string) string {

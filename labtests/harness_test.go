@@ -89,6 +89,20 @@ func TestFiguresAndDemoPlansValidate(t *testing.T) {
 			t.Errorf("figures plan lacks %s", CycleLabel(i))
 		}
 	}
+	ff := FailoverFiguresPlan("ff", lp.Keepalived, FigureAdverts, 2)
+	if err := ff.Validate(); err != nil {
+		t.Error(err)
+	}
+	for _, a := range FigureAdverts {
+		if _, ok := ff.Variants[figureVariant(a)]; !ok {
+			t.Errorf("failover figures plan lacks the variant for %v", a)
+		}
+		for i := range 2 {
+			if !slices.Contains(labels(ff), FigureCycleLabel(a, i)) || !slices.Contains(labels(ff), FigureCutLabel(a, i)) {
+				t.Errorf("failover figures plan lacks cycle %d at %v", i, a)
+			}
+		}
+	}
 	if err := DemoPlan(p).Validate(); err != nil {
 		t.Error(err)
 	}

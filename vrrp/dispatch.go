@@ -215,5 +215,5 @@ func (d *Dispatcher) Handle(f transport.Frame) {
 		d.drop(DropVRID, f.Src, fmt.Sprintf("vrid %d", p.VRID))
 		return
 	}
-	in.Deliver(Received{Src: f.Src, Dst: f.Dst, Packet: p})
+	in.Deliver(Received{Src: f.Src, Dst: f.Dst, Packet: p, At: f.At})
 }

@@ -14,10 +14,22 @@ import (
 // Mover holds or gives up an instance's virtual addresses: locally with
 // netlink and gratuitous ARP, or in a cloud API. vip.Local and cloud.EC2Mover
 // implement it; this is its only declaration.
+//
+// Take must not announce the addresses once ctx is done: the instance
+// cancels a Take in flight when it steps down, and a late announcement
+// would pull clients to a node that is letting the addresses go.
 type Mover interface {
 	Take(ctx context.Context) error
 	Announce(ctx context.Context) error
 	Release(ctx context.Context) error
+}
+
+// Quieter is implemented by movers that can stop announcing while they
+// keep the addresses (vip.Local): a master that stepped down keeps its
+// VIPs until the successor has surely taken them, and must not pull
+// clients back with the rest of its announcement burst meanwhile.
+type Quieter interface {
+	Quiet()
 }
 
 // Sender sends encoded advertisements. *transport.Conn implements it.
@@ -91,6 +103,9 @@ type InstanceConfig struct {
 type Received struct {
 	Src, Dst netip.Addr
 	Packet   *Packet
+	// At is when the packet reached this host (the kernel's receive
+	// time); zero if unknown.
+	At time.Time
 }
 
 // Stats is a snapshot of an instance for `director state` and metrics.
@@ -404,11 +419,16 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 			// After a stall, the advert that would have reset the timer may
 			// be queued already; select picks at random, so hear it first
 			// rather than take over for a few milliseconds.
-			acts = in.drainInbox()
-			// One clock read serves both (a VM may trap each read).
 			now := in.clock.Now()
-			in.noteLate(now, now.Sub(due))
-			acts = append(acts, in.m.Timer(now)...)
+			late := now.Sub(due)
+			in.noteLate(now, late)
+			if late >= lateTimer && in.m.TakeoverDue(now) {
+				// Evidence for a takeover after a stall of this process.
+				in.log.Info("master down timer fired late", "late", late.Round(time.Millisecond))
+			}
+			acts = in.drainInbox()
+			acts = append(acts, in.awaitPending()...)
+			acts = append(acts, in.m.Timer(in.clock.Now())...)
 		case r := <-in.inbox:
 			acts = in.advert(r)
 		case up := <-in.linkCh:
@@ -484,7 +504,65 @@ func (in *Instance) noteLate(now time.Time, late time.Duration) {
 
 func (in *Instance) advert(r Received) []Action {
 	in.recv.Add(1)
-	return in.m.Advert(in.clock.Now(), Advert{Src: r.Src, Priority: r.Packet.Priority, Interval: r.Packet.Interval})
+	return in.m.Advert(in.arrival(r), Advert{Src: r.Src, Priority: r.Packet.Priority, Interval: r.Packet.Interval})
+}
+
+// arrival is the time the machine hears r at: when it reached this host,
+// if the socket said and that lies within the last Master_Down_Interval,
+// so that a daemon slow to read its socket (scheduling, a stall) does not
+// push its Master_Down_Timer back by its own delay; else now.
+func (in *Instance) arrival(r Received) time.Time {
+	now := in.clock.Now()
+	if r.At.IsZero() {
+		return now
+	}
+	if d := now.Sub(r.At); d >= 0 && d < in.m.MasterDownInterval() {
+		return r.At
+	}
+	return now
+}
+
+// pendingReader is a socket that can tell whether a packet waits to be
+// read (transport.Conn).
+type pendingReader interface{ Pending() bool }
+
+// lateTimer is how late a Master_Down_Timer must fire to be logged.
+const lateTimer = 10 * time.Millisecond
+
+// pendingGrace bounds how long a Backup whose Master_Down_Timer is due
+// waits for packets still unread on its socket.
+const pendingGrace = 20 * time.Millisecond
+
+// awaitPending runs when a timer fired. If the Master_Down_Timer is due
+// but packets wait unread on the socket (this process was stalled: the
+// timer and the socket became ready together, and the dispatcher has not
+// run yet), it handles the adverts the dispatcher delivers, for up to
+// pendingGrace, before the timer may make us Master. A live Master's
+// advert that reached this host in time then keeps us Backup, instead of
+// a takeover for a few milliseconds and a flap.
+func (in *Instance) awaitPending() []Action {
+	pr, ok := in.send.(pendingReader)
+	if !ok || !in.m.TakeoverDue(in.clock.Now()) || !pr.Pending() {
+		return nil
+	}
+	var acts []Action
+	grace := in.clock.NewTimer(pendingGrace)
+	defer grace.Stop()
+	// The packets may be for another VRID on a shared socket: re-check
+	// every millisecond rather than wait for our inbox alone.
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for pr.Pending() || len(in.inbox) > 0 {
+		select {
+		case r := <-in.inbox:
+			acts = append(acts, in.advert(r)...)
+		case <-tick.C:
+		case <-grace.C():
+			in.log.Debug("packets still unread after the grace; timers go ahead")
+			return acts
+		}
+	}
+	return append(acts, in.drainInbox()...)
 }
 
 // drainInbox handles every advert already queued.
@@ -515,6 +593,11 @@ func (in *Instance) apply(acts []Action) (stopped bool) {
 			in.mover.announce()
 		case ActTransition:
 			in.transition(a)
+			if a.From == StateMaster && a.To == StateBackup && in.m.holding {
+				// Make-before-break: keep what is held, but take
+				// nothing more and announce nothing.
+				in.mover.hold()
+			}
 		case ActStopped:
 			stopped = true
 		}

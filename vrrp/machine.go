@@ -150,6 +150,8 @@ type Machine struct {
 	holding   bool
 	holdFor   netip.Addr
 	holdUntil time.Time
+	// holdSince is when the hold began: see advertBackup.
+	holdSince time.Time
 
 	// yielding disables preemption after a manual failover, until we are
 	// Master again, so that the handover sticks.
@@ -341,8 +343,13 @@ func (m *Machine) advertBackup(now time.Time, a Advert) []Action {
 	var acts []Action
 	if m.holding && a.Priority > 0 {
 		switch {
-		case a.Src == m.holdFor:
+		case a.Src == m.holdFor && now.Sub(m.holdSince) >= m.successorInterval(a)/2:
 			acts = m.releaseHeld()
+		case a.Src == m.holdFor:
+			// Too soon to be its next regular advert: the successor's
+			// answer to our priority-0 advert (reassert), sent at once,
+			// possibly before its own VIP move and gratuitous ARP. It
+			// proves nothing about the clients: keep holding.
 		case !m.holdFor.IsValid():
 			m.holdFor = a.Src
 			if at := now.Add(m.successorInterval(a)); at.Before(m.holdUntil) {
@@ -455,7 +462,7 @@ func (m *Machine) stepDown(now time.Time, reason string, succ netip.Addr, until 
 		// docs/design/sync-groups.md.
 		return append(acts, Action{Kind: ActReleaseVIPs})
 	}
-	m.holding, m.holdFor, m.holdUntil = true, succ, until
+	m.holding, m.holdFor, m.holdUntil, m.holdSince = true, succ, until, now
 	return acts
 }
 
@@ -521,6 +528,12 @@ func (m *Machine) reassert(now time.Time) []Action {
 	m.lastReassert = now
 	m.adverAt = now.Add(m.cfg.Interval)
 	return []Action{{Kind: ActSendAdvert, Priority: m.prio}, {Kind: ActReannounce}}
+}
+
+// TakeoverDue reports whether Timer(now) would find a Backup's
+// Master_Down_Timer expired.
+func (m *Machine) TakeoverDue(now time.Time) bool {
+	return m.state == StateBackup && due(m.downAt, now)
 }
 
 // Timer fires every timer due at or before now, in order.

@@ -1227,3 +1227,24 @@ func TestInstanceHealth(t *testing.T) {
 	expect(t, "carrier back", in.health(true, false), trans(StateFault, StateBackup, "link up"))
 	expect(t, "carrier lost", in.health(false, false), trans(StateBackup, StateFault, "link down"))
 }
+
+// A Master that stepped down for a higher priority keeps its VIPs past
+// the successor's answer to its priority-0 advert (sent at once, maybe
+// before the successor's VIP move), and lets them go at the successor's
+// next regular advert.
+func TestStepDownHoldIgnoresReassertAnswer(t *testing.T) {
+	now := time.Unix(1000, 0)
+	m := NewMachine(MachineConfig{Version: V3, Priority: 100, Interval: time.Second, Preempt: true, Addr: addrSelf})
+	m.Start(now)
+	m.Timer(now.Add(4 * time.Second)) // nobody heard: Master
+	if m.State() != StateMaster {
+		t.Fatalf("state %s, want MASTER", m.State())
+	}
+	at := now.Add(5 * time.Second)
+	succ := Advert{Src: addrHigh, Priority: 150, Interval: time.Second}
+	expect(t, "higher priority", m.Advert(at, succ), send(0), trans(StateMaster, StateBackup, "higher priority"))
+	// The successor answers our priority-0 advert 5 ms later.
+	expect(t, "the successor's answer to our priority 0", m.Advert(at.Add(5*time.Millisecond), succ))
+	// Its next regular advert, an interval after its first.
+	expect(t, "the successor's next advert", m.Advert(at.Add(time.Second), succ), release)
+}

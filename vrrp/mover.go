@@ -21,8 +21,12 @@ type moverWorker struct {
 	timeout time.Duration
 	now     func() time.Time
 
-	mu       sync.Mutex
-	want     bool // hold the VIPs?
+	mu   sync.Mutex
+	want bool // hold the VIPs?
+	// quiet: a master that stepped down keeps what it holds
+	// (make-before-break) but takes nothing it lacks and announces
+	// nothing, so that it never pulls clients back from its successor.
+	quiet    bool
 	reannc   bool // an Announce is pending
 	gen      uint64
 	cancelOp context.CancelFunc
@@ -76,8 +80,27 @@ func (w *moverWorker) poke() {
 
 func (w *moverWorker) set(want bool) {
 	w.mu.Lock()
-	if w.want != want {
-		w.want = want
+	if w.want != want || w.quiet {
+		// Master again after a quiet hold: announce what stayed, since
+		// clients may have followed the successor meanwhile.
+		w.reannc = w.reannc || (want && w.quiet)
+		w.want, w.quiet = want, false
+		w.gen++
+		if w.cancelOp != nil {
+			w.cancelOp()
+		}
+	}
+	w.mu.Unlock()
+	w.poke()
+}
+
+// hold makes a holder quiet: what is held stays, unannounced; a Take in
+// flight is cancelled (before it announces) and undone, and none starts.
+func (w *moverWorker) hold() {
+	w.mu.Lock()
+	if w.want && !w.quiet {
+		w.quiet = true
+		w.reannc = false
 		w.gen++
 		if w.cancelOp != nil {
 			w.cancelOp()
@@ -119,7 +142,7 @@ func (w *moverWorker) run(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	for {
 		w.mu.Lock()
-		want, gen, ann, notes := w.want, w.gen, w.reannc, w.notes
+		want, quiet, gen, ann, notes := w.want, w.quiet, w.gen, w.reannc, w.notes
 		w.notes = nil
 		w.reannc = false
 		opCtx, cancel := context.WithTimeout(ctx, w.timeout)
@@ -130,6 +153,20 @@ func (w *moverWorker) run(ctx context.Context) {
 		var err error
 		var op string
 		switch {
+		case want && quiet:
+			switch {
+			case held == nil:
+				// A Take cut short, or never confirmed: whatever it
+				// added was not announced, so nobody relies on it.
+				op, err = "release", w.mover.Release(opCtx)
+				if err == nil {
+					held = new(bool)
+				}
+			case *held:
+				if q, ok := w.mover.(Quieter); ok {
+					q.Quiet()
+				}
+			}
 		case held == nil || *held != want:
 			if want {
 				op, err = "take", w.mover.Take(opCtx)
@@ -144,7 +181,7 @@ func (w *moverWorker) run(ctx context.Context) {
 				// wish is always carried out, even a Release.
 				held = nil
 			}
-		case ann && want:
+		case ann && want && !quiet:
 			op, err = "announce", w.mover.Announce(opCtx)
 		}
 		cancel()

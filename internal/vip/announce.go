@@ -1,11 +1,13 @@
 package vip
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/mdlayher/arp"
@@ -87,6 +89,20 @@ func openAnnouncer(ifname string, addrs []netip.Addr) (*announcer, error) {
 		a.router = ipv6Forwarding(ifname)
 	}
 	return a, nil
+}
+
+// fits reports whether a was opened for interface index idx with MAC mac
+// and exactly addrs, so that a Take may reuse it.
+func (a *announcer) fits(idx int, mac net.HardwareAddr, addrs []netip.Addr) bool {
+	if a.ifidx != idx || !bytes.Equal(a.mac, mac) || len(a.v4)+len(a.v6) != len(addrs) {
+		return false
+	}
+	for _, ip := range addrs {
+		if !slices.Contains(a.v4, ip) && !slices.Contains(a.v6, ip) {
+			return false
+		}
+	}
+	return true
 }
 
 // dropAll is a BPF program that accepts no packets.

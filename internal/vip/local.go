@@ -21,7 +21,8 @@ import (
 // addresses, raw ARP and NDP sockets for the announcements.
 //
 // Calls are serialised. The sockets are opened by Take on the caller's
-// goroutine and closed by Release or Close, so everything Local does happens
+// goroutine, kept for the next Take, and closed by Close or when the
+// interface or the addresses change, so everything Local does happens
 // in the network namespace Take was called in.
 type Local struct {
 	cfg Config
@@ -92,19 +93,34 @@ func (l *Local) Take(ctx context.Context) error {
 	if len(added) == 0 {
 		return errors.Join(errs...)
 	}
+	// Adding can be slow on a loaded host. If the caller gave up
+	// meanwhile (this node stepped down while Take ran), announcing now
+	// would pull clients to a node that is about to let the addresses
+	// go: keep them, unannounced, and let the caller release them.
+	if err := ctx.Err(); err != nil {
+		l.log.Info("take cancelled before announcing", "addresses", added)
+		return errors.Join(append(errs, fmt.Errorf("take on %s: cancelled before announcing: %w", l.cfg.Interface, err))...)
+	}
 
-	// Reopen the sockets on every Take: the interface may have been
-	// recreated (new index) since the last one.
+	// The sockets of the last Take stay open across Release: opening
+	// them costs a dozen system calls on the takeover's path (more in a
+	// guest that traps each one). Reopen them only if the interface was
+	// recreated (new index or MAC) or the addresses changed.
 	l.stopBurst()
-	if l.ann != nil {
-		_ = l.ann.close()
-		l.ann = nil
+	if a := link.Attrs(); l.ann == nil || !l.ann.fits(a.Index, a.HardwareAddr, added) {
+		if l.ann != nil {
+			_ = l.ann.close()
+			l.ann = nil
+		}
+		ann, err := openAnnouncer(l.cfg.Interface, added)
+		if err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		l.ann = ann
+	} else if len(l.ann.v6) > 0 {
+		// Forwarding may have been switched since: NAs carry it.
+		l.ann.router = ipv6Forwarding(l.cfg.Interface)
 	}
-	ann, err := openAnnouncer(l.cfg.Interface, added)
-	if err != nil {
-		return errors.Join(append(errs, err)...)
-	}
-	l.ann = ann
 	if err := l.startBurst(); err != nil {
 		errs = append(errs, err)
 	}
@@ -153,8 +169,8 @@ func (l *Local) Announce(ctx context.Context) error {
 			return err
 		}
 		l.ann = ann
-		l.startRefresh()
 	}
+	l.startRefresh() // stopped by Quiet, if it ran
 	return l.startBurst()
 }
 
@@ -366,6 +382,19 @@ func (l *Local) stopRefresh() <-chan struct{} {
 	return done
 }
 
+// Quiet stops announcing (the burst and the refresh) but keeps the
+// addresses: a master that stepped down holds them until its successor
+// has surely taken them (make-before-break), and must not pull clients
+// back meanwhile. Announce or Take starts announcing again.
+func (l *Local) Quiet() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopBurst()
+	// The refresh loop may be waiting for l.mu; it checks its context
+	// under l.mu, so it sends nothing more.
+	l.stopRefresh()
+}
+
 // Release stops announcing and removes the addresses. Only our addresses
 // are removed: others on the interface stay, including secondaries of a
 // VIP that is the primary address of its subnet (see keepSecondaries).
@@ -377,15 +406,10 @@ func (l *Local) Release(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// Stop announcing before removing, so that no announcement for an
-	// address goes out after it is gone.
+	// address goes out after it is gone. The sockets stay open for the
+	// next Take (nothing is sent while not held); Close closes them.
 	l.stopBurst()
 	l.stopRefresh()
-	if l.ann != nil {
-		if err := l.ann.close(); err != nil {
-			l.log.Warn("close announcement sockets", "err", err)
-		}
-		l.ann = nil
-	}
 	l.held = false
 
 	link, err := netlink.LinkByName(l.cfg.Interface)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -511,5 +512,79 @@ func TestSetAddresses(t *testing.T) {
 		if _, ok := l.findAddr(p.Addr()); ok {
 			t.Errorf("after Release: %s still present", p)
 		}
+	}
+}
+
+// liveOnceCtx is live for its first Err call (Take's check on entry) and
+// cancelled from then on: the caller gave up while Take added the
+// addresses.
+type liveOnceCtx struct {
+	context.Context
+	calls atomic.Int32
+}
+
+func (c *liveOnceCtx) Err() error {
+	if c.calls.Add(1) == 1 {
+		return nil
+	}
+	return context.Canceled
+}
+
+// A Take whose caller gave up while it added the addresses keeps them but
+// announces nothing (the node stepped down meanwhile); the next Take
+// announces. Frames arrive in order, so once the second Take's one GARP
+// is seen, any from the first would have been seen before it.
+func TestTakeCancelledBeforeAnnouncing(t *testing.T) {
+	l := newLab(t, labOptions{})
+	c := l.capturePeer()
+	m := newTestLocal(t, Config{Count: 1})
+	err := l.inDut(func() error { return m.Take(&liveOnceCtx{Context: context.Background()}) })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Take cancelled midway: %v, want context.Canceled", err)
+	}
+	if _, ok := l.findAddr(vip4.Addr()); !ok {
+		t.Error("the cancelled Take did not keep the address it added")
+	}
+	if err := l.take(m); err != nil {
+		t.Fatal(err)
+	}
+	c.waitCount("garp", vip4.Addr(), 1, 3*time.Second)
+	if n := len(c.matching("garp", vip4.Addr())); n != 1 {
+		t.Errorf("%d GARPs, want 1: the cancelled Take announced", n)
+	}
+}
+
+// Quiet stops a running burst and keeps the addresses. A marker GARP
+// from a second mover, sent after Quiet returned, arrives after every
+// frame sent before it.
+func TestQuietStopsBurstKeepsAddresses(t *testing.T) {
+	l := newLab(t, labOptions{})
+	c := l.capturePeer()
+	const count = 100
+	m := newTestLocal(t, Config{Count: count, Spacing: 20 * time.Millisecond})
+	if err := l.take(m); err != nil {
+		t.Fatal(err)
+	}
+	c.waitCount("garp", vip4.Addr(), 3, 2*time.Second)
+	m.Quiet()
+	if _, ok := l.findAddr(vip4.Addr()); !ok {
+		t.Error("Quiet removed the address")
+	}
+	marker := netip.MustParsePrefix("10.0.0.101/24")
+	mk := newTestLocal(t, Config{Count: 1, Addresses: []netip.Prefix{marker}})
+	if err := l.take(mk); err != nil {
+		t.Fatal(err)
+	}
+	c.waitCount("garp", marker.Addr(), 1, 3*time.Second)
+	n := len(c.matching("garp", vip4.Addr()))
+	if err := l.release(mk); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.take(mk); err != nil {
+		t.Fatal(err)
+	}
+	c.waitCount("garp", marker.Addr(), 2, 3*time.Second)
+	if n2 := len(c.matching("garp", vip4.Addr())); n2 != n || n >= count {
+		t.Errorf("GARPs for the quiet address: %d by the first marker, %d by the second; want no more after Quiet", n, n2)
 	}
 }

@@ -90,6 +90,14 @@ func (s *Set) Take(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Quiet stops announcing on every interface, keeping the addresses (see
+// Local.Quiet).
+func (s *Set) Quiet() {
+	for _, l := range s.all() {
+		l.Quiet()
+	}
+}
+
 // Announce restarts the announcement burst on every interface.
 func (s *Set) Announce(ctx context.Context) error {
 	var errs []error

@@ -21,6 +21,10 @@ type runner struct {
 	procs *procs
 	vips  *vipWatch
 	probe *prober // the running prober, if any
+	// fine is the fine UDP probe running beside it, if any.
+	fine *fineProber
+	// neigh follows the client's neighbour entries for the VIPs.
+	neigh *neighWatch
 	// conns are the client's open long-lived connections, if any.
 	conns *connSet
 	// web are the hosts' HTTP servers (serve steps change them).
@@ -67,6 +71,9 @@ func (r *runner) execute(ctx context.Context) error {
 		if r.probe != nil {
 			r.probe.stop()
 		}
+		if r.fine != nil {
+			r.fine.stop()
+		}
 		if r.conns != nil {
 			r.conns.close()
 		}
@@ -89,11 +96,21 @@ func (r *runner) execute(ctx context.Context) error {
 	}
 	defer servers.stop()
 	r.servers = servers
+	stopFine, err := startFineResponders(r.plan.Params)
+	if err != nil {
+		return err
+	}
+	defer stopFine()
 	for _, n := range r.plan.Params.LBs() {
 		if err := r.vips.start(watchCtx, n); err != nil {
 			return err
 		}
 	}
+	nw, err := startNeighWatch(watchCtx, r.log, labplan.Client)
+	if err != nil {
+		return err
+	}
+	r.neigh = nw
 	defer r.procs.stopAll(3 * time.Second)
 	for _, h := range r.plan.Params.FRRHosts() {
 		if err := r.startFRR(ctx, h); err != nil {
@@ -154,6 +171,7 @@ func (r *runner) runSteps(ctx context.Context) {
 
 func (r *runner) writeResults() error {
 	r.res.VIP = r.vips.timeline()
+	r.res.Neigh = r.neigh.timeline()
 	if r.res.Finished.IsZero() {
 		r.res.Finished = time.Now()
 	}

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/director-lb/director/labtests/labplan"
 )
 
@@ -196,8 +198,19 @@ func stepProbeStart(_ context.Context, r *runner, s labplan.Step, _ *labplan.Ste
 	if s.Mode == labplan.ProbeDNS {
 		probe = dnsProbe(target)
 	}
+	if s.Fine {
+		f, err := startFine(labplan.Client, labplan.FineInterval, labplan.FineTimeout)
+		if err != nil {
+			return err
+		}
+		r.fine = f
+	}
 	p, err := startProber(labplan.Client, probe, labplan.ProbeInterval, labplan.ProbeTimeout)
 	if err != nil {
+		if r.fine != nil {
+			r.fine.stop()
+			r.fine = nil
+		}
 		return err
 	}
 	r.probe = p
@@ -210,15 +223,36 @@ func stepProbeStop(_ context.Context, r *runner, _ labplan.Step, sr *labplan.Ste
 	}
 	run := r.probe.stop()
 	r.probe = nil
+	if r.fine != nil {
+		fine := r.fine.stop()
+		r.fine = nil
+		run.Fine = &fine
+	}
 	r.res.Probes = append(r.res.Probes, run)
 	sr.Probe = len(r.res.Probes) - 1
 	r.log.Info(fmt.Sprintf("probe #%d: %s", sr.Probe, run.Stats()))
+	if run.Fine != nil {
+		r.log.Info(fmt.Sprintf("fine probe #%d: %s", sr.Probe, run.Fine.Stats()))
+	}
 	return nil
 }
 
-func setPort(ctx context.Context, node, state string) error {
-	_, err := run(ctx, "ip", "link", "set", labplan.BridgePort(node), state)
-	return err
+// setPort takes node's bridge port down or up over netlink, in process,
+// so that the step's start and end bracket the cut to a syscall.
+func setPort(_ context.Context, node, state string) error {
+	l, err := netlink.LinkByName(labplan.BridgePort(node))
+	if err != nil {
+		return fmt.Errorf("%s: %w", labplan.BridgePort(node), err)
+	}
+	if state == "down" {
+		err = netlink.LinkSetDown(l)
+	} else {
+		err = netlink.LinkSetUp(l)
+	}
+	if err != nil {
+		return fmt.Errorf("set %s %s: %w", labplan.BridgePort(node), state, err)
+	}
+	return nil
 }
 
 func stepPartition(ctx context.Context, _ *runner, _ labplan.Step, _ *labplan.StepResult) error {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/director-lb/director/labtests/labplan"
 )
@@ -139,4 +141,139 @@ func (w *vipWatch) timeline() []labplan.HolderEvent {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]labplan.HolderEvent(nil), w.events...)
+}
+
+// neighWatch follows the client's neighbour (ARP and NDP) entries for the
+// VIPs through netlink neighbour notifications, naming the load balancer
+// whose MAC each one points at: when the client's entry reached the new
+// master is the last part of a takeover.
+type neighWatch struct {
+	macs map[string]string // MAC -> load balancer
+
+	mu     sync.Mutex
+	events []labplan.NeighEvent
+	last   map[string]labplan.NeighEvent // addr -> last recorded
+}
+
+// lbMACs maps each load balancer's eth0 MAC to its name.
+func lbMACs() (map[string]string, error) {
+	out := map[string]string{}
+	for _, n := range []string{labplan.LB1, labplan.LB2} {
+		ns, err := netns.GetFromName(n)
+		if err != nil {
+			return nil, fmt.Errorf("netns %s: %w", n, err)
+		}
+		h, err := netlink.NewHandleAt(ns)
+		ns.Close()
+		if err != nil {
+			return nil, fmt.Errorf("netlink in %s: %w", n, err)
+		}
+		l, err := h.LinkByName("eth0")
+		h.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s eth0: %w", n, err)
+		}
+		out[l.Attrs().HardwareAddr.String()] = n
+	}
+	return out, nil
+}
+
+func startNeighWatch(ctx context.Context, log *slog.Logger, node string) (*neighWatch, error) {
+	macs, err := lbMACs()
+	if err != nil {
+		return nil, err
+	}
+	w := &neighWatch{macs: macs, last: map[string]labplan.NeighEvent{}}
+	ns, err := netns.GetFromName(node)
+	if err != nil {
+		return nil, fmt.Errorf("neighbour watch %s: open netns: %w", node, err)
+	}
+	updates := make(chan netlink.NeighUpdate, 64)
+	done := make(chan struct{})
+	err = netlink.NeighSubscribeWithOptions(updates, done, netlink.NeighSubscribeOptions{
+		Namespace:    &ns,
+		ListExisting: true,
+		ErrorCallback: func(err error) {
+			if ctx.Err() == nil {
+				log.Warn("neighbour watch error", "node", node, "err", err)
+			}
+		},
+	})
+	if err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("neighbour watch %s: subscribe: %w", node, err)
+	}
+	go func() {
+		defer ns.Close()
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case u, ok := <-updates:
+				if !ok {
+					return
+				}
+				w.add(u)
+			}
+		}
+	}()
+	return w, nil
+}
+
+func (w *neighWatch) add(u netlink.NeighUpdate) {
+	if u.IP == nil {
+		return
+	}
+	addr := u.IP.String()
+	if !slices.Contains(watchedAddrs, addr) {
+		return
+	}
+	e := labplan.NeighEvent{
+		At: time.Now(), Addr: addr, State: neighState(u.State),
+		Deleted: u.Type == unix.RTM_DELNEIGH,
+	}
+	if len(u.HardwareAddr) > 0 {
+		e.MAC = u.HardwareAddr.String()
+		e.Node = w.macs[e.MAC]
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// Keep changes only: the kernel notifies every confirmation too.
+	if p, ok := w.last[addr]; ok && p.MAC == e.MAC && p.State == e.State && p.Deleted == e.Deleted {
+		return
+	}
+	w.last[addr] = e
+	w.events = append(w.events, e)
+}
+
+func (w *neighWatch) timeline() []labplan.NeighEvent {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.events)
+}
+
+// neighState names a NUD state as ip neigh does.
+func neighState(s int) string {
+	names := []struct {
+		bit  int
+		name string
+	}{
+		{netlink.NUD_INCOMPLETE, "INCOMPLETE"}, {netlink.NUD_REACHABLE, "REACHABLE"},
+		{netlink.NUD_STALE, "STALE"}, {netlink.NUD_DELAY, "DELAY"}, {netlink.NUD_PROBE, "PROBE"},
+		{netlink.NUD_FAILED, "FAILED"}, {netlink.NUD_NOARP, "NOARP"}, {netlink.NUD_PERMANENT, "PERMANENT"},
+	}
+	var out []string
+	for _, n := range names {
+		if s&n.bit != 0 {
+			out = append(out, n.name)
+		}
+	}
+	if len(out) == 0 {
+		return "NONE"
+	}
+	return strings.Join(out, ",")
 }

@@ -357,6 +357,9 @@ type Step struct {
 	Target string `json:"target,omitempty"`
 	// Server is a server step's server (ServerEcho, ServerDNS).
 	Server string `json:"server,omitempty"`
+	// Fine makes probe_start run the fine UDP probe beside the prober
+	// (see FinePort).
+	Fine bool `json:"fine,omitempty"`
 	// MayFail keeps the plan going when this step fails; by default the
 	// first failure ends the plan.
 	MayFail bool `json:"may_fail,omitempty"`
@@ -399,6 +402,9 @@ func (s Step) String() string {
 	if s.Text != "" {
 		b.WriteString(" " + fmt.Sprintf("%q", s.Text))
 	}
+	if s.Fine {
+		b.WriteString(" +fine")
+	}
 	if s.Label != "" {
 		b.WriteString(" [" + s.Label + "]")
 	}
@@ -431,6 +437,10 @@ func ProbeStart() Step           { return Step{Kind: KindProbeStart} }
 // instead of the VIP: a host behind a gateway pair, for instance.
 func ProbeStartTo(target string) Step { return Step{Kind: KindProbeStart, Target: target} }
 func ProbeStop() Step                 { return Step{Kind: KindProbeStop} }
+
+// ProbeStartFine starts the client's HTTP prober and, beside it, the fine
+// UDP probe (FinePort); the probe_stop's run carries both.
+func ProbeStartFine() Step { return Step{Kind: KindProbeStart, Fine: true} }
 
 // ProbeDNS is probe_start's mode for a DNS prober: instead of HTTP
 // requests on new connections it sends an A query for DNSName to the

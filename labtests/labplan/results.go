@@ -24,6 +24,9 @@ type Results struct {
 	// VIP records every change of which load balancer's eth0 holds a VIP,
 	// starting with one event per node and address at watch start.
 	VIP []HolderEvent `json:"vip"`
+	// Neigh records every change of the client's neighbour entries for
+	// the VIPs (the first ones are the state at watch start, if any).
+	Neigh []NeighEvent `json:"neigh,omitempty"`
 	// Error is a failure outside any step (setup, timeout).
 	Error string `json:"error,omitempty"`
 
@@ -89,6 +92,9 @@ type ProbeRun struct {
 	Start   time.Time `json:"start"`
 	Stop    time.Time `json:"stop"`
 	Samples []Sample  `json:"samples"`
+	// Fine is the fine probe's run over the same time (ProbeStartFine):
+	// one sample per UDP request, Took its round trip.
+	Fine *ProbeRun `json:"fine,omitempty"`
 }
 
 // Between returns the part of the run whose requests were sent within

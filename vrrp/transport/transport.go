@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -72,6 +73,8 @@ type Frame struct {
 	TTL      int // IPv4 TTL or IPv6 hop limit as received; -1 if the kernel did not say
 	IfIndex  int
 	Payload  []byte // the VRRP message (IPv4 header stripped); aliases the buffer passed to Read
+	// At is when the kernel received the packet; zero if it did not say.
+	At time.Time
 }
 
 // Conn is a raw VRRP socket bound to one interface and one address family.
@@ -156,6 +159,10 @@ func controlSocket(rc syscall.RawConn, ifname string) error {
 		// want of buffer room: a flood shows up as a number, not as
 		// silence. Best effort: a kernel without it just never says.
 		_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1)
+		// The kernel's receive time of each packet (Frame.At), so that a
+		// Master_Down_Timer runs from an advert's arrival, not from when
+		// a busy daemon got to it. Best effort as well.
+		_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 		// SO_RCVBUFFORCE ignores net.core.rmem_max but needs CAP_NET_ADMIN;
 		// without it we take what SO_RCVBUF grants.
 		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, recvBufSize) != nil {
@@ -179,7 +186,7 @@ func (c *Conn) setup4(ifi *net.Interface, multicast bool) error {
 	if err := rc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
 		return fmt.Errorf("IP_PKTINFO: %w", err)
 	}
-	c.oobLen = len(ipv4.NewControlMessage(ipv4.FlagInterface|ipv4.FlagDst)) + unix.CmsgSpace(4)
+	c.oobLen = len(ipv4.NewControlMessage(ipv4.FlagInterface|ipv4.FlagDst)) + unix.CmsgSpace(4) + unix.CmsgSpace(16)
 	if err := rc.SetMulticastInterface(ifi); err != nil {
 		return fmt.Errorf("IP_MULTICAST_IF: %w", err)
 	}
@@ -218,7 +225,7 @@ func (c *Conn) setup6(ifi *net.Interface, multicast bool) error {
 	if err := pc.SetControlMessage(flags, true); err != nil {
 		return fmt.Errorf("IPV6_RECVPKTINFO/RECVHOPLIMIT: %w", err)
 	}
-	c.oobLen = len(ipv6.NewControlMessage(flags)) + unix.CmsgSpace(4)
+	c.oobLen = len(ipv6.NewControlMessage(flags)) + unix.CmsgSpace(4) + unix.CmsgSpace(16)
 	if multicast {
 		if err := pc.JoinGroup(ifi, &net.IPAddr{IP: groupV6.AsSlice()}); err != nil {
 			return fmt.Errorf("join %s: %w", groupV6, err)
@@ -324,6 +331,9 @@ type readQueue struct {
 	msgs []ipv4.Message // the same type as ipv6.Message
 	next int
 	n    int
+	// buffered is n - next, readable without mu (Read holds mu while
+	// it blocks).
+	buffered atomic.Int32
 }
 
 // Read blocks for the next packet and returns it; Payload aliases buf. Size
@@ -354,10 +364,12 @@ func (c *Conn) Read(buf []byte) (Frame, error) {
 				return Frame{}, fmt.Errorf("transport: read: %w", err)
 			}
 			q.next, q.n = 0, n
+			q.buffered.Store(int32(n))
 			continue
 		}
 		m := &q.msgs[q.next]
 		q.next++
+		q.buffered.Store(int32(q.n - q.next))
 		oob := m.OOB[:m.NN]
 		if n, ok := rxqOverflow(oob); ok {
 			c.overflows.Store(n)
@@ -379,6 +391,7 @@ func (c *Conn) Read(buf []byte) (Frame, error) {
 			slog.Debug("transport: dropped malformed packet", "from", from, "err", err)
 			continue
 		}
+		f.At = rxTime(oob)
 		if f.IfIndex == 0 {
 			f.IfIndex = c.ifIndex
 		}
@@ -388,6 +401,28 @@ func (c *Conn) Read(buf []byte) (Frame, error) {
 		}
 		return f, nil
 	}
+}
+
+// Pending reports whether a packet waits to be read: in the kernel's
+// receive queue (SIOCINQ), or read in a batch but not yet returned by
+// Read. An instance whose Master_Down_Timer fires after a stall asks it
+// before taking over, so that an advert that arrived in time is heard
+// first.
+func (c *Conn) Pending() bool {
+	if c.rq.buffered.Load() > 0 {
+		return true
+	}
+	rc, err := c.ip.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	if err := rc.Control(func(fd uintptr) {
+		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	}); err != nil {
+		return false
+	}
+	return n > 0
 }
 
 // parse4 splits a raw IPv4 datagram (the kernel includes the header) into a
@@ -442,6 +477,22 @@ func parse6(b, oob []byte, from *net.IPAddr) (Frame, error) {
 }
 
 // rxqOverflow finds the SO_RXQ_OVFL count among the control messages.
+// rxTime is the SCM_TIMESTAMPNS in oob, or the zero Time.
+func rxTime(oob []byte) time.Time {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return time.Time{}
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= 16 {
+			sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
+			nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
+			return time.Unix(sec, nsec)
+		}
+	}
+	return time.Time{}
+}
+
 func rxqOverflow(oob []byte) (uint32, bool) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {

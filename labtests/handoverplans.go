@@ -1,0 +1,56 @@
+package labtests
+
+import (
+	"fmt"
+	"time"
+
+	lp "github.com/director-lb/director/labtests/labplan"
+)
+
+// HandoverCycles is how many times the handover plan runs each of
+// "director failover" and "director failback".
+const HandoverCycles = 10
+
+// Labels of the handover plan's commands: HandoverLabel("failover", i).
+func HandoverLabel(cmd string, i int) string { return fmt.Sprintf("%s-%d", cmd, i) }
+
+// HandoverParams is a director pair at VRRPv3 1 s adverts. At 100 ms a
+// loaded host stalled the guest (both daemons in it) long enough, now and
+// then, for a backup to take over after a stall (seen twice in two runs):
+// a flap that has nothing to do with the handover under test.
+func HandoverParams() Params {
+	p := lp.DefaultParams(lp.Director)
+	p.Advert = lp.Duration(time.Second)
+	return p
+}
+
+// handoverCmd runs "director CMD" for the lab's instance on lb1.
+func handoverCmd(cmd string, i int) Step {
+	s := lp.Exec(lp.LB1, "director", cmd, "-socket", "/run/lb1/director.sock", lp.InstanceName)
+	s.Duration = lp.Duration(40 * time.Second)
+	return s.As(HandoverLabel(cmd, i))
+}
+
+// HandoverPlan hands mastership back and forth under client traffic: a
+// director pair (no IPVS: the load balancers answer the client
+// themselves), "director failover" on lb1 gives the VIP to lb2, "director
+// failback" on lb1 takes it back, HandoverCycles times each, with the
+// HTTP prober and the fine probe running throughout (LabelProbe). Both
+// commands are make-before-break, so no request may be lost.
+func HandoverPlan(name string, p Params) Plan {
+	// A loaded guest has taken over 6 s to start director: allow for it.
+	steps := []Step{lp.Start(lp.LB1), lp.Start(lp.LB2),
+		lp.WaitVIP(lp.LB1, electTimeout(p)+10*time.Second).As(LabelElected)}
+	steps = append(steps, lp.Sleep(settle(p)), lp.ProbeStartFine(), lp.Sleep(300*time.Millisecond))
+	for i := range HandoverCycles {
+		steps = append(steps,
+			handoverCmd("failover", i),
+			lp.WaitVIP(lp.LB2, takeoverTimeout(p)), lp.WaitNoVIP(lp.LB1, takeoverTimeout(p)),
+			lp.Sleep(300*time.Millisecond),
+			handoverCmd("failback", i),
+			lp.WaitVIP(lp.LB1, takeoverTimeout(p)), lp.WaitNoVIP(lp.LB2, takeoverTimeout(p)),
+			lp.Sleep(300*time.Millisecond))
+	}
+	steps = append(steps, lp.ProbeStop().As(LabelProbe))
+	return Plan{Name: name, Params: p, Steps: steps}
+}
