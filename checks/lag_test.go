@@ -1,7 +1,6 @@
 package checks_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/director-lb/director/checks"
 	"github.com/director-lb/director/checks/checkstest"
+	"github.com/director-lb/director/internal/testlog"
 )
 
 // lagRig is a Manager on checkstest's clock with one check whose prober
@@ -20,7 +20,7 @@ type lagRig struct {
 	clock  *checkstest.Clock
 	m      *checks.Manager
 	id     checks.ID
-	logs   *bytes.Buffer
+	logs   *testlog.Buffer
 	mu     sync.Mutex
 	steps  []func() checks.Result // run in turn; then the server answers
 	calls  []time.Time
@@ -36,11 +36,10 @@ func newLagRig(t *testing.T) *lagRig { t.Helper(); return newLagRigLate(t, 0) }
 // daemon busy starting up).
 func newLagRigLate(t *testing.T, late time.Duration) *lagRig {
 	t.Helper()
-	r := &lagRig{clock: checkstest.NewClock(), logs: &bytes.Buffer{}}
-	var logMu sync.Mutex
+	r := &lagRig{clock: checkstest.NewClock(), logs: &testlog.Buffer{}}
 	r.m = checks.NewManager(checks.Options{
 		Clock:  r.clock,
-		Logger: slog.New(slog.NewTextHandler(lockedWriter{&logMu, r.logs}, nil)),
+		Logger: slog.New(slog.NewTextHandler(r.logs, nil)),
 		NewProber: func(checks.Spec) (checks.Prober, error) {
 			return proberFunc(func(ctx context.Context, _ checks.Target) checks.Result {
 				r.mu.Lock()
@@ -77,17 +76,6 @@ func newLagRigLate(t *testing.T, late time.Duration) *lagRig {
 	r.clock.Advance(10 * time.Millisecond) // the first round: up
 	r.wantHealth(t, checks.Up)
 	return r
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 type proberFunc func(context.Context, checks.Target) checks.Result

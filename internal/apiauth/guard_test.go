@@ -1,30 +1,18 @@
 package apiauth
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/director-lb/director/internal/testlog"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 func TestGuard(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var logs lockedBuf
+	var logs testlog.Buffer
 	g := NewGuard(GuardOptions{Every: 10 * time.Second, Burst: 3, MaxSources: 4, LogEvery: time.Minute, Log: slog.New(slog.NewTextHandler(&logs, nil)), Now: func() time.Time { return now }})
 	const a = "192.0.2.1:4000"
 	for i := range 3 {

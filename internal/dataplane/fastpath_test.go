@@ -1,14 +1,12 @@
 package dataplane
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"reflect"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/director-lb/director/checks"
 	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/decisions"
+	"github.com/director-lb/director/internal/testlog"
 	"github.com/director-lb/director/internal/testwait"
 	"github.com/director-lb/director/ipvs"
 )
@@ -140,9 +139,8 @@ services:
 	}
 	cfg.IPVS.StateFile = ""
 	cfg.Decisions.File = ""
-	var mu sync.Mutex
-	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+	var logs testlog.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
 	clock := newFakeClock()
 	fc := &fakeChecks{}
 	dp := newFaked(t, cfg, Options{Kernel: ipvs.NewFake(), Clock: clock, Logger: log}, fc)
@@ -150,8 +148,6 @@ services:
 	fc.set(rs1, checks.Up)
 	fc.set(rs2, checks.Up)
 	quorumLogs := func() int {
-		mu.Lock()
-		defer mu.Unlock()
 		return strings.Count(logs.String(), "service quorum changed")
 	}
 	read := func() checks.ServiceWeights {
@@ -199,17 +195,6 @@ services:
 	if got := read().Servers[1].Weight; got != 10 {
 		t.Errorf("after the slow start: weight %d, want 10", got)
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
 }
 
 // Desired applies health, then overrides, then mastership, and shows every

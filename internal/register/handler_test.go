@@ -1,7 +1,6 @@
 package register
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/director-lb/director/internal/testlog"
 )
 
 const testToken = "0123456789abcdef-secret"
@@ -55,28 +56,10 @@ func testPools() map[string]Pool {
 	}
 }
 
-// logBuf captures log output so tests can check what was (not) logged.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newTestHandler(t *testing.T) (*Handler, *fakeBackend, *logBuf) {
+func newTestHandler(t *testing.T) (*Handler, *fakeBackend, *testlog.Buffer) {
 	t.Helper()
 	fb := &fakeBackend{}
-	lb := &logBuf{}
+	lb := &testlog.Buffer{}
 	h, err := New(testToken, testPools, fb, slog.New(slog.NewTextHandler(lb, nil)))
 	if err != nil {
 		t.Fatalf("New: %v", err)
