@@ -41,10 +41,12 @@ func TestSteadyFigure(t *testing.T) {
 		row := &steadyRow{}
 		rows[impl] = row
 		t.Run(impl, func(t *testing.T) {
-			p := SteadyParams(lp.Impl(impl))
+			var p Params
 			if impl == SteadyRTRow {
 				p = SteadyParams(lp.Director)
 				p.RTPriority = SteadyRTPriority
+			} else {
+				p = SteadyParams(lp.Impl(impl))
 			}
 			res := Run(t, SteadyPlan(name(t), p, d))
 			s, ok := res.Step(LabelSteady)

@@ -12,7 +12,7 @@ import (
 // handling it never panics, and a decoded message has exactly one part.
 func FuzzDecodeFromWorker(f *testing.F) {
 	for _, s := range []string{
-		`{"reply":{"seq":1,"added":1,"statuses":[{"id":{"Server":"10.0.0.1:80","Spec":"{}"},"status":{"Health":1,"Rounds":3}}]}}`,
+		`{"reply":{"seq":1,"statuses":[{"id":{"Server":"10.0.0.1:80","Spec":"{}"},"status":{"Health":1,"Rounds":3}}]}}`,
 		`{"result":{"id":{"Server":"10.0.0.1:80","Spec":"x"},"result":{"OK":true,"Reason":"HTTP 200"},"status":{"Health":1}}}`,
 		`{"event":{"id":{"Server":"[::1]:80","Spec":"x"},"prev":0,"status":{"Health":2}}}`,
 		`{"log":{"time":"2026-12-07T06:00:00Z","level":4,"msg":"m","attrs":[["k","v"]]}}`,

@@ -41,8 +41,6 @@ type fromWorker struct {
 
 type setReply struct {
 	Seq      int64      `json:"seq"`
-	Added    int        `json:"added,omitempty"`
-	Removed  int        `json:"removed,omitempty"`
 	Err      string     `json:"err,omitempty"`
 	Statuses []idStatus `json:"statuses"`
 }

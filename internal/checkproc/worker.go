@@ -55,8 +55,8 @@ func Serve(r io.Reader, w io.Writer, level slog.Leveler) error {
 		if err := json.Unmarshal(line, &req); err != nil {
 			return fmt.Errorf("check worker: message from the daemon: %w", err)
 		}
-		added, removed, err := m.Set(req.Set)
-		rep := &setReply{Seq: req.Seq, Added: added, Removed: removed}
+		_, _, err = m.Set(req.Set)
+		rep := &setReply{Seq: req.Seq}
 		if err != nil {
 			rep.Err = err.Error()
 		}
