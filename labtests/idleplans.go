@@ -132,16 +132,8 @@ func idleTableRE(i *lp.Idle) string {
 // bridge meanwhile.
 func IdlePlan(name string, p Params) Plan {
 	i := p.Idle
-	rs := i.IdleRealServers()
-	var steps []Step
-	steps = append(steps, lp.Exec("", "nft", "-f", guestOut+"/"+idleCountFile))
-	for _, h := range []string{lp.RS1, lp.RS2} {
-		var cmds []string
-		for _, a := range rs[h] {
-			cmds = append(cmds, fmt.Sprintf("ip addr add %s/24 dev eth0", a))
-		}
-		steps = append(steps, lp.Exec(h, "sh", "-c", strings.Join(cmds, " && ")))
-	}
+	steps := []Step{lp.Exec("", "nft", "-f", guestOut+"/"+idleCountFile)}
+	steps = append(steps, idleAddrSteps(i)...)
 	steps = append(steps,
 		lp.Start(lp.LB1),
 		// Generous: the checks starting up load the guest.
@@ -224,3 +216,17 @@ var healthUp = regexp.MustCompile(`"health":\s*"up"`)
 
 // healthyInState counts real servers reported up by director state -json.
 func healthyInState(stdout string) int { return len(healthUp.FindAllStringIndex(stdout, -1)) }
+
+// idleAddrSteps give each real server the addresses of its idle services.
+func idleAddrSteps(i *lp.Idle) []Step {
+	rs := i.IdleRealServers()
+	var steps []Step
+	for _, h := range []string{lp.RS1, lp.RS2} {
+		var cmds []string
+		for _, a := range rs[h] {
+			cmds = append(cmds, fmt.Sprintf("ip addr add %s/24 dev eth0", a))
+		}
+		steps = append(steps, lp.Exec(h, "sh", "-c", strings.Join(cmds, " && ")))
+	}
+	return steps
+}

@@ -2,7 +2,6 @@ package labtests
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	lp "github.com/director-lb/director/labtests/labplan"
@@ -47,15 +46,7 @@ func SteadyParams(impl lp.Impl) Params {
 // tables.
 func SteadyPlan(name string, p Params, d time.Duration) Plan {
 	i := p.Idle
-	rs := i.IdleRealServers()
-	var steps []Step
-	for _, h := range []string{lp.RS1, lp.RS2} {
-		var cmds []string
-		for _, a := range rs[h] {
-			cmds = append(cmds, fmt.Sprintf("ip addr add %s/24 dev eth0", a))
-		}
-		steps = append(steps, lp.Exec(h, "sh", "-c", strings.Join(cmds, " && ")))
-	}
+	steps := idleAddrSteps(i)
 	steps = append(steps,
 		lp.Start(lp.LB1),
 		lp.Start(lp.LB2),
