@@ -83,12 +83,16 @@ func waitTable(node string, d time.Duration) []Step {
 }
 
 // ipvsStart starts both nodes, waits for lb1 to win and for its IPVS
-// table to be in place (LabelIPVSReady marks the last wait).
+// table to be in place (LabelIPVSReady marks the last wait), then for the
+// election to be over: when both daemons' first Master_Down_Timers fire
+// within one advert's delivery, lb2 holds the VIP too until lb1's next
+// advert, and connections opened then may go to lb2 and miss lb1's table.
 func ipvsStart(p Params) []Step {
 	steps := startPair(p)
 	wait := waitTable(lp.LB1, 10*time.Second)
 	wait[len(wait)-1] = wait[len(wait)-1].As(LabelIPVSReady)
-	return append(steps, wait...)
+	steps = append(steps, wait...)
+	return append(steps, lp.WaitSole(lp.LB1, electTimeout(p), p.Advert.D()+500*time.Millisecond))
 }
 
 // DSR counters on the bridge, by comment: replies of the real servers

@@ -62,7 +62,7 @@ func TestRunStepsTimeout(t *testing.T) {
 func TestEveryKindHasAHandler(t *testing.T) {
 	kinds := []labplan.StepKind{
 		labplan.KindStart, labplan.KindRestart, labplan.KindSignal, labplan.KindWaitExit,
-		labplan.KindWaitVIP, labplan.KindWaitNoVIP, labplan.KindSleep, labplan.KindProbeStart,
+		labplan.KindWaitVIP, labplan.KindWaitNoVIP, labplan.KindWaitSole, labplan.KindSleep, labplan.KindProbeStart,
 		labplan.KindProbeStop, labplan.KindCut, labplan.KindHeal, labplan.KindPartition,
 		labplan.KindHealPartition, labplan.KindExec, labplan.KindSay, labplan.KindUseConfig,
 		labplan.KindWaitExec, labplan.KindStatus, labplan.KindConnsOpen, labplan.KindConnsCheck,
@@ -117,6 +117,38 @@ func TestVIPWatchWait(t *testing.T) {
 	defer cancel2()
 	if err := w.wait(short, labplan.LB1, false); err == nil {
 		t.Errorf("wait for release succeeded while the VIP is held")
+	}
+}
+
+// waitSole returns only once lb1 alone has held the VIP for the quiet
+// time: not while lb2 holds it too, and not sooner than quiet after lb2
+// let go.
+func TestVIPWatchWaitSole(t *testing.T) {
+	w := newVIPWatch(slog.New(newConsoleHandler(io.Discard, time.Now())))
+	w.held[labplan.LB1] = map[string]bool{}
+	w.held[labplan.LB2] = map[string]bool{}
+	w.set(labplan.LB1, labplan.VIP4Addr, true)
+	w.set(labplan.LB2, labplan.VIP4Addr, true)
+	short, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if err := w.waitSole(short, labplan.LB1, time.Millisecond); err == nil {
+		t.Fatalf("waitSole succeeded while lb1 and lb2 both hold the VIP")
+	}
+	const quiet = 50 * time.Millisecond
+	released := time.Now()
+	w.set(labplan.LB2, labplan.VIP4Addr, false)
+	ctx, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if err := w.waitSole(ctx, labplan.LB1, quiet); err != nil {
+		t.Fatalf("waitSole once lb2 let go: %v", err)
+	}
+	if took := time.Since(released); took < quiet {
+		t.Errorf("waitSole returned %v after lb2 let go, before the quiet time %v", took, quiet)
+	}
+	short2, cancel3 := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel3()
+	if err := w.waitSole(short2, labplan.LB2, time.Millisecond); err == nil {
+		t.Errorf("waitSole for lb2 succeeded while lb1 holds the VIP")
 	}
 }
 

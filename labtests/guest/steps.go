@@ -36,6 +36,7 @@ var handlers = map[labplan.StepKind]handler{
 	labplan.KindWaitNoVIP: func(ctx context.Context, r *runner, s labplan.Step, _ *labplan.StepResult) error {
 		return r.waitVIP(ctx, s, false)
 	},
+	labplan.KindWaitSole:   stepWaitSole,
 	labplan.KindSleep:      stepSleep,
 	labplan.KindProbeStart: stepProbeStart,
 	labplan.KindProbeStop:  stepProbeStop,
@@ -168,6 +169,18 @@ func (r *runner) waitVIP(ctx context.Context, s labplan.Step, want bool) error {
 				verb = "release"
 			}
 			return fmt.Errorf("%s did not %s %s within %v", s.Node, verb, labplan.VIP4Addr, s.Duration)
+		}
+		return err
+	}
+	return nil
+}
+
+func stepWaitSole(ctx context.Context, r *runner, s labplan.Step, _ *labplan.StepResult) error {
+	ctx, cancel := context.WithTimeout(ctx, s.Duration.D())
+	defer cancel()
+	if err := r.vips.waitSole(ctx, s.Node, s.Interval.D()); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%s was not the only holder of %s for %v within %v", s.Node, labplan.VIP4Addr, s.Interval, s.Duration)
 		}
 		return err
 	}

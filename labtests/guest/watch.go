@@ -137,6 +137,38 @@ func (w *vipWatch) wait(ctx context.Context, node string, want bool) error {
 	}
 }
 
+// waitSole blocks until node alone holds the IPv4 VIP and no load
+// balancer has taken or lost it for quiet.
+func (w *vipWatch) waitSole(ctx context.Context, node string, quiet time.Duration) error {
+	addr := labplan.VIP4Addr
+	for {
+		w.mu.Lock()
+		sole := w.holdersLocked(addr) == node
+		var last time.Time
+		for _, e := range w.events {
+			if e.Addr == addr {
+				last = e.At
+			}
+		}
+		ch := w.changed
+		w.mu.Unlock()
+		var wake <-chan time.Time
+		if sole {
+			left := quiet - time.Since(last)
+			if left <= 0 {
+				return nil
+			}
+			wake = time.After(left)
+		}
+		select {
+		case <-ch:
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 func (w *vipWatch) timeline() []labplan.HolderEvent {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -291,6 +291,7 @@ const (
 	KindWaitExit      StepKind = "wait_exit"      // wait up to Duration for Node's daemon to exit
 	KindWaitVIP       StepKind = "wait_vip"       // wait up to Duration until Node's eth0 holds the VIP
 	KindWaitNoVIP     StepKind = "wait_no_vip"    // wait up to Duration until Node's eth0 lost the VIP
+	KindWaitSole      StepKind = "wait_sole"      // wait up to Duration until Node alone has held the VIP for Interval
 	KindSleep         StepKind = "sleep"          // sleep Duration
 	KindProbeStart    StepKind = "probe_start"    // start the client's HTTP prober against the VIP
 	KindProbeStop     StepKind = "probe_stop"     // stop it and keep its samples
@@ -386,7 +387,11 @@ func (s Step) String() string {
 		fmt.Fprintf(&b, " %d", s.Count)
 	}
 	if s.Interval != 0 {
-		b.WriteString(" every " + s.Interval.String())
+		word := " every "
+		if s.Kind == KindWaitSole {
+			word = " quiet "
+		}
+		b.WriteString(word + s.Interval.String())
 	}
 	if len(s.Argv) > 0 {
 		b.WriteString(" " + strings.Join(s.Argv, " "))
@@ -429,6 +434,16 @@ func WaitVIP(node string, d time.Duration) Step {
 }
 func WaitNoVIP(node string, d time.Duration) Step {
 	return Step{Kind: KindWaitNoVIP, Node: node, Duration: Duration(d)}
+}
+
+// WaitSole waits up to d until node is the only load balancer holding the
+// IPv4 VIP and no load balancer has taken or lost it for quiet. Two
+// backups whose Master_Down_Timers fire within one advert's delivery both
+// take the VIP at start; the lower priority steps down at the winner's
+// next advert, so a quiet of one advert interval and a margin proves the
+// election over.
+func WaitSole(node string, d, quiet time.Duration) Step {
+	return Step{Kind: KindWaitSole, Node: node, Duration: Duration(d), Interval: Duration(quiet)}
 }
 func Sleep(d time.Duration) Step { return Step{Kind: KindSleep, Duration: Duration(d)} }
 func ProbeStart() Step           { return Step{Kind: KindProbeStart} }
@@ -556,7 +571,7 @@ func (p Plan) Validate() error {
 			errs = append(errs, fmt.Errorf("step %d (%s): %s", i, s.Kind, fmt.Sprintf(format, a...)))
 		}
 		switch s.Kind {
-		case KindStart, KindRestart, KindWaitExit, KindWaitVIP, KindWaitNoVIP:
+		case KindStart, KindRestart, KindWaitExit, KindWaitVIP, KindWaitNoVIP, KindWaitSole:
 			if !lbs[s.Node] {
 				bad("node %q is not a load balancer", s.Node)
 			}
