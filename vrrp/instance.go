@@ -48,6 +48,7 @@ type Clock interface {
 type Timer interface {
 	C() <-chan time.Time
 	Stop() bool
+	Reset(d time.Duration) bool
 }
 
 // SystemClock is the real clock.
@@ -61,6 +62,9 @@ type sysTimer struct{ t *time.Timer }
 
 func (s sysTimer) C() <-chan time.Time { return s.t.C }
 func (s sysTimer) Stop() bool          { return s.t.Stop() }
+func (s sysTimer) Reset(d time.Duration) bool {
+	return s.t.Reset(d)
+}
 
 // InstanceConfig is everything one VRRP instance needs.
 type InstanceConfig struct {
@@ -275,10 +279,9 @@ func (in *Instance) SetFault(fault bool) { latest(in.faultCh, fault) }
 
 // health applies a change of carrier or tracked fault: FAULT while either
 // is wrong, left once both are right again.
-func (in *Instance) health(carrier, fault bool) []Action {
+func (in *Instance) health(now time.Time, carrier, fault bool) []Action {
 	wasOK := in.carrier && !in.faulted
 	in.carrier, in.faulted = carrier, fault
-	now := in.clock.Now()
 	switch {
 	case carrier && !fault && !wasOK:
 		return in.m.LinkUp(now)
@@ -402,62 +405,93 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 	}
 	done := ctx.Done()
 	stopped := false
+	// One timer, re-armed each turn, and one clock read per event: inside
+	// a UML guest every clock read and timer allocation is a trapped
+	// system call or more runtime work, and at 20 ms adverts this loop
+	// turns 50 times a second. keepalived likewise reads the time once
+	// per turn of its loop.
+	var t Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	now := in.clock.Now()
 	for !stopped {
 		var timerC <-chan time.Time
-		var t Timer
 		due := in.m.Deadline()
-		if !due.IsZero() {
-			t = in.clock.NewTimer(max(due.Sub(in.clock.Now()), 0))
+		switch {
+		case !due.IsZero() && t == nil:
+			t = in.clock.NewTimer(max(due.Sub(now), 0))
 			timerC = t.C()
+		case !due.IsZero():
+			t.Reset(max(due.Sub(now), 0))
+			timerC = t.C()
+		case t != nil:
+			t.Stop()
 		}
 		var acts []Action
 		select {
 		case <-done:
+			now = in.clock.Now()
 			done = nil // stop once; keep running until the machine says Stopped
-			acts = in.m.Stop(in.clock.Now())
-		case <-timerC:
-			// After a stall, the advert that would have reset the timer may
-			// be queued already; select picks at random, so hear it first
-			// rather than take over for a few milliseconds.
-			now := in.clock.Now()
+			acts = in.m.Stop(now)
+		case fired := <-timerC:
+			// The runtime read the clock as it fired the timer.
+			now = fired
+			if now.IsZero() {
+				now = in.clock.Now()
+			}
 			late := now.Sub(due)
 			in.noteLate(now, late)
 			if late >= lateTimer && in.m.TakeoverDue(now) {
 				// Evidence for a takeover after a stall of this process.
 				in.log.Info("master down timer fired late", "late", late.Round(time.Millisecond))
 			}
-			acts = in.drainInbox()
-			acts = append(acts, in.awaitPending()...)
-			acts = append(acts, in.m.Timer(in.clock.Now())...)
+			// After a stall, the advert that would have reset the timer may
+			// be queued already; select picks at random, so hear it first
+			// rather than take over for a few milliseconds.
+			var heard bool
+			acts, heard = in.drainInbox()
+			more, waited := in.awaitPending(now)
+			acts = append(acts, more...)
+			if heard || waited {
+				now = in.clock.Now()
+			}
+			acts = append(acts, in.m.Timer(now)...)
 		case r := <-in.inbox:
-			acts = in.advert(r)
+			now = in.clock.Now()
+			acts = in.advert(r, now)
 		case up := <-in.linkCh:
-			acts = in.health(up, in.faulted)
+			now = in.clock.Now()
+			acts = in.health(now, up, in.faulted)
 		case f := <-in.faultCh:
-			acts = in.health(in.carrier, f)
+			now = in.clock.Now()
+			acts = in.health(now, in.carrier, f)
 		case p := <-in.prioCh:
-			acts = in.m.SetPriority(in.clock.Now(), p)
+			now = in.clock.Now()
+			acts = in.m.SetPriority(now, p)
 		case g := <-in.gateCh:
 			if g != in.m.Gate() {
 				in.log.Debug("sync group gate", "gate", g.String())
 			}
-			acts = in.m.SetGate(in.clock.Now(), g)
+			now = in.clock.Now()
+			acts = in.m.SetGate(now, g)
 		case a := <-in.addrCh:
+			now = in.clock.Now() // every branch reads it: the next timer is armed from now
 			in.cfg.Addresses = a
 			in.log.Info("advertised addresses changed", "addresses", a)
 		case r := <-in.reqCh:
 			var err error
+			now = in.clock.Now()
 			switch {
 			case r.ping:
 			case r.failover:
-				acts, err = in.m.Failover(in.clock.Now())
+				acts, err = in.m.Failover(now)
 			default:
-				acts, err = in.m.Failback(in.clock.Now())
+				acts, err = in.m.Failback(now)
 			}
 			r.reply <- err
-		}
-		if t != nil {
-			t.Stop()
 		}
 		stopped = in.apply(acts)
 	}
@@ -502,17 +536,17 @@ func (in *Instance) noteLate(now time.Time, late time.Duration) {
 	l.count, l.max, l.logged = 0, 0, now
 }
 
-func (in *Instance) advert(r Received) []Action {
+// advert hands r to the machine; now is when this turn of the loop began.
+func (in *Instance) advert(r Received, now time.Time) []Action {
 	in.recv.Add(1)
-	return in.m.Advert(in.arrival(r), Advert{Src: r.Src, Priority: r.Packet.Priority, Interval: r.Packet.Interval})
+	return in.m.Advert(in.arrival(r, now), Advert{Src: r.Src, Priority: r.Packet.Priority, Interval: r.Packet.Interval})
 }
 
 // arrival is the time the machine hears r at: when it reached this host,
 // if the socket said and that lies within the last Master_Down_Interval,
 // so that a daemon slow to read its socket (scheduling, a stall) does not
 // push its Master_Down_Timer back by its own delay; else now.
-func (in *Instance) arrival(r Received) time.Time {
-	now := in.clock.Now()
+func (in *Instance) arrival(r Received, now time.Time) time.Time {
 	if r.At.IsZero() {
 		return now
 	}
@@ -540,12 +574,11 @@ const pendingGrace = 20 * time.Millisecond
 // pendingGrace, before the timer may make us Master. A live Master's
 // advert that reached this host in time then keeps us Backup, instead of
 // a takeover for a few milliseconds and a flap.
-func (in *Instance) awaitPending() []Action {
+func (in *Instance) awaitPending(now time.Time) (acts []Action, waited bool) {
 	pr, ok := in.send.(pendingReader)
-	if !ok || !in.m.TakeoverDue(in.clock.Now()) || !pr.Pending() {
-		return nil
+	if !ok || !in.m.TakeoverDue(now) || !pr.Pending() {
+		return nil, false
 	}
-	var acts []Action
 	grace := in.clock.NewTimer(pendingGrace)
 	defer grace.Stop()
 	// The packets may be for another VRID on a shared socket: re-check
@@ -555,25 +588,27 @@ func (in *Instance) awaitPending() []Action {
 	for pr.Pending() || len(in.inbox) > 0 {
 		select {
 		case r := <-in.inbox:
-			acts = append(acts, in.advert(r)...)
+			acts = append(acts, in.advert(r, in.clock.Now())...)
 		case <-tick.C:
 		case <-grace.C():
 			in.log.Debug("packets still unread after the grace; timers go ahead")
-			return acts
+			return acts, true
 		}
 	}
-	return append(acts, in.drainInbox()...)
+	more, _ := in.drainInbox()
+	return append(acts, more...), true
 }
 
-// drainInbox handles every advert already queued.
-func (in *Instance) drainInbox() []Action {
-	var acts []Action
+// drainInbox handles every advert already queued, and says whether there
+// was one.
+func (in *Instance) drainInbox() (acts []Action, heard bool) {
 	for {
 		select {
 		case r := <-in.inbox:
-			acts = append(acts, in.advert(r)...)
+			acts = append(acts, in.advert(r, in.clock.Now())...)
+			heard = true
 		default:
-			return acts
+			return acts, heard
 		}
 	}
 }

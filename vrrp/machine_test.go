@@ -1219,13 +1219,14 @@ func (c fixedClock) NewTimer(time.Duration) Timer { panic("no timers here") }
 // priority-0 advert only when the link still works.
 func TestInstanceHealth(t *testing.T) {
 	m, became := master(t, cfg(100))
-	in := &Instance{m: m, clock: fixedClock{became.Add(time.Second)}, carrier: true}
-	expect(t, "tracked fault", in.health(true, true), send(0), release, trans(StateMaster, StateFault, "tracked object down"))
-	expect(t, "carrier lost too", in.health(false, true))
-	expect(t, "fault cleared, carrier still down", in.health(false, false))
+	now := became.Add(time.Second)
+	in := &Instance{m: m, clock: fixedClock{now}, carrier: true}
+	expect(t, "tracked fault", in.health(now, true, true), send(0), release, trans(StateMaster, StateFault, "tracked object down"))
+	expect(t, "carrier lost too", in.health(now, false, true))
+	expect(t, "fault cleared, carrier still down", in.health(now, false, false))
 	expectState(t, m, StateFault)
-	expect(t, "carrier back", in.health(true, false), trans(StateFault, StateBackup, "link up"))
-	expect(t, "carrier lost", in.health(false, false), trans(StateBackup, StateFault, "link down"))
+	expect(t, "carrier back", in.health(now, true, false), trans(StateFault, StateBackup, "link up"))
+	expect(t, "carrier lost", in.health(now, false, false), trans(StateBackup, StateFault, "link down"))
 }
 
 // A Master that stepped down for a higher priority keeps its VIPs past
