@@ -111,7 +111,7 @@ type lineWriter struct {
 }
 
 // resultDelay bounds how long a result waits to be sent.
-const resultDelay = 100 * time.Millisecond
+const resultDelay = 500 * time.Millisecond
 
 func (w *lineWriter) send(m fromWorker) {
 	b, err := json.Marshal(m)
