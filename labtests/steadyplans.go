@@ -60,6 +60,11 @@ func SteadyPlan(name string, p Params, d time.Duration) Plan {
 		// Each process's CPU time, for the log: which part of a daemon
 		// (VRRP and dataplane, check worker, keepalived's children) costs what.
 		lp.Exec(lp.LB1, "sh", "-c", "ps -eo pid,ppid,nlwp,time,pcpu,args | grep -v ' \\['"),
+		// Each daemon process's time runnable but not running (schedstat,
+		// summed over its threads): a process that waits for the CPU
+		// as long per slice as keepalived's VRRP child is not starved
+		// by the kernel, and its late timers come from inside it.
+		lp.Exec(lp.LB1, "sh", "-c", schedstatScript).Tolerant(),
 		lp.Exec(lp.LB1, idleTableArgv(0)...).As(LabelSteadyUp1),
 		lp.Exec(lp.LB2, idleTableArgv(0)...).As(LabelSteadyUp2),
 		lp.BurnStop(lp.LB1),
@@ -86,3 +91,13 @@ func steadyDuration(getenv func(string) string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// schedstatScript prints, for each director and keepalived process, its
+// threads' CPU time, time spent runnable but waiting for the CPU, time
+// slices, and the mean wait per slice (/proc/PID/task/TID/schedstat).
+const schedstatScript = `awk 'FNR == 1 { split(FILENAME, f, "/"); pid = f[3]
+    if (!(pid in comm)) { c = ""; cf = "/proc/" pid "/comm"; getline c < cf; close(cf); comm[pid] = c }
+    if (comm[pid] != "director" && comm[pid] != "keepalived") next
+    run[pid] += $1; wait[pid] += $2; n[pid] += $3 }
+  END { printf "schedstat: %7s %9s %9s %8s %13s\n", "pid", "cpu_s", "wait_s", "slices", "wait/slice_ms"
+    for (p in run) printf "schedstat: %7s %9.2f %9.2f %8d %13.3f\n", p, run[p]/1e9, wait[p]/1e9, n[p], n[p] ? wait[p]/n[p]/1e6 : 0 }' /proc/[0-9]*/task/[0-9]*/schedstat`
