@@ -97,7 +97,7 @@ func steadyDuration(getenv func(string) string) (time.Duration, error) {
 // slices, and the mean wait per slice (/proc/PID/task/TID/schedstat).
 const schedstatScript = `awk 'FNR == 1 { split(FILENAME, f, "/"); pid = f[3]
     if (!(pid in comm)) { c = ""; cf = "/proc/" pid "/comm"; getline c < cf; close(cf); comm[pid] = c }
-    if (comm[pid] != "director" && comm[pid] != "keepalived") next
+    if (comm[pid] != "director" && comm[pid] != "director-check" && comm[pid] != "keepalived") next
     run[pid] += $1; wait[pid] += $2; n[pid] += $3 }
   END { printf "schedstat: %7s %9s %9s %8s %13s\n", "pid", "cpu_s", "wait_s", "slices", "wait/slice_ms"
     for (p in run) printf "schedstat: %7s %9.2f %9.2f %8d %13.3f\n", p, run[p]/1e9, wait[p]/1e9, n[p], n[p] ? wait[p]/n[p]/1e6 : 0 }' /proc/[0-9]*/task/[0-9]*/schedstat`

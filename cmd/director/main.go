@@ -246,6 +246,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// checkWorkerComm is the check worker's process name (at most 15 bytes).
+const checkWorkerComm = "director-check"
+
 // cmdCheckWorker runs the health checks for the daemon that started it,
 // until the daemon closes its pipe.
 func cmdCheckWorker(args []string, stderr io.Writer) int {
@@ -253,6 +256,9 @@ func cmdCheckWorker(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "director check-worker: takes no arguments; the daemon runs it")
 		return 2
 	}
+	// Started as /proc/self/exe, the process would be called "exe" in
+	// ps, top and /proc/PID/comm; name it for the operator. Best effort.
+	_ = os.WriteFile("/proc/self/comm", []byte(checkWorkerComm), 0)
 	from, to := os.NewFile(3, "from-daemon"), os.NewFile(4, "to-daemon")
 	// Every record goes to the daemon, which filters by its own level.
 	if err := checkproc.Serve(from, to, slog.LevelDebug); err != nil {
