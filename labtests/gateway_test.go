@@ -205,7 +205,10 @@ func TestVRRPFlood(t *testing.T) {
 			if s, ok := res.Step(LabelFloodState); ok && s.Exec != nil {
 				t.Logf("lb1 after the flood:\n%s", s.Exec.Stdout)
 			}
-			line := fmt.Sprintf("  %-25s moves: junk %d, forged %d; client %d of %d failed (sent %s)", v.name, mj, mf, st.Failed, st.Total, strings.Join(rates, ", "))
+			// A pair that splits and stays split moves nothing: say how long
+			// both held the VIP too.
+			both := lp.HoldingOf(res.VIP, lp.VIP4Addr, junk.Start, forged.End.Add(masterDown(v.p))).Many
+			line := fmt.Sprintf("  %-25s moves: junk %d, forged %d; both held %.1f s; client %d of %d failed (sent %s)", v.name, mj, mf, both.Seconds(), st.Failed, st.Total, strings.Join(rates, ", "))
 			t.Log(line)
 			fmt.Fprintln(&b, line)
 		})

@@ -15,6 +15,10 @@ import (
 // steadyRow is one implementation's loaded steady state.
 type steadyRow struct {
 	vipChanges int // VIP events on any node during the steady period
+	// holding is how the VIP was held meanwhile: a pair that stays split
+	// (both nodes holding it) moves nothing, so events alone would count
+	// a split brain as a perfect run.
+	holding lp.Holding
 	down1      int // real servers lb1 marked down meanwhile
 	down2      int // and lb2
 	up1, up2   int // real servers at weight 1 at the end
@@ -23,7 +27,8 @@ type steadyRow struct {
 
 // TestSteadyFigure runs the loaded steady state (SteadyPlan) for
 // keepalived and for director and prints the VRRP state changes (VIP moves
-// seen on the segment) and the healthy real servers marked down by each.
+// seen on the segment), how long both nodes held the VIP and how long
+// neither did, and the healthy real servers marked down by each.
 // A benchmark: it runs only with LAB_FIGURES=1.
 func TestSteadyFigure(t *testing.T) {
 	if os.Getenv("LAB_FIGURES") != "1" {
@@ -56,6 +61,7 @@ func TestSteadyFigure(t *testing.T) {
 			burn, _ := res.Step(LabelSteadyBurn)
 			from, to := burn.Start, s.End
 			row.vipChanges = len(res.VIPChanges(from, to))
+			row.holding = lp.HoldingOf(res.VIP, lp.VIP4Addr, from, to)
 			row.down1 = MarkedDown(res.Logs[lp.LB1], from, to)
 			row.down2 = MarkedDown(res.Logs[lp.LB2], from, to)
 			for _, c := range []struct {
@@ -82,14 +88,16 @@ func TestSteadyFigure(t *testing.T) {
 	fmt.Fprintf(&b, "steady figure: %s\n", RanOn(t))
 	fmt.Fprintf(&b, "steady figure: lb1+lb2, VRRPv3 every %v, %d services x %d real servers checked over HTTP every %v by each node, ipvs sync, %d CPU burner(s); %v\n",
 		SteadyAdvert, IdleServices, IdlePerService, SteadyInterval, SteadyBurners, d)
-	fmt.Fprintf(&b, "steady figure: %-10s %11s %13s %13s %15s\n", "impl", "VIP events", "down by lb1", "down by lb2", "up at end 1/2")
+	fmt.Fprintf(&b, "steady figure: %-10s %11s %13s %13s %10s %13s %13s %15s\n", "impl", "VIP events", "both held", "longest both", "none held", "down by lb1", "down by lb2", "up at end 1/2")
 	for _, impl := range impls {
 		r := rows[impl]
 		if !r.ok {
 			fmt.Fprintf(&b, "steady figure: %-10s failed\n", impl)
 			continue
 		}
-		fmt.Fprintf(&b, "steady figure: %-10s %11d %13d %13d %10d/%d\n", impl, r.vipChanges, r.down1, r.down2, r.up1, r.up2)
+		h := r.holding
+		fmt.Fprintf(&b, "steady figure: %-10s %11d %11.1f s %10.1f s %8.1f s %13d %13d %10d/%d\n", impl, r.vipChanges,
+			h.Many.Seconds(), h.LongestMany.Seconds(), h.None.Seconds(), r.down1, r.down2, r.up1, r.up2)
 	}
 	fmt.Print(b.String())
 	for line := range strings.Lines(b.String()) {

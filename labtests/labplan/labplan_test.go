@@ -236,3 +236,29 @@ func TestPlanJSONRoundTrip(t *testing.T) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", out, in)
 	}
 }
+
+func TestHoldingOf(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	ev := func(s float64, node string, held bool) HolderEvent {
+		return HolderEvent{At: at(s), Node: node, Addr: VIP4Addr, Held: held}
+	}
+	events := []HolderEvent{
+		ev(0, LB1, true),
+		ev(2, LB2, true), // both from 2 s
+		ev(5, LB2, false),
+		ev(6, LB1, false), // none from 6 s
+		ev(7, LB2, true),
+		ev(8, LB1, true), // both from 8 s to the end (10 s)
+		{At: at(3), Node: LB1, Addr: "10.9.9.9", Held: false}, // another address: ignored
+	}
+	got := HoldingOf(events, VIP4Addr, at(1), at(10))
+	want := Holding{None: time.Second, Many: 5 * time.Second, LongestMany: 3 * time.Second}
+	if got != want {
+		t.Errorf("HoldingOf = %+v, want %+v", got, want)
+	}
+	// A window inside one split: all of it, and events before it set the state.
+	if got := HoldingOf(events, VIP4Addr, at(3), at(4)); got.Many != time.Second || got.LongestMany != time.Second {
+		t.Errorf("window inside the split: %+v, want 1 s of it", got)
+	}
+}

@@ -381,3 +381,62 @@ func (st ConnStats) String() string {
 	}
 	return s
 }
+
+// Holding is how a VIP was held over a window of its timeline.
+type Holding struct {
+	// None is how long no node held it; Many how long two or more did
+	// (a split brain: each answers ARP for it), and LongestMany the
+	// longest such stretch.
+	None, Many, LongestMany time.Duration
+}
+
+// HoldingOf measures Holding for addr within [from, to), from events in
+// any order (earlier ones set the state at from).
+func HoldingOf(events []HolderEvent, addr string, from, to time.Time) Holding {
+	evs := make([]HolderEvent, 0, len(events))
+	for _, e := range events {
+		if e.Addr == addr && e.At.Before(to) {
+			evs = append(evs, e)
+		}
+	}
+	slices.SortStableFunc(evs, func(x, y HolderEvent) int { return x.At.Compare(y.At) })
+	held := map[string]bool{}
+	var h Holding
+	var many time.Duration // the current stretch of two or more
+	account := func(start, end time.Time) {
+		if start.Before(from) {
+			start = from
+		}
+		if !end.After(start) {
+			return
+		}
+		n := 0
+		for _, v := range held {
+			if v {
+				n++
+			}
+		}
+		d := end.Sub(start)
+		switch {
+		case n == 0:
+			h.None += d
+			many = 0
+		case n > 1:
+			h.Many += d
+			many += d
+			h.LongestMany = max(h.LongestMany, many)
+		default:
+			many = 0
+		}
+	}
+	prev := from
+	for _, e := range evs {
+		account(prev, e.At)
+		held[e.Node] = e.Held
+		if e.At.After(prev) {
+			prev = e.At
+		}
+	}
+	account(prev, to)
+	return h
+}
