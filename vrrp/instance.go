@@ -405,27 +405,30 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 	}
 	done := ctx.Done()
 	stopped := false
-	// One timer, re-armed each turn, and one clock read per event: inside
-	// a UML guest every clock read and timer allocation is a trapped
-	// system call or more runtime work, and at 20 ms adverts this loop
-	// turns 50 times a second. keepalived likewise reads the time once
-	// per turn of its loop.
+	// One timer, re-armed each turn, and two clock reads per turn (the
+	// event's time, and the time it is re-armed at): inside a UML guest
+	// every clock read and timer allocation is a trapped system call or
+	// more runtime work, and at 20 ms adverts this loop turns 50 times a
+	// second. The timer is armed from a fresh read so that a turn that
+	// was slow (preempted while sending) does not push the next advert
+	// back by its own delay. The timer channel's value is no substitute:
+	// it is the time the timer was due, not when it fired.
 	var t Timer
 	defer func() {
 		if t != nil {
 			t.Stop()
 		}
 	}()
-	now := in.clock.Now()
+	var now time.Time
 	for !stopped {
 		var timerC <-chan time.Time
 		due := in.m.Deadline()
 		switch {
 		case !due.IsZero() && t == nil:
-			t = in.clock.NewTimer(max(due.Sub(now), 0))
+			t = in.clock.NewTimer(max(due.Sub(in.clock.Now()), 0))
 			timerC = t.C()
 		case !due.IsZero():
-			t.Reset(max(due.Sub(now), 0))
+			t.Reset(max(due.Sub(in.clock.Now()), 0))
 			timerC = t.C()
 		case t != nil:
 			t.Stop()
@@ -436,12 +439,8 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 			now = in.clock.Now()
 			done = nil // stop once; keep running until the machine says Stopped
 			acts = in.m.Stop(now)
-		case fired := <-timerC:
-			// The runtime read the clock as it fired the timer.
-			now = fired
-			if now.IsZero() {
-				now = in.clock.Now()
-			}
+		case <-timerC:
+			now = in.clock.Now()
 			late := now.Sub(due)
 			in.noteLate(now, late)
 			if late >= lateTimer && in.m.TakeoverDue(now) {
@@ -478,7 +477,6 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 			now = in.clock.Now()
 			acts = in.m.SetGate(now, g)
 		case a := <-in.addrCh:
-			now = in.clock.Now() // every branch reads it: the next timer is armed from now
 			in.cfg.Addresses = a
 			in.log.Info("advertised addresses changed", "addresses", a)
 		case r := <-in.reqCh:

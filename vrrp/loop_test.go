@@ -64,28 +64,33 @@ func (t *manualTimer) armed() []time.Duration {
 	return append([]time.Duration(nil), t.arms...)
 }
 
-type countingSender struct {
-	mu   sync.Mutex
-	sent int
+// slowSender counts adverts and moves the clock on by cost for each, as a
+// send that took that long would.
+type slowSender struct {
+	clock *manualClock
+	cost  time.Duration
+	mu    sync.Mutex
+	sent  int
 }
 
-func (s *countingSender) WriteTo([]byte, netip.Addr) error {
+func (s *slowSender) WriteTo([]byte, netip.Addr) error {
+	s.clock.advance(s.cost)
 	s.mu.Lock()
 	s.sent++
 	s.mu.Unlock()
 	return nil
 }
-func (s *countingSender) Source() netip.Addr { return netip.MustParseAddr("10.0.0.11") }
-func (s *countingSender) count() int         { s.mu.Lock(); defer s.mu.Unlock(); return s.sent }
+func (s *slowSender) Source() netip.Addr { return netip.MustParseAddr("10.0.0.11") }
+func (s *slowSender) count() int         { s.mu.Lock(); defer s.mu.Unlock(); return s.sent }
 
-// The loop keeps one timer and arms it from the time of the event it just
-// handled: an event between two adverts must not push the next advert a
-// whole interval past that event, and the advert after a firing is armed
-// from the time the timer fired.
-func TestInstanceLoopArmsTimerFromTheEvent(t *testing.T) {
-	const interval = 20 * time.Millisecond
+// The loop keeps one timer and arms it from the clock as it re-arms it:
+// a turn slowed down (here each send takes 7 ms) does not push the next
+// advert back by its own delay, and an event between two adverts does not
+// move the next one.
+func TestInstanceLoopArmsTimerFromTheClock(t *testing.T) {
+	const interval, cost = 20 * time.Millisecond, 7 * time.Millisecond
 	clock := &manualClock{now: time.Unix(1000, 0)}
-	send := &countingSender{}
+	send := &slowSender{clock: clock, cost: cost}
 	in := NewInstance(InstanceConfig{
 		Name: "loop", VRID: 9,
 		// Priority 255 owns the addresses: Master at once, adverts due
@@ -117,27 +122,26 @@ func TestInstanceLoopArmsTimerFromTheEvent(t *testing.T) {
 
 	eventually(t, "the loop armed its timer", func() bool { return clock.loopTimer() != nil })
 	timer := clock.loopTimer()
-	if got := timer.armed(); got[0] != interval {
-		t.Fatalf("first advert armed in %v, want %v", got[0], interval)
+	if got := timer.armed(); got[0] != interval-cost {
+		t.Fatalf("after the first advert (a %v send) the next was armed in %v, want %v", cost, got[0], interval-cost)
 	}
 
-	// An event 5 ms later: the next advert is still due 15 ms on.
+	// An event 5 ms later: the next advert stays where it was.
 	clock.advance(5 * time.Millisecond)
 	in.SetAddresses([]netip.Addr{netip.MustParseAddr("10.0.0.101")})
 	eventually(t, "the timer re-armed after the event", func() bool { return len(timer.armed()) >= 2 })
-	if got := timer.armed()[1]; got != interval-5*time.Millisecond {
-		t.Errorf("after an event 5 ms in, the advert was armed in %v, want %v", got, interval-5*time.Millisecond)
+	if got, want := timer.armed()[1], interval-cost-5*time.Millisecond; got != want {
+		t.Errorf("after an event 5 ms on, the advert was armed in %v, want %v", got, want)
 	}
 
-	// The timer fires 3 ms late: the advert goes, and the next is armed
-	// one interval from the firing.
+	// The timer fires 30 ms late: the advert goes at once, and the next
+	// is due one interval after it went.
 	sent := send.count()
-	firedAt := clock.Now().Add(interval - 5*time.Millisecond + 3*time.Millisecond)
-	clock.advance(50 * time.Millisecond) // the loop must use the fired time, not a later read
-	timer.c <- firedAt
+	clock.advance(interval - cost - 5*time.Millisecond + 30*time.Millisecond)
+	timer.c <- clock.Now()
 	eventually(t, "the advert sent and the timer re-armed", func() bool { return send.count() > sent && len(timer.armed()) >= 3 })
-	if got := timer.armed()[2]; got != interval {
-		t.Errorf("after a firing the next advert was armed in %v, want %v from the firing", got, interval)
+	if got := timer.armed()[2]; got != interval-cost {
+		t.Errorf("after a late firing the next advert was armed in %v, want %v", got, interval-cost)
 	}
 	if n := len(clock.timers); n != 1 {
 		t.Errorf("the loop made %d timers, want its one timer re-armed", n)
