@@ -18,11 +18,11 @@ type steadyRow struct {
 	// holding is how the VIP was held meanwhile: a pair that stays split
 	// (both nodes holding it) moves nothing, so events alone would count
 	// a split brain as a perfect run.
-	holding lp.Holding
-	down1      int // real servers lb1 marked down meanwhile
-	down2      int // and lb2
-	up1, up2   int // real servers at weight 1 at the end
-	ok         bool
+	holding  lp.Holding
+	down1    int // real servers lb1 marked down meanwhile
+	down2    int // and lb2
+	up1, up2 int // real servers at weight 1 at the end
+	ok       bool
 }
 
 // TestSteadyFigure runs the loaded steady state (SteadyPlan) for
