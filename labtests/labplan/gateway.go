@@ -2,7 +2,6 @@ package labplan
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 )
@@ -75,13 +74,7 @@ type Split struct {
 // SplitOf measures Split for addresses a and b within [from, to), from
 // events in any order (earlier ones set the state at from).
 func SplitOf(events []HolderEvent, a, b string, from, to time.Time) Split {
-	evs := make([]HolderEvent, 0, len(events))
-	for _, e := range events {
-		if (e.Addr == a || e.Addr == b) && e.At.Before(to) {
-			evs = append(evs, e)
-		}
-	}
-	slices.SortStableFunc(evs, func(x, y HolderEvent) int { return x.At.Compare(y.At) })
+	evs := timelineBefore(events, to, a, b)
 	clip := func(t time.Time) time.Time {
 		if t.Before(from) {
 			return from

@@ -393,13 +393,7 @@ type Holding struct {
 // HoldingOf measures Holding for addr within [from, to), from events in
 // any order (earlier ones set the state at from).
 func HoldingOf(events []HolderEvent, addr string, from, to time.Time) Holding {
-	evs := make([]HolderEvent, 0, len(events))
-	for _, e := range events {
-		if e.Addr == addr && e.At.Before(to) {
-			evs = append(evs, e)
-		}
-	}
-	slices.SortStableFunc(evs, func(x, y HolderEvent) int { return x.At.Compare(y.At) })
+	evs := timelineBefore(events, to, addr)
 	held := map[string]bool{}
 	var h Holding
 	var many time.Duration // the current stretch of two or more
@@ -439,4 +433,17 @@ func HoldingOf(events []HolderEvent, addr string, from, to time.Time) Holding {
 	}
 	account(prev, to)
 	return h
+}
+
+// timelineBefore returns the events for addrs before to, in time order
+// (events of one instant keep their recorded order).
+func timelineBefore(events []HolderEvent, to time.Time, addrs ...string) []HolderEvent {
+	evs := make([]HolderEvent, 0, len(events))
+	for _, e := range events {
+		if slices.Contains(addrs, e.Addr) && e.At.Before(to) {
+			evs = append(evs, e)
+		}
+	}
+	slices.SortStableFunc(evs, func(x, y HolderEvent) int { return x.At.Compare(y.At) })
+	return evs
 }
