@@ -160,31 +160,31 @@ func stepWaitExit(ctx context.Context, r *runner, s labplan.Step, sr *labplan.St
 }
 
 func (r *runner) waitVIP(ctx context.Context, s labplan.Step, want bool) error {
-	ctx, cancel := context.WithTimeout(ctx, s.Duration.D())
-	defer cancel()
-	if err := r.vips.wait(ctx, s.Node, want); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			verb := "hold"
-			if !want {
-				verb = "release"
-			}
-			return fmt.Errorf("%s did not %s %s within %v", s.Node, verb, labplan.VIP4Addr, s.Duration)
-		}
-		return err
+	verb := "hold"
+	if !want {
+		verb = "release"
 	}
-	return nil
+	return within(ctx, s, fmt.Sprintf("did not %s %s", verb, labplan.VIP4Addr), func(ctx context.Context) error {
+		return r.vips.wait(ctx, s.Node, want)
+	})
 }
 
 func stepWaitSole(ctx context.Context, r *runner, s labplan.Step, _ *labplan.StepResult) error {
+	return within(ctx, s, fmt.Sprintf("was not the only holder of %s for %v", labplan.VIP4Addr, s.Interval), func(ctx context.Context) error {
+		return r.vips.waitSole(ctx, s.Node, s.Interval.D())
+	})
+}
+
+// within runs wait under the step's Duration; running out of it is the
+// error "NODE failed within DURATION".
+func within(ctx context.Context, s labplan.Step, failed string, wait func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.Duration.D())
 	defer cancel()
-	if err := r.vips.waitSole(ctx, s.Node, s.Interval.D()); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("%s was not the only holder of %s for %v within %v", s.Node, labplan.VIP4Addr, s.Interval, s.Duration)
-		}
-		return err
+	err := wait(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s %s within %v", s.Node, failed, s.Duration)
 	}
-	return nil
+	return err
 }
 
 func stepSleep(ctx context.Context, _ *runner, s labplan.Step, _ *labplan.StepResult) error {
