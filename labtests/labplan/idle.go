@@ -39,11 +39,24 @@ const burnerPIDs = "/run/lab-burners.pids"
 // a loop without system calls, at normal priority, so that they compete
 // with the daemons for the guest's one CPU as any busy neighbour would.
 // BurnStop ends them.
+//
+// First it raises the lab's guest process, every thread of it, to nice
+// RealServerNice. That process serves the real servers' HTTP: in a real
+// deployment the real servers are other machines, which a busy load
+// balancer does not slow down. Starved beside the burners, they answered
+// checks after their timeout, so every row marked real servers down that
+// were not failing on a machine of their own. Threads the guest starts
+// later inherit the value. (The exec's shell runs in place of
+// "ip netns exec", so its parent is the guest.)
 func BurnStart(node string, n int) Step {
 	return Exec(node, "sh", "-c", fmt.Sprintf(
-		`for i in $(seq %d); do sh -c 'while :; do :; done' </dev/null >/dev/null 2>&1 & echo $! >> %s; done; cat %s`,
-		n, burnerPIDs, burnerPIDs))
+		`for t in /proc/$PPID/task/*; do renice -n %d -p ${t##*/} >/dev/null || exit 1; done; `+
+			`for i in $(seq %d); do sh -c 'while :; do :; done' </dev/null >/dev/null 2>&1 & echo $! >> %s; done; cat %s`,
+		RealServerNice, n, burnerPIDs, burnerPIDs))
 }
+
+// RealServerNice is the guest process's nice value while burners run.
+const RealServerNice = -10
 
 // BurnStop ends BurnStart's burners.
 func BurnStop(node string) Step {
