@@ -10,10 +10,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/director-lb/director/internal/rxstamp"
 	"github.com/director-lb/director/labtests/labplan"
 )
 
@@ -128,7 +128,7 @@ func startFine(ns string, interval, timeout time.Duration) (*fineProber, error) 
 	if err == nil {
 		var serr error
 		err = rc.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+			serr = rxstamp.Enable(int(fd))
 		})
 		err = errors.Join(err, serr)
 	}
@@ -180,7 +180,10 @@ func (f *fineProber) receive() {
 			}
 			continue // ECONNREFUSED from an ICMP error: keep listening
 		}
-		at := rxTime(oob[:oobn])
+		at := rxstamp.Time(oob[:oobn])
+		if at.IsZero() {
+			at = time.Now()
+		}
 		if n < 8 {
 			continue
 		}
@@ -195,20 +198,6 @@ func (f *fineProber) receive() {
 		default:
 		}
 	}
-}
-
-// rxTime is the SCM_TIMESTAMPNS in oob, or now when there is none.
-func rxTime(oob []byte) time.Time {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err == nil {
-		for _, m := range msgs {
-			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})) {
-				ts := *(*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
-				return time.Unix(ts.Unix())
-			}
-		}
-	}
-	return time.Now()
 }
 
 // stop stops sending, waits up to the timeout for the last answers and

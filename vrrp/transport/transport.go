@@ -16,6 +16,8 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
+
+	"github.com/director-lb/director/internal/rxstamp"
 )
 
 // protocolVRRP is the IANA protocol number of VRRP.
@@ -162,7 +164,7 @@ func controlSocket(rc syscall.RawConn, ifname string) error {
 		// The kernel's receive time of each packet (Frame.At), so that a
 		// Master_Down_Timer runs from an advert's arrival, not from when
 		// a busy daemon got to it. Best effort as well.
-		_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+		_ = rxstamp.Enable(int(fd))
 		// SO_RCVBUFFORCE ignores net.core.rmem_max but needs CAP_NET_ADMIN;
 		// without it we take what SO_RCVBUF grants.
 		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, recvBufSize) != nil {
@@ -186,7 +188,7 @@ func (c *Conn) setup4(ifi *net.Interface, multicast bool) error {
 	if err := rc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
 		return fmt.Errorf("IP_PKTINFO: %w", err)
 	}
-	c.oobLen = len(ipv4.NewControlMessage(ipv4.FlagInterface|ipv4.FlagDst)) + unix.CmsgSpace(4) + unix.CmsgSpace(16)
+	c.oobLen = len(ipv4.NewControlMessage(ipv4.FlagInterface|ipv4.FlagDst)) + unix.CmsgSpace(4) + rxstamp.OOBSize
 	if err := rc.SetMulticastInterface(ifi); err != nil {
 		return fmt.Errorf("IP_MULTICAST_IF: %w", err)
 	}
@@ -225,7 +227,7 @@ func (c *Conn) setup6(ifi *net.Interface, multicast bool) error {
 	if err := pc.SetControlMessage(flags, true); err != nil {
 		return fmt.Errorf("IPV6_RECVPKTINFO/RECVHOPLIMIT: %w", err)
 	}
-	c.oobLen = len(ipv6.NewControlMessage(flags)) + unix.CmsgSpace(4) + unix.CmsgSpace(16)
+	c.oobLen = len(ipv6.NewControlMessage(flags)) + unix.CmsgSpace(4) + rxstamp.OOBSize
 	if multicast {
 		if err := pc.JoinGroup(ifi, &net.IPAddr{IP: groupV6.AsSlice()}); err != nil {
 			return fmt.Errorf("join %s: %w", groupV6, err)
@@ -391,7 +393,7 @@ func (c *Conn) Read(buf []byte) (Frame, error) {
 			slog.Debug("transport: dropped malformed packet", "from", from, "err", err)
 			continue
 		}
-		f.At = rxTime(oob)
+		f.At = rxstamp.Time(oob)
 		if f.IfIndex == 0 {
 			f.IfIndex = c.ifIndex
 		}
@@ -477,22 +479,6 @@ func parse6(b, oob []byte, from *net.IPAddr) (Frame, error) {
 }
 
 // rxqOverflow finds the SO_RXQ_OVFL count among the control messages.
-// rxTime is the SCM_TIMESTAMPNS in oob, or the zero Time.
-func rxTime(oob []byte) time.Time {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return time.Time{}
-	}
-	for _, m := range msgs {
-		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= 16 {
-			sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
-			nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
-			return time.Unix(sec, nsec)
-		}
-	}
-	return time.Time{}
-}
-
 func rxqOverflow(oob []byte) (uint32, bool) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/net/ipv4"
@@ -399,21 +397,4 @@ func TestFilterOnSocketAndBatchedReads(t *testing.T) {
 		}
 	}
 	expectNothing(t, b, "the other VRID's packets, dropped by the filter")
-}
-
-func TestRxTime(t *testing.T) {
-	want := time.Unix(1767225600, 123456789)
-	oob := make([]byte, unix.CmsgSpace(16))
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-	h.Level, h.Type = unix.SOL_SOCKET, unix.SO_TIMESTAMPNS
-	h.SetLen(unix.CmsgLen(16))
-	data := oob[unix.CmsgLen(0):]
-	binary.NativeEndian.PutUint64(data[0:8], uint64(want.Unix()))
-	binary.NativeEndian.PutUint64(data[8:16], uint64(want.Nanosecond()))
-	if got := rxTime(oob); !got.Equal(want) {
-		t.Errorf("rxTime = %v, want %v", got, want)
-	}
-	if got := rxTime(nil); !got.IsZero() {
-		t.Errorf("rxTime(nil) = %v, want zero", got)
-	}
 }
