@@ -10,6 +10,10 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/director-lb/director/internal/rxstamp"
 )
 
 // probeConn is a check's connection: its I/O ends at the context's deadline
@@ -135,6 +139,12 @@ type fastConn struct {
 	f       *os.File
 	stop    func() bool
 	pending bool // connect not yet known to have completed
+	// ctx and deadline bound the attempt; lateRead needs both.
+	ctx      context.Context
+	deadline time.Time
+	// lateReads counts reads of bytes the kernel received before the
+	// deadline that the deadline had cut short (Result.ReadLate).
+	lateReads int
 }
 
 // dialFast starts connecting to t.Addr (from t.Source) over TCP; I/O on the
@@ -175,7 +185,7 @@ func dialFast(ctx context.Context, t Target, deadline time.Time) (*fastConn, err
 	f := os.NewFile(uintptr(fd), "check")
 	_ = f.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = f.SetDeadline(time.Unix(1, 0)) })
-	return &fastConn{f: f, stop: stop, pending: pending}, nil
+	return &fastConn{f: f, stop: stop, pending: pending, ctx: ctx, deadline: deadline}, nil
 }
 
 func prepareFast(fd, family int, src netip.Addr) error {
@@ -230,9 +240,52 @@ func (c *fastConn) Write(p []byte) (int, error) {
 	return n, unwrapFile(err)
 }
 
+// Read reads into p. A read that the deadline cut short gets one more
+// look, without waiting (lateRead): bytes the kernel received before the
+// deadline were in time, however late a busy checker got to them.
 func (c *fastConn) Read(p []byte) (int, error) {
 	n, err := c.f.Read(p)
+	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && c.ctx.Err() == nil {
+		if m := c.lateRead(p); m > 0 {
+			c.lateReads++
+			return m, nil
+		}
+	}
 	return n, unwrapFile(err)
+}
+
+// lateRead takes what the socket holds, if the kernel received it before
+// the deadline, and returns how many bytes; 0 when there is nothing, or
+// nothing in time, or no receive time to tell (then the timeout stands).
+//
+// Why: a checker that runs late can find an answer's deadline expired
+// before its poller has reported the socket readable. The runtime then
+// fails the read without looking at the socket, and a server that
+// answered in time would be judged timed out: the checker's lateness
+// taken for the server's. The receive time needs the kernel to have been
+// stamping when the bytes came (rxstamp.Hold: the Manager holds it).
+func (c *fastConn) lateRead(p []byte) int {
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	oob := make([]byte, rxstamp.OOBSize)
+	n := 0
+	// Control, not Read: Read would fail at the deadline before
+	// calling the function.
+	_ = rc.Control(func(fd uintptr) {
+		if rxstamp.Enable(int(fd)) != nil {
+			return
+		}
+		m, oobn, _, _, err := unix.Recvmsg(int(fd), p, oob, unix.MSG_DONTWAIT)
+		if err != nil || m <= 0 {
+			return
+		}
+		if at := rxstamp.Time(oob[:oobn]); !at.IsZero() && !at.After(c.deadline) {
+			n = m
+		}
+	})
+	return n
 }
 
 // waitConnected waits for a pending connect (for checks that send nothing)

@@ -269,7 +269,9 @@ func (p *httpProber) ProbeUntil(ctx context.Context, t Target, deadline time.Tim
 		}
 		return ioFailure("send request", err)
 	}
-	return p.response(c)
+	r := p.response(c)
+	r.ReadLate = c.lateReads > 0
+	return r
 }
 
 // response reads and judges the response to the request sent on conn.

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/director-lb/director/internal/rxstamp"
 )
 
 // Options configures a Manager. The zero value works.
@@ -132,6 +135,10 @@ type Manager struct {
 	coalesce  time.Duration
 	lagLimit  time.Duration
 	realClock bool // clock is RealClock: its readings serve as wall-clock times
+	// stamps keeps the kernel stamping received packets, so that an
+	// answer read after its deadline shows whether it came in time
+	// (Result.ReadLate); nil with a fake clock, or where it failed.
+	stamps io.Closer
 
 	lagMu sync.Mutex // a leaf lock, like rndMu
 	lag   lagState
@@ -162,6 +169,7 @@ type lagState struct {
 	lateAt    time.Time     // the last start later than the lag limit
 	logged    time.Time     // the last log line about lag
 	discounts int           // timeouts discounted since that line
+	lateReads int           // answers read late but received in time, since that line
 }
 
 // LagStats is the checker's view of its own lateness.
@@ -213,6 +221,13 @@ func NewManager(o Options) *Manager {
 	_, m.realClock = m.clock.(RealClock)
 	if m.log == nil {
 		m.log = slog.Default()
+	}
+	if m.realClock {
+		h, err := rxstamp.Hold()
+		if err != nil {
+			m.log.Warn("health checks: no kernel receive times; answers a late checker reads after their deadline count as timeouts", "err", err)
+		}
+		m.stamps = h
 	}
 	if m.newProber == nil {
 		m.newProber = NewProber
@@ -409,6 +424,9 @@ func (m *Manager) Close() {
 	m.evCond.Broadcast()
 	m.evMu.Unlock()
 	<-m.evDone
+	if m.stamps != nil {
+		m.stamps.Close()
+	}
 }
 
 func (e *entry) stop() {
@@ -489,6 +507,9 @@ func (m *Manager) attempt(e *entry) {
 		now = m.clock.Now()
 	}
 	r.Latency, r.Lag = now.Sub(start), lag
+	if r.ReadLate {
+		m.noteLateRead()
+	}
 	if r.TimedOut && !r.OK {
 		r.Discounted = lag > limit || r.Latency > timeout+limit
 		if !r.Discounted {
@@ -584,11 +605,12 @@ func (m *Manager) noteLag(now time.Time, lag, limit time.Duration) {
 	switch {
 	case l.stretch > 1 && (was == 1 || now.Sub(l.logged) >= lagLog):
 		m.log.Warn("health checks running late: spacing rounds out", "lag", l.avg.Round(time.Millisecond).String(),
-			"stretch", fmt.Sprintf("%.2f", l.stretch), "timeouts_discounted", l.discounts)
-		l.logged, l.discounts = now, 0
+			"stretch", fmt.Sprintf("%.2f", l.stretch), "timeouts_discounted", l.discounts, "answers_read_late_in_time", l.lateReads)
+		l.logged, l.discounts, l.lateReads = now, 0, 0
 	case l.stretch == 1 && was > 1:
-		m.log.Info("health checks on time again", "lag", l.avg.Round(time.Millisecond).String(), "timeouts_discounted", l.discounts)
-		l.logged, l.discounts = now, 0
+		m.log.Info("health checks on time again", "lag", l.avg.Round(time.Millisecond).String(),
+			"timeouts_discounted", l.discounts, "answers_read_late_in_time", l.lateReads)
+		l.logged, l.discounts, l.lateReads = now, 0, 0
 	}
 }
 
@@ -614,6 +636,14 @@ func (m *Manager) noteDiscount(now time.Time, e *entry, r Result, timeout time.D
 		"lag", r.Lag.Round(time.Millisecond).String(), "took", r.Latency.Round(time.Millisecond).String(),
 		"timeout", timeout.String(), "timeouts_discounted", m.lag.discounts)
 	m.lag.discounts = 0
+}
+
+// noteLateRead counts an answer read after its deadline that the kernel
+// had received in time; the lag log lines report the count.
+func (m *Manager) noteLateRead() {
+	m.lagMu.Lock()
+	defer m.lagMu.Unlock()
+	m.lag.lateReads++
 }
 
 // stretched is d spaced out by the current stretch.

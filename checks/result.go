@@ -53,6 +53,10 @@ type Result struct {
 	// Discounted marks a timeout blamed on the checker running late
 	// rather than on the server (see Manager): it counts neither way.
 	Discounted bool
+	// ReadLate marks an attempt that read, after its deadline, an answer
+	// the kernel had received before it: the checker was late, the
+	// server was not, and the answer was judged as if read in time.
+	ReadLate bool
 	// Weight is a dynamic weight (MISC_CHECK misc_dynamic), if HasWeight.
 	Weight    int
 	HasWeight bool

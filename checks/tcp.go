@@ -93,7 +93,9 @@ func (p *tcpProber) ProbeUntil(ctx context.Context, t Target, deadline time.Time
 	if p.expect == nil && p.re == nil {
 		return success("connected")
 	}
-	return p.await(c)
+	r := p.await(c)
+	r.ReadLate = c.lateReads > 0
+	return r
 }
 
 // await reads until the reply matches, the cap is reached, the server

@@ -27,6 +27,7 @@ type metrics struct {
 	ipvsWrites       *prometheus.CounterVec
 	checkSeconds     prometheus.Histogram
 	checkResults     *prometheus.CounterVec
+	checkLateReads   prometheus.Counter
 	checkLag         prometheus.Histogram
 	ec2Seconds       *prometheus.HistogramVec
 	ec2Errors        *prometheus.CounterVec
@@ -58,6 +59,10 @@ func newMetrics(d *Daemon) *metrics {
 		Name: "director_check_results_total",
 		Help: "Health-check attempts by result (ok, fail, timeout; discounted: a timeout blamed on the checker running late, counted neither way).",
 	}, []string{"result"})
+	m.checkLateReads = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "director_check_answers_read_late_total",
+		Help: "Health-check answers the kernel received before the deadline but the checker read after it (it ran late); judged as received, not as timeouts.",
+	})
 	m.checkLag = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "director_check_lag_seconds",
 		Help:    "How late health-check attempts started after they fell due: the checker's own scheduling lag.",
@@ -72,7 +77,7 @@ func newMetrics(d *Daemon) *metrics {
 		Name: "director_ec2_call_errors_total",
 		Help: "EC2 API calls that failed, by operation.",
 	}, []string{"operation"})
-	m.reg.MustRegister(m.ec2Seconds, m.ec2Errors, m.checkSeconds, m.checkResults, m.checkLag, m.reconcileSeconds, m.reconcileErrors, m.ipvsWrites, &stateCollector{d: d},
+	m.reg.MustRegister(m.ec2Seconds, m.ec2Errors, m.checkSeconds, m.checkResults, m.checkLateReads, m.checkLag, m.reconcileSeconds, m.reconcileErrors, m.ipvsWrites, &stateCollector{d: d},
 		prometheus.NewGoCollector())
 	bi := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "director_build_info",
@@ -270,6 +275,9 @@ func collectRouting(ch chan<- prometheus.Metric, r *control.RoutingState) {
 func (m *metrics) checkResult(r checks.Result) {
 	m.checkSeconds.Observe(r.Latency.Seconds())
 	m.checkLag.Observe(r.Lag.Seconds())
+	if r.ReadLate {
+		m.checkLateReads.Inc()
+	}
 	switch {
 	case r.Discounted:
 		m.checkResults.WithLabelValues("discounted").Inc()

@@ -42,6 +42,7 @@ func TestMetrics(t *testing.T) {
 	m := newMetrics(d)
 	m.observe(ipvs.Result{Created: 3, Repaired: 1, Errors: 2}, 5*time.Millisecond, nil)
 	m.checkResult(checks.Result{OK: true, Latency: time.Millisecond})
+	m.checkResult(checks.Result{OK: true, ReadLate: true, Latency: time.Second})
 	m.checkResult(checks.Result{TimedOut: true, Latency: time.Second})
 	m.checkResult(checks.Result{TimedOut: true, Discounted: true, Latency: 3 * time.Second, Lag: 2 * time.Second})
 
@@ -75,9 +76,10 @@ func TestMetrics(t *testing.T) {
 		"director_ipvs_writes_total,kind=repaired":                         1,
 		"director_ipvs_reconcile_errors_total":                             2,
 		"director_ipvs_reconcile_duration_seconds":                         1,
-		"director_check_duration_seconds":                                  3,
-		"director_check_lag_seconds":                                       3,
-		"director_check_results_total,result=ok":                           1,
+		"director_check_duration_seconds":                                  4,
+		"director_check_lag_seconds":                                       4,
+		"director_check_results_total,result=ok":                           2,
+		"director_check_answers_read_late_total":                           1,
 		"director_check_results_total,result=timeout":                      1,
 		"director_check_results_total,result=discounted":                   1,
 		"director_build_info,goversion=" + goVersion() + ",version=v-test": 1,

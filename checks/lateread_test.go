@@ -1,0 +1,211 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/director-lb/director/internal/rxstamp"
+	"github.com/director-lb/director/internal/testwait"
+)
+
+// lateReadServer accepts one connection on loopback and writes answer when
+// told to (on send), then holds the connection open.
+func lateReadServer(t *testing.T, answer string) (Target, chan<- struct{}) {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		<-send
+		_, _ = c.Write([]byte(answer))
+		buf := make([]byte, 16)
+		_, _ = c.Read(buf) // until the client closes
+	}()
+	t.Cleanup(func() { l.Close(); <-done })
+	return Target{Addr: netip.MustParseAddrPort(l.Addr().String())}, send
+}
+
+// inQueue is how many bytes c's socket holds unread.
+func inQueue(t *testing.T, c *fastConn) int {
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// moveDeadline sets the attempt's deadline to t, as if the checker had
+// got round to the socket only then.
+func moveDeadline(c *fastConn, at time.Time) {
+	c.deadline = at
+	_ = c.f.SetDeadline(at)
+}
+
+// holdStamps holds the kernel's stamping on, as the Manager does, and
+// waits until it is on: the kernel turns it on from a work queue, a
+// moment after the first socket asks.
+func holdStamps(t *testing.T) {
+	t.Helper()
+	h, err := rxstamp.Hold()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	rc, err := rx.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = rc.Control(func(fd uintptr) { err = rxstamp.Enable(int(fd)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := net.DialUDP("udp4", nil, rx.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	buf, oob := make([]byte, 8), make([]byte, rxstamp.OOBSize)
+	testwait.Eventually(t, 5*time.Second, "the kernel to stamp received packets", func() bool {
+		if _, err := tx.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		_ = rx.SetReadDeadline(time.Now().Add(time.Second))
+		_, oobn, _, _, err := rx.ReadMsgUDP(buf, oob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return oobn > 0 && !rxstamp.Time(oob[:oobn]).IsZero()
+	})
+}
+
+// TestLateReadOfAnAnswerInTime: the answer reached the kernel before the
+// deadline; the checker reads only after it. Without the late read, the
+// runtime fails the read at the expired deadline without looking.
+func TestLateReadOfAnAnswerInTime(t *testing.T) {
+	holdStamps(t)
+	target, send := lateReadServer(t, "pong")
+	c, err := dialFast(context.Background(), target, time.Now().Add(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.waitConnected(); err != nil {
+		t.Fatal(err)
+	}
+	close(send)
+	testwait.Eventually(t, 5*time.Second, "the answer in the socket", func() bool { return inQueue(t, c) > 0 })
+	moveDeadline(c, time.Now()) // after the answer arrived
+	buf := make([]byte, 16)
+	n, err := c.Read(buf)
+	if err != nil || string(buf[:n]) != "pong" {
+		t.Fatalf("Read = %q, %v; want the answer that came in time", buf[:n], err)
+	}
+	if c.lateReads != 1 {
+		t.Fatalf("lateReads = %d, want 1", c.lateReads)
+	}
+}
+
+// TestLateAnswerStaysATimeout: an answer the kernel received after the
+// deadline is a timeout, however it is read.
+func TestLateAnswerStaysATimeout(t *testing.T) {
+	holdStamps(t)
+	target, send := lateReadServer(t, "pong")
+	c, err := dialFast(context.Background(), target, time.Now().Add(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.waitConnected(); err != nil {
+		t.Fatal(err)
+	}
+	moveDeadline(c, time.Now()) // before the server answers
+	close(send)
+	testwait.Eventually(t, 5*time.Second, "the answer in the socket", func() bool { return inQueue(t, c) > 0 })
+	n, err := c.Read(make([]byte, 16))
+	if n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read = %d, %v; want a timeout", n, err)
+	}
+	if c.lateReads != 0 {
+		t.Fatalf("lateReads = %d, want 0", c.lateReads)
+	}
+}
+
+// TestCancelledAttemptReadsNothingLate: a cancelled attempt (its check
+// removed) ends at once, whatever the socket holds.
+func TestCancelledAttemptReadsNothingLate(t *testing.T) {
+	holdStamps(t)
+	target, send := lateReadServer(t, "pong")
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := dialFast(ctx, target, time.Now().Add(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.waitConnected(); err != nil {
+		t.Fatal(err)
+	}
+	close(send)
+	testwait.Eventually(t, 5*time.Second, "the answer in the socket", func() bool { return inQueue(t, c) > 0 })
+	cancel()
+	// What the attempt's context.AfterFunc does on a cancel, done here
+	// so that the read surely sees it.
+	_ = c.f.SetDeadline(time.Unix(1, 0))
+	if n, err := c.Read(make([]byte, 16)); n != 0 || err == nil {
+		t.Fatalf("Read = %d, %v; want nothing from a cancelled attempt", n, err)
+	}
+}
+
+// TestHTTPAnswerReadLate runs the whole HTTP judgement on an answer read
+// late: it passes, and says it was read late.
+func TestHTTPAnswerReadLate(t *testing.T) {
+	holdStamps(t)
+	target, send := lateReadServer(t, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+	pr, err := NewProber(Spec{Type: "http", Timeout: time.Second, HTTP: HTTPSpec{Path: "/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hp := pr.(*httpProber)
+	c, err := dialFast(context.Background(), target, time.Now().Add(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(hp.request(target))); err != nil {
+		t.Fatal(err)
+	}
+	close(send)
+	testwait.Eventually(t, 5*time.Second, "the answer in the socket", func() bool { return inQueue(t, c) > 0 })
+	moveDeadline(c, time.Now())
+	r := hp.response(c)
+	if !r.OK {
+		t.Fatalf("result %+v, want a pass", r)
+	}
+	if c.lateReads == 0 {
+		t.Fatal("the answer was not read late: the test did not test the late path")
+	}
+}
