@@ -38,19 +38,24 @@ func TestSteadyFigure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// director runs twice: as installed, and with rt_priority (its
-	// threads under realtime scheduling, keepalived's vrrp_rt_priority).
-	impls := []string{string(lp.Keepalived), string(lp.Director), SteadyRTRow}
+	// director runs as installed, with rt_priority (its threads under
+	// realtime scheduling, keepalived's vrrp_rt_priority), and split.
+	// And as two daemons per node, the instances in one of their own.
+	impls := []string{string(lp.Keepalived), string(lp.Director), SteadyRTRow, SteadySplitRow}
 	rows := map[string]*steadyRow{}
 	for _, impl := range impls {
 		row := &steadyRow{}
 		rows[impl] = row
 		t.Run(impl, func(t *testing.T) {
 			var p Params
-			if impl == SteadyRTRow {
+			switch impl {
+			case SteadyRTRow:
 				p = SteadyParams(lp.Director)
 				p.RTPriority = SteadyRTPriority
-			} else {
+			case SteadySplitRow:
+				p = SteadyParams(lp.Director)
+				p.SplitVRRP = true
+			default:
 				p = SteadyParams(lp.Impl(impl))
 			}
 			res := Run(t, SteadyPlan(name(t), p, d))

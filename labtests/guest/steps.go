@@ -95,7 +95,26 @@ func (r *runner) startDaemon(node string) error {
 		// environment; the fake accepts these.
 		cmd.Env = append(cmd.Env, labplan.EC2Env()...)
 	}
+	if r.plan.Params.SplitVRRP && n.Impl == labplan.Director {
+		if err := r.startVRRPDaemon(node); err != nil {
+			return err
+		}
+	}
 	return r.procs.start(node, cmd, logf)
+}
+
+// startVRRPDaemon starts node's VRRP-only daemon (Params.SplitVRRP), first:
+// the services' daemon takes seconds to load its checks.
+func (r *runner) startVRRPDaemon(node string) error {
+	argv := []string{r.plan.Paths.DirectorBin, "run", "-c", filepath.Join(r.plan.Paths.Out, labplan.VRRPConfigFile(node))}
+	logf, err := os.OpenFile(filepath.Join(r.plan.Paths.Out, node+"-vrrp.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("log file: %w", err)
+	}
+	fmt.Fprintf(logf, "==== %s VRRP daemon started at %s: %s\n", node, time.Now().Format(time.RFC3339Nano), strings.Join(argv, " "))
+	cmd := exec.Command("ip", append([]string{"netns", "exec", node}, argv...)...)
+	cmd.Env = []string{guestPath, "HOME=/root"}
+	return r.procs.start(node+"-vrrp", cmd, logf)
 }
 
 func stepStart(_ context.Context, r *runner, s labplan.Step, _ *labplan.StepResult) error {

@@ -108,36 +108,21 @@ func DirectorConfig(p Params, node string) (string, error) {
 		return b.String(), nil
 	}
 	fmt.Fprintf(&b, "log_level: debug\ncontrol_socket: /run/%s/director.sock\n", node)
+	if p.SplitVRRP {
+		// The instances run in their own daemon (DirectorVRRPConfig).
+		if p.IPVS != nil {
+			directorIPVS(&b, p.IPVS, node)
+		}
+		if p.Idle != nil {
+			directorIdle(&b, p.Idle, node)
+		}
+		return b.String(), nil
+	}
 	if p.RTPriority > 0 {
 		fmt.Fprintf(&b, "rt_priority: %d\n", p.RTPriority)
 	}
-	b.WriteString("instances:\n")
-	insts, err := instances(p, node)
-	if err != nil {
+	if err := directorInstances(&b, p, node); err != nil {
 		return "", err
-	}
-	for i, in := range insts {
-		fmt.Fprintf(&b, "  - name: %s\n    interface: %s\n    vrid: %d\n", in.name, in.iface, in.vrid)
-		fmt.Fprintf(&b, "    priority: %d\n    version: %d\n", p.Priority[node], p.Version)
-		fmt.Fprintf(&b, "    advert_interval: %s\n    preempt: %t\n", p.Advert.D(), p.Preempt)
-		if p.VMAC {
-			b.WriteString("    vmac: true\n")
-		}
-		if p.Unicast {
-			fmt.Fprintf(&b, "    unicast:\n      source: %s\n      peers: [%s]\n", in.self, in.peer)
-		} else if p.AllowedSources {
-			fmt.Fprintf(&b, "    allowed_sources: [%s]\n", in.peer)
-		}
-		fmt.Fprintf(&b, "    vips: [%s]\n", strings.Join(in.vips, ", "))
-		if i > 0 {
-			continue // tracking, hooks and EC2 belong to the lab's own instance
-		}
-		if p.Track != nil {
-			directorTrackRefs(&b, p.Track)
-		}
-		if p.Hooks != nil {
-			directorHookRefs(&b)
-		}
 	}
 	if p.EC2 {
 		directorEC2(&b, node) // the last instance's ec2 block (there is one instance)
@@ -156,6 +141,53 @@ func DirectorConfig(p Params, node string) (string, error) {
 	}
 	if p.Hooks != nil {
 		directorHooks(&b, p.Hooks, node)
+	}
+	return b.String(), nil
+}
+
+// directorInstances renders the instances: section.
+func directorInstances(b *strings.Builder, p Params, node string) error {
+	b.WriteString("instances:\n")
+	insts, err := instances(p, node)
+	if err != nil {
+		return err
+	}
+	for i, in := range insts {
+		fmt.Fprintf(b, "  - name: %s\n    interface: %s\n    vrid: %d\n", in.name, in.iface, in.vrid)
+		fmt.Fprintf(b, "    priority: %d\n    version: %d\n", p.Priority[node], p.Version)
+		fmt.Fprintf(b, "    advert_interval: %s\n    preempt: %t\n", p.Advert.D(), p.Preempt)
+		if p.VMAC {
+			b.WriteString("    vmac: true\n")
+		}
+		if p.Unicast {
+			fmt.Fprintf(b, "    unicast:\n      source: %s\n      peers: [%s]\n", in.self, in.peer)
+		} else if p.AllowedSources {
+			fmt.Fprintf(b, "    allowed_sources: [%s]\n", in.peer)
+		}
+		fmt.Fprintf(b, "    vips: [%s]\n", strings.Join(in.vips, ", "))
+		if i > 0 {
+			continue // tracking, hooks and EC2 belong to the lab's own instance
+		}
+		if p.Track != nil {
+			directorTrackRefs(b, p.Track)
+		}
+		if p.Hooks != nil {
+			directorHookRefs(b)
+		}
+	}
+	return nil
+}
+
+// DirectorVRRPConfig renders node's VRRP-only daemon under SplitVRRP: the
+// instances alone, with rt_priority if any, on a control socket of its own.
+func DirectorVRRPConfig(p Params, node string) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "log_level: debug\ncontrol_socket: /run/%s/vrrp.sock\n", node)
+	if p.RTPriority > 0 {
+		fmt.Fprintf(&b, "rt_priority: %d\n", p.RTPriority)
+	}
+	if err := directorInstances(&b, p, node); err != nil {
+		return "", err
 	}
 	return b.String(), nil
 }
