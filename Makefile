@@ -7,6 +7,7 @@ DESTDIR   ?=
 FUZZTIME  ?= 20s
 FUZZJOBS  ?= 1
 FUZZPAR   ?= 0
+FUZZMIN   ?= 10s
 LABFLAGS  ?=
 
 export CGO_ENABLED = 0
@@ -63,10 +64,11 @@ bench:
 	$(GO) run ./cmd/checkbench -targets 1000 -interval 5s -duration 20s
 
 # Each fuzz target for FUZZTIME, FUZZJOBS at a time with FUZZPAR workers
-# each (0: GOMAXPROCS); the inputs a run finds that add coverage are kept
-# under testdata/fuzz, whose seed corpora run in `make unit` too.
+# each (0: GOMAXPROCS), minimising each new input for at most FUZZMIN; the
+# inputs a run finds that add coverage are kept under testdata/fuzz, whose
+# seed corpora run in `make unit` too.
 fuzz:
-	$(GO) run ./cmd/fuzzrun -fuzztime $(FUZZTIME) -jobs $(FUZZJOBS) -parallel $(FUZZPAR)
+	$(GO) run ./cmd/fuzzrun -fuzztime $(FUZZTIME) -minimizetime $(FUZZMIN) -jobs $(FUZZJOBS) -parallel $(FUZZPAR)
 
 install: build
 	install -D -m 0755 bin/director $(DESTDIR)$(PREFIX)/sbin/director

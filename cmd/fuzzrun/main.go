@@ -50,6 +50,10 @@ func main() {
 	parallel := flag.Int("parallel", 0, "fuzz workers per target (0: go test's default, GOMAXPROCS)")
 	keep := flag.Bool("keep", true, "copy the new coverage-adding inputs of each run into testdata/fuzz")
 	match := flag.String("run", "", "only targets whose package/name matches this regular expression")
+	// Go spends up to a minute minimising each new coverage-adding input
+	// by default, counted in -fuzztime: a slow target (the importer's,
+	// a few hundred executions a second) spent most of 10 minutes so.
+	minimize := flag.String("minimizetime", "", "time (or NNx executions) minimising each new input, as go test -fuzzminimizetime (empty: go's default, 60s)")
 	flag.Parse()
 	if *jobs < 1 {
 		fmt.Fprintln(os.Stderr, "fuzzrun: -jobs must be at least 1")
@@ -83,7 +87,7 @@ func main() {
 		go func() {
 			defer wg.Done()
 			for t := range work {
-				results <- run(t, *fuzztime, *parallel, *keep, cache)
+				results <- run(t, *fuzztime, *minimize, *parallel, *keep, cache)
 			}
 		}()
 	}
@@ -161,10 +165,13 @@ func goEnv(key string) (string, error) {
 // run's totals.
 var progress = regexp.MustCompile(`execs: (\d+).*?new interesting: (\d+ \(total: \d+\))`)
 
-func run(t target, fuzztime string, parallel int, keep bool, cache string) result {
+func run(t target, fuzztime, minimize string, parallel int, keep bool, cache string) result {
 	r := result{target: t}
 	start := time.Now()
 	args := []string{"test", "-run", "^$", "-fuzz", "^" + t.name + "$", "-fuzztime", fuzztime}
+	if minimize != "" {
+		args = append(args, "-fuzzminimizetime", minimize)
+	}
 	if parallel > 0 {
 		args = append(args, "-parallel", fmt.Sprint(parallel))
 	}
