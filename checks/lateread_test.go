@@ -54,6 +54,21 @@ func inQueue(t *testing.T, c *fastConn) int {
 	return n
 }
 
+// connected dials target with a distant deadline and waits for the
+// connection; the test's end closes it.
+func connected(t *testing.T, ctx context.Context, target Target) *fastConn {
+	t.Helper()
+	c, err := dialFast(ctx, target, time.Now().Add(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.waitConnected(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // moveDeadline sets the attempt's deadline to t, as if the checker had
 // got round to the socket only then.
 func moveDeadline(c *fastConn, at time.Time) {
@@ -109,14 +124,7 @@ func holdStamps(t *testing.T) {
 func TestLateReadOfAnAnswerInTime(t *testing.T) {
 	holdStamps(t)
 	target, send := lateReadServer(t, "pong")
-	c, err := dialFast(context.Background(), target, time.Now().Add(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.waitConnected(); err != nil {
-		t.Fatal(err)
-	}
+	c := connected(t, context.Background(), target)
 	close(send)
 	testwait.Eventually(t, 5*time.Second, "the answer in the socket", func() bool { return inQueue(t, c) > 0 })
 	moveDeadline(c, time.Now()) // after the answer arrived
@@ -135,14 +143,7 @@ func TestLateReadOfAnAnswerInTime(t *testing.T) {
 func TestLateAnswerStaysATimeout(t *testing.T) {
 	holdStamps(t)
 	target, send := lateReadServer(t, "pong")
-	c, err := dialFast(context.Background(), target, time.Now().Add(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.waitConnected(); err != nil {
-		t.Fatal(err)
-	}
+	c := connected(t, context.Background(), target)
 	moveDeadline(c, time.Now()) // before the server answers
 	close(send)
 	testwait.Eventually(t, 5*time.Second, "the answer in the socket", func() bool { return inQueue(t, c) > 0 })
@@ -161,14 +162,7 @@ func TestCancelledAttemptReadsNothingLate(t *testing.T) {
 	holdStamps(t)
 	target, send := lateReadServer(t, "pong")
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := dialFast(ctx, target, time.Now().Add(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.waitConnected(); err != nil {
-		t.Fatal(err)
-	}
+	c := connected(t, ctx, target)
 	close(send)
 	testwait.Eventually(t, 5*time.Second, "the answer in the socket", func() bool { return inQueue(t, c) > 0 })
 	cancel()

@@ -83,13 +83,10 @@ func (r *runner) startDaemon(node string) error {
 	if err := os.MkdirAll(filepath.Join("/run", node), 0o755); err != nil {
 		return fmt.Errorf("run dir: %w", err)
 	}
-	logf, err := os.OpenFile(filepath.Join(r.plan.Paths.Out, node+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd, logf, err := r.daemonCmd(node, node+".log", argv)
 	if err != nil {
-		return fmt.Errorf("log file: %w", err)
+		return err
 	}
-	fmt.Fprintf(logf, "==== %s started at %s: %s\n", node, time.Now().Format(time.RFC3339Nano), strings.Join(argv, " "))
-	cmd := exec.Command("ip", append([]string{"netns", "exec", node}, argv...)...)
-	cmd.Env = []string{guestPath, "HOME=/root"}
 	if r.plan.Params.EC2 {
 		// The AWS SDK's default chain reads credentials from the
 		// environment; the fake accepts these.
@@ -103,17 +100,28 @@ func (r *runner) startDaemon(node string) error {
 	return r.procs.start(node, cmd, logf)
 }
 
+// daemonCmd prepares argv to run in node's namespace with the guest's
+// environment, its output appended to the run directory's log after a
+// line that says what started.
+func (r *runner) daemonCmd(node, log string, argv []string) (*exec.Cmd, *os.File, error) {
+	logf, err := os.OpenFile(filepath.Join(r.plan.Paths.Out, log), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log file: %w", err)
+	}
+	fmt.Fprintf(logf, "==== %s started at %s: %s\n", node, time.Now().Format(time.RFC3339Nano), strings.Join(argv, " "))
+	cmd := exec.Command("ip", append([]string{"netns", "exec", node}, argv...)...)
+	cmd.Env = []string{guestPath, "HOME=/root"}
+	return cmd, logf, nil
+}
+
 // startVRRPDaemon starts node's VRRP-only daemon (Params.SplitVRRP), first:
 // the services' daemon takes seconds to load its checks.
 func (r *runner) startVRRPDaemon(node string) error {
 	argv := []string{r.plan.Paths.DirectorBin, "run", "-c", filepath.Join(r.plan.Paths.Out, labplan.VRRPConfigFile(node))}
-	logf, err := os.OpenFile(filepath.Join(r.plan.Paths.Out, node+"-vrrp.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd, logf, err := r.daemonCmd(node, node+"-vrrp.log", argv)
 	if err != nil {
-		return fmt.Errorf("log file: %w", err)
+		return err
 	}
-	fmt.Fprintf(logf, "==== %s VRRP daemon started at %s: %s\n", node, time.Now().Format(time.RFC3339Nano), strings.Join(argv, " "))
-	cmd := exec.Command("ip", append([]string{"netns", "exec", node}, argv...)...)
-	cmd.Env = []string{guestPath, "HOME=/root"}
 	return r.procs.start(node+"-vrrp", cmd, logf)
 }
 
