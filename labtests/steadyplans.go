@@ -68,6 +68,10 @@ func SteadyPlan(name string, p Params, d time.Duration) Plan {
 		// as long per slice as keepalived's VRRP child is not starved
 		// by the kernel, and its late timers come from inside it.
 		lp.Exec(lp.LB1, "sh", "-c", schedstatScript).Tolerant(),
+		// Where each keepalived process is blocked, if it is: a VRRP
+		// child that keeps the VIP without adverts (the split above)
+		// may be stuck in a system call rather than idle.
+		lp.Exec(lp.LB1, "sh", "-c", blockedScript).Tolerant(),
 		lp.Exec(lp.LB1, idleTableArgv(0)...).As(LabelSteadyUp1),
 		lp.Exec(lp.LB2, idleTableArgv(0)...).As(LabelSteadyUp2),
 		lp.BurnStop(lp.LB1),
@@ -104,3 +108,11 @@ const schedstatScript = `awk 'FNR == 1 { split(FILENAME, f, "/"); pid = f[3]
     run[pid] += $1; wait[pid] += $2; n[pid] += $3 }
   END { printf "schedstat: %7s %9s %9s %8s %13s\n", "pid", "cpu_s", "wait_s", "slices", "wait/slice_ms"
     for (p in run) printf "schedstat: %7s %9.2f %9.2f %8d %13.3f\n", p, run[p]/1e9, wait[p]/1e9, n[p], n[p] ? wait[p]/n[p]/1e6 : 0 }' /proc/[0-9]*/task/[0-9]*/schedstat`
+
+// blockedScript prints, for each keepalived and director process, its
+// state, the system call it is in (number and arguments, or "running")
+// and its kernel stack, where the guest kernel offers them.
+const blockedScript = `for p in $(pidof keepalived director); do
+  echo "blocked: $p $(cat /proc/$p/comm) state=$(awk '/^State:/ {print $2}' /proc/$p/status) syscall=$(cat /proc/$p/syscall 2>&1)"
+  cat /proc/$p/stack 2>/dev/null | sed "s/^/blocked: $p   /"
+done`
