@@ -24,7 +24,8 @@ type Config struct {
 	// Logger logs the worker's records and the client's own.
 	Logger *slog.Logger
 	// OnEvent and OnResult are as in checks.Options. Both are called from
-	// one goroutine, in the order the worker sent them.
+	// one goroutine, in the order the worker sent them. Without OnResult
+	// the worker sends only the results whose outcome or reason changed.
 	OnEvent  func(checks.Event)
 	OnResult func(checks.ID, checks.Result)
 	// Stderr receives the worker's standard error (a panic's trace);
@@ -170,7 +171,7 @@ func (c *Client) supervise(w *worker) {
 		c.mu.Unlock()
 		if want != nil {
 			// No one waits for this reply; it refreshes the statuses.
-			if err := c.write(w, toWorker{Seq: seq, Set: want}); err != nil {
+			if err := c.write(w, toWorker{Seq: seq, Set: want, Results: c.cfg.OnResult != nil}); err != nil {
 				c.log.Warn("check worker", "err", err)
 			}
 		}
@@ -309,7 +310,7 @@ func (c *Client) Set(cs []checks.Check) (added, removed int, err error) {
 	c.mu.Unlock()
 	added, removed = c.setLocally(cs)
 	if w != nil {
-		if err := c.write(w, toWorker{Seq: seq, Set: cs}); err != nil {
+		if err := c.write(w, toWorker{Seq: seq, Set: cs, Results: c.cfg.OnResult != nil}); err != nil {
 			// The worker is going; its successor gets the set.
 			c.log.Warn("check worker", "err", err)
 		}

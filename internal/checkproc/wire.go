@@ -29,6 +29,12 @@ type toWorker struct {
 	// Seq numbers Set requests; the worker's reply carries it back.
 	Seq int64          `json:"seq"`
 	Set []checks.Check `json:"set"`
+	// Results asks for every attempt's result (the daemon has metrics to
+	// feed). Without it the worker sends a check's result only when its
+	// outcome or reason changed: what the daemon shows. A thousand
+	// healthy checks then cost the daemon no message at all between
+	// events, where each message wakes it and is decoded.
+	Results bool `json:"results,omitempty"`
 }
 
 // fromWorker is a message from the worker: exactly one field is set.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/director-lb/director/checks"
@@ -27,6 +28,8 @@ func Serve(r io.Reader, w io.Writer, level slog.Leveler) error {
 	go out.flushLoop()
 	defer out.close()
 	log := slog.New(&pipeHandler{out: out, level: level})
+	var wantAll atomic.Bool // the daemon asked for every result
+	changed := newOutcomes()
 	var m *checks.Manager
 	m = checks.NewManager(checks.Options{
 		Logger: log,
@@ -34,6 +37,9 @@ func Serve(r io.Reader, w io.Writer, level slog.Leveler) error {
 			out.send(fromWorker{Event: &eventMsg{ID: e.ID, Prev: e.Prev, Status: e.Status}})
 		},
 		OnResult: func(id checks.ID, res checks.Result) {
+			if !changed.note(id, res) && !wantAll.Load() {
+				return
+			}
 			st, ok := m.Status(id)
 			if !ok {
 				return // removed meanwhile
@@ -55,7 +61,9 @@ func Serve(r io.Reader, w io.Writer, level slog.Leveler) error {
 		if err := json.Unmarshal(line, &req); err != nil {
 			return fmt.Errorf("check worker: message from the daemon: %w", err)
 		}
+		wantAll.Store(req.Results)
 		_, _, err = m.Set(req.Set)
+		changed.keep(req.Set)
 		rep := &setReply{Seq: req.Seq}
 		if err != nil {
 			rep.Err = err.Error()
@@ -66,6 +74,47 @@ func Serve(r io.Reader, w io.Writer, level slog.Leveler) error {
 		out.send(fromWorker{Reply: rep})
 		if err := out.failed(); err != nil {
 			return fmt.Errorf("check worker: write to the daemon: %w", err)
+		}
+	}
+}
+
+// outcomes remembers each check's last outcome sent (pass or fail, and
+// the reason), so that a result that repeats it need not be sent.
+type outcomes struct {
+	mu   sync.Mutex
+	last map[checks.ID]outcome
+}
+
+type outcome struct {
+	ok     bool
+	reason string
+}
+
+func newOutcomes() *outcomes { return &outcomes{last: map[checks.ID]outcome{}} }
+
+// note records r as id's latest outcome and reports whether it differs
+// from the one before (a check's first result always does).
+func (o *outcomes) note(id checks.ID, r checks.Result) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := outcome{r.OK, r.Reason}
+	prev, seen := o.last[id]
+	o.last[id] = now
+	return !seen || prev != now
+}
+
+// keep forgets the checks not in set, so the memory holds only the
+// checks that run (and a re-added check reports its first result).
+func (o *outcomes) keep(set []checks.Check) {
+	want := make(map[checks.ID]bool, len(set))
+	for _, c := range set {
+		want[c.ID()] = true
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for id := range o.last {
+		if !want[id] {
+			delete(o.last, id)
 		}
 	}
 }
