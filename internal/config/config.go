@@ -60,6 +60,9 @@ type Config struct {
 
 	// File is where the configuration was read from; set by Load, not by YAML.
 	File string `yaml:"-"`
+	// Source is the text it was parsed from (Parse sets it): what the
+	// VRRP process is given, so that both processes run the same file.
+	Source []byte `yaml:"-"`
 }
 
 // Metrics is the Prometheus endpoint; off unless Listen is set.

@@ -73,7 +73,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		return nil, yamlProblems(name, err)
 	}
-	cfg.File = name
+	cfg.File, cfg.Source = name, data
 	pos := positions(root.Content[0])
 	if ps := validate(&cfg, pos); len(ps) > 0 {
 		sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
