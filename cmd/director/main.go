@@ -101,6 +101,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// Internal: the daemon's health-check process (internal/checkproc),
 		// talking to the daemon on descriptors 3 and 4.
 		return cmdCheckWorker(rest, stderr)
+	case "vrrp":
+		// Internal: the daemon's VRRP process (internal/vrrpproc), on
+		// descriptors 3 and 4.
+		return cmdVRRP(rest, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "director", buildVersion())
 		return 0
@@ -215,6 +219,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	// VRRP in this one (docs/design/check-worker.md). /proc/self/exe is
 	// this very binary even after a package upgrade replaced the file.
 	edges.CheckWorker = []string{"/proc/self/exe", "check-worker"}
+	// The instances run in a process of their own, which does nothing
+	// else, as keepalived's VRRP child (docs/design/vrrp-under-load.md).
+	edges.VRRPWorker = []string{"/proc/self/exe", "vrrp"}
 	d, err := daemon.New(cfg, edges, buildVersion(), level, log)
 	if err != nil {
 		log.Error("start failed", "err", err)
@@ -263,6 +270,31 @@ func cmdCheckWorker(args []string, stderr io.Writer) int {
 	// Every record goes to the daemon, which filters by its own level.
 	if err := checkproc.Serve(from, to, slog.LevelDebug); err != nil {
 		fmt.Fprintln(stderr, "director check-worker:", err)
+		return 1
+	}
+	return 0
+}
+
+// vrrpComm is the VRRP process's name (at most 15 bytes).
+const vrrpComm = "director-vrrp"
+
+// cmdVRRP runs the VRRP instances for the daemon that started it, until the
+// daemon closes its pipe; then its masters hand over and it exits.
+func cmdVRRP(args []string, stderr io.Writer) int {
+	if len(args) != 0 {
+		fmt.Fprintln(stderr, "director vrrp: takes no arguments; the daemon runs it")
+		return 2
+	}
+	_ = os.WriteFile("/proc/self/comm", []byte(vrrpComm), 0)
+	// Stopping is the daemon's to decide, through the pipe: a Ctrl-C in a
+	// terminal reaches the whole process group, and this process must
+	// hand over, not die.
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	level := new(slog.LevelVar)
+	log := newLogger(stderr, "info", level)
+	edges := daemon.DefaultEdges()
+	if err := daemon.ServeVRRP(os.NewFile(3, "from-daemon"), os.NewFile(4, "to-daemon"), edges, buildVersion(), level, log); err != nil {
+		log.Error("vrrp process stopped with error", "err", err)
 		return 1
 	}
 	return 0

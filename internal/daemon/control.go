@@ -64,6 +64,16 @@ func (d *Daemon) State() control.State {
 		st.Instances = append(st.Instances, is)
 	}
 	st.SyncGroups = d.groups.view()
+	if c := d.vrrpClient(); c != nil {
+		// The instances run in the VRRP process: it answers for them.
+		ctx, cancel := context.WithTimeout(context.Background(), vrrpAskTimeout)
+		ins, groups, err := c.State(ctx)
+		cancel()
+		if err != nil {
+			d.log.Warn("vrrp process: no state", "err", err)
+		}
+		st.Instances, st.SyncGroups = append(st.Instances, ins...), groups
+	}
 	// Drops counted before an instance was known belong to no instance;
 	// show them on every instance of that socket's interface.
 	for _, disp := range disps {
@@ -130,6 +140,9 @@ func (d *Daemon) pick(name string) ([]*vrrp.Instance, error) {
 // Failback implements control.Backend: it makes this node master of the
 // instances and waits until it is.
 func (d *Daemon) Failback(ctx context.Context, name string) error {
+	if c := d.vrrpClient(); c != nil {
+		return c.Failback(ctx, name)
+	}
 	ins, err := d.pick(name)
 	if err != nil {
 		return err
@@ -145,6 +158,9 @@ func (d *Daemon) Failback(ctx context.Context, name string) error {
 // Failover implements control.Backend: it hands the instances to the peer
 // and waits until the peer is master.
 func (d *Daemon) Failover(ctx context.Context, name string) error {
+	if c := d.vrrpClient(); c != nil {
+		return c.Failover(ctx, name)
+	}
 	ins, err := d.pick(name)
 	if err != nil {
 		return err
@@ -186,6 +202,9 @@ func waitFor(ctx context.Context, ins []*vrrp.Instance, what string, ok func(vrr
 func (d *Daemon) RunningConfig() ([]byte, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.full != nil {
+		return yaml.Marshal(d.full)
+	}
 	return yaml.Marshal(d.cfg)
 }
 

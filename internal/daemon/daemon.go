@@ -28,6 +28,7 @@ import (
 	"github.com/director-lb/director/internal/routing"
 	"github.com/director-lb/director/internal/rtsched"
 	"github.com/director-lb/director/internal/track"
+	"github.com/director-lb/director/internal/vrrpproc"
 	"github.com/director-lb/director/internal/vip"
 	"github.com/director-lb/director/ipvs"
 	"github.com/director-lb/director/ipvs/ipvsadm"
@@ -72,6 +73,12 @@ type Edges struct {
 	// CheckWorker is the command line of the health-check worker process
 	// (internal/checkproc); empty runs the checks in the daemon's process.
 	CheckWorker []string
+	// VRRPWorker is the command line of the VRRP process
+	// (internal/vrrpproc), which runs the instances (config.VRRPPart)
+	// while the daemon runs the rest; empty runs them in the daemon's
+	// process. It is started with the daemon's environment: it moves
+	// VIPs through EC2.
+	VRRPWorker []string
 }
 
 // VRRPConn is one VRRP socket as the daemon and its instances use it.
@@ -219,6 +226,18 @@ type Daemon struct {
 
 	// routed is routed mode's running part; nil without a routing section.
 	routed *routed
+
+	// With a VRRP process (Edges.VRRPWorker): vrrp is its client, full
+	// the whole configuration (cfg is its HostPart). nil otherwise.
+	vrrp *vrrpproc.Client
+	full *config.Config
+	// In the VRRP process: onMaster reports mastership changes to the
+	// daemon (which keeps the dataplane), onReady the instances'
+	// start, and remote holds the tracked services' and real servers'
+	// states the daemon sends (vrrpproc.TrackKey). Guarded by mu.
+	onMaster func(instance string, master bool)
+	onReady  func()
+	remote   map[string]bool
 }
 
 // runningInstance is one VRRP instance and what it owns.
@@ -279,10 +298,18 @@ func New(cfg *config.Config, edges Edges, version string, level *slog.LevelVar, 
 	if level == nil {
 		level = new(slog.LevelVar)
 	}
+	var full *config.Config
+	if len(edges.VRRPWorker) > 0 && len(cfg.Instances) > 0 {
+		// The instances run in the VRRP process; this one runs the rest.
+		full, cfg = cfg, cfg.HostPart()
+	}
 	d := &Daemon{
 		cfg: cfg, log: log, level: level, version: version, started: time.Now(), edges: edges,
 		sockets: map[connKey]*socket{}, carriers: map[string]*carrier{},
-		eff: cfg, pairHash: config.PairHash(cfg), regKick: make(chan struct{}, 1),
+		eff: cfg, pairHash: config.PairHash(cfg), regKick: make(chan struct{}, 1), full: full,
+	}
+	if full != nil {
+		d.pairHash = config.PairHash(full)
 	}
 	d.groups = newSyncGroups(cfg, groupHooks{d: d, log: logGroupNotifier{log.With("part", "sync-group")}}, log)
 	d.tracks = track.New(track.Options{OnChange: d.retrack, Logger: log.With("part", "track")})
@@ -421,16 +448,19 @@ func (d *Daemon) instances() []*vrrp.Instance {
 // hands its VIPs over first) and releases everything.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.Close()
-	ctl, err := control.Listen(d.cfg.ControlSocket, d, d.log)
-	if err != nil {
-		return err
-	}
-	go func() {
-		if err := ctl.Serve(); err != nil {
-			d.log.Error("control socket stopped", "err", err)
+	// The VRRP process has none: the daemon answers for it.
+	if d.cfg.ControlSocket != "" {
+		ctl, err := control.Listen(d.cfg.ControlSocket, d, d.log)
+		if err != nil {
+			return err
 		}
-	}()
-	defer ctl.Close()
+		go func() {
+			if err := ctl.Serve(); err != nil {
+				d.log.Error("control socket stopped", "err", err)
+			}
+		}()
+		defer ctl.Close()
+	}
 	regCtx, stopReg := context.WithCancel(context.Background())
 	defer stopReg()
 	go d.registrationLoop(regCtx)
@@ -506,8 +536,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	d.reloadMu.Unlock()
-	d.log.Info("director running", "instances", len(d.cfg.Instances), "services", len(d.cfg.Services))
+	if d.full != nil {
+		if err := d.startVRRP(); err != nil {
+			return err
+		}
+		defer d.stopVRRP()
+	}
+	instances := len(d.cfg.Instances)
+	if d.full != nil {
+		instances = len(d.full.Instances)
+	}
+	d.log.Info("director running", "instances", instances, "services", len(d.cfg.Services))
 	d.notify(sd.SdNotifyReady)
+	if d.onReady != nil {
+		d.onReady()
+	}
 	wdCtx, stopWD := context.WithCancel(context.Background())
 	defer stopWD()
 	go d.watchdog(wdCtx)
@@ -519,7 +562,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.drainForStop()
 	d.reloadMu.Lock() // no reload may start instances now
 	defer d.reloadMu.Unlock()
-	err = d.stopAll()
+	d.stopVRRP() // its masters hand over while this one still forwards
+	err := d.stopAll()
 	// The instances' notify_stop hooks may still run, each within its
 	// timeout; past that they are killed.
 	hctx, cancel := context.WithTimeout(context.Background(), d.cfg.Hooks.Timeout.D()+hooks.DefaultGrace)
@@ -609,9 +653,9 @@ func (d *Daemon) prepareInstance(ic config.Instance) (ri *runningInstance, err e
 		mover, closer = ec2, func() error { ec2.Close(); return local.Close() }
 		icfg.MoveTimeout = max(icfg.MoveTimeout, ic.EC2.Cloud.MoveTimeout+5*time.Second)
 	}
-	if d.dp != nil {
+	if d.dp != nil || d.onMaster != nil {
 		name := ic.Name
-		icfg.OnState = func(s vrrp.State) { d.dp.SetMaster(name, s == vrrp.StateMaster) }
+		icfg.OnState = func(s vrrp.State) { d.setMaster(name, s == vrrp.StateMaster) }
 	}
 	hk := new(atomic.Pointer[config.StateHooks])
 	hk.Store(&ic.StateHooks)
@@ -623,6 +667,17 @@ func (d *Daemon) prepareInstance(ic config.Instance) (ri *runningInstance, err e
 	in := vrrp.NewInstance(icfg, sock.conn, mover)
 	self = in
 	return &runningInstance{cfg: ic, in: in, sock: sock, closer: closer, local: local, cloud: ec2, hooks: hk, done: make(chan error, 1), prio: ic.Priority}, nil
+}
+
+// setMaster tells the dataplane (the sync daemon's role follows
+// mastership), or from the VRRP process the daemon that has it.
+func (d *Daemon) setMaster(instance string, master bool) {
+	if d.dp != nil {
+		d.dp.SetMaster(instance, master)
+	}
+	if d.onMaster != nil {
+		d.onMaster(instance, master)
+	}
 }
 
 // ownAddresses are the instance's addresses on its own interface (or its

@@ -43,6 +43,17 @@ func (d *Daemon) ReloadFile(ctx context.Context, dryRun bool) ([]config.Change, 
 // movers of the instances to start are opened first: if one cannot be, the
 // reload is refused and nothing changes.
 func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([]config.Change, error) {
+	d.mu.Lock()
+	split := d.full != nil
+	d.mu.Unlock()
+	if split {
+		return d.applySplit(ctx, next, dryRun)
+	}
+	return d.applyLocal(ctx, next, dryRun)
+}
+
+// applyLocal is Apply for what this process runs.
+func (d *Daemon) applyLocal(ctx context.Context, next *config.Config, dryRun bool) ([]config.Change, error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	d.mu.Lock()

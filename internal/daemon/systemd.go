@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
@@ -51,6 +52,11 @@ func (d *Daemon) alive(ctx context.Context, timeout time.Duration) error {
 	for _, in := range d.instances() {
 		if err := in.Ping(ctx); err != nil {
 			return err
+		}
+	}
+	if c := d.vrrpClient(); c != nil {
+		if err := c.Ping(ctx); err != nil {
+			return fmt.Errorf("vrrp process: %w", err)
 		}
 	}
 	if d.dp != nil {

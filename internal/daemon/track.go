@@ -13,6 +13,7 @@ import (
 // health, carrier or tracked object's change.
 func (d *Daemon) retrack() {
 	defer d.kickRouting() // routed VIPs follow the same inputs
+	defer d.pushTracks()  // and the VRRP process's instances, if any
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, r := range d.running {
@@ -55,7 +56,7 @@ func (d *Daemon) evalTracks(ic *config.Instance) ([]checks.Track, []control.Trac
 		var have bool
 		switch kind {
 		case "service", "real_server":
-			ct.Up = d.dp == nil || d.dp.TrackUp(t.Service, t.RealServer)
+			ct.Up = d.serviceTrackUp(&t)
 			if !ct.Up {
 				v.Result = "quorum lost"
 				if kind == "real_server" {
