@@ -99,12 +99,13 @@ func steadyDuration(getenv func(string) string) (time.Duration, error) {
 	return d, nil
 }
 
-// schedstatScript prints, for each director and keepalived process, its
+// schedstatScript prints, for each director process (daemon, check worker,
+// VRRP process) and keepalived process, its
 // threads' CPU time, time spent runnable but waiting for the CPU, time
 // slices, and the mean wait per slice (/proc/PID/task/TID/schedstat).
 const schedstatScript = `awk 'FNR == 1 { split(FILENAME, f, "/"); pid = f[3]
     if (!(pid in comm)) { c = ""; cf = "/proc/" pid "/comm"; getline c < cf; close(cf); comm[pid] = c }
-    if (comm[pid] != "director" && comm[pid] != "director-check" && comm[pid] != "keepalived") next
+    if (comm[pid] != "director" && comm[pid] != "director-check" && comm[pid] != "director-vrrp" && comm[pid] != "keepalived") next
     run[pid] += $1; wait[pid] += $2; n[pid] += $3 }
   END { printf "schedstat: %7s %9s %9s %8s %13s\n", "pid", "cpu_s", "wait_s", "slices", "wait/slice_ms"
     for (p in run) printf "schedstat: %7s %9.2f %9.2f %8d %13.3f\n", p, run[p]/1e9, wait[p]/1e9, n[p], n[p] ? wait[p]/n[p]/1e6 : 0 }' /proc/[0-9]*/task/[0-9]*/schedstat`
@@ -112,7 +113,7 @@ const schedstatScript = `awk 'FNR == 1 { split(FILENAME, f, "/"); pid = f[3]
 // blockedScript prints, for each keepalived and director process, its
 // state, the system call it is in (number and arguments, or "running")
 // and its kernel stack, where the guest kernel offers them.
-const blockedScript = `for p in $(pidof keepalived director); do
+const blockedScript = `for p in $(pidof keepalived director director-vrrp); do
   echo "blocked: $p $(cat /proc/$p/comm) state=$(awk '/^State:/ {print $2}' /proc/$p/status) syscall=$(cat /proc/$p/syscall 2>&1)"
   cat /proc/$p/stack 2>/dev/null | sed "s/^/blocked: $p   /"
 done`
