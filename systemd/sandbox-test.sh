@@ -176,6 +176,11 @@ done
 
 state_master() { in_ns /run/dtest/director state | grep -Eq '^web[[:space:]].*MASTER'; }
 wait_for "instance web MASTER" 20 state_master
+# The instances run in the daemon's VRRP process, under the same sandbox.
+vrrp_child() {
+	in_ns sh -c "for c in \$(cat /proc/$main/task/*/children); do [ \"\$(cat /proc/\$c/comm)\" = director-vrrp ] && exit 0; done; exit 1"
+}
+wait_for "the VRRP process (director-vrrp) under the daemon" 10 vrrp_child
 vip_on_vmac() { in_ns ip -o addr show dev vrrp.51 | grep -q ' 10.99.0.100/24 '; }
 wait_for "VIP 10.99.0.100 on vrrp.51" 10 vip_on_vmac
 [ "$(in_ns cat /proc/sys/net/ipv4/conf/vrrp.51/arp_ignore)" = 1 ] || fail "VMAC sysctl arp_ignore not written"
@@ -192,4 +197,5 @@ in_ns systemctl stop director || fail "systemctl stop director"
 result=$(in_ns systemctl show -P Result director)
 [ "$result" = success ] || fail "director stopped with result $result"
 in_ns ip -o addr show | grep -q ' 10.99.0.100/' && fail "VIP left behind after stop"
-echo "systemd/director.service: the daemon ran under its sandbox (MASTER, VIP on a VMAC, hook, tracks, watchdog, reload, stop)"
+in_ns pgrep -x director-vrrp >/dev/null && fail "the VRRP process outlived the daemon's stop"
+echo "systemd/director.service: the daemon ran under its sandbox (MASTER in its VRRP process, VIP on a VMAC, hook, tracks, watchdog, reload, stop)"
