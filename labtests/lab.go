@@ -144,15 +144,6 @@ func (l *Lab) writeRunDir(ctx context.Context, dir string, plan *Plan) error {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			return fmt.Errorf("write config: %w", err)
 		}
-		if plan.Params.SplitVRRP && plan.Params.Impl[n] == labplan.Director {
-			body, err := labplan.DirectorVRRPConfig(plan.Params, n)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(filepath.Join(dir, labplan.VRRPConfigFile(n)), []byte(body), 0o644); err != nil {
-				return fmt.Errorf("write config: %w", err)
-			}
-		}
 		node := labplan.Node{Name: n, Impl: plan.Params.Impl[n], Config: name}
 		for _, v := range slices.Sorted(maps.Keys(plan.Variants)) {
 			name, body, err := labplan.ConfigFile(plan.Variants[v], n)

@@ -38,10 +38,9 @@ func TestSteadyFigure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// director runs as installed, with rt_priority (its threads under
-	// realtime scheduling, keepalived's vrrp_rt_priority), and split.
-	// And as two daemons per node, the instances in one of their own.
-	impls := []string{string(lp.Keepalived), string(lp.Director), SteadyRTRow, SteadySplitRow}
+	// director runs as installed and with rt_priority (its VRRP process's
+	// threads under realtime scheduling, keepalived's vrrp_rt_priority).
+	impls := []string{string(lp.Keepalived), string(lp.Director), SteadyRTRow}
 	rows := map[string]*steadyRow{}
 	for _, impl := range impls {
 		row := &steadyRow{}
@@ -52,9 +51,6 @@ func TestSteadyFigure(t *testing.T) {
 			case SteadyRTRow:
 				p = SteadyParams(lp.Director)
 				p.RTPriority = SteadyRTPriority
-			case SteadySplitRow:
-				p = SteadyParams(lp.Director)
-				p.SplitVRRP = true
 			default:
 				p = SteadyParams(lp.Impl(impl))
 			}

@@ -30,9 +30,6 @@ const (
 	// SteadyRTPriority.
 	SteadyRTRow      = "director-rt"
 	SteadyRTPriority = 10
-	// SteadySplitRow is director as two daemons per node, VRRP alone in
-	// one (Params.SplitVRRP): what a VRRP process of its own would give.
-	SteadySplitRow = "director-split"
 )
 
 // SteadyParams are the loaded steady state's parameters for impl.

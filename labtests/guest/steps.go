@@ -92,11 +92,6 @@ func (r *runner) startDaemon(node string) error {
 		// environment; the fake accepts these.
 		cmd.Env = append(cmd.Env, labplan.EC2Env()...)
 	}
-	if r.plan.Params.SplitVRRP && n.Impl == labplan.Director {
-		if err := r.startVRRPDaemon(node); err != nil {
-			return err
-		}
-	}
 	return r.procs.start(node, cmd, logf)
 }
 
@@ -112,17 +107,6 @@ func (r *runner) daemonCmd(node, log string, argv []string) (*exec.Cmd, *os.File
 	cmd := exec.Command("ip", append([]string{"netns", "exec", node}, argv...)...)
 	cmd.Env = []string{guestPath, "HOME=/root"}
 	return cmd, logf, nil
-}
-
-// startVRRPDaemon starts node's VRRP-only daemon (Params.SplitVRRP), first:
-// the services' daemon takes seconds to load its checks.
-func (r *runner) startVRRPDaemon(node string) error {
-	argv := []string{r.plan.Paths.DirectorBin, "run", "-c", filepath.Join(r.plan.Paths.Out, labplan.VRRPConfigFile(node))}
-	cmd, logf, err := r.daemonCmd(node, node+"-vrrp.log", argv)
-	if err != nil {
-		return err
-	}
-	return r.procs.start(node+"-vrrp", cmd, logf)
 }
 
 func stepStart(_ context.Context, r *runner, s labplan.Step, _ *labplan.StepResult) error {

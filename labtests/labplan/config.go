@@ -108,16 +108,6 @@ func DirectorConfig(p Params, node string) (string, error) {
 		return b.String(), nil
 	}
 	fmt.Fprintf(&b, "log_level: debug\ncontrol_socket: /run/%s/director.sock\n", node)
-	if p.SplitVRRP {
-		// The instances run in their own daemon (DirectorVRRPConfig).
-		if p.IPVS != nil {
-			directorIPVS(&b, p.IPVS, node)
-		}
-		if p.Idle != nil {
-			directorIdle(&b, p.Idle, node)
-		}
-		return b.String(), nil
-	}
 	if p.RTPriority > 0 {
 		fmt.Fprintf(&b, "rt_priority: %d\n", p.RTPriority)
 	}
@@ -176,20 +166,6 @@ func directorInstances(b *strings.Builder, p Params, node string) error {
 		}
 	}
 	return nil
-}
-
-// DirectorVRRPConfig renders node's VRRP-only daemon under SplitVRRP: the
-// instances alone, with rt_priority if any, on a control socket of its own.
-func DirectorVRRPConfig(p Params, node string) (string, error) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "log_level: debug\ncontrol_socket: /run/%s/vrrp.sock\n", node)
-	if p.RTPriority > 0 {
-		fmt.Fprintf(&b, "rt_priority: %d\n", p.RTPriority)
-	}
-	if err := directorInstances(&b, p, node); err != nil {
-		return "", err
-	}
-	return b.String(), nil
 }
 
 // ConfigFile returns the file name and contents of node's configuration for

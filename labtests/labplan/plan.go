@@ -86,18 +86,7 @@ type Params struct {
 	// RTPriority gives director nodes rt_priority (realtime scheduling of
 	// the daemon's threads); keepalived nodes ignore it.
 	RTPriority int `json:"rt_priority,omitempty"`
-	// SplitVRRP runs each director node as two daemons, an experiment on
-	// VRRP under load (docs/design/vrrp-under-load.md): one with the
-	// services and checks and no instance (lbN.log), one with the
-	// instances alone (lbN-vrrp.log, VRRPConfigFile), so that VRRP has a
-	// process and a Go runtime of its own, as keepalived's VRRP child has.
-	// RTPriority then goes to the VRRP daemon alone.
-	SplitVRRP bool `json:"split_vrrp,omitempty"`
 }
-
-// VRRPConfigFile is the name of node's VRRP-only configuration under
-// SplitVRRP.
-func VRRPConfigFile(node string) string { return node + ".vrrp.director.yaml" }
 
 // DefaultParams is VRRPv3 every 100 ms over multicast, lb1 at priority 150
 // and lb2 at 100, preemption on, impl on both nodes.
