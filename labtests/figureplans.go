@@ -50,9 +50,8 @@ func FailoverFiguresPlan(name string, impl lp.Impl, adverts []time.Duration, cyc
 				lp.Signal(lp.LB1, "TERM"), lp.WaitExit(lp.LB1, stop),
 				lp.UseConfig(lp.LB1, figureVariant(a)), lp.UseConfig(lp.LB2, figureVariant(a)))
 		}
-		// A loaded guest has taken 6 s to start director: allow for it.
 		steps = append(steps, lp.Start(lp.LB1), lp.Start(lp.LB2),
-			lp.WaitVIP(lp.LB1, electTimeout(p)+10*time.Second).As(LabelElected))
+			lp.WaitVIP(lp.LB1, electTimeout(p)).As(LabelElected))
 		steps = append(steps, lp.Sleep(settle(p)))
 		for i := range cycles {
 			steps = append(steps,

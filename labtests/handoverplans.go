@@ -38,9 +38,8 @@ func handoverCmd(cmd string, i int) Step {
 // HTTP prober and the fine probe running throughout (LabelProbe). Both
 // commands are make-before-break, so no request may be lost.
 func HandoverPlan(name string, p Params) Plan {
-	// A loaded guest has taken over 6 s to start director: allow for it.
 	steps := []Step{lp.Start(lp.LB1), lp.Start(lp.LB2),
-		lp.WaitVIP(lp.LB1, electTimeout(p)+10*time.Second).As(LabelElected)}
+		lp.WaitVIP(lp.LB1, electTimeout(p)).As(LabelElected)}
 	steps = append(steps, lp.Sleep(settle(p)), lp.ProbeStartFine(), lp.Sleep(300*time.Millisecond))
 	for i := range HandoverCycles {
 		steps = append(steps,

@@ -291,7 +291,8 @@ func cmdVRRP(args []string, stderr io.Writer) int {
 	// hand over, not die.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	level := new(slog.LevelVar)
-	log := newLogger(stderr, "info", level)
+	// Its lines share the daemon's standard error: say whose they are.
+	log := newLogger(stderr, "info", level).With("process", "vrrp")
 	edges := daemon.DefaultEdges()
 	if err := daemon.ServeVRRP(os.NewFile(3, "from-daemon"), os.NewFile(4, "to-daemon"), edges, buildVersion(), level, log); err != nil {
 		log.Error("vrrp process stopped with error", "err", err)
