@@ -238,6 +238,9 @@ type Daemon struct {
 	onMaster func(instance string, master bool)
 	onReady  func()
 	remote   map[string]bool
+	// quietReload leaves reload log lines to the daemon (set in the
+	// VRRP process).
+	quietReload bool
 }
 
 // runningInstance is one VRRP instance and what it owns.

@@ -49,11 +49,13 @@ func (d *Daemon) Apply(ctx context.Context, next *config.Config, dryRun bool) ([
 	if split {
 		return d.applySplit(ctx, next, dryRun)
 	}
-	return d.applyLocal(ctx, next, dryRun)
+	return d.applyLocal(ctx, next, dryRun, d.quietReload)
 }
 
-// applyLocal is Apply for what this process runs.
-func (d *Daemon) applyLocal(ctx context.Context, next *config.Config, dryRun bool) ([]config.Change, error) {
+// applyLocal is Apply for what this process runs. quiet leaves the
+// reload's log lines to the caller (the daemon logs the VRRP process's
+// part and its own as one reload).
+func (d *Daemon) applyLocal(ctx context.Context, next *config.Config, dryRun, quiet bool) ([]config.Change, error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	d.mu.Lock()
@@ -79,9 +81,8 @@ func (d *Daemon) applyLocal(ctx context.Context, next *config.Config, dryRun boo
 	}
 	d.notify(sd.SdNotifyReloading)
 	defer d.notify(sd.SdNotifyReady)
-	d.log.Info("reloading", "changes", len(changes))
-	for _, c := range changes {
-		d.log.Info("reload", "what", c.What, "change", c.How)
+	if !quiet {
+		logChanges(d.log, changes)
 	}
 
 	byName := map[string]*runningInstance{}
@@ -197,6 +198,16 @@ func (d *Daemon) applyLocal(ctx context.Context, next *config.Config, dryRun boo
 		d.log.Error("reload applied with errors", "err", err)
 		return changes, err
 	}
-	d.log.Info("reloaded", "changes", len(changes))
+	if !quiet {
+		d.log.Info("reloaded", "changes", len(changes))
+	}
 	return changes, nil
+}
+
+// logChanges logs a reload's start and each of its changes.
+func logChanges(log *slog.Logger, changes []config.Change) {
+	log.Info("reloading", "changes", len(changes))
+	for _, c := range changes {
+		log.Info("reload", "what", c.What, "change", c.How)
+	}
 }

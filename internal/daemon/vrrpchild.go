@@ -68,7 +68,7 @@ func (h *vrrpChild) Configure(ctx context.Context, c vrrpproc.ConfigMsg) error {
 	if err != nil {
 		return err
 	}
-	d.onMaster = h.out.Master
+	d.onMaster, d.quietReload = h.out.Master, true
 	d.ec2Call = h.out.EC2Call
 	h.mu.Lock()
 	d.remote = h.tracks

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -50,11 +52,7 @@ func (d *Daemon) startVRRP() error {
 
 // errEC2Call stands for an EC2 call the VRRP process saw fail: the metrics
 // count it; the process logged why.
-var errEC2Call = errorString("EC2 call failed in the VRRP process")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
+var errEC2Call = errors.New("EC2 call failed in the VRRP process")
 
 // stopVRRP stops the VRRP process, if one runs: its masters hand over.
 func (d *Daemon) stopVRRP() {
@@ -126,18 +124,29 @@ func (d *Daemon) applySplit(ctx context.Context, next *config.Config, dryRun boo
 		return changes, nil
 	}
 	if c == nil {
-		return nil, errorString("the daemon is not running")
+		return nil, errors.New("the daemon is not running")
 	}
+	// What would refuse the daemon's part refuses the whole, before the
+	// VRRP process changes anything.
+	if len(next.Services) > 0 && d.dp == nil {
+		return nil, errors.New("services added to a daemon started without any: restart director to open IPVS")
+	}
+	if err := CheckRoutingSecrets(next); err != nil {
+		d.log.Error("reload refused", "err", err)
+		return nil, fmt.Errorf("configuration not reloaded, the running one stays: %w", err)
+	}
+	logChanges(d.log, changes)
 	if err := c.Reload(ctx, vrrpproc.ConfigMsg{File: next.File, Text: next.Source}); err != nil {
 		d.log.Error("reload refused", "err", err)
-		return nil, errorString("configuration not reloaded, the running one stays: " + err.Error())
+		return nil, fmt.Errorf("configuration not reloaded, the running one stays: %w", err)
 	}
 	d.mu.Lock()
 	d.full = next
 	d.mu.Unlock()
-	if _, err := d.applyLocal(ctx, next.HostPart(), false); err != nil {
+	if _, err := d.applyLocal(ctx, next.HostPart(), false, true); err != nil {
 		return changes, err
 	}
 	d.pushTracks()
+	d.log.Info("reloaded", "changes", len(changes))
 	return changes, nil
 }
