@@ -31,6 +31,11 @@ import (
 // routes for minutes.
 const ConnectRetry = 5 * time.Second
 
+// IdleHoldAfterReset is how long a session stays idle after a reset (BFD
+// down, a notification); GoBGP's default, 30 s, kept a node's routes off
+// its router that long for one BFD blip.
+const IdleHoldAfterReset = 5 * time.Second
+
 // Options are the speaker's edges.
 type Options struct {
 	Logger *slog.Logger
@@ -71,6 +76,9 @@ type session struct {
 	since     time.Time
 	flaps     uint64
 	lastError string
+	// bfd is whether the peer's BFD is on in GoBGP now: only while the
+	// session is established (see bfdWhileEstablished).
+	bfd bool
 }
 
 // New starts a speaker for r and adds its peers.
@@ -134,11 +142,41 @@ func (sp *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Tim
 		s.since = sp.o.Now()
 		s.lastError = ""
 		sp.log.Info("bgp: session established", "peer", addr, "asn", ev.Peer.State.PeerASN)
+		go sp.bfdWhileEstablished(addr)
 	case was == bgp.BGP_FSM_ESTABLISHED && st != was:
 		s.since = time.Time{}
 		s.lastError = downReason(ev.Peer.State)
 		sp.log.Warn("bgp: session down", "peer", addr, "state", stateName(st), "reason", s.lastError)
+		go sp.bfdWhileEstablished(addr)
 	}
+}
+
+// bfdWhileEstablished turns a peer's BFD on while its session is
+// established and off otherwise. Why not always on: a BFD session that
+// comes up before BGP is torn down by FRR (8.4) once BGP is up (it
+// re-keys the session with its BGP source, sending Down), and GoBGP then
+// resets a healthy BGP session; a BFD session that comes up after BGP
+// does not see that. Turning BFD on or off changes no BGP state (GoBGP
+// updates only its BFD peer). Run on its own goroutine: it calls GoBGP,
+// whose watch callback this follows.
+func (sp *Speaker) bfdWhileEstablished(addr netip.Addr) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	pc, ok := sp.peers[addr]
+	s := sp.sessions[addr]
+	if !ok || s == nil || pc.cfg.BFD == nil || !pc.cfg.BFD.Enabled {
+		return
+	}
+	want := s.state == bgp.BGP_FSM_ESTABLISHED
+	if s.bfd == want {
+		return
+	}
+	if _, err := sp.s.UpdatePeer(context.Background(), &api.UpdatePeerRequest{Peer: sp.apiPeer(pc, want)}); err != nil {
+		sp.log.Warn("bgp: BFD not switched", "peer", addr, "on", want, "err", err)
+		return
+	}
+	s.bfd = want
+	sp.log.Info("bgp: BFD switched", "peer", addr, "on", want)
 }
 
 // downReason says why a session went down, from GoBGP's disconnect reason.
@@ -194,15 +232,21 @@ func (sp *Speaker) Configure(ctx context.Context, r *config.Routing) error {
 		old, ok := sp.peers[addr]
 		switch {
 		case !ok:
-			if err := sp.s.AddPeer(ctx, &api.AddPeerRequest{Peer: sp.apiPeer(pc)}); err != nil {
+			// BFD comes on once the session is established.
+			if err := sp.s.AddPeer(ctx, &api.AddPeerRequest{Peer: sp.apiPeer(pc, false)}); err != nil {
 				errs = append(errs, fmt.Errorf("add peer %s: %w", addr, err))
 				continue
 			}
 			sp.log.Info("bgp: peer added", "peer", addr, "asn", pc.cfg.ASN, "bfd", pc.cfg.BFD != nil && pc.cfg.BFD.Enabled)
 		case !samePeer(old, pc):
-			if _, err := sp.s.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: sp.apiPeer(pc)}); err != nil {
+			s := sp.sessions[addr]
+			bfd := s != nil && s.bfd && pc.cfg.BFD != nil && pc.cfg.BFD.Enabled
+			if _, err := sp.s.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: sp.apiPeer(pc, bfd)}); err != nil {
 				errs = append(errs, fmt.Errorf("update peer %s: %w", addr, err))
 				continue
+			}
+			if s != nil {
+				s.bfd = bfd
 			}
 			sp.log.Info("bgp: peer updated", "peer", addr)
 		}
@@ -215,8 +259,9 @@ func samePeer(a, b peerConf) bool {
 	return a.password == b.password && reflect.DeepEqual(a.cfg, b.cfg)
 }
 
-// apiPeer is pc as GoBGP's API takes it.
-func (sp *Speaker) apiPeer(pc peerConf) *api.Peer {
+// apiPeer is pc as GoBGP's API takes it, with its BFD on if bfd (and
+// configured).
+func (sp *Speaker) apiPeer(pc peerConf, bfd bool) *api.Peer {
 	p := pc.cfg
 	ap := &api.Peer{
 		Conf: &api.PeerConf{NeighborAddress: p.Addr.String(), PeerAsn: p.ASN, AuthPassword: pc.password},
@@ -224,6 +269,10 @@ func (sp *Speaker) apiPeer(pc peerConf) *api.Peer {
 			HoldTime:          uint64(p.Hold.D() / time.Second),
 			KeepaliveInterval: uint64(p.Keepalive.D() / time.Second),
 			ConnectRetry:      uint64(ConnectRetry / time.Second),
+			// GoBGP v4.9.0 or later: before it, a reset while the
+			// session was down left a notification that killed the
+			// next session (osrg/gobgp#3561).
+			IdleHoldTimeAfterReset: uint64(IdleHoldAfterReset / time.Second),
 		}},
 		Transport: &api.Transport{RemotePort: sp.o.PeerPort},
 	}
@@ -240,7 +289,7 @@ func (sp *Speaker) apiPeer(pc peerConf) *api.Peer {
 		}
 		ap.AfiSafis = append(ap.AfiSafis, &api.AfiSafi{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: afi, Safi: api.Family_SAFI_UNICAST}, Enabled: true}})
 	}
-	if b := p.BFD; b != nil && b.Enabled {
+	if b := p.BFD; bfd && b != nil && b.Enabled {
 		ap.Bfd = &api.BfdPeerConfig{
 			Enabled:                  true,
 			DesiredMinimumTxInterval: uint32(b.MinTx.D() / time.Microsecond),

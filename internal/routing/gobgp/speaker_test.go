@@ -292,3 +292,76 @@ routing:
 	sp.Close(ctx)
 	waitFor(t, "fd00::100 gone with the session", func() bool { return received(t, router, bgp.RF_IPv6_UC, "fd00::100/128") == nil })
 }
+
+// peerBFD is whether GoBGP has BFD on for peer now.
+func peerBFD(t *testing.T, sp *Speaker, peer string) bool {
+	t.Helper()
+	on := false
+	err := sp.s.ListPeer(context.Background(), &api.ListPeerRequest{Address: peer}, func(p *api.Peer) {
+		on = p.GetBfd().GetEnabled()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return on
+}
+
+// A peer's BFD runs only while its session is established: off while the
+// router is not there, on once the session is up, off again when it
+// drops. (FRR re-keys a BFD session that came up before BGP, and GoBGP
+// then resets the BGP session it just made.)
+func TestSpeakerBFDOnlyWhileEstablished(t *testing.T) {
+	port := freePort(t)
+	r := routingConfig(t, fmt.Sprintf(`services: [{name: web, vip: 10.0.0.100, port: 80, real_servers: [{address: 10.0.2.21}]}]
+routing:
+  mode: bgp
+  vips: [10.0.0.100]
+  router_id: 10.0.0.11
+  asn: 65011
+  peers:
+    - {address: %s, asn: 65000, hold: 9s, keepalive: 3s, families: [ipv4], bfd: {enabled: true, min_rx: 1s, min_tx: 1s, multiplier: 5}}
+`, routerAddr))
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx := context.Background()
+	sp, err := New(ctx, r, Options{Logger: log, PeerPort: port, LocalAddress: netip.MustParseAddr(nodeAddr)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close(ctx)
+	if peerBFD(t, sp, routerAddr) {
+		t.Fatal("BFD on before the session was ever established")
+	}
+	router := server.NewBgpServer()
+	go router.Serve()
+	if err := router.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+		Asn: 65000, RouterId: "10.255.0.1", ListenPort: int32(port), ListenAddresses: []string{routerAddr},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			router.Stop()
+		}
+	}()
+	if err := router.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: nodeAddr, PeerAsn: 65011},
+		Transport: &api.Transport{PassiveMode: true, LocalAddress: routerAddr},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the session up and BFD on", func() bool {
+		ss := sp.Sessions()
+		return len(ss) == 1 && ss[0].State == "established" && peerBFD(t, sp, routerAddr)
+	})
+	router.Stop()
+	stopped = true
+	waitFor(t, "the session down and BFD off", func() bool {
+		ss := sp.Sessions()
+		return len(ss) == 1 && ss[0].State != "established" && !peerBFD(t, sp, routerAddr)
+	})
+	if !strings.Contains(logs.String(), `msg="bgp: BFD switched" peer=127.0.0.2 on=true`) {
+		t.Errorf("no log line for BFD switched on:\n%s", logs.String())
+	}
+}
