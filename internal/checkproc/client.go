@@ -3,7 +3,6 @@ package checkproc
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/director-lb/director/checks"
+	"github.com/director-lb/director/internal/childproc"
 )
 
 // Config configures a Client.
@@ -98,36 +98,19 @@ func Start(cfg Config) (*Client, error) {
 
 // spawn starts one worker.
 func (c *Client) spawn() (*worker, error) {
-	toR, toW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("check worker: pipe: %w", err)
-	}
-	fromR, fromW, err := os.Pipe()
-	if err != nil {
-		toR.Close()
-		toW.Close()
-		return nil, fmt.Errorf("check worker: pipe: %w", err)
-	}
-	cmd := exec.Command(c.cfg.Argv[0], c.cfg.Argv[1:]...)
-	cmd.ExtraFiles = []*os.File{toR, fromW}
-	cmd.Stderr = c.cfg.Stderr
 	// Nothing of the daemon's environment (which may hold cloud
 	// credentials) reaches the worker; exec checks get their own.
-	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
-	err = cmd.Start()
-	toR.Close()
-	fromW.Close()
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
+	p, err := childproc.Start("check worker", c.cfg.Argv, env, c.cfg.Stderr)
 	if err != nil {
-		toW.Close()
-		fromR.Close()
-		return nil, fmt.Errorf("check worker: start %s: %w", c.cfg.Argv[0], err)
+		return nil, err
 	}
 	c.mu.Lock()
 	c.starts++
 	gen := c.starts
 	c.mu.Unlock()
-	c.log.Debug("check worker started", "pid", cmd.Process.Pid)
-	return &worker{gen: gen, cmd: cmd, in: toW, out: fromR}, nil
+	c.log.Debug("check worker started", "pid", p.Cmd.Process.Pid)
+	return &worker{gen: gen, cmd: p.Cmd, in: p.In, out: p.Out}, nil
 }
 
 // supervise reads from each worker until it ends, and starts the next.
@@ -182,7 +165,7 @@ func (c *Client) supervise(w *worker) {
 func (c *Client) read(w *worker) error {
 	in := bufio.NewReaderSize(w.out, 64<<10)
 	for {
-		line, err := readLine(in)
+		line, err := childproc.ReadLine(in, maxLine)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
@@ -271,12 +254,8 @@ func (c *Client) logRecord(l *logMessage) {
 }
 
 func (c *Client) write(w *worker, m toWorker) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("check worker: encode: %w", err)
-	}
-	if _, err := w.in.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("check worker: write: %w", err)
+	if err := childproc.Send(w.in, m); err != nil {
+		return fmt.Errorf("check worker: %w", err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/director-lb/director/checks"
+	"github.com/director-lb/director/internal/childproc"
 )
 
 // maxLine bounds one message. A set of checks is one line: 64 MiB holds
@@ -50,7 +51,7 @@ func Serve(r io.Reader, w io.Writer, level slog.Leveler) error {
 	defer m.Close()
 	in := bufio.NewReaderSize(r, 64<<10)
 	for {
-		line, err := readLine(in)
+		line, err := childproc.ReadLine(in, maxLine)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -115,28 +116,6 @@ func (o *outcomes) keep(set []checks.Check) {
 	for id := range o.last {
 		if !want[id] {
 			delete(o.last, id)
-		}
-	}
-}
-
-// readLine reads one newline-terminated line of at most maxLine bytes.
-func readLine(r *bufio.Reader) ([]byte, error) {
-	var line []byte
-	for {
-		part, err := r.ReadSlice('\n')
-		if len(line)+len(part) > maxLine {
-			return nil, fmt.Errorf("message longer than %d bytes", maxLine)
-		}
-		line = append(line, part...)
-		switch {
-		case err == nil:
-			return line, nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case errors.Is(err, io.EOF) && len(line) > 0:
-			return nil, io.ErrUnexpectedEOF
-		default:
-			return nil, err
 		}
 	}
 }

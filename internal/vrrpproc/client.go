@@ -3,7 +3,6 @@ package vrrpproc
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/director-lb/director/internal/childproc"
 	"github.com/director-lb/director/internal/control"
 )
 
@@ -69,7 +69,6 @@ type Client struct {
 type child struct {
 	gen int
 	cmd *exec.Cmd
-	wmu sync.Mutex // serialises writes
 	in  io.WriteCloser
 	out io.ReadCloser
 }
@@ -139,34 +138,16 @@ func Start(cfg Config, conf ConfigMsg) (*Client, error) {
 
 // spawn starts one child.
 func (c *Client) spawn() (*child, error) {
-	toR, toW, err := os.Pipe()
+	p, err := childproc.Start("vrrp process", c.cfg.Argv, c.cfg.Env, c.cfg.Stderr)
 	if err != nil {
-		return nil, fmt.Errorf("vrrp process: pipe: %w", err)
-	}
-	fromR, fromW, err := os.Pipe()
-	if err != nil {
-		toR.Close()
-		toW.Close()
-		return nil, fmt.Errorf("vrrp process: pipe: %w", err)
-	}
-	cmd := exec.Command(c.cfg.Argv[0], c.cfg.Argv[1:]...)
-	cmd.ExtraFiles = []*os.File{toR, fromW}
-	cmd.Stderr = c.cfg.Stderr
-	cmd.Env = c.cfg.Env
-	err = cmd.Start()
-	toR.Close()
-	fromW.Close()
-	if err != nil {
-		toW.Close()
-		fromR.Close()
-		return nil, fmt.Errorf("vrrp process: start %s: %w", c.cfg.Argv[0], err)
+		return nil, err
 	}
 	c.mu.Lock()
 	c.starts++
 	gen := c.starts
 	c.mu.Unlock()
-	c.log.Debug("vrrp process started", "pid", cmd.Process.Pid)
-	return &child{gen: gen, cmd: cmd, in: toW, out: fromR}, nil
+	c.log.Debug("vrrp process started", "pid", p.Cmd.Process.Pid)
+	return &child{gen: gen, cmd: p.Cmd, in: p.In, out: p.Out}, nil
 }
 
 // supervise reads from each child until it ends, and starts the next with
@@ -232,7 +213,7 @@ func (c *Client) supervise(ch *child) {
 func (c *Client) read(ch *child) error {
 	in := bufio.NewReaderSize(ch.out, 64<<10)
 	for {
-		line, err := readLine(in)
+		line, err := childproc.ReadLine(in, maxLine)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
@@ -302,14 +283,8 @@ func (c *Client) request(ctx context.Context, m ToChild) (Reply, error) {
 }
 
 func (c *Client) write(ch *child, m ToChild) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("vrrp process: encode: %w", err)
-	}
-	ch.wmu.Lock()
-	defer ch.wmu.Unlock()
-	if _, err := ch.in.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("vrrp process: write: %w", err)
+	if err := childproc.Send(ch.in, m); err != nil {
+		return fmt.Errorf("vrrp process: %w", err)
 	}
 	return nil
 }
@@ -403,27 +378,5 @@ func (c *Client) Close(ctx context.Context) {
 			_ = ch.cmd.Process.Kill()
 		}
 		<-c.done
-	}
-}
-
-// readLine reads one newline-terminated line of at most maxLine bytes.
-func readLine(r *bufio.Reader) ([]byte, error) {
-	var line []byte
-	for {
-		part, err := r.ReadSlice('\n')
-		if len(line)+len(part) > maxLine {
-			return nil, fmt.Errorf("message longer than %d bytes", maxLine)
-		}
-		line = append(line, part...)
-		switch {
-		case err == nil:
-			return line, nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case errors.Is(err, io.EOF) && len(line) > 0:
-			return nil, io.ErrUnexpectedEOF
-		default:
-			return nil, err
-		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/director-lb/director/internal/childproc"
 	"github.com/director-lb/director/internal/control"
 )
 
@@ -94,7 +95,7 @@ func Serve(ctx context.Context, in io.Reader, o *Out, h Handler) error {
 		}()
 	}
 	for {
-		line, err := readLine(r)
+		line, err := childproc.ReadLine(r, maxLine)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
