@@ -70,14 +70,8 @@ func (d *Daemon) applyLocal(ctx context.Context, next *config.Config, dryRun, qu
 	if !started {
 		return nil, errors.New("the daemon is not running")
 	}
-	if len(next.Services) > 0 && d.dp == nil {
-		return nil, errors.New("services added to a daemon started without any: restart director to open IPVS")
-	}
-	// A password file the speaker could not read refuses the reload
-	// before anything changes.
-	if err := CheckRoutingSecrets(next); err != nil {
-		d.log.Error("reload refused", "err", err)
-		return nil, fmt.Errorf("configuration not reloaded, the running one stays: %w", err)
+	if err := d.refuseEarly(next); err != nil {
+		return nil, err
 	}
 	d.notify(sd.SdNotifyReloading)
 	defer d.notify(sd.SdNotifyReady)
@@ -202,6 +196,20 @@ func (d *Daemon) applyLocal(ctx context.Context, next *config.Config, dryRun, qu
 		d.log.Info("reloaded", "changes", len(changes))
 	}
 	return changes, nil
+}
+
+// refuseEarly refuses a reload this process cannot apply at all, before
+// anything changes.
+func (d *Daemon) refuseEarly(next *config.Config) error {
+	if len(next.Services) > 0 && d.dp == nil {
+		return errors.New("services added to a daemon started without any: restart director to open IPVS")
+	}
+	// A password file the speaker could not read refuses the reload.
+	if err := CheckRoutingSecrets(next); err != nil {
+		d.log.Error("reload refused", "err", err)
+		return fmt.Errorf("configuration not reloaded, the running one stays: %w", err)
+	}
+	return nil
 }
 
 // logChanges logs a reload's start and each of its changes.

@@ -128,12 +128,8 @@ func (d *Daemon) applySplit(ctx context.Context, next *config.Config, dryRun boo
 	}
 	// What would refuse the daemon's part refuses the whole, before the
 	// VRRP process changes anything.
-	if len(next.Services) > 0 && d.dp == nil {
-		return nil, errors.New("services added to a daemon started without any: restart director to open IPVS")
-	}
-	if err := CheckRoutingSecrets(next); err != nil {
-		d.log.Error("reload refused", "err", err)
-		return nil, fmt.Errorf("configuration not reloaded, the running one stays: %w", err)
+	if err := d.refuseEarly(next); err != nil {
+		return nil, err
 	}
 	logChanges(d.log, changes)
 	if err := c.Reload(ctx, vrrpproc.ConfigMsg{File: next.File, Text: next.Source}); err != nil {
