@@ -31,11 +31,13 @@ func (c *Config) VRRPPart() *Config {
 }
 
 // HostPart is what the daemon runs beside the VRRP process: everything
-// but the instances and their sync groups, with only the scripts, files
-// and processes routing tracks. rt_priority goes to the VRRP process.
+// but the sync groups, with only the scripts, files and processes routing
+// tracks; rt_priority goes to the VRRP process. The instances stay, as
+// descriptions the dataplane reads (which instance a service follows,
+// whose mastership sets the sync daemon's role): the daemon runs none.
 func (c *Config) HostPart() *Config {
 	p := *c
-	p.Instances, p.SyncGroups, p.RTPriority = nil, nil, 0
+	p.SyncGroups, p.RTPriority = nil, 0
 	var tracks []Track
 	if c.Routing != nil {
 		tracks = c.Routing.Track

@@ -55,8 +55,10 @@ func TestSplitParts(t *testing.T) {
 		t.Errorf("VRRP part track files %v, want maint", v.TrackFiles)
 	}
 	h := cfg.HostPart()
-	if len(h.Instances) != 0 || len(h.SyncGroups) != 0 || h.RTPriority != 0 || len(h.Services) != 1 || h.ControlSocket != cfg.ControlSocket {
-		t.Errorf("host part: %d instances, %d groups, rt_priority %d, %d services, control socket %q; want no VRRP, the rest",
+	// The instances stay as descriptions (the dataplane reads which one a
+	// service follows); the daemon runs none of them.
+	if len(h.Instances) != 1 || len(h.SyncGroups) != 0 || h.RTPriority != 0 || len(h.Services) != 1 || h.ControlSocket != cfg.ControlSocket {
+		t.Errorf("host part: %d instances, %d groups, rt_priority %d, %d services, control socket %q; want the instances described, no groups or rt_priority, the rest",
 			len(h.Instances), len(h.SyncGroups), h.RTPriority, len(h.Services), h.ControlSocket)
 	}
 	if len(h.Scripts) != 0 || len(h.TrackFiles) != 0 {

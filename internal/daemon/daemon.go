@@ -531,8 +531,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// No reload while the instances start: it would see some running and
 	// could stop watching the carrier of one prepared but not yet launched.
 	d.reloadMu.Lock()
-	for i := range d.cfg.Instances {
-		if err := d.startInstance(d.cfg.Instances[i]); err != nil {
+	for i := range d.ownInstances(d.cfg) {
+		if err := d.startInstance(d.ownInstances(d.cfg)[i]); err != nil {
 			d.reloadMu.Unlock()
 			d.stopAll()
 			return err
@@ -670,6 +670,18 @@ func (d *Daemon) prepareInstance(ic config.Instance) (ri *runningInstance, err e
 	in := vrrp.NewInstance(icfg, sock.conn, mover)
 	self = in
 	return &runningInstance{cfg: ic, in: in, sock: sock, closer: closer, local: local, cloud: ec2, hooks: hk, done: make(chan error, 1), prio: ic.Priority}, nil
+}
+
+// ownInstances are the instances of cfg this process runs: none where a
+// VRRP process runs them (cfg, its HostPart, only describes them).
+func (d *Daemon) ownInstances(cfg *config.Config) []config.Instance {
+	d.mu.Lock()
+	split := d.full != nil
+	d.mu.Unlock()
+	if split {
+		return nil
+	}
+	return cfg.Instances
 }
 
 // setMaster tells the dataplane (the sync daemon's role follows

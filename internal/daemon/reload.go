@@ -90,7 +90,7 @@ func (d *Daemon) applyLocal(ctx context.Context, next *config.Config, dryRun, qu
 		n config.Instance
 	}
 	var live []liveChange
-	for _, n := range next.Instances {
+	for _, n := range d.ownInstances(next) {
 		r, ok := byName[n.Name]
 		if !ok {
 			start = append(start, n)

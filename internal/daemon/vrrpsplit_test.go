@@ -49,7 +49,7 @@ func TestInstancesInTheVRRPProcess(t *testing.T) {
 instances:
   - {name: web, interface: eth0, vrid: 51, priority: 150, advert_interval: 20ms, vips: [127.0.0.100/32], track: [{real_server: "http/%s", weight: -60}]}
 INSTANCES
-ipvs: {state_file: STATE, resync_interval: 1h}
+ipvs: {state_file: STATE, resync_interval: 1h, services_on_backup: false}
 decisions: {file: DECISIONS}
 services:
   - name: http
@@ -100,6 +100,12 @@ services:
 		})
 	}
 	wait("web", "MASTER", 150)
+	// The daemon's dataplane hears the mastership: the service, installed
+	// only on the master (services_on_backup: false), is.
+	testwait.Eventually(t, splitPatience, "the service installed on the master", func() bool {
+		vs := d.dp.Table().Views
+		return len(vs) == 1 && vs[0].Installed
+	})
 	d.mu.Lock()
 	inProcess := len(d.running)
 	d.mu.Unlock()
