@@ -145,8 +145,9 @@ type Machine struct {
 
 	// holding is set while a Backup that was just Master keeps the VIPs
 	// until its successor has surely taken them (make-before-break):
-	// holdFor's next advert, or holdUntil. holdFor is invalid until the
-	// successor is known.
+	// holdFor's advert at least 1.5 of its intervals after the
+	// hold began, or holdUntil. holdFor is invalid until the successor is
+	// known.
 	holding   bool
 	holdFor   netip.Addr
 	holdUntil time.Time
@@ -343,16 +344,17 @@ func (m *Machine) advertBackup(now time.Time, a Advert) []Action {
 	var acts []Action
 	if m.holding && a.Priority > 0 {
 		switch {
-		case a.Src == m.holdFor && now.Sub(m.holdSince) >= m.successorInterval(a)/2:
+		case a.Src == m.holdFor && now.Sub(m.holdSince) >= holdFrom(m.successorInterval(a)):
 			acts = m.releaseHeld()
 		case a.Src == m.holdFor:
-			// Too soon to be its next regular advert: the successor's
-			// answer to our priority-0 advert (reassert), sent at once,
-			// possibly before its own VIP move and gratuitous ARP. It
-			// proves nothing about the clients: keep holding.
+			// Too soon: the successor's answer to our priority-0 advert
+			// (reassert), sent at once, or its first regular advert,
+			// both possibly before its own VIP move and gratuitous ARP
+			// are done. They prove nothing about the clients: keep
+			// holding.
 		case !m.holdFor.IsValid():
 			m.holdFor = a.Src
-			if at := now.Add(m.successorInterval(a)); at.Before(m.holdUntil) {
+			if at := now.Add(holdLimit * m.successorInterval(a)); at.Before(m.holdUntil) {
 				m.holdUntil = at
 			}
 		}
@@ -427,7 +429,7 @@ func (m *Machine) advertMaster(now time.Time, a Advert) []Action {
 		reason = fmt.Sprintf("equal priority %d from higher address %v", a.Priority, a.Src)
 	}
 	if reason != "" {
-		acts := m.stepDown(now, reason, a.Src, now.Add(m.successorInterval(a)))
+		acts := m.stepDown(now, reason, a.Src, now.Add(holdLimit*m.successorInterval(a)))
 		// transition resets timers and interval for a fresh Backup; keep
 		// what this advert taught us instead.
 		m.learn(a)
@@ -471,6 +473,19 @@ func (m *Machine) releaseHeld() []Action {
 	m.holding, m.holdFor, m.holdUntil = false, netip.Addr{}, time.Time{}
 	return []Action{{Kind: ActReleaseVIPs}}
 }
+
+// A Master that stepped down holds its VIPs until its successor's advert
+// comes holdFrom after the step down, or holdLimit of the successor's
+// intervals have passed. One interval was not enough: a
+// successor that moves its VIPs through EC2, or on a busy host, had not
+// announced them by its first regular advert, and in the lab the clients
+// lost up to 70 ms at a failback. Holding longer costs nothing: the
+// holder is quiet (no gratuitous ARP) and still forwards.
+const holdLimit = 2
+
+// holdFrom is how long after the step down a successor's advert, of
+// interval iv, may end the hold: 1.5 intervals.
+func holdFrom(iv time.Duration) time.Duration { return iv * 3 / 2 }
 
 // successorInterval is how long to wait for a new Master's next advert.
 func (m *Machine) successorInterval(a Advert) time.Duration {

@@ -410,8 +410,9 @@ func TestPreemptDelay(t *testing.T) {
 		expectState(t, m, StateMaster)
 		m.Advert(at(10*time.Second), Advert{Src: addrHigh, Priority: 200, Interval: time.Second})
 		expectState(t, m, StateBackup)
-		// Make-before-break: the VIPs go one successor interval later.
-		expect(t, "hold expires", m.Timer(at(11*time.Second)), release)
+		// Make-before-break: the VIPs go two successor intervals later.
+		expect(t, "still held", m.Timer(at(11*time.Second)))
+		expect(t, "hold expires", m.Timer(at(12*time.Second)), release)
 		// A new lower master later gets a fresh 5s of deference.
 		for i := 20; i <= 24; i++ {
 			m.Advert(at(time.Duration(i)*time.Second), lower)
@@ -455,13 +456,16 @@ func TestMasterStepsDown(t *testing.T) {
 			if m.MasterAdverInterval() != 2*time.Second {
 				t.Errorf("MAI = %v, want learned 2s", m.MasterAdverInterval())
 			}
-			// The VIPs stay until the new master's next advert (2s).
-			expectDeadline(t, m, now.Add(2*time.Second))
+			// The VIPs stay until the new master's second advert, at
+			// most two of its intervals (4s).
+			expectDeadline(t, m, now.Add(4*time.Second))
 			if m.MasterAddr() != tc.src {
 				t.Errorf("MasterAddr = %v, want %v", m.MasterAddr(), tc.src)
 			}
-			expect(t, "second advert", m.Advert(now.Add(time.Second), Advert{Src: tc.src, Priority: tc.prio, Interval: 2 * time.Second}), release)
-			expectDeadline(t, m, now.Add(time.Second+7218750*time.Microsecond))
+			adv := Advert{Src: tc.src, Priority: tc.prio, Interval: 2 * time.Second}
+			expect(t, "its next advert, too soon", m.Advert(now.Add(2*time.Second), adv))
+			expect(t, "the one after", m.Advert(now.Add(3*time.Second), adv), release)
+			expectDeadline(t, m, now.Add(3*time.Second+7218750*time.Microsecond))
 		})
 	}
 }
@@ -1134,8 +1138,8 @@ func TestStepDownHoldExpires(t *testing.T) {
 	m.Advert(now, Advert{Src: addrLow, Priority: 200, Interval: time.Second})
 	// Adverts from others don't end the hold; only the successor's or the timer.
 	expect(t, "other", m.Advert(now.Add(10*time.Millisecond), Advert{Src: addrHigh, Priority: 50, Interval: time.Second}))
-	expect(t, "before", m.Timer(now.Add(time.Second-1)))
-	expect(t, "expiry", m.Timer(now.Add(time.Second)), release)
+	expect(t, "before", m.Timer(now.Add(2*time.Second-1)))
+	expect(t, "expiry", m.Timer(now.Add(2*time.Second)), release)
 	expectState(t, m, StateBackup)
 }
 
@@ -1231,8 +1235,9 @@ func TestInstanceHealth(t *testing.T) {
 
 // A Master that stepped down for a higher priority keeps its VIPs past
 // the successor's answer to its priority-0 advert (sent at once, maybe
-// before the successor's VIP move), and lets them go at the successor's
-// next regular advert.
+// before the successor's VIP move) and past the successor's first regular
+// advert (its VIP move may still run: EC2, a busy host), and lets them go
+// at the one after.
 func TestStepDownHoldIgnoresReassertAnswer(t *testing.T) {
 	now := time.Unix(1000, 0)
 	m := NewMachine(MachineConfig{Version: V3, Priority: 100, Interval: time.Second, Preempt: true, Addr: addrSelf})
@@ -1246,6 +1251,8 @@ func TestStepDownHoldIgnoresReassertAnswer(t *testing.T) {
 	expect(t, "higher priority", m.Advert(at, succ), send(0), trans(StateMaster, StateBackup, "higher priority"))
 	// The successor answers our priority-0 advert 5 ms later.
 	expect(t, "the successor's answer to our priority 0", m.Advert(at.Add(5*time.Millisecond), succ))
-	// Its next regular advert, an interval after its first.
-	expect(t, "the successor's next advert", m.Advert(at.Add(time.Second), succ), release)
+	// Its next regular advert, an interval after its first: too soon.
+	expect(t, "the successor's next advert", m.Advert(at.Add(time.Second), succ))
+	// The one after: the successor has surely announced the VIPs.
+	expect(t, "the successor's advert after that", m.Advert(at.Add(1500*time.Millisecond), succ), release)
 }

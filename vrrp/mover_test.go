@@ -279,9 +279,9 @@ func TestStepDownHoldsQuietly(t *testing.T) {
 	if _, _, _, releases, _, announces := mv.snap(); releases != releasesBefore || announces > 0 {
 		t.Errorf("stepping down released %d times and announced %d times, want neither before the successor is heard again", releases-releasesBefore, announces)
 	}
-	// The successor's next regular advert (half its interval or more
-	// after the step-down) ends the hold.
-	clock.skip(6 * time.Second)
+	// The successor's advert 1.5 of its intervals or more after the
+	// step-down ends the hold.
+	clock.skip(16 * time.Second)
 	in.Deliver(winner)
 	eventually(t, "released once the successor is heard again", func() bool {
 		_, _, _, releases, _, _ := mv.snap()
