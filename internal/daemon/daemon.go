@@ -531,8 +531,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// No reload while the instances start: it would see some running and
 	// could stop watching the carrier of one prepared but not yet launched.
 	d.reloadMu.Lock()
-	for i := range d.ownInstances(d.cfg) {
-		if err := d.startInstance(d.ownInstances(d.cfg)[i]); err != nil {
+	for _, ic := range d.ownInstances(d.cfg) {
+		if err := d.startInstance(ic); err != nil {
 			d.reloadMu.Unlock()
 			d.stopAll()
 			return err

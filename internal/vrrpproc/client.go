@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,22 +80,13 @@ type child struct {
 func ChildEnv(env []string) []string {
 	var out []string
 	for _, kv := range env {
-		switch name, _, _ := cut(kv); name {
+		switch name, _, _ := strings.Cut(kv, "="); name {
 		case "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES":
 			continue
 		}
 		out = append(out, kv)
 	}
 	return out
-}
-
-func cut(kv string) (string, string, bool) {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
-	}
-	return kv, "", false
 }
 
 // Start starts the child with conf and waits until its instances run (or
