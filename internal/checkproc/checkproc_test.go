@@ -205,10 +205,18 @@ func TestWorkerGetsNoSecrets(t *testing.T) {
 	r.c.mu.Lock()
 	pid := r.c.cur.cmd.Process.Pid
 	r.c.mu.Unlock()
-	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Start returns once the exec has begun: the kernel releases the
+	// parent when it swaps the child's memory, before it writes the new
+	// environment, and /proc reads empty until then. Wait for it.
+	var env []byte
+	testwait.Eventually(t, 10*time.Second, "the worker's environment", func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		env = b
+		return len(b) > 0
+	})
 	if bytes.Contains(env, []byte("do-not-leak")) || bytes.Contains(env, []byte("AWS_")) {
 		t.Errorf("the worker's environment has the daemon's secret: %q", env)
 	}
