@@ -19,10 +19,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 
 	"github.com/director-lb/director/internal/checkproc"
+	"github.com/director-lb/director/internal/childproc"
 	"github.com/director-lb/director/internal/config"
 	"github.com/director-lb/director/internal/daemon"
 	"github.com/director-lb/director/internal/decisions"
@@ -259,14 +261,10 @@ const checkWorkerComm = "director-check"
 // cmdCheckWorker runs the health checks for the daemon that started it,
 // until the daemon closes its pipe.
 func cmdCheckWorker(args []string, stderr io.Writer) int {
-	if len(args) != 0 {
-		fmt.Fprintln(stderr, "director check-worker: takes no arguments; the daemon runs it")
-		return 2
+	from, to, rc := childMain("check-worker", checkWorkerComm, args, stderr)
+	if from == nil {
+		return rc
 	}
-	// Started as /proc/self/exe, the process would be called "exe" in
-	// ps, top and /proc/PID/comm; name it for the operator. Best effort.
-	_ = os.WriteFile("/proc/self/comm", []byte(checkWorkerComm), 0)
-	from, to := os.NewFile(3, "from-daemon"), os.NewFile(4, "to-daemon")
 	// Every record goes to the daemon, which filters by its own level.
 	if err := checkproc.Serve(from, to, slog.LevelDebug); err != nil {
 		fmt.Fprintln(stderr, "director check-worker:", err)
@@ -275,17 +273,40 @@ func cmdCheckWorker(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// childMain starts a helper process that the daemon runs (director
+// check-worker, director vrrp): it takes no arguments, names itself comm,
+// and returns its pipes to the daemon; or nil and an exit code.
+func childMain(cmd, comm string, args []string, stderr io.Writer) (from, to *os.File, rc int) {
+	if len(args) != 0 {
+		fmt.Fprintf(stderr, "director %s: takes no arguments; the daemon runs it\n", cmd)
+		return nil, nil, 2
+	}
+	// Started as /proc/self/exe, the process would be called "exe" in
+	// ps, top and /proc/PID/comm; name it for the operator. Best effort.
+	_ = os.WriteFile("/proc/self/comm", []byte(comm), 0)
+	from, to, err := childproc.Pipes()
+	if err != nil {
+		fmt.Fprintf(stderr, "director %s: %v\n", cmd, err)
+		return nil, nil, 1
+	}
+	return from, to, 0
+}
+
 // vrrpComm is the VRRP process's name (at most 15 bytes).
 const vrrpComm = "director-vrrp"
 
 // cmdVRRP runs the VRRP instances for the daemon that started it, until the
 // daemon closes its pipe; then its masters hand over and it exits.
 func cmdVRRP(args []string, stderr io.Writer) int {
-	if len(args) != 0 {
-		fmt.Fprintln(stderr, "director vrrp: takes no arguments; the daemon runs it")
-		return 2
+	from, to, rc := childMain("vrrp", vrrpComm, args, stderr)
+	if from == nil {
+		return rc
 	}
-	_ = os.WriteFile("/proc/self/comm", []byte(vrrpComm), 0)
+	// Its work is a few packets per advert interval: one P keeps the Go
+	// scheduler from waking a second thread to share it, and under
+	// rt_priority two realtime threads of one process would take turns
+	// on a busy CPU (docs/design/vrrp-under-load.md).
+	runtime.GOMAXPROCS(1)
 	// Stopping is the daemon's to decide, through the pipe: a Ctrl-C in a
 	// terminal reaches the whole process group, and this process must
 	// hand over, not die.
@@ -294,7 +315,7 @@ func cmdVRRP(args []string, stderr io.Writer) int {
 	// Its lines share the daemon's standard error: say whose they are.
 	log := newLogger(stderr, "info", level).With("process", "vrrp")
 	edges := daemon.DefaultEdges()
-	if err := daemon.ServeVRRP(os.NewFile(3, "from-daemon"), os.NewFile(4, "to-daemon"), edges, buildVersion(), level, log); err != nil {
+	if err := daemon.ServeVRRP(from, to, edges, buildVersion(), level, log); err != nil {
 		log.Error("vrrp process stopped with error", "err", err)
 		return 1
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/director-lb/director/checks"
+	"github.com/director-lb/director/internal/childproc"
 	"github.com/director-lb/director/internal/testlog"
 	"github.com/director-lb/director/internal/testwait"
 )
@@ -24,7 +25,10 @@ const workerArg = "checkproc-test-worker"
 
 func TestMain(m *testing.M) {
 	if len(os.Args) == 2 && os.Args[1] == workerArg {
-		err := Serve(os.NewFile(3, "from-daemon"), os.NewFile(4, "to-daemon"), slog.LevelDebug)
+		from, to, err := childproc.Pipes()
+		if err == nil {
+			err = Serve(from, to, slog.LevelDebug)
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)

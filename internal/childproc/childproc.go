@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"syscall"
 )
 
 // Proc is one running child.
@@ -86,4 +87,24 @@ func ReadLine(r *bufio.Reader, max int) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// Descriptors of the child's pipes, as Start passes them.
+const (
+	FromDaemonFD = 3
+	ToDaemonFD   = 4
+)
+
+// Pipes is the child's side of Start: its pipes from and to the daemon,
+// switched to non-blocking mode first. os.NewFile then hands them to Go's
+// poller. On a blocking descriptor every read parks an OS thread in
+// read(2), and each park and return wakes the runtime's monitor thread:
+// a cost the VRRP process, which counts its wakes, does not want.
+func Pipes() (from, to *os.File, err error) {
+	for _, fd := range []int{FromDaemonFD, ToDaemonFD} {
+		if err := syscall.SetNonblock(fd, true); err != nil {
+			return nil, nil, fmt.Errorf("descriptor %d from the daemon: %w", fd, err)
+		}
+	}
+	return os.NewFile(FromDaemonFD, "from-daemon"), os.NewFile(ToDaemonFD, "to-daemon"), nil
 }

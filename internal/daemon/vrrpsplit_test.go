@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/director-lb/director/internal/childproc"
 	"github.com/director-lb/director/internal/control"
 	"github.com/director-lb/director/internal/testlog"
 	"github.com/director-lb/director/internal/testwait"
@@ -25,7 +26,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv("DIRECTOR_TEST_VRRP_CHILD") == "1" {
 		lv := new(slog.LevelVar)
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
-		if err := ServeVRRP(os.NewFile(3, "from-daemon"), os.NewFile(4, "to-daemon"), newFakeEdges().edges(), "v-test", lv, log); err != nil {
+		from, to, err := childproc.Pipes()
+		if err == nil {
+			err = ServeVRRP(from, to, newFakeEdges().edges(), "v-test", lv, log)
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/director-lb/director/internal/childproc"
 	"github.com/director-lb/director/internal/control"
 	"github.com/director-lb/director/internal/testwait"
 )
@@ -22,8 +23,12 @@ const childArg = "vrrpproc-test-child"
 
 func TestMain(m *testing.M) {
 	if len(os.Args) == 2 && os.Args[1] == childArg {
-		o := NewOut(os.NewFile(4, "to-daemon"))
-		if err := Serve(context.Background(), os.NewFile(3, "from-daemon"), o, &fakeHandler{out: o}); err != nil {
+		from, to, err := childproc.Pipes()
+		if err == nil {
+			o := NewOut(to)
+			err = Serve(context.Background(), from, o, &fakeHandler{out: o})
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
