@@ -3,12 +3,15 @@ package vrrp
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/director-lb/director/internal/fdtimer"
 )
 
 // Mover holds or gives up an instance's virtual addresses: locally with
@@ -44,19 +47,36 @@ type Clock interface {
 	NewTimer(d time.Duration) Timer
 }
 
-// Timer is the part of *time.Timer an Instance uses.
+// Timer is the part of *time.Timer an Instance uses. The value received
+// from C is not used: the loop reads its clock. A Timer that holds
+// resources also implements io.Closer; the Instance closes it when done.
 type Timer interface {
 	C() <-chan time.Time
 	Stop() bool
 	Reset(d time.Duration) bool
 }
 
-// SystemClock is the real clock.
+// SystemClock is the real clock. Its timers are timerfds where the kernel
+// has them (internal/fdtimer says why), else runtime timers.
 type SystemClock struct{}
 
 func (SystemClock) Now() time.Time { return time.Now() }
 
-func (SystemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
+func (SystemClock) NewTimer(d time.Duration) Timer {
+	if t, err := fdtimer.New(); err == nil {
+		t.Reset(d)
+		return t
+	}
+	return sysTimer{time.NewTimer(d)}
+}
+
+// releaseTimer stops t and frees what it holds.
+func releaseTimer(t Timer) {
+	t.Stop()
+	if c, ok := t.(io.Closer); ok {
+		_ = c.Close()
+	}
+}
 
 type sysTimer struct{ t *time.Timer }
 
@@ -416,7 +436,7 @@ func (in *Instance) Run(ctx context.Context, linkUp bool) error {
 	var t Timer
 	defer func() {
 		if t != nil {
-			t.Stop()
+			releaseTimer(t)
 		}
 	}()
 	var now time.Time
@@ -578,7 +598,7 @@ func (in *Instance) awaitPending(now time.Time) (acts []Action, waited bool) {
 		return nil, false
 	}
 	grace := in.clock.NewTimer(pendingGrace)
-	defer grace.Stop()
+	defer releaseTimer(grace)
 	// The packets may be for another VRID on a shared socket: re-check
 	// every millisecond rather than wait for our inbox alone.
 	tick := time.NewTicker(time.Millisecond)
