@@ -3,9 +3,13 @@ package childproc
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestReadLine(t *testing.T) {
@@ -49,5 +53,50 @@ func TestStartAndSend(t *testing.T) {
 	}
 	if _, err := Start("test child", nil, nil, nil); err == nil {
 		t.Fatal("Start without a command: no error")
+	}
+}
+
+// childArg makes the test binary a child that calls Pipes, reports
+// whether its descriptors are non-blocking, and echoes a line.
+const childArg = "childproc-test-child"
+
+func TestMain(m *testing.M) {
+	if len(os.Args) == 2 && os.Args[1] == childArg {
+		from, to, err := Pipes()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		var flags []string
+		for _, fd := range []int{FromDaemonFD, ToDaemonFD} {
+			fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+			flags = append(flags, fmt.Sprint(err == nil && fl&unix.O_NONBLOCK != 0))
+		}
+		line, err := ReadLine(bufio.NewReader(from), 100)
+		if err != nil {
+			os.Exit(1)
+		}
+		fmt.Fprintf(to, "%s %s", strings.Join(flags, " "), line)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// The child's side: Pipes gives descriptors in non-blocking mode, and
+// reads and writes on them work through Go's poller.
+func TestPipes(t *testing.T) {
+	p, err := Start("test child", []string{os.Args[0], childArg}, nil, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Send(p.In, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadLine(bufio.NewReader(p.Out), 100)
+	if err != nil || string(got) != `true true "hello"`+"\n" {
+		t.Fatalf("child said %q, %v; want both descriptors non-blocking and the line echoed", got, err)
+	}
+	if err := p.Cmd.Wait(); err != nil {
+		t.Fatalf("child: %v", err)
 	}
 }
