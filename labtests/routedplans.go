@@ -55,6 +55,7 @@ const (
 	LabelGone        = "gone"         // wait_exec: lb1's next hop gone from the router
 	LabelSurvProbe   = "surv-probe"   // probe_stop across lb1's death
 	LabelSurvConns   = "surv-conns"   // conns_close after lb1's death
+	LabelBFDUp       = "bfd-up"       // wait_exec: the router's BFD sessions up with the three directors
 	LabelHopsBack    = "hops-back"    // three next hops again after lb1 is back
 	LabelDrainNode   = "drain-node"   // exec: director drain-node on lb2
 	LabelDrainGone   = "drain-gone"   // wait_exec: lb2's next hop gone from the router
@@ -71,12 +72,13 @@ const (
 // measure x3.
 const RoutedBFDMultiplier = 10
 
-// RoutedBFD is whether TestRouted runs BFD. Off for now: between
-// director's GoBGP BFD and FRR 8.4's bfdd every session went down one to
-// four seconds after it came up (GoBGP: "Remote peer signaled BFD down";
-// FRR: Cease/Administrative Reset "BFD is down"), so no next hop stayed
-// installed; the figures measure BFD where it works (TestRoutedFigures).
-const RoutedBFD = false
+// RoutedBFD is whether TestRouted runs BFD. It was off while director's
+// GoBGP BFD and FRR 8.4's bfdd took every session down one to four
+// seconds after it came up: FRR re-keys its BFD session once BGP is up,
+// and the Down it sends made GoBGP reset the healthy BGP session. The
+// speaker now runs BFD only while the session is established
+// (internal/routing/gobgp, bfdWhileEstablished; docs/design/routed-mode.md).
+const RoutedBFD = true
 
 // RoutedParams: three directors announcing the VIP to the router (BFD
 // at 100 ms x RoutedBFDMultiplier when RoutedBFD), the lab's services on
@@ -173,6 +175,16 @@ func syncFor(p Params, variant, node string) []Step {
 	return out
 }
 
+// bfdPeers is the router's command listing its BFD sessions.
+func bfdPeers() []string {
+	return []string{"vtysh", "-N", lp.Router, "-c", "show bfd peers brief"}
+}
+
+// bfdUpRE matches n BFD sessions up with directors in bfdPeers' output.
+func bfdUpRE(n int) string {
+	return `(?s)` + strings.Repeat(`10\.0\.0\.1[1-3]\s+up\b.*`, n)
+}
+
 // routerView shows the router's kernel route to the VIP, FRR's view of it
 // and the BGP and BFD sessions.
 func routerView() Step {
@@ -225,6 +237,13 @@ func RoutedPlan(name string, p Params) Plan {
 	}
 	steps = append(steps,
 		waitHops(3, 40*time.Second).As(LabelHops),
+	)
+	if p.Routed.BFD {
+		// BFD is up with every director, and stays up: the survival
+		// cycles below need it to take a dead director's hop away.
+		steps = append(steps, lp.WaitExec(lp.Router, 30*time.Second, bfdUpRE(3), bfdPeers()...).As(LabelBFDUp))
+	}
+	steps = append(steps,
 		routerView().As(LabelRouteView),
 		lp.Sleep(time.Second),
 		lp.Say("spread: one request every 10 ms, each on a new connection"),
