@@ -18,9 +18,20 @@ func HandoverLabel(cmd string, i int) string { return fmt.Sprintf("%s-%d", cmd, 
 // loaded host stalled the guest (both daemons in it) long enough, now and
 // then, for a backup to take over after a stall (seen twice in two runs):
 // a flap that has nothing to do with the handover under test.
+//
+// The client's HTTP goes through IPVS to the real servers (DSR), as an
+// operator's does, with what a pair needs for a handover to lose no
+// connection: connection sync, so the new master knows the old master's
+// connections, and mh with sloppy_tcp, so a connection too young to have
+// been synced is sent by the new master to the real server that already
+// has it (README, "How a pair behaves": Handover). Before, the load
+// balancers answered HTTP themselves, and a connection in flight at the
+// client's ARP flip was lost whatever the daemons did.
 func HandoverParams() Params {
 	p := lp.DefaultParams(lp.Director)
 	p.Advert = lp.Duration(time.Second)
+	on := true
+	p.IPVS = &lp.IPVS{Scheduler: "mh", SchedulerFlags: []string{"mh-port"}, Sloppy: &on, Sync: true}
 	return p
 }
 
@@ -32,8 +43,7 @@ func handoverCmd(cmd string, i int) Step {
 }
 
 // HandoverPlan hands mastership back and forth under client traffic: a
-// director pair (no IPVS: the load balancers answer the client
-// themselves), "director failover" on lb1 gives the VIP to lb2, "director
+// director pair (HandoverParams), "director failover" on lb1 gives the VIP to lb2, "director
 // failback" on lb1 takes it back, HandoverCycles times each, with the
 // HTTP prober and the fine probe running throughout (LabelProbe). Both
 // commands are make-before-break, so no request may be lost.
