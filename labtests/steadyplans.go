@@ -97,15 +97,18 @@ func steadyDuration(getenv func(string) string) (time.Duration, error) {
 }
 
 // schedstatScript prints, for each director process (daemon, check worker,
-// VRRP process) and keepalived process, its
+// VRRP process), keepalived process and the kernel's softirq thread, its
 // threads' CPU time, time spent runnable but waiting for the CPU, time
 // slices, and the mean wait per slice (/proc/PID/task/TID/schedstat).
 const schedstatScript = `awk 'FNR == 1 { split(FILENAME, f, "/"); pid = f[3]
     if (!(pid in comm)) { c = ""; cf = "/proc/" pid "/comm"; getline c < cf; close(cf); comm[pid] = c }
-    if (comm[pid] != "director" && comm[pid] != "director-check" && comm[pid] != "director-vrrp" && comm[pid] != "keepalived") next
+    if (comm[pid] != "director" && comm[pid] != "director-check" && comm[pid] != "director-vrrp" && comm[pid] != "keepalived" && comm[pid] != "ksoftirqd/0") next
     run[pid] += $1; wait[pid] += $2; n[pid] += $3 }
-  END { printf "schedstat: %7s %9s %9s %8s %13s\n", "pid", "cpu_s", "wait_s", "slices", "wait/slice_ms"
-    for (p in run) printf "schedstat: %7s %9.2f %9.2f %8d %13.3f\n", p, run[p]/1e9, wait[p]/1e9, n[p], n[p] ? wait[p]/n[p]/1e6 : 0 }' /proc/[0-9]*/task/[0-9]*/schedstat`
+  END { printf "schedstat: %7s %-15s %9s %9s %8s %13s\n", "pid", "comm", "cpu_s", "wait_s", "slices", "wait/slice_ms"
+    for (p in run) printf "schedstat: %7s %-15s %9.2f %9.2f %8d %13.3f\n", p, comm[p], run[p]/1e9, wait[p]/1e9, n[p], n[p] ? wait[p]/n[p]/1e6 : 0 }' /proc/[0-9]*/task/[0-9]*/schedstat
+# Packets the kernel's receive path processed, dropped and left for later
+# (time_squeeze): adverts that wait for ksoftirqd wait with the CPU.
+while read a b c rest; do echo "softnet: processed $((0x$a)) dropped $((0x$b)) time_squeeze $((0x$c))"; done < /proc/net/softnet_stat`
 
 // blockedScript prints, for each keepalived and director process, its
 // state, the system call it is in (number and arguments, or "running")

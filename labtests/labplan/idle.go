@@ -49,10 +49,14 @@ const burnerPIDs = "/run/lab-burners.pids"
 // later inherit the value. (The exec's shell runs in place of
 // "ip netns exec", so its parent is the guest.)
 func BurnStart(node string, n int) Step {
-	return Exec(node, "sh", "-c", fmt.Sprintf(
+	s := Exec(node, "sh", "-c", fmt.Sprintf(
 		`for t in /proc/$PPID/task/*; do renice -n %d -p ${t##*/} >/dev/null || exit 1; done; `+
 			`for i in $(seq %d); do sh -c 'while :; do :; done' </dev/null >/dev/null 2>&1 & echo $! >> %s; done; cat %s`,
 		RealServerNice, n, burnerPIDs, burnerPIDs))
+	// One renice per thread of the guest process: in a guest that a
+	// starting pair keeps busy, that took more than the default 10 s.
+	s.Duration = Duration(time.Minute)
+	return s
 }
 
 // RealServerNice is the guest process's nice value while burners run.
