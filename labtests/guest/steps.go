@@ -128,6 +128,9 @@ func (r *runner) daemon(node string) (*proc, error) {
 	return p, nil
 }
 
+// killWait bounds how long a KILL step waits for the process to be reaped.
+const killWait = 10 * time.Second
+
 func stepSignal(_ context.Context, r *runner, s labplan.Step, _ *labplan.StepResult) error {
 	p, err := r.daemon(s.Node)
 	if err != nil {
@@ -142,7 +145,16 @@ func stepSignal(_ context.Context, r *runner, s labplan.Step, _ *labplan.StepRes
 	case "KILL":
 		// The whole group: keepalived's children would otherwise shut
 		// down cleanly when their parent dies.
-		return p.signal(syscall.SIGKILL, true)
+		if err := p.signal(syscall.SIGKILL, true); err != nil {
+			return err
+		}
+		// Until the process is reaped it counts as running, and a start
+		// right after this step would be refused. A killed process goes
+		// at once; the bound only keeps a stuck guest from hanging here.
+		if !p.wait(killWait) {
+			return fmt.Errorf("%s still running %v after SIGKILL", s.Node, killWait)
+		}
+		return nil
 	case "HUP":
 		// Reload: the daemon re-reads its live configuration file.
 		return p.signal(syscall.SIGHUP, false)
