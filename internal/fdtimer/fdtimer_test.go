@@ -17,13 +17,17 @@ func newTimer(t *testing.T) *Timer {
 	return tm
 }
 
-// fired waits up to d for a firing and reports when it came.
-func fired(tm *Timer, d time.Duration) (time.Time, bool) {
+// wantFiring waits (up to 10 s) for tm to fire, and fails unless that was
+// at least min after start.
+func wantFiring(t *testing.T, tm *Timer, start time.Time, min time.Duration) {
+	t.Helper()
 	select {
 	case <-tm.C():
-		return time.Now(), true
-	case <-time.After(d):
-		return time.Time{}, false
+		if got := time.Since(start); got < min {
+			t.Errorf("fired after %v, want at least %v", got, min)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the timer never fired")
 	}
 }
 
@@ -33,13 +37,7 @@ func TestFiresAfterItsDuration(t *testing.T) {
 	if tm.Reset(30 * time.Millisecond) {
 		t.Error("Reset of a new timer said it was armed")
 	}
-	at, ok := fired(tm, 10*time.Second)
-	if !ok {
-		t.Fatal("the timer never fired")
-	}
-	if got := at.Sub(start); got < 30*time.Millisecond {
-		t.Errorf("fired after %v, want at least 30ms", got)
-	}
+	wantFiring(t, tm, start, 30*time.Millisecond)
 	if tm.Stop() {
 		t.Error("Stop after the firing said the timer was armed")
 	}
@@ -52,13 +50,7 @@ func TestResetReportsAndReplacesTheArming(t *testing.T) {
 	if !tm.Reset(60 * time.Millisecond) {
 		t.Error("Reset of an armed timer said it was not armed")
 	}
-	at, ok := fired(tm, 10*time.Second)
-	if !ok {
-		t.Fatal("the re-armed timer never fired")
-	}
-	if got := at.Sub(start); got < 60*time.Millisecond {
-		t.Errorf("fired after %v, want at least 60ms", got)
-	}
+	wantFiring(t, tm, start, 60*time.Millisecond)
 }
 
 // A stopped arming never fires: the next firing is the next arming's.
@@ -70,13 +62,8 @@ func TestStopCancels(t *testing.T) {
 	}
 	start := time.Now()
 	tm.Reset(150 * time.Millisecond)
-	at, ok := fired(tm, 10*time.Second)
-	if !ok {
-		t.Fatal("never fired after the second arming")
-	}
-	if got := at.Sub(start); got < 150*time.Millisecond {
-		t.Errorf("a firing %v after the second arming: the stopped arming fired", got)
-	}
+	// A firing before 150 ms would be the stopped arming's.
+	wantFiring(t, tm, start, 150*time.Millisecond)
 }
 
 // A firing not yet received is dropped by Reset and by Stop.
