@@ -134,6 +134,9 @@ type Machine struct {
 	adverAt time.Time // Adver_Timer (Master, also while stopping)
 	downAt  time.Time // Master_Down_Timer (Backup)
 	stopAt  time.Time // make-before-break cap (stopping Master)
+	// reannAt is a Master's one re-announcement after another Master's
+	// hold has surely ended (see armReannounce).
+	reannAt time.Time
 
 	// stopping is set while a Master that was told to Stop still holds the
 	// addresses and advertises priority 0.
@@ -234,7 +237,7 @@ func (m *Machine) MasterAddr() netip.Addr { return m.master }
 // Deadline returns the earliest armed timer, or the zero Time if none is.
 func (m *Machine) Deadline() time.Time {
 	var d time.Time
-	for _, t := range [...]time.Time{m.adverAt, m.downAt, m.stopAt, m.holdUntil} {
+	for _, t := range [...]time.Time{m.adverAt, m.downAt, m.stopAt, m.holdUntil, m.reannAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -411,6 +414,9 @@ func (m *Machine) learn(a Advert) {
 }
 
 func (m *Machine) advertMaster(now time.Time, a Advert) []Action {
+	if a.Priority == 0 || !m.yieldsTo(a) {
+		m.armReannounce(now)
+	}
 	if a.Priority == 0 {
 		// Another Master is leaving: a stopping peer, or the loser of a
 		// split brain stepping down. Its clients must find us now, so
@@ -421,14 +427,11 @@ func (m *Machine) advertMaster(now time.Time, a Advert) []Action {
 		}
 		return m.reassert(now)
 	}
-	var reason string
-	switch {
-	case a.Priority > m.prio:
-		reason = fmt.Sprintf("higher priority %d from %v", a.Priority, a.Src)
-	case a.Priority == m.prio && a.Src.Compare(m.cfg.Addr) > 0:
-		reason = fmt.Sprintf("equal priority %d from higher address %v", a.Priority, a.Src)
-	}
-	if reason != "" {
+	if m.yieldsTo(a) {
+		reason := fmt.Sprintf("higher priority %d from %v", a.Priority, a.Src)
+		if a.Priority == m.prio {
+			reason = fmt.Sprintf("equal priority %d from higher address %v", a.Priority, a.Src)
+		}
 		acts := m.stepDown(now, reason, a.Src, now.Add(holdLimit*m.successorInterval(a)))
 		// transition resets timers and interval for a fresh Backup; keep
 		// what this advert taught us instead.
@@ -447,6 +450,25 @@ func (m *Machine) advertMaster(now time.Time, a Advert) []Action {
 	}
 	return m.reassert(now)
 }
+
+// yieldsTo reports whether a Master steps down for another Master's
+// advert a (priority above 0): a higher priority, or an equal one from a
+// higher address (RFC 5798 6.4.3).
+func (m *Machine) yieldsTo(a Advert) bool {
+	return a.Priority > m.prio || (a.Priority == m.prio && a.Src.Compare(m.cfg.Addr) > 0)
+}
+
+// armReannounce schedules one more gratuitous ARP / NA, reannDelay
+// intervals after another Master was heard: that Master steps down and,
+// make-before-break, holds the VIPs for up to holdLimit of our intervals,
+// answering ARP requests meanwhile. A client that asked then was sent to
+// it, and nothing else would bring that client back once the hold ends.
+func (m *Machine) armReannounce(now time.Time) {
+	m.reannAt = now.Add(time.Duration(reannDelay * float64(m.cfg.Interval)))
+}
+
+// reannDelay, in advert intervals, is past the longest hold (holdLimit).
+const reannDelay = holdLimit + 0.5
 
 // stepDown leaves MASTER for BACKUP. The priority-0 advert tells the new
 // Master we are leaving: without it, if the winner's advert reached us
@@ -572,6 +594,13 @@ func (m *Machine) Timer(now time.Time) []Action {
 			acts = append(acts, m.becomeMaster(now, "master down timer expired")...)
 		case m.holding && due(m.holdUntil, now):
 			acts = append(acts, m.releaseHeld()...)
+		case due(m.reannAt, now):
+			// Only a Master arms it (a transition disarms it); a
+			// stopping one is letting its VIPs go, so it stays quiet.
+			m.reannAt = time.Time{}
+			if m.state == StateMaster && !m.stopping {
+				acts = append(acts, Action{Kind: ActReannounce})
+			}
 		case m.state == StateMaster && due(m.adverAt, now):
 			p := m.prio
 			if m.stopping {
@@ -657,6 +686,9 @@ func (m *Machine) becomeMaster(now time.Time, reason string) []Action {
 	acts = m.transition(acts, StateMaster, reason)
 	m.master = m.cfg.Addr
 	m.adverAt = now.Add(m.cfg.Interval)
+	// The previous Master may hold the VIPs a while yet (a handover, or
+	// one that stepped down for us): re-announce once it surely has not.
+	m.armReannounce(now)
 	return acts
 }
 
@@ -675,7 +707,7 @@ func (m *Machine) transition(acts []Action, to State, reason string, extra ...Ac
 	}
 	from := m.state
 	m.state = to
-	m.adverAt, m.downAt, m.stopAt = time.Time{}, time.Time{}, time.Time{}
+	m.adverAt, m.downAt, m.stopAt, m.reannAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	m.master = netip.Addr{}
 	m.masterPrio = 0
 	m.mai = m.cfg.Interval

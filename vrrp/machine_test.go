@@ -230,10 +230,41 @@ func TestBackupTimeoutBecomesMaster(t *testing.T) {
 	expect(t, "Timer early", m.Timer(down.Add(999*time.Millisecond)))
 	expect(t, "Adver_Timer", m.Timer(down.Add(time.Second)), send(100))
 	expectDeadline(t, m, down.Add(2*time.Second))
+	// 2.5 intervals after becoming Master: one re-announcement, for
+	// clients a previous Master answered while it held the VIPs.
+	expectDeadline(t, m, down.Add(2*time.Second))
+	expect(t, "Adver_Timer", m.Timer(down.Add(2*time.Second)), send(100))
+	expectDeadline(t, m, down.Add(2500*time.Millisecond))
+	expect(t, "re-announcement", m.Timer(down.Add(2500*time.Millisecond)), reannoun)
+	expectDeadline(t, m, down.Add(3*time.Second))
 	// A late caller gets one advert, and the timer restarts from now.
 	late := down.Add(10 * time.Second)
 	expect(t, "late Timer", m.Timer(late), send(100))
 	expectDeadline(t, m, late.Add(time.Second))
+}
+
+// A Master that hears another Master, which then steps down and holds
+// the VIPs for up to two of our intervals, re-announces once after that;
+// a Master that steps down itself does not.
+func TestMasterReannouncesAfterTheLosersHold(t *testing.T) {
+	m, became := master(t, cfg(150))
+	now := became.Add(10 * time.Second)
+	m.Timer(now) // past the re-announcement of becoming Master
+	heard := now.Add(100 * time.Millisecond)
+	acts := m.Advert(heard, Advert{Src: addrLow, Priority: 100, Interval: time.Second})
+	expect(t, "a weaker Master's advert", acts, send(150), reannoun)
+	expectDeadline(t, m, heard.Add(time.Second))
+	expect(t, "Adver_Timer", m.Timer(heard.Add(time.Second)), send(150))
+	expect(t, "Adver_Timer", m.Timer(heard.Add(2*time.Second)), send(150))
+	expectDeadline(t, m, heard.Add(2500*time.Millisecond))
+	expect(t, "re-announcement", m.Timer(heard.Add(2500*time.Millisecond)), reannoun)
+	expectDeadline(t, m, heard.Add(3*time.Second))
+	// A stronger Master: we step down, and nothing more is announced.
+	m.Advert(heard.Add(2700*time.Millisecond), Advert{Src: addrHigh, Priority: 200, Interval: time.Second})
+	expectState(t, m, StateBackup)
+	if !m.reannAt.IsZero() {
+		t.Errorf("a Backup has a re-announcement armed at %v", m.reannAt)
+	}
 }
 
 func TestBackupAcceptsAdvert(t *testing.T) {
