@@ -324,7 +324,12 @@ func TestInstanceFailoverFailback(t *testing.T) {
 	ev := &eventLog{}
 	a := startNode(t, w, ev, "a", "10.0.0.11", 150, 20*time.Millisecond)
 	b := startNode(t, w, ev, "b", "10.0.0.12", 100, 20*time.Millisecond)
-	eventually(t, "a master", func() bool { return a.in.Stats().State == StateMaster && b.in.Stats().State == StateBackup })
+	// a's VIP move runs after its state change: wait for it too, or a
+	// failover could overtake it, and a would never have held anything
+	// to release (seen in CI: "got [b:take]").
+	eventually(t, "a master", func() bool {
+		return a.in.Stats().State == StateMaster && a.mover.Held() && b.in.Stats().State == StateBackup
+	})
 
 	ctx := context.Background()
 	if err := b.in.Failover(ctx); err == nil {
