@@ -43,10 +43,11 @@ func handoverCmd(cmd string, i int) Step {
 }
 
 // HandoverPlan hands mastership back and forth under client traffic: a
-// director pair (HandoverParams), "director failover" on lb1 gives the VIP to lb2, "director
-// failback" on lb1 takes it back, HandoverCycles times each, with the
-// HTTP prober and the fine probe running throughout (LabelProbe). Both
-// commands are make-before-break, so no request may be lost.
+// director pair (HandoverParams), "director failover" on lb1 gives the
+// VIP to lb2, "director failback" on lb1 takes it back, HandoverCycles
+// times each, with the HTTP prober and the fine probe running throughout
+// (LabelProbe). Both commands are make-before-break, so no request may be
+// lost.
 func HandoverPlan(name string, p Params) Plan {
 	steps := []Step{lp.Start(lp.LB1), lp.Start(lp.LB2),
 		lp.WaitVIP(lp.LB1, electTimeout(p)).As(LabelElected)}

@@ -414,19 +414,6 @@ func (m *Machine) learn(a Advert) {
 }
 
 func (m *Machine) advertMaster(now time.Time, a Advert) []Action {
-	if a.Priority == 0 || !m.yieldsTo(a) {
-		m.armReannounce(now)
-	}
-	if a.Priority == 0 {
-		// Another Master is leaving: a stopping peer, or the loser of a
-		// split brain stepping down. Its clients must find us now, so
-		// re-announce as well as advertise (the RFC asks only the advert).
-		if m.reasserted && now.Sub(m.lastReassert) < m.mai {
-			m.adverAt = now.Add(m.cfg.Interval)
-			return []Action{{Kind: ActSendAdvert, Priority: m.prio}}
-		}
-		return m.reassert(now)
-	}
 	if m.yieldsTo(a) {
 		reason := fmt.Sprintf("higher priority %d from %v", a.Priority, a.Src)
 		if a.Priority == m.prio {
@@ -440,6 +427,19 @@ func (m *Machine) advertMaster(now time.Time, a Advert) []Action {
 		m.masterPrio = a.Priority
 		m.downAt = now.Add(m.MasterDownInterval())
 		return acts
+	}
+	// Another Master that we outrank, or that is leaving, may hold the
+	// VIPs a while yet.
+	m.armReannounce(now)
+	if a.Priority == 0 {
+		// Another Master is leaving: a stopping peer, or the loser of a
+		// split brain stepping down. Its clients must find us now, so
+		// re-announce as well as advertise (the RFC asks only the advert).
+		if m.reasserted && now.Sub(m.lastReassert) < m.mai {
+			m.adverAt = now.Add(m.cfg.Interval)
+			return []Action{{Kind: ActSendAdvert, Priority: m.prio}}
+		}
+		return m.reassert(now)
 	}
 	// The RFC discards a weaker Master's advert. After a partition heals
 	// both sides are Master; answer at once so the loser steps down now,
@@ -455,7 +455,7 @@ func (m *Machine) advertMaster(now time.Time, a Advert) []Action {
 // advert a (priority above 0): a higher priority, or an equal one from a
 // higher address (RFC 5798 6.4.3).
 func (m *Machine) yieldsTo(a Advert) bool {
-	return a.Priority > m.prio || (a.Priority == m.prio && a.Src.Compare(m.cfg.Addr) > 0)
+	return a.Priority > 0 && (a.Priority > m.prio || (a.Priority == m.prio && a.Src.Compare(m.cfg.Addr) > 0))
 }
 
 // armReannounce schedules one more gratuitous ARP / NA, reannDelay
