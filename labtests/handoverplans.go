@@ -31,7 +31,7 @@ func HandoverParams() Params {
 	p := lp.DefaultParams(lp.Director)
 	p.Advert = lp.Duration(time.Second)
 	on := true
-	p.IPVS = &lp.IPVS{Scheduler: "mh", SchedulerFlags: []string{"mh-port"}, Sloppy: &on, Sync: true}
+	p.IPVS = &lp.IPVS{Scheduler: "mh", SchedulerFlags: []string{"mh-fallback", "mh-port"}, Sloppy: &on, Sync: true}
 	return p
 }
 

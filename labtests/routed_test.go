@@ -135,8 +135,9 @@ func weightZeroAt(log, dest string, from time.Time) (time.Time, bool) {
 }
 
 // checkDrain: drain-node on lb2 reported its drain, the router dropped
-// lb2's next hop, no connection died and no request was refused or reset,
-// and lb2's IPVS packet counters stood still afterwards: no connection's
+// lb2's next hop, no connection died, no new request was lost (the fine
+// probe lost none, and every failed HTTP request was a guest stall), and
+// lb2's IPVS packet counters stood still afterwards: no connection's
 // packets went through it any more.
 func checkDrain(t *testing.T, res *Results, fig *strings.Builder) {
 	t.Helper()
@@ -158,22 +159,27 @@ func checkDrain(t *testing.T, res *Results, fig *strings.Builder) {
 	}
 	run := probeOf(t, res, LabelDrainProbe)
 	ps := run.Stats()
-	reset := 0
-	for _, s := range run.Samples {
-		if strings.Contains(s.Err, "refused") || strings.Contains(s.Err, "reset") {
-			reset++
-		}
+	if run.Fine == nil {
+		t.Fatal("the drain's probe ran without the fine probe")
 	}
-	if reset > 0 {
-		t.Errorf("%d requests refused or reset across the drain: %s", reset, ps)
+	fine := run.Fine.Stats()
+	// The fine probe is answered by the director its flow hashes to,
+	// from the VIP: the withdrawal moves that flow like any other, and
+	// none of its requests may be lost. An HTTP request that timed out
+	// while the fine probe lost nothing was run late by the busy guest
+	// (each exec of a director or ipvsadm there stalls it for a moment),
+	// not lost; any other failure is the drain's.
+	judged := lp.JudgeFailures(run, *run.Fine, nil)
+	if len(judged.Network) > 0 || run.Fine.Lost() > 0 || fine.Total-fine.Failed == 0 {
+		t.Errorf("across the drain: HTTP %s (%s: %v); fine probe %s, %d lost; want no request lost", ps, judged, judged.Network, fine, run.Fine.Lost())
 	}
 	a, b := execOut(t, res, LabelDrainStats+"-0"), execOut(t, res, LabelDrainStats+"-1")
 	if inPkts(a) != inPkts(b) {
 		t.Errorf("lb2 still passed packets after its drain: InPkts %d then %d 3 s later\n%s\n%s", inPkts(a), inPkts(b), a, b)
 	}
 	gone, _ := res.Step(LabelDrainGone)
-	fmt.Fprintf(fig, "  drain of lb2: %q in %v; next hop gone %v after it ended; connections: %s; new connections: %s (%d refused or reset); lb2's InPkts %d, 3 s later %d\n",
-		out, drain.Took().Round(time.Millisecond), gone.End.Sub(drain.End).Round(time.Millisecond), st, ps, reset, inPkts(a), inPkts(b))
+	fmt.Fprintf(fig, "  drain of lb2: %q in %v; next hop gone %v after it ended; connections: %s; new connections: %s (%s); fine probe: %s; lb2's InPkts %d, 3 s later %d\n",
+		out, drain.Took().Round(time.Millisecond), gone.End.Sub(drain.End).Round(time.Millisecond), st, ps, judged, fine, inPkts(a), inPkts(b))
 }
 
 // inPkts sums the InPkts column of ipvsadm -Ln --stats service lines.

@@ -3,10 +3,12 @@ package labtests
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/director-lb/director/internal/config"
 	lp "github.com/director-lb/director/labtests/labplan"
 )
 
@@ -15,9 +17,9 @@ import (
 
 // Variants of the routed plan's survival cycles.
 const (
-	// VariantMHSync is the routed default: mh (with mh-port, so one
-	// client's flows spread), sloppy_tcp, sync master and backup on
-	// every director.
+	// VariantMHSync is the routed default: mh (with mh-fallback, so a
+	// dead server's flows go to a live one, and mh-port, so one client's
+	// flows spread), sloppy_tcp, sync master and backup on every director.
 	VariantMHSync = "mh-sync"
 	// VariantMHOnly is consistent hashing alone: mh and sloppy_tcp, no
 	// sync. A flow ECMP moves survives only if the new director's mh
@@ -82,8 +84,8 @@ const RoutedBFD = true
 
 // RoutedParams: three directors announcing the VIP to the router (BFD
 // at 100 ms x RoutedBFDMultiplier when RoutedBFD), the lab's services on
-// mh with mh-port, sloppy_tcp and connection sync, HTTP checks every
-// second.
+// routed mode's default scheduler (mh with mh-fallback and mh-port),
+// sloppy_tcp and connection sync, HTTP checks every second.
 func RoutedParams(announcer string) Params {
 	p := lp.DefaultParams(lp.Director)
 	p.Impl[lp.LB3] = lp.Director
@@ -97,7 +99,8 @@ func RoutedParams(announcer string) Params {
 func routedIPVS(variant, announcer string) *lp.IPVS {
 	on, off := true, false
 	v := &lp.IPVS{
-		Scheduler: "mh", SchedulerFlags: []string{"mh-port"}, Sloppy: &on, Sync: true,
+		// Routed mode's own default scheduler.
+		Scheduler: config.DefaultRoutedScheduler, SchedulerFlags: slices.Clone(config.DefaultRoutedSchedulerFlags), Sloppy: &on, Sync: true,
 		HandSync: announcer == lp.AnnounceFRR,
 		// Fall 2: in a loaded guest a single timeout now and then is
 		// no death.
@@ -376,15 +379,16 @@ func drainStatsScript(node string) string {
 	return fmt.Sprintf(`ip netns exec %s ipvsadm -Ln --stats | grep -E '^(TCP|UDP)'`, node)
 }
 
-// drainCycle: under 100 streaming connections and the prober, director
-// drain-node on node withdraws its route and waits for its traffic to
-// end; node's IPVS packet counters are read twice 3 s apart; the
-// connections are judged; undrain-node announces again.
+// drainCycle: under 100 streaming connections, the prober and the fine
+// probe (the witness that tells a guest stall from a lost request),
+// director drain-node on node withdraws its route and waits for its
+// traffic to end; node's IPVS packet counters are read twice 3 s apart;
+// the connections are judged; undrain-node announces again.
 func drainCycle(node string) []Step {
 	return []Step{
 		lp.Say("drain: director drain-node on " + node + " under 100 streaming connections"),
 		lp.ConnsOpen(RoutedConns, RoutedConnsEvery),
-		lp.ProbeStart(), lp.Sleep(time.Second),
+		lp.ProbeStartFine(), lp.Sleep(time.Second),
 		withTimeout(lp.Exec(node, "director", "drain-node", "-socket", controlSocket(node)), lp.RoutedDrainTimeout+15*time.Second).As(LabelDrainNode),
 		lp.WaitExecAbsent(lp.Router, 10*time.Second, hopOf(node), vipRoute()...).As(LabelDrainGone),
 		lp.Exec("", "sh", "-c", drainStatsScript(node)).As(LabelDrainStats + "-0"),

@@ -105,9 +105,16 @@ const (
 )
 
 // DefaultRoutedSchedulerFlags are the flags a routed service's default
-// scheduler gets: mh-port hashes the source port too, so that one
-// client's connections spread over the real servers.
-var DefaultRoutedSchedulerFlags = []string{"mh-port"}
+// scheduler gets. mh-fallback: a failed real server keeps weight 0 (its
+// connections finish), and mh keeps its slots in the table (the kernel
+// builds the table from the last non-zero weight, so that the other
+// servers' flows do not move); without the flag the kernel answers a
+// new flow that hashes to such a slot with ICMP port unreachable, the
+// client's "connection refused" (seen in the lab: half the new flows
+// refused after a death). With it the flow is hashed again, alike on
+// every director, to a server that is up. mh-port hashes the source
+// port too, so that one client's connections spread over the servers.
+var DefaultRoutedSchedulerFlags = []string{"mh-fallback", "mh-port"}
 
 // RoutedSysctls are the IPVS settings routed mode defaults (ipvs.sysctl
 // overrides them): a director that ECMP hands an established flow to
@@ -370,7 +377,7 @@ func parseCommunity(s string) (uint32, error) {
 }
 
 // routedDefaults gives routed services their defaults: the mh scheduler
-// (with mh-port) unless one is named, and sloppy TCP/SCTP unless the
+// (with mh-fallback and mh-port) unless one is named, and sloppy TCP/SCTP unless the
 // operator set them, so that any director picks the same real server for
 // a flow and takes up a flow ECMP moves to it mid-stream.
 func (c *checker) routedDefaults(cfg *Config) {

@@ -68,10 +68,10 @@ func TestRoutingBGP(t *testing.T) {
 	if p1.Hold.D() != DefaultBGPHold || p1.Keepalive.D() != DefaultBGPHold/3 || !slices.Equal(p1.Families, BGPFamilies) || p1.BFD != nil {
 		t.Errorf("peer 1 defaults = %+v", p1)
 	}
-	// Routed services default to mh with mh-port, unless they name a
+	// Routed services default to mh with mh-fallback and mh-port, unless they name a
 	// scheduler; sloppy TCP and SCTP are on.
-	if s := cfg.Services[0]; s.Scheduler != "mh" || !slices.Equal(s.SchedulerFlags, []string{"mh-port"}) {
-		t.Errorf("web scheduler = %s %v, want mh [mh-port]", s.Scheduler, s.SchedulerFlags)
+	if s := cfg.Services[0]; s.Scheduler != "mh" || !slices.Equal(s.SchedulerFlags, []string{"mh-fallback", "mh-port"}) {
+		t.Errorf("web scheduler = %s %v, want mh [mh-fallback mh-port]", s.Scheduler, s.SchedulerFlags)
 	}
 	if s := cfg.Services[1]; s.Scheduler != "wlc" || len(s.SchedulerFlags) != 0 {
 		t.Errorf("web6 scheduler = %s %v, want wlc as configured", s.Scheduler, s.SchedulerFlags)

@@ -87,10 +87,11 @@ func serveFine(c net.PacketConn, name string) {
 	}
 }
 
-// fineProber sends a numbered datagram to VIP:FinePort every interval and
-// records each answer's kernel receive time.
+// fineProber sends a numbered datagram to VIP:FinePort every interval,
+// in turn from each of its sockets (FineFlows), and records each answer's
+// kernel receive time.
 type fineProber struct {
-	conn     *net.UDPConn
+	conns    []*net.UDPConn
 	interval time.Duration
 	timeout  time.Duration
 
@@ -101,7 +102,7 @@ type fineProber struct {
 
 	stopSend chan struct{}
 	sendDone chan struct{}
-	recvDone chan struct{}
+	recv     sync.WaitGroup
 	start    time.Time
 }
 
@@ -110,8 +111,37 @@ type fineAnswer struct {
 	from string
 }
 
-// startFine opens the prober's socket in namespace ns and starts sending.
+// startFine opens the prober's sockets in namespace ns and starts sending.
 func startFine(ns string, interval, timeout time.Duration) (*fineProber, error) {
+	f := &fineProber{
+		interval: interval, timeout: timeout,
+		got: map[uint64]fineAnswer{}, answers: make(chan struct{}, 1),
+		stopSend: make(chan struct{}), sendDone: make(chan struct{}),
+		start: time.Now(),
+	}
+	for range labplan.FineFlows {
+		conn, err := fineConn(ns)
+		if err != nil {
+			for _, c := range f.conns {
+				_ = c.Close()
+			}
+			return nil, err
+		}
+		f.conns = append(f.conns, conn)
+	}
+	for _, c := range f.conns {
+		f.recv.Add(1)
+		go f.receive(c)
+	}
+	go f.send()
+	return f, nil
+}
+
+// fineConn is one of the prober's sockets: connected to VIP:FinePort from
+// a port of its own (a flow of its own to the router's ECMP), answers
+// stamped with the kernel's receive time, so that a prober scheduled late
+// does not stretch the round trips it measures.
+func fineConn(ns string) (*net.UDPConn, error) {
 	raddr := &net.UDPAddr{IP: net.ParseIP(labplan.VIP4Addr), Port: labplan.FinePort}
 	var conn *net.UDPConn
 	err := inNetns(ns, func() error {
@@ -122,8 +152,6 @@ func startFine(ns string, interval, timeout time.Duration) (*fineProber, error) 
 	if err != nil {
 		return nil, fmt.Errorf("fine probe in %s: %w", ns, err)
 	}
-	// Answers carry the kernel's receive time: a prober scheduled late
-	// must not stretch the round trips it measures.
 	rc, err := conn.SyscallConn()
 	if err == nil {
 		var serr error
@@ -136,15 +164,7 @@ func startFine(ns string, interval, timeout time.Duration) (*fineProber, error) 
 		_ = conn.Close()
 		return nil, fmt.Errorf("fine probe: SO_TIMESTAMPNS: %w", err)
 	}
-	f := &fineProber{
-		conn: conn, interval: interval, timeout: timeout,
-		got: map[uint64]fineAnswer{}, answers: make(chan struct{}, 1),
-		stopSend: make(chan struct{}), sendDone: make(chan struct{}), recvDone: make(chan struct{}),
-		start: time.Now(),
-	}
-	go f.receive()
-	go f.send()
-	return f, nil
+	return conn, nil
 }
 
 func (f *fineProber) send() {
@@ -159,7 +179,7 @@ func (f *fineProber) send() {
 		f.mu.Unlock()
 		// A send error (no route, a refused port reported late) is a
 		// failed request like any other: it gets no answer.
-		_, _ = f.conn.Write(b[:])
+		_, _ = f.conns[seq%uint64(len(f.conns))].Write(b[:])
 		select {
 		case <-f.stopSend:
 			return
@@ -168,12 +188,12 @@ func (f *fineProber) send() {
 	}
 }
 
-func (f *fineProber) receive() {
-	defer close(f.recvDone)
+func (f *fineProber) receive(conn *net.UDPConn) {
+	defer f.recv.Done()
 	buf := make([]byte, 128)
 	oob := make([]byte, 128)
 	for {
-		n, oobn, _, _, err := f.conn.ReadMsgUDP(buf, oob)
+		n, oobn, _, _, err := conn.ReadMsgUDP(buf, oob)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -222,8 +242,10 @@ wait:
 			break wait
 		}
 	}
-	_ = f.conn.Close()
-	<-f.recvDone
+	for _, c := range f.conns {
+		_ = c.Close()
+	}
+	f.recv.Wait()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return fineRun(f.start, stopAt, f.sent, f.got, f.timeout)

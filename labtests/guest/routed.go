@@ -19,9 +19,10 @@ import (
 )
 
 // routedTopology finishes a routed plan's network: the router's eth1 on
-// the client network, forwarding with layer-4 ECMP hashing; the client's
-// and the real servers' default routes through the router (direct server
-// return goes back that way); with the FRR stand-in, each director's vip0.
+// the client network, forwarding with layer-4 ECMP hashing; the client's,
+// the real servers' and the directors' default routes through the router
+// (direct server return goes back that way); with the FRR stand-in, each
+// director's vip0.
 func routedTopology(root *netlink.Handle, clientBr *netlink.Bridge, p labplan.Params) error {
 	ns, err := netns.GetFromName(labplan.Router)
 	if err != nil {
@@ -44,6 +45,12 @@ func routedTopology(root *netlink.Handle, clientBr *netlink.Bridge, p labplan.Pa
 		if h.RealServer {
 			gw[h.Name] = labplan.RouterAddr
 		}
+	}
+	// A director behind a router routes to the client through it, as
+	// in a site: what it answers itself from the VIP (the fine probe's
+	// responder) goes back that way.
+	for _, n := range p.LBs() {
+		gw[n] = labplan.RouterAddr
 	}
 	for host, via := range gw {
 		if err := inNamespace(host, func(nh *netlink.Handle) error {

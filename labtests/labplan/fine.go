@@ -8,9 +8,10 @@ import (
 )
 
 // The fine probe runs beside the HTTP prober (ProbeStartFine). It sends a
-// UDP datagram with a sequence number to VIP:FinePort every FineInterval
-// from one connected socket, without waiting for answers, and matches each
-// answer to its request by number. Whoever holds the VIP answers it itself
+// UDP datagram with a sequence number to VIP:FinePort every FineInterval,
+// in turn from FineFlows connected sockets (each its own flow, so that a
+// router's ECMP spreads them over the directors in routed plans), without
+// waiting for answers, and matches each answer to its request by number. Whoever holds the VIP answers it itself
 // (every HTTP host listens on VIP:FinePort; the port is in no IPVS
 // service), with its name, so a request is answered exactly when the
 // client's ARP entry points at a node that holds the VIP: what a failover
@@ -30,6 +31,7 @@ const (
 	FinePort     = 5005
 	FineInterval = 3 * time.Millisecond
 	FineTimeout  = time.Second
+	FineFlows    = 16
 )
 
 // FineLost is the error of a fine-probe request that got no answer.

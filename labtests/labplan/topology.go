@@ -87,7 +87,7 @@ func Hosts() []Host {
 		{Name: Inside, IPv4: p4("10.1.0.2/24"), HTTP: true, Bridge: InsideBridge},
 		// Routed plans only: the third director and the router (its
 		// eth1 on the client network is RouterClientSide).
-		{Name: LB3, IPv4: p4("10.0.0.13/24"), IPv6: p6("fd00::13/64"), RoutedOnly: true},
+		{Name: LB3, IPv4: p4("10.0.0.13/24"), IPv6: p6("fd00::13/64"), HTTP: true, RoutedOnly: true},
 		{Name: Router, IPv4: p4("10.0.0.1/24"), RoutedOnly: true},
 	}
 }
