@@ -155,7 +155,7 @@ func loadFlagged(name, synopsis string, args []string, stderr io.Writer) (*confi
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	cfg, code := loadFlagged("validate", "validate [-c file]\n\nValidate checks a configuration and lists every problem as file:line: field: message.", args, stderr)
+	cfg, code := loadFlagged("validate", "validate [-c file]\n\nValidate checks a configuration and lists every problem as file:line: field: message,\nand warns of settings that load but are likely wrong.", args, stderr)
 	if cfg == nil {
 		return code
 	}
@@ -166,6 +166,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if err := daemon.CheckRoutingSecrets(cfg); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", cfg.File, err)
 		return 1
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "warning: %v\n", w)
 	}
 	fmt.Fprintf(stdout, "%s: ok, %d instance(s), %d service(s)\n", cfg.File, len(cfg.Instances), len(cfg.Services))
 	reportDecisions(stdout, cfg.DecisionsFile(), cfg.LegacyDecisionsFile())

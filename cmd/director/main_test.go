@@ -42,6 +42,21 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// A setting that loads but is likely wrong is warned of, file:line: field
+// first, and does not fail validate.
+func TestValidateWarns(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "w.yaml")
+	os.WriteFile(cfg, []byte("instances:\n  - {name: web, interface: eth0, vrid: 51, vips: [10.0.0.100/24]}\n"+
+		"services:\n  - name: web\n    vip: 10.0.0.100\n    port: 80\n    scheduler: mh\n    real_servers: [{address: 10.0.0.21}]\n"), 0o600)
+	code, out, errOut := runCmd("validate", "-c", cfg)
+	if code != 0 || !strings.Contains(out, "w.yaml: ok, 1 instance(s), 1 service(s)") {
+		t.Fatalf("validate: code %d, out %q, err %q; want 0 and ok", code, out, errOut)
+	}
+	if want := "warning: " + cfg + ":7: services[0].scheduler: mh without mh-fallback: "; !strings.HasPrefix(errOut, want) || strings.Count(errOut, "warning: ") != 1 {
+		t.Errorf("stderr = %q, want one line starting %q", errOut, want)
+	}
+}
+
 func TestUsage(t *testing.T) {
 	if code, _, errOut := runCmd(); code != 2 || !strings.Contains(errOut, "Usage:") {
 		t.Errorf("no args: code %d, err %q", code, errOut)

@@ -63,6 +63,10 @@ type Config struct {
 	// Source is the text it was parsed from (Parse sets it): what the
 	// VRRP process is given, so that both processes run the same file.
 	Source []byte `yaml:"-"`
+	// Warnings are what Parse found likely wrong in a valid configuration,
+	// in file order: reported, never refused. Not part of the
+	// configuration: Diff and PairHash ignore them.
+	Warnings Problems `yaml:"-"`
 }
 
 // Metrics is the Prometheus endpoint; off unless Listen is set.

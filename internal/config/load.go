@@ -48,6 +48,10 @@ func (ps Problems) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+func (ps Problems) sortByLine() {
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+}
+
 // Load reads and validates the configuration at path.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
@@ -58,7 +62,8 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes and validates a configuration. name is used in messages.
-// The error, if any, is a Problems listing everything found, not just the first.
+// The error, if any, is a Problems listing everything found, not just the
+// first; a valid configuration's Warnings list what is likely wrong.
 func Parse(name string, data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -76,9 +81,10 @@ func Parse(name string, data []byte) (*Config, error) {
 	cfg.File, cfg.Source = name, data
 	pos := positions(root.Content[0])
 	if ps := validate(&cfg, pos); len(ps) > 0 {
-		sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+		ps.sortByLine()
 		return nil, ps
 	}
+	cfg.Warnings.sortByLine()
 	for i := range cfg.Instances {
 		cfg.Instances[i].GroupTrack = cfg.GroupTracks(cfg.Instances[i].Name)
 	}

@@ -29,10 +29,20 @@ type checker struct {
 	file string
 	pos  map[string]int
 	ps   Problems
+	ws   Problems // warnings: kept only if there is no error
 }
 
 func (c *checker) errf(field, format string, args ...any) {
-	c.ps = append(c.ps, Problem{File: c.file, Line: lineOf(c.pos, field), Field: field, Msg: fmt.Sprintf(format, args...)})
+	c.ps = append(c.ps, c.problem(field, format, args...))
+}
+
+// warnf notes a setting that loads but is likely wrong.
+func (c *checker) warnf(field, format string, args ...any) {
+	c.ws = append(c.ws, c.problem(field, format, args...))
+}
+
+func (c *checker) problem(field, format string, args ...any) Problem {
+	return Problem{File: c.file, Line: lineOf(c.pos, field), Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
 // set reports whether field was written in the file, so that an explicit 0
@@ -42,7 +52,8 @@ func (c *checker) set(field string) bool {
 	return ok
 }
 
-// validate fills in defaults and checks meaning; decoding has already checked shape.
+// validate fills in defaults and checks meaning; decoding has already
+// checked shape. It returns the errors, and sets cfg.Warnings.
 func validate(cfg *Config, pos map[string]int) Problems {
 	c := &checker{file: cfg.File, pos: pos}
 	switch cfg.LogLevel {
@@ -118,6 +129,7 @@ func validate(cfg *Config, pos map[string]int) Problems {
 	}
 	c.apiListen(cfg, vips)
 	c.hooks(cfg)
+	cfg.Warnings = c.ws
 	return c.ps
 }
 

@@ -104,6 +104,26 @@ func (c *checker) ipvs(cfg *Config) {
 	}
 }
 
+// hashFallback warns of sh or mh without its fallback flag while a failed
+// real server is drained: the kernel keeps a weight-0 server's place in
+// the hash (mh builds its table from the last non-zero weight) and
+// answers the new flows that hash to it with ICMP port unreachable.
+func (c *checker) hashFallback(f string, s *Service) {
+	if (s.Scheduler != "sh" && s.Scheduler != "mh") || s.OnFailure == "remove" {
+		return
+	}
+	flag := s.Scheduler + "-fallback"
+	if slices.Contains(s.SchedulerFlags, flag) {
+		return
+	}
+	field := f + ".scheduler_flags"
+	if !c.set(field) {
+		field = f + ".scheduler"
+	}
+	c.warnf(field, "%s without %s: a failed real server keeps its place in the hash at weight 0 (on_failure: drain) "+
+		"and the kernel refuses the new flows that hash to it; add %s, or on_failure: remove", s.Scheduler, flag, flag)
+}
+
 func (c *checker) service(f string, s *Service) {
 	if s.IsGroup() {
 		c.group(f, s)
@@ -158,6 +178,7 @@ func (c *checker) service(f string, s *Service) {
 			c.errf(field, "%q applies to the %s scheduler, not %s", fl, strings.SplitN(fl, "-", 2)[0], s.Scheduler)
 		}
 	}
+	c.hashFallback(f, s)
 	if s.Forwarding == "" {
 		s.Forwarding = "dr"
 	} else if !slices.Contains(Forwardings, s.Forwarding) {

@@ -301,6 +301,7 @@ func New(cfg *config.Config, edges Edges, version string, level *slog.LevelVar, 
 	if level == nil {
 		level = new(slog.LevelVar)
 	}
+	logWarnings(log, cfg)
 	var full *config.Config
 	if len(edges.VRRPWorker) > 0 && len(cfg.Instances) > 0 {
 		// The instances run in the VRRP process; this one runs the rest.

@@ -1210,3 +1210,22 @@ instances:
 		testwait.Eventually(t, patience, tc.name+"'s EC2 mover holding", c.Held)
 	}
 }
+
+// A reload logs the warnings of the configuration it loaded.
+func TestReloadLogsWarnings(t *testing.T) {
+	h := start(t, instancesYAML)
+	h.write(instancesYAML + `ipvs: {state_file: /nonexistent/ipvs.json}
+services:
+  - name: http
+    vip: 10.0.0.100
+    port: 80
+    scheduler: mh
+    real_servers: [{address: 10.0.0.21}]
+`)
+	if _, err := h.d.ReloadFile(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if l := h.logs.String(); !strings.Contains(l, "level=WARN msg=\"configuration warning\"") || !strings.Contains(l, "services[0].scheduler: mh without mh-fallback") {
+		t.Errorf("no warning logged:\n%s", l)
+	}
+}

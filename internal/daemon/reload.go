@@ -32,7 +32,15 @@ func (d *Daemon) ReloadFile(ctx context.Context, dryRun bool) ([]config.Change, 
 		}
 		return nil, fmt.Errorf("configuration not reloaded, the running one stays: %w", err)
 	}
+	logWarnings(d.log, next)
 	return d.Apply(ctx, next, dryRun)
+}
+
+// logWarnings logs what the configuration loads with but is likely wrong.
+func logWarnings(log *slog.Logger, cfg *config.Config) {
+	for _, p := range cfg.Warnings {
+		log.Warn("configuration warning", "problem", p.Error())
+	}
 }
 
 // Apply moves the running daemon to next, changing only what differs:
