@@ -27,9 +27,11 @@ func FigureCycleLabel(a time.Duration, i int) string {
 // FailoverFiguresPlan measures cut failovers of impl on both nodes at each
 // advert interval in one boot: the daemons are stopped, switched to the
 // interval's configuration variant and started again between intervals.
-// Each cycle has its own probe run (HTTP and fine), from 500 ms before
-// the cut to a second after lb2 holds the VIP; lb1 then comes back and
-// takes the VIP back before the next cycle.
+// Each cycle has its own probe run (HTTP and fine), from 500 ms (plus the
+// cycle's cutPhase) before the cut to a second after lb2 holds the VIP;
+// lb1 then comes back and takes the VIP back before the next cycle. The
+// client records the adverts (WatchAdverts), so that each cut's place
+// between two of lb1's adverts is known.
 func FailoverFiguresPlan(name string, impl lp.Impl, adverts []time.Duration, cycles int) Plan {
 	params := func(a time.Duration) Params {
 		p := lp.DefaultParams(impl)
@@ -37,6 +39,7 @@ func FailoverFiguresPlan(name string, impl lp.Impl, adverts []time.Duration, cyc
 		return p
 	}
 	main := params(adverts[0])
+	main.WatchAdverts = true
 	variants := map[string]Params{}
 	var steps []Step
 	for k, a := range adverts {
@@ -55,7 +58,7 @@ func FailoverFiguresPlan(name string, impl lp.Impl, adverts []time.Duration, cyc
 		steps = append(steps, lp.Sleep(settle(p)))
 		for i := range cycles {
 			steps = append(steps,
-				lp.ProbeStartFine(), lp.Sleep(500*time.Millisecond),
+				lp.ProbeStartFine(), lp.Sleep(500*time.Millisecond+cutPhase(a, i, cycles)),
 				lp.Cut(lp.LB1).As(FigureCutLabel(a, i)),
 				lp.WaitVIP(lp.LB2, takeoverTimeout(p)),
 				lp.Sleep(time.Second), lp.ProbeStop().As(FigureCycleLabel(a, i)))
@@ -64,4 +67,14 @@ func FailoverFiguresPlan(name string, impl lp.Impl, adverts []time.Duration, cyc
 		}
 	}
 	return Plan{Name: name, Params: main, Steps: steps, Variants: variants}
+}
+
+// cutPhase spreads the cycles' cuts over one advert interval a: cycle i
+// of n waits (2i+1)/2n of it more. The steps before a cut take much the
+// same time in every cycle, so without it the cuts would fall at much the
+// same place between two adverts, and that place, which differs between
+// implementations (when each starts advertising against when its VIP
+// shows), would weigh on the outage as much as the takeover does.
+func cutPhase(a time.Duration, i, n int) time.Duration {
+	return a * time.Duration(2*i+1) / time.Duration(2*n)
 }

@@ -28,7 +28,11 @@ func figureCycles() int {
 // a value per cycle.
 type figureRow struct {
 	fine, http, vip, arp []time.Duration
-	err                  string
+	// age is how long before the cut lb1's last advert was heard; react
+	// is from that advert to the VIP on lb2: the backup's Master_Down
+	// timer and its takeover, whatever the cut's phase.
+	age, react []time.Duration
+	err        string
 }
 
 // TestLabFigures measures cut failovers at VRRPv3 adverts of 1 s, 100,
@@ -68,13 +72,19 @@ func TestLabFigures(t *testing.T) {
 					if !tk.HasVIP || !tk.HasARP {
 						t.Errorf("%v cycle %d: takeover incomplete: %s", a, i, tk)
 					}
+					last, okl := lp.LastAdvert(res.Adverts, lp.LB1, cut.End)
+					if !okl {
+						t.Fatalf("%v cycle %d: no advert of lb1 heard before the cut (%d adverts recorded)", a, i, len(res.Adverts))
+					}
+					c.age = append(c.age, cut.End.Sub(last))
+					c.react = append(c.react, cut.Start.Add(tk.VIP).Sub(last))
 					c.fine = append(c.fine, fine.LongestOutage)
 					c.http = append(c.http, http.LongestOutage)
 					c.vip = append(c.vip, tk.VIP)
 					c.arp = append(c.arp, tk.ARP)
-					t.Logf("%s %v cycle %d: fine outage %v (%d of %d lost, slowest answer %v), HTTP outage %v, %s", impl, a, i,
+					t.Logf("%s %v cycle %d: fine outage %v (%d of %d lost, slowest answer %v), HTTP outage %v, %s; lb1's last advert %v before the cut, %v before the VIP on lb2", impl, a, i,
 						fine.LongestOutage.Round(time.Millisecond), fine.Failed, fine.Total, run.Fine.Slowest().Round(time.Millisecond),
-						http.LongestOutage.Round(time.Millisecond), tk)
+						http.LongestOutage.Round(time.Millisecond), tk, c.age[i].Round(time.Millisecond), c.react[i].Round(time.Millisecond))
 				}
 				cells[a] = c
 			}
@@ -95,7 +105,9 @@ func figuresTable(ranOn string, cycles int, table map[lp.Impl]map[time.Duration]
 	fmt.Fprintln(&b, ranOn)
 	fmt.Fprintf(&b, "cut of the master, VRRPv3, median (max) of %d, ms; fine probe: UDP every %v, %v timeout; HTTP: every %v, %v timeout\n",
 		cycles, lp.FineInterval, lp.FineTimeout, lp.ProbeInterval, lp.ProbeTimeout)
-	fmt.Fprintf(&b, "%-7s %-11s %-15s %-15s %-15s %-15s\n", "advert", "impl", "client outage", "VIP on lb2", "client ARP", "HTTP outage")
+	fmt.Fprintf(&b, "cuts spread over one advert interval; last advert: lb1's last advert heard on the segment, its age at the cut, and from it to the VIP on lb2 (RFC 5798's Master_Down_Interval for lb2 at priority %d: %.3f × advert, then the takeover)\n",
+		figureBackupPriority, rfcMasterDown(time.Second, figureBackupPriority).Seconds())
+	fmt.Fprintf(&b, "%-7s %-11s %-15s %-15s %-15s %-15s %-15s %-15s\n", "advert", "impl", "client outage", "VIP on lb2", "client ARP", "HTTP outage", "advert age", "advert → VIP")
 	for _, a := range FigureAdverts {
 		for _, impl := range impls {
 			c := table[impl][a]
@@ -103,7 +115,7 @@ func figuresTable(ranOn string, cycles int, table map[lp.Impl]map[time.Duration]
 				fmt.Fprintf(&b, "%-7v %-11s %s\n", a, impl, c.err)
 				continue
 			}
-			fmt.Fprintf(&b, "%-7v %-11s %-15s %-15s %-15s %-15s\n", a, impl, medMax(c.fine), medMax(c.vip), medMax(c.arp), medMax(c.http))
+			fmt.Fprintf(&b, "%-7v %-11s %-15s %-15s %-15s %-15s %-15s %-15s\n", a, impl, medMax(c.fine), medMax(c.vip), medMax(c.arp), medMax(c.http), medMax(c.age), medMax(c.react))
 		}
 		k, d := table[lp.Keepalived][a], table[lp.Director][a]
 		if k.err == "" && d.err == "" && median(k.fine) > 0 {
@@ -111,6 +123,15 @@ func figuresTable(ranOn string, cycles int, table map[lp.Impl]map[time.Duration]
 		}
 	}
 	return b.String()
+}
+
+// figureBackupPriority is lb2's priority in the figures.
+var figureBackupPriority = lp.DefaultParams(lp.Director).Priority[lp.LB2]
+
+// rfcMasterDown is RFC 5798's Master_Down_Interval for a backup of priority
+// prio hearing adverts every a: 3 × a plus the skew (256 - prio) × a / 256.
+func rfcMasterDown(a time.Duration, prio int) time.Duration {
+	return 3*a + time.Duration(256-prio)*a/256
 }
 
 func median(ds []time.Duration) time.Duration {

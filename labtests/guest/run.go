@@ -25,6 +25,8 @@ type runner struct {
 	fine *fineProber
 	// neigh follows the client's neighbour entries for the VIPs.
 	neigh *neighWatch
+	// adverts records the VRRP adverts the client hears (WatchAdverts).
+	adverts *advertWatch
 	// conns are the client's open long-lived connections, if any.
 	conns *connSet
 	// web are the hosts' HTTP servers (serve steps change them).
@@ -111,6 +113,13 @@ func (r *runner) execute(ctx context.Context) error {
 		return err
 	}
 	r.neigh = nw
+	if r.plan.Params.WatchAdverts {
+		aw, err := startAdvertWatch(labplan.Client)
+		if err != nil {
+			return err
+		}
+		r.adverts = aw
+	}
 	defer r.procs.stopAll(3 * time.Second)
 	for _, h := range r.plan.Params.FRRHosts() {
 		if err := r.startFRR(ctx, h); err != nil {
@@ -172,6 +181,7 @@ func (r *runner) runSteps(ctx context.Context) {
 func (r *runner) writeResults() error {
 	r.res.VIP = r.vips.timeline()
 	r.res.Neigh = r.neigh.timeline()
+	r.res.Adverts = r.adverts.stop()
 	if r.res.Finished.IsZero() {
 		r.res.Finished = time.Now()
 	}

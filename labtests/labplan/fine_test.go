@@ -194,3 +194,33 @@ func TestJudgeFailures(t *testing.T) {
 		t.Errorf("with no fine request during the timeout: %s, want a stall", j)
 	}
 }
+
+func TestLastAdvert(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	ads := []AdvertEvent{
+		{At: at(0), From: LB1, Priority: 150},
+		{At: at(100), From: LB1, Priority: 150},
+		{At: at(150), From: LB2, Priority: 100},
+		{At: at(190), From: LB1, Priority: 0}, // a step-down is no advert of a live master
+		{At: at(200), From: LB1, Priority: 150},
+	}
+	for _, tc := range []struct {
+		node   string
+		before int
+		want   int
+		ok     bool
+	}{
+		{LB1, 199, 100, true},
+		{LB1, 200, 100, true}, // strictly before
+		{LB1, 201, 200, true},
+		{LB2, 1000, 150, true},
+		{LB1, 0, 0, false},
+		{RS1, 1000, 0, false},
+	} {
+		got, ok := LastAdvert(ads, tc.node, at(tc.before))
+		if ok != tc.ok || (ok && !got.Equal(at(tc.want))) {
+			t.Errorf("LastAdvert(%s, +%dms) = %v, %v; want +%dms, %v", tc.node, tc.before, got.Sub(t0), ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -86,6 +86,9 @@ type Params struct {
 	// RTPriority gives director nodes rt_priority (realtime scheduling of
 	// the daemon's threads); keepalived nodes ignore it.
 	RTPriority int `json:"rt_priority,omitempty"`
+	// WatchAdverts records the IPv4 VRRP adverts the client hears
+	// (Results.Adverts), with the kernel's receive times.
+	WatchAdverts bool `json:"watch_adverts,omitempty"`
 }
 
 // DefaultParams is VRRPv3 every 100 ms over multicast, lb1 at priority 150

@@ -27,6 +27,8 @@ type Results struct {
 	// Neigh records every change of the client's neighbour entries for
 	// the VIPs (the first ones are the state at watch start, if any).
 	Neigh []NeighEvent `json:"neigh,omitempty"`
+	// Adverts are the VRRP adverts the client heard (Params.WatchAdverts).
+	Adverts []AdvertEvent `json:"adverts,omitempty"`
 	// Error is a failure outside any step (setup, timeout).
 	Error string `json:"error,omitempty"`
 
@@ -446,4 +448,25 @@ func timelineBefore(events []HolderEvent, to time.Time, addrs ...string) []Holde
 	}
 	slices.SortStableFunc(evs, func(x, y HolderEvent) int { return x.At.Compare(y.At) })
 	return evs
+}
+
+// AdvertEvent is one VRRP advert heard on the main segment: when the
+// kernel received it, from which node (or address), its VRID and priority.
+type AdvertEvent struct {
+	At       time.Time `json:"at"`
+	From     string    `json:"from"`
+	VRID     int       `json:"vrid"`
+	Priority int       `json:"priority"`
+}
+
+// LastAdvert is when the last advert from node with a non-zero priority
+// (not a step-down) was heard before t.
+func LastAdvert(ads []AdvertEvent, node string, t time.Time) (time.Time, bool) {
+	var last time.Time
+	for _, a := range ads {
+		if a.From == node && a.Priority > 0 && a.At.Before(t) && a.At.After(last) {
+			last = a.At
+		}
+	}
+	return last, !last.IsZero()
 }
