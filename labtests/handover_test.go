@@ -13,7 +13,7 @@ import (
 // TestHandover runs "director failover" and "director failback" ten times
 // each under the fine probe and the HTTP prober (HandoverPlan), HTTP
 // going through IPVS to the real servers. Asserted: no fine-probe request
-// lost in any handover, the client's ARP entry flips once per handover,
+// lost in any handover, the client's ARP entry ends on the new master,
 // and no HTTP request refused or reset, not even one in flight when the
 // client's ARP entry flipped (counted apart, as "at the flip"): with
 // connection sync and mh the new master carries it on. HTTP timeouts are
@@ -27,7 +27,7 @@ func TestHandover(t *testing.T) {
 		t.Fatal("no probe run")
 	}
 	base := res.Ready
-	var straddles, timeouts int
+	var straddles, timeouts, extraFlips int
 	for i := range HandoverCycles {
 		for _, cmd := range []string{"failover", "failback"} {
 			s, ok := res.Step(HandoverLabel(cmd, i))
@@ -75,11 +75,88 @@ func TestHandover(t *testing.T) {
 			if n > 0 {
 				t.Errorf("%s %d: %d HTTP requests failed at the ARP flip: the new master did not carry the old master's connection on", cmd, i, n)
 			}
-			if len(flips) != 1 {
-				t.Errorf("%s %d: the client's ARP entry flipped %d times, want once", cmd, i, len(flips))
+			// The entry ends on the new master. More than one flip is
+			// reported, not failed: a master whose re-announcing advert
+			// falls at the moment of a handover announces as the other
+			// does (seen: lb2's burst 0.1 ms inside lb1's), and the
+			// later announcements, with the hold, keep that harmless.
+			want := lp.LB2
+			if cmd == "failback" {
+				want = lp.LB1
 			}
+			if len(flips) == 0 || lp.NeighNodeAt(res.Neigh, lp.VIP4Addr, end) != want && !end.IsZero() {
+				t.Errorf("%s %d: the client's ARP entry flipped %d times and ends on %q, want it on %s", cmd, i, len(flips),
+					lp.NeighNodeAt(res.Neigh, lp.VIP4Addr, end), want)
+			}
+			extraFlips += len(flips) - 1
 		}
 	}
-	t.Logf("FIGURE handover: %d failovers and %d failbacks; fine probe %s; HTTP %s, %d at an ARP flip, %d timeouts",
-		HandoverCycles, HandoverCycles, run.Fine.Stats(), run.Stats(), straddles, timeouts)
+	checkHold(t, res, run)
+	t.Logf("FIGURE handover: %d failovers and %d failbacks; fine probe %s; HTTP %s, %d at an ARP flip, %d timeouts; %d flips of the client's ARP entry beyond one per handover",
+		HandoverCycles, HandoverCycles, run.Fine.Stats(), run.Stats(), straddles, timeouts, extraFlips)
+}
+
+// checkHold judges the hold scenario (holdSteps): lb1's MAC was planted
+// in the client's entry while lb1 held the VIP, the client's entry went
+// back to lb2 before lb1 let the VIP go, and no request was lost from
+// the failover to the failback.
+func checkHold(t *testing.T, res *Results, run lp.ProbeRun) {
+	t.Helper()
+	plant, ok1 := res.Step(HandoverLabel("failover", HandoverCycles))
+	fb, ok2 := res.Step(HandoverLabel("failback", HandoverCycles))
+	if !ok1 || !ok2 || plant.Exec == nil {
+		t.Fatalf("hold scenario: steps missing\n%s", Diagnose(res))
+	}
+	out := strings.TrimSpace(plant.Exec.Stdout)
+	if i := strings.LastIndexByte(out, '\n'); i >= 0 {
+		out = out[i+1:] // after the failover command's own output
+	}
+	if out != "lb1 held the VIP before: yes, after: yes" {
+		t.Errorf("hold scenario: %q: the plant must fall within lb1's hold", out)
+	}
+	// The client's entry goes to lb2 (its takeover's announcement), back
+	// to lb1 (the plant), and to lb2 again (the announcement that must
+	// come before lb1 lets go).
+	next := func(node string, after time.Time) time.Time {
+		for _, e := range res.Neigh {
+			if e.Addr == lp.VIP4Addr && e.Node == node && !e.Deleted && e.At.After(after) {
+				return e.At
+			}
+		}
+		return time.Time{}
+	}
+	var planted, moved, released time.Time
+	if took := next(lp.LB2, plant.Start); !took.IsZero() {
+		planted = next(lp.LB1, took)
+	}
+	if planted.IsZero() {
+		t.Fatalf("hold scenario: the client's entry never went to lb2 and back to lb1's MAC\n%s", Diagnose(res))
+	}
+	moved = next(lp.LB2, planted)
+	for _, e := range res.VIP {
+		if e.Addr == lp.VIP4Addr && e.Node == lp.LB1 && !e.Held && e.At.After(planted) {
+			released = e.At
+			break
+		}
+	}
+	switch {
+	case moved.IsZero() || released.IsZero():
+		t.Errorf("hold scenario: the client's entry back on lb2 at %v, lb1 let the VIP go at %v: want both", moved, released)
+	case !moved.Before(released):
+		t.Errorf("hold scenario: the client's entry went back to lb2 %v after lb1 let the VIP go: it was sent into the void meanwhile",
+			moved.Sub(released).Round(time.Millisecond))
+	}
+	fine, http := run.Fine.Between(plant.Start, fb.Start), run.Between(plant.Start, fb.Start)
+	refused := 0
+	for _, smp := range http.Samples {
+		if !smp.OK && !strings.Contains(smp.Err, "timeout") {
+			refused++
+		}
+	}
+	if fine.Lost() > 0 || refused > 0 {
+		t.Errorf("hold scenario: fine probe lost %d, HTTP %d refused or reset: %s", fine.Lost(), refused, fine.Failures(res.Ready))
+	}
+	t.Logf("FIGURE hold: lb1's MAC planted %v after the failover began (%s); the client back on lb2 %v after the plant, %v before lb1 let the VIP go; fine probe %s; HTTP %s",
+		planted.Sub(plant.Start).Round(time.Millisecond), out, moved.Sub(planted).Round(time.Millisecond),
+		released.Sub(moved).Round(time.Millisecond), fine.Stats(), http.Stats())
 }

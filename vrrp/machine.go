@@ -134,9 +134,10 @@ type Machine struct {
 	adverAt time.Time // Adver_Timer (Master, also while stopping)
 	downAt  time.Time // Master_Down_Timer (Backup)
 	stopAt  time.Time // make-before-break cap (stopping Master)
-	// reannAt is a Master's one re-announcement after another Master's
-	// hold has surely ended (see armReannounce).
-	reannAt time.Time
+	// reannLeft is how many of a Master's next adverts come with a
+	// re-announcement, while another Master's hold may end (see
+	// armReannounce).
+	reannLeft int
 
 	// stopping is set while a Master that was told to Stop still holds the
 	// addresses and advertises priority 0.
@@ -237,7 +238,7 @@ func (m *Machine) MasterAddr() netip.Addr { return m.master }
 // Deadline returns the earliest armed timer, or the zero Time if none is.
 func (m *Machine) Deadline() time.Time {
 	var d time.Time
-	for _, t := range [...]time.Time{m.adverAt, m.downAt, m.stopAt, m.holdUntil, m.reannAt} {
+	for _, t := range [...]time.Time{m.adverAt, m.downAt, m.stopAt, m.holdUntil} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -348,7 +349,14 @@ func (m *Machine) advertBackup(now time.Time, a Advert) []Action {
 	if m.holding && a.Priority > 0 {
 		switch {
 		case a.Src == m.holdFor && now.Sub(m.holdSince) >= holdFrom(m.successorInterval(a)):
-			acts = m.releaseHeld()
+			// The successor has announced by now, and announces again
+			// with this very advert (armReannounce), for clients we
+			// answered while holding. Its announcement leaves a moment
+			// after the advert: let go holdGrace later, so that such a
+			// client has moved before we stop forwarding.
+			if at := now.Add(holdGrace(m.successorInterval(a))); at.Before(m.holdUntil) {
+				m.holdUntil = at
+			}
 		case a.Src == m.holdFor:
 			// Too soon: the successor's answer to our priority-0 advert
 			// (reassert), sent at once, or its first regular advert,
@@ -430,7 +438,7 @@ func (m *Machine) advertMaster(now time.Time, a Advert) []Action {
 	}
 	// Another Master that we outrank, or that is leaving, may hold the
 	// VIPs a while yet.
-	m.armReannounce(now)
+	m.armReannounce()
 	if a.Priority == 0 {
 		// Another Master is leaving: a stopping peer, or the loser of a
 		// split brain stepping down. Its clients must find us now, so
@@ -458,17 +466,23 @@ func (m *Machine) yieldsTo(a Advert) bool {
 	return a.Priority > 0 && (a.Priority > m.prio || (a.Priority == m.prio && a.Src.Compare(m.cfg.Addr) > 0))
 }
 
-// armReannounce schedules one more gratuitous ARP / NA, reannDelay
-// intervals after another Master was heard: that Master steps down and,
-// make-before-break, holds the VIPs for up to holdLimit of our intervals,
-// answering ARP requests meanwhile. A client that asked then was sent to
-// it, and nothing else would bring that client back once the hold ends.
-func (m *Machine) armReannounce(now time.Time) {
-	m.reannAt = now.Add(time.Duration(reannDelay * float64(m.cfg.Interval)))
+// armReannounce makes the next reannAdverts adverts come with a
+// gratuitous ARP / NA (asked of the mover as the advert goes, so they
+// leave within moments of each other): another Master, which steps
+// down for us or has just done so, holds the VIPs make-before-break,
+// answering ARP requests meanwhile, and a client that asked then may have
+// been sent to it. That Master ends its hold on the first of our adverts
+// that comes holdFrom after its step-down (or holdLimit intervals after
+// it), so the announcement that comes with that advert moves such a
+// client at the moment the hold ends, not an interval later.
+func (m *Machine) armReannounce() {
+	m.reannLeft = reannAdverts
 }
 
-// reannDelay, in advert intervals, is past the longest hold (holdLimit).
-const reannDelay = holdLimit + 0.5
+// reannAdverts covers the adverts that can end a hold: the one holdFrom
+// (1.5 intervals) after the step-down falls within the next two, and the
+// third covers a late one.
+const reannAdverts = holdLimit + 1
 
 // stepDown leaves MASTER for BACKUP. The priority-0 advert tells the new
 // Master we are leaving: without it, if the winner's advert reached us
@@ -496,9 +510,9 @@ func (m *Machine) releaseHeld() []Action {
 	return []Action{{Kind: ActReleaseVIPs}}
 }
 
-// A Master that stepped down holds its VIPs until its successor's advert
-// comes holdFrom after the step down, or holdLimit of the successor's
-// intervals have passed. One interval was not enough: a
+// A Master that stepped down holds its VIPs until holdGrace after its
+// successor's advert that comes holdFrom after the step down, or until
+// holdLimit of the successor's intervals have passed, whichever is first. One interval was not enough: a
 // successor that moves its VIPs through EC2, or on a busy host, had not
 // announced them by its first regular advert, and in the lab the clients
 // lost up to 70 ms at a failback. Holding longer costs nothing: the
@@ -508,6 +522,12 @@ const holdLimit = 2
 // holdFrom is how long after the step down a successor's advert, of
 // interval iv, may end the hold: 1.5 intervals.
 func holdFrom(iv time.Duration) time.Duration { return iv * 3 / 2 }
+
+// holdGrace is how long a hold outlasts the successor's advert that
+// ends it: half the successor's interval, at least 100 ms (a busy host
+// runs the successor's announcement tens of milliseconds after its
+// advert). The hold's cap (holdUntil) still applies.
+func holdGrace(iv time.Duration) time.Duration { return max(iv/2, 100*time.Millisecond) }
 
 // successorInterval is how long to wait for a new Master's next advert.
 func (m *Machine) successorInterval(a Advert) time.Duration {
@@ -594,17 +614,16 @@ func (m *Machine) Timer(now time.Time) []Action {
 			acts = append(acts, m.becomeMaster(now, "master down timer expired")...)
 		case m.holding && due(m.holdUntil, now):
 			acts = append(acts, m.releaseHeld()...)
-		case due(m.reannAt, now):
-			// Only a Master arms it (a transition disarms it); a
-			// stopping one is letting its VIPs go, so it stays quiet.
-			m.reannAt = time.Time{}
-			if m.state == StateMaster && !m.stopping {
-				acts = append(acts, Action{Kind: ActReannounce})
-			}
 		case m.state == StateMaster && due(m.adverAt, now):
 			p := m.prio
 			if m.stopping {
 				p = 0
+			} else if m.reannLeft > 0 {
+				// Announce with the advert, which may end another
+				// Master's hold (armReannounce). A stopping Master is
+				// letting its VIPs go, so it stays quiet.
+				m.reannLeft--
+				acts = append(acts, Action{Kind: ActReannounce})
 			}
 			// Re-arm from now, not from the missed deadline: a late caller
 			// gets one advert, not a burst.
@@ -687,8 +706,8 @@ func (m *Machine) becomeMaster(now time.Time, reason string) []Action {
 	m.master = m.cfg.Addr
 	m.adverAt = now.Add(m.cfg.Interval)
 	// The previous Master may hold the VIPs a while yet (a handover, or
-	// one that stepped down for us): re-announce once it surely has not.
-	m.armReannounce(now)
+	// one that stepped down for us): re-announce as its hold ends.
+	m.armReannounce()
 	return acts
 }
 
@@ -707,7 +726,7 @@ func (m *Machine) transition(acts []Action, to State, reason string, extra ...Ac
 	}
 	from := m.state
 	m.state = to
-	m.adverAt, m.downAt, m.stopAt, m.reannAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	m.adverAt, m.downAt, m.stopAt, m.reannLeft = time.Time{}, time.Time{}, time.Time{}, 0
 	m.master = netip.Addr{}
 	m.masterPrio = 0
 	m.mai = m.cfg.Interval

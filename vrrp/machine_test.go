@@ -226,17 +226,16 @@ func TestBackupTimeoutBecomesMaster(t *testing.T) {
 	if m.MasterAddr() != addrSelf {
 		t.Errorf("MasterAddr = %v, want ourselves", m.MasterAddr())
 	}
-	// The Adver_Timer runs every Interval.
+	// The Adver_Timer runs every Interval. The next three adverts come
+	// after a re-announcement each, for clients a previous Master
+	// answered while it held the VIPs: one of them ends its hold.
 	expect(t, "Timer early", m.Timer(down.Add(999*time.Millisecond)))
-	expect(t, "Adver_Timer", m.Timer(down.Add(time.Second)), send(100))
-	expectDeadline(t, m, down.Add(2*time.Second))
-	// 2.5 intervals after becoming Master: one re-announcement, for
-	// clients a previous Master answered while it held the VIPs.
-	expectDeadline(t, m, down.Add(2*time.Second))
-	expect(t, "Adver_Timer", m.Timer(down.Add(2*time.Second)), send(100))
-	expectDeadline(t, m, down.Add(2500*time.Millisecond))
-	expect(t, "re-announcement", m.Timer(down.Add(2500*time.Millisecond)), reannoun)
-	expectDeadline(t, m, down.Add(3*time.Second))
+	for i := 1; i <= 3; i++ {
+		expect(t, "Adver_Timer with re-announcement", m.Timer(down.Add(time.Duration(i)*time.Second)), reannoun, send(100))
+		expectDeadline(t, m, down.Add(time.Duration(i+1)*time.Second))
+	}
+	expect(t, "Adver_Timer", m.Timer(down.Add(4*time.Second)), send(100))
+	expectDeadline(t, m, down.Add(5*time.Second))
 	// A late caller gets one advert, and the timer restarts from now.
 	late := down.Add(10 * time.Second)
 	expect(t, "late Timer", m.Timer(late), send(100))
@@ -244,26 +243,43 @@ func TestBackupTimeoutBecomesMaster(t *testing.T) {
 }
 
 // A Master that hears another Master, which then steps down and holds
-// the VIPs for up to two of our intervals, re-announces once after that;
-// a Master that steps down itself does not.
+// the VIPs for up to two of our intervals, re-announces before each of
+// its next three adverts (one of them ends the hold); a Master that steps
+// down itself does not.
 func TestMasterReannouncesAfterTheLosersHold(t *testing.T) {
 	m, became := master(t, cfg(150))
-	now := became.Add(10 * time.Second)
-	m.Timer(now) // past the re-announcement of becoming Master
+	for i := 1; i <= 3; i++ { // the re-announcements of becoming Master
+		expect(t, "Adver_Timer", m.Timer(became.Add(time.Duration(i)*time.Second)), reannoun, send(150))
+	}
+	now := became.Add(4 * time.Second)
+	expect(t, "Adver_Timer", m.Timer(now), send(150))
 	heard := now.Add(100 * time.Millisecond)
 	acts := m.Advert(heard, Advert{Src: addrLow, Priority: 100, Interval: time.Second})
 	expect(t, "a weaker Master's advert", acts, send(150), reannoun)
 	expectDeadline(t, m, heard.Add(time.Second))
-	expect(t, "Adver_Timer", m.Timer(heard.Add(time.Second)), send(150))
-	expect(t, "Adver_Timer", m.Timer(heard.Add(2*time.Second)), send(150))
-	expectDeadline(t, m, heard.Add(2500*time.Millisecond))
-	expect(t, "re-announcement", m.Timer(heard.Add(2500*time.Millisecond)), reannoun)
-	expectDeadline(t, m, heard.Add(3*time.Second))
+	expect(t, "Adver_Timer", m.Timer(heard.Add(time.Second)), reannoun, send(150))
+	expect(t, "Adver_Timer", m.Timer(heard.Add(2*time.Second)), reannoun, send(150))
 	// A stronger Master: we step down, and nothing more is announced.
 	m.Advert(heard.Add(2700*time.Millisecond), Advert{Src: addrHigh, Priority: 200, Interval: time.Second})
 	expectState(t, m, StateBackup)
-	if !m.reannAt.IsZero() {
-		t.Errorf("a Backup has a re-announcement armed at %v", m.reannAt)
+	if m.reannLeft != 0 {
+		t.Errorf("a Backup has %d re-announcements armed", m.reannLeft)
+	}
+}
+
+// A stopping Master advertises priority 0 and re-announces nothing.
+func TestStoppingMasterDoesNotReannounce(t *testing.T) {
+	m, became := master(t, cfg(150))
+	acts := m.Stop(became.Add(100 * time.Millisecond))
+	for _, a := range acts {
+		if a.Kind == ActReannounce {
+			t.Fatalf("Stop: %v, want no re-announcement", acts)
+		}
+	}
+	for _, a := range m.Timer(became.Add(time.Second)) {
+		if a.Kind == ActReannounce {
+			t.Fatalf("a stopping Master's advert came with a re-announcement")
+		}
 	}
 }
 
@@ -495,7 +511,11 @@ func TestMasterStepsDown(t *testing.T) {
 			}
 			adv := Advert{Src: tc.src, Priority: tc.prio, Interval: 2 * time.Second}
 			expect(t, "its next advert, too soon", m.Advert(now.Add(2*time.Second), adv))
-			expect(t, "the one after", m.Advert(now.Add(3*time.Second), adv), release)
+			// The one after ends the hold, a grace later (half its
+			// interval), here at the cap of two intervals.
+			expect(t, "the one after", m.Advert(now.Add(3*time.Second), adv))
+			expectDeadline(t, m, now.Add(4*time.Second))
+			expect(t, "the hold's end", m.Timer(now.Add(4*time.Second)), release)
 			expectDeadline(t, m, now.Add(3*time.Second+7218750*time.Microsecond))
 		})
 	}
@@ -700,7 +720,8 @@ func TestSetPriority(t *testing.T) {
 		expect(t, "lower", m.SetPriority(now, 80), send(80))
 		expectDeadline(t, m, now.Add(time.Second))
 		expect(t, "same", m.SetPriority(now, 80))
-		expect(t, "Adver_Timer", m.Timer(now.Add(time.Second)), send(80))
+		// Still among the re-announcing adverts of becoming Master.
+		expect(t, "Adver_Timer", m.Timer(now.Add(time.Second)), reannoun, send(80))
 		if m.Priority() != 80 {
 			t.Errorf("Priority = %d", m.Priority())
 		}
@@ -1212,7 +1233,10 @@ func TestFailbackAndFailover(t *testing.T) {
 		// The peer (lower priority) takes over: first advert names it, the second releases.
 		lower := Advert{Src: addrLow, Priority: 50, Interval: time.Second}
 		expect(t, "successor", m.Advert(now.Add(700*time.Millisecond), lower))
-		expect(t, "successor again", m.Advert(now.Add(1700*time.Millisecond), lower), release)
+		// The second ends the hold half an interval later.
+		expect(t, "successor again", m.Advert(now.Add(1700*time.Millisecond), lower))
+		expect(t, "before the grace ends", m.Timer(now.Add(2199*time.Millisecond)))
+		expect(t, "the grace's end", m.Timer(now.Add(2200*time.Millisecond)), release)
 		// Preempt is on, but a manual failover sticks: lower adverts are accepted.
 		for i := 2; i < 10; i++ {
 			m.Advert(now.Add(time.Duration(i)*time.Second+700*time.Millisecond), lower)
@@ -1234,12 +1258,13 @@ func TestStartHolding(t *testing.T) {
 		expect(t, "start", m.StartHolding(t0), trans(StateInit, StateBackup, "startup"))
 		expect(t, "down", m.Timer(t0.Add(m.MasterDownInterval())), send(100), take, trans(StateBackup, StateMaster, "master down timer expired"))
 	})
-	t.Run("another master: let go at its second advert", func(t *testing.T) {
+	t.Run("another master: let go after its second advert", func(t *testing.T) {
 		m := NewMachine(cfg(100))
 		m.StartHolding(t0)
 		high := Advert{Src: addrHigh, Priority: 200, Interval: time.Second}
 		expect(t, "first", m.Advert(at(100*time.Millisecond), high))
-		expect(t, "second", m.Advert(at(1100*time.Millisecond), high), release)
+		expect(t, "second", m.Advert(at(1100*time.Millisecond), high))
+		expect(t, "half an interval later", m.Timer(at(1600*time.Millisecond)), release)
 		expectState(t, m, StateBackup)
 	})
 }
@@ -1285,5 +1310,9 @@ func TestStepDownHoldIgnoresReassertAnswer(t *testing.T) {
 	// Its next regular advert, an interval after its first: too soon.
 	expect(t, "the successor's next advert", m.Advert(at.Add(time.Second), succ))
 	// The one after: the successor has surely announced the VIPs.
-	expect(t, "the successor's advert after that", m.Advert(at.Add(1500*time.Millisecond), succ), release)
+	// The one after: the successor has surely announced the VIPs, and
+	// announces again with it; the hold ends a grace later (here at its
+	// cap, two intervals after the step-down).
+	expect(t, "the successor's advert after that", m.Advert(at.Add(1500*time.Millisecond), succ))
+	expect(t, "the hold's end", m.Timer(at.Add(2*time.Second)), release)
 }

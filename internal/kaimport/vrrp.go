@@ -70,7 +70,7 @@ var globalBlock = &block[*globals]{
 			if on, ok := c.boolArg(n); ok && on {
 				g.minGARP = true
 				g.pos["garp.count"] = n.Pos
-				c.rep.add(n.Pos, Note, n.Key, "converted to garp.count 1; director's one re-announcement after a handover stays")
+				c.rep.add(n.Pos, Note, n.Key, "converted to garp.count 1; director's re-announcements after a handover stay")
 			}
 		},
 		"vrrp_garp_interval": func(c *converter, g *globals, n *Node) {

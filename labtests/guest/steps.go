@@ -302,10 +302,16 @@ func stepHealPartition(ctx context.Context, _ *runner, _ labplan.Step, _ *labpla
 }
 
 // argv is a plan's command line as the guest runs it: the director
-// binary is not on the guest's PATH, and plans name it "director".
+// binary is not on the guest's PATH, and plans name it "director"; a
+// plan's shell script finds it in $DIRECTOR.
 func (r *runner) argv(argv []string) []string {
-	if len(argv) > 0 && argv[0] == "director" && r.plan.Paths.DirectorBin != "" {
-		return append([]string{r.plan.Paths.DirectorBin}, argv[1:]...)
+	bin := r.plan.Paths.DirectorBin
+	switch {
+	case bin == "" || len(argv) == 0:
+	case argv[0] == "director":
+		return append([]string{bin}, argv[1:]...)
+	case argv[0] == "sh":
+		return append([]string{"env", "DIRECTOR=" + bin}, argv...)
 	}
 	return argv
 }
