@@ -3,6 +3,7 @@
 package labtests
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -156,7 +157,11 @@ func checkHold(t *testing.T, res *Results, run lp.ProbeRun) {
 	if fine.Lost() > 0 || refused > 0 {
 		t.Errorf("hold scenario: fine probe lost %d, HTTP %d refused or reset: %s", fine.Lost(), refused, fine.Failures(res.Ready))
 	}
-	t.Logf("FIGURE hold: lb1's MAC planted %v after the failover began (%s); the client back on lb2 %v after the plant, %v before lb1 let the VIP go; fine probe %s; HTTP %s",
+	gap := "lb1 let the VIP go before the plant"
+	if !released.IsZero() && !moved.IsZero() {
+		gap = fmt.Sprintf("%v before lb1 let the VIP go", released.Sub(moved).Round(time.Millisecond))
+	}
+	t.Logf("FIGURE hold: lb1's MAC planted %v after the failover began (%s); the client back on lb2 %v after the plant, %s; fine probe %s; HTTP %s",
 		planted.Sub(plant.Start).Round(time.Millisecond), out, moved.Sub(planted).Round(time.Millisecond),
-		released.Sub(moved).Round(time.Millisecond), fine.Stats(), http.Stats())
+		gap, fine.Stats(), http.Stats())
 }
