@@ -56,6 +56,9 @@ func TestLabFigures(t *testing.T) {
 		}
 		t.Run(string(impl), func(t *testing.T) {
 			res := Run(t, FailoverFiguresPlan(name(t), impl, FigureAdverts, cycles))
+			if res.AdvertsDropped > 0 {
+				t.Fatalf("the advert record overflowed (%d dropped): the ages would be wrong", res.AdvertsDropped)
+			}
 			for _, a := range FigureAdverts {
 				c := &figureRow{}
 				for i := range cycles {

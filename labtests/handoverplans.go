@@ -95,23 +95,32 @@ func holdSteps(p Params) []Step {
 	}
 }
 
-// plantScript runs "director failover" on lb1 and, once lb2 holds the VIP,
-// writes lb1's MAC into the client's entry for the VIP; it says whether
-// lb1 held the VIP just before and just after, and exits with the
-// command's status.
+// plantScript runs "director failover" on lb1 and, once the client's
+// entry for the VIP has lb2's MAC (lb2's takeover burst) and plantAfter
+// more has passed (the burst is over: 5 announcements 10 ms apart by
+// default), writes lb1's MAC into it; it says whether lb1 held the VIP
+// just before and just after, and exits with the command's status. Only
+// lb2's later announcements can then move the client back.
 func plantScript() string {
 	return fmt.Sprintf(`held() { ip -n $1 -br addr show dev eth0 | grep -q ' %[2]s/' && echo yes || echo no; }
+mac() { ip -n $1 -br link show dev eth0 | awk '{print $3}'; }
 ip netns exec %[1]s "$DIRECTOR" failover -socket /run/%[1]s/director.sock %[5]s &
 pid=$!
+m2=$(mac %[4]s)
 end=$(( $(date +%%s) + 20 ))
-until [ "$(held %[4]s)" = yes ] || [ $(date +%%s) -gt $end ]; do sleep 0.02; done
+until ip -n %[3]s neigh show %[2]s | grep -q "lladdr $m2 " || [ $(date +%%s) -gt $end ]; do sleep 0.02; done
+sleep %[6]s
 before=$(held %[1]s)
-ip -n %[3]s neigh replace %[2]s lladdr $(ip -n %[1]s -br link show dev eth0 | awk '{print $3}') dev eth0 nud reachable
+ip -n %[3]s neigh replace %[2]s lladdr $(mac %[1]s) dev eth0 nud reachable
 after=$(held %[1]s)
 wait $pid; rc=$?
 echo "lb1 held the VIP before: $before, after: $after"
-exit $rc`, lp.LB1, lp.VIP4.Addr(), lp.Client, lp.LB2, lp.InstanceName)
+exit $rc`, lp.LB1, lp.VIP4.Addr(), lp.Client, lp.LB2, lp.InstanceName, fmt.Sprintf("%.3f", plantAfter.Seconds()))
 }
+
+// plantAfter is how long after the client's entry first has lb2's MAC the
+// plan plants lb1's: past lb2's takeover burst.
+const plantAfter = 150 * time.Millisecond
 
 // movedScript prints "moved" once the client's entry for the VIP has lb2's
 // MAC.

@@ -365,7 +365,7 @@ func (m *Machine) advertBackup(now time.Time, a Advert) []Action {
 			// holding.
 		case !m.holdFor.IsValid():
 			m.holdFor = a.Src
-			if at := now.Add(holdLimit * m.successorInterval(a)); at.Before(m.holdUntil) {
+			if at := now.Add(holdCap(m.successorInterval(a))); at.Before(m.holdUntil) {
 				m.holdUntil = at
 			}
 		}
@@ -427,7 +427,7 @@ func (m *Machine) advertMaster(now time.Time, a Advert) []Action {
 		if a.Priority == m.prio {
 			reason = fmt.Sprintf("equal priority %d from higher address %v", a.Priority, a.Src)
 		}
-		acts := m.stepDown(now, reason, a.Src, now.Add(holdLimit*m.successorInterval(a)))
+		acts := m.stepDown(now, reason, a.Src, now.Add(holdCap(m.successorInterval(a))))
 		// transition resets timers and interval for a fresh Backup; keep
 		// what this advert taught us instead.
 		m.learn(a)
@@ -511,8 +511,8 @@ func (m *Machine) releaseHeld() []Action {
 }
 
 // A Master that stepped down holds its VIPs until holdGrace after its
-// successor's advert that comes holdFrom after the step down, or until
-// holdLimit of the successor's intervals have passed, whichever is first. One interval was not enough: a
+// successor's advert that comes holdFrom after the step down, or at most
+// holdCap. One interval was not enough: a
 // successor that moves its VIPs through EC2, or on a busy host, had not
 // announced them by its first regular advert, and in the lab the clients
 // lost up to 70 ms at a failback. Holding longer costs nothing: the
@@ -522,6 +522,15 @@ const holdLimit = 2
 // holdFrom is how long after the step down a successor's advert, of
 // interval iv, may end the hold: 1.5 intervals.
 func holdFrom(iv time.Duration) time.Duration { return iv * 3 / 2 }
+
+// holdCap is the longest hold, from the step-down or from the first
+// sight of the successor: holdLimit of its intervals, and the grace
+// after the advert that ends it. Without the grace in the cap, a Master
+// that stepped down for a stronger one's advert (preemption, a failback,
+// a healed split) would let go at the very moment of the successor's
+// ending advert, which comes holdLimit intervals after the advert it
+// stepped down for, before that advert's announcement is out.
+func holdCap(iv time.Duration) time.Duration { return holdLimit*iv + holdGrace(iv) }
 
 // holdGrace is how long a hold outlasts the successor's advert that
 // ends it: half the successor's interval, at least 100 ms (a busy host

@@ -457,9 +457,10 @@ func TestPreemptDelay(t *testing.T) {
 		expectState(t, m, StateMaster)
 		m.Advert(at(10*time.Second), Advert{Src: addrHigh, Priority: 200, Interval: time.Second})
 		expectState(t, m, StateBackup)
-		// Make-before-break: the VIPs go two successor intervals later.
-		expect(t, "still held", m.Timer(at(11*time.Second)))
-		expect(t, "hold expires", m.Timer(at(12*time.Second)), release)
+		// Make-before-break: the VIPs go two successor intervals and
+		// the grace (half an interval) later.
+		expect(t, "still held", m.Timer(at(12*time.Second)))
+		expect(t, "hold expires", m.Timer(at(12500*time.Millisecond)), release)
 		// A new lower master later gets a fresh 5s of deference.
 		for i := 20; i <= 24; i++ {
 			m.Advert(at(time.Duration(i)*time.Second), lower)
@@ -504,15 +505,15 @@ func TestMasterStepsDown(t *testing.T) {
 				t.Errorf("MAI = %v, want learned 2s", m.MasterAdverInterval())
 			}
 			// The VIPs stay until the new master's second advert, at
-			// most two of its intervals (4s).
-			expectDeadline(t, m, now.Add(4*time.Second))
+			// most two of its intervals and the grace (5s).
+			expectDeadline(t, m, now.Add(5*time.Second))
 			if m.MasterAddr() != tc.src {
 				t.Errorf("MasterAddr = %v, want %v", m.MasterAddr(), tc.src)
 			}
 			adv := Advert{Src: tc.src, Priority: tc.prio, Interval: 2 * time.Second}
 			expect(t, "its next advert, too soon", m.Advert(now.Add(2*time.Second), adv))
 			// The one after ends the hold, a grace later (half its
-			// interval), here at the cap of two intervals.
+			// interval), before the cap (two intervals and the grace).
 			expect(t, "the one after", m.Advert(now.Add(3*time.Second), adv))
 			expectDeadline(t, m, now.Add(4*time.Second))
 			expect(t, "the hold's end", m.Timer(now.Add(4*time.Second)), release)
@@ -1190,8 +1191,8 @@ func TestStepDownHoldExpires(t *testing.T) {
 	m.Advert(now, Advert{Src: addrLow, Priority: 200, Interval: time.Second})
 	// Adverts from others don't end the hold; only the successor's or the timer.
 	expect(t, "other", m.Advert(now.Add(10*time.Millisecond), Advert{Src: addrHigh, Priority: 50, Interval: time.Second}))
-	expect(t, "before", m.Timer(now.Add(2*time.Second-1)))
-	expect(t, "expiry", m.Timer(now.Add(2*time.Second)), release)
+	expect(t, "before", m.Timer(now.Add(2500*time.Millisecond-1)))
+	expect(t, "expiry", m.Timer(now.Add(2500*time.Millisecond)), release)
 	expectState(t, m, StateBackup)
 }
 
@@ -1311,8 +1312,27 @@ func TestStepDownHoldIgnoresReassertAnswer(t *testing.T) {
 	expect(t, "the successor's next advert", m.Advert(at.Add(time.Second), succ))
 	// The one after: the successor has surely announced the VIPs.
 	// The one after: the successor has surely announced the VIPs, and
-	// announces again with it; the hold ends a grace later (here at its
-	// cap, two intervals after the step-down).
+	// announces again with it; the hold ends a grace later, before its
+	// cap (two intervals and the grace after the step-down).
 	expect(t, "the successor's advert after that", m.Advert(at.Add(1500*time.Millisecond), succ))
 	expect(t, "the hold's end", m.Timer(at.Add(2*time.Second)), release)
+}
+
+// A Master that steps down for a stronger one's advert hears the
+// successor's hold-ending advert two intervals later (its adverts run
+// from its answer to our priority-0 advert): the hold must outlast that
+// advert by the grace, so that the announcement sent with it is out
+// before we let go (the cap once fell exactly there).
+func TestStepDownHoldOutlastsEndingAdvert(t *testing.T) {
+	m, became := master(t, cfg(100))
+	now := became.Add(10 * time.Second)
+	succ := Advert{Src: addrHigh, Priority: 200, Interval: time.Second}
+	expect(t, "higher priority", m.Advert(now, succ), send(0), trans(StateMaster, StateBackup, "higher priority"))
+	answer := now.Add(5 * time.Millisecond)
+	expect(t, "its answer", m.Advert(answer, succ))
+	expect(t, "its next advert: too soon", m.Advert(answer.Add(time.Second), succ))
+	ending := answer.Add(2 * time.Second)
+	expect(t, "the ending advert", m.Advert(ending, succ))
+	expect(t, "its grace has not run out", m.Timer(ending.Add(400*time.Millisecond)))
+	expect(t, "the cap", m.Timer(now.Add(2500*time.Millisecond)), release)
 }

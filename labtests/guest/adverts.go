@@ -24,8 +24,9 @@ type advertWatch struct {
 	nodes map[netip.Addr]string
 	done  chan struct{}
 
-	mu     sync.Mutex
-	events []labplan.AdvertEvent
+	mu      sync.Mutex
+	events  []labplan.AdvertEvent
+	dropped int // adverts past maxAdverts
 }
 
 // maxAdverts bounds the record: 2 hours of adverts every 20 ms from two
@@ -84,6 +85,7 @@ func (w *advertWatch) read() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			time.Sleep(10 * time.Millisecond) // not a spin on a failing socket
 			continue
 		}
 		e, ok := parseAdvert(buf[:n])
@@ -103,6 +105,8 @@ func (w *advertWatch) read() {
 		w.mu.Lock()
 		if len(w.events) < maxAdverts {
 			w.events = append(w.events, e)
+		} else {
+			w.dropped++
 		}
 		w.mu.Unlock()
 	}
@@ -125,14 +129,15 @@ func parseAdvert(b []byte) (labplan.AdvertEvent, bool) {
 	return labplan.AdvertEvent{VRID: int(b[1]), Priority: int(b[2])}, true
 }
 
-// stop closes the socket and returns the record.
-func (w *advertWatch) stop() []labplan.AdvertEvent {
+// stop closes the socket and returns the record, and how many adverts
+// it had no room for.
+func (w *advertWatch) stop() ([]labplan.AdvertEvent, int) {
 	if w == nil {
-		return nil
+		return nil, 0
 	}
 	_ = w.conn.Close()
 	<-w.done
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.events
+	return w.events, w.dropped
 }

@@ -181,7 +181,7 @@ func (r *runner) runSteps(ctx context.Context) {
 func (r *runner) writeResults() error {
 	r.res.VIP = r.vips.timeline()
 	r.res.Neigh = r.neigh.timeline()
-	r.res.Adverts = r.adverts.stop()
+	r.res.Adverts, r.res.AdvertsDropped = r.adverts.stop()
 	if r.res.Finished.IsZero() {
 		r.res.Finished = time.Now()
 	}

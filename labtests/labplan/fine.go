@@ -279,3 +279,24 @@ func JudgeFailures(http, fine ProbeRun, flips []time.Time) Judged {
 func (j Judged) String() string {
 	return fmt.Sprintf("%d at the ARP flip, %d guest stalls, %d on the network", len(j.Straddles), len(j.Stalls), len(j.Network))
 }
+
+// StallSeen is the longest stall the fine probe shows over [from, to]:
+// the longest gap between two consecutive sends that overlaps it (the
+// prober was not run meanwhile), or round trip of an answered request
+// sent within it (the guest answered or read late). In a quiet guest
+// both stay near FineInterval and a few milliseconds; an HTTP timeout that
+// the fine probe shows no stall for was not the guest's.
+func (r ProbeRun) StallSeen(from, to time.Time) time.Duration {
+	var d time.Duration
+	for i, s := range r.Samples {
+		if i > 0 {
+			if prev := r.Samples[i-1].At; prev.Before(to) && s.At.After(from) {
+				d = max(d, s.At.Sub(prev))
+			}
+		}
+		if s.OK && !s.At.Before(from) && !s.At.After(to) {
+			d = max(d, s.Took.D())
+		}
+	}
+	return d
+}

@@ -224,3 +224,33 @@ func TestLastAdvert(t *testing.T) {
 		}
 	}
 }
+
+func TestStallSeen(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	ok := func(ms, rtt int) Sample {
+		return Sample{At: at(ms), OK: true, Took: Duration(time.Duration(rtt) * time.Millisecond)}
+	}
+	run := ProbeRun{Samples: []Sample{
+		ok(0, 1), ok(3, 1), ok(6, 2), ok(9, 1), // quiet
+		ok(60, 1),                        // a 51 ms gap in sending
+		ok(63, 1), ok(66, 90), ok(69, 1), // one answer read 90 ms late
+		{At: at(72), Err: FineLost}, ok(75, 1), // a lost one is no stall
+		ok(78, 1),
+	}}
+	for _, tc := range []struct {
+		from, to int
+		want     int
+	}{
+		{0, 9, 3},    // quiet
+		{3, 6, 3},    // the neighbours' gaps count
+		{20, 40, 51}, // no send inside: the gap around the window
+		{10, 59, 51},
+		{63, 69, 90},
+		{70, 78, 3},
+	} {
+		if got := run.StallSeen(at(tc.from), at(tc.to)); got != time.Duration(tc.want)*time.Millisecond {
+			t.Errorf("StallSeen(+%d, +%d) = %v, want %dms", tc.from, tc.to, got, tc.want)
+		}
+	}
+}

@@ -29,6 +29,8 @@ type Results struct {
 	Neigh []NeighEvent `json:"neigh,omitempty"`
 	// Adverts are the VRRP adverts the client heard (Params.WatchAdverts).
 	Adverts []AdvertEvent `json:"adverts,omitempty"`
+	// AdvertsDropped counts the adverts heard past the record's bound.
+	AdvertsDropped int `json:"adverts_dropped,omitempty"`
 	// Error is a failure outside any step (setup, timeout).
 	Error string `json:"error,omitempty"`
 
