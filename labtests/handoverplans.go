@@ -74,18 +74,18 @@ const (
 // holdSteps: a client that asks for the VIP's MAC while the old master
 // holds the VIP after a handover can be answered by it last, and be sent
 // to it (seen once in a CI run, at a start). The plan makes that case
-// certain: "director failover" on lb1 and, as soon as lb2 holds the VIP
-// too (lb1 holds it for 1.5 intervals and more after its step-down),
-// lb1's MAC written into the client's entry, as if lb1 had answered
-// last (one step, HandoverLabel("failover", HandoverCycles)); the new
-// master's announcements must move the client back before lb1 stops
-// forwarding. The probes run throughout; lb1 takes the VIP back after.
+// certain: "director failover" on lb1 and, once the client's entry has
+// lb2's MAC and lb2's takeover burst is over (plantAfter), lb1's MAC
+// written into the entry while lb1 still holds the VIP (HoldPlant, one
+// step: HandoverLabel("failover", HandoverCycles)). Only lb2's later
+// announcements can then move the client back, and they must do so
+// before lb1 stops forwarding. The probes run throughout; lb1 takes the
+// VIP back after.
 func holdSteps(p Params) []Step {
-	plant := lp.Exec("", "sh", "-c", plantScript())
-	plant.Duration = lp.Duration(40 * time.Second)
 	return []Step{
 		lp.Say("a client is sent to the old master during its hold (lb1's MAC planted in its ARP entry)"),
-		plant.As(HandoverLabel("failover", HandoverCycles)),
+		lp.HoldPlant(lp.LB1, lp.LB2, plantAfter, 40*time.Second,
+			"director", "failover", "-socket", "/run/lb1/director.sock", lp.InstanceName).As(HandoverLabel("failover", HandoverCycles)),
 		lp.WaitExec("", 4*p.Advert.D()+5*time.Second, "moved", "sh", "-c", movedScript()).As(LabelHoldMoved),
 		lp.WaitNoVIP(lp.LB1, takeoverTimeout(p)),
 		lp.Sleep(300 * time.Millisecond),
@@ -95,31 +95,9 @@ func holdSteps(p Params) []Step {
 	}
 }
 
-// plantScript runs "director failover" on lb1 and, once the client's
-// entry for the VIP has lb2's MAC (lb2's takeover burst) and plantAfter
-// more has passed (the burst is over: 5 announcements 10 ms apart by
-// default), writes lb1's MAC into it; it says whether lb1 held the VIP
-// just before and just after, and exits with the command's status. Only
-// lb2's later announcements can then move the client back.
-func plantScript() string {
-	return fmt.Sprintf(`held() { ip -n $1 -br addr show dev eth0 | grep -q ' %[2]s/' && echo yes || echo no; }
-mac() { ip -n $1 -br link show dev eth0 | awk '{print $3}'; }
-ip netns exec %[1]s "$DIRECTOR" failover -socket /run/%[1]s/director.sock %[5]s &
-pid=$!
-m2=$(mac %[4]s)
-end=$(( $(date +%%s) + 20 ))
-until ip -n %[3]s neigh show %[2]s | grep -q "lladdr $m2 " || [ $(date +%%s) -gt $end ]; do sleep 0.02; done
-sleep %[6]s
-before=$(held %[1]s)
-ip -n %[3]s neigh replace %[2]s lladdr $(mac %[1]s) dev eth0 nud reachable
-after=$(held %[1]s)
-wait $pid; rc=$?
-echo "lb1 held the VIP before: $before, after: $after"
-exit $rc`, lp.LB1, lp.VIP4.Addr(), lp.Client, lp.LB2, lp.InstanceName, fmt.Sprintf("%.3f", plantAfter.Seconds()))
-}
-
 // plantAfter is how long after the client's entry first has lb2's MAC the
-// plan plants lb1's: past lb2's takeover burst.
+// plan plants lb1's: past lb2's takeover burst (5 announcements 10 ms
+// apart by default).
 const plantAfter = 150 * time.Millisecond
 
 // movedScript prints "moved" once the client's entry for the VIP has lb2's

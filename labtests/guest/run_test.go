@@ -67,7 +67,7 @@ func TestEveryKindHasAHandler(t *testing.T) {
 		labplan.KindHealPartition, labplan.KindExec, labplan.KindSay, labplan.KindUseConfig,
 		labplan.KindWaitExec, labplan.KindStatus, labplan.KindConnsOpen, labplan.KindConnsCheck,
 		labplan.KindConnsClose, labplan.KindServe, labplan.KindDNSQuery, labplan.KindSampleProc, labplan.KindFlood,
-		labplan.KindServer, labplan.KindWaitIPVS, labplan.KindLoad,
+		labplan.KindServer, labplan.KindWaitIPVS, labplan.KindLoad, labplan.KindHoldPlant,
 	}
 	for _, k := range kinds {
 		if handlers[k] == nil {

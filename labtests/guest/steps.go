@@ -63,6 +63,7 @@ var handlers = map[labplan.StepKind]handler{
 	labplan.KindServer:        stepServer,
 	labplan.KindWaitIPVS:      stepWaitIPVS,
 	labplan.KindLoad:          stepLoad,
+	labplan.KindHoldPlant:     stepHoldPlant,
 }
 
 func (r *runner) startDaemon(node string) error {
@@ -302,16 +303,10 @@ func stepHealPartition(ctx context.Context, _ *runner, _ labplan.Step, _ *labpla
 }
 
 // argv is a plan's command line as the guest runs it: the director
-// binary is not on the guest's PATH, and plans name it "director"; a
-// plan's shell script finds it in $DIRECTOR.
+// binary is not on the guest's PATH, and plans name it "director".
 func (r *runner) argv(argv []string) []string {
-	bin := r.plan.Paths.DirectorBin
-	switch {
-	case bin == "" || len(argv) == 0:
-	case argv[0] == "director":
-		return append([]string{bin}, argv[1:]...)
-	case argv[0] == "sh":
-		return append([]string{"env", "DIRECTOR=" + bin}, argv...)
+	if len(argv) > 0 && argv[0] == "director" && r.plan.Paths.DirectorBin != "" {
+		return append([]string{r.plan.Paths.DirectorBin}, argv[1:]...)
 	}
 	return argv
 }

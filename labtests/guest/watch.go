@@ -105,6 +105,13 @@ func (w *vipWatch) set(node, addr string, held bool) {
 	w.log.Info(fmt.Sprintf("VIP %s: %s %s it", addr, node, verb), "holders", w.holdersLocked(addr))
 }
 
+// holds reports whether node's eth0 holds addr now.
+func (w *vipWatch) holds(node, addr string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.held[node][addr]
+}
+
 func (w *vipWatch) holdersLocked(addr string) string {
 	var hs []string
 	for _, n := range []string{labplan.LB1, labplan.LB2, labplan.LB3} {

@@ -317,6 +317,7 @@ const (
 	KindServer        StepKind = "server"         // open (Mode ServeUp) or close (ServeDown) real server Node's Server (ServerEcho, ServerDNS)
 	KindWaitIPVS      StepKind = "wait_ipvs"      // run ipvsadm -Ln in Node every 100 ms until NormalizeIPVS of its output is Text, up to Duration
 	KindLoad          StepKind = "load"           // Count clients request VIP:80 as fast as they can for Duration; stdout is a LoadResult in JSON
+	KindHoldPlant     StepKind = "hold_plant"     // run Argv in Node; once the client's VIP entry has Target's MAC, Interval later plant Node's MAC in it; stdout says whether Node held the VIP just before and after (HoldPlant)
 )
 
 // A real server's other servers, which server steps open and close: the
@@ -480,6 +481,29 @@ func Exec(node string, argv ...string) Step {
 }
 func Say(text string) Step { return Step{Kind: KindSay, Text: text} }
 
+// HoldPlant runs argv (a handover command) in old's namespace and, once
+// the client's entry for the IPv4 VIP has successor's MAC and after
+// more has passed, writes old's MAC into it, as if the client had asked
+// during old's make-before-break hold and old had answered last. The
+// guest does it itself, through netlink, within milliseconds: a shell
+// loop of ip commands in a busy guest took seconds. Its stdout says
+// whether old held the VIP just before and just after the plant, in
+// HoldPlantSaid's words; it ends when argv does, up to d.
+func HoldPlant(old, successor string, after, d time.Duration, argv ...string) Step {
+	return Step{Kind: KindHoldPlant, Node: old, Target: successor, Interval: Duration(after), Duration: Duration(d), Argv: argv}
+}
+
+// HoldPlantSaid is a hold_plant step's stdout.
+func HoldPlantSaid(node string, before, after bool) string {
+	yn := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	return fmt.Sprintf("%s held the VIP before: %s, after: %s", node, yn(before), yn(after))
+}
+
 // UseConfig makes node's next start, restart or reload (signal HUP) use
 // configuration variant: the daemon always runs on a live copy of its
 // selected configuration, which this step rewrites.
@@ -588,6 +612,15 @@ func (p Plan) Validate() error {
 		case KindCut, KindHeal:
 			if _, ok := HostByName(s.Node); !ok {
 				bad("unknown host %q", s.Node)
+			}
+		case KindHoldPlant:
+			for _, n := range []string{s.Node, s.Target} {
+				if _, ok := HostByName(n); !ok {
+					bad("unknown host %q", n)
+				}
+			}
+			if len(s.Argv) == 0 || s.Duration <= 0 {
+				bad("needs argv and a duration")
 			}
 		case KindExec, KindWaitExec:
 			if _, ok := HostByName(s.Node); !ok && s.Node != "" {
