@@ -13,6 +13,7 @@ import (
 	"time"
 
 	lp "github.com/director-lb/director/labtests/labplan"
+	"github.com/director-lb/director/vrrp"
 )
 
 // figureCycles is the number of failovers per cell; LAB_FIGURE_CYCLES
@@ -132,9 +133,9 @@ func figuresTable(ranOn string, cycles int, table map[lp.Impl]map[time.Duration]
 var figureBackupPriority = lp.DefaultParams(lp.Director).Priority[lp.LB2]
 
 // rfcMasterDown is RFC 5798's Master_Down_Interval for a backup of priority
-// prio hearing adverts every a: 3 × a plus the skew (256 - prio) × a / 256.
+// prio hearing adverts every a, as director's VRRP machine computes it.
 func rfcMasterDown(a time.Duration, prio int) time.Duration {
-	return 3*a + time.Duration(256-prio)*a/256
+	return vrrp.NewMachine(vrrp.MachineConfig{Version: vrrp.V3, Priority: uint8(prio), Interval: a}).MasterDownInterval()
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/director-lb/director/internal/rxstamp"
 	"github.com/director-lb/director/labtests/labplan"
+	"github.com/director-lb/director/vrrp"
 )
 
 // advertWatch records the IPv4 VRRP adverts the client hears on the main
@@ -88,12 +89,12 @@ func (w *advertWatch) read() {
 			time.Sleep(10 * time.Millisecond) // not a spin on a failing socket
 			continue
 		}
-		e, ok := parseAdvert(buf[:n])
+		src, _ := netip.AddrFromSlice(from.IP)
+		src = src.Unmap()
+		e, ok := parseAdvert(buf[:n], src)
 		if !ok {
 			continue
 		}
-		src, _ := netip.AddrFromSlice(from.IP)
-		src = src.Unmap()
 		e.At = rxstamp.Time(oob[:oobn])
 		if e.At.IsZero() {
 			e.At = time.Now()
@@ -112,21 +113,23 @@ func (w *advertWatch) read() {
 	}
 }
 
-// parseAdvert reads the VRID and priority of a VRRP advert, with or
-// without the IPv4 header in front (a raw socket's read has it).
-func parseAdvert(b []byte) (labplan.AdvertEvent, bool) {
-	if len(b) > 0 && b[0]>>4 == 4 {
-		ihl := int(b[0]&0x0f) * 4
-		if ihl < 20 || len(b) < ihl {
-			return labplan.AdvertEvent{}, false
-		}
-		b = b[ihl:]
-	}
-	// Version 2 or 3, type 1 (advertisement); then VRID and priority.
-	if len(b) < 8 || (b[0]>>4 != 2 && b[0]>>4 != 3) || b[0]&0x0f != 1 {
+// parseAdvert reads the VRID and priority of a VRRP advert from src, as a
+// raw IPv4 socket reads it: the IPv4 header (its destination is the
+// advert's), then the message, which vrrp.Parse decodes and checks.
+func parseAdvert(b []byte, src netip.Addr) (labplan.AdvertEvent, bool) {
+	if len(b) < 20 || b[0]>>4 != 4 {
 		return labplan.AdvertEvent{}, false
 	}
-	return labplan.AdvertEvent{VRID: int(b[1]), Priority: int(b[2])}, true
+	ihl := int(b[0]&0x0f) * 4
+	if ihl < 20 || len(b) < ihl {
+		return labplan.AdvertEvent{}, false
+	}
+	dst := netip.AddrFrom4([4]byte(b[16:20]))
+	p, err := vrrp.Parse(b[ihl:], src, dst)
+	if err != nil {
+		return labplan.AdvertEvent{}, false
+	}
+	return labplan.AdvertEvent{VRID: int(p.VRID), Priority: int(p.Priority)}, true
 }
 
 // stop closes the socket and returns the record, and how many adverts
