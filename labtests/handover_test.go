@@ -115,15 +115,11 @@ func checkHold(t *testing.T, res *Results, run lp.ProbeRun) {
 	// The client's entry goes to lb2 (its takeover's announcement), back
 	// to lb1 (the plant), and to lb2 again (the announcement that must
 	// come before lb1 lets go).
-	next := func(node string, after time.Time) time.Time {
-		for _, e := range res.Neigh {
-			if e.Addr == lp.VIP4Addr && e.Node == node && !e.Deleted && e.At.After(after) {
-				return e.At
-			}
-		}
-		return time.Time{}
+	next := func(node string, from time.Time) time.Time {
+		at, _ := lp.NextNeighOn(res.Neigh, lp.VIP4Addr, node, from)
+		return at
 	}
-	var planted, moved, released time.Time
+	var planted, moved time.Time
 	took := next(lp.LB2, plant.Start)
 	if !took.IsZero() {
 		planted = next(lp.LB1, took)
@@ -136,12 +132,7 @@ func checkHold(t *testing.T, res *Results, run lp.ProbeRun) {
 		t.Errorf("hold scenario: lb1's MAC planted %v after the client's entry went to lb2, within lb2's takeover burst", d.Round(time.Millisecond))
 	}
 	moved = next(lp.LB2, planted)
-	for _, e := range res.VIP {
-		if e.Addr == lp.VIP4Addr && e.Node == lp.LB1 && !e.Held && e.At.After(planted) {
-			released = e.At
-			break
-		}
-	}
+	released, _ := lp.NextHolderEvent(res.VIP, lp.VIP4Addr, lp.LB1, false, planted)
 	switch {
 	case moved.IsZero() || released.IsZero():
 		t.Errorf("hold scenario: the client's entry back on lb2 at %v, lb1 let the VIP go at %v: want both", moved, released)

@@ -471,10 +471,10 @@ func (m *Machine) yieldsTo(a Advert) bool {
 // leave within moments of each other): another Master, which steps
 // down for us or has just done so, holds the VIPs make-before-break,
 // answering ARP requests meanwhile, and a client that asked then may have
-// been sent to it. That Master ends its hold on the first of our adverts
-// that comes holdFrom after its step-down (or holdLimit intervals after
-// it), so the announcement that comes with that advert moves such a
-// client at the moment the hold ends, not an interval later.
+// been sent to it. That Master ends its hold holdGrace after the first
+// of our adverts that comes holdFrom after its step-down (or at holdCap),
+// so the announcement that comes with that advert moves such a client
+// before the hold ends, not an interval later.
 func (m *Machine) armReannounce() {
 	m.reannLeft = reannAdverts
 }

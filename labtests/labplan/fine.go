@@ -11,11 +11,11 @@ import (
 // UDP datagram with a sequence number to VIP:FinePort every FineInterval,
 // in turn from FineFlows connected sockets (each its own flow, so that a
 // router's ECMP spreads them over the directors in routed plans), without
-// waiting for answers, and matches each answer to its request by number. Whoever holds the VIP answers it itself
-// (every HTTP host listens on VIP:FinePort; the port is in no IPVS
-// service), with its name, so a request is answered exactly when the
-// client's ARP entry points at a node that holds the VIP: what a failover
-// moves. The answer's arrival time is the kernel's receive timestamp, so a
+// waiting for answers, and matches each answer to its request by number.
+// Whoever holds the VIP answers it itself (every HTTP host listens on
+// VIP:FinePort; the port is in no IPVS service), with its name, so a
+// request is answered exactly when the client's ARP entry points at a
+// node that holds the VIP: what a failover moves. The answer's arrival time is the kernel's receive timestamp, so a
 // prober that is scheduled late does not stretch a round trip.
 //
 // A request is lost when no answer came at all: answers are collected
@@ -122,25 +122,37 @@ func TakeoverOf(vips []HolderEvent, neigh []NeighEvent, addr, node string, from 
 	var tk Takeover
 	if slices.Contains(HoldersAt(vips, addr, from), node) {
 		tk.HasVIP = true
-	} else {
-		for _, e := range vips {
-			if e.Addr == addr && e.Node == node && e.Held && !e.At.Before(from) {
-				tk.VIP, tk.HasVIP = e.At.Sub(from), true
-				break
-			}
-		}
+	} else if at, ok := NextHolderEvent(vips, addr, node, true, from); ok {
+		tk.VIP, tk.HasVIP = at.Sub(from), true
 	}
 	if NeighNodeAt(neigh, addr, from) == node {
 		tk.HasARP = true
-	} else {
-		for _, e := range neigh {
-			if e.Addr == addr && e.Node == node && !e.Deleted && !e.At.Before(from) {
-				tk.ARP, tk.HasARP = e.At.Sub(from), true
-				break
-			}
-		}
+	} else if at, ok := NextNeighOn(neigh, addr, node, from); ok {
+		tk.ARP, tk.HasARP = at.Sub(from), true
 	}
 	return tk
+}
+
+// NextHolderEvent is when node first took (held) or let go (!held) addr
+// at or after from.
+func NextHolderEvent(vips []HolderEvent, addr, node string, held bool, from time.Time) (time.Time, bool) {
+	for _, e := range vips {
+		if e.Addr == addr && e.Node == node && e.Held == held && !e.At.Before(from) {
+			return e.At, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// NextNeighOn is when the client's entry for addr first got node's MAC at
+// or after from.
+func NextNeighOn(neigh []NeighEvent, addr, node string, from time.Time) (time.Time, bool) {
+	for _, e := range neigh {
+		if e.Addr == addr && e.Node == node && !e.Deleted && !e.At.Before(from) {
+			return e.At, true
+		}
+	}
+	return time.Time{}, false
 }
 
 func (tk Takeover) String() string {
