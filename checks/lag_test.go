@@ -262,3 +262,53 @@ func TestManagerFirstAttemptLagIsNotOverload(t *testing.T) {
 		t.Errorf("lag %+v after an on-time second round, want stretch 1", s)
 	}
 }
+
+// failure is an attempt that fails after took, without timing out; refused
+// makes it a refused connection.
+func (r *lagRig) failure(took time.Duration, refused bool) func() checks.Result {
+	return func() checks.Result {
+		r.clock.Skip(took)
+		return checks.Result{Reason: "read response: connection closed by server", Refused: refused}
+	}
+}
+
+// A failure other than a timeout that the attempt saw only long after its
+// deadline is the checker's doing too: a server closes a connection whose
+// request came seconds late, as the lab's did beside CPU burners.
+func TestManagerStarvedFailureIsNotAFailure(t *testing.T) {
+	r := newLagRig(t)
+	r.script(r.failure(3*time.Second, false)) // past the 500ms deadline by 2.5s
+	r.clock.Advance(1600 * time.Millisecond)
+	if n := r.ncalls(); n != 2 {
+		t.Fatalf("%d attempts, want 2", n)
+	}
+	r.wantHealth(t, checks.Up)
+	if res := r.lastResult(); !res.Discounted {
+		t.Errorf("result %+v: want it discounted", res)
+	}
+	if !strings.Contains(r.logs.String(), "connection closed by server") {
+		t.Errorf("the log line about the lag has no reason:\n%s", r.logs)
+	}
+}
+
+// The same failure within the timeout is the server's, and so is a refusal
+// however late it was read: fall 1 takes the server down at once.
+func TestManagerPunctualOrRefusedFailureFails(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		took    time.Duration
+		refused bool
+	}{{"on time", 100 * time.Millisecond, false}, {"refused late", 3 * time.Second, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newLagRig(t)
+			r.script(r.failure(c.took, c.refused))
+			for i := 0; i < 40 && r.ncalls() < 2; i++ {
+				r.clock.Advance(100 * time.Millisecond)
+			}
+			r.wantHealth(t, checks.Down)
+			if res := r.lastResult(); res.Discounted {
+				t.Errorf("result %+v: want it counted", res)
+			}
+		})
+	}
+}

@@ -68,7 +68,11 @@ type Options struct {
 // past its timeout a timed-out attempt ran. A timeout is the checker's
 // fault, not the server's, when the attempt started late, ran over its
 // timeout by more than the lag limit, or overlapped another attempt that
-// started late; such an attempt is discounted (Result.Discounted): it
+// started late; so is any other failure but a refusal that the attempt
+// only saw after running over its timeout by more than the lag limit
+// (the runtime lets I/O through past a deadline whose timer has not run
+// yet, and a server may give up on a check that stalled). Such an
+// attempt is discounted (Result.Discounted): it
 // neither counts as a failure nor as a success, and the check tries again
 // a round later. Only maxDiscounted attempts of a check in a row are
 // discounted, so a server that really stopped answering is still taken
@@ -77,8 +81,8 @@ type Options struct {
 // maxStretch times the interval) to shed load, and attempts get as much
 // longer a timeout, and both come back once the checker keeps time.
 
-// maxDiscounted is how many timed-out attempts of one check in a row may
-// be blamed on the checker.
+// maxDiscounted is how many failed attempts of one check in a row may be
+// blamed on the checker.
 const maxDiscounted = 5
 
 // maxStretch caps how far overload spaces rounds out.
@@ -168,7 +172,7 @@ type lagState struct {
 	adjusted  time.Time     // when stretch was last reconsidered
 	lateAt    time.Time     // the last start later than the lag limit
 	logged    time.Time     // the last log line about lag
-	discounts int           // timeouts discounted since that line
+	discounts int           // attempts discounted since that line
 	lateReads int           // answers read late but received in time, since that line
 }
 
@@ -199,7 +203,7 @@ type entry struct {
 	timer      Timer
 	due        time.Time // when the timer was meant to fire
 	attempt    int       // attempts already failed in this round
-	discounted int       // timeouts discounted in a row
+	discounted int       // attempts discounted in a row
 	stopped    bool
 	st         Status
 }
@@ -510,7 +514,9 @@ func (m *Manager) attempt(e *entry) {
 	if r.ReadLate {
 		m.noteLateRead()
 	}
-	if r.TimedOut && !r.OK {
+	switch {
+	case r.OK:
+	case r.TimedOut:
 		r.Discounted = lag > limit || r.Latency > timeout+limit
 		if !r.Discounted {
 			// After a stall, the timers of every attempt that fell due
@@ -519,6 +525,13 @@ func (m *Manager) attempt(e *entry) {
 			runtime.Gosched()
 			r.Discounted = m.lateSince(start)
 		}
+	case !r.Refused && r.Latency > timeout+limit:
+		// Any other failure seen only after the deadline had long
+		// passed: the checker was stalled inside the attempt, and what
+		// the server did meanwhile may answer that stall (a server
+		// closes a connection whose request comes seconds late). A
+		// refusal is the server's answer whenever it is read.
+		r.Discounted = true
 	}
 	e.mu.Lock()
 	if r.Discounted && e.discounted >= maxDiscounted {
@@ -605,11 +618,11 @@ func (m *Manager) noteLag(now time.Time, lag, limit time.Duration) {
 	switch {
 	case l.stretch > 1 && (was == 1 || now.Sub(l.logged) >= lagLog):
 		m.log.Warn("health checks running late: spacing rounds out", "lag", l.avg.Round(time.Millisecond).String(),
-			"stretch", fmt.Sprintf("%.2f", l.stretch), "timeouts_discounted", l.discounts, "answers_read_late_in_time", l.lateReads)
+			"stretch", fmt.Sprintf("%.2f", l.stretch), "attempts_discounted", l.discounts, "answers_read_late_in_time", l.lateReads)
 		l.logged, l.discounts, l.lateReads = now, 0, 0
 	case l.stretch == 1 && was > 1:
 		m.log.Info("health checks on time again", "lag", l.avg.Round(time.Millisecond).String(),
-			"timeouts_discounted", l.discounts, "answers_read_late_in_time", l.lateReads)
+			"attempts_discounted", l.discounts, "answers_read_late_in_time", l.lateReads)
 		l.logged, l.discounts, l.lateReads = now, 0, 0
 	}
 }
@@ -632,9 +645,9 @@ func (m *Manager) noteDiscount(now time.Time, e *entry, r Result, timeout time.D
 		return
 	}
 	m.lag.logged = now
-	m.log.Warn("health check timeout blamed on the checker running late, not on the server", "check", e.id.String(),
-		"lag", r.Lag.Round(time.Millisecond).String(), "took", r.Latency.Round(time.Millisecond).String(),
-		"timeout", timeout.String(), "timeouts_discounted", m.lag.discounts)
+	m.log.Warn("health check attempt blamed on the checker running late, not on the server", "check", e.id.String(),
+		"reason", r.Reason, "lag", r.Lag.Round(time.Millisecond).String(), "took", r.Latency.Round(time.Millisecond).String(),
+		"timeout", timeout.String(), "attempts_discounted", m.lag.discounts)
 	m.lag.discounts = 0
 }
 

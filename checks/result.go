@@ -50,8 +50,9 @@ type Result struct {
 	// Lag is how late the attempt started after it fell due: the
 	// checker's own scheduling lag (Manager attempts only).
 	Lag time.Duration
-	// Discounted marks a timeout blamed on the checker running late
-	// rather than on the server (see Manager): it counts neither way.
+	// Discounted marks a failed attempt (a timeout, mostly) blamed on the
+	// checker running late rather than on the server (see Manager): it
+	// counts neither way.
 	Discounted bool
 	// ReadLate marks an attempt that read, after its deadline, an answer
 	// the kernel had received before it: the checker was late, the

@@ -268,6 +268,13 @@ func cmdCheckWorker(args []string, stderr io.Writer) int {
 	if from == nil {
 		return rc
 	}
+	// At least two Ps, even on one CPU. With one, the runtime's monitor
+	// takes the P from any thread that stays in a system call past its
+	// 20 µs tick (every call does, in a VM that traps them) and wakes
+	// another thread to run the P; the first then sleeps on its return.
+	// Beside CPU burners in the lab that cut the worker's checks per
+	// second by more than half (docs/design/check-worker.md).
+	runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 2))
 	// Every record goes to the daemon, which filters by its own level.
 	if err := checkproc.Serve(from, to, slog.LevelDebug); err != nil {
 		fmt.Fprintln(stderr, "director check-worker:", err)

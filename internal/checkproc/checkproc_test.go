@@ -227,6 +227,9 @@ func TestWorkerGetsNoSecrets(t *testing.T) {
 	if !bytes.Contains(env, []byte("PATH=")) {
 		t.Errorf("the worker's environment has no PATH: %q", env)
 	}
+	if !bytes.Contains(env, []byte(WorkerGODEBUG+"\x00")) {
+		t.Errorf("the worker's environment has no %s: %q", WorkerGODEBUG, env)
+	}
 }
 
 // Close ends the worker process.

@@ -57,7 +57,7 @@ func newMetrics(d *Daemon) *metrics {
 	})
 	m.checkResults = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "director_check_results_total",
-		Help: "Health-check attempts by result (ok, fail, timeout; discounted: a timeout blamed on the checker running late, counted neither way).",
+		Help: "Health-check attempts by result (ok, fail, timeout; discounted: an attempt blamed on the checker running late, counted neither way).",
 	}, []string{"result"})
 	m.checkLateReads = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "director_check_answers_read_late_total",
