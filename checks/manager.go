@@ -554,8 +554,11 @@ func (m *Manager) attempt(e *entry) {
 		m.noteDiscount(now, e, r, timeout)
 		// Neither a failure nor a success: the round starts again, a
 		// (stretched) interval later, so an overloaded checker sheds load.
+		// Spread as a second round is: a stall discounts every attempt
+		// it caught at once, and their retries must not fall due together
+		// and stall the checker again.
 		e.attempt = 0
-		m.schedule(e, now, m.stretched(e.spec.Interval))
+		m.schedule(e, now, time.Duration(m.uniform(0.5, 1.5)*float64(m.stretched(e.spec.Interval))))
 		return
 	}
 	e.discounted = 0
