@@ -90,7 +90,7 @@ func TestIdleFigure(t *testing.T) {
 	fmt.Fprintf(&b, "idle figure: lb1 alone, %d services x %d real servers, HTTP check every %v (timeout %v, own path per service; shared: all GET /), %v sample after %v settling\n",
 		IdleServices, IdlePerService, interval, min(IdleTimeout, interval), IdleSample, IdleSettle)
 	fmt.Fprintf(&b, "idle figure: +burn rows: %d CPU burners (busy shell loops) beside the daemon from settling to the last table; down = healthy real servers marked down meanwhile\n", IdleBurners)
-	fmt.Fprintf(&b, "idle figure: %-16s %8s %8s %6s %6s %10s %6s %5s %9s %5s %s\n", "impl", "RSS MiB", "max MiB", "CPU %", "procs", "checks/s", "guest%", "ready", "up before/after", "down", "keeps up")
+	fmt.Fprintf(&b, "idle figure: %-16s %8s %8s %8s %6s %6s %10s %6s %5s %9s %5s %s\n", "impl", "RSS MiB", "max MiB", "PSS MiB", "CPU %", "procs", "checks/s", "guest%", "ready", "up before/after", "down", "keeps up")
 	for _, c := range idleCases {
 		r := rows[c.label]
 		if !r.ok {
@@ -102,7 +102,7 @@ func TestIdleFigure(t *testing.T) {
 		if len(r.lagged) > 0 {
 			keeps = "NO: " + strings.Join(r.lagged, "; ")
 		}
-		fmt.Fprintf(&b, "idle figure: %-16s %8.1f %8.1f %6.2f %6d %10.1f %6.0f %5t %4d/%-4d      %5d %s\n", c.label, mib(s.RSSKiB), mib(s.RSSMaxKiB),
+		fmt.Fprintf(&b, "idle figure: %-16s %8.1f %8.1f %8.1f %6.2f %6d %10.1f %6.0f %5t %4d/%-4d      %5d %s\n", c.label, mib(s.RSSKiB), mib(s.RSSMaxKiB), mib(s.PSSKiB),
 			s.CPUPercent, len(s.Procs), r.checkRate, s.GuestBusyPercent, r.ready, r.upBefore, r.upAfter, r.markedDown, keeps)
 	}
 	if k, d := rows["keepalived"], rows["director"]; k.ok && d.ok && k.sample.RSSKiB > 0 && k.sample.CPUPercent > 0 {
@@ -110,8 +110,12 @@ func TestIdleFigure(t *testing.T) {
 		if len(d.lagged)+len(k.lagged) > 0 {
 			note = " (not like for like: a daemon did not keep up, see above)"
 		}
-		fmt.Fprintf(&b, "idle figure: director/keepalived: RSS %.2f, CPU %.2f%s\n",
-			float64(d.sample.RSSKiB)/float64(k.sample.RSSKiB), d.sample.CPUPercent/k.sample.CPUPercent, note)
+		pss := "n/a"
+		if k.sample.PSSKiB > 0 {
+			pss = fmt.Sprintf("%.2f", float64(d.sample.PSSKiB)/float64(k.sample.PSSKiB))
+		}
+		fmt.Fprintf(&b, "idle figure: director/keepalived: RSS %.2f, PSS %s, CPU %.2f%s\n",
+			float64(d.sample.RSSKiB)/float64(k.sample.RSSKiB), pss, d.sample.CPUPercent/k.sample.CPUPercent, note)
 	}
 	for line := range strings.Lines(b.String()) {
 		t.Log(strings.TrimRight(line, "\n"))
@@ -194,8 +198,8 @@ func idleResult(t *testing.T, res *Results, p Params) idleRow {
 	if p.Impl[lp.LB1] == lp.Keepalived {
 		wantProcs = 3 // parent, VRRP child, checker child
 	}
-	if len(s.Procs) < wantProcs || s.RSSKiB <= 0 || s.Ticks <= 0 || s.Wall.D() < IdleSample {
-		t.Errorf("implausible sample: %d processes (want %d), RSS %d KiB, %d ticks over %v", len(s.Procs), wantProcs, s.RSSKiB, s.Ticks, s.Wall)
+	if len(s.Procs) < wantProcs || s.RSSKiB <= 0 || s.PSSKiB <= 0 || s.PSSKiB > s.RSSMaxKiB || s.Ticks <= 0 || s.Wall.D() < IdleSample {
+		t.Errorf("implausible sample: %d processes (want %d), RSS %d KiB (max %d), PSS %d KiB, %d ticks over %v", len(s.Procs), wantProcs, s.RSSKiB, s.RSSMaxKiB, s.PSSKiB, s.Ticks, s.Wall)
 	}
 	from := step(LabelIdleUp).Start
 	if i.Burners > 0 {

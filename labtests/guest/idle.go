@@ -71,12 +71,23 @@ func stepSampleProc(ctx context.Context, r *runner, s labplan.Step, sr *labplan.
 		return errors.New("no reading")
 	}
 	ticks := sumTicks(last) - sumTicks(first)
+	// PSS once, at the end: smaps_rollup walks the page tables.
+	var pss int64
+	for i, p := range last {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", p.PID))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		last[i].PSSKiB = kibField(b, "Pss:")
+		pss += last[i].PSSKiB
+	}
 	out := labplan.ProcSample{
 		Wall:       labplan.Duration(wall),
 		Ticks:      ticks,
 		CPUPercent: 100 * float64(ticks) / userHZ / wall.Seconds(),
 		RSSKiB:     rssSum / int64(readings),
 		RSSMaxKiB:  rssMax,
+		PSSKiB:     pss,
 		Procs:      last,
 	}
 	if total1 > total0 {
@@ -176,9 +187,13 @@ func parseStat(b []byte) (procStat, error) {
 
 // vmRSS returns the VmRSS line of /proc/PID/status in KiB (0 for kernel
 // threads, which have none).
-func vmRSS(status []byte) int64 {
-	for line := range strings.SplitSeq(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+func vmRSS(status []byte) int64 { return kibField(status, "VmRSS:") }
+
+// kibField reads the first "name   N kB" line of a /proc file (status,
+// smaps_rollup); 0 if there is none.
+func kibField(b []byte, name string) int64 {
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, name); ok {
 			f := strings.Fields(rest)
 			if len(f) > 0 {
 				n, _ := strconv.ParseInt(f[0], 10, 64)

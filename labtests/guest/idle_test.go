@@ -26,3 +26,13 @@ func TestVMRSS(t *testing.T) {
 		t.Errorf("kernel thread VmRSS %d, want 0", n)
 	}
 }
+
+func TestPSSField(t *testing.T) {
+	rollup := []byte("55d0-7ffd ---p 00000000 00:00 0 [rollup]\nRss:   38060 kB\nPss:   36946 kB\nPss_Anon:   4320 kB\n")
+	if n := kibField(rollup, "Pss:"); n != 36946 {
+		t.Errorf("Pss %d, want 36946", n)
+	}
+	if n := kibField([]byte("Rss:   38060 kB\nPss_Anon:   4320 kB\n"), "Pss:"); n != 0 {
+		t.Errorf("Pss %d from a file without it, want 0", n)
+	}
+}

@@ -205,6 +205,11 @@ type ProcSample struct {
 	// RSSMaxKiB is the largest reading.
 	RSSKiB    int64 `json:"rss_kib"`
 	RSSMaxKiB int64 `json:"rss_max_kib"`
+	// PSSKiB is the group's summed proportional set size at the end: a
+	// page shared by n processes counts 1/n in each, so the text of a
+	// binary that all of them run counts once, where RSS counts it in
+	// every process.
+	PSSKiB int64 `json:"pss_kib"`
 	// Procs lists the group's processes at the end.
 	Procs []ProcInfo `json:"procs"`
 	// GuestBusyPercent is the whole guest's non-idle CPU over Wall: near
@@ -217,6 +222,7 @@ type ProcInfo struct {
 	PID    int    `json:"pid"`
 	Comm   string `json:"comm"`
 	RSSKiB int64  `json:"rss_kib"`
+	PSSKiB int64  `json:"pss_kib"`
 	Ticks  int64  `json:"ticks"`
 }
 
