@@ -3,6 +3,7 @@ package checks
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -131,7 +132,7 @@ func TestLateReadOfAnAnswerInTime(t *testing.T) {
 	buf := make([]byte, 16)
 	n, err := c.Read(buf)
 	if err != nil || string(buf[:n]) != "pong" {
-		t.Fatalf("Read = %q, %v; want the answer that came in time", buf[:n], err)
+		t.Fatalf("Read = %q, %v; want the answer that came in time (%s)", buf[:n], err, peekStamp(t, c))
 	}
 	if c.lateReads != 1 {
 		t.Fatalf("lateReads = %d, want 1", c.lateReads)
@@ -202,4 +203,22 @@ func TestHTTPAnswerReadLate(t *testing.T) {
 	if c.lateReads == 0 {
 		t.Fatal("the answer was not read late: the test did not test the late path")
 	}
+}
+
+// peekStamp says what the socket holds and the kernel's receive time of
+// it against the deadline, for a failure's message.
+func peekStamp(t *testing.T, c *fastConn) string {
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		return err.Error()
+	}
+	var out string
+	_ = rc.Control(func(fd uintptr) {
+		p, oob := make([]byte, 16), make([]byte, rxstamp.OOBSize)
+		m, oobn, _, _, err := unix.Recvmsg(int(fd), p, oob, unix.MSG_DONTWAIT|unix.MSG_PEEK)
+		at := rxstamp.Time(oob[:oobn])
+		out = fmt.Sprintf("peek: %d bytes %q, %d control bytes, err %v, received %v, deadline %v, received-deadline %v",
+			m, p[:max(m, 0)], oobn, err, at, c.deadline, at.Sub(c.deadline))
+	})
+	return out
 }
