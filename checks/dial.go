@@ -145,6 +145,12 @@ type fastConn struct {
 	// lateReads counts reads of bytes the kernel received before the
 	// deadline that the deadline had cut short (Result.ReadLate).
 	lateReads int
+	// lateSeen is what lateRead last saw: bytes read and their receive
+	// time (zero: none), for tests to explain a failure.
+	lateSeen struct {
+		n  int
+		at time.Time
+	}
 }
 
 // dialFast starts connecting to t.Addr (from t.Source) over TCP; I/O on the
@@ -281,7 +287,9 @@ func (c *fastConn) lateRead(p []byte) int {
 		if err != nil || m <= 0 {
 			return
 		}
-		if at := rxstamp.Time(oob[:oobn]); !at.IsZero() && !at.After(c.deadline) {
+		at := rxstamp.Time(oob[:oobn])
+		c.lateSeen.n, c.lateSeen.at = m, at
+		if !at.IsZero() && !at.After(c.deadline) {
 			n = m
 		}
 	})

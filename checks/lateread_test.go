@@ -217,8 +217,8 @@ func peekStamp(t *testing.T, c *fastConn) string {
 		p, oob := make([]byte, 16), make([]byte, rxstamp.OOBSize)
 		m, oobn, _, _, err := unix.Recvmsg(int(fd), p, oob, unix.MSG_DONTWAIT|unix.MSG_PEEK)
 		at := rxstamp.Time(oob[:oobn])
-		out = fmt.Sprintf("peek: %d bytes %q, %d control bytes, err %v, received %v, deadline %v, received-deadline %v",
-			m, p[:max(m, 0)], oobn, err, at, c.deadline, at.Sub(c.deadline))
+		out = fmt.Sprintf("late read saw %d bytes received %v; now the socket holds %d bytes %q, %d control bytes, err %v, received %v; deadline %v",
+			c.lateSeen.n, c.lateSeen.at, m, p[:max(m, 0)], oobn, err, at, c.deadline)
 	})
 	return out
 }
