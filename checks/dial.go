@@ -99,6 +99,8 @@ func ioFailure(stage string, err error) Result {
 	}
 	r := failure("%s: %s", stage, describe(err))
 	r.Refused = errors.Is(err, syscall.ECONNREFUSED)
+	r.Closed = errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 	return r
 }
 

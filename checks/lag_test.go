@@ -30,11 +30,17 @@ type lagRig struct {
 
 var lagServer = netip.MustParseAddrPort("10.9.0.1:80")
 
-func newLagRig(t *testing.T) *lagRig { t.Helper(); return newLagRigLate(t, 0) }
+func newLagRig(t *testing.T) *lagRig { t.Helper(); return newLagRigSpec(t, 0, 0) }
 
 // newLagRigLate is newLagRig whose first round starts late by late (the
 // daemon busy starting up).
 func newLagRigLate(t *testing.T, late time.Duration) *lagRig {
+	t.Helper()
+	return newLagRigSpec(t, late, 0)
+}
+
+// newLagRigSpec is newLagRigLate whose check has retries retries.
+func newLagRigSpec(t *testing.T, late time.Duration, retries int) *lagRig {
 	t.Helper()
 	r := &lagRig{clock: checkstest.NewClock(), logs: &testlog.Buffer{}}
 	r.m = checks.NewManager(checks.Options{
@@ -67,7 +73,7 @@ func newLagRigLate(t *testing.T, late time.Duration) *lagRig {
 	})
 	t.Cleanup(r.m.Close)
 	id, err := r.m.Add(checks.Check{Server: lagServer, Spec: checks.Spec{Type: checks.TypeTCP,
-		Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 1, Fall: 1}})
+		Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 1, Fall: 1, Retries: retries}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,27 +269,32 @@ func TestManagerFirstAttemptLagIsNotOverload(t *testing.T) {
 	}
 }
 
-// failure is an attempt that fails after took, without timing out; refused
-// makes it a refused connection.
-func (r *lagRig) failure(took time.Duration, refused bool) func() checks.Result {
+// failure is an attempt that ends after took with res (not a timeout).
+func (r *lagRig) failure(took time.Duration, res checks.Result) func() checks.Result {
 	return func() checks.Result {
 		r.clock.Skip(took)
-		return checks.Result{Reason: "read response: connection closed by server", Refused: refused}
+		return res
 	}
 }
 
-// A failure other than a timeout that the attempt saw only long after its
-// deadline is the checker's doing too: a server closes a connection whose
-// request came seconds late, as the lab's did beside CPU burners.
-func TestManagerStarvedFailureIsNotAFailure(t *testing.T) {
+var (
+	closedByServer = checks.Result{Reason: "read response: connection closed by server", Closed: true}
+	refused        = checks.Result{Reason: "connect: connection refused", Refused: true}
+	status503      = checks.Result{Reason: "HTTP status 503, want 200-299"}
+	closedReadLate = checks.Result{Reason: "read response: connection closed by server", Closed: true, ReadLate: true}
+)
+
+// A connection the server closed, seen only long after the deadline, is
+// the checker's doing too: a server closes a connection whose request
+// came seconds late, as the lab's did beside CPU burners.
+func TestManagerStarvedCloseIsNotAFailure(t *testing.T) {
 	r := newLagRig(t)
-	r.script(r.failure(3*time.Second, false)) // past the 500ms deadline by 2.5s
-	r.clock.Advance(1600 * time.Millisecond)
-	if n := r.ncalls(); n != 2 {
-		t.Fatalf("%d attempts, want 2", n)
+	r.script(r.failure(3*time.Second, closedByServer)) // past the 500ms deadline by 2.5s
+	for i := 0; i < 40 && r.ncalls() < 2; i++ {
+		r.clock.Advance(100 * time.Millisecond)
 	}
 	r.wantHealth(t, checks.Up)
-	if res := r.lastResult(); !res.Discounted {
+	if res := r.resultAt(1); !res.Discounted {
 		t.Errorf("result %+v: want it discounted", res)
 	}
 	if !strings.Contains(r.logs.String(), "connection closed by server") {
@@ -291,24 +302,95 @@ func TestManagerStarvedFailureIsNotAFailure(t *testing.T) {
 	}
 }
 
-// The same failure within the timeout is the server's, and so is a refusal
-// however late it was read: fall 1 takes the server down at once.
-func TestManagerPunctualOrRefusedFailureFails(t *testing.T) {
+// Any other answer is the server's however late it is read, and so is a
+// close on time: fall 1 takes the server down at once.
+func TestManagerAnswersCountHoweverLate(t *testing.T) {
 	for _, c := range []struct {
-		name    string
-		took    time.Duration
-		refused bool
-	}{{"on time", 100 * time.Millisecond, false}, {"refused late", 3 * time.Second, true}} {
+		name string
+		took time.Duration
+		res  checks.Result
+	}{
+		{"close on time", 100 * time.Millisecond, closedByServer},
+		{"refused late", 3 * time.Second, refused},
+		{"status late", 3 * time.Second, status503},
+		{"close received in time, read late", 3 * time.Second, closedReadLate},
+	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := newLagRig(t)
-			r.script(r.failure(c.took, c.refused))
+			r.script(r.failure(c.took, c.res))
 			for i := 0; i < 40 && r.ncalls() < 2; i++ {
 				r.clock.Advance(100 * time.Millisecond)
 			}
 			r.wantHealth(t, checks.Down)
-			if res := r.lastResult(); res.Discounted {
+			if res := r.resultAt(1); res.Discounted {
 				t.Errorf("result %+v: want it counted", res)
 			}
 		})
 	}
 }
+
+// A discounted attempt is tried again anywhere from half to one and a half
+// intervals later, so that the attempts one stall discounted do not fall
+// due together again.
+func TestManagerDiscountedRetrySpreads(t *testing.T) {
+	r := newLagRig(t)
+	r.script(r.timeout(3 * time.Second))
+	r.clock.Advance(0) // nothing due yet
+	for i := 0; i < 40 && r.ncalls() < 2; i++ {
+		r.clock.Advance(100 * time.Millisecond)
+	}
+	if r.ncalls() < 2 || !r.resultAt(1).Discounted {
+		t.Fatalf("%d attempts, second %+v: want a discounted one", r.ncalls(), r.resultAt(1))
+	}
+	r.mu.Lock()
+	calls := append([]time.Time(nil), r.calls...)
+	r.mu.Unlock()
+	// calls[0] is the first round; calls[1] the discounted attempt, which
+	// ended 3s after it began; calls[2] its retry.
+	for i := 0; i < 60 && r.ncalls() < 3; i++ {
+		r.clock.Advance(100 * time.Millisecond)
+	}
+	r.mu.Lock()
+	calls = append(calls[:0], r.calls...)
+	r.mu.Unlock()
+	if len(calls) < 3 {
+		t.Fatalf("%d attempts, want the retry", len(calls))
+	}
+	gap := calls[2].Sub(calls[1].Add(3 * time.Second))
+	if gap < 400*time.Millisecond || gap > 1600*time.Millisecond {
+		t.Errorf("retry %v after the discounted attempt ended, want 0.5 to 1.5 intervals of 1s", gap)
+	}
+}
+
+func (r *lagRig) resultAt(i int) checks.Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i >= len(r.result) {
+		return checks.Result{}
+	}
+	return r.result[i]
+}
+
+// Under overload that never ends, a check with retries still takes a
+// server that keeps failing down: a discounted retry does not restart the
+// round, and once the discounts are used up, failures count until a
+// success.
+func TestManagerDiscountsAreBoundedWithRetries(t *testing.T) {
+	r := newLagRigSpec(t, 0, 1)
+	for range 40 {
+		r.script(r.timeout(3 * time.Second))
+	}
+	for i := 0; i < 200 && r.ncalls() < 30; i++ {
+		if st, _ := r.m.Status(r.id); st.Health == checks.Down {
+			break
+		}
+		r.clock.Advance(time.Second)
+	}
+	r.wantHealth(t, checks.Down)
+	if n := r.ncalls(); n > 1+maxDiscountedForTest+2 {
+		t.Errorf("%d attempts before the server went down, want at most %d", n, 1+maxDiscountedForTest+2)
+	}
+}
+
+// maxDiscountedForTest is the Manager's maxDiscounted.
+const maxDiscountedForTest = 5

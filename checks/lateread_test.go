@@ -132,10 +132,10 @@ func TestLateReadOfAnAnswerInTime(t *testing.T) {
 	buf := make([]byte, 16)
 	n, err := c.Read(buf)
 	if err != nil || string(buf[:n]) != "pong" {
-		t.Fatalf("Read = %q, %v; want the answer that came in time (%s)", buf[:n], err, peekStamp(t, c))
+		t.Fatalf("Read = %q, %v; want the answer that came in time (%s)", buf[:n], err, peekStamp(c))
 	}
 	if c.lateReads != 1 {
-		t.Fatalf("lateReads = %d, want 1", c.lateReads)
+		t.Fatalf("lateReads = %d, want 1 (%s)", c.lateReads, peekStamp(c))
 	}
 }
 
@@ -207,7 +207,7 @@ func TestHTTPAnswerReadLate(t *testing.T) {
 
 // peekStamp says what the socket holds and the kernel's receive time of
 // it against the deadline, for a failure's message.
-func peekStamp(t *testing.T, c *fastConn) string {
+func peekStamp(c *fastConn) string {
 	rc, err := c.f.SyscallConn()
 	if err != nil {
 		return err.Error()

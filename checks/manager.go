@@ -56,8 +56,9 @@ type Options struct {
 	Coalesce time.Duration
 	// LagLimit is how late the checker may run before it counts itself
 	// overloaded (see Manager): an attempt that starts later than this
-	// after it fell due, or a timeout that fires later than this after the
-	// deadline. Default 100ms; it is capped at half a check's timeout.
+	// after it fell due, or a timeout (or a close by the server) seen
+	// later than this after the deadline. Default 100ms; it is capped at
+	// half a check's timeout.
 	LagLimit time.Duration
 }
 
@@ -68,21 +69,22 @@ type Options struct {
 // past its timeout a timed-out attempt ran. A timeout is the checker's
 // fault, not the server's, when the attempt started late, ran over its
 // timeout by more than the lag limit, or overlapped another attempt that
-// started late; so is any other failure but a refusal that the attempt
-// only saw after running over its timeout by more than the lag limit
-// (the runtime lets I/O through past a deadline whose timer has not run
-// yet, and a server may give up on a check that stalled). Such an
-// attempt is discounted (Result.Discounted): it
-// neither counts as a failure nor as a success, and the check tries again
-// a round later. Only maxDiscounted attempts of a check in a row are
-// discounted, so a server that really stopped answering is still taken
-// down under sustained overload, a few rounds late. Meanwhile, while the
+// started late; so is a connection closed by the server that the attempt
+// only saw after running over its timeout by more than the lag limit (the
+// runtime lets I/O through past a deadline whose timer has not run yet,
+// and a server gives up on a client that stalls). Such an attempt is
+// discounted (Result.Discounted): it neither counts as a failure nor as a
+// success, and the check tries the same attempt again half to one and a
+// half (stretched) intervals later. After maxDiscounted discounts of a
+// check without a success between them, its failures count, so a server
+// that really stopped answering is still taken down under sustained
+// overload, a few rounds late. Meanwhile, while the
 // smoothed lag stays above the limit, rounds are spaced out (up to
 // maxStretch times the interval) to shed load, and attempts get as much
 // longer a timeout, and both come back once the checker keeps time.
 
-// maxDiscounted is how many failed attempts of one check in a row may be
-// blamed on the checker.
+// maxDiscounted is how many failed attempts of one check may be blamed on
+// the checker between two successes.
 const maxDiscounted = 5
 
 // maxStretch caps how far overload spaces rounds out.
@@ -203,7 +205,7 @@ type entry struct {
 	timer      Timer
 	due        time.Time // when the timer was meant to fire
 	attempt    int       // attempts already failed in this round
-	discounted int       // attempts discounted in a row
+	discounted int       // attempts discounted since the last success
 	stopped    bool
 	st         Status
 }
@@ -525,17 +527,21 @@ func (m *Manager) attempt(e *entry) {
 			runtime.Gosched()
 			r.Discounted = m.lateSince(start)
 		}
-	case !r.Refused && r.Latency > timeout+limit:
-		// Any other failure seen only after the deadline had long
-		// passed: the checker was stalled inside the attempt, and what
-		// the server did meanwhile may answer that stall (a server
-		// closes a connection whose request comes seconds late). A
-		// refusal is the server's answer whenever it is read.
+	case r.Closed && !r.ReadLate && r.Latency > timeout+limit:
+		// The server closed the connection, seen only after the
+		// deadline had long passed: the checker stalled inside the
+		// attempt, and a server closes a connection whose request comes
+		// seconds late. Any other answer (a status, a refusal, an
+		// answer the kernel received in time) is the server's whenever
+		// it is read.
 		r.Discounted = true
 	}
 	e.mu.Lock()
 	if r.Discounted && e.discounted >= maxDiscounted {
-		r.Discounted = false // the server has had its benefit of the doubt
+		// The server has had its benefit of the doubt; it gets it again
+		// only after a success (below), so under overload that never
+		// ends its failures count from here on.
+		r.Discounted = false
 	}
 	e.mu.Unlock()
 	if m.onResult != nil {
@@ -556,12 +562,14 @@ func (m *Manager) attempt(e *entry) {
 		// (stretched) interval later, so an overloaded checker sheds load.
 		// Spread as a second round is: a stall discounts every attempt
 		// it caught at once, and their retries must not fall due together
-		// and stall the checker again.
-		e.attempt = 0
+		// and stall the checker again. The same attempt of the round is
+		// tried again: a retry discounted must not restart the round.
 		m.schedule(e, now, time.Duration(m.uniform(0.5, 1.5)*float64(m.stretched(e.spec.Interval))))
 		return
 	}
-	e.discounted = 0
+	if r.OK {
+		e.discounted = 0
+	}
 	if !r.OK && e.attempt < e.spec.Retries && (!r.Refused || e.spec.RetryRefused) {
 		e.attempt++
 		m.schedule(e, now, e.spec.RetryDelay)
@@ -638,7 +646,7 @@ func (m *Manager) lateSince(t time.Time) bool {
 	return !m.lag.lateAt.Before(t)
 }
 
-// noteDiscount counts a discounted timeout and logs it, at most once per
+// noteDiscount counts a discounted attempt and logs it, at most once per
 // lagLog.
 func (m *Manager) noteDiscount(now time.Time, e *entry, r Result, timeout time.Duration) {
 	m.lagMu.Lock()

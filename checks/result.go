@@ -45,14 +45,18 @@ type Result struct {
 	// Refused is set when the server refused the connection: nothing
 	// listens there, so every client connection sent to it fails too.
 	Refused bool
+	// Closed is set when the server closed or reset the connection
+	// before a whole answer: what a server does to a client that stalls
+	// (see Manager).
+	Closed bool
 	// Latency is the wall time the attempt took.
 	Latency time.Duration
 	// Lag is how late the attempt started after it fell due: the
 	// checker's own scheduling lag (Manager attempts only).
 	Lag time.Duration
-	// Discounted marks a failed attempt (a timeout, mostly) blamed on the
-	// checker running late rather than on the server (see Manager): it
-	// counts neither way.
+	// Discounted marks a timeout, or a connection the server closed,
+	// blamed on the checker running late rather than on the server (see
+	// Manager): it counts neither way.
 	Discounted bool
 	// ReadLate marks an attempt that read, after its deadline, an answer
 	// the kernel had received before it: the checker was late, the

@@ -274,7 +274,10 @@ func cmdCheckWorker(args []string, stderr io.Writer) int {
 	// another thread to run the P; the first then sleeps on its return.
 	// Beside CPU burners in the lab that cut the worker's checks per
 	// second by more than half (docs/design/check-worker.md).
-	runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 2))
+	// Only then: setting it stops the runtime following the CPU limit.
+	if runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+	}
 	// Every record goes to the daemon, which filters by its own level.
 	if err := checkproc.Serve(from, to, slog.LevelDebug); err != nil {
 		fmt.Fprintln(stderr, "director check-worker:", err)

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/director-lb/director/labtests/labplan"
@@ -74,9 +76,13 @@ func stepSampleProc(ctx context.Context, r *runner, s labplan.Step, sr *labplan.
 	// PSS once, at the end: smaps_rollup walks the page tables.
 	var pss int64
 	for i, p := range last {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", p.PID))
-		if err != nil {
+		path := fmt.Sprintf("/proc/%d/smaps_rollup", p.PID)
+		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
 			continue // exited meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
 		}
 		last[i].PSSKiB = kibField(b, "Pss:")
 		pss += last[i].PSSKiB
