@@ -1,4 +1,0 @@
-package checks
-
-// MaxDiscounted is maxDiscounted, for the external tests.
-const MaxDiscounted = maxDiscounted
