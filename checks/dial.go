@@ -99,9 +99,14 @@ func ioFailure(stage string, err error) Result {
 	}
 	r := failure("%s: %s", stage, describe(err))
 	r.Refused = errors.Is(err, syscall.ECONNREFUSED)
-	r.Closed = errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	r.Closed = endOfStream(err) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 	return r
+}
+
+// endOfStream reports whether err is the server's end of the stream, whole
+// or cut short.
+func endOfStream(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 func isTimeout(err error) bool {
@@ -118,7 +123,7 @@ func describe(err error) string {
 	switch {
 	case errors.As(err, &errno):
 		return errno.Error()
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	case endOfStream(err):
 		return "connection closed by server"
 	case errors.Is(err, context.Canceled):
 		return "check stopped"

@@ -335,23 +335,19 @@ func TestManagerAnswersCountHoweverLate(t *testing.T) {
 func TestManagerDiscountedRetrySpreads(t *testing.T) {
 	r := newLagRig(t)
 	r.script(r.timeout(3 * time.Second))
-	r.clock.Advance(0) // nothing due yet
 	for i := 0; i < 40 && r.ncalls() < 2; i++ {
 		r.clock.Advance(100 * time.Millisecond)
 	}
 	if r.ncalls() < 2 || !r.resultAt(1).Discounted {
 		t.Fatalf("%d attempts, second %+v: want a discounted one", r.ncalls(), r.resultAt(1))
 	}
-	r.mu.Lock()
-	calls := append([]time.Time(nil), r.calls...)
-	r.mu.Unlock()
 	// calls[0] is the first round; calls[1] the discounted attempt, which
 	// ended 3s after it began; calls[2] its retry.
 	for i := 0; i < 60 && r.ncalls() < 3; i++ {
 		r.clock.Advance(100 * time.Millisecond)
 	}
 	r.mu.Lock()
-	calls = append(calls[:0], r.calls...)
+	calls := append([]time.Time(nil), r.calls...)
 	r.mu.Unlock()
 	if len(calls) < 3 {
 		t.Fatalf("%d attempts, want the retry", len(calls))
@@ -387,10 +383,7 @@ func TestManagerDiscountsAreBoundedWithRetries(t *testing.T) {
 		r.clock.Advance(time.Second)
 	}
 	r.wantHealth(t, checks.Down)
-	if n := r.ncalls(); n > 1+maxDiscountedForTest+2 {
-		t.Errorf("%d attempts before the server went down, want at most %d", n, 1+maxDiscountedForTest+2)
+	if n := r.ncalls(); n > 1+checks.MaxDiscounted+2 {
+		t.Errorf("%d attempts before the server went down, want at most %d", n, 1+checks.MaxDiscounted+2)
 	}
 }
-
-// maxDiscountedForTest is the Manager's maxDiscounted.
-const maxDiscountedForTest = 5

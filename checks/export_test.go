@@ -1,0 +1,4 @@
+package checks
+
+// MaxDiscounted is maxDiscounted, for the external tests.
+const MaxDiscounted = maxDiscounted
