@@ -79,7 +79,11 @@ func moveDeadline(c *fastConn, at time.Time) {
 
 // holdStamps holds the kernel's stamping on, as the Manager does, and
 // waits until it is on: the kernel turns it on from a work queue, a
-// moment after the first socket asks.
+// moment after the first socket asks. It waits on a TCP segment, as the
+// checks read them: a UDP socket that asks for receive times gets one even
+// before the kernel stamps (taken as it reads), so a datagram's stamp
+// says nothing, and the tests failed now and then on a segment received
+// unstamped.
 func holdStamps(t *testing.T) {
 	t.Helper()
 	h, err := rxstamp.Hold()
@@ -87,36 +91,43 @@ func holdStamps(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
-	rc, err := rx.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = rc.Control(func(fd uintptr) { err = rxstamp.Enable(int(fd)) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := net.DialUDP("udp4", nil, rx.LocalAddr().(*net.UDPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Close()
-	buf, oob := make([]byte, 8), make([]byte, rxstamp.OOBSize)
-	testwait.Eventually(t, 5*time.Second, "the kernel to stamp received packets", func() bool {
-		if _, err := tx.Write([]byte("x")); err != nil {
-			t.Fatal(err)
-		}
-		_ = rx.SetReadDeadline(time.Now().Add(time.Second))
-		_, oobn, _, _, err := rx.ReadMsgUDP(buf, oob)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return oobn > 0 && !rxstamp.Time(oob[:oobn]).IsZero()
+	testwait.Eventually(t, 5*time.Second, "the kernel to stamp received TCP segments", func() bool {
+		target, send := lateReadServer(t, "x")
+		c := connected(t, context.Background(), target)
+		close(send)
+		testwait.Eventually(t, 5*time.Second, "the segment in the socket", func() bool { return inQueue(t, c) > 0 })
+		return !receivedAt(t, c).IsZero()
 	})
+}
+
+// receivedAt reads what c holds and returns the kernel's receive time of
+// it (zero: none).
+func receivedAt(t *testing.T, c *fastConn) time.Time {
+	t.Helper()
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var at time.Time
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		if serr = rxstamp.Enable(int(fd)); serr != nil {
+			return
+		}
+		p, oob := make([]byte, 16), make([]byte, rxstamp.OOBSize)
+		_, oobn, _, _, rerr := unix.Recvmsg(int(fd), p, oob, unix.MSG_DONTWAIT)
+		if rerr != nil {
+			serr = rerr
+			return
+		}
+		at = rxstamp.Time(oob[:oobn])
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	return at
 }
 
 // TestLateReadOfAnAnswerInTime: the answer reached the kernel before the
