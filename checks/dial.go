@@ -163,8 +163,25 @@ type fastConn struct {
 // dialFast starts connecting to t.Addr (from t.Source) over TCP; I/O on the
 // connection ends at deadline, or as soon as ctx is cancelled.
 func dialFast(ctx context.Context, t Target, deadline time.Time) (*fastConn, error) {
+	fd, pending, err := connectNonblocking(t)
+	if err != nil {
+		return nil, err
+	}
+	// os.NewFile sees a non-blocking descriptor and hands it to the
+	// runtime's poller, so reads and writes park instead of blocking a
+	// thread, and SetDeadline bounds them.
+	f := os.NewFile(uintptr(fd), "check")
+	_ = f.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = f.SetDeadline(time.Unix(1, 0)) })
+	return &fastConn{f: f, stop: stop, pending: pending, ctx: ctx, deadline: deadline}, nil
+}
+
+// connectNonblocking opens a non-blocking TCP socket, set up as
+// prepareFast does, and starts connecting it to t.Addr (from t.Source);
+// pending says the connect is still under way.
+func connectNonblocking(t Target) (fd int, pending bool, err error) {
 	if !t.Addr.IsValid() {
-		return nil, errors.New("no address")
+		return -1, false, errors.New("no address")
 	}
 	dst := t.Addr.Addr().Unmap()
 	family := syscall.AF_INET
@@ -175,30 +192,23 @@ func dialFast(ctx context.Context, t Target, deadline time.Time) (*fastConn, err
 		family = syscall.AF_INET6
 		sa = &syscall.SockaddrInet6{Port: int(t.Addr.Port()), Addr: dst.As16(), ZoneId: zoneID(dst.Zone())}
 	}
-	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	fd, err = syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+		return -1, false, os.NewSyscallError("socket", err)
 	}
 	if err := prepareFast(fd, family, t.Source); err != nil {
 		syscall.Close(fd)
-		return nil, err
+		return -1, false, err
 	}
-	pending := false
 	switch err := syscall.Connect(fd, sa); err {
 	case nil:
 	case syscall.EINPROGRESS, syscall.EINTR:
 		pending = true
 	default:
 		syscall.Close(fd)
-		return nil, os.NewSyscallError("connect", err)
+		return -1, false, os.NewSyscallError("connect", err)
 	}
-	// os.NewFile sees a non-blocking descriptor and hands it to the
-	// runtime's poller, so reads and writes park instead of blocking a
-	// thread, and SetDeadline bounds them.
-	f := os.NewFile(uintptr(fd), "check")
-	_ = f.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = f.SetDeadline(time.Unix(1, 0)) })
-	return &fastConn{f: f, stop: stop, pending: pending, ctx: ctx, deadline: deadline}, nil
+	return fd, pending, nil
 }
 
 func prepareFast(fd, family int, src netip.Addr) error {
@@ -282,25 +292,36 @@ func (c *fastConn) lateRead(p []byte) int {
 	if err != nil {
 		return 0
 	}
-	oob := make([]byte, rxstamp.OOBSize)
 	n := 0
 	// Control, not Read: Read would fail at the deadline before
 	// calling the function.
 	_ = rc.Control(func(fd uintptr) {
-		if rxstamp.Enable(int(fd)) != nil {
+		m, at := readStamped(int(fd), p)
+		if m == 0 {
 			return
 		}
-		m, oobn, _, _, err := unix.Recvmsg(int(fd), p, oob, unix.MSG_DONTWAIT)
-		if err != nil || m <= 0 {
-			return
-		}
-		at := rxstamp.Time(oob[:oobn])
 		c.lateSeen.n, c.lateSeen.at = m, at
 		if !at.IsZero() && !at.After(c.deadline) {
 			n = m
 		}
 	})
 	return n
+}
+
+// readStamped reads what fd holds into p, without waiting, with the time
+// the kernel received it (zero when it has none: stamping was off when the
+// bytes came). It returns 0 when there is nothing to read or the read
+// fails; the caller's next read sees the error.
+func readStamped(fd int, p []byte) (int, time.Time) {
+	if rxstamp.Enable(fd) != nil {
+		return 0, time.Time{}
+	}
+	var oob [64]byte
+	m, oobn, _, _, err := unix.Recvmsg(fd, p, oob[:rxstamp.OOBSize], unix.MSG_DONTWAIT)
+	if err != nil || m <= 0 {
+		return 0, time.Time{}
+	}
+	return m, rxstamp.Time(oob[:oobn])
 }
 
 // waitConnected waits for a pending connect (for checks that send nothing)

@@ -274,6 +274,38 @@ func (p *httpProber) ProbeUntil(ctx context.Context, t Target, deadline time.Tim
 	return r
 }
 
+// loopPlan runs a plain HTTP check that judges the status alone in the
+// Manager's loop: the response is judged once its header has come (or the
+// server closed, or the cap or the deadline came first). TLS, and a body to
+// match or digest, need the goroutine's reader.
+func (p *httpProber) loopPlan(t Target) (loopPlan, bool) {
+	if p.tls != nil || p.body != nil || p.digest != nil {
+		return loopPlan{}, false
+	}
+	return loopPlan{send: []byte(p.request(t)), sendStage: "send request", max: maxHeaderBytes + 1,
+		judge: func(buf []byte, _ int, err error) (Result, bool) {
+			if err == nil && len(buf) <= maxHeaderBytes && !headerEnded(buf) {
+				return Result{}, false
+			}
+			var r io.Reader = bytes.NewReader(buf)
+			if err != nil {
+				r = io.MultiReader(r, errReader{err})
+			}
+			return p.response(r), true
+		}}, true
+}
+
+// headerEnded reports whether buf holds a response's whole header: it ends
+// at the first empty line (net/textproto accepts bare newlines too).
+func headerEnded(buf []byte) bool {
+	return bytes.Contains(buf, []byte("\n\r\n")) || bytes.Contains(buf, []byte("\n\n"))
+}
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
 // response reads and judges the response to the request sent on conn.
 func (p *httpProber) response(conn io.Reader) Result {
 	lim := &capReader{r: conn, n: maxHeaderBytes, err: errHeaderTooLong}

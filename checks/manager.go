@@ -60,6 +60,12 @@ type Options struct {
 	// later than this after the deadline. Default 100ms; it is capped at
 	// half a check's timeout.
 	LagLimit time.Duration
+	// EventLoop runs plain HTTP checks that judge the status alone, and
+	// TCP checks, on one goroutine over epoll instead of a goroutine per
+	// attempt: a clock read per wake-up rather than a dozen per check,
+	// which matters where the clock is a trapped system call (a VM). Only
+	// with the real clock; the other checks run as before.
+	EventLoop bool
 }
 
 // Overload. A starved checker (a busy CPU, a slow VM) runs attempts late
@@ -145,6 +151,8 @@ type Manager struct {
 	// answer read after its deadline shows whether it came in time
 	// (Result.ReadLate); nil with a fake clock, or where it failed.
 	stamps io.Closer
+	// loop runs the checks it can (Options.EventLoop); nil without.
+	loop *loop
 
 	lagMu sync.Mutex // a leaf lock, like rndMu
 	lag   lagState
@@ -208,6 +216,7 @@ type entry struct {
 	discounted int       // attempts discounted since the last success
 	stopped    bool
 	st         Status
+	inLoop     bool // the Manager's loop runs its attempts
 }
 
 // NewManager returns a running Manager with no checks. Close it when done.
@@ -252,6 +261,13 @@ func NewManager(o Options) *Manager {
 	}
 	if m.rnd == nil {
 		m.rnd = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if o.EventLoop && m.realClock {
+		l, err := newLoop(m)
+		if err != nil {
+			m.log.Warn("health checks: no event loop; each attempt runs on its own goroutine", "err", err)
+		}
+		m.loop = l
 	}
 	m.evCond = sync.NewCond(&m.evMu)
 	go m.dispatch()
@@ -311,6 +327,7 @@ func (m *Manager) start(e *entry) {
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	now := m.clock.Now()
 	e.st = Status{Since: now}
+	e.inLoop = m.loop != nil && loopable(e)
 	m.entries[e.id] = e
 	delay := time.Duration(m.uniform(0, 1) * float64(min(e.spec.Interval, m.spread)))
 	e.mu.Lock()
@@ -424,6 +441,9 @@ func (m *Manager) Close() {
 		e.stop()
 	}
 	m.inflight.Wait()
+	if m.loop != nil {
+		m.loop.close()
+	}
 	m.evMu.Lock()
 	m.evClosed = true
 	m.queue = nil
@@ -480,6 +500,43 @@ func (m *Manager) due(e *entry) {
 // attempt runs one attempt of e's current round, then schedules the next
 // attempt or round. One attempt of a check runs at a time.
 func (m *Manager) attempt(e *entry) {
+	a, ok := m.begin(e, m.clock.Now())
+	if !ok {
+		return
+	}
+	wall := a.start
+	if !m.realClock {
+		wall = time.Now() // probers' deadlines are on the wall clock
+	}
+	r := probeFrom(e.ctx, e.prober, e.target, a.timeout, wall)
+	var now time.Time
+	if m.realClock {
+		// One monotonic clock read rather than Now's two (wall and
+		// monotonic: two system calls where the VM traps clock reads).
+		now = a.start.Add(time.Since(a.start))
+	} else {
+		now = m.clock.Now()
+	}
+	if r.TimedOut && a.lag <= a.limit {
+		// After a stall, the timers of every attempt that fell due
+		// meanwhile fire together with this deadline: let those attempts
+		// start and note their lag before finish judges.
+		runtime.Gosched()
+	}
+	m.finish(e, a, r, now)
+}
+
+// begun is an attempt under way: when it started, how late, and its
+// (stretched) timeout.
+type begun struct {
+	start      time.Time
+	lag, limit time.Duration
+	timeout    time.Duration
+}
+
+// begin starts an attempt of e at start, noting the checker's lag; false
+// if e was stopped.
+func (m *Manager) begin(e *entry, start time.Time) (begun, bool) {
 	e.mu.Lock()
 	stopped, due := e.stopped, e.due
 	// A check's first attempt fell due when it was added, while the
@@ -487,46 +544,35 @@ func (m *Manager) attempt(e *entry) {
 	first := e.st.Rounds == 0 && e.attempt == 0
 	e.mu.Unlock()
 	if stopped {
-		return
+		return begun{}, false
 	}
-	start := m.clock.Now()
-	lag := max(start.Sub(due), 0)
-	limit := min(m.lagLimit, e.spec.Timeout/2)
+	a := begun{start: start, lag: max(start.Sub(due), 0), limit: min(m.lagLimit, e.spec.Timeout/2)}
 	if !first {
-		m.noteLag(start, lag, limit)
-	}
-	wall := start
-	if !m.realClock {
-		wall = time.Now() // probers' deadlines are on the wall clock
+		m.noteLag(start, a.lag, a.limit)
 	}
 	// A late checker also gives the attempt more time: the answer of a
 	// healthy server then still counts, rather than the attempt being
 	// wasted and discounted.
-	timeout := m.stretched(e.spec.Timeout)
-	r := probeFrom(e.ctx, e.prober, e.target, timeout, wall)
-	var now time.Time
-	if m.realClock {
-		// One monotonic clock read rather than Now's two (wall and
-		// monotonic: two system calls where the VM traps clock reads).
-		now = start.Add(time.Since(start))
-	} else {
-		now = m.clock.Now()
-	}
-	r.Latency, r.Lag = now.Sub(start), lag
+	a.timeout = m.stretched(e.spec.Timeout)
+	return a, true
+}
+
+// finish judges the result r of attempt a of e, seen at now: whether the
+// checker's lateness is to blame, then records it and schedules the next
+// attempt or round.
+func (m *Manager) finish(e *entry, a begun, r Result, now time.Time) {
+	r.Latency, r.Lag = now.Sub(a.start), a.lag
 	if r.ReadLate {
 		m.noteLateRead()
 	}
+	start, lag, limit, timeout := a.start, a.lag, a.limit, a.timeout
 	switch {
 	case r.OK:
 	case r.TimedOut:
-		r.Discounted = lag > limit || r.Latency > timeout+limit
-		if !r.Discounted {
-			// After a stall, the timers of every attempt that fell due
-			// meanwhile fire together with this deadline: let those
-			// attempts start and note their lag before judging.
-			runtime.Gosched()
-			r.Discounted = m.lateSince(start)
-		}
+		// Started late, ran over its timeout by more than the limit, or
+		// overlapped an attempt that started late (the checker was
+		// starved while this one ran).
+		r.Discounted = lag > limit || r.Latency > timeout+limit || m.lateSince(start)
 	case r.Closed && !r.ReadLate && r.Latency > timeout+limit:
 		// The server closed the connection, seen only after the
 		// deadline had long passed: the checker stalled inside the
@@ -694,6 +740,10 @@ func (m *Manager) schedule(e *entry, now time.Time, d time.Duration) {
 		}
 	}
 	e.due = now.Add(d)
+	if e.inLoop {
+		e.timer = m.loop.schedule(e, e.due)
+		return
+	}
 	e.timer = m.clock.AfterFunc(d, func() { m.due(e) })
 }
 
@@ -723,6 +773,11 @@ func probeFrom(ctx context.Context, p Prober, t Target, timeout time.Duration, s
 		}
 		cancel()
 	}
+	return wordTimeout(r, timeout)
+}
+
+// wordTimeout words a timed-out result as "timeout after 1s (stage)".
+func wordTimeout(r Result, timeout time.Duration) Result {
 	if !r.OK && r.TimedOut {
 		reason := fmt.Sprintf("timeout after %s", timeout)
 		if r.Reason != "" {

@@ -102,8 +102,8 @@ func (p *tcpProber) ProbeUntil(ctx context.Context, t Target, deadline time.Time
 // closes, or the deadline passes. Whatever arrived before an error is still
 // judged: a server that answers and then resets is up.
 func (p *tcpProber) await(r io.Reader) Result {
+	judge := p.judge()
 	buf := make([]byte, 0, min(p.max, 4<<10))
-	checked := 0 // length at the last regexp evaluation
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -111,18 +111,37 @@ func (p *tcpProber) await(r io.Reader) Result {
 		n, err := r.Read(buf[len(buf):min(cap(buf), p.max)])
 		prev := len(buf)
 		buf = buf[:prev+n]
+		if res, done := judge(buf, prev, err); done {
+			return res
+		}
+	}
+}
+
+// judge returns a judge of one attempt's reply (see loopPlan.judge).
+func (p *tcpProber) judge() func(buf []byte, prev int, err error) (Result, bool) {
+	checked := 0 // length at the last regexp evaluation
+	return func(buf []byte, prev int, err error) (Result, bool) {
 		done := err != nil || len(buf) >= p.max
-		if (n > 0 || done) && p.matchNew(buf, prev, &checked, done) {
-			return success("reply matches after %d bytes", len(buf))
+		if (len(buf) > prev || done) && p.matchNew(buf, prev, &checked, done) {
+			return success("reply matches after %d bytes", len(buf)), true
 		}
 		if !done {
-			continue
+			return Result{}, false
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
-			return ioFailure("wait for reply", err)
+			return ioFailure("wait for reply", err), true
 		}
-		return failure("reply (%d bytes) %s", len(buf), p.want())
+		return failure("reply (%d bytes) %s", len(buf), p.want()), true
 	}
+}
+
+// loopPlan runs every TCP check in the Manager's loop.
+func (p *tcpProber) loopPlan(Target) (loopPlan, bool) {
+	lp := loopPlan{send: p.send, sendStage: "send", max: p.max}
+	if p.expect != nil || p.re != nil {
+		lp.judge = p.judge()
+	}
+	return lp, true
 }
 
 // matchNew looks for the expectation in buf, whose bytes from prev on are

@@ -52,6 +52,7 @@ func main() {
 		countWin = flag.Duration("count", 10*time.Second, "system-call counting window after the CPU window (0: none)")
 		counter  = flag.String("counter", "auto", "how to count system calls: auto, perf or strace")
 		slowPath = flag.Bool("ctxprobe", false, "run every check the old way, under a context deadline through the net package's dialer")
+		loop     = flag.Bool("loop", true, "checks.Options.EventLoop, as the check worker runs: plain HTTP and TCP checks on one goroutine over epoll")
 	)
 	flag.Parse()
 	if *serve {
@@ -66,7 +67,7 @@ func main() {
 	}
 	o := runOpts{targets: *targets, interval: *interval, warmup: *warmup, duration: *duration, servers: *servers, ports: *ports,
 		profile: *profile, memprof: *memprof, inflight: *inflight, coalesce: *coalesce, countWin: *countWin, counter: *counter,
-		slow: *slowPath}
+		slow: *slowPath, loop: *loop && !*slowPath}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "checkbench:", err)
 		os.Exit(1)
@@ -128,18 +129,22 @@ func (c *counterUntil) ProbeUntil(ctx context.Context, t checks.Target, deadline
 }
 
 func (c *counter) count(t checks.Target, r checks.Result, start time.Time) checks.Result {
-	d := time.Since(start)
-	c.st.n.Add(1)
+	c.st.count(t.Addr, r, time.Since(start))
+	return r
+}
+
+// count adds an attempt against addr that took d.
+func (st *stats) count(addr netip.AddrPort, r checks.Result, d time.Duration) {
+	st.n.Add(1)
 	if !r.OK {
-		c.st.failed.Add(1)
-		c.st.firstFail.CompareAndSwap(nil, t.Addr.String()+": "+r.Reason)
+		st.failed.Add(1)
+		st.firstFail.CompareAndSwap(nil, addr.String()+": "+r.Reason)
 	}
 	i := 0
-	for b := 25 * time.Microsecond; d >= b && i < len(c.st.lat)-1; b *= 2 {
+	for b := 25 * time.Microsecond; d >= b && i < len(st.lat)-1; b *= 2 {
 		i++
 	}
-	c.st.lat[i].Add(1)
-	return r
+	st.lat[i].Add(1)
 }
 
 type snapshot struct {
@@ -231,6 +236,7 @@ type runOpts struct {
 	coalesce                             time.Duration
 	profile, memprof, counter            string
 	slow                                 bool // -ctxprobe
+	loop                                 bool // -loop
 }
 
 func run(o runOpts) error {
@@ -271,10 +277,18 @@ func run(o runOpts) error {
 		Logger:      slog.New(slog.DiscardHandler),
 		MaxInFlight: inflight,
 		Coalesce:    o.coalesce,
+		EventLoop:   o.loop,
+		// The loop runs only the package's own probers, unwrapped: its
+		// attempts are counted from their results.
+		OnResult: func(id checks.ID, r checks.Result) {
+			if o.loop {
+				st.count(id.Server, r, r.Latency)
+			}
+		},
 		NewProber: func(s checks.Spec) (checks.Prober, error) {
 			p, err := checks.NewProber(s)
-			if err != nil {
-				return nil, err
+			if err != nil || o.loop {
+				return p, err
 			}
 			if dp, ok := p.(checks.DeadlineProber); ok && !*slow {
 				return &counterUntil{counter{p: p, st: st}, dp}, nil
