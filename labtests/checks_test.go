@@ -59,7 +59,7 @@ func checkFailRun(t *testing.T, res *Results, maxFailed int) int {
 	_, outAt := stepTimes(t, res, LabelOut)
 	recAt, _ := stepTimes(t, res, LabelRecover)
 	_, inAt := stepTimes(t, res, LabelIn)
-	checkBalanced(t, "before", run.Between(time.Time{}, failAt).Stats(), 50)
+	checkBalanced(t, "before", run.Between(time.Time{}, failAt).Stats(), 30)
 	during := run.Between(failAt, outAt).Stats()
 	t.Logf("until rs2 was out (%v): %s", outAt.Sub(failAt).Round(time.Millisecond), during)
 	if during.Failed > maxFailed || during.Responders[lp.RS1] == 0 {
@@ -149,7 +149,7 @@ func TestCheckSorry(t *testing.T) {
 	_, inAt := stepTimes(t, res, LabelSorryIn)
 	recAt, _ := stepTimes(t, res, LabelRecover)
 	_, outAt := stepTimes(t, res, LabelIn)
-	checkBalanced(t, "before", run.Between(time.Time{}, failAt).Stats(), 50)
+	checkBalanced(t, "before", run.Between(time.Time{}, failAt).Stats(), 30)
 	t.Logf("until the sorry server was in (%v): %s", inAt.Sub(failAt).Round(time.Millisecond), run.Between(failAt, inAt).Stats())
 	checkOnly(t, "quorum lost", run.Between(inAt.Add(100*time.Millisecond), recAt).Stats(), lp.Sorry, 30)
 	checkBalanced(t, "after", run.Between(outAt.Add(100*time.Millisecond), time.Time{}).Stats(), 30)

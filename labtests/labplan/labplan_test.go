@@ -44,16 +44,23 @@ func TestStatsLongestOutage(t *testing.T) {
 	}
 }
 
-func TestStatsUnrecoveredOutageRunsToStop(t *testing.T) {
+func TestStatsUnrecoveredOutageRunsToItsLastRequest(t *testing.T) {
 	run := ProbeRun{Start: ms(0), Stop: ms(1000), Samples: []Sample{
 		sample(0, true, "lb1"), sample(500, false, ""), sample(600, false, ""),
 	}}
+	// The last request ended at +700ms; the stop came 300 ms later, with
+	// nothing sent meanwhile.
 	st := run.Stats()
-	if st.LongestOutage != 500*time.Millisecond || st.Recovered {
-		t.Errorf("outage = %v recovered %t, want 500ms not recovered", st.LongestOutage, st.Recovered)
+	if st.LongestOutage != 200*time.Millisecond || st.Recovered {
+		t.Errorf("outage = %v recovered %t, want 200ms not recovered", st.LongestOutage, st.Recovered)
 	}
 	if !strings.Contains(st.String(), "NOT recovered") {
 		t.Errorf("String() = %q, want it to say the outage did not end", st)
+	}
+	// A window that ends while the last request is under way cuts the
+	// outage there.
+	if st := run.Between(ms(0), ms(650)).Stats(); st.LongestOutage != 150*time.Millisecond || st.Recovered {
+		t.Errorf("cut at +650ms: outage = %v recovered %t, want 150ms not recovered", st.LongestOutage, st.Recovered)
 	}
 }
 

@@ -124,7 +124,8 @@ type ProbeStats struct {
 	Total, Failed int
 	// LongestOutage runs from the first failed request's send time to the
 	// next successful request's send time; an outage still open at the end
-	// runs to the run's stop time and leaves Recovered false.
+	// runs to the end of the last request (or the run's stop time, if
+	// sooner) and leaves Recovered false.
 	LongestOutage time.Duration
 	OutageFrom    time.Time
 	Recovered     bool
@@ -157,10 +158,14 @@ func (r ProbeRun) Stats() ProbeStats {
 		}
 	}
 	if open {
-		end := r.Stop
-		if end.IsZero() && len(r.Samples) > 0 {
-			last := r.Samples[len(r.Samples)-1]
-			end = last.At.Add(last.Took.D())
+		// The outage runs to the end of the last request, or to the
+		// window's end if that comes first. Not beyond: after its last
+		// request the probe saw nothing, and a guest that stalled the
+		// probe past it (a busy host) is no outage of the VIP.
+		last := r.Samples[len(r.Samples)-1]
+		end := last.At.Add(last.Took.D())
+		if !r.Stop.IsZero() && r.Stop.Before(end) {
+			end = r.Stop
 		}
 		longest(from, end, false)
 	}
