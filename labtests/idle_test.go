@@ -105,6 +105,18 @@ func TestIdleFigure(t *testing.T) {
 		fmt.Fprintf(&b, "idle figure: %-16s %8.1f %8.1f %8.1f %6.2f %6d %10.1f %6.0f %5t %4d/%-4d      %5d %s\n", c.label, mib(s.RSSKiB), mib(s.RSSMaxKiB), mib(s.PSSKiB),
 			s.CPUPercent, len(s.Procs), r.checkRate, s.GuestBusyPercent, r.ready, r.upBefore, r.upAfter, r.markedDown, keeps)
 	}
+	// Where each row's CPU went, by process, over the same sample.
+	for _, c := range idleCases {
+		r := rows[c.label]
+		if !r.ok || r.sample.Ticks <= 0 {
+			continue
+		}
+		var parts []string
+		for _, p := range r.sample.Procs {
+			parts = append(parts, fmt.Sprintf("%s[%d] %.2f", p.Comm, p.PID, r.sample.CPUPercent*float64(p.SampleTicks)/float64(r.sample.Ticks)))
+		}
+		fmt.Fprintf(&b, "idle figure: %-16s CPU %% by process: %s\n", c.label, strings.Join(parts, ", "))
+	}
 	if k, d := rows["keepalived"], rows["director"]; k.ok && d.ok && k.sample.RSSKiB > 0 && k.sample.CPUPercent > 0 {
 		note := ""
 		if len(d.lagged)+len(k.lagged) > 0 {

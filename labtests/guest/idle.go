@@ -73,6 +73,13 @@ func stepSampleProc(ctx context.Context, r *runner, s labplan.Step, sr *labplan.
 		return errors.New("no reading")
 	}
 	ticks := sumTicks(last) - sumTicks(first)
+	before := map[int]int64{}
+	for _, p := range first {
+		before[p.PID] = p.Ticks
+	}
+	for i, p := range last {
+		last[i].SampleTicks = p.Ticks - before[p.PID]
+	}
 	// PSS once, at the end: smaps_rollup walks the page tables.
 	var pss int64
 	for i, p := range last {

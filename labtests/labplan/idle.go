@@ -224,6 +224,10 @@ type ProcInfo struct {
 	RSSKiB int64  `json:"rss_kib"`
 	PSSKiB int64  `json:"pss_kib"`
 	Ticks  int64  `json:"ticks"`
+	// SampleTicks is the process's share of the sample's Ticks: its
+	// utime+stime delta over the sample (all of Ticks for a process that
+	// started meanwhile).
+	SampleTicks int64 `json:"sample_ticks"`
 }
 
 // SampleProc samples node's daemon (all processes of its group) for d:
