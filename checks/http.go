@@ -283,8 +283,8 @@ func (p *httpProber) loopPlan(t Target) (loopPlan, bool) {
 		return loopPlan{}, false
 	}
 	return loopPlan{send: []byte(p.request(t)), sendStage: "send request", max: maxHeaderBytes + 1,
-		judge: func(buf []byte, _ int, err error) (Result, bool) {
-			if err == nil && len(buf) <= maxHeaderBytes && !headerEnded(buf) {
+		judge: func(buf []byte, prev int, err error) (Result, bool) {
+			if err == nil && len(buf) <= maxHeaderBytes && !headerEnded(buf[max(0, prev-2):]) {
 				return Result{}, false
 			}
 			var r io.Reader = bytes.NewReader(buf)
@@ -295,8 +295,9 @@ func (p *httpProber) loopPlan(t Target) (loopPlan, bool) {
 		}}, true
 }
 
-// headerEnded reports whether buf holds a response's whole header: it ends
-// at the first empty line (net/textproto accepts bare newlines too).
+// headerEnded reports whether buf holds the end of a response's header:
+// an empty line (net/textproto accepts bare newlines too). The judge asks
+// only of the new bytes and the two before them.
 func headerEnded(buf []byte) bool {
 	return bytes.Contains(buf, []byte("\n\r\n")) || bytes.Contains(buf, []byte("\n\n"))
 }

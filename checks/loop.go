@@ -78,6 +78,9 @@ type loop struct {
 	readBuf   []byte
 }
 
+// startsPerRead is how many attempts the loop starts on one clock read.
+const startsPerRead = 32
+
 // baseAge is how long the loop goes by the monotonic clock alone before it
 // reads the wall clock again (two clock reads instead of one).
 const baseAge = 10 * time.Second
@@ -224,7 +227,7 @@ func (l *loop) wait(events []unix.EpollEvent, next time.Time) int {
 			// Not expected with valid arguments; go on by the clock.
 			l.m.log.Error("health checks: epoll_wait failed", "err", err)
 			n = 0
-			return true
+			return false // wait, rather than spin
 		}
 		return n > 0
 	}
@@ -262,10 +265,15 @@ func (l *loop) startDue(now time.Time) {
 		}
 	}
 	l.mu.Unlock()
-	for len(l.queue) > 0 && len(l.running) < l.m.maxFlight {
+	for i := 1; len(l.queue) > 0 && len(l.running) < l.m.maxFlight; i++ {
 		e := l.queue[0]
 		l.queue[0] = nil
 		l.queue = l.queue[1:]
+		if i%startsPerRead == 0 {
+			// Starts cost a few system calls each: a long burst must not
+			// shorten the last ones' timeouts.
+			now = l.now()
+		}
 		l.start(e, now)
 	}
 }
@@ -286,6 +294,7 @@ type loopAttempt struct {
 	fd       int
 	deadline time.Time
 	stage    int
+	pending  bool // the connect is not yet known to have completed
 	sent     int
 	buf      []byte
 	readLate bool // read after the deadline bytes received before it
@@ -316,7 +325,7 @@ func (l *loop) start(e *entry, now time.Time) {
 		l.m.finish(e, b, failure("connect: epoll_ctl: %s", describe(err)), now)
 		return
 	}
-	a := &loopAttempt{e: e, b: b, plan: plan, fd: fd, deadline: now.Add(b.timeout)}
+	a := &loopAttempt{e: e, b: b, plan: plan, fd: fd, deadline: now.Add(b.timeout), pending: pending}
 	l.running[int32(fd)] = a
 	heap.Push(&l.deadlines, a)
 	if !pending {
@@ -326,10 +335,11 @@ func (l *loop) start(e *entry, now time.Time) {
 
 // ready handles epoll's events for a.
 func (l *loop) ready(a *loopAttempt, events uint32, now time.Time) {
-	if now.After(a.deadline) && a.stage == stageConnect {
-		// The loop woke late: whether the connect completed in time is
-		// unknown, and the reply would come after the deadline anyway.
-		l.timeout(a, now)
+	if now.After(a.deadline) {
+		// The loop woke late. expire judges the attempt, after the
+		// attempts that fell due meanwhile have started and noted the
+		// lag (the stall may be the checker's); it reads what came in
+		// time without waiting for an event.
 		return
 	}
 	if a.stage == stageConnect && events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
@@ -354,6 +364,7 @@ func (l *loop) advance(a *loopAttempt, now time.Time) {
 			if _, err := unix.Getpeername(a.fd); err != nil {
 				return // still connecting: a spurious wake-up
 			}
+			a.pending = false
 		}
 		for a.sent < len(a.plan.send) {
 			n, err := unix.Write(a.fd, a.plan.send[a.sent:])
@@ -364,13 +375,10 @@ func (l *loop) advance(a *loopAttempt, now time.Time) {
 				return // connecting still, or a full send buffer
 			case err != nil:
 				// A refused connect shows in the first write.
-				stage := a.plan.sendStage
-				if a.sent == 0 {
-					stage = "connect"
-				}
-				l.done(a, ioFailure(stage, err), now)
+				l.done(a, ioFailure(a.sendStage(), err), now)
 				return
 			}
+			a.pending = false
 			a.sent += n
 		}
 		if a.plan.judge == nil {
@@ -435,11 +443,16 @@ func (l *loop) timeout(a *loopAttempt, now time.Time) {
 		l.read(a, now, true)
 		return
 	}
-	stage := "connect"
-	if a.sent > 0 {
-		stage = a.plan.sendStage
+	l.done(a, ioFailure(a.sendStage(), os.ErrDeadlineExceeded), now)
+}
+
+// sendStage names the stage a failure before the reply belongs to: the
+// connect's until it is known to have completed, as on the goroutine path.
+func (a *loopAttempt) sendStage() string {
+	if a.pending {
+		return "connect"
 	}
-	l.done(a, ioFailure(stage, os.ErrDeadlineExceeded), now)
+	return a.plan.sendStage
 }
 
 // done closes a's socket and hands its result to the Manager.

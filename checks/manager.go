@@ -43,7 +43,8 @@ type Options struct {
 	// attempts beyond it wait in a queue, and their timeout only starts
 	// when they run. This bounds memory and keeps a starved director from
 	// timing out healthy servers en masse. Size it above the number of
-	// checks that may time out together times Timeout/Interval.
+	// checks that may time out together times Timeout/Interval. With
+	// EventLoop, the loop and the goroutines each have this cap.
 	MaxInFlight int
 	// Coalesce lets timers that fall due close together fire together: a
 	// check's next attempt is brought forward to the start of its
