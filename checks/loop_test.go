@@ -42,14 +42,7 @@ func loopProbe(t *testing.T, s Spec, addr netip.AddrPort, timeout time.Duration)
 	t.Helper()
 	m, results := loopManager(t, Options{})
 	s.Interval, s.Timeout = time.Hour, timeout
-	id, err := m.Add(Check{Server: addr, Spec: s})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.mu.Lock()
-	inLoop := m.entries[id].inLoop
-	m.mu.Unlock()
-	if !inLoop {
+	if !addInLoop(t, m, addr, s) {
 		t.Fatalf("%s runs on a goroutine, not in the loop", s.Summary())
 	}
 	select {
@@ -59,6 +52,19 @@ func loopProbe(t *testing.T, s Spec, addr netip.AddrPort, timeout time.Duration)
 		t.Fatalf("no result from the loop within %v", timeout+10*time.Second)
 		return Result{}
 	}
+}
+
+// addInLoop adds a check of s against addr to m and reports whether the
+// loop runs it.
+func addInLoop(t *testing.T, m *Manager, addr netip.AddrPort, s Spec) bool {
+	t.Helper()
+	id, err := m.Add(Check{Server: addr, Spec: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.entries[id].inLoop
 }
 
 // sameResult fails the test unless the loop's result says what the
@@ -212,14 +218,7 @@ func TestLoopRunsOnlyWhatItCan(t *testing.T) {
 	for _, c := range cases {
 		s := c.spec
 		s.Interval = time.Hour
-		id, err := m.Add(Check{Server: addr, Spec: s})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.mu.Lock()
-		inLoop := m.entries[id].inLoop
-		m.mu.Unlock()
-		if inLoop != c.inLoop {
+		if inLoop := addInLoop(t, m, addr, s); inLoop != c.inLoop {
 			t.Errorf("%s: in the loop %v, want %v", s.Summary(), inLoop, c.inLoop)
 		}
 	}
