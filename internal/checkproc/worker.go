@@ -25,8 +25,7 @@ const maxLine = 64 << 20
 // reads from r, and writes replies, results, events and its log records
 // to w, until r ends (the daemon closed the pipe, or died) or w fails.
 func Serve(r io.Reader, w io.Writer, level slog.Leveler) error {
-	out := &lineWriter{bw: bufio.NewWriterSize(w, 64<<10), delay: resultDelay, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	go out.flushLoop()
+	out := newLineWriter(w, resultDelay)
 	defer out.close()
 	log := slog.New(&pipeHandler{out: out, level: level})
 	var wantAll atomic.Bool // the daemon asked for every result
@@ -131,11 +130,15 @@ func (o *outcomes) keep(set []checks.Check) {
 // costs clock reads and scheduler work there: a thousand checks would
 // otherwise wake it hundreds of times a second.
 type lineWriter struct {
-	mu      sync.Mutex
-	bw      *bufio.Writer
-	err     error
-	delay   time.Duration // resultDelay; tests lengthen it
-	pending bool          // a delayed flush is armed
+	w     io.Writer
+	mu    sync.Mutex
+	room  *sync.Cond    // the flusher took buf: senders waiting for room go on
+	buf   []byte        // waiting for the flusher
+	spare []byte        // the flusher's last buffer, for reuse
+	err   error         // the pipe's first write error; set by the flusher
+	delay time.Duration // resultDelay; tests lengthen it
+	// pending: a delayed flush is armed.
+	pending bool
 	closed  bool
 	kick    chan struct{}
 	done    chan struct{}
@@ -143,6 +146,18 @@ type lineWriter struct {
 
 // resultDelay bounds how long a result waits to be sent.
 const resultDelay = 500 * time.Millisecond
+
+// maxPending bounds what waits for the pipe. Below it a send never waits
+// for the daemon to read: the sender may be the checks' event loop, which
+// must not stall on a slow pipe. At it, senders wait.
+const maxPending = 4 << 20
+
+func newLineWriter(w io.Writer, delay time.Duration) *lineWriter {
+	lw := &lineWriter{w: w, delay: delay, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	lw.room = sync.NewCond(&lw.mu)
+	go lw.flushLoop()
+	return lw
+}
 
 func (w *lineWriter) send(m fromWorker) {
 	b, err := json.Marshal(m)
@@ -153,9 +168,14 @@ func (w *lineWriter) send(m fromWorker) {
 	urgent := m.Result == nil
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.err == nil {
-		_, w.err = w.bw.Write(b)
+	for len(w.buf) >= maxPending && w.err == nil && !w.closed {
+		w.kickLocked()
+		w.room.Wait()
 	}
+	if w.err != nil || w.closed {
+		return
+	}
+	w.buf = append(w.buf, b...)
 	switch {
 	case urgent:
 		w.kickLocked()
@@ -185,13 +205,32 @@ func (w *lineWriter) kickLocked() {
 func (w *lineWriter) flushLoop() {
 	defer close(w.done)
 	for range w.kick {
-		w.mu.Lock()
-		w.pending = false
-		if w.err == nil {
-			w.err = w.bw.Flush()
-		}
-		w.mu.Unlock()
+		w.flush()
 	}
+}
+
+// flush writes what waits, outside the lock: senders go on meanwhile.
+func (w *lineWriter) flush() {
+	w.mu.Lock()
+	w.pending = false
+	out := w.buf
+	w.buf, w.spare = w.spare[:0], nil
+	w.room.Broadcast()
+	failed := w.err != nil
+	w.mu.Unlock()
+	var err error
+	if len(out) > 0 && !failed {
+		_, err = w.w.Write(out)
+	}
+	w.mu.Lock()
+	if err != nil && w.err == nil {
+		w.err = err
+		w.room.Broadcast()
+	}
+	if cap(out) <= maxPending {
+		w.spare = out[:0]
+	}
+	w.mu.Unlock()
 }
 
 func (w *lineWriter) failed() error {
@@ -200,18 +239,15 @@ func (w *lineWriter) failed() error {
 	return w.err
 }
 
-// close flushes what is left and stops the flusher. Nothing may send after.
+// close writes what is left and stops the flusher. Nothing may send after.
 func (w *lineWriter) close() {
 	w.mu.Lock()
 	w.closed = true
 	close(w.kick)
+	w.room.Broadcast()
 	w.mu.Unlock()
 	<-w.done
-	w.mu.Lock()
-	if w.err == nil {
-		w.err = w.bw.Flush()
-	}
-	w.mu.Unlock()
+	w.flush()
 }
 
 // pipeHandler sends log records to the daemon, which logs them with its

@@ -1,7 +1,6 @@
 package checkproc
 
 import (
-	"bufio"
 	"bytes"
 	"sync"
 	"testing"
@@ -32,9 +31,7 @@ func (c *countingWriter) lines() (writes, lines int) {
 }
 
 func newTestWriter(w *countingWriter, delay time.Duration) *lineWriter {
-	lw := &lineWriter{bw: bufio.NewWriterSize(w, 64<<10), delay: delay, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	go lw.flushLoop()
-	return lw
+	return newLineWriter(w, delay)
 }
 
 // Results sent together reach the daemon in one write, not one each: each
@@ -60,4 +57,80 @@ func TestEventFlushesAtOnce(t *testing.T) {
 	w.send(fromWorker{Result: &resultMsg{Result: checks.Result{OK: true}}})
 	w.send(fromWorker{Event: &eventMsg{Prev: checks.Up}})
 	testwait.Eventually(t, 10*time.Second, "the event and the result written", func() bool { _, n := cw.lines(); return n == 2 })
+}
+
+// gateWriter blocks every write until open is closed.
+type gateWriter struct {
+	countingWriter
+	open    chan struct{}
+	entered chan struct{} // closed at the first write
+	once    sync.Once
+}
+
+func (g *gateWriter) Write(p []byte) (int, error) {
+	g.once.Do(func() { close(g.entered) })
+	<-g.open
+	return g.countingWriter.Write(p)
+}
+
+// A pipe the daemon does not read stalls no sender until maxPending waits,
+// and then bounds what waits; once the pipe moves, everything arrives.
+func TestSlowPipeStallsNoSender(t *testing.T) {
+	g := &gateWriter{open: make(chan struct{}), entered: make(chan struct{})}
+	w := newLineWriter(g, time.Hour)
+	w.send(fromWorker{Event: &eventMsg{Prev: checks.Up}}) // the flusher takes it and blocks
+	select {
+	case <-g.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the flusher never wrote")
+	}
+	// These sends must not wait for the blocked write: if they did, the
+	// test would end at its deadline below instead.
+	sent := 1
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			w.mu.Lock()
+			full := len(w.buf) >= maxPending
+			w.mu.Unlock()
+			if full {
+				return
+			}
+			w.send(fromWorker{Result: &resultMsg{Result: checks.Result{OK: true, Reason: "HTTP 200"}}})
+			sent++
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("sends waited for a pipe that does not move, below maxPending")
+	}
+	// One more send waits for room; the pipe moving lets it through.
+	last := make(chan struct{})
+	go func() {
+		w.send(fromWorker{Event: &eventMsg{Prev: checks.Down}})
+		close(last)
+	}()
+	select {
+	case <-last:
+		t.Error("a send went on past maxPending while the pipe was blocked")
+	default:
+	}
+	close(g.open)
+	select {
+	case <-last:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a send waiting for room never went on")
+	}
+	sent++
+	w.close()
+	if _, n := g.lines(); n != sent {
+		t.Errorf("%d lines reached the pipe, want the %d sent", n, sent)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		t.Errorf("writer error: %v", w.err)
+	}
 }
