@@ -109,23 +109,8 @@ func receivedAt(t *testing.T, c *fastConn) time.Time {
 		t.Fatal(err)
 	}
 	var at time.Time
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		if serr = rxstamp.Enable(int(fd)); serr != nil {
-			return
-		}
-		p, oob := make([]byte, 16), make([]byte, rxstamp.OOBSize)
-		_, oobn, _, _, rerr := unix.Recvmsg(int(fd), p, oob, unix.MSG_DONTWAIT)
-		if rerr != nil {
-			serr = rerr
-			return
-		}
-		at = rxstamp.Time(oob[:oobn])
-	}); err != nil {
+	if err := rc.Control(func(fd uintptr) { _, at = readStamped(int(fd), make([]byte, 16)) }); err != nil {
 		t.Fatal(err)
-	}
-	if serr != nil {
-		t.Fatal(serr)
 	}
 	return at
 }

@@ -314,7 +314,7 @@ func (l *loop) start(e *entry, now time.Time) {
 	plan, _ := e.prober.(loopProber).loopPlan(e.target)
 	fd, pending, err := connectNonblocking(e.target)
 	if err != nil {
-		l.m.finish(e, b, wordTimeout(ioFailure("connect", unwrapSyscall(err)), b.timeout), now)
+		l.m.finish(e, b, ioFailure("connect", err), now)
 		return
 	}
 	// Edge-triggered, registered once: the connect's completion, the
@@ -462,16 +462,6 @@ func (l *loop) done(a *loopAttempt, r Result, now time.Time) {
 	unix.Close(a.fd) // also leaves the epoll set
 	r.ReadLate = r.ReadLate || a.readLate
 	l.m.finish(a.e, a.b, wordTimeout(r, a.b.timeout), now)
-}
-
-// unwrapSyscall turns an *os.SyscallError into its errno, as the net
-// package's errors are worded.
-func unwrapSyscall(err error) error {
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		return se.Err
-	}
-	return err
 }
 
 // dueHeap orders due attempts by time.

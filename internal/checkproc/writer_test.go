@@ -30,15 +30,11 @@ func (c *countingWriter) lines() (writes, lines int) {
 	return c.writes, bytes.Count(c.buf.Bytes(), []byte("\n"))
 }
 
-func newTestWriter(w *countingWriter, delay time.Duration) *lineWriter {
-	return newLineWriter(w, delay)
-}
-
 // Results sent together reach the daemon in one write, not one each: each
 // write wakes the daemon.
 func TestResultsShareAWrite(t *testing.T) {
 	cw := &countingWriter{}
-	w := newTestWriter(cw, resultDelay)
+	w := newLineWriter(cw, resultDelay)
 	defer w.close()
 	for range 50 {
 		w.send(fromWorker{Result: &resultMsg{Result: checks.Result{OK: true}}})
@@ -52,7 +48,7 @@ func TestResultsShareAWrite(t *testing.T) {
 // An event goes at once and takes the waiting results along.
 func TestEventFlushesAtOnce(t *testing.T) {
 	cw := &countingWriter{}
-	w := newTestWriter(cw, time.Hour) // only the event can flush
+	w := newLineWriter(cw, time.Hour) // only the event can flush
 	defer w.close()
 	w.send(fromWorker{Result: &resultMsg{Result: checks.Result{OK: true}}})
 	w.send(fromWorker{Event: &eventMsg{Prev: checks.Up}})
