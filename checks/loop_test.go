@@ -98,12 +98,9 @@ func TestLoopAsGoroutine(t *testing.T) {
 		{"HTTP 200, held open", http, status(200), false},
 		{"HTTP 503", http, status(503), false},
 		{"HTTP 301 accepted", Spec{Type: TypeHTTP, HTTP: HTTPSpec{Status: []string{"301"}}}, status(301), false},
-		{"HTTP status line a byte at a time", http, func(c net.Conn) {
+		{"HTTP status and a header, held open", http, func(c net.Conn) {
 			readRequest(c)
-			for _, b := range []byte("HTTP/1.1 204 No Content\r\nA: b\r\n\r\n") {
-				c.Write([]byte{b})
-				time.Sleep(time.Millisecond)
-			}
+			c.Write([]byte("HTTP/1.1 204 No Content\r\nA: b\r\n\r\n"))
 			hold(c)
 		}, false},
 		{"HTTP bare newlines", http, func(c net.Conn) {
@@ -141,12 +138,9 @@ func TestLoopAsGoroutine(t *testing.T) {
 			c.Write([]byte("220 ready\r\n"))
 			hold(c)
 		}, false},
-		{"TCP exchange a byte at a time", Spec{Type: TypeTCP, TCP: TCPSpec{Send: "PING\r\n", ExpectRegex: `server=\d+`}}, func(c net.Conn) {
+		{"TCP exchange", Spec{Type: TypeTCP, TCP: TCPSpec{Send: "PING\r\n", ExpectRegex: `server=\d+`}}, func(c net.Conn) {
 			c.Read(make([]byte, 16))
-			for _, b := range []byte("+PONG server=7\r\n") {
-				c.Write([]byte{b})
-				time.Sleep(time.Millisecond)
-			}
+			c.Write([]byte("+PONG server=7\r\n"))
 			hold(c)
 		}, false},
 		{"TCP reply then close", Spec{Type: TypeTCP, TCP: TCPSpec{Expect: "PONG"}}, func(c net.Conn) {
@@ -197,6 +191,44 @@ func TestLoopAsGoroutine(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestLoopJudgesReplyInPieces: the loop's judges wait while a reply
+// comes a byte at a time, and judge it once it is whole, as the
+// goroutine's reader does. Fed by hand: no network could promise that each
+// byte arrives in a read of its own.
+func TestLoopJudgesReplyInPieces(t *testing.T) {
+	target := Target{Addr: netip.MustParseAddrPort("192.0.2.1:80")}
+	cases := []struct {
+		spec  Spec
+		reply string
+		want  string
+	}{
+		{Spec{Type: TypeHTTP}, "HTTP/1.1 204 No Content\r\nA: b\r\n\r\n", "HTTP 204"},
+		{Spec{Type: TypeHTTP}, "HTTP/1.0 503 Busy\nServer: old\n\n", "HTTP status 503, want 200-299"},
+		{Spec{Type: TypeTCP, TCP: TCPSpec{Send: "PING\r\n", ExpectRegex: `server=\d+`}}, "+PONG server=7\r\n", "reply matches after 14 bytes"},
+		{Spec{Type: TypeTCP, TCP: TCPSpec{Expect: "220 "}}, "220 ready\r\n", "reply matches after 4 bytes"},
+	}
+	for _, c := range cases {
+		plan, ok := mustProber(t, c.spec).(loopProber).loopPlan(target)
+		if !ok || plan.judge == nil {
+			t.Fatalf("%s: no loop plan with a judge", c.spec.Summary())
+		}
+		var buf []byte
+		var got Result
+		done := false
+		for i := 0; i < len(c.reply) && !done; i++ {
+			prev := len(buf)
+			buf = append(buf, c.reply[i])
+			got, done = plan.judge(buf, prev, nil)
+			if done && i < len(c.reply)-1 && !strings.HasPrefix(c.want, "reply matches") {
+				t.Errorf("%s: judged after %d of %d bytes: %+v", c.spec.Summary(), i+1, len(c.reply), got)
+			}
+		}
+		if !done || got.Reason != c.want {
+			t.Errorf("%s: after %q: done %v, %+v; want %q", c.spec.Summary(), buf, done, got, c.want)
+		}
+	}
 }
 
 // TestLoopRunsOnlyWhatItCan: checks that need a goroutine (TLS, a body to
